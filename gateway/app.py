@@ -1,0 +1,87 @@
+"""The gateway's ASGI app: HTTP/JSON in front of the gRPC services, plus the live dashboard.
+
+``create_app(settings)`` wires everything; the channels to the backends open in the lifespan
+startup and close at shutdown. ``python -m gateway`` serves it with uvicorn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.trace import TracerProvider
+
+from gateway import dashboard, queue_dashboard, routes_ops, routes_queues, routes_status
+from gateway.backends import Backends
+from gateway.errors import install_error_handlers
+from gateway.http_metrics import HttpMetricsMiddleware
+from gateway.settings import GatewaySettings
+from gateway.snapshot_cache import SnapshotJsonCache
+from gateway.snapshot_fast_path import SnapshotFastPath
+from gateway.status_mirror import StatusMirror
+from runtime.logging import get_logger
+
+__all__ = ["create_app"]
+
+log = get_logger("gateway")
+
+DESCRIPTION = """HTTP/JSON front of Switchboard. Successes are `{"success": true, "data": …, "count": n}`;
+failures are `{"success": false, "error": {"code": "<gRPC code name>", "message": "…", "details": {…}}}`
+with the HTTP status of the canonical gRPC → HTTP mapping."""
+
+
+def create_app(
+    settings: GatewaySettings, *, backends: Backends | None = None, tracer_provider: TracerProvider | None = None
+) -> FastAPI:
+    """The app; ``tracer_provider`` None means the global one (``runtime.telemetry`` sets it)."""
+    backends = backends if backends is not None else Backends(settings.backend_addresses())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await backends.open()
+        mirror: StatusMirror | None = None
+        if settings.gateway_status_mirror:
+            mirror = StatusMirror(
+                lambda: backends.status,
+                stale_after_seconds=settings.status_stale_after_seconds,
+                probe_seconds=settings.gateway_mirror_probe_seconds,
+                rpc_timeout_seconds=settings.rpc_timeout_seconds,
+            )
+            mirror.start()
+        app.state.status_mirror = mirror
+        log.info("gateway started", backends=backends.addresses)
+        try:
+            yield
+        finally:
+            app.state.status_mirror = None
+            if mirror is not None:
+                await mirror.stop()
+            await backends.close()
+            log.info("gateway stopped")
+
+    app = FastAPI(title="Switchboard gateway", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.backends = backends
+    app.state.snapshot_cache = SnapshotJsonCache()
+    app.state.status_mirror = None
+    install_error_handlers(app)
+    # Added last = outermost: the trace span wraps the metrics and everything below.
+    app.add_middleware(SnapshotFastPath)
+    app.add_middleware(HttpMetricsMiddleware)
+    # No per-chunk receive/send spans: an SSE stream would emit one per event.
+    app.add_middleware(
+        OpenTelemetryMiddleware,
+        excluded_urls="healthz,readyz,metrics,static",
+        exclude_spans=["receive", "send"],
+        tracer_provider=tracer_provider,
+    )
+    app.include_router(routes_ops.router)
+    app.include_router(routes_status.router)
+    app.include_router(dashboard.router)
+    app.include_router(routes_queues.router)
+    app.include_router(queue_dashboard.router)
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
+    return app

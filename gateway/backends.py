@@ -1,0 +1,86 @@
+"""The gateway's gRPC connections: one grpc.aio channel per backend, opened at startup, closed at shutdown.
+
+:meth:`Backends.readiness` asks every backend's grpc.health.v1 ``Check`` (overall server,
+service ``""``) at once, each bounded by a short deadline, and returns the ones that are not
+SERVING with the reason — that is what ``/readyz`` reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from switchboard.queue.v1 import queue_pb2_grpc
+from switchboard.status.v1 import status_pb2_grpc
+
+__all__ = ["Backends"]
+
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+@dataclass(frozen=True, slots=True)
+class BackendHealth:
+    name: str
+    address: str
+    serving: bool
+    reason: str
+
+
+class Backends:
+    """Owns the channels; hands out stubs."""
+
+    def __init__(self, addresses: Mapping[str, str]) -> None:
+        self.addresses = dict(addresses)
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._status: status_pb2_grpc.StatusServiceStub | None = None
+        self._queue_admin: queue_pb2_grpc.QueueAdminStub | None = None
+
+    async def open(self) -> None:
+        for name, address in self.addresses.items():
+            self._channels[name] = grpc.aio.insecure_channel(address)
+        self._status = status_pb2_grpc.StatusServiceStub(self.channel("status"))
+        if "queue_admin" in self._channels:
+            self._queue_admin = queue_pb2_grpc.QueueAdminStub(self.channel("queue_admin"))
+
+    async def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        self._status = None
+        self._queue_admin = None
+        await asyncio.gather(*(channel.close(grace=None) for channel in channels.values()))
+
+    def channel(self, name: str) -> grpc.aio.Channel:
+        try:
+            return self._channels[name]
+        except KeyError:
+            raise RuntimeError(f"backend {name!r} is not open") from None
+
+    @property
+    def status(self) -> status_pb2_grpc.StatusServiceStub:
+        if self._status is None:
+            raise RuntimeError("backend 'status' is not open")
+        return self._status
+
+    @property
+    def queue_admin(self) -> queue_pb2_grpc.QueueAdminStub:
+        if self._queue_admin is None:
+            raise RuntimeError("backend 'queue_admin' is not open")
+        return self._queue_admin
+
+    async def _check(self, name: str, deadline_seconds: float) -> BackendHealth:
+        address = self.addresses[name]
+        stub = health_pb2_grpc.HealthStub(self.channel(name))
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=deadline_seconds)
+        except grpc.aio.AioRpcError as error:
+            reason = f"{error.code().name}: {error.details() or ''}".strip().rstrip(":")
+            return BackendHealth(name, address, False, reason)
+        status_name = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        return BackendHealth(name, address, reply.status == _SERVING, status_name)
+
+    async def readiness(self, deadline_seconds: float) -> list[BackendHealth]:
+        """Health of every backend, checked concurrently; each check takes at most ``deadline_seconds``."""
+        return list(await asyncio.gather(*(self._check(name, deadline_seconds) for name in self.addresses)))

@@ -1,0 +1,46 @@
+"""Operational endpoints: liveness, readiness from every backend's grpc.health.v1, Prometheus."""
+
+from __future__ import annotations
+
+import grpc
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from gateway.backends import Backends
+from gateway.errors import error_response
+from gateway.responses import FastJSONResponse
+from gateway.settings import GatewaySettings
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> FastJSONResponse:
+    return FastJSONResponse({"success": True, "data": {"status": "ok"}})
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: 200 only when every backend reports SERVING on grpc.health.v1",
+    responses={503: {"description": "Some backend is not SERVING; error.details.notServing names them"}},
+)
+async def readyz(request: Request) -> FastJSONResponse:
+    backends: Backends = request.app.state.backends
+    settings: GatewaySettings = request.app.state.settings
+    results = await backends.readiness(settings.readiness_timeout_seconds)
+    report = {r.name: {"address": r.address, "serving": r.serving, "status": r.reason} for r in results}
+    not_serving = [r.name for r in results if not r.serving]
+    if not_serving:
+        return error_response(
+            grpc.StatusCode.UNAVAILABLE,
+            f"not ready: {', '.join(not_serving)} not serving",
+            {"notServing": not_serving, "backends": report},
+        )
+    return FastJSONResponse({"success": True, "data": {"ready": True, "backends": report}})
+
+
+@router.get("/metrics", summary="Prometheus exposition", response_class=Response)
+async def metrics() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

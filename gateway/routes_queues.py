@@ -1,0 +1,265 @@
+"""``/api/queues/*`` and ``/api/queue/stats``: the queue admin service over HTTP/JSON.
+
+Successes are ``{"success": true, "data": …}`` (lists add ``count``; job listings add
+``page`` {page, pageSize, total}); failures go through :mod:`gateway.errors` like every other
+route: an unknown queue or job is 404, bad input 400 naming the JSON field (``name``, ``data``,
+``priority``, ``delayMs``, ``jobId``, ``attempts``, ``state``, ``page``, ``pageSize``,
+``olderThanMs``, ``limit``), an existing job id 409, a job in the wrong state for the action 400
+(FAILED_PRECONDITION). ``/api/queues/events`` relays ``WatchEvents`` as Server-Sent Events: a
+``ready`` event once the subscription is live (the moment to (re)load counts), then one ``job``
+event per queue event.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import AsyncIterator, Awaitable
+from typing import Annotated, Any, TypeVar
+
+import grpc
+import grpc.aio
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from switchboard.common.v1 import common_pb2
+from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
+
+from gateway.errors import error_body
+from gateway.queues_json import JSON_FIELD, event_json, health_json, job_json, queue_json, state_from_name, stats_json
+from gateway.settings import GatewaySettings
+from runtime.errors import InvalidArgument
+from runtime.grpc_errors import details_from_rpc_error
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", tags=["queues"])
+T = TypeVar("T")
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class JobStateName(enum.StrEnum):
+    waiting = "waiting"
+    active = "active"
+    delayed = "delayed"
+    completed = "completed"
+    failed = "failed"
+
+
+class EnqueueBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="Job function name, e.g. heavy_workflow_execution.")
+    data: dict[str, Any] = Field(default_factory=dict, description="The job's keyword arguments (JSON object).")
+    priority: int = Field(default=0, ge=INT32_MIN, le=INT32_MAX, description="0 (lowest) to 10 (highest).")
+    delayMs: int = Field(
+        default=0, ge=INT64_MIN, le=INT64_MAX, description="Start no earlier than this many ms from now."
+    )
+    jobId: str | None = Field(default=None, description="Optional id; an existing one is refused with 409.")
+    attempts: int | None = Field(
+        default=None, le=INT32_MAX, description="Attempts before the job fails; default: the queue's."
+    )
+
+
+class CleanBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: JobStateName = JobStateName.completed
+    olderThanMs: int | None = Field(
+        default=None, ge=INT64_MIN, le=INT64_MAX, description="Only jobs finished (or enqueued) longer ago."
+    )
+    graceMs: int | None = Field(default=None, ge=INT64_MIN, le=INT64_MAX, description="Alias of olderThanMs.")
+    limit: int = Field(default=0, ge=INT32_MIN, le=INT32_MAX, description="At most this many; 0: no limit.")
+
+
+def _stub(request: Request) -> queue_pb2_grpc.QueueAdminStub:
+    stub: queue_pb2_grpc.QueueAdminStub = request.app.state.backends.queue_admin
+    return stub
+
+
+def _timeout(request: Request) -> float:
+    settings: GatewaySettings = request.app.state.settings
+    return settings.rpc_timeout_seconds
+
+
+def _ok(data: Any, **extra: Any) -> JSONResponse:
+    return JSONResponse({"success": True, "data": data, **extra})
+
+
+async def _call(call: Awaitable[T]) -> T:
+    """Await a backend call; an INVALID_ARGUMENT names the JSON field the caller sent."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
+            raise
+        field = str(details_from_rpc_error(error).get("field", ""))
+        if not field:
+            raise
+        problem = (error.details() or "").removeprefix(f"{field}: ")
+        raise InvalidArgument(JSON_FIELD.get(field, field), problem) from None
+
+
+@router.get("/queues", summary="Every declared queue with its counts, limits and workers")
+async def list_queues(request: Request) -> JSONResponse:
+    reply = await _call(_stub(request).ListQueues(queue_pb2.ListQueuesRequest(), timeout=_timeout(request)))
+    queues = [queue_json(q) for q in reply.queues]
+    return _ok(queues, count=len(queues))
+
+
+@router.get("/queue/stats", summary="Counts of every queue and their totals (the seed's stats)")
+async def queue_stats(request: Request) -> JSONResponse:
+    reply = await _call(_stub(request).ListQueues(queue_pb2.ListQueuesRequest(), timeout=_timeout(request)))
+    return _ok(stats_json(list(reply.queues)))
+
+
+@router.get("/queues/health", summary="Redis reachability and, per queue, workers, backlog age, spooling")
+async def queues_health(request: Request) -> JSONResponse:
+    reply = await _call(_stub(request).GetHealth(queue_pb2.GetHealthRequest(), timeout=_timeout(request)))
+    return _ok(health_json(reply))
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+async def _relay(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[ServerSentEvent]:
+    try:
+        yield ServerSentEvent(_dumps({"live": True}), event="ready")
+        while True:
+            message = await call.read()
+            if message is grpc.aio.EOF:
+                return
+            yield ServerSentEvent(_dumps(event_json(message)), event="job")
+    except grpc.aio.AioRpcError as error:
+        yield ServerSentEvent(_dumps(error_body(error.code(), error.details() or error.code().name)), event="error")
+    finally:
+        call.cancel()
+
+
+@router.get(
+    "/queues/events",
+    summary="Server-Sent Events: `ready`, then a `job` event per queue event (waiting, active, progress, …)",
+    response_class=EventSourceResponse,
+)
+async def events(
+    request: Request,
+    queue: Annotated[list[str] | None, Query(description="Only these queues.")] = None,
+) -> EventSourceResponse:
+    settings: GatewaySettings = request.app.state.settings
+    call = _stub(request).WatchEvents(queue_pb2.WatchEventsRequest(queues=queue or []))
+    try:
+        # Headers arrive once the subscription is live; a refusal is a plain HTTP error, not a broken stream.
+        await _call(call.initial_metadata())
+    except BaseException:
+        call.cancel()
+        raise
+    if call.done() and await call.code() != grpc.StatusCode.OK:
+        await _call(call.read())  # raises the backend's error
+    return EventSourceResponse(
+        _relay(call),
+        ping=int(settings.sse_ping_seconds),
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/queues/{queue}", summary="One queue")
+async def get_queue(request: Request, queue: str) -> JSONResponse:
+    reply = await _call(_stub(request).GetQueue(queue_pb2.GetQueueRequest(queue=queue), timeout=_timeout(request)))
+    return _ok(queue_json(reply))
+
+
+@router.get("/queues/{queue}/jobs", summary="Jobs of one state, a page at a time")
+async def list_jobs(
+    request: Request,
+    queue: str,
+    state: Annotated[JobStateName, Query(description="Which jobs.")] = JobStateName.waiting,
+    page: Annotated[int, Query(ge=1, le=INT32_MAX, description="1-based page.")] = 1,
+    pageSize: Annotated[int, Query(ge=1, le=1000, description="Jobs per page.")] = 50,
+) -> JSONResponse:
+    grpc_request = queue_pb2.ListJobsRequest(
+        queue=queue,
+        state=state_from_name(state.value),
+        page=common_pb2.PageRequest(page=page, page_size=pageSize),
+    )
+    reply = await _call(_stub(request).ListJobs(grpc_request, timeout=_timeout(request)))
+    jobs = [job_json(j) for j in reply.jobs]
+    info = {"page": reply.page.page, "pageSize": reply.page.page_size, "total": reply.page.total}
+    return _ok(jobs, count=len(jobs), page=info)
+
+
+@router.post("/queues/{queue}/jobs", summary="Enqueue a named job (operators re-running work by hand)")
+async def enqueue_job(request: Request, queue: str, body: EnqueueBody) -> JSONResponse:
+    if body.attempts is not None and body.attempts < 1:
+        raise InvalidArgument("attempts", "must be >= 1")
+    grpc_request = queue_pb2.EnqueueJobRequest(
+        queue=queue,
+        name=body.name,
+        data_json=_dumps(body.data),
+        priority=body.priority,
+        delay_ms=body.delayMs,
+        job_id=body.jobId or "",
+        attempts=body.attempts or 0,
+    )
+    reply = await _call(_stub(request).EnqueueJob(grpc_request, timeout=_timeout(request)))
+    return _ok({"jobId": reply.job_id})
+
+
+@router.get("/queues/{queue}/jobs/{job_id}", summary="One job with its data, errors, progress and result")
+async def get_job(request: Request, queue: str, job_id: str) -> JSONResponse:
+    reply = await _call(_stub(request).GetJob(queue_pb2.JobRef(queue=queue, job_id=job_id), timeout=_timeout(request)))
+    return _ok(job_json(reply))
+
+
+@router.post("/queues/{queue}/jobs/{job_id}/retry", summary="Run a failed or completed job again")
+async def retry_job(request: Request, queue: str, job_id: str) -> JSONResponse:
+    ref = queue_pb2.JobRef(queue=queue, job_id=job_id)
+    reply = await _call(_stub(request).RetryJob(ref, timeout=_timeout(request)))
+    return _ok(job_json(reply.job))
+
+
+@router.post("/queues/{queue}/jobs/{job_id}/promote", summary="Make a delayed job due now")
+async def promote_job(request: Request, queue: str, job_id: str) -> JSONResponse:
+    ref = queue_pb2.JobRef(queue=queue, job_id=job_id)
+    reply = await _call(_stub(request).PromoteJob(ref, timeout=_timeout(request)))
+    return _ok(job_json(reply.job))
+
+
+@router.post("/queues/{queue}/jobs/{job_id}/remove", summary="Delete a job that is not running")
+async def remove_job(request: Request, queue: str, job_id: str) -> JSONResponse:
+    ref = queue_pb2.JobRef(queue=queue, job_id=job_id)
+    reply = await _call(_stub(request).RemoveJob(ref, timeout=_timeout(request)))
+    return _ok({"jobId": job_id, "removed": reply.removed})
+
+
+@router.post("/queues/{queue}/pause", summary="Workers stop taking new jobs; active ones finish")
+async def pause_queue(request: Request, queue: str) -> JSONResponse:
+    reply = await _call(_stub(request).PauseQueue(queue_pb2.QueueRef(queue=queue), timeout=_timeout(request)))
+    return _ok(queue_json(reply))
+
+
+@router.post("/queues/{queue}/resume", summary="Resume a paused queue")
+async def resume_queue(request: Request, queue: str) -> JSONResponse:
+    reply = await _call(_stub(request).ResumeQueue(queue_pb2.QueueRef(queue=queue), timeout=_timeout(request)))
+    return _ok(queue_json(reply))
+
+
+@router.post("/queues/{queue}/retry-failed", summary="Retry every failed job of the queue")
+async def retry_failed(request: Request, queue: str) -> JSONResponse:
+    reply = await _call(_stub(request).RetryFailed(queue_pb2.QueueRef(queue=queue), timeout=_timeout(request)))
+    return _ok({"retried": reply.retried})
+
+
+@router.post("/queues/{queue}/clean", summary="Remove jobs of a state older than a grace period")
+async def clean_queue(request: Request, queue: str, body: Annotated[CleanBody | None, Body()] = None) -> JSONResponse:
+    clean = body or CleanBody()
+    if clean.olderThanMs is not None and clean.graceMs is not None and clean.olderThanMs != clean.graceMs:
+        raise InvalidArgument("graceMs", "give olderThanMs or graceMs, not both")
+    older = clean.olderThanMs if clean.olderThanMs is not None else (clean.graceMs or 0)
+    grpc_request = queue_pb2.CleanQueueRequest(
+        queue=queue, state=state_from_name(clean.state.value), older_than_ms=older, limit=clean.limit
+    )
+    reply = await _call(_stub(request).CleanQueue(grpc_request, timeout=_timeout(request)))
+    return _ok({"removed": reply.removed})

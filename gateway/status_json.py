@@ -1,0 +1,199 @@
+"""Explicit status proto → JSON converters; the JSON names are the public contract of issue 3.
+
+Other teams' dashboards and the acceptance checks read these names, so each one is written out
+here instead of derived from the proto (``MessageToDict`` would give ``queueName`` but also
+``"MEMBER_STATUS_IDLE"``, drop zero values and turn int64 into strings).
+
+Times are Unix epoch seconds, ``0`` meaning "never"/"unknown", as in the contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from switchboard.status.v1 import status_pb2
+
+__all__ = [
+    "MEMBERSHIP_NAMES",
+    "SOURCE_NAMES",
+    "STATUS_NAMES",
+    "caller_json",
+    "change_set_json",
+    "channel_json",
+    "meta_json",
+    "operator_json",
+    "queue_json",
+    "snapshot_json",
+    "state_change_json",
+    "status_from_name",
+    "sync_status_json",
+]
+
+STATUS_NAMES: dict[int, str] = {
+    status_pb2.MEMBER_STATUS_UNKNOWN: "unknown",
+    status_pb2.MEMBER_STATUS_IDLE: "idle",
+    status_pb2.MEMBER_STATUS_IN_USE: "in_use",
+    status_pb2.MEMBER_STATUS_BUSY: "busy",
+    status_pb2.MEMBER_STATUS_INVALID: "invalid",
+    status_pb2.MEMBER_STATUS_UNAVAILABLE: "unavailable",
+    status_pb2.MEMBER_STATUS_RINGING: "ringing",
+    status_pb2.MEMBER_STATUS_RING_IN_USE: "ring_in_use",
+    status_pb2.MEMBER_STATUS_ON_HOLD: "on_hold",
+}
+_STATUS_BY_NAME: dict[str, int] = {name: code for code, name in STATUS_NAMES.items()}
+
+MEMBERSHIP_NAMES: dict[int, str] = {
+    status_pb2.MEMBERSHIP_UNSPECIFIED: "unknown",
+    status_pb2.MEMBERSHIP_STATIC: "static",
+    status_pb2.MEMBERSHIP_DYNAMIC: "dynamic",
+    status_pb2.MEMBERSHIP_REALTIME: "realtime",
+}
+
+SOURCE_NAMES: dict[int, str] = {
+    status_pb2.SOURCE_UNSPECIFIED: "unknown",
+    status_pb2.SOURCE_REDIS: "redis",
+    status_pb2.SOURCE_DATABASE: "database",
+}
+
+
+def status_from_name(name: str) -> status_pb2.MemberStatus.ValueType:
+    """``"in_use"`` → ``MEMBER_STATUS_IN_USE``; raises KeyError for an unknown name."""
+    return status_pb2.MemberStatus.ValueType(_STATUS_BY_NAME[name])
+
+
+def operator_json(op: status_pb2.Operator) -> dict[str, Any]:
+    return {
+        "queueName": op.queue_name,
+        "memberId": op.member_id,
+        "memberName": op.member_name,
+        "stateInterface": op.state_interface,
+        "membership": MEMBERSHIP_NAMES.get(op.membership, "unknown"),
+        "statusCode": op.status_code,
+        "status": STATUS_NAMES.get(op.status, "unknown"),
+        "paused": op.paused,
+        "pausedReason": op.paused_reason,
+        "penalty": op.penalty,
+        "inCall": op.in_call,
+        "callsTaken": op.calls_taken,
+        "lastCall": op.last_call,
+        "loginTime": op.login_time,
+        "currentCallId": op.current_call_id,
+        "ringinuse": op.ringinuse,
+        "lastPause": op.last_pause,
+        "wrapupTime": op.wrapup_time,
+        "updatedAt": op.updated_at,
+    }
+
+
+def caller_json(caller: status_pb2.Caller) -> dict[str, Any]:
+    return {
+        "channel": caller.channel,
+        "callerIdNum": caller.caller_id_num,
+        "callerIdName": caller.caller_id_name,
+        "position": caller.position,
+        "waitingSince": caller.waiting_since,
+        "uniqueId": caller.unique_id,
+    }
+
+
+def queue_json(queue: status_pb2.Queue) -> dict[str, Any]:
+    return {
+        "name": queue.name,
+        "strategy": queue.strategy,
+        "waiting": queue.waiting,
+        "callers": [caller_json(c) for c in queue.callers],
+        "completed": queue.completed,
+        "abandoned": queue.abandoned,
+        "holdTime": queue.hold_time,
+        "talkTime": queue.talk_time,
+        "serviceLevel": queue.service_level,
+        "serviceLevelPerf": queue.service_level_perf,
+        "serviceLevelPerf2": queue.service_level_perf2,
+        "longestWait": queue.longest_wait,
+        "max": queue.max,
+        "weight": queue.weight,
+        "updatedAt": queue.updated_at,
+    }
+
+
+def channel_json(channel: status_pb2.Channel) -> dict[str, Any]:
+    return {
+        "channelName": channel.channel_name,
+        "uniqueId": channel.unique_id,
+        "linkedId": channel.linked_id,
+        "callerIdNum": channel.caller_id_num,
+        "callerIdName": channel.caller_id_name,
+        "context": channel.context,
+        "extension": channel.extension,
+        "state": channel.state,
+        "stateCode": channel.state_code,
+        "bridgedTo": channel.bridged_to,
+        "bridgeId": channel.bridge_id,
+        "connectedLineNum": channel.connected_line_num,
+        "connectedLineName": channel.connected_line_name,
+        "startedAt": channel.started_at,
+        "updatedAt": channel.updated_at,
+    }
+
+
+def meta_json(meta: status_pb2.ReadMeta) -> dict[str, Any]:
+    return {
+        "source": SOURCE_NAMES.get(meta.source, "unknown"),
+        "stale": meta.stale,
+        "timestamp": meta.timestamp,
+        "lastIngestAt": meta.last_ingest_at,
+    }
+
+
+def snapshot_json(snapshot: status_pb2.Snapshot) -> dict[str, Any]:
+    return {
+        "operators": [operator_json(op) for op in snapshot.operators],
+        "queues": [queue_json(q) for q in snapshot.queues],
+        "channels": [channel_json(c) for c in snapshot.channels],
+        "timestamp": snapshot.timestamp,
+        "source": SOURCE_NAMES.get(snapshot.source, "unknown"),
+        "stale": snapshot.stale,
+        "revision": snapshot.revision,
+        "lastIngestAt": snapshot.last_ingest_at,
+    }
+
+
+def state_change_json(change: status_pb2.StateChange) -> dict[str, Any]:
+    """One change as ``{"kind": ..., <payload>}``; kinds mirror the proto's oneof in camelCase."""
+    kind = change.WhichOneof("change")
+    if kind == "operator_upserted":
+        return {"kind": "operatorUpserted", "operator": operator_json(change.operator_upserted)}
+    if kind == "operator_removed":
+        key = change.operator_removed
+        return {"kind": "operatorRemoved", "queueName": key.queue_name, "memberId": key.member_id}
+    if kind == "queue_upserted":
+        return {"kind": "queueUpserted", "queue": queue_json(change.queue_upserted)}
+    if kind == "queue_removed":
+        return {"kind": "queueRemoved", "name": change.queue_removed}
+    if kind == "channel_upserted":
+        return {"kind": "channelUpserted", "channel": channel_json(change.channel_upserted)}
+    if kind == "channel_removed":
+        return {"kind": "channelRemoved", "uniqueId": change.channel_removed}
+    return {"kind": "unknown"}
+
+
+def change_set_json(changes: status_pb2.ChangeSet) -> dict[str, Any]:
+    return {
+        "revision": changes.revision,
+        "emittedAt": changes.emitted_at,
+        "replaceAll": changes.replace_all,
+        "changes": [state_change_json(c) for c in changes.changes],
+    }
+
+
+def sync_status_json(status: status_pb2.SyncStatus) -> dict[str, Any]:
+    return {
+        "dbMembers": status.db_members,
+        "dbQueues": status.db_queues,
+        "redisOperators": status.redis_operators,
+        "redisQueues": status.redis_queues,
+        "redisChannels": status.redis_channels,
+        "redisAvailable": status.redis_available,
+        "lastIngestAt": status.last_ingest_at,
+        "stale": status.stale,
+    }

@@ -1,0 +1,219 @@
+"""Configuration from environment variables: one frozen settings object per process.
+
+Every service subclasses :class:`CommonSettings` with its own knobs and builds it once, in its
+entry point, with :func:`load_settings`::
+
+    class StatusSettings(CommonSettings):
+        snapshot_ttl_seconds: int = 30          # read from SNAPSHOT_TTL_SECONDS
+
+    settings = load_settings(StatusSettings)
+
+Field names are the lower-case spelling of the environment variable (``redis_url`` is read
+from ``REDIS_URL``). A bad value never starts the process: :func:`load_settings` prints one
+line to stderr, such as ``config error: REDIS_URL: must be a redis:// URL (got 'http://x')``,
+and exits with status 2. Passwords inside URLs are masked in that line.
+
+``METRICS_PORT=0`` (the default) serves ``/metrics`` on a free port the OS picks and logs it
+as ``metrics listening``, so several processes on one machine never collide; set a fixed port
+where a scraper must find it (Kubernetes). ``METRICS_PORT=-1`` turns the endpoint off.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar, cast
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "Address",
+    "CommonSettings",
+    "Port",
+    "format_validation_error",
+    "load_settings",
+    "normalize_database_url",
+    "parse_address",
+]
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)]
+
+
+def _check_port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError("must be a TCP port 1-65535")
+    return value
+
+
+def _check_metrics_port(value: int) -> int:
+    if not -1 <= value <= 65535:
+        raise ValueError("must be a TCP port 1-65535, 0 for a free port or -1 for off")
+    return value
+
+
+def parse_address(value: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[::1]:50051`` for IPv6) into its parts, or raise ValueError."""
+    host, sep, port_text = value.strip().rpartition(":")
+    if not sep or not host or not port_text:
+        raise ValueError("must be host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port_text.isdigit():
+        raise ValueError("port must be a number")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError("port must be 1-65535")
+    if not host or any(c.isspace() for c in host):
+        raise ValueError("must be host:port")
+    return host, port
+
+
+def _check_address(value: str) -> str:
+    parse_address(value)
+    return value.strip()
+
+
+def _check_redis_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError("unix:// URL needs a socket path")
+    else:
+        if not parts.hostname:
+            raise ValueError("redis URL needs a host")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError("redis URL has an invalid port") from None
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError("redis URL has an invalid port")
+        db = parts.path.lstrip("/")
+        if db and not db.isdigit():
+            raise ValueError("redis URL database must be a number")
+    return value.strip()
+
+
+_DB_SCHEMES = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+
+
+def normalize_database_url(value: str) -> str:
+    """Rewrite a database URL to its async SQLAlchemy driver (postgres:// → postgresql+asyncpg://)."""
+    scheme, sep, rest = value.strip().partition("://")
+    if not sep or scheme.lower() not in _DB_SCHEMES:
+        raise ValueError("must be a postgresql:// or sqlite:// URL")
+    return f"{_DB_SCHEMES[scheme.lower()]}://{rest}"
+
+
+def _check_database_url(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    return normalize_database_url(value)
+
+
+Port = Annotated[int, AfterValidator(_check_port)]
+Address = Annotated[str, AfterValidator(_check_address)]
+RedisUrl = Annotated[str, AfterValidator(_check_redis_url)]
+MetricsPort = Annotated[int, AfterValidator(_check_metrics_port)]
+
+
+class CommonSettings(BaseSettings):
+    """The settings every Switchboard process reads. Subclass it for a service's own knobs."""
+
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=False, extra="ignore")
+
+    redis_url: RedisUrl = "redis://127.0.0.1:6379/0"
+    database_url: Annotated[str | None, AfterValidator(_check_database_url)] = None
+    data_dir: Path = Path(".data")
+    log_level: LogLevel = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: MetricsPort = 0
+    status_addr: Address = "127.0.0.1:50051"
+    media_addr: Address = "127.0.0.1:50052"
+    notify_addr: Address = "127.0.0.1:50053"
+    ami_ingest_addr: Address = "127.0.0.1:50054"
+    # Where a gRPC server listens, when that differs from the address its clients dial
+    # (Kubernetes: clients dial "status:50051", the pod listens on 0.0.0.0:50051).
+    grpc_bind_host: str | None = None
+    gateway_port: Port = 8080
+    shutdown_grace_seconds: float = Field(default=4.0, ge=0.0, le=4.5)
+    # gRPC services only: serve with this many processes on one port (SO_REUSEPORT), for hosts
+    # where one Python process is the ceiling; see runtime/multiprocess.py. Kubernetes: use replicas.
+    grpc_processes: int = Field(default=1, ge=1, le=64)
+    health_check_interval_seconds: float = Field(default=1.0, gt=0.0, le=60.0)
+
+    @property
+    def async_database_url(self) -> str:
+        """DATABASE_URL for SQLAlchemy's async engine; a SQLite file under DATA_DIR when unset."""
+        if self.database_url is not None:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'switchboard.db').resolve()}"
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def _mask(value: Any) -> str:
+    return _URL_PASSWORD.sub(r"\1***@", str(value))
+
+
+def _env_name(settings_cls: type[BaseSettings], loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "settings"
+    field = str(loc[0])
+    info = settings_cls.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, str):
+        return info.validation_alias.upper()
+    prefix = str(settings_cls.model_config.get("env_prefix") or "")
+    return f"{prefix}{field}".upper()
+
+
+def format_validation_error(settings_cls: type[BaseSettings], error: ValidationError) -> str:
+    """One human line naming the first bad variable, what is wrong and the value seen."""
+    errors = error.errors()
+    first = errors[0]
+    name = _env_name(settings_cls, tuple(first["loc"]))
+    message = first["msg"].removeprefix("Value error, ")
+    line = f"config error: {name}: {message}"
+    if first.get("type") != "missing" and "input" in first:
+        line += f" (got {_mask(first['input'])!r})"
+    others = sorted({_env_name(settings_cls, tuple(e["loc"])) for e in errors[1:]} - {name})
+    if others:
+        line += f" [also invalid: {', '.join(others)}]"
+    return line
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+_loaded: dict[type[BaseSettings], BaseSettings] = {}
+
+
+def load_settings(settings_cls: type[SettingsT]) -> SettingsT:
+    """Build ``settings_cls`` from the environment once per process; exit 2 on a bad value."""
+    cached = _loaded.get(settings_cls)
+    if cached is not None:
+        return cast(SettingsT, cached)
+    try:
+        settings = settings_cls()
+    except ValidationError as error:
+        print(format_validation_error(settings_cls, error), file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    _loaded[settings_cls] = settings
+    return settings

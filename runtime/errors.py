@@ -1,0 +1,122 @@
+"""Every error Switchboard raises on purpose, and how each one crosses the wire.
+
+Hierarchy (catch the most specific you can handle)::
+
+    SwitchboardError                 base; never raised itself
+    ├── InvalidArgument              caller sent something wrong; ``field`` names it
+    ├── NotFound                     the thing asked for does not exist
+    ├── AlreadyExists                a create/enqueue collided with an existing id
+    ├── FailedPrecondition           the request is valid but the system is not in a state to do it
+    ├── ResourceExhausted            a limit (rate, size, quota) was hit
+    ├── Unavailable                  a dependency (Redis, DB, S3, SMTP, Asterisk) cannot be reached now
+    │   └── TransientError           a retryable failure of a single operation
+    ├── PermanentError               an operation failed in a way retrying cannot fix
+    └── Unimplemented                a capability that has not landed yet
+
+``GRPC_STATUS`` maps each class to its gRPC status code; ``HTTP_STATUS`` is the canonical
+google.rpc.Code → HTTP mapping (the one grpc-gateway uses). Servicers and the gateway both
+use these two tables and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+
+class SwitchboardError(Exception):
+    """Base of every deliberate Switchboard error."""
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+
+
+class InvalidArgument(SwitchboardError):
+    """The caller sent a bad value; ``field`` names the offending argument."""
+
+    def __init__(self, field: str, problem: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{field}: {problem}", details={"field": field, **(details or {})})
+        self.field = field
+        self.problem = problem
+
+
+class NotFound(SwitchboardError):
+    pass
+
+
+class AlreadyExists(SwitchboardError):
+    pass
+
+
+class FailedPrecondition(SwitchboardError):
+    pass
+
+
+class ResourceExhausted(SwitchboardError):
+    pass
+
+
+class Unavailable(SwitchboardError):
+    pass
+
+
+class TransientError(Unavailable):
+    """A single operation failed in a way that may succeed if retried."""
+
+
+class PermanentError(SwitchboardError):
+    """Retrying cannot help (bad recipient, corrupt image, rejected credentials)."""
+
+
+class Unimplemented(SwitchboardError):
+    pass
+
+
+GRPC_STATUS: dict[type[SwitchboardError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+    TransientError: grpc.StatusCode.UNAVAILABLE,
+    PermanentError: grpc.StatusCode.FAILED_PRECONDITION,
+    Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
+}
+
+# google.rpc.Code -> HTTP, as documented in google/rpc/code.proto.
+HTTP_STATUS: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+}
+
+
+def grpc_status_for(error: BaseException) -> grpc.StatusCode:
+    """The gRPC status for any exception: the nearest mapped class, else INTERNAL."""
+    for cls in type(error).__mro__:
+        code = GRPC_STATUS.get(cls)
+        if code is not None:
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def http_status_for(code: grpc.StatusCode) -> int:
+    return HTTP_STATUS.get(code, 500)

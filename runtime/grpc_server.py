@@ -1,0 +1,343 @@
+"""The grpc.aio server bootstrap every Switchboard service runs, and its process entry point.
+
+A service's ``__main__.py`` describes itself and hands over::
+
+    async def build(settings: StatusSettings) -> GrpcService:
+        redis = create_redis(settings.redis_url)
+        servicer = StatusServicer(...)
+        return GrpcService(
+            name="status",
+            address=settings.status_addr,
+            register=lambda server: status_pb2_grpc.add_StatusServiceServicer_to_server(servicer, server),
+            service_names=[status_pb2.DESCRIPTOR.services_by_name["StatusService"].full_name],
+            health_checks={"redis": redis_health_check(redis)},
+            shutdown_hooks=[redis.aclose],
+        )
+
+    if __name__ == "__main__":
+        run_service("status", StatusSettings, build)
+
+:func:`run_service` loads settings (exit 2 on a bad value), configures logging, telemetry and
+``/metrics``, builds the service, then serves until SIGTERM/SIGINT, on uvloop's event loop when
+uvloop is installed (:func:`event_loop_factory`). The server carries
+grpc.health.v1 (from the real checks, see :mod:`runtime.health`), server reflection, the
+OpenTelemetry interceptor and :class:`runtime.interceptors.ServerInterceptor`.
+
+A service with a one-time step before serving (database migrations) passes it as ``prepare``:
+it runs once per start, before ``build``. With ``GRPC_PROCESSES=N`` (N > 1) the entry process
+runs ``prepare`` and then supervises N worker processes that each ``build`` and serve on the
+same port (:mod:`runtime.multiprocess` has the details: SO_REUSEPORT, signals, metrics ports).
+
+Shutdown on SIGTERM/SIGINT: health turns NOT_SERVING, the server stops accepting RPCs, calls in
+flight get ``SHUTDOWN_GRACE_SECONDS`` (default 4, at most 4.5) to finish before being
+cancelled, then the shutdown hooks run (bounded), spans are flushed and the process exits 0 —
+within 5 s of the signal. Repeated signals are ignored; a watchdog exits with status 1 if the drain overruns.
+Long-lived server streams (``Watch``) should end themselves when :func:`shutdown_event` is set,
+instead of holding the drain until the grace runs out::
+
+    stop = shutdown_event()
+    while not stop.is_set():
+        change = await next_change_or(stop)   # e.g. asyncio.wait on both
+        yield change
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NoReturn, TypeVar
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from runtime import telemetry
+from runtime.config import CommonSettings, load_settings, parse_address
+from runtime.health import HealthCheck, HealthReporter
+from runtime.interceptors import ServerInterceptor
+from runtime.logging import bind_context, configure_logging, get_logger
+from runtime.metrics import MetricsServer, start_metrics_server
+from runtime.multiprocess import supervise, watch_parent, worker_index
+
+__all__ = [
+    "GrpcServer",
+    "GrpcService",
+    "ShutdownHook",
+    "event_loop_factory",
+    "init_process",
+    "run_service",
+    "serve",
+    "shutdown_event",
+]
+
+ShutdownHook = Callable[[], Awaitable[object]]
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
+
+log = get_logger("runtime.server")
+
+# Budget from the signal to process exit; the drain grace comes out of it first.
+EXIT_BUDGET_SECONDS = 4.8
+
+
+# One event per event loop, so in-process tests (a loop per test) never see an old drain.
+_shutdown_events: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event] = weakref.WeakKeyDictionary()
+
+
+def shutdown_event() -> asyncio.Event:
+    """The event set when this loop's server starts draining (call it inside the event loop)."""
+    loop = asyncio.get_running_loop()
+    event = _shutdown_events.get(loop)
+    if event is None:
+        event = _shutdown_events[loop] = asyncio.Event()
+    return event
+
+
+@dataclass(frozen=True)
+class GrpcService:
+    """What a service contributes to the bootstrap."""
+
+    name: str
+    address: str
+    register: Callable[[grpc.aio.Server], None]
+    service_names: Sequence[str]
+    health_checks: Mapping[str, HealthCheck] = field(default_factory=dict)
+    shutdown_hooks: Sequence[ShutdownHook] = ()
+    bind_host: str | None = None
+    """Listen on this host with the port of ``address`` (``GRPC_BIND_HOST``); None: ``address`` itself."""
+
+    @property
+    def listen_address(self) -> str:
+        if self.bind_host is None:
+            return self.address
+        _, port = parse_address(self.address)
+        host = f"[{self.bind_host}]" if ":" in self.bind_host else self.bind_host
+        return f"{host}:{port}"
+
+
+class GrpcServer:
+    """One grpc.aio server with health, reflection, interceptors and an explicit drain."""
+
+    def __init__(
+        self,
+        service: GrpcService,
+        *,
+        grace_seconds: float = 4.0,
+        health_interval_seconds: float = 1.0,
+        reuse_port: bool = False,
+    ) -> None:
+        self.service = service
+        self.grace_seconds = min(max(grace_seconds, 0.0), 4.5)
+        self.stopping = shutdown_event()
+        self.health = HealthReporter(service.service_names, service.health_checks, interval=health_interval_seconds)
+        self.server = grpc.aio.server(
+            interceptors=[telemetry.server_interceptor(), ServerInterceptor()],
+            # A second process on the same port must fail loudly, not share it; only the
+            # workers of one GRPC_PROCESSES unit share their port on purpose.
+            options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
+        )
+        service.register(self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
+        reflection.enable_server_reflection(
+            [*service.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self.port = 0
+
+    async def start(self) -> int:
+        """Bind, evaluate health once and start serving; returns the bound port."""
+        self.port = self.server.add_insecure_port(self.service.listen_address)
+        await self.health.start()
+        await self.server.start()
+        log.info(
+            "server started",
+            address=self.service.listen_address,
+            services=list(self.service.service_names),
+            serving=self.health.serving,
+        )
+        return self.port
+
+    async def stop(self, deadline: float | None = None) -> None:
+        """NOT_SERVING, drain in-flight calls, run the shutdown hooks before ``deadline`` (monotonic)."""
+        if deadline is None:
+            deadline = time.monotonic() + EXIT_BUDGET_SECONDS
+        self.stopping.set()
+        await self.health.shutdown()
+        grace = max(0.0, min(self.grace_seconds, deadline - time.monotonic() - 0.3))
+        await self.server.stop(grace)
+        for hook in self.service.shutdown_hooks:
+            remaining = deadline - time.monotonic()
+            try:
+                async with asyncio.timeout(max(remaining, 0.05)):
+                    await hook()
+            except TimeoutError:
+                log.warning("shutdown hook timed out", hook=_name_of(hook))
+            except Exception:
+                log.exception("shutdown hook failed", hook=_name_of(hook))
+
+
+def _name_of(hook: object) -> str:
+    return getattr(hook, "__qualname__", None) or repr(hook)
+
+
+async def serve(
+    service: GrpcService,
+    *,
+    grace_seconds: float = 4.0,
+    health_interval_seconds: float = 1.0,
+    stop: asyncio.Event | None = None,
+    reuse_port: bool = False,
+) -> None:
+    """Serve ``service`` until SIGTERM/SIGINT (or ``stop`` is set), then drain and return."""
+    server = GrpcServer(
+        service, grace_seconds=grace_seconds, health_interval_seconds=health_interval_seconds, reuse_port=reuse_port
+    )
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        # Supervisors often deliver the same stop twice (SIGINT to the group, then SIGTERM):
+        # repeats are ignored and the watchdog below bounds the drain instead.
+        if received:
+            return
+        received.append(sig.name)
+        _start_exit_watchdog(EXIT_BUDGET_SECONDS + 0.1)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        try:
+            await server.start()
+        except Exception:
+            # Port taken, say: still release what build() opened (its shutdown hooks), or the
+            # process would hang at exit on the service's own tasks instead of failing.
+            await server.stop(deadline=time.monotonic() + 1.0)
+            raise
+        await stop.wait()
+        started = time.monotonic()
+        log.info("server stopping", signal=received[0] if received else None, grace_seconds=grace_seconds)
+        await server.stop(deadline=started + EXIT_BUDGET_SECONDS - 0.3)
+        log.info("server stopped", duration_ms=round((time.monotonic() - started) * 1000, 1))
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def _start_exit_watchdog(seconds: float) -> None:
+    """Hard exit if the drain overruns (a handler ignoring cancellation, a stuck hook)."""
+
+    def overrun() -> None:
+        log.error("shutdown overran its budget, exiting now", budget_seconds=seconds)
+        os._exit(1)
+
+    timer = threading.Timer(seconds, overrun)
+    timer.daemon = True
+    timer.start()
+
+
+def init_process(name: str, settings: CommonSettings) -> MetricsServer | None:
+    """Logging, tracing and ``/metrics`` for any Switchboard process (services, workers, gateway)."""
+    configure_logging(settings.log_level, fmt=settings.log_format, service=name)
+    telemetry.configure_telemetry(
+        settings.otel_service_name or name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
+    )
+    metrics = start_metrics_server(settings.metrics_port, settings.metrics_host)
+    if metrics is not None:
+        log.info("metrics listening", url=f"http://{settings.metrics_host}:{metrics.port}/metrics")
+    return metrics
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's event loop when it is installed (it comes with ``uvicorn[standard]``), else asyncio's.
+
+    grpc.aio runs on either; with uvloop the loop's own share of every RPC (callbacks, timers,
+    socket readiness) costs less: a bare grpc.aio server answering 30 KB messages went from about
+    1,600 to 2,300 calls/s on the 2-core bench machine.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
+
+
+def run_service(
+    name: str,
+    settings_cls: type[SettingsT],
+    build: Callable[[SettingsT], Awaitable[GrpcService]],
+    prepare: Callable[[SettingsT], Awaitable[object]] | None = None,
+) -> None:
+    """Process entry point: settings → logging/telemetry/metrics → prepare → build → serve → exit 0.
+
+    With ``GRPC_PROCESSES`` > 1 this process only runs ``prepare`` and supervises the workers.
+    """
+    settings = load_settings(settings_cls)
+    worker = worker_index()
+    if worker is None and settings.grpc_processes > 1:
+        _run_supervisor(name, settings, prepare)
+    if worker is not None:
+        bind_context(worker=worker)
+    init_process(name, settings)
+
+    async def main() -> None:
+        if prepare is not None and worker is None:
+            await prepare(settings)
+        service = await build(settings)
+        if service.bind_host is None and settings.grpc_bind_host:
+            service = dataclasses.replace(service, bind_host=settings.grpc_bind_host)
+        stop = asyncio.Event()
+        orphan_watch = asyncio.create_task(watch_parent(stop)) if worker is not None else None
+        try:
+            await serve(
+                service,
+                grace_seconds=settings.shutdown_grace_seconds,
+                health_interval_seconds=settings.health_check_interval_seconds,
+                stop=stop,
+                reuse_port=worker is not None,
+            )
+        finally:
+            if orphan_watch is not None:
+                orphan_watch.cancel()
+
+    try:
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(main())
+    except KeyboardInterrupt:  # Ctrl-C before the server installed its handlers
+        telemetry.shutdown(timeout_seconds=0.2)
+        sys.exit(130)
+    except Exception:
+        log.exception("service crashed")
+        telemetry.shutdown(timeout_seconds=0.2)
+        sys.exit(1)
+    # The /metrics thread is a daemon: closing it would cost its 0.5 s poll for nothing.
+    telemetry.shutdown(timeout_seconds=0.2)
+    sys.exit(0)
+
+
+def _run_supervisor(
+    name: str, settings: SettingsT, prepare: Callable[[SettingsT], Awaitable[object]] | None
+) -> NoReturn:
+    configure_logging(settings.log_level, fmt=settings.log_format, service=name)
+    if prepare is not None:
+
+        async def run_prepare() -> None:
+            await prepare(settings)
+
+        try:
+            with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+                runner.run(run_prepare())
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except Exception:
+            log.exception("prepare failed")
+            sys.exit(1)
+    sys.exit(supervise(name, settings.grpc_processes, settings.metrics_port))

@@ -1,0 +1,257 @@
+"""The grpc.aio server interceptor every Switchboard server runs (after OpenTelemetry's).
+
+For every RPC it:
+
+- maps a :class:`runtime.errors.SwitchboardError` to its gRPC status (``grpc_status_for``) with
+  the message as details and the rich-error trailer of :mod:`runtime.grpc_errors`;
+- maps ``NotImplementedError`` (what generated servicer bases raise) to UNIMPLEMENTED;
+- maps any other exception to INTERNAL with the generic message ``internal error`` and logs it
+  with its traceback as ``rpc failed`` (the client never sees internals);
+- logs one ``rpc finished`` line (method, code, outcome, duration_ms, trace_id) — at DEBUG for
+  successful health and reflection calls so probes do not flood the log, and for successful
+  calls faster than :data:`SLOW_CALL_SECONDS` of the hot methods a service names with
+  :func:`log_ok_calls_at_debug` (errors and slow calls keep INFO/WARNING/ERROR);
+- feeds the ``grpc_server_*`` Prometheus metrics of :mod:`runtime.metrics` (label children
+  resolved once per method, not per call).
+
+Servicers may still call ``context.abort(...)`` themselves; that status is kept as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from runtime.errors import SwitchboardError
+from runtime.grpc_errors import grpc_error_for
+from runtime.logging import get_logger
+from runtime.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED, split_method
+
+__all__ = ["SLOW_CALL_SECONDS", "ServerInterceptor", "log_ok_calls_at_debug"]
+
+log = get_logger("runtime.grpc")
+_stdlib_log = logging.getLogger("runtime.grpc")
+
+_QUIET_SERVICES = ("grpc.health.v1.", "grpc.reflection.")
+_SERVER_FAULTS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
+_DEPENDENCY_FAULTS = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+_DEBUG_WHEN_OK: set[str] = set()
+
+SLOW_CALL_SECONDS = 0.1
+"""A successful call of a method logged at DEBUG is still logged at INFO when it took this long."""
+
+
+def log_ok_calls_at_debug(*methods: str) -> None:
+    """Log successful calls of these full method names (``/pkg.Service/Method``) at DEBUG.
+
+    For hot read RPCs (thousands a second): one INFO line per successful fast call would be
+    most of the log and a real share of the CPU. Errors keep their level, and a call slower
+    than :data:`SLOW_CALL_SECONDS` is still logged at INFO; metrics and spans count every call.
+    """
+    _DEBUG_WHEN_OK.update(methods)
+
+
+class _Method:
+    """What is fixed per method and RPC type: names, metric children (labels resolved once)."""
+
+    __slots__ = ("handled", "handling", "method", "method_name", "quiet_ok", "rpc_type", "service", "started")
+
+    def __init__(self, method: str, rpc_type: str) -> None:
+        self.method = method
+        self.service, self.method_name = split_method(method)
+        self.rpc_type = rpc_type
+        self.quiet_ok = self.service.startswith(_QUIET_SERVICES) or method in _DEBUG_WHEN_OK
+        self.started = GRPC_STARTED.labels(self.service, self.method_name, rpc_type)
+        self.handling = GRPC_HANDLING_SECONDS.labels(self.service, self.method_name, rpc_type)
+        self.handled: dict[grpc.StatusCode, Any] = {}
+
+    def handled_child(self, code: grpc.StatusCode) -> Any:
+        child = self.handled.get(code)
+        if child is None:
+            child = self.handled[code] = GRPC_HANDLED.labels(self.service, self.method_name, self.rpc_type, code.name)
+        return child
+
+
+class _Call:
+    """Bookkeeping for one RPC: start time, metrics and the final log line."""
+
+    __slots__ = ("info", "started")
+
+    def __init__(self, info: _Method) -> None:
+        self.info = info
+        self.started = time.perf_counter()
+        info.started.inc()
+
+    async def fail(self, context: grpc.aio.ServicerContext, error: BaseException) -> None:
+        """Turn ``error`` into the RPC's status; always raises (grpc's AbortError).
+
+        The call is recorded before aborting: abort sends the status, and a client that
+        reads metrics right after must see its call counted.
+        """
+        trailers: tuple[tuple[str, bytes], ...] = ()
+        if isinstance(error, SwitchboardError):
+            code, message, trailers = grpc_error_for(error)
+        elif isinstance(error, NotImplementedError):
+            code, message = grpc.StatusCode.UNIMPLEMENTED, str(error) or "method not implemented"
+        else:
+            log.error("rpc failed", method=self.info.method, error=repr(error), exc_info=error)
+            code, message = grpc.StatusCode.INTERNAL, "internal error"
+        self.finish(context, code, message)
+        await context.abort(code, message, trailers)
+
+    def finish(
+        self,
+        context: grpc.aio.ServicerContext,
+        code: grpc.StatusCode | None = None,
+        details: str | None = None,
+    ) -> None:
+        if code is None:
+            code = _code_of(context)
+        info = self.info
+        elapsed = time.perf_counter() - self.started
+        info.handled_child(code).inc()
+        info.handling.observe(elapsed)
+        ok = code is grpc.StatusCode.OK
+        if ok and info.quiet_ok and elapsed < SLOW_CALL_SECONDS and not _stdlib_log.isEnabledFor(logging.DEBUG):
+            return  # the common case of a hot method: no log line, skip building one
+        fields: dict[str, Any] = {
+            "method": info.method,
+            "code": code.name,
+            "outcome": "ok" if ok else "error",
+            "duration_ms": round(elapsed * 1000, 2),
+        }
+        if not ok:
+            details = details or _details_of(context)
+            if details:
+                fields["details"] = details
+        if ok and info.quiet_ok and elapsed < SLOW_CALL_SECONDS:
+            log.debug("rpc finished", **fields)
+        elif code in _SERVER_FAULTS:
+            log.error("rpc finished", **fields)
+        elif code in _DEPENDENCY_FAULTS:
+            log.warning("rpc finished", **fields)
+        else:
+            log.info("rpc finished", **fields)
+
+
+def _code_of(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+    try:
+        code = context.code()
+    except Exception:
+        return grpc.StatusCode.UNKNOWN
+    if isinstance(code, grpc.StatusCode):
+        return code
+    if isinstance(code, int):  # some grpc versions hand back the raw integer
+        return next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
+    return grpc.StatusCode.OK
+
+
+def _details_of(context: grpc.aio.ServicerContext) -> str | None:
+    try:
+        details = context.details()
+    except Exception:
+        return None
+    if isinstance(details, bytes):
+        return details.decode("utf-8", "replace")
+    return details if isinstance(details, str) else None
+
+
+def _wrap_unary_response(info: _Method, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        call = _Call(info)
+        try:
+            result = behavior(request, context)
+            if inspect.isawaitable(result):
+                result = await result
+        except asyncio.CancelledError:
+            call.finish(context, grpc.StatusCode.CANCELLED)
+            raise
+        except grpc.aio.AbortError:
+            call.finish(context)
+            raise
+        except Exception as error:
+            await call.fail(context, error)
+        call.finish(context)
+        return result
+
+    return wrapper
+
+
+def _wrap_stream_response(info: _Method, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        call = _Call(info)
+        try:
+            result = behavior(request, context)
+            if hasattr(result, "__aiter__"):
+                async for item in result:
+                    yield item
+            elif inspect.isawaitable(result):
+                await result  # the servicer writes with context.write()
+            elif result is not None:
+                for item in result:
+                    yield item
+        except asyncio.CancelledError:
+            call.finish(context, grpc.StatusCode.CANCELLED)
+            raise
+        except grpc.aio.AbortError:
+            call.finish(context)
+            raise
+        except Exception as error:
+            await call.fail(context, error)
+        call.finish(context)
+
+    return wrapper
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):
+    """Errors → status, one log line and metrics per RPC (see module docstring).
+
+    grpc.aio asks the interceptors for every call; the wrapped handler of a method is built
+    once and reused while the handler beneath it stays the same object.
+    """
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method: str = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = _wrap_handler(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+
+def _wrap_handler(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    kwargs = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary:
+        behavior = _wrap_unary_response(_Method(method, "unary"), handler.unary_unary)
+        return grpc.unary_unary_rpc_method_handler(behavior, **kwargs)
+    if handler.stream_unary:
+        behavior = _wrap_unary_response(_Method(method, "client_stream"), handler.stream_unary)
+        return grpc.stream_unary_rpc_method_handler(behavior, **kwargs)
+    if handler.unary_stream:
+        behavior = _wrap_stream_response(_Method(method, "server_stream"), handler.unary_stream)
+        return grpc.unary_stream_rpc_method_handler(behavior, **kwargs)
+    if handler.stream_stream:
+        behavior = _wrap_stream_response(_Method(method, "bidi_stream"), handler.stream_stream)
+        return grpc.stream_stream_rpc_method_handler(behavior, **kwargs)
+    return handler

@@ -1,0 +1,33 @@
+"""JSON in and out of Redis (never pickle): compact, strict, size-limited."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from runtime.errors import InvalidArgument
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def dumps(value: Any) -> str:
+    return _ENCODER.encode(value)
+
+
+def encode_field(field_name: str, value: Any, limit: int | None = None) -> str:
+    """Serialise ``value`` or raise InvalidArgument naming ``field_name``."""
+    try:
+        text = _ENCODER.encode(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(field_name, f"not JSON-serialisable: {exc}") from None
+    if limit is not None and len(text) > limit and len(text.encode()) > limit:
+        raise InvalidArgument(field_name, f"payload is {len(text.encode())} bytes, over the {limit}-byte limit")
+    return text
+
+
+def encode_result(value: Any) -> str:
+    """A job's return value; anything JSON cannot hold is kept as its repr."""
+    try:
+        return _ENCODER.encode(value)
+    except (TypeError, ValueError):
+        return _ENCODER.encode(repr(value))

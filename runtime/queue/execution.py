@@ -1,0 +1,104 @@
+"""One claimed job: its arq-style ``ctx``, and what a failed attempt turns into."""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from arq.worker import Retry
+from redis.asyncio import Redis
+
+from runtime.errors import PermanentError
+from runtime.queue import codec
+from runtime.queue.keys import QueueKeys
+from runtime.retry import RetryPolicy
+
+MAX_TRACEBACK_CHARS = 8000
+
+
+@dataclass(slots=True)
+class ClaimedJob:
+    job_id: str
+    name: str
+    data: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    enqueued_at: int
+    options: dict[str, Any]
+
+    @classmethod
+    def from_claim(cls, row: list[Any]) -> ClaimedJob:
+        job_id, name, data, attempt, max_attempts, enqueued_at, options = row
+        return cls(
+            job_id=job_id.decode(),
+            name=name.decode(),
+            data=json.loads(data),
+            attempt=int(attempt),
+            max_attempts=int(max_attempts),
+            enqueued_at=int(enqueued_at),
+            options=json.loads(options) if options else {},
+        )
+
+    def backoff(self, default: RetryPolicy) -> RetryPolicy:
+        override = self.options.get("b")
+        if not override:
+            return default
+        base, cap, multiplier, jitter = override
+        return RetryPolicy(attempts=self.max_attempts, base=base, cap=cap, multiplier=multiplier, jitter=jitter)
+
+
+class JobContext(dict[str, Any]):
+    """The ``ctx`` a job function receives, keyed as arq's: ``job_id``, ``job_try``,
+    ``enqueue_time`` (epoch ms), ``queue``, ``redis``; plus ``await ctx.progress(value)``."""
+
+    def __init__(self, keys: QueueKeys, redis: Redis, job: ClaimedJob, shared: dict[str, Any]) -> None:
+        super().__init__(shared)
+        self.update(
+            job_id=job.job_id,
+            job_try=job.attempt,
+            max_tries=job.max_attempts,
+            enqueue_time=job.enqueued_at,
+            queue=keys.queue,
+            redis=redis,
+        )
+        self._keys = keys
+
+    async def progress(self, value: Any) -> None:
+        """Record progress (any JSON: a percentage, a dict) and publish a ``progress`` event."""
+        encoded = codec.encode_field("progress", value)
+        job_id = self["job_id"]
+        event = codec.dumps({"event": "progress", "jobId": job_id, "progress": value})
+        redis: Redis = self["redis"]
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self._keys.job(job_id), "g", encoded)
+            pipe.publish(self._keys.events, event)
+            await pipe.execute()
+
+
+@dataclass(frozen=True, slots=True)
+class FailureDecision:
+    entry: str
+    """The attempt's error as a JSON object: attempt, error, traceback, at (epoch ms)."""
+    retry_delay_ms: int
+    """-1: no retry, the job goes to the failed set."""
+
+
+def decide_failure(job: ClaimedJob, exc: BaseException, policy: RetryPolicy, timeout_s: float) -> FailureDecision:
+    """Permanent errors are never retried; arq's ``Retry(defer=…)`` names its own delay;
+    anything else backs off with ``policy`` until the job's attempts are used up."""
+    if isinstance(exc, TimeoutError):
+        message = f"TimeoutError: job ran longer than its {timeout_s:g} s timeout"
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    tb = "".join(traceback.format_exception(exc))[-MAX_TRACEBACK_CHARS:]
+    entry = codec.dumps(
+        {"attempt": job.attempt, "error": message[:2000], "traceback": tb, "at": int(time.time() * 1000)}
+    )
+    if isinstance(exc, PermanentError) or job.attempt >= job.max_attempts:
+        return FailureDecision(entry, -1)
+    if isinstance(exc, Retry) and exc.defer_score is not None:
+        return FailureDecision(entry, max(exc.defer_score, 0))
+    return FailureDecision(entry, int(policy.delay_for(job.attempt) * 1000))

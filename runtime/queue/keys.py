@@ -1,0 +1,98 @@
+"""Every Redis key of a queue, under one versioned prefix.
+
+All keys of one queue share the hash tag ``{name}`` so the Lua scripts (which build job keys
+from the prefix) stay valid on Redis Cluster: every key of a queue lives in one slot.
+
+======================================  =====  ==============================================
+key                                     type   holds
+======================================  =====  ==============================================
+``sbq:v1:{q}:j:<id>``                   HASH   one job (fields below); deleted by retention
+``sbq:v1:{q}:wait``                     ZSET   waiting ids, score ``(10-priority)*2^44 + seq``
+``sbq:v1:{q}:delayed``                  ZSET   delayed ids (and retry back-off), score = due ms
+``sbq:v1:{q}:active``                   ZSET   claimed ids, score = lease deadline ms
+``sbq:v1:{q}:completed``                ZSET   finished ids, score = finished ms
+``sbq:v1:{q}:failed``                   ZSET   dead letters, score = finished ms
+``sbq:v1:{q}:seq``                      STR    FIFO sequence and generated job ids
+``sbq:v1:{q}:paused``                   STR    present while the queue is paused
+``sbq:v1:{q}:notify``                   LIST   wake-up tokens, BLPOPed by idle workers
+``sbq:v1:{q}:rl``                       ZSET   sliding-window log of starts (global limit)
+``sbq:v1:{q}:rk:<key>``                 ZSET   sliding-window log per rate key; PEXPIREs
+``sbq:v1:{q}:workers``                  ZSET   worker id -> last heartbeat ms
+``sbq:v1:{q}:events``                   chan   pub/sub channel of job events (JSON)
+======================================  =====  ==============================================
+
+Job hash fields (short names keep a waiting job under ~300 bytes): ``n`` name, ``d`` data
+(JSON), ``p`` priority, ``a`` attempts made, ``m`` max attempts, ``t`` enqueued ms,
+``s`` started ms, ``f`` finished ms, ``w`` worker id holding the lease (cleared whenever the
+job leaves ``active``), ``g`` progress (JSON),
+``r`` result (JSON), ``e`` errors (JSON list), ``o`` options (JSON: trace carrier, backoff,
+timeout), ``k`` rate key, ``q`` saved wait score of a job deferred by its rate key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PREFIX = "sbq:v1"
+PRIORITY_MIN = 0
+PRIORITY_MAX = 10
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+QUEUE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    queue: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{PREFIX}:{{{self.queue}}}:"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}j:{job_id}"
+
+    @property
+    def wait(self) -> str:
+        return self.prefix + "wait"
+
+    @property
+    def delayed(self) -> str:
+        return self.prefix + "delayed"
+
+    @property
+    def active(self) -> str:
+        return self.prefix + "active"
+
+    @property
+    def completed(self) -> str:
+        return self.prefix + "completed"
+
+    @property
+    def failed(self) -> str:
+        return self.prefix + "failed"
+
+    @property
+    def paused(self) -> str:
+        return self.prefix + "paused"
+
+    @property
+    def notify(self) -> str:
+        return self.prefix + "notify"
+
+    @property
+    def workers(self) -> str:
+        return self.prefix + "workers"
+
+    @property
+    def events(self) -> str:
+        return self.prefix + "events"
+
+    def state_set(self, state: str) -> str:
+        return {
+            "waiting": self.wait,
+            "delayed": self.delayed,
+            "active": self.active,
+            "completed": self.completed,
+            "failed": self.failed,
+        }[state]

@@ -1,0 +1,134 @@
+"""Lua scripts of the control plane: retry, remove, promote, clean, drain, retry-all-failed."""
+
+from runtime.queue.lua_worker import PREAMBLE
+
+# A manual retry keeps the attempt count (job_try goes on from where it stopped, the error
+# history stays continuous) and grants the job a fresh budget of its original max attempts.
+GRANT = """
+local function grant(jk)
+  local h = redis.call('HMGET', jk, 'a', 'm', 'm0')
+  local budget = tonumber(h[3] or h[2] or 1)
+  if not h[3] then redis.call('HSET', jk, 'm0', budget) end
+  redis.call('HSET', jk, 'm', tonumber(h[1] or 0) + budget)
+end
+"""
+
+# ARGV: id.  Returns 1 retried, 0 not found, -1 not in a retryable state (failed/completed).
+RETRY = (
+    PREAMBLE
+    + GRANT
+    + """
+local id = ARGV[1]
+local jk = prefix .. 'j:' .. id
+if redis.call('EXISTS', jk) == 0 then return 0 end
+if redis.call('ZREM', prefix .. 'failed', id) == 0 and redis.call('ZREM', prefix .. 'completed', id) == 0 then
+  return -1
+end
+grant(jk)
+redis.call('HDEL', jk, 'f', 'r', 's')
+redis.call('ZADD', prefix .. 'wait', wait_score(jk), id)
+ev('waiting', id)
+wake()
+return 1
+"""
+)
+
+# ARGV: limit.  Moves up to ``limit`` failed jobs back to waiting; returns how many.
+RETRY_ALL_FAILED = (
+    PREAMBLE
+    + GRANT
+    + """
+local ids = redis.call('ZRANGE', prefix .. 'failed', 0, tonumber(ARGV[1]) - 1)
+for _, id in ipairs(ids) do
+  local jk = prefix .. 'j:' .. id
+  redis.call('ZREM', prefix .. 'failed', id)
+  grant(jk)
+  redis.call('HDEL', jk, 'f', 's')
+  redis.call('ZADD', prefix .. 'wait', wait_score(jk), id)
+  ev('waiting', id)
+end
+if #ids > 0 then wake() end
+return #ids
+"""
+)
+
+# ARGV: id.  Returns 1 removed, 0 not found, -1 active (cannot remove a running job).
+REMOVE = (
+    PREAMBLE
+    + """
+local id = ARGV[1]
+local jk = prefix .. 'j:' .. id
+if redis.call('EXISTS', jk) == 0 then return 0 end
+if redis.call('ZSCORE', prefix .. 'active', id) then return -1 end
+for _, s in ipairs({'wait', 'delayed', 'completed', 'failed'}) do redis.call('ZREM', prefix .. s, id) end
+redis.call('DEL', jk)
+ev('removed', id)
+return 1
+"""
+)
+
+# ARGV: id.  Returns 1 promoted, 0 not found, -1 not delayed.
+PROMOTE = (
+    PREAMBLE
+    + """
+local id = ARGV[1]
+local jk = prefix .. 'j:' .. id
+if redis.call('EXISTS', jk) == 0 then return 0 end
+if redis.call('ZREM', prefix .. 'delayed', id) == 0 then return -1 end
+redis.call('HDEL', jk, 'q')
+redis.call('ZADD', prefix .. 'wait', wait_score(jk), id)
+ev('waiting', id)
+wake()
+return 1
+"""
+)
+
+# ARGV: state set suffix, grace_ms, limit.  Removes jobs of that state older than grace_ms
+# (finished time for completed/failed, enqueue time for waiting/delayed).  Returns the ids.
+CLEAN = (
+    PREAMBLE
+    + """
+local set = prefix .. ARGV[1]
+local cutoff = now - tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local removed = {}
+local ids
+if ARGV[1] == 'completed' or ARGV[1] == 'failed' then
+  ids = redis.call('ZRANGEBYSCORE', set, '-inf', cutoff, 'LIMIT', 0, limit)
+else
+  ids = redis.call('ZRANGE', set, 0, 9999)
+end
+for _, id in ipairs(ids) do
+  if #removed >= limit then break end
+  local jk = prefix .. 'j:' .. id
+  local t0 = tonumber(redis.call('HGET', jk, 'f') or redis.call('HGET', jk, 't') or 0)
+  if t0 <= cutoff then
+    redis.call('ZREM', set, id)
+    redis.call('DEL', jk)
+    ev('removed', id)
+    removed[#removed + 1] = id
+  end
+end
+return removed
+"""
+)
+
+# ARGV: include_delayed (0/1), limit.  Removes waiting (and delayed) jobs; returns how many.
+DRAIN = (
+    PREAMBLE
+    + """
+local n = 0
+local sets = {'wait'}
+if ARGV[1] == '1' then sets[2] = 'delayed' end
+for _, s in ipairs(sets) do
+  local ids = redis.call('ZRANGE', prefix .. s, 0, tonumber(ARGV[2]) - 1)
+  for _, id in ipairs(ids) do
+    redis.call('ZREM', prefix .. s, id)
+    redis.call('DEL', prefix .. 'j:' .. id)
+    n = n + 1
+  end
+end
+if n > 0 then ev('drained', '*', ',"count":' .. n) end
+return n
+"""
+)

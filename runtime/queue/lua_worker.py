@@ -1,0 +1,324 @@
+"""Lua scripts of the hot path: enqueue, claim, complete, fail, renew, reap, put back.
+
+Every script takes the queue's key prefix as ``KEYS[1]`` (all keys share its ``{queue}`` hash
+tag) and reads the clock with ``TIME`` so every worker and producer agrees on one clock.
+Waiting score = ``(10 - priority) * 2^44 + seq``: ZPOPMIN gives the highest priority first and
+FIFO within a priority; 2^44 leaves room for 17 trillion enqueues before scores could overlap.
+"""
+
+PREAMBLE = """
+local prefix = KEYS[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local SPAN = 17592186044416
+-- Events are published only while someone listens (a SUBSCRIBE on the channel, or any
+-- PSUBSCRIBE: the admin hub's pattern): asked once per script, only when it has an event.
+local listening = nil
+local function ev(name, id, extra)
+  if listening == nil then
+    listening = redis.call('PUBSUB', 'NUMPAT') > 0 or redis.call('PUBSUB', 'NUMSUB', prefix .. 'events')[2] > 0
+  end
+  if listening then
+    redis.call('PUBLISH', prefix .. 'events',
+      '{"event":"' .. name .. '","jobId":"' .. id .. '"' .. (extra or '') .. '}')
+  end
+end
+local function wait_score(jk)
+  local pri = tonumber(redis.call('HGET', jk, 'p')) or 0
+  return (10 - pri) * SPAN + redis.call('INCR', prefix .. 'seq')
+end
+local function wake()
+  if redis.call('LLEN', prefix .. 'notify') < 8 then redis.call('RPUSH', prefix .. 'notify', 1) end
+end
+local function trim(set, keep)
+  if keep < 0 then return end
+  local extra = redis.call('ZCARD', set) - keep
+  if extra > 0 then
+    local old = redis.call('ZRANGE', set, 0, extra - 1)
+    for _, id in ipairs(old) do redis.call('DEL', prefix .. 'j:' .. id) end
+    redis.call('ZREMRANGEBYRANK', set, 0, extra - 1)
+  end
+end
+"""
+
+# ARGV: count, then per job: id ('' = generate), name, data, priority, delay_ms, max_attempts,
+# rate_key, options.  Returns one entry per job: its id, or '' when that id already exists.
+ENQUEUE = (
+    PREAMBLE
+    + """
+local n = tonumber(ARGV[1])
+local out = {}
+local woke = false
+for i = 0, n - 1 do
+  local b = 2 + i * 8
+  local id = ARGV[b]
+  if id == '' then
+    repeat id = tostring(redis.call('INCR', prefix .. 'seq')) until redis.call('EXISTS', prefix .. 'j:' .. id) == 0
+  end
+  local jk = prefix .. 'j:' .. id
+  if redis.call('EXISTS', jk) == 1 then
+    out[#out + 1] = ''
+  else
+    local pri = tonumber(ARGV[b + 3])
+    local delay = tonumber(ARGV[b + 4])
+    redis.call('HSET', jk, 'n', ARGV[b + 1], 'd', ARGV[b + 2], 'p', pri, 'a', 0, 'm', ARGV[b + 5], 't', now)
+    if ARGV[b + 6] ~= '' then redis.call('HSET', jk, 'k', ARGV[b + 6]) end
+    if ARGV[b + 7] ~= '' then redis.call('HSET', jk, 'o', ARGV[b + 7]) end
+    if delay > 0 then
+      redis.call('ZADD', prefix .. 'delayed', now + delay, id)
+      woke = true  -- an idle worker blocks up to a second: it re-times its wait to this job
+      ev('delayed', id)
+    else
+      redis.call('ZADD', prefix .. 'wait', (10 - pri) * SPAN + redis.call('INCR', prefix .. 'seq'), id)
+      woke = true
+      ev('waiting', id)
+    end
+    out[#out + 1] = id
+  end
+end
+if woke then wake() end
+return out
+"""
+)
+
+# ARGV: want, lease_ms, worker, rl_max, rl_period_ms, key_max, key_period_ms.
+# Returns {status, info, id, name, data, attempts, max, enqueued, options, ...}:
+# status 0 = ok (info = ms until the next delayed job, -1 none), 1 = paused, 2 = rate limited
+# (info = ms until the window frees).
+# Per job: one HMGET and one HSET; the pops, the lease ZADD and the rate-limit log ZADD are one
+# call per claim.
+CLAIM = (
+    PREAMBLE
+    + """
+local want = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+local worker = ARGV[3]
+local rl_max, rl_period = tonumber(ARGV[4]), tonumber(ARGV[5])
+local key_max, key_period = tonumber(ARGV[6]), tonumber(ARGV[7])
+local wait, delayed, active = prefix .. 'wait', prefix .. 'delayed', prefix .. 'active'
+-- The head of 'delayed' says both whether anything is due and when the next job will be.
+local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+if head[2] and tonumber(head[2]) <= now then
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
+  for _, id in ipairs(due) do
+    local jk = prefix .. 'j:' .. id
+    local saved = redis.call('HGET', jk, 'q')
+    if saved then redis.call('HDEL', jk, 'q') else saved = wait_score(jk) end
+    redis.call('ZADD', wait, saved, id)
+    ev('waiting', id)
+  end
+  redis.call('ZREM', delayed, unpack(due))
+  head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+end
+local function next_due()
+  if head[2] then return math.max(tonumber(head[2]) - now, 0) end
+  return -1
+end
+if redis.call('EXISTS', prefix .. 'paused') == 1 then return {1, next_due()} end
+local rl = prefix .. 'rl'
+if rl_max > 0 then
+  redis.call('ZREMRANGEBYSCORE', rl, '-inf', now - rl_period)
+  local used = redis.call('ZCARD', rl)
+  if used >= rl_max then
+    local oldest = redis.call('ZRANGE', rl, 0, 0, 'WITHSCORES')
+    return {2, math.max(tonumber(oldest[2]) + rl_period - now, 1)}
+  end
+  want = math.min(want, rl_max - used)
+end
+local out = {0, 0}
+local got, popped = 0, 0
+local leases, starts = {}, {}
+local deferred = false
+while got < want and popped < want * 4 + 8 do
+  local asked = want - got
+  local top = redis.call('ZPOPMIN', wait, asked)
+  for j = 1, #top, 2 do
+    popped = popped + 1
+    local id = top[j]
+    local jk = prefix .. 'j:' .. id
+    local f = redis.call('HMGET', jk, 'n', 'd', 'm', 't', 'o', 'a', 'k')
+    local blocked = f[1] == false  -- an id whose hash is gone: dropped
+    if not blocked and key_max > 0 and f[7] then
+      local kz = prefix .. 'rk:' .. f[7]
+      redis.call('ZREMRANGEBYSCORE', kz, '-inf', now - key_period)
+      if redis.call('ZCARD', kz) >= key_max then
+        local oldest = redis.call('ZRANGE', kz, 0, 0, 'WITHSCORES')
+        redis.call('HSET', jk, 'q', top[j + 1])
+        redis.call('ZADD', delayed, tonumber(oldest[2]) + key_period, id)
+        blocked, deferred = true, true
+      else
+        redis.call('ZADD', kz, now, id .. ':' .. now)
+        redis.call('PEXPIRE', kz, key_period)
+      end
+    end
+    if not blocked then
+      local att = (tonumber(f[6]) or 0) + 1
+      redis.call('HSET', jk, 'a', att, 's', now, 'w', worker)
+      leases[#leases + 1] = now + lease
+      leases[#leases + 1] = id
+      starts[#starts + 1] = now
+      starts[#starts + 1] = id .. ':' .. att
+      out[#out + 1] = id
+      out[#out + 1] = f[1]
+      out[#out + 1] = f[2]
+      out[#out + 1] = att
+      out[#out + 1] = f[3]
+      out[#out + 1] = f[4]
+      out[#out + 1] = f[5] or ''
+      got = got + 1
+      ev('active', id)
+    end
+  end
+  if #top < asked * 2 then break end  -- 'wait' ran dry
+end
+if got > 0 then
+  redis.call('ZADD', active, unpack(leases))
+  if rl_max > 0 then redis.call('ZADD', rl, unpack(starts)) end
+end
+if got == want and redis.call('ZCARD', wait) > 0 then wake() end
+if deferred then head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES') end
+out[2] = next_due()
+return out
+"""
+)
+
+# ARGV: worker, keep_completed, count, then per job: id, attempt, result_json.
+# Returns the ids whose lease this worker no longer held (result dropped).  Per job: one HMGET
+# and one HSET (or DEL); the ZREM from 'active' and the 'completed' ZADD are one call per batch.
+# The lease check needs no look at 'active': every script that takes a job out of 'active'
+# (complete, fail, reap, put back) clears its 'w' in the same step, and 'clean' deletes the
+# hash, so 'w' = this worker with the same attempt means the job is still leased to us (and an
+# id sent twice completes once: the first clears 'w').
+COMPLETE = (
+    PREAMBLE
+    + """
+local worker, keep = ARGV[1], tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local lost, done, finished = {}, {}, {}
+for i = 0, n - 1 do
+  local id, att, res = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]
+  local jk = prefix .. 'j:' .. id
+  local h = redis.call('HMGET', jk, 'w', 'a')
+  if h[1] ~= worker or h[2] ~= att then
+    lost[#lost + 1] = id
+  else
+    done[#done + 1] = id
+    ev('completed', id)
+    if keep == 0 then
+      redis.call('DEL', jk)
+    else
+      redis.call('HSET', jk, 'f', now, 'r', res, 'w', '')
+      finished[#finished + 1] = now
+      finished[#finished + 1] = id
+    end
+  end
+end
+if #done > 0 then redis.call('ZREM', prefix .. 'active', unpack(done)) end
+if #finished > 0 then
+  redis.call('ZADD', prefix .. 'completed', unpack(finished))
+  trim(prefix .. 'completed', keep)
+end
+return lost
+"""
+)
+
+# ARGV: worker, id, attempt, error_entry_json, retry_delay_ms (-1 = dead letter), keep_failed.
+# Returns 1 when retried, 0 when moved to failed, -1 when the lease was lost.
+FAIL = (
+    PREAMBLE
+    + """
+local worker, id, att, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local delay, keep = tonumber(ARGV[5]), tonumber(ARGV[6])
+local jk = prefix .. 'j:' .. id
+local h = redis.call('HMGET', jk, 'w', 'a', 'e')
+if h[1] ~= worker or h[2] ~= att or redis.call('ZREM', prefix .. 'active', id) == 0 then return -1 end
+if h[3] then
+  redis.call('HSET', jk, 'e', string.sub(h[3], 1, -2) .. ',' .. entry .. ']')
+else
+  redis.call('HSET', jk, 'e', '[' .. entry .. ']')
+end
+redis.call('HDEL', jk, 'w')
+if delay >= 0 then
+  redis.call('ZADD', prefix .. 'delayed', now + delay, id)
+  ev('retrying', id, ',"attempt":' .. att .. ',"delayMs":' .. delay)
+  -- an idle worker blocks up to a second: wake one so it re-times its wait to this retry
+  wake()
+  return 1
+end
+redis.call('HSET', jk, 'f', now)
+redis.call('ZADD', prefix .. 'failed', now, id)
+ev('failed', id, ',"attempt":' .. att)
+trim(prefix .. 'failed', keep)
+return 0
+"""
+)
+
+# ARGV: worker, lease_ms, id... -> number of leases extended.
+RENEW = (
+    PREAMBLE
+    + """
+local worker, lease = ARGV[1], tonumber(ARGV[2])
+local renewed = 0
+for i = 3, #ARGV do
+  if redis.call('HGET', prefix .. 'j:' .. ARGV[i], 'w') == worker then
+    renewed = renewed + redis.call('ZADD', prefix .. 'active', 'XX', 'CH', now + lease, ARGV[i])
+  end
+end
+return renewed
+"""
+)
+
+# Jobs whose lease ran out (their worker died): back to waiting, or to failed when that was
+# their last attempt.  ARGV: keep_failed.  Returns the stalled ids.
+REAP = (
+    PREAMBLE
+    + """
+local keep = tonumber(ARGV[1])
+local stale = redis.call('ZRANGEBYSCORE', prefix .. 'active', '-inf', now, 'LIMIT', 0, 200)
+for _, id in ipairs(stale) do
+  local jk = prefix .. 'j:' .. id
+  redis.call('ZREM', prefix .. 'active', id)
+  local h = redis.call('HMGET', jk, 'a', 'm', 'e', 'w')
+  local entry = '{"attempt":' .. (h[1] or 0) .. ',"error":"stalled: worker ' .. (h[4] or '?')
+    .. ' lost its lease","traceback":"","at":' .. now .. '}'
+  if h[3] then entry = string.sub(h[3], 1, -2) .. ',' .. entry .. ']' else entry = '[' .. entry .. ']' end
+  redis.call('HSET', jk, 'e', entry)
+  redis.call('HDEL', jk, 'w')
+  ev('stalled', id)
+  if tonumber(h[1] or 0) < tonumber(h[2] or 1) then
+    redis.call('ZADD', prefix .. 'wait', wait_score(jk), id)
+    wake()
+  else
+    redis.call('HSET', jk, 'f', now)
+    redis.call('ZADD', prefix .. 'failed', now, id)
+    ev('failed', id)
+    trim(prefix .. 'failed', keep)
+  end
+end
+return stale
+"""
+)
+
+# SIGTERM put-back: the attempt did not count; the job goes to the head of its priority.
+# ARGV: worker, id... -> number put back.
+PUT_BACK = (
+    PREAMBLE
+    + """
+local worker = ARGV[1]
+local n = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local jk = prefix .. 'j:' .. id
+  if redis.call('HGET', jk, 'w') == worker and redis.call('ZREM', prefix .. 'active', id) == 1 then
+    redis.call('HINCRBY', jk, 'a', -1)
+    redis.call('HDEL', jk, 'w')
+    local pri = tonumber(redis.call('HGET', jk, 'p')) or 0
+    redis.call('ZADD', prefix .. 'wait', (10 - pri) * SPAN, id)
+    ev('waiting', id)
+    n = n + 1
+  end
+end
+if n > 0 then wake() end
+return n
+"""
+)

@@ -1,0 +1,309 @@
+"""Enqueueing: validation, dedup by job id, bulk enqueue, Redis retries and the disk spool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from opentelemetry import trace
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from runtime.errors import AlreadyExists, InvalidArgument, Unavailable
+from runtime.queue import codec, lua_worker, tracing
+from runtime.queue.keys import JOB_ID_PATTERN, PRIORITY_MAX, PRIORITY_MIN
+from runtime.queue.metrics import BACKEND_SWITCHES, SPOOLED
+from runtime.queue.spec import QueueSpec
+from runtime.queue.spool import DiskSpool
+from runtime.retry import RetryPolicy
+
+log = logging.getLogger("runtime.queue.producer")
+T = TypeVar("T")
+MAX_DELAY_S = 366 * 24 * 3600.0
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """One job to enqueue; see ``QueueClient.enqueue`` for the meaning of each field."""
+
+    name: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    job_id: str | None = None
+    priority: int = 0
+    delay_s: float | None = None
+    run_at: datetime | None = None
+    attempts: int | None = None
+    rate_key: str | None = None
+    backoff: RetryPolicy | None = None
+    timeout_s: float | None = None
+
+
+class QueueClient:
+    """The producer side of one queue.
+
+    ``retry`` governs transient Redis errors (connection refused, timeouts); when it is used up
+    the job goes to ``spool`` if one is configured (health turns ``degraded`` until the spool is
+    flushed, in order, by a background task), otherwise ``Unavailable`` is raised.
+    """
+
+    def __init__(
+        self,
+        spec: QueueSpec,
+        redis: Redis,
+        *,
+        retry: RetryPolicy | None = None,
+        spool: DiskSpool | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
+        flush_interval_s: float = 0.2,
+    ) -> None:
+        self.spec = spec
+        self.redis = redis
+        self.retry = retry or RetryPolicy(attempts=3, base=0.05, cap=0.5)
+        self.spool = spool
+        self._prefix = spec.keys.prefix
+        self._enqueue_script = redis.register_script(lua_worker.ENQUEUE)
+        self._tracer = tracing.tracer(tracer_provider)
+        self._flush_interval = flush_interval_s
+        self._flusher: asyncio.Task[None] | None = None
+        self._spooling = spool is not None and spool.count(spec.name) > 0
+        self._spool_writes = 0  # appends in flight: the spool is not drained while one is pending
+
+    # ---- public API -------------------------------------------------------------------
+    async def enqueue(
+        self,
+        name: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        job_id: str | None = None,
+        priority: int = 0,
+        delay_s: float | None = None,
+        run_at: datetime | None = None,
+        attempts: int | None = None,
+        rate_key: str | None = None,
+        backoff: RetryPolicy | None = None,
+        timeout_s: float | None = None,
+    ) -> str:
+        """Enqueue one job and return its id.
+
+        ``priority`` 0–10 (higher starts first, FIFO within a priority); ``delay_s`` or ``run_at``
+        defers it; ``attempts``, ``backoff`` and ``timeout_s`` override the queue's defaults;
+        ``rate_key`` subjects it to the queue's per-key rate limit.  Raises InvalidArgument
+        (naming the field), AlreadyExists (that job id exists) or Unavailable.
+        """
+        request = JobRequest(
+            name, data or {}, job_id, priority, delay_s, run_at, attempts, rate_key, backoff, timeout_s
+        )
+        with self._tracer.start_as_current_span(f"queue.enqueue {name}", kind=trace.SpanKind.PRODUCER):
+            fields = self._fields(request)
+            if self._spooling:
+                return await self._spool_required(fields)
+            try:
+                (result,) = await self._with_retry(lambda: self._enqueue_script(keys=[self._prefix], args=[1, *fields]))
+            except Unavailable:
+                if self.spool is None:
+                    raise
+                self._switch(to_spool=True)
+                return await self._spool_required(fields)
+        if not result:
+            raise AlreadyExists(f"job {job_id!r} already exists in queue {self.spec.name!r}")
+        return result.decode() if isinstance(result, bytes) else str(result)
+
+    async def enqueue_many(self, requests: Sequence[JobRequest], *, chunk: int = 5000) -> list[str | None]:
+        """Enqueue many jobs in few round trips (one Lua call per ``chunk``).
+
+        Validates every request first (nothing is enqueued if one is bad). Returns each job's
+        id, or None where that job id already existed.
+        """
+        with self._tracer.start_as_current_span("queue.enqueue_many", kind=trace.SpanKind.PRODUCER):
+            all_fields = [self._fields(r) for r in requests]
+            out: list[str | None] = []
+            for start in range(0, len(all_fields), chunk):
+                part = all_fields[start : start + chunk]
+                flat: list[Any] = [len(part), *(v for f in part for v in f)]
+                if self._spooling:
+                    out.extend([await self._spool_one(f, raise_dup=False) for f in part])
+                    continue
+                try:
+                    call = functools.partial(self._enqueue_script, keys=[self._prefix], args=flat)
+                    got = await self._with_retry(call)
+                except Unavailable:
+                    if self.spool is None:
+                        raise
+                    self._switch(to_spool=True)
+                    out.extend([await self._spool_one(f, raise_dup=False) for f in part])
+                    continue
+                out.extend([(g.decode() if isinstance(g, bytes) else str(g)) or None for g in got])
+        return out
+
+    def health(self) -> str:
+        """``ok`` while enqueues reach Redis, ``degraded`` while they are being spooled."""
+        return "degraded" if self._spooling else "ok"
+
+    def spooled(self) -> int:
+        return self.spool.count(self.spec.name) if self.spool is not None else 0
+
+    async def start(self) -> None:
+        """Flush jobs a previous run left in the spool (also started on demand)."""
+        if self._spooling:
+            self._ensure_flusher()
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+
+    # ---- validation ---------------------------------------------------------------------
+    def _fields(self, r: JobRequest) -> list[str]:
+        spec = self.spec
+        spec.function(r.name)
+        if not isinstance(r.data, Mapping):
+            raise InvalidArgument("data", "must be a JSON object")
+        spec.check_data(r.name, r.data)
+        data = codec.encode_field("data", dict(r.data), spec.max_payload_bytes)
+        if r.job_id is not None and not JOB_ID_PATTERN.match(r.job_id):
+            raise InvalidArgument("job_id", f"must match {JOB_ID_PATTERN.pattern}")
+        if isinstance(r.priority, bool) or not isinstance(r.priority, int):
+            raise InvalidArgument("priority", "must be an integer")
+        if not PRIORITY_MIN <= r.priority <= PRIORITY_MAX:
+            raise InvalidArgument("priority", f"must be within {PRIORITY_MIN}..{PRIORITY_MAX}")
+        delay = _delay_seconds(r.delay_s, r.run_at)
+        attempts = r.attempts if r.attempts is not None else spec.max_attempts_for(r.name)
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 1000:
+            raise InvalidArgument("attempts", "must be an integer within 1..1000")
+        if r.rate_key is not None and not JOB_ID_PATTERN.match(r.rate_key):
+            raise InvalidArgument("rate_key", f"must match {JOB_ID_PATTERN.pattern}")
+        if r.timeout_s is not None and not (math.isfinite(r.timeout_s) and r.timeout_s > 0):
+            raise InvalidArgument("timeout_s", "must be a positive number of seconds")
+        options: dict[str, Any] = {}
+        carrier = tracing.inject()
+        if carrier:
+            options["c"] = carrier
+        if r.backoff is not None:
+            b = r.backoff
+            options["b"] = [b.base, b.cap, b.multiplier, b.jitter]
+        if r.timeout_s is not None:
+            options["to"] = r.timeout_s
+        return [
+            r.job_id or "",
+            r.name,
+            data,
+            str(r.priority),
+            str(round(delay * 1000)),
+            str(attempts),
+            r.rate_key or "",
+            codec.dumps(options) if options else "",
+        ]
+
+    # ---- Redis retries and the spool ---------------------------------------------------------
+    async def _with_retry(self, call: Callable[[], Awaitable[T]]) -> T:
+        made = 0
+        while True:
+            made += 1
+            try:
+                return await call()
+            except TRANSIENT as exc:
+                if not self.retry.allows(made):
+                    raise Unavailable(f"redis unreachable after {made} attempts: {exc}") from exc
+                await asyncio.sleep(self.retry.delay_for(made))
+            except RedisError as exc:
+                raise Unavailable(f"redis refused the enqueue: {exc}") from exc
+
+    async def _spool_required(self, fields: list[str]) -> str:
+        job_id = await self._spool_one(fields)
+        assert job_id is not None  # raise_dup=True raises instead of returning None
+        return job_id
+
+    async def _spool_one(self, fields: list[str], *, raise_dup: bool = True) -> str | None:
+        assert self.spool is not None
+        row = list(fields)
+        row[0] = row[0] or uuid.uuid4().hex
+        row[4] = str(int(time.time() * 1000) + int(row[4]))  # absolute due time survives the outage
+        self._spool_writes += 1
+        try:
+            await asyncio.to_thread(self.spool.append, self.spec.name, row[0], row)
+        except AlreadyExists:
+            if raise_dup:
+                raise
+            return None
+        finally:
+            self._spool_writes -= 1
+        SPOOLED.labels(self.spec.name).inc()
+        self._ensure_flusher()
+        return row[0]
+
+    def _switch(self, *, to_spool: bool) -> None:
+        if to_spool and not self._spooling:
+            log.warning("queue %s: redis unreachable, spooling enqueues to %s", self.spec.name, self.spool)
+            BACKEND_SWITCHES.labels("redis", "spool").inc()
+            self._spooling = True
+        elif not to_spool and self._spooling:
+            log.warning("queue %s: redis is back, spool flushed", self.spec.name)
+            BACKEND_SWITCHES.labels("spool", "redis").inc()
+            self._spooling = False
+
+    def _ensure_flusher(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        while self._spooling:
+            try:
+                await self.flush_spool()
+            except TRANSIENT:
+                await asyncio.sleep(self._flush_interval)
+            except Exception:
+                log.exception("queue %s: spool flush failed", self.spec.name)
+                await asyncio.sleep(self._flush_interval)
+
+    async def flush_spool(self) -> int:
+        """Move spooled jobs to Redis in order; returns how many were flushed."""
+        assert self.spool is not None
+        flushed = 0
+        while True:
+            rows = await asyncio.to_thread(self.spool.peek, self.spec.name)
+            if not rows:
+                if self._spool_writes:
+                    await asyncio.sleep(0.001)
+                    continue
+                self._switch(to_spool=False)
+                return flushed
+            now_ms = int(time.time() * 1000)
+            flat: list[Any] = [len(rows)]
+            for _, row in rows:
+                flat.extend([*row[:4], str(max(int(row[4]) - now_ms, 0)), *row[5:]])
+            got = await self._enqueue_script(keys=[self._prefix], args=flat)
+            for (_, row), g in zip(rows, got, strict=True):
+                if not g:
+                    log.warning("queue %s: spooled job %s already existed; dropped", self.spec.name, row[0])
+            await asyncio.to_thread(self.spool.delete, [seq for seq, _ in rows])
+            SPOOLED.labels(self.spec.name).dec(len(rows))
+            flushed += len(rows)
+
+
+def _delay_seconds(delay_s: float | None, run_at: datetime | None) -> float:
+    if delay_s is not None and run_at is not None:
+        raise InvalidArgument("run_at", "give either delay_s or run_at, not both")
+    if run_at is not None:
+        if run_at.tzinfo is None:
+            raise InvalidArgument("run_at", "must be timezone-aware")
+        delay_s = max(run_at.timestamp() - time.time(), 0.0)
+    if delay_s is None:
+        return 0.0
+    if isinstance(delay_s, bool) or not isinstance(delay_s, int | float) or not math.isfinite(delay_s):
+        raise InvalidArgument("delay", "must be a finite number of seconds")
+    if not 0 <= delay_s <= MAX_DELAY_S:
+        raise InvalidArgument("delay", f"must be within 0..{MAX_DELAY_S:.0f} seconds")
+    return float(delay_s)

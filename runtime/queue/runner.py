@@ -1,0 +1,47 @@
+"""Run a queue's worker as a process: Redis connection, SIGTERM/SIGINT -> graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from runtime.queue.spec import QueueSpec
+from runtime.queue.worker import Worker
+
+log = logging.getLogger("runtime.queue.runner")
+
+
+async def serve(
+    spec: QueueSpec,
+    redis_url: str,
+    *,
+    on_startup: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+) -> None:
+    """Serve ``spec`` until SIGTERM/SIGINT; active jobs get ``spec.shutdown_grace_s`` to finish."""
+    redis = Redis.from_url(redis_url, health_check_interval=0)
+    shared: dict[str, Any] = {}
+    if on_startup is not None:
+        await on_startup(shared)
+    worker = Worker(spec, redis, shared=shared)
+    # Job churn allocates many short-lived objects: freeze the startup heap and collect young
+    # generations less often, so GC pauses do not stall pickup (measured: p99 pickup latency).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    try:
+        await worker.run()
+    finally:
+        await redis.aclose()
+
+
+def run_worker(spec: QueueSpec, redis_url: str, **kwargs: Any) -> None:
+    asyncio.run(serve(spec, redis_url, **kwargs))

@@ -1,0 +1,313 @@
+"""OpenTelemetry tracing for every Switchboard process.
+
+:func:`configure_telemetry` installs a global ``TracerProvider`` whose resource carries
+``service.name``. Spans are always created (so ``trace_id`` appears in logs); they are only
+exported, over OTLP/gRPC, when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set. Sampling follows the
+standard ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG`` variables (read by the SDK's
+``TracerProvider``; default ``parentbased_always_on``): for example
+``OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01`` records 1 % of
+new traces and follows the caller's decision otherwise. Unsampled calls still get a trace id
+(logs keep ``trace_id``) and still propagate context; they just record and export nothing. It also instruments
+gRPC aio *clients* (every ``grpc.aio.insecure_channel``/``secure_channel`` opened afterwards),
+Redis and httpx. The gRPC *server* side is instrumented by ``runtime.grpc_server`` through
+:func:`server_interceptor`.
+
+Context crosses a queue by value: the producer stores :func:`inject_context` in the job, the
+worker wraps the job in ``with use_context(job_carrier): ...`` (or attaches
+:func:`extract_context` itself) so the job's spans continue the caller's trace::
+
+    job = {"payload": ..., "otel": inject_context()}
+    ...
+    with use_context(job["otel"]), tracer.start_as_current_span("media.watermark"):
+        ...
+
+:func:`shutdown` flushes pending spans (bounded) and is called by ``run_service`` on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+import grpc
+import grpc.aio
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace import Status, StatusCode
+
+__all__ = [
+    "configure_telemetry",
+    "extract_context",
+    "get_tracer",
+    "inject_context",
+    "server_interceptor",
+    "shutdown",
+    "use_context",
+]
+
+_provider: TracerProvider | None = None
+
+
+def configure_telemetry(
+    service_name: str,
+    *,
+    otlp_endpoint: str | None = None,
+    exporter: SpanExporter | None = None,
+    instrument_libraries: bool = True,
+) -> TracerProvider:
+    """Install the global tracer provider for ``service_name`` (idempotent per process).
+
+    ``otlp_endpoint`` (``http://collector:4317``) adds a batching OTLP/gRPC exporter;
+    ``exporter`` adds any other exporter (tests use the in-memory one).
+    """
+    global _provider
+    if _provider is not None:
+        return _provider
+    # No atexit shutdown: an unreachable collector must not hold the process past its exit budget.
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}), shutdown_on_exit=False)
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        insecure = otlp_endpoint.startswith("http://")
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=insecure)))
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    if instrument_libraries:
+        _instrument_clients(provider)
+    return provider
+
+
+def _instrument_clients(provider: TracerProvider) -> None:
+    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorClient
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    for instrumentor in (GrpcAioInstrumentorClient(), RedisInstrumentor(), HTTPXClientInstrumentor()):
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(tracer_provider=provider)
+
+
+def server_interceptor() -> grpc.aio.ServerInterceptor:
+    """The OpenTelemetry grpc.aio server interceptor; put it first so later ones see the span.
+
+    Spans as opentelemetry-instrumentation-grpc's server interceptor makes them (name = full
+    method, kind SERVER, ``rpc.system/service/method``, ``rpc.grpc.status_code``, peer and
+    user agent, ERROR status for the server-fault codes, the caller's ``traceparent`` as parent),
+    built more cheaply: the library's interceptor cost about 250 µs of CPU per call on the
+    bench machine (a proxy around every servicer context, per-call filter functions, handler
+    wrapping per call), a third of a hot read's whole cost. Here a method's wrapped handler is
+    built once, its fixed attributes too. Health checks get no span: probes call them every few
+    seconds and would bury the real traffic.
+    """
+    from opentelemetry.instrumentation.grpc import __name__ as instrumentation_name
+    from opentelemetry.instrumentation.grpc import __version__ as instrumentation_version
+
+    tracer = trace.get_tracer(
+        instrumentation_name, instrumentation_version, _provider, schema_url="https://opentelemetry.io/schemas/1.11.0"
+    )
+    return _TracingInterceptor(tracer)
+
+
+_HEALTH_PREFIX = "/grpc.health.v1.Health/"
+_SERVER_FAULTS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+_CODES_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
+
+
+class _TracingInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or method.startswith(_HEALTH_PREFIX):
+            return handler
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = _RpcSpans(self._tracer, method).wrap(handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+
+class _RpcSpans:
+    """Starts and ends the server span of each call of one method."""
+
+    def __init__(self, tracer: trace.Tracer, method: str) -> None:
+        self.tracer = tracer
+        self.method = method
+        service, _, name = method.lstrip("/").rpartition("/")
+        self.attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+
+    def start(self, context: grpc.aio.ServicerContext) -> tuple[trace.Span, object]:
+        metadata = context.invocation_metadata()
+        carrier = {item[0]: item[1] for item in metadata} if metadata else {}
+        parent = propagate.extract(carrier) if carrier else otel_context.Context()
+        attributes: dict[str, Any] = dict(self.attributes)
+        user_agent = carrier.get("user-agent")
+        if user_agent:
+            attributes["rpc.user_agent"] = user_agent
+        _add_peer(attributes, context.peer())
+        span = self.tracer.start_span(self.method, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes)
+        return span, otel_context.attach(trace.set_span_in_context(span, parent))
+
+    @staticmethod
+    def end(span: trace.Span, token: object, context: grpc.aio.ServicerContext, error: BaseException | None) -> None:
+        try:
+            if isinstance(error, asyncio.CancelledError):
+                code = grpc.StatusCode.CANCELLED
+            else:
+                code = _code_of(context, failed=error is not None)
+            span.set_attribute("rpc.grpc.status_code", code.value[0])
+            if error is not None and not isinstance(error, (grpc.aio.AbortError, asyncio.CancelledError)):
+                span.record_exception(error)
+            if code in _SERVER_FAULTS:
+                span.set_status(Status(StatusCode.ERROR, f"{code}:{_details_of(context)}"))
+            span.end()
+        finally:
+            otel_context.detach(token)  # type: ignore[arg-type]
+
+    def wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        kwargs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(self._unary(handler.unary_unary), **kwargs)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(self._unary(handler.stream_unary), **kwargs)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(self._stream(handler.unary_stream), **kwargs)
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(self._stream(handler.stream_stream), **kwargs)
+        return handler
+
+    def _unary(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        async def traced(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            span, token = self.start(context)
+            try:
+                result = await behavior(request, context)
+            except BaseException as error:
+                self.end(span, token, context, error)
+                raise
+            self.end(span, token, context, None)
+            return result
+
+        return traced
+
+    def _stream(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        async def traced(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            span, token = self.start(context)
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            except BaseException as error:
+                self.end(span, token, context, error)
+                raise
+            self.end(span, token, context, None)
+
+        return traced
+
+
+def _add_peer(attributes: dict[str, Any], peer: str | None) -> None:
+    # "ipv4:127.0.0.1:57284", "ipv6:[::1]:57284", "ipv4:10.2.1.1:57284,127.0.0.1:57284"
+    if not peer or peer.startswith("unix:"):
+        return
+    _, _, address = peer.split(",")[0].partition(":")
+    ip, _, port = address.rpartition(":")
+    if not ip:
+        return
+    ip = unquote(ip)
+    attributes["net.peer.ip"] = ip
+    attributes["net.peer.port"] = port
+    if ip in ("[::1]", "127.0.0.1"):
+        attributes["net.peer.name"] = "localhost"
+
+
+def _code_of(context: grpc.aio.ServicerContext, *, failed: bool) -> grpc.StatusCode:
+    try:
+        code = context.code()
+    except Exception:
+        return grpc.StatusCode.UNKNOWN
+    if isinstance(code, grpc.StatusCode):
+        return code
+    if isinstance(code, int):
+        return _CODES_BY_VALUE.get(code, grpc.StatusCode.UNKNOWN)
+    return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
+
+
+def _details_of(context: grpc.aio.ServicerContext) -> str:
+    try:
+        details = context.details()
+    except Exception:
+        return ""
+    if isinstance(details, bytes):
+        return details.decode("utf-8", "replace")
+    return details if isinstance(details, str) else ""
+
+
+def get_tracer(name: str) -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def inject_context() -> dict[str, str]:
+    """The current trace context as a plain dict (W3C ``traceparent``/``tracestate``) for a job."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def extract_context(carrier: Mapping[str, str] | None) -> otel_context.Context:
+    """The context stored by :func:`inject_context`; empty/None gives a fresh root context."""
+    return propagate.extract(dict(carrier or {}))
+
+
+@contextlib.contextmanager
+def use_context(carrier: Mapping[str, str] | None) -> Iterator[otel_context.Context]:
+    """Make the carried context current for the ``with`` block (a queued job's body)."""
+    ctx = extract_context(carrier)
+    token = otel_context.attach(ctx)
+    try:
+        yield ctx
+    finally:
+        otel_context.detach(token)
+
+
+def shutdown(timeout_seconds: float = 1.0) -> None:
+    """Flush pending spans (at most ``timeout_seconds``) and stop exporting."""
+    global _provider
+    provider, _provider = _provider, None
+    if provider is None:
+        return
+
+    def flush_and_close() -> None:
+        provider.force_flush(timeout_millis=int(timeout_seconds * 1000))
+        provider.shutdown()
+
+    # The exporter may retry against a dead collector; never wait for it longer than asked.
+    worker = threading.Thread(target=flush_and_close, name="otel-shutdown", daemon=True)
+    worker.start()
+    worker.join(timeout_seconds)

@@ -1,0 +1,189 @@
+"""What ``make run`` starts, and with which environment — decided from the environment alone.
+
+Pure: no process is started and nothing is probed here (``scripts.run_local`` does that), so
+the wiring is testable in milliseconds. The commands come from the ``Procfile`` at the repo
+root; this module only picks which of them run and adds each one's environment:
+
+- every process gets ``REDIS_URL``, ``DATABASE_URL``, ``DATA_DIR``, the four ``*_ADDR``
+  addresses, ``GATEWAY_PORT``, ``AMI_HOST``/``AMI_PORT`` and whatever else the caller's
+  environment holds (``LOG_LEVEL``, ``OTEL_*``, ``AMI_USERNAME`` ... pass through untouched);
+- each process gets its own ``METRICS_PORT`` from ``<NAME>_METRICS_PORT`` (e.g.
+  ``STATUS_METRICS_PORT``), else 0, which lets the OS pick a free one;
+- the demo AMI feed (``ami_feed``) runs only when ``AMI_HOST`` is not set, and then
+  ami_ingest is pointed at it on 127.0.0.1;
+- ``RUN_PROCESSES=status,gateway`` runs only the named Procfile entries (for working on a part).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from honcho.environ import parse_procfile
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROCFILE = REPO_ROOT / "Procfile"
+LOOPBACK = "127.0.0.1"
+
+DEFAULT_ADDRS = {
+    "STATUS_ADDR": f"{LOOPBACK}:50051",
+    "MEDIA_ADDR": f"{LOOPBACK}:50052",
+    "NOTIFY_ADDR": f"{LOOPBACK}:50053",
+    "AMI_INGEST_ADDR": f"{LOOPBACK}:50054",
+    "QUEUE_ADMIN_ADDR": f"{LOOPBACK}:50055",
+}
+DEFAULT_GATEWAY_PORT = 8080
+DEFAULT_AMI_PORT = 5038
+AMI_FEED = "ami_feed"
+
+
+class PlanError(ValueError):
+    """The environment asks for something that cannot run; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    command: str
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    common_env: dict[str, str]
+    processes: list[ProcessSpec]
+    gateway_url: str
+    listen_ports: dict[str, int] = field(default_factory=dict)
+
+    def banner(self) -> str:
+        env = self.common_env
+        lines = [
+            "Switchboard is starting:",
+            f"  gateway        {self.gateway_url}",
+            f"  dashboard      {self.gateway_url}/dashboard",
+            f"  queue admin    {self.gateway_url}/admin/queues",
+            f"  API docs       {self.gateway_url}/docs",
+            f"  readiness      {self.gateway_url}/readyz",
+        ]
+        lines += [f"  {name.removesuffix('_ADDR').lower():<14} grpc://{env[name]}" for name in DEFAULT_ADDRS]
+        lines += [
+            f"  redis          {env['REDIS_URL']}",
+            f"  database       {env['DATABASE_URL']}",
+            f"  AMI            {env['AMI_HOST']}:{env['AMI_PORT']}"
+            + (" (demo feed)" if any(p.name == AMI_FEED for p in self.processes) else ""),
+            f"  processes      {', '.join(p.name for p in self.processes)}",
+            "Ctrl-C stops everything.",
+        ]
+        return "\n".join(lines)
+
+
+def load_procfile(path: Path = PROCFILE) -> dict[str, str]:
+    """Process name → shell command, in file order."""
+    return dict(parse_procfile(path.read_text()).processes)
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise PlanError(f"{name}: must be a TCP port 1-65535 (got {raw!r})")
+    return int(raw)
+
+
+def _address_port(env: Mapping[str, str], name: str) -> int:
+    value = env.get(name, "").strip() or DEFAULT_ADDRS[name]
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise PlanError(f"{name}: must be host:port (got {value!r})")
+    return int(port)
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{(data_dir / 'switchboard.db').resolve()}"
+
+
+def build_plan(
+    env: Mapping[str, str],
+    *,
+    redis_url: str,
+    procfile: Mapping[str, str],
+    repo_root: Path = REPO_ROOT,
+    python_bin_dir: str | None = None,
+    ami_feed_port: int = DEFAULT_AMI_PORT,
+) -> Plan:
+    """The processes to run and their environments.
+
+    ``env`` is the caller's environment; ``redis_url`` the Redis already chosen (given or
+    started); ``ami_feed_port`` where the demo feed listens when ``AMI_HOST`` is unset and
+    ``AMI_PORT`` does not say.
+    """
+    data_dir = Path(env.get("DATA_DIR") or repo_root / ".data").resolve()
+    gateway_port = _port(env, "GATEWAY_PORT", DEFAULT_GATEWAY_PORT)
+    listen_ports = {"GATEWAY_PORT": gateway_port}
+    listen_ports |= {name: _address_port(env, name) for name in DEFAULT_ADDRS}
+
+    common = dict(env)
+    common |= {name: env.get(name, "").strip() or default for name, default in DEFAULT_ADDRS.items()}
+    common |= {
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": env.get("DATABASE_URL") or sqlite_url(data_dir),
+        "DATA_DIR": str(data_dir),
+        "GATEWAY_PORT": str(gateway_port),
+        "LOG_FORMAT": env.get("LOG_FORMAT") or "console",
+        "PYTHONUNBUFFERED": "1",
+    }
+    # The repo and gen/ importable even without the venv's .pth file; the venv's python first.
+    common["PYTHONPATH"] = os.pathsep.join(
+        [str(repo_root), str(repo_root / "gen")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
+    if python_bin_dir:
+        common["PATH"] = os.pathsep.join([python_bin_dir] + ([env["PATH"]] if env.get("PATH") else []))
+
+    selected = dict(procfile)
+    only = [name.strip() for name in env.get("RUN_PROCESSES", "").split(",") if name.strip()]
+    if only:
+        unknown = sorted(set(only) - set(selected))
+        if unknown:
+            raise PlanError(f"RUN_PROCESSES: no such Procfile entry: {', '.join(unknown)}")
+        selected = {name: command for name, command in selected.items() if name in only}
+    if env.get("AMI_HOST", "").strip():
+        selected.pop(AMI_FEED, None)
+        common["AMI_PORT"] = str(_port(env, "AMI_PORT", DEFAULT_AMI_PORT))
+    else:
+        feed_port = _port(env, "AMI_PORT", ami_feed_port)
+        common |= {"AMI_HOST": LOOPBACK, "AMI_PORT": str(feed_port)}
+        if AMI_FEED in selected:
+            listen_ports["AMI_PORT"] = feed_port
+
+    duplicates = {port for port in listen_ports.values() if list(listen_ports.values()).count(port) > 1}
+    if duplicates:
+        clash = sorted(name for name, port in listen_ports.items() if port in duplicates)
+        raise PlanError(f"{', '.join(clash)}: the same port is given twice")
+
+    processes = [
+        ProcessSpec(
+            name=name,
+            command=command,
+            env=common | {"METRICS_PORT": str(_metrics_port(env, name))},
+        )
+        for name, command in selected.items()
+    ]
+    return Plan(
+        common_env=common,
+        processes=processes,
+        gateway_url=f"http://{LOOPBACK}:{gateway_port}",
+        listen_ports=listen_ports,
+    )
+
+
+def _metrics_port(env: Mapping[str, str], process: str) -> int:
+    name = f"{process.upper()}_METRICS_PORT"
+    raw = env.get(name, "").strip()
+    if not raw:
+        return 0
+    if not raw.lstrip("-").isdigit() or not -1 <= int(raw) <= 65535:
+        raise PlanError(f"{name}: must be a port, 0 for a free one or -1 for off (got {raw!r})")
+    return int(raw)

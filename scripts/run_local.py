@@ -1,0 +1,244 @@
+"""``make run``: the whole Switchboard suite on one machine, on embedded defaults.
+
+1. Redis: ``REDIS_URL`` if set; else the one on 127.0.0.1:6379 if it answers; else a
+   ``redis-server`` started here (data in ``$DATA_DIR/redis``), stopped again at the end.
+2. Database: ``DATABASE_URL`` if set, else SQLite at ``$DATA_DIR/switchboard.db``.
+3. Migrations: ``alembic upgrade head`` with the repo's alembic.ini, when there is one.
+4. Every process of the ``Procfile`` under honcho: logs prefixed by process name; one process
+   exiting or Ctrl-C (SIGINT/SIGTERM) stops them all (SIGTERM, SIGKILL after 5 s).
+
+Every port can be moved with an environment variable (see ``scripts.local_plan``), so tests
+run a second copy next to a developer's. Exit status: 0 after Ctrl-C, else the status of the
+process that stopped first (or 1/2 when startup itself failed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+import redis
+from honcho.manager import Manager
+from honcho.printer import Printer
+
+from scripts.local_plan import (
+    AMI_FEED,
+    DEFAULT_ADDRS,
+    DEFAULT_AMI_PORT,
+    REPO_ROOT,
+    Plan,
+    PlanError,
+    build_plan,
+    load_procfile,
+)
+from tests.support.ports import free_port, is_listening
+from tests.support.procs import health_status
+from tests.support.redis_server import RedisServer
+
+DEFAULT_REDIS_PORT = 6379
+ALEMBIC_INIS = (REPO_ROOT / "alembic.ini", REPO_ROOT / "services" / "status" / "alembic.ini")
+READY_TIMEOUT_SECONDS = 60.0
+STOPPED_BY_SIGNAL = {130, 143}
+
+
+class StartupError(RuntimeError):
+    """The suite cannot start; the message says what to change."""
+
+
+def say(message: str) -> None:
+    for line in message.splitlines():
+        print(f"make-run | {line}", flush=True)
+
+
+def redis_answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def preferred_or_free_port(preferred: int) -> int:
+    return free_port() if is_listening(preferred) else preferred
+
+
+def choose_redis(
+    env: Mapping[str, str], data_dir: Path, default_port: int = DEFAULT_REDIS_PORT
+) -> tuple[str, RedisServer | None]:
+    """The Redis URL to use, and the server started for it (None when one was already there)."""
+    if env.get("REDIS_URL"):
+        return env["REDIS_URL"], None
+    default_url = f"redis://127.0.0.1:{default_port}/0"
+    if redis_answers(default_url):
+        say(f"using the Redis already running at {default_url}")
+        return default_url, None
+    server = RedisServer(preferred_or_free_port(default_port), data_dir=data_dir / "redis")
+    server.start()
+    say(f"started redis-server ({server.binary}) at {server.url}, data in {server.data_dir}")
+    return server.url, server
+
+
+def find_alembic_ini() -> Path | None:
+    return next((path for path in ALEMBIC_INIS if path.is_file()), None)
+
+
+def run_migrations(env: Mapping[str, str]) -> None:
+    ini = find_alembic_ini()
+    if ini is None:
+        looked = ", ".join(str(path.relative_to(REPO_ROOT)) for path in ALEMBIC_INIS)
+        say(f"no alembic.ini yet (looked for {looked}): no migrations to apply")
+        return
+    say(f"applying migrations: alembic -c {ini.relative_to(REPO_ROOT)} upgrade head")
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"],
+        env=dict(env),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    for line in (result.stdout + result.stderr).splitlines():
+        print(f"migrate  | {line}", flush=True)
+    if result.returncode != 0:
+        raise StartupError(f"migrations failed (alembic exit {result.returncode})")
+
+
+def python_module(command: str) -> str | None:
+    """``services.status`` for ``python -m services.status ...``; None for anything else."""
+    words = shlex.split(command)
+    if words[:1] == ["exec"]:
+        words = words[1:]
+    if len(words) >= 3 and Path(words[0]).name.startswith("python") and words[1] == "-m":
+        return words[2]
+    return None
+
+
+def runnable_module(module: str) -> bool:
+    """True when ``python -m module`` has something to run (a module, or a package with __main__)."""
+    try:
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(f"{module}.__main__")
+    except ImportError:
+        return False
+    return spec is not None
+
+
+def missing_modules(plan: Plan) -> list[str]:
+    """Procfile entries whose Python module does not exist (yet) in this checkout."""
+    missing = []
+    for process in plan.processes:
+        module = python_module(process.command)
+        if module is None:
+            continue
+        if not runnable_module(module):
+            missing.append(f"{process.name} ({module})")
+    return missing
+
+
+def check_ports_free(plan: Plan) -> None:
+    taken = [f"{name}={port}" for name, port in plan.listen_ports.items() if is_listening(port)]
+    if taken:
+        raise StartupError(
+            f"already in use on 127.0.0.1: {', '.join(taken)} — stop what runs there or set those variables"
+        )
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def watch_readiness(plan: Plan, stop: threading.Event) -> None:
+    """Print the URLs again once the gateway's /readyz says every backend is SERVING.
+
+    The gRPC health of the backends is polled first (quietly), so the gateway's access log
+    is not flooded with /readyz calls while the services start.
+    """
+    addresses = [plan.common_env[name] for name in DEFAULT_ADDRS]
+    started = time.monotonic()
+    while not stop.wait(0.5):
+        if all(health_status(address, timeout=0.5) == "SERVING" for address in addresses) and http_ok(
+            f"{plan.gateway_url}/readyz"
+        ):
+            say(f"READY in {time.monotonic() - started:.1f}s: every backend reports SERVING")
+            say(plan.banner().replace("is starting", "is running"))
+            return
+        if time.monotonic() - started > READY_TIMEOUT_SECONDS:
+            say(f"not ready after {READY_TIMEOUT_SECONDS:.0f}s: see {plan.gateway_url}/readyz and the logs above")
+            return
+
+
+def supervise(plan: Plan) -> int:
+    printer = Printer(sys.stdout, colour=sys.stdout.isatty(), prefix=True)
+    manager = Manager(printer)
+    for process in plan.processes:
+        manager.add_process(process.name, process.command, env=process.env, cwd=str(REPO_ROOT))
+    stop_watching = threading.Event()
+    watcher = threading.Thread(target=watch_readiness, args=(plan, stop_watching), daemon=True)
+    watcher.start()
+    try:
+        manager.loop()
+    finally:
+        stop_watching.set()
+        watcher.join(timeout=2)
+    code = manager.returncode if manager.returncode is not None else 1
+    return 0 if code in STOPPED_BY_SIGNAL else code
+
+
+def main() -> int:
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # logs appear as they happen, even in a pipe
+    env = dict(os.environ)
+    data_dir = Path(env.get("DATA_DIR") or REPO_ROOT / ".data").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    redis_server: RedisServer | None = None
+    try:
+        procfile = load_procfile()
+        feed_port = DEFAULT_AMI_PORT if env.get("AMI_PORT") else preferred_or_free_port(DEFAULT_AMI_PORT)
+        # Validate the environment before starting anything.
+        build_plan(env, redis_url="redis://unused", procfile=procfile, ami_feed_port=feed_port)
+        redis_url, redis_server = choose_redis(env, data_dir)
+        plan = build_plan(
+            env,
+            redis_url=redis_url,
+            procfile=procfile,
+            python_bin_dir=str(Path(sys.executable).parent),
+            ami_feed_port=feed_port,
+        )
+        check_ports_free(plan)
+        missing = missing_modules(plan)
+        if missing:
+            raise StartupError(f"Procfile names modules that do not exist yet: {', '.join(missing)}")
+        run_migrations(plan.common_env)
+        if AMI_FEED in {p.name for p in plan.processes}:
+            say("AMI_HOST is not set: starting the demo AMI feed and pointing ami_ingest at it")
+        say(plan.banner())
+        return supervise(plan)
+    except (PlanError, StartupError) as error:
+        say(f"cannot start: {error}")
+        return 2
+    finally:
+        if redis_server is not None:
+            say(f"stopping redis-server at {redis_server.url}")
+            redis_server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Entry point: ``python -m services.ami_ingest`` (IngestControl on AMI_INGEST_ADDR, default 127.0.0.1:50054).
+
+Connects to the Asterisk at AMI_HOST:AMI_PORT when this replica leads, and streams state
+changes into the status service at STATUS_ADDR.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from switchboard.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+
+from runtime.grpc_server import GrpcService, run_service
+from runtime.redis import redis_health_check
+from services.ami_ingest.app import IngestApp
+from services.ami_ingest.servicer import IngestControlServicer
+from services.ami_ingest.settings import AmiIngestSettings
+
+SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestControl"].full_name
+
+
+async def build(settings: AmiIngestSettings) -> GrpcService:
+    app = IngestApp(settings)
+    app.register_metrics()
+    await app.start()
+    # Everything built so far lives as long as the process: keep it out of the collector's
+    # full passes, which otherwise walk it again and again under a busy event stream.
+    gc.freeze()
+    servicer = IngestControlServicer(app)
+    return GrpcService(
+        name="ami_ingest",
+        address=settings.ami_ingest_addr,
+        register=lambda server: ingest_pb2_grpc.add_IngestControlServicer_to_server(servicer, server),
+        service_names=[SERVICE_NAME],
+        # Leadership and the ingest both live in Redis; Asterisk being away is reported by
+        # GetIngestStatus and metrics, not by taking the replica out of service.
+        health_checks={"redis": redis_health_check(app.redis)},
+        shutdown_hooks=[app.stop],
+    )
+
+
+if __name__ == "__main__":
+    run_service("ami_ingest", AmiIngestSettings, build)

@@ -1,0 +1,320 @@
+"""The AMI client: stays connected and logged in forever, and hands out live events in order.
+
+Lifecycle of :class:`AmiClient` (``start()`` / ``async with``):
+
+1. connect to ``host:port`` and read the banner;
+2. ``Login`` — plain (``Secret``) or MD5 (``Challenge`` then ``Key = md5(challenge + secret)``)
+   with ``Events: on``; a refusal raises :class:`AmiAuthError` inside the loop, is logged
+   (without the secret) and counted in ``stats["login_failures"]``;
+3. run the async ``on_connect`` hook (the ingest resyncs there) while events keep flowing;
+4. send ``Ping`` every ``ping_interval`` s; no answer within ``ping_timeout`` → dead → reconnect;
+5. on any failure wait ``retry.delay_for(n)`` (capped exponential backoff with jitter, ``n``
+   counting failures since the last good login) and start over, until :meth:`close`.
+
+Every frame the server sends gets a sequence number that never restarts across reconnects.
+The live events of one socket read travel as one list (:meth:`AmiClient.event_batches`): one
+queue hop per read instead of one per event.
+Live events (:class:`AmiEvent`) carry theirs and the number of the connection they came on;
+:class:`~services.ami_ingest.ami.transport.ActionResult` carries the numbers of a list's
+response, items and completion — so the resync can tell which live events arrived mid-list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hashlib
+import itertools
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple, Protocol
+
+from pydantic import SecretStr
+
+from runtime.retry import RetryPolicy
+from services.ami_ingest.ami.errors import AmiAuthError, AmiConnectionLost, AmiNotConnected, AmiTimeout
+from services.ami_ingest.ami.frames import Frame, FrameParser
+from services.ami_ingest.ami.transport import ActionHeaders, ActionResult, AmiTransport
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ActionResult", "AmiClient", "AmiClientConfig", "AmiConnection", "AmiEvent"]
+
+
+class AmiEvent(NamedTuple):
+    """A live event (not an answer to us), in wire order (a tuple: cheap to build per event)."""
+
+    seq: int
+    connection: int
+    frame: Frame
+
+    @property
+    def name(self) -> str | None:
+        return self.frame.event
+
+
+class AmiConnection(Protocol):
+    """What the ingest needs from an AMI source; :class:`AmiClient` and the test fake implement it."""
+
+    async def send_action(
+        self, action: str, headers: ActionHeaders = (), *, response_timeout: float | None = None
+    ) -> ActionResult: ...
+
+    def events(self) -> AsyncIterator[AmiEvent]: ...
+
+    def event_batches(self) -> AsyncIterator[list[AmiEvent]]:
+        """The same events as :meth:`events`, as the non-empty lists they arrived in."""
+        ...
+
+    @property
+    def queued_events(self) -> int:
+        """Live events received but not yet taken from :meth:`events` / :meth:`event_batches`."""
+        ...
+
+
+ConnectHook = Callable[["AmiClient"], Awaitable[None]]
+_new_tuple = tuple.__new__
+
+
+@dataclass(frozen=True, slots=True)
+class AmiClientConfig:
+    host: str
+    port: int
+    username: str
+    secret: SecretStr = field(repr=False)
+    auth: Literal["plain", "md5"] = "md5"
+    events: str = "on"
+    connect_timeout: float = 5.0
+    action_timeout: float = 10.0
+    ping_interval: float = 20.0
+    ping_timeout: float = 5.0
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=0, base=0.5, cap=30.0))
+    action_id_prefix: str = field(default_factory=lambda: f"sb{secrets.token_hex(3)}")
+
+
+class AmiClient:
+    """A self-healing AMI session (see the module docstring); one consumer of :meth:`events`."""
+
+    def __init__(
+        self,
+        config: AmiClientConfig,
+        *,
+        on_connect: ConnectHook | None = None,
+        on_disconnect: ConnectHook | None = None,
+    ) -> None:
+        self.config = config
+        self.stats: collections.Counter[str] = collections.Counter()
+        self.connection_number = 0
+        self.last_error: BaseException | None = None
+        self._on_connect = on_connect
+        self._on_disconnect = on_disconnect
+        self._seq = itertools.count(1)
+        self._events: asyncio.Queue[list[AmiEvent] | None] = asyncio.Queue()
+        self._queued = 0
+        self._batch: list[AmiEvent] = []
+        self._transport: AmiTransport | None = None
+        self._ready = asyncio.Event()
+        self._closing = False
+        self._supervisor: asyncio.Task[None] | None = None
+        self._where = f"{config.host}:{config.port}"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._supervisor is None:
+            self._supervisor = asyncio.create_task(self._run(), name="ami-client")
+
+    async def __aenter__(self) -> AmiClient:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop reconnecting, log off politely if connected, end :meth:`events`."""
+        self._closing = True
+        transport = self._transport
+        if transport is not None and self._ready.is_set():
+            with contextlib.suppress(Exception):
+                await transport.send_action("Logoff", response_timeout=1.0)
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            await transport.close()
+        self._ready.clear()
+        self._events.put_nowait(None)
+
+    @property
+    def connected(self) -> bool:
+        return self._ready.is_set()
+
+    @property
+    def queued_events(self) -> int:
+        # Frames are numbered and queued in wire order as they are read (each read's batch before
+        # the next await), so once an action's answer is complete every earlier live event is
+        # already in this queue.
+        return self._queued
+
+    @property
+    def parser_malformed(self) -> collections.Counter[str]:
+        """Malformed-input counters of the current connection's parser."""
+        return self._transport.parser.malformed if self._transport else collections.Counter()
+
+    async def wait_connected(self) -> None:
+        """Wait until logged in (wrap in ``asyncio.timeout`` to bound it)."""
+        await self._ready.wait()
+
+    # -- AmiConnection ---------------------------------------------------------------------
+    async def send_action(
+        self, action: str, headers: ActionHeaders = (), *, response_timeout: float | None = None
+    ) -> ActionResult:
+        """Send on the current logged-in connection; :class:`AmiNotConnected` if there is none."""
+        transport = self._transport
+        if transport is None or transport.closed.is_set() or not self._ready.is_set():
+            raise AmiNotConnected(f"AMI {self._where} is not connected")
+        return await transport.send_action(action, headers, response_timeout=response_timeout)
+
+    async def events(self) -> AsyncIterator[AmiEvent]:
+        """Live events in wire order across reconnects; ends after :meth:`close`."""
+        async for batch in self.event_batches():
+            for event in batch:
+                yield event
+
+    async def event_batches(self) -> AsyncIterator[list[AmiEvent]]:
+        """Live events in wire order, one list per socket read; ends after :meth:`close`."""
+        while True:
+            batch = await self._events.get()
+            if batch is None:
+                return
+            self._queued -= len(batch)
+            yield batch
+
+    # -- internals -------------------------------------------------------------------------
+    def _deliver(self, seq: int, frame: Frame) -> None:
+        # tuple.__new__ directly: the NamedTuple's generated __new__ is a Python call per event.
+        self._batch.append(_new_tuple(AmiEvent, (seq, self.connection_number, frame)))
+
+    def _flush(self) -> None:
+        """End of a socket read: hand its live events on as one list."""
+        batch = self._batch
+        if batch:
+            self._batch = []
+            self._queued += len(batch)
+            self._events.put_nowait(batch)
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._closing:
+            logins_before = self.stats["logins"]
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except AmiAuthError as exc:
+                self.last_error = exc
+                self.stats["login_failures"] += 1
+            except Exception as exc:
+                self.last_error = exc
+                self.stats["connect_failures" if self._transport is None else "disconnects"] += 1
+                log.warning("AMI %s: %s", self._where, exc.__class__.__name__ + f": {exc}")
+            finally:
+                await self._drop_transport()
+            if self._closing:
+                return
+            # A good login proves the setup works: the next wait starts from the base again.
+            failures = 1 if self.stats["logins"] > logins_before else failures + 1
+            delay = self.config.retry.delay_for(failures)
+            self.stats["reconnects"] += 1
+            log.info("AMI %s: reconnecting in %.2fs (attempt %d)", self._where, delay, failures + 1)
+            await asyncio.sleep(delay)
+
+    async def _drop_transport(self) -> None:
+        was_ready = self._ready.is_set()
+        self._ready.clear()
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            await transport.close()
+        if was_ready and self._on_disconnect is not None and not self._closing:
+            try:
+                await self._on_disconnect(self)
+            except Exception:
+                log.exception("AMI on_disconnect hook failed")
+
+    async def _session(self) -> None:
+        """One connection: connect, login, hook, then keep alive until it dies."""
+        cfg = self.config
+        self.last_error = None
+        transport = await AmiTransport.open(
+            cfg.host,
+            cfg.port,
+            on_event=self._deliver,
+            on_read=self._flush,
+            next_seq=self._seq.__next__,
+            # Headers are split on first use: most live events are only looked at by name.
+            parser=FrameParser(lazy_headers=True),
+            action_id_prefix=cfg.action_id_prefix,
+            connect_timeout=cfg.connect_timeout,
+            default_timeout=cfg.action_timeout,
+        )
+        self._transport = transport
+        self.connection_number += 1
+        self.stats["connects"] += 1
+        await self._login(transport)
+        self.stats["logins"] += 1
+        log.info("AMI %s: logged in as %s (%s)", self._where, cfg.username, transport.banner)
+        self._ready.set()
+        if self._on_connect is not None:
+            await self._on_connect(self)
+        await self._keepalive(transport)
+        raise AmiConnectionLost(f"connection lost: {transport.close_reason}")
+
+    async def _login(self, transport: AmiTransport) -> None:
+        cfg = self.config
+        headers: list[tuple[str, str]] = [("Username", cfg.username)]
+        if cfg.auth == "md5":
+            challenge = await transport.send_action("Challenge", {"AuthType": "MD5"})
+            value = challenge.response.get("Challenge")
+            if not challenge.ok or not value:
+                raise AmiAuthError(f"AMI {self._where} refused the MD5 challenge: {challenge.message}")
+            key = hashlib.md5((value + cfg.secret.get_secret_value()).encode()).hexdigest()
+            headers += [("AuthType", "MD5"), ("Key", key)]
+        else:
+            headers.append(("Secret", cfg.secret.get_secret_value()))
+        headers.append(("Events", cfg.events))
+        result = await transport.send_action("Login", headers)
+        if not result.ok:
+            message = result.message or "login refused"
+            log.error(
+                "AMI %s: login as %r failed: %s (failure %d)",
+                self._where,
+                cfg.username,
+                message,
+                self.stats["login_failures"] + 1,
+            )
+            raise AmiAuthError(f"AMI {self._where} refused login as {cfg.username!r}: {message}")
+
+    async def _keepalive(self, transport: AmiTransport) -> None:
+        cfg = self.config
+        while not transport.closed.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(cfg.ping_interval):
+                    await transport.closed.wait()
+            if transport.closed.is_set():
+                return
+            try:
+                await transport.send_action("Ping", response_timeout=cfg.ping_timeout)
+            except AmiTimeout:
+                self.stats["ping_timeouts"] += 1
+                log.warning("AMI %s: no Pong within %.1fs, connection declared dead", self._where, cfg.ping_timeout)
+                transport.abort("ping timeout")
+                await transport.closed.wait()
+                return
+            except AmiConnectionLost:
+                return

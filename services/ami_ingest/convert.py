@@ -1,0 +1,151 @@
+"""Domain rows and changes → the status contract's protobuf messages.
+
+:func:`encode_changes` also collapses a batch: when one row changed several times before the
+batch left, only its last change is sent. That is what keeps a burst (a resync replay, a busy
+hour) cheap: the status service applies whole rows, so the intermediate versions carry nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from switchboard.status.v1 import status_pb2
+
+from services.ami_ingest.domain.model import (
+    Channel,
+    ChannelRemoved,
+    ChannelUpserted,
+    Operator,
+    OperatorRemoved,
+    OperatorUpserted,
+    Queue,
+    QueueRemoved,
+    QueueUpserted,
+    StateChange,
+)
+from services.ami_ingest.domain.state import CallCenterState
+
+_MEMBERSHIP = {
+    "static": status_pb2.MEMBERSHIP_STATIC,
+    "dynamic": status_pb2.MEMBERSHIP_DYNAMIC,
+    "realtime": status_pb2.MEMBERSHIP_REALTIME,
+}
+
+
+def operator_pb(op: Operator) -> status_pb2.Operator:
+    code = op.status_code if 0 <= op.status_code <= 8 else 0
+    return status_pb2.Operator(
+        queue_name=op.queue_name,
+        member_id=op.member_id,
+        member_name=op.member_name,
+        state_interface=op.state_interface,
+        membership=_MEMBERSHIP.get(op.membership, status_pb2.MEMBERSHIP_UNSPECIFIED),
+        status_code=op.status_code,
+        status=code,  # type: ignore[arg-type]  # MemberStatus values are Asterisk's codes
+        paused=op.paused,
+        paused_reason=op.paused_reason,
+        penalty=op.penalty,
+        in_call=op.in_call,
+        calls_taken=op.calls_taken,
+        last_call=op.last_call,
+        login_time=op.login_time,
+        current_call_id=op.current_call_id,
+        ringinuse=op.ringinuse,
+        last_pause=op.last_pause,
+        wrapup_time=op.wrapup_time,
+    )
+
+
+def queue_pb(queue: Queue) -> status_pb2.Queue:
+    return status_pb2.Queue(
+        name=queue.name,
+        strategy=queue.strategy,
+        waiting=queue.waiting,
+        callers=[
+            status_pb2.Caller(
+                channel=c.channel,
+                caller_id_num=c.caller_id_num,
+                caller_id_name=c.caller_id_name,
+                position=c.position,
+                waiting_since=c.waiting_since,
+                unique_id=c.unique_id,
+            )
+            for c in queue.callers
+        ],
+        completed=queue.completed,
+        abandoned=queue.abandoned,
+        hold_time=queue.hold_time,
+        talk_time=queue.talk_time,
+        service_level=queue.service_level,
+        service_level_perf=queue.service_level_perf,
+    )
+
+
+def channel_pb(channel: Channel) -> status_pb2.Channel:
+    return status_pb2.Channel(
+        channel_name=channel.channel_name,
+        unique_id=channel.unique_id,
+        linked_id=channel.linked_id,
+        caller_id_num=channel.caller_id_num,
+        caller_id_name=channel.caller_id_name,
+        context=channel.context,
+        extension=channel.extension,
+        state=channel.state,
+        bridged_to=channel.bridged_to,
+        started_at=channel.started_at,
+        bridge_id=channel.bridge_id,
+    )
+
+
+def change_pb(change: StateChange) -> status_pb2.StateChange:
+    match change:
+        case OperatorUpserted(operator=op):
+            return status_pb2.StateChange(operator_upserted=operator_pb(op))
+        case OperatorRemoved(queue_name=queue_name, member_id=member_id):
+            return status_pb2.StateChange(
+                operator_removed=status_pb2.OperatorKey(queue_name=queue_name, member_id=member_id)
+            )
+        case QueueUpserted(queue=queue):
+            return status_pb2.StateChange(queue_upserted=queue_pb(queue))
+        case QueueRemoved(name=name):
+            return status_pb2.StateChange(queue_removed=name)
+        case ChannelUpserted(channel=channel):
+            return status_pb2.StateChange(channel_upserted=channel_pb(channel))
+        case ChannelRemoved(unique_id=unique_id):
+            return status_pb2.StateChange(channel_removed=unique_id)
+    raise TypeError(f"not a state change: {change!r}")
+
+
+def _row_key(change: StateChange) -> tuple[str, ...]:
+    match change:
+        case OperatorUpserted(operator=op):
+            return ("operator", op.queue_name, op.member_id)
+        case OperatorRemoved(queue_name=queue_name, member_id=member_id):
+            return ("operator", queue_name, member_id)
+        case QueueUpserted(queue=queue):
+            return ("queue", queue.name)
+        case QueueRemoved(name=name):
+            return ("queue", name)
+        case ChannelUpserted(channel=channel):
+            return ("channel", channel.unique_id)
+        case ChannelRemoved(unique_id=unique_id):
+            return ("channel", unique_id)
+    raise TypeError(f"not a state change: {change!r}")
+
+
+def encode_changes(changes: Iterable[StateChange]) -> list[status_pb2.StateChange]:
+    """The last change of every row, in the order the rows last changed."""
+    last: dict[tuple[str, ...], StateChange] = {}
+    for change in changes:
+        key = _row_key(change)
+        last.pop(key, None)
+        last[key] = change
+    return [change_pb(change) for change in last.values()]
+
+
+def state_changes(state: CallCenterState) -> Sequence[StateChange]:
+    """The whole state as upserts: what a ``replace_all`` batch carries."""
+    rows: list[StateChange] = [QueueUpserted(q) for q in state.queues.values()]
+    rows.extend(OperatorUpserted(op) for op in state.operators.values())
+    rows.extend(ChannelUpserted(ch) for ch in state.channels.values())
+    return rows

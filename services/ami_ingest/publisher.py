@@ -1,0 +1,209 @@
+"""Ordered delivery of state changes into the status service's Ingest stream.
+
+The ingest calls :meth:`StatusPublisher.publish` synchronously right after it applied an AMI
+event to its state model; nothing awaits there, so event handling never waits on the network.
+A single sender task drains the pending changes in order, coalescing whatever has piled up into
+one :class:`IngestBatch` (at most ``max_changes`` changes), and keeps one bidirectional
+``Ingest`` stream open to the status service.
+
+Why a broken stream heals itself: when the stream breaks we cannot know which of the batches in
+flight were applied. Instead of replaying them, the first batch of every new stream is
+``replace_all`` with the ingest's complete current state (``snapshot()``), which the status
+service applies atomically. Pending changes are dropped at that moment, because the snapshot
+already contains them (it is taken on the same event-loop step, with no await in between).
+Until the ingest has a state worth sending (its first resync), ``snapshot()`` returns ``None``
+and nothing is sent, so an ingest restart never blanks the wall screens.
+
+Changes are queued as the ingest's own row changes and encoded only when a batch leaves
+(``encode``), so a row that changed ten times while the stream was busy is encoded and sent
+once.
+
+When the stream is idle for ``heartbeat_interval`` an empty batch is sent: it refreshes the
+live keys' TTL and tells readers the ingest is alive. A FAILED_PRECONDITION answer means the
+status service saw a newer fencing token: this replica is no longer the leader and stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import grpc
+import grpc.aio
+from switchboard.status.v1 import status_pb2, status_pb2_grpc
+
+from runtime.logging import get_logger
+from runtime.retry import RetryPolicy
+
+log = get_logger("ami_ingest.publisher")
+
+ChangeT = TypeVar("ChangeT")
+SnapshotProvider = Callable[[], Sequence[ChangeT] | None]
+Encoder = Callable[[Sequence[ChangeT]], Sequence[status_pb2.StateChange]]
+
+
+def _as_is(changes: Sequence[Any]) -> Sequence[status_pb2.StateChange]:
+    return changes
+
+
+@dataclass(slots=True)
+class _Pending(Generic[ChangeT]):
+    changes: list[ChangeT]
+    replace_all: bool
+    emitted_at: float
+
+
+def _task_cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+class StatusPublisher(Generic[ChangeT]):
+    def __init__(
+        self,
+        stub: status_pb2_grpc.StatusServiceStub,
+        *,
+        source_id: str,
+        snapshot: SnapshotProvider[ChangeT],
+        encode: Encoder[ChangeT] = _as_is,
+        retry: RetryPolicy | None = None,
+        max_changes: int = 5000,
+        heartbeat_interval: float = 5.0,
+    ) -> None:
+        self._stub = stub
+        self._source_id = source_id
+        self._snapshot = snapshot
+        self._encode = encode
+        self._retry = retry or RetryPolicy(attempts=0, base=0.2, cap=5.0)
+        self._max_changes = max_changes
+        self._heartbeat_interval = heartbeat_interval
+        self._pending: deque[_Pending[ChangeT]] = deque()
+        self._wakeup = asyncio.Event()
+        self._token = 0
+        self._token_set = asyncio.Event()
+        self._stopping = False
+        self._call: grpc.aio.StreamStreamCall | None = None
+        self._sequence = 0
+        self.acked_sequence = 0
+        self.acked_revision = 0
+        self.batches_sent = 0
+        self.fenced = False
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and every batch sent so far acknowledged."""
+        return not self._pending and self.acked_sequence == self._sequence
+
+    # -- called by the ingest ------------------------------------------------------------
+
+    def set_fencing_token(self, token: int) -> None:
+        """Start (or resume) publishing as leader with ``token``; 0 pauses publishing."""
+        self._token = token
+        self.fenced = False
+        if token:
+            self._token_set.set()
+        else:
+            self._token_set.clear()
+            self._cancel_call()
+
+    def publish(self, changes: Sequence[ChangeT], *, emitted_at: float | None = None) -> None:
+        """Queue ordered changes; never blocks."""
+        if changes:
+            self._push(_Pending(list(changes), False, emitted_at or time.time()))
+
+    def publish_replace_all(self, changes: Sequence[ChangeT], *, emitted_at: float | None = None) -> None:
+        """Queue the complete truth (after a resync); everything queued before it is moot."""
+        self._pending.clear()
+        self._push(_Pending(list(changes), True, emitted_at or time.time()))
+
+    def _push(self, item: _Pending[ChangeT]) -> None:
+        self._pending.append(item)
+        self._wakeup.set()
+
+    # -- the sender ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Keep an Ingest stream open and feed it until :meth:`stop`."""
+        failures = 0
+        while not self._stopping:
+            await self._token_set.wait()
+            if self._stopping:
+                break
+            self._restart_from_snapshot()
+            try:
+                self._call = self._stub.Ingest(self._requests())
+                async for ack in self._call:
+                    self.acked_sequence, self.acked_revision = ack.sequence, ack.revision
+                    failures = 0
+            except asyncio.CancelledError:
+                # grpc.aio raises CancelledError when we cancel the call ourselves (stop or
+                # deposed); a cancellation of this task itself must propagate.
+                if not (self._stopping or not self._token) or _task_cancelling():
+                    raise
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.CANCELLED and (self._stopping or not self._token):
+                    continue
+                if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                    log.warning("ingest refused: fenced by a newer leader", source=self._source_id)
+                    self.set_fencing_token(0)
+                    self.fenced = True
+                    continue
+                failures += 1
+                delay = self._retry.delay_for(failures)
+                log.warning(
+                    "ingest stream broken", source=self._source_id, code=exc.code().name, retry_in_s=round(delay, 2)
+                )
+                await asyncio.sleep(delay)
+            finally:
+                self._call = None
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._token_set.set()
+        self._wakeup.set()
+        self._cancel_call()
+
+    def _cancel_call(self) -> None:
+        if self._call is not None:
+            self._call.cancel()
+
+    def _restart_from_snapshot(self) -> None:
+        self._pending.clear()
+        state = self._snapshot()
+        if state is not None:
+            self._push(_Pending(list(state), True, time.time()))
+
+    async def _requests(self) -> AsyncIterator[status_pb2.IngestBatch]:
+        while not self._stopping and self._token:
+            if not self._pending:
+                self._wakeup.clear()
+                # asyncio.timeout, not wait_for: no extra task between publish() and this batch.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._heartbeat_interval):
+                        await self._wakeup.wait()
+                if self._stopping or not self._token:
+                    return
+            yield self._next_batch()
+
+    def _next_batch(self) -> status_pb2.IngestBatch:
+        self._sequence += 1
+        batch = status_pb2.IngestBatch(
+            source_id=self._source_id, fencing_token=self._token, sequence=self._sequence, emitted_at=time.time()
+        )
+        raw: list[ChangeT] = []
+        while self._pending:
+            head = self._pending[0]
+            if raw and (head.replace_all or len(raw) + len(head.changes) > self._max_changes):
+                break
+            self._pending.popleft()
+            raw.extend(head.changes)
+            batch.replace_all = batch.replace_all or head.replace_all
+            batch.emitted_at = head.emitted_at
+        batch.changes.extend(self._encode(raw))
+        self.batches_sent += 1
+        return batch

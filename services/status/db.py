@@ -1,0 +1,231 @@
+"""The database adapter: static queue configuration (tables ``queues`` and ``queue_members``).
+
+The database holds what survives a Redis loss — which queues exist and who is a member with
+which penalty, pause state and interfaces — never live call state. It is written through from
+replace_all batches (a resync from Asterisk is the complete truth) by :class:`ConfigWriter`,
+off the ingest's hot path, and it answers reads when Redis is unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Boolean, Float, Integer, String, delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from switchboard.status.v1 import status_pb2
+
+from runtime.logging import get_logger
+from runtime.retry import RetryPolicy
+
+log = get_logger("status.db")
+
+_MEMBERSHIP_NAMES = {
+    status_pb2.MEMBERSHIP_UNSPECIFIED: "",
+    status_pb2.MEMBERSHIP_STATIC: "static",
+    status_pb2.MEMBERSHIP_DYNAMIC: "dynamic",
+    status_pb2.MEMBERSHIP_REALTIME: "realtime",
+}
+_MEMBERSHIP_VALUES = {name: value for value, name in _MEMBERSHIP_NAMES.items()}
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class QueueRow(Base):
+    __tablename__ = "queues"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(64), default="")
+    max_callers: Mapped[int] = mapped_column(Integer, default=0)
+    weight: Mapped[int] = mapped_column(Integer, default=0)
+    service_level: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class QueueMemberRow(Base):
+    __tablename__ = "queue_members"
+
+    queue_name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    interface: Mapped[str] = mapped_column(String(256), primary_key=True)
+    member_name: Mapped[str] = mapped_column(String(256), default="")
+    state_interface: Mapped[str] = mapped_column(String(256), default="")
+    membership: Mapped[str] = mapped_column(String(16), default="")
+    penalty: Mapped[int] = mapped_column(Integer, default=0)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_reason: Mapped[str] = mapped_column(String(256), default="")
+    ringinuse: Mapped[bool] = mapped_column(Boolean, default=False)
+    wrapup_time: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+def queue_row(queue: status_pb2.Queue, now: float) -> dict[str, object]:
+    return {
+        "name": queue.name,
+        "strategy": queue.strategy,
+        "max_callers": queue.max,
+        "weight": queue.weight,
+        "service_level": queue.service_level,
+        "updated_at": queue.updated_at or now,
+    }
+
+
+def member_row(op: status_pb2.Operator, now: float) -> dict[str, object]:
+    return {
+        "queue_name": op.queue_name,
+        "interface": op.member_id,
+        "member_name": op.member_name,
+        "state_interface": op.state_interface,
+        "membership": _MEMBERSHIP_NAMES.get(op.membership, ""),
+        "penalty": op.penalty,
+        "paused": op.paused,
+        "paused_reason": op.paused_reason,
+        "ringinuse": op.ringinuse,
+        "wrapup_time": op.wrapup_time,
+        "updated_at": op.updated_at or now,
+    }
+
+
+def queue_message(row: Any) -> status_pb2.Queue:
+    return status_pb2.Queue(
+        name=row.name,
+        strategy=row.strategy,
+        max=row.max_callers,
+        weight=row.weight,
+        service_level=row.service_level,
+        updated_at=row.updated_at,
+    )
+
+
+def operator_message(row: Any) -> status_pb2.Operator:
+    """A member as the database knows it: configuration only, device status unknown."""
+    return status_pb2.Operator(
+        queue_name=row.queue_name,
+        member_id=row.interface,
+        member_name=row.member_name,
+        state_interface=row.state_interface,
+        membership=_MEMBERSHIP_VALUES.get(row.membership, status_pb2.MEMBERSHIP_UNSPECIFIED),
+        status=status_pb2.MEMBER_STATUS_UNKNOWN,
+        paused=row.paused,
+        paused_reason=row.paused_reason,
+        penalty=row.penalty,
+        ringinuse=row.ringinuse,
+        wrapup_time=row.wrapup_time,
+        updated_at=row.updated_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StaticConfig:
+    queues: list[status_pb2.Queue]
+    operators: list[status_pb2.Operator]
+
+
+class StatusDatabase:
+    """Reads and writes of the static configuration."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def load(self) -> StaticConfig:
+        # Core rows, not ORM objects: the fallback read path loads every member each time.
+        queue_table, member_table = QueueRow.__table__, QueueMemberRow.__table__
+        async with self.engine.connect() as connection:
+            queues = (await connection.execute(select(queue_table).order_by(queue_table.c.name))).all()
+            members = (
+                await connection.execute(
+                    select(member_table).order_by(member_table.c.queue_name, member_table.c.interface)
+                )
+            ).all()
+        return StaticConfig([queue_message(q) for q in queues], [operator_message(m) for m in members])
+
+    async def replace(self, queues: Sequence[status_pb2.Queue], operators: Sequence[status_pb2.Operator]) -> None:
+        """Make the tables hold exactly these queues and members (one transaction)."""
+        now = time.time()
+        queue_rows = list({q.name: queue_row(q, now) for q in queues}.values())
+        member_rows = list({(o.queue_name, o.member_id): member_row(o, now) for o in operators}.values())
+        async with self.sessions.begin() as session:
+            await session.execute(delete(QueueMemberRow))
+            await session.execute(delete(QueueRow))
+            if queue_rows:
+                await session.execute(insert(QueueRow), queue_rows)
+            if member_rows:
+                await session.execute(insert(QueueMemberRow), member_rows)
+
+    async def counts(self) -> tuple[int, int]:
+        """Members, queues."""
+        async with self.sessions() as session:
+            members = await session.scalar(select(func.count()).select_from(QueueMemberRow))
+            queues = await session.scalar(select(func.count()).select_from(QueueRow))
+        return int(members or 0), int(queues or 0)
+
+
+class ConfigWriter:
+    """Writes the latest replace_all configuration to the database in the background.
+
+    Only the newest pending configuration matters (each is the complete truth), so bursts
+    coalesce into one write; a failed write is retried with backoff until a newer one replaces it.
+    """
+
+    def __init__(self, database: StatusDatabase, retry: RetryPolicy | None = None) -> None:
+        self.database = database
+        self.retry = retry or RetryPolicy(attempts=0, base=0.2, cap=10.0)
+        self._pending: StaticConfig | None = None
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def submit(self, queues: Sequence[status_pb2.Queue], operators: Sequence[status_pb2.Operator]) -> None:
+        self._pending = StaticConfig(list(queues), list(operators))
+        self._idle.clear()
+        self._wakeup.set()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="status-config-writer")
+
+    async def flush(self, wait_seconds: float = 5.0) -> bool:
+        """Wait until nothing is pending (tests, shutdown)."""
+        try:
+            async with asyncio.timeout(wait_seconds):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def stop(self) -> None:
+        await self.flush(wait_seconds=2.0)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            config, self._pending = self._pending, None
+            if config is None:
+                continue
+            try:
+                await self.database.replace(config.queues, config.operators)
+            except Exception as error:
+                failures += 1
+                log.warning("config write failed", error=repr(error), failures=failures)
+                if self._pending is None:
+                    self._pending = config
+                self._wakeup.set()
+                await asyncio.sleep(self.retry.delay_for(failures))
+                continue
+            failures = 0
+            self.written += 1
+            log.info("config written", queues=len(config.queues), members=len(config.operators))
+            if self._pending is None:
+                self._idle.set()

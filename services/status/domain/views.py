@@ -1,0 +1,80 @@
+"""Read-time views and filters over live rows (pure functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+from switchboard.status.v1 import status_pb2
+
+from services.status import keys
+
+
+def has_read_time_fields(queue: status_pb2.Queue) -> bool:
+    """True when the queue's answer depends on the time of the answer (callers waiting)."""
+    return bool(queue.callers) or queue.waiting != 0 or queue.longest_wait != 0.0
+
+
+def queue_view(queue: status_pb2.Queue, now: float) -> status_pb2.Queue:
+    """The queue as answered at ``now``: ``waiting`` = callers waiting, ``longest_wait`` in seconds."""
+    if not has_read_time_fields(queue):
+        return queue
+    view = status_pb2.Queue()
+    view.CopyFrom(queue)
+    view.waiting = len(queue.callers)
+    starts = [caller.waiting_since for caller in queue.callers if caller.waiting_since > 0]
+    view.longest_wait = max(0.0, now - min(starts)) if starts else 0.0
+    return view
+
+
+def operator_matches(
+    operator: status_pb2.Operator,
+    *,
+    queue_name: str | None = None,
+    status: int | None = None,
+    paused: bool | None = None,
+) -> bool:
+    """The ListOperators filters; ``None`` means "any"."""
+    return (
+        (queue_name is None or operator.queue_name == queue_name)
+        and (status is None or operator.status == status)
+        and (paused is None or operator.paused == paused)
+    )
+
+
+def operators_of_member(
+    operators: Iterable[status_pb2.Operator], member_id: str, queue_name: str | None = None
+) -> list[status_pb2.Operator]:
+    """Every row of ``member_id`` (one per queue), optionally in one queue only."""
+    return [op for op in operators if op.member_id == member_id and (queue_name is None or op.queue_name == queue_name)]
+
+
+def change_concerns(change: status_pb2.StateChange, queue_names: Collection[str]) -> bool:
+    """Whether a watcher filtered to ``queue_names`` receives ``change`` (channels always flow)."""
+    kind = change.WhichOneof("change")
+    if kind == "operator_upserted":
+        return change.operator_upserted.queue_name in queue_names
+    if kind == "operator_removed":
+        return change.operator_removed.queue_name in queue_names
+    if kind == "queue_upserted":
+        return change.queue_upserted.name in queue_names
+    if kind == "queue_removed":
+        return change.queue_removed in queue_names
+    return True
+
+
+def filter_changeset(changes: status_pb2.ChangeSet, queue_names: Collection[str]) -> status_pb2.ChangeSet | None:
+    """The part of ``changes`` a filtered watcher sees; ``None`` when nothing is left to say."""
+    kept = [change for change in changes.changes if change_concerns(change, queue_names)]
+    if not kept and not changes.replace_all:
+        return None
+    return status_pb2.ChangeSet(
+        revision=changes.revision,
+        changes=kept,
+        emitted_at=changes.emitted_at,
+        replace_all=changes.replace_all,
+    )
+
+
+def operator_key_queue(field: str) -> str:
+    """Queue name part of an operator hash field."""
+    return keys.split_operator_field(field)[0]

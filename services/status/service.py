@@ -1,0 +1,202 @@
+"""The status service's use cases, wired from its adapters; the gRPC servicer only translates.
+
+Public (in-process) API, also what tests and benchmarks drive:
+
+- ``ingest(batch)``: validate, apply atomically in Redis (one EVALSHA), queue a replace_all's
+  static configuration for the database, return the revision.
+- ``reader.view()``: rows + freshness for every read RPC (memory → Redis → database).
+- ``watch(queue_names)``: async iterator of serialized ``WatchSnapshotResponse`` messages.
+- ``sync_status()``, ``resync()``, ``clear()``, ``seed_if_empty()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+
+from switchboard.status.v1 import status_pb2
+
+from runtime.errors import Unavailable
+from runtime.logging import get_logger
+from services.status.db import ConfigWriter, StatusDatabase
+from services.status.domain import validation, wire
+from services.status.domain.batch import upserts_for_config
+from services.status.follower import Follower
+from services.status.reads import StatusReader
+from services.status.redis_store import ApplyResult, PartiallyApplied, RedisStore
+from services.status.watch import END, SKIP_AHEAD, WatchHub
+
+log = get_logger("status.service")
+
+ResyncRequester = Callable[[], Awaitable[bool]]
+
+
+class StatusService:
+    def __init__(
+        self,
+        store: RedisStore,
+        database: StatusDatabase,
+        follower: Follower,
+        hub: WatchHub,
+        reader: StatusReader,
+        *,
+        request_resync: ResyncRequester,
+    ) -> None:
+        self.store = store
+        self.database = database
+        self.follower = follower
+        self.hub = hub
+        self.reader = reader
+        self.config_writer = ConfigWriter(database)
+        self.request_resync = request_resync
+        follower.on_reconnect = self._seed_after_outage
+
+    async def start(self, *, ready_timeout: float = 2.0) -> None:
+        """Seed an empty Redis from the database, start following the stream."""
+        try:
+            await self.seed_if_empty()
+        except Unavailable as error:
+            log.warning("redis unreachable at start; serving from the database", error=str(error))
+        except Exception as error:
+            log.warning("seeding from the database failed", error=repr(error))
+        self.follower.start()
+        await self.follower.wait_ready(ready_timeout)
+
+    async def _seed_after_outage(self) -> None:
+        # A Redis restarted empty gets the database's configuration back at once; the ingest's
+        # own reconnect brings the live truth shortly after.
+        try:
+            await self.seed_if_empty()
+        except Unavailable:
+            raise
+        except Exception as error:
+            log.warning("seeding from the database failed", error=repr(error))
+
+    async def stop(self) -> None:
+        self.hub.close()
+        await self.follower.stop()
+        await self.config_writer.stop()
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def ingest(self, batch: status_pb2.IngestBatch) -> ApplyResult:
+        validation.check_batch(batch)
+        # No wait for the local follower here: the ingest's throughput would pay a stream round
+        # trip per batch. Admin operations below do wait (read-your-writes for their callers).
+        result = await self.store.apply_batch(batch)
+        self.follower.deliver(result)
+        self._write_through(batch)
+        return result
+
+    async def ingest_group(self, batches: Sequence[status_pb2.IngestBatch]) -> list[ApplyResult]:
+        """Already validated batches of one stream, in order, in one Redis round trip.
+
+        Raises ``PartiallyApplied`` when a batch was fenced off after earlier ones were applied.
+        """
+        try:
+            results = await self.store.apply_batches(batches)
+        except PartiallyApplied as partial:
+            self._deliver(partial.applied)
+            for batch in batches[: len(partial.applied)]:
+                self._write_through(batch)
+            raise
+        self._deliver(results)
+        for batch in batches:
+            self._write_through(batch)
+        return results
+
+    def _deliver(self, results: Sequence[ApplyResult]) -> None:
+        # This replica's watchers get its own writes straight away (see Follower.deliver);
+        # the other replicas, and this one whenever the revision does not follow, read the stream.
+        for result in results:
+            self.follower.deliver(result)
+
+    def _write_through(self, batch: status_pb2.IngestBatch) -> None:
+        if batch.replace_all:
+            queues = [c.queue_upserted for c in batch.changes if c.HasField("queue_upserted")]
+            operators = [c.operator_upserted for c in batch.changes if c.HasField("operator_upserted")]
+            self.config_writer.submit(queues, operators)
+
+    async def seed_if_empty(self) -> ApplyResult:
+        """Load the database's configuration into Redis when Redis holds no live rows at all."""
+        config = await self.database.load()
+        result = await self.store.apply(
+            upserts_for_config(config.queues, config.operators),
+            source_id="",
+            fencing_token=0,
+            mode="nx-if-empty",
+            touch_ingest=False,
+        )
+        if result.changes_applied:
+            log.info("seeded redis from the database", rows=result.changes_applied)
+        return result
+
+    async def resync(self) -> status_pb2.ResyncResponse:
+        """Add the database's rows missing from Redis, then ask the ingest for Asterisk's truth.
+
+        Rows already live are kept (they are fresher than the database); the ingest's resync
+        that follows is a replace_all and removes whatever Asterisk no longer has.
+        """
+        config = await self.database.load()
+        result = await self.store.apply(
+            upserts_for_config(config.queues, config.operators),
+            source_id="",
+            fencing_token=0,
+            mode="nx",
+            touch_ingest=False,
+        )
+        await self.follower.caught_up(result.revision)
+        requested = await self.request_resync()
+        return status_pb2.ResyncResponse(
+            queues_seeded=result.queues,
+            operators_seeded=result.operators,
+            asterisk_resync_requested=requested,
+        )
+
+    async def clear(self) -> int:
+        removed, revision = await self.store.clear()
+        await self.follower.caught_up(revision)
+        return removed
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def sync_status(self) -> status_pb2.SyncStatus:
+        reply = status_pb2.SyncStatus()
+        try:
+            reply.db_members, reply.db_queues = await self.database.counts()
+        except Exception as error:
+            log.warning("database unreachable for sync status", error=repr(error))
+        try:
+            reply.redis_operators, reply.redis_queues, reply.redis_channels = await self.store.counts()
+            reply.redis_available = True
+        except Unavailable:
+            reply.redis_available = False
+        view = await self.reader.view()
+        reply.last_ingest_at = view.state.last_ingest_at
+        reply.stale = view.stale
+        return reply
+
+    async def _snapshot_for_watch(self, queue_names: Collection[str] | None) -> tuple[int, bytes]:
+        view = self.reader.live_view() or await self.reader.view()
+        body = view.state.snapshot_bytes(now=view.now, stale=view.stale, source=view.source, queue_names=queue_names)
+        return view.state.revision, wire.length_delimited(wire.WATCH_SNAPSHOT, body)
+
+    async def watch(self, queue_names: Collection[str] = ()) -> AsyncIterator[bytes]:
+        """A snapshot, then every change set after it in revision order (serialized responses)."""
+        watcher = self.hub.subscribe(queue_names)
+        names = watcher.queue_names
+        try:
+            after, first = await self._snapshot_for_watch(names)
+            yield first
+            while True:
+                revision, payload = await watcher.queue.get()
+                if revision == END:
+                    return
+                if revision == SKIP_AHEAD:
+                    after, payload = await self._snapshot_for_watch(names)
+                elif revision <= after:
+                    continue
+                else:
+                    after = revision
+                yield payload
+        finally:
+            self.hub.unsubscribe(watcher)

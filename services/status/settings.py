@@ -1,0 +1,24 @@
+"""Settings of the status service (environment variables, read once in ``__main__``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from runtime.config import CommonSettings
+from services.status import keys
+
+
+class StatusSettings(CommonSettings):
+    """``CommonSettings`` plus the status service's own knobs (env var = upper-case field name)."""
+
+    status_stale_after_seconds: float = Field(default=15.0, gt=0.0, le=3600.0)
+    """Reads say ``stale`` when the ingest has not written for longer than this."""
+    status_live_ttl_seconds: int = Field(default=keys.LIVE_TTL_SECONDS, ge=10, le=86_400)
+    """TTL of the live Redis keys, refreshed by every batch (heartbeats included)."""
+    status_stream_maxlen: int = Field(default=keys.STREAM_MAXLEN, ge=100, le=10_000_000)
+    status_watch_queue_size: int = Field(default=256, ge=4, le=100_000)
+    """Change sets buffered per watcher before it is skipped ahead with a fresh snapshot."""
+    status_resync_timeout_seconds: float = Field(default=1.0, gt=0.0, le=30.0)
+    """Deadline of the best-effort IngestControl.RequestResync call made by Resync."""
+    status_migrate_on_start: bool = True
+    """Apply the Alembic migrations before serving."""

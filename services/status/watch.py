@@ -1,0 +1,117 @@
+"""Fan-out of change sets to WatchSnapshot streams, where a slow watcher never stalls the others.
+
+Each watcher owns a bounded queue. Publishing never waits: when a watcher's queue is full, its
+backlog is dropped and replaced by a single "skip ahead" marker, so it next receives a fresh
+snapshot and continues from there (the contract's "sent again after the stream had to skip
+ahead"). The follower publishes synchronously right after applying a change set to the
+in-memory state, so "subscribe, then take a snapshot" without an ``await`` between them can
+neither miss nor duplicate a revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Final
+
+from prometheus_client import Counter, Gauge
+from switchboard.status.v1 import status_pb2
+
+from services.status.domain import wire
+from services.status.domain.views import filter_changeset
+
+SKIP_AHEAD: Final = -1
+"""Queue item revision meaning "send a fresh snapshot"."""
+END: Final = -2
+"""Queue item revision meaning "the server is stopping: end the stream"."""
+
+WATCHERS = Gauge("status_watchers", "Open WatchSnapshot streams on this replica")
+WATCH_SKIPS = Counter(
+    "status_watch_skip_ahead_total", "Watchers that overflowed (or were reset) and were sent a fresh snapshot"
+)
+
+
+@dataclass(eq=False)
+class Watcher:
+    """One WatchSnapshot stream's mailbox: ``(revision, serialized WatchSnapshotResponse)`` items."""
+
+    queue_names: frozenset[str] | None
+    maxsize: int
+    queue: asyncio.Queue[tuple[int, bytes]] = field(init=False)
+    skips: int = 0
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(self.maxsize)
+
+    def offer(self, revision: int, payload: bytes) -> None:
+        try:
+            self.queue.put_nowait((revision, payload))
+        except asyncio.QueueFull:
+            self.skip_ahead()
+
+    def skip_ahead(self) -> None:
+        """Drop the backlog; the stream continues with a fresh snapshot."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait((SKIP_AHEAD, b""))
+        self.skips += 1
+        WATCH_SKIPS.inc()
+
+    def end(self) -> None:
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait((END, b""))
+
+
+class WatchHub:
+    """The watchers of one replica."""
+
+    def __init__(self, queue_size: int) -> None:
+        self.queue_size = queue_size
+        self.watchers: set[Watcher] = set()
+        self.closed = False
+
+    def subscribe(self, queue_names: Collection[str] = ()) -> Watcher:
+        watcher = Watcher(frozenset(queue_names) or None, self.queue_size)
+        if self.closed:
+            watcher.end()
+        self.watchers.add(watcher)
+        WATCHERS.set(len(self.watchers))
+        return watcher
+
+    def unsubscribe(self, watcher: Watcher) -> None:
+        self.watchers.discard(watcher)
+        WATCHERS.set(len(self.watchers))
+
+    def publish(self, changes: status_pb2.ChangeSet, raw: bytes) -> None:
+        """Offer one change set (``raw`` = its serialization) to every watcher."""
+        if not self.watchers:
+            return
+        revision = changes.revision
+        everything = wire.length_delimited(wire.WATCH_CHANGES, raw)
+        filtered: dict[frozenset[str], bytes | None] = {}
+        for watcher in self.watchers:
+            names = watcher.queue_names
+            if names is None:
+                watcher.offer(revision, everything)
+                continue
+            if names not in filtered:
+                part = filter_changeset(changes, names)
+                filtered[names] = (
+                    None if part is None else wire.length_delimited(wire.WATCH_CHANGES, part.SerializeToString())
+                )
+            payload = filtered[names]
+            if payload is not None:
+                watcher.offer(revision, payload)
+
+    def reset(self) -> None:
+        """The state was reloaded (gap, reconnect, restart): every watcher starts over from a snapshot."""
+        for watcher in self.watchers:
+            watcher.skip_ahead()
+
+    def close(self) -> None:
+        """End every stream (shutdown)."""
+        self.closed = True
+        for watcher in self.watchers:
+            watcher.end()

@@ -1,0 +1,172 @@
+"""The gateway through the REAL status service (in-process gRPC server) on a real Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc.aio
+import httpx
+import pytest
+from switchboard.status.v1 import status_pb2 as S
+from switchboard.status.v1 import status_pb2_grpc
+
+from gateway.app import create_app
+from gateway.settings import BACKEND_NAMES, GatewaySettings
+from runtime.grpc_server import GrpcServer
+from services.status.app import create_app as create_status_app
+from services.status.settings import StatusSettings
+from tests.gateway.conftest import LiveGateway, _client_for
+from tests.gateway.fake_status import GrpcBackend, operator, start_backend
+from tests.gateway.sse import events
+from tests.support.ports import free_port
+
+API = "/api/queue-status"
+
+
+class RealStatus:
+    def __init__(self, address: str, server: GrpcServer, channel: grpc.aio.Channel) -> None:
+        self.address = address
+        self.server = server
+        self.channel = channel
+        self.stub = status_pb2_grpc.StatusServiceStub(channel)
+        self.sequence = 0
+
+    async def ingest(self, *changes: S.StateChange) -> int:
+        self.sequence += 1
+        batch = S.IngestBatch(
+            source_id="pbx1", fencing_token=1, sequence=self.sequence, changes=changes, emitted_at=time.time()
+        )
+        acks = [ack async for ack in self.stub.Ingest(iter([batch]), timeout=10)]
+        return acks[-1].revision
+
+
+@pytest.fixture
+async def real_status(redis_url: str, tmp_path: Path) -> AsyncIterator[RealStatus]:
+    settings = StatusSettings(
+        redis_url=redis_url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'status.db'}",
+        status_addr=f"127.0.0.1:{free_port()}",
+        ami_ingest_addr=f"127.0.0.1:{free_port()}",
+        status_resync_timeout_seconds=0.3,
+        log_level="WARNING",
+    )
+    app = await create_status_app(settings)
+    await app.start()
+    server = GrpcServer(app.grpc_service(), grace_seconds=0.2, health_interval_seconds=0.2)
+    port = await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield RealStatus(f"127.0.0.1:{port}", server, channel)
+    finally:
+        await channel.close()
+        await server.stop()
+
+
+@pytest.fixture
+async def gateway_settings(real_status: RealStatus) -> AsyncIterator[GatewaySettings]:
+    others: dict[str, GrpcBackend] = {name: await start_backend() for name in BACKEND_NAMES if name != "status"}
+    addresses = {f"{name}_addr": backend.address for name, backend in others.items()}
+    try:
+        yield GatewaySettings(
+            status_addr=real_status.address,
+            readiness_timeout_seconds=1.0,
+            sse_ping_seconds=1.0,
+            **addresses,  # type: ignore[arg-type]
+        )
+    finally:
+        for backend in others.values():
+            await backend.stop()
+
+
+async def _seed(status: RealStatus) -> None:
+    now = time.time()
+    await status.ingest(
+        S.StateChange(
+            queue_upserted=S.Queue(
+                name="sales",
+                strategy="ringall",
+                waiting=1,
+                callers=[S.Caller(channel="Local/2002@callers;2", caller_id_num="5550002", position=1,
+                                  waiting_since=now - 30, unique_id="1700000000.2")],
+            )
+        ),
+        S.StateChange(queue_upserted=S.Queue(name="support", strategy="leastrecent")),
+        S.StateChange(operator_upserted=operator("sales", "Local/1001@agents", "Алиса")),
+        S.StateChange(operator_upserted=operator("support", "Local/1001@agents", "Алиса", paused=True,
+                                                 paused_reason="Lunch")),
+        S.StateChange(operator_upserted=operator("sales", "PJSIP/1002", "Bob", status=S.MEMBER_STATUS_IN_USE,
+                                                 status_code=2, in_call=True)),
+        S.StateChange(channel_upserted=S.Channel(channel_name="PJSIP/1002-0001", unique_id="1700000000.1",
+                                                 linked_id="1700000000.1", state="Up", started_at=now - 60)),
+    )  # fmt: skip
+
+
+async def test_reads_through_the_real_status_service(
+    real_status: RealStatus, gateway_settings: GatewaySettings
+) -> None:
+    await _seed(real_status)
+    async for client in _client_for(create_app(gateway_settings)):
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+
+        snapshot = (await client.get(f"{API}/snapshot")).json()["data"]
+        assert snapshot["source"] == "redis"
+        assert snapshot["stale"] is False
+        rows = {(o["queueName"], o["memberId"]): o for o in snapshot["operators"]}
+        assert set(rows) == {("sales", "Local/1001@agents"), ("support", "Local/1001@agents"), ("sales", "PJSIP/1002")}
+        assert rows[("support", "Local/1001@agents")]["pausedReason"] == "Lunch"
+        assert rows[("sales", "PJSIP/1002")]["status"] == "in_use"
+        sales = next(q for q in snapshot["queues"] if q["name"] == "sales")
+        assert sales["waiting"] == 1
+        assert sales["callers"][0]["callerIdNum"] == "5550002"
+        assert sales["longestWait"] >= 29
+        assert snapshot["channels"][0]["uniqueId"] == "1700000000.1"
+
+        member = await client.get(f"{API}/operators/Local/1001@agents")
+        assert member.status_code == 200, member.text
+        assert {o["queueName"] for o in member.json()["data"]} == {"sales", "support"}
+
+        in_use = (await client.get(f"{API}/operators", params={"status": "in_use"})).json()
+        assert [o["memberId"] for o in in_use["data"]] == ["PJSIP/1002"]
+        paused = (await client.get(f"{API}/operators", params={"paused": "true"})).json()
+        assert [(o["queueName"], o["memberId"]) for o in paused["data"]] == [("support", "Local/1001@agents")]
+
+        missing = await client.get(f"{API}/operators/PJSIP/9999")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "NOT_FOUND"
+
+        sync = (await client.get(f"{API}/sync/status")).json()["data"]
+        assert (sync["redisOperators"], sync["redisQueues"], sync["redisChannels"]) == (3, 2, 1)
+        assert sync["redisAvailable"] is True
+
+
+async def test_stream_through_the_real_status_service(
+    real_status: RealStatus, gateway_settings: GatewaySettings
+) -> None:
+    await _seed(real_status)
+    live = LiveGateway(create_app(gateway_settings))
+    await live.start()
+    try:
+        async with (
+            httpx.AsyncClient(base_url=live.url, timeout=5) as client,
+            client.stream("GET", f"{API}/stream") as response,
+        ):
+            stream = events(response)
+            first = await anext(stream)
+            assert first.event == "snapshot"
+            assert len(first.json()["operators"]) == 3
+            revision = await real_status.ingest(
+                S.StateChange(
+                    operator_upserted=operator("sales", "PJSIP/1002", "Bob", paused=True, paused_reason="Break")
+                )
+            )
+            change = await anext(stream)
+            while change.event != "changes":
+                change = await anext(stream)
+            body = change.json()
+            assert body["revision"] == revision
+            assert body["changes"][0]["operator"]["pausedReason"] == "Break"
+    finally:
+        await live.stop()

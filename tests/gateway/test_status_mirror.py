@@ -1,0 +1,329 @@
+"""The gateway's status mirror against the REAL status service on a real Redis: its answers equal
+what the status service answers directly, it never answers stale or from a dead watch."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc.aio
+import pytest
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from prometheus_client import REGISTRY
+from switchboard.status.v1 import status_pb2 as S
+
+from gateway.app import create_app
+from gateway.mirror_state import queue_view_json
+from gateway.routes_status import STATUS_READS
+from gateway.settings import BACKEND_NAMES, GatewaySettings
+from gateway.status_json import queue_json, snapshot_json
+from gateway.status_mirror import StatusMirror
+from runtime.grpc_server import GrpcServer
+from services.status.app import create_app as create_status_app
+from services.status.domain.views import queue_view
+from services.status.settings import StatusSettings
+from tests.gateway.conftest import _client_for
+from tests.gateway.fake_status import GrpcBackend, operator, start_backend
+from tests.gateway.test_real_status import RealStatus
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
+
+API = "/api/queue-status"
+STALE_AFTER = 1.0
+NOW = time.time()
+
+
+def _status_settings(redis_url: str, tmp_path: Path) -> StatusSettings:
+    return StatusSettings(
+        redis_url=redis_url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'status.db'}",
+        status_addr=f"127.0.0.1:{free_port()}",
+        ami_ingest_addr=f"127.0.0.1:{free_port()}",
+        status_resync_timeout_seconds=0.3,
+        status_stale_after_seconds=STALE_AFTER,
+        log_level="WARNING",
+    )
+
+
+async def _serve_status(settings: StatusSettings) -> GrpcServer:
+    app = await create_status_app(settings)
+    await app.start()
+    server = GrpcServer(app.grpc_service(), grace_seconds=0.2, health_interval_seconds=0.2)
+    await server.start()
+    return server
+
+
+@pytest.fixture
+def status_settings(redis_url: str, tmp_path: Path) -> StatusSettings:
+    return _status_settings(redis_url, tmp_path)
+
+
+@pytest.fixture
+async def real_status(status_settings: StatusSettings) -> AsyncIterator[RealStatus]:
+    server = await _serve_status(status_settings)
+    channel = grpc.aio.insecure_channel(status_settings.status_addr)
+    status = RealStatus(status_settings.status_addr, server, channel)
+    try:
+        yield status
+    finally:
+        await channel.close()
+        await status.server.stop()  # a test may have replaced the server (a restart)
+
+
+@pytest.fixture
+async def others() -> AsyncIterator[dict[str, str]]:
+    backends: dict[str, GrpcBackend] = {name: await start_backend() for name in BACKEND_NAMES if name != "status"}
+    try:
+        yield {f"{name}_addr": backend.address for name, backend in backends.items()}
+    finally:
+        for backend in backends.values():
+            await backend.stop()
+
+
+def _settings(status: RealStatus, others: dict[str, str], *, mirror: bool) -> GatewaySettings:
+    return GatewaySettings(
+        status_addr=status.address,
+        gateway_status_mirror=mirror,
+        status_stale_after_seconds=STALE_AFTER,
+        gateway_mirror_probe_seconds=0.1,
+        **others,  # type: ignore[arg-type]
+    )
+
+
+def _reads(path: str) -> float:
+    return STATUS_READS.labels(path)._value.get()
+
+
+def _same_answer(mine: dict[str, Any], theirs: dict[str, Any]) -> None:
+    """Equal except the time of the answer: ``longestWait - timestamp`` (= -earliest caller) must agree."""
+    mine, theirs = dict(mine), dict(theirs)
+    now_mine, now_theirs = mine.pop("timestamp"), theirs.pop("timestamp")
+    for queue_mine, queue_theirs in zip(mine.get("queues", []), theirs.get("queues", []), strict=True):
+        if queue_mine["callers"]:
+            assert queue_mine["longestWait"] - now_mine == pytest.approx(queue_theirs["longestWait"] - now_theirs)
+            queue_mine["longestWait"] = queue_theirs["longestWait"]
+    assert mine == theirs
+
+
+STEPS: list[tuple[S.StateChange, ...]] = [
+    (
+        S.StateChange(queue_upserted=S.Queue(name="sales", strategy="ringall", completed=3)),
+        S.StateChange(queue_upserted=S.Queue(name="support", strategy="leastrecent")),
+        S.StateChange(operator_upserted=operator("sales", "Local/1001@agents", "Алиса")),
+        S.StateChange(operator_upserted=operator("support", "Local/1001@agents", "Алиса", paused=True)),
+        S.StateChange(operator_upserted=operator("sales", "PJSIP/1002", "Bob", status=S.MEMBER_STATUS_IN_USE)),
+    ),
+    (S.StateChange(operator_upserted=operator("sales", "PJSIP/1002", "Bob", paused=True, paused_reason="Break")),),
+    (
+        S.StateChange(
+            queue_upserted=S.Queue(
+                name="sales",
+                strategy="ringall",
+                waiting=1,
+                callers=[S.Caller(channel="Local/2002@c;2", position=1, waiting_since=NOW - 30, unique_id="9.2")],
+            )
+        ),
+        S.StateChange(channel_upserted=S.Channel(channel_name="Local/2002@c;2", unique_id="9.2", state="Ring")),
+    ),
+    (S.StateChange(operator_upserted=operator("billing", "PJSIP/1000", "Ann", status=S.MEMBER_STATUS_RINGING)),),
+    (
+        S.StateChange(operator_removed=S.OperatorKey(queue_name="sales", member_id="Local/1001@agents")),
+        S.StateChange(queue_upserted=S.Queue(name="sales", strategy="ringall", completed=4)),
+        S.StateChange(channel_removed="9.2"),
+    ),
+    (S.StateChange(queue_removed="support"),),
+]
+
+
+async def test_mirror_answers_equal_the_status_service_across_changes(
+    real_status: RealStatus, others: dict[str, str]
+) -> None:
+    mirrored_app = create_app(_settings(real_status, others, mirror=True))
+    async for mirrored in _client_for(mirrored_app):
+        async for direct in _client_for(create_app(_settings(real_status, others, mirror=False))):
+            mirror: StatusMirror = mirrored_app.state.status_mirror
+            for step in STEPS:
+                revision = await real_status.ingest(*step)
+                assert await mirror.wait_fresh(revision, 5)
+                before = _reads("mirror")
+                snapshot = (await mirrored.get(f"{API}/snapshot")).json()
+                assert _reads("mirror") == before + 1, "answered by the mirror"
+                assert snapshot["success"] is True
+                expected = snapshot_json(await real_status.stub.GetSnapshot(S.GetSnapshotRequest()))
+                assert snapshot["data"]["revision"] == revision
+                _same_answer(snapshot["data"], expected)
+                for path in (
+                    "/operators",
+                    "/operators?status=in_use",
+                    "/operators?paused=true&queue=sales",
+                    "/operators/queue/sales",
+                    "/operators/PJSIP/1002",
+                    "/queues",
+                    "/queues/sales",
+                    "/channels",
+                ):
+                    mine = (await mirrored.get(API + path)).json()
+                    theirs = (await direct.get(API + path)).json()
+                    _same_answer(mine["meta"], theirs["meta"])
+                    if path == "/queues":
+                        for queue in mine["data"] + theirs["data"]:
+                            queue["longestWait"] = round(queue["longestWait"] - mine["meta"]["timestamp"])
+                    if path == "/queues/sales":
+                        for body in (mine, theirs):
+                            body["data"]["queue"]["longestWait"] = 0
+                    mine.pop("meta"), theirs.pop("meta")
+                    assert mine == theirs, path
+            assert _reads("mirror") > 0
+
+
+async def test_a_quiet_ingest_turns_stale_through_the_status_service(
+    real_status: RealStatus, others: dict[str, str]
+) -> None:
+    app = create_app(_settings(real_status, others, mirror=True))
+    async for client in _client_for(app):
+        revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales")))
+        assert await app.state.status_mirror.wait_fresh(revision, 5)
+        fresh = (await client.get(f"{API}/snapshot")).json()["data"]
+        assert fresh["stale"] is False
+        await asyncio.sleep(STALE_AFTER + 0.2)
+        before = _reads("grpc")
+        stale = (await client.get(f"{API}/snapshot")).json()["data"]
+        assert (stale["stale"], stale["source"], stale["revision"]) == (True, "redis", revision)
+        assert _reads("grpc") == before + 1, "a stale state is answered by the status service"
+        revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales", completed=1)))
+        assert await app.state.status_mirror.wait_fresh(revision, 5)
+        assert (await client.get(f"{API}/snapshot")).json()["data"]["stale"] is False
+
+
+async def test_no_answer_comes_from_a_dead_watch_and_the_watch_comes_back(
+    real_status: RealStatus, status_settings: StatusSettings, others: dict[str, str]
+) -> None:
+    app = create_app(_settings(real_status, others, mirror=True))
+    async for client in _client_for(app):
+        mirror: StatusMirror = app.state.status_mirror
+        revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales")))
+        assert await mirror.wait_fresh(revision, 5)
+        assert (await client.get(f"{API}/snapshot")).status_code == 200
+        await real_status.server.stop()
+        deadline = time.monotonic() + 5
+        while mirror.view() is not None and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        assert mirror.view() is None, "the lost watch drops the mirror"
+        gone = await client.get(f"{API}/snapshot")
+        assert gone.status_code == 503
+        assert gone.json()["error"]["code"] == "UNAVAILABLE"
+
+        real_status.server = await _serve_status(status_settings)  # same address, same Redis
+        async with asyncio.timeout(10):
+            await real_status.channel.channel_ready()
+        revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="support")))
+        assert await mirror.wait_fresh(revision, 10), "the watch reconnects"
+        before = _reads("mirror")
+        back = (await client.get(f"{API}/queues")).json()
+        assert [q["name"] for q in back["data"]] == ["sales", "support"]
+        assert _reads("mirror") == before + 1
+
+
+async def test_the_fast_path_keeps_the_route_in_the_http_metrics(
+    real_status: RealStatus, others: dict[str, str]
+) -> None:
+    app = create_app(_settings(real_status, others, mirror=True))
+    async for client in _client_for(app):
+        revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales")))
+        assert await app.state.status_mirror.wait_fresh(revision, 5)
+        labels = {"method": "GET", "route": f"{API}/snapshot", "status": "200"}
+        before = REGISTRY.get_sample_value("switchboard_gateway_http_requests_total", labels) or 0.0
+        mirror_before = _reads("mirror")
+        response = await client.get(f"{API}/snapshot")
+        assert response.headers["content-type"] == "application/json"
+        assert int(response.headers["content-length"]) == len(response.content)
+        assert _reads("mirror") == mirror_before + 1
+        assert REGISTRY.get_sample_value("switchboard_gateway_http_requests_total", labels) == before + 1
+
+
+async def _until(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    return condition()
+
+
+async def test_while_redis_is_down_the_database_answers_not_the_mirror(
+    real_status: RealStatus, redis_server: RedisServer, others: dict[str, str]
+) -> None:
+    app = create_app(_settings(real_status, others, mirror=True))
+    async for client in _client_for(app):
+        mirror: StatusMirror = app.state.status_mirror
+        revision = await real_status.ingest(S.StateChange(operator_upserted=operator("sales", "PJSIP/1", "A")))
+        assert await mirror.wait_fresh(revision, 5)
+        redis_server.stop()
+        assert await _until(lambda: app.state.status_mirror.view() is None, 5), "the probe sees the database answering"
+        fallback = (await client.get(f"{API}/snapshot")).json()["data"]
+        assert (fallback["source"], fallback["stale"]) == ("database", True)
+
+        redis_server.start()  # empty again: the ingest's resync brings the truth back
+        revision = await real_status.ingest(S.StateChange(operator_upserted=operator("sales", "PJSIP/2", "B")))
+        assert await mirror.wait_fresh(revision, 15)
+        before = _reads("mirror")
+        back = (await client.get(f"{API}/snapshot")).json()["data"]
+        assert _reads("mirror") == before + 1
+        assert (back["source"], back["stale"], back["revision"]) == ("redis", False, revision)
+        assert [o["memberId"] for o in back["operators"]] == ["PJSIP/2"]
+
+
+async def test_a_mirror_answer_continues_the_callers_trace(real_status: RealStatus, others: dict[str, str]) -> None:
+    exporter = InMemorySpanExporter()
+    provider = SdkTracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = create_app(_settings(real_status, others, mirror=True), tracer_provider=provider)
+    async for client in _client_for(app):
+        revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales")))
+        assert await app.state.status_mirror.wait_fresh(revision, 5)
+        trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
+        before = _reads("mirror")
+        response = await client.get(f"{API}/snapshot", headers={"traceparent": f"00-{trace_id}-{parent_id}-01"})
+        assert response.status_code == 200
+        assert _reads("mirror") == before + 1
+    [span] = [s for s in exporter.get_finished_spans() if s.name == f"GET {API}/snapshot"]
+    assert span.kind is SpanKind.SERVER
+    assert format(span.context.trace_id, "032x") == trace_id
+    assert span.parent is not None
+    assert format(span.parent.span_id, "016x") == parent_id
+    assert span.attributes is not None
+    assert span.attributes.get("http.status_code") == 200
+
+
+async def test_a_clear_through_the_gateway_is_read_back(real_status: RealStatus, others: dict[str, str]) -> None:
+    app = create_app(_settings(real_status, others, mirror=True))
+    async for client in _client_for(app):
+        revision = await real_status.ingest(S.StateChange(operator_upserted=operator("sales", "PJSIP/1", "A")))
+        assert await app.state.status_mirror.wait_fresh(revision, 5)
+        assert (await client.delete(f"{API}/clear")).status_code == 200
+        assert (await client.get(f"{API}/operators")).json()["count"] == 0
+
+
+@pytest.mark.parametrize("callers", [0, 1, 3])
+def test_waiting_is_computed_at_read_time_like_the_status_service(callers: int) -> None:
+    now = time.time()
+    queue = S.Queue(
+        name="q",
+        callers=[S.Caller(channel=f"c{i}", position=i + 1, waiting_since=now - 10 * (i + 1)) for i in range(callers)],
+    )
+    starts = [c.waiting_since for c in queue.callers]
+    mine = queue_view_json(queue_json(queue), min(starts) if starts else 0.0, now + 5)
+    assert mine == queue_json(queue_view(queue, now + 5))
+
+
+async def test_the_mirror_is_closed_with_the_app(real_status: RealStatus, others: dict[str, str]) -> None:
+    app = create_app(_settings(real_status, others, mirror=True))
+    async for client in _client_for(app):
+        assert (await client.get("/healthz")).status_code == 200
+        assert isinstance(app.state.status_mirror, StatusMirror)
+    assert app.state.status_mirror is None

@@ -1,0 +1,90 @@
+"""/api/queue-status/stream over a real uvicorn: SSE of WatchSnapshot, snapshot first, then changes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from switchboard.status.v1 import status_pb2 as S
+
+from tests.gateway.conftest import Backends, LiveGateway
+from tests.gateway.fake_status import FakeStatusService, operator
+from tests.gateway.sse import events
+
+
+async def test_stream_sends_the_snapshot_then_each_change(
+    live_gateway: LiveGateway, fake_status: FakeStatusService
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=live_gateway.url, timeout=5) as client,
+        client.stream("GET", "/api/queue-status/stream") as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        stream = events(response)
+        first = await anext(stream)
+        assert first.event == "snapshot"
+        assert first.id == "1"
+        snapshot = first.json()
+        assert len(snapshot["operators"]) == 3
+        assert snapshot["source"] == "redis"
+
+        paused = operator("sales", "PJSIP/1002", "Bob", paused=True, paused_reason="Break")
+        revision = fake_status.push(
+            S.StateChange(operator_upserted=paused), S.StateChange(channel_removed="1700000000.1")
+        )
+        change = await anext(stream)
+        assert change.event == "changes"
+        assert change.id == str(revision)
+        body = change.json()
+        assert body["revision"] == revision
+        assert body["replaceAll"] is False
+        assert body["changes"][0]["kind"] == "operatorUpserted"
+        assert body["changes"][0]["operator"]["pausedReason"] == "Break"
+        assert body["changes"][1] == {"kind": "channelRemoved", "uniqueId": "1700000000.1"}
+
+
+async def test_stream_passes_queue_filter_to_the_watch(
+    live_gateway: LiveGateway, fake_status: FakeStatusService
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=live_gateway.url, timeout=5) as client,
+        client.stream("GET", "/api/queue-status/stream", params=[("queue", "sales"), ("queue", "vip")]) as response,
+    ):
+        assert (await anext(events(response))).event == "snapshot"
+    watch = next(r for r in fake_status.requests if isinstance(r, S.WatchSnapshotRequest))
+    assert list(watch.queue_names) == ["sales", "vip"]
+
+
+async def test_client_going_away_closes_the_grpc_watch(
+    live_gateway: LiveGateway, fake_status: FakeStatusService
+) -> None:
+    async with httpx.AsyncClient(base_url=live_gateway.url, timeout=5) as client:
+        async with client.stream("GET", "/api/queue-status/stream") as response:
+            assert (await anext(events(response))).event == "snapshot"
+            assert fake_status.active_watches == 1
+        async with asyncio.timeout(5):
+            await fake_status.watch_ended.wait()
+        assert fake_status.active_watches == 0
+    # Changes after the client left go nowhere and break nothing.
+    fake_status.push(S.StateChange(queue_removed="support"))
+    async with httpx.AsyncClient(base_url=live_gateway.url, timeout=5) as client:
+        snapshot = (await client.get("/api/queue-status/snapshot")).json()["data"]
+    assert [q["name"] for q in snapshot["queues"]] == ["sales"]
+
+
+async def test_status_service_dying_mid_stream_ends_it_with_an_error_event(
+    live_gateway: LiveGateway, fake_status: FakeStatusService, backends: Backends
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=live_gateway.url, timeout=5) as client,
+        client.stream("GET", "/api/queue-status/stream") as response,
+    ):
+        stream = events(response)
+        assert (await anext(stream)).event == "snapshot"
+        await backends.status.stop()
+        last = await anext(stream)
+        assert last.event == "error"
+        error = last.json()
+        assert error["success"] is False
+        assert error["error"]["code"] == "UNAVAILABLE", error

@@ -1,0 +1,71 @@
+"""The whole live-status path in one event loop, for tests: AMI source → ami_ingest → status
+service (real gRPC on loopback, real Redis, SQLite) → gRPC reads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc.aio
+from switchboard.status.v1 import status_pb2, status_pb2_grpc
+
+from runtime.grpc_server import GrpcServer
+from services.ami_ingest.app import IngestApp
+from services.ami_ingest.settings import AmiIngestSettings
+from services.status.app import create_app
+from services.status.settings import StatusSettings
+from tests.support.ports import free_port
+
+
+@dataclass
+class Pipeline:
+    ingest: IngestApp
+    status: status_pb2_grpc.StatusServiceStub
+    status_addr: str
+
+    async def settle(self) -> None:
+        """Wait (at most 15 s) until the ingest has applied, sent and had acknowledged everything."""
+        async with asyncio.timeout(15):
+            quiet = 0
+            while quiet < 3:  # idle on three consecutive looks: nothing in flight anywhere
+                await asyncio.sleep(0.02)
+                busy = not (self.ingest.ingestor.idle and self.ingest.publisher.idle and self.ingest.ingestor.ready)
+                quiet = 0 if busy else quiet + 1
+
+    async def snapshot(self) -> status_pb2.Snapshot:
+        return await self.status.GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=5)
+
+
+@asynccontextmanager
+async def running_pipeline(
+    redis_url: str, data_dir: Path, *, ami_port: int, ami_auth: str = "plain", **ingest_env: Any
+) -> AsyncIterator[Pipeline]:
+    status_addr = f"127.0.0.1:{free_port()}"
+    status_settings = StatusSettings(redis_url=redis_url, data_dir=data_dir, status_addr=status_addr)
+    status_app = await create_app(status_settings)
+    await status_app.start()
+    server = GrpcServer(status_app.grpc_service())
+    await server.start()
+    ingest = IngestApp(
+        AmiIngestSettings(
+            redis_url=redis_url,
+            status_addr=status_addr,
+            ami_host="127.0.0.1",
+            ami_port=ami_port,
+            ami_auth=ami_auth,  # type: ignore[arg-type]
+            ingest_heartbeat_seconds=0.5,
+            **ingest_env,
+        )
+    )
+    await ingest.start()
+    channel = grpc.aio.insecure_channel(status_addr)
+    try:
+        yield Pipeline(ingest, status_pb2_grpc.StatusServiceStub(channel), status_addr)
+    finally:
+        await channel.close()
+        await ingest.stop()
+        await server.stop()

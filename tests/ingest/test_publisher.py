@@ -1,0 +1,174 @@
+"""StatusPublisher: ordered, coalesced, self-healing delivery into StatusService.Ingest."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import grpc
+import grpc.aio
+import pytest
+from switchboard.status.v1 import status_pb2, status_pb2_grpc
+
+from services.ami_ingest.publisher import StatusPublisher
+from tests.support.ports import free_port
+
+
+def channel_change(uid: str) -> status_pb2.StateChange:
+    return status_pb2.StateChange(channel_upserted=status_pb2.Channel(unique_id=uid, channel_name=f"Local/{uid}"))
+
+
+class RecordingStatus(status_pb2_grpc.StatusServiceServicer):
+    """A status service that records batches; refuses tokens below ``min_token``."""
+
+    def __init__(self) -> None:
+        self.batches: asyncio.Queue[status_pb2.IngestBatch] = asyncio.Queue()
+        self.min_token = 0
+
+    async def Ingest(
+        self, request_iterator: AsyncIterator[status_pb2.IngestBatch], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[status_pb2.IngestAck]:
+        async for batch in request_iterator:
+            if batch.fencing_token < self.min_token:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "stale fencing token")
+            await self.batches.put(batch)
+            yield status_pb2.IngestAck(sequence=batch.sequence, revision=batch.sequence)
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.status = RecordingStatus()  # type: ignore[abstract]  # only Ingest is served
+        self.server: grpc.aio.Server | None = None
+        self.state: list[status_pb2.StateChange] | None = None
+
+    async def start_server(self) -> None:
+        self.server = grpc.aio.server()
+        status_pb2_grpc.add_StatusServiceServicer_to_server(self.status, self.server)
+        self.server.add_insecure_port(f"127.0.0.1:{self.port}")
+        await self.server.start()
+
+    async def stop_server(self) -> None:
+        assert self.server is not None
+        await self.server.stop(0)
+
+    def snapshot(self) -> Sequence[status_pb2.StateChange] | None:
+        return self.state
+
+    async def next_batch(self) -> status_pb2.IngestBatch:
+        return await asyncio.wait_for(self.status.batches.get(), 5)
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[tuple[Harness, StatusPublisher]]:
+    h = Harness()
+    await h.start_server()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{h.port}")
+    publisher = StatusPublisher(
+        status_pb2_grpc.StatusServiceStub(channel), source_id="pbx1", snapshot=h.snapshot, heartbeat_interval=0.2
+    )
+    task = asyncio.create_task(publisher.run())
+    yield h, publisher
+    await publisher.stop()
+    await asyncio.wait_for(task, 5)
+    await channel.close()
+    await h.stop_server()
+
+
+async def test_nothing_is_sent_before_the_ingest_leads(harness: tuple[Harness, StatusPublisher]) -> None:
+    h, publisher = harness
+    publisher.publish([channel_change("1")])
+    await asyncio.sleep(0.3)
+    assert h.status.batches.empty()
+
+
+async def test_changes_arrive_in_order_with_increasing_sequence(harness: tuple[Harness, StatusPublisher]) -> None:
+    h, publisher = harness
+    h.state = []
+    publisher.set_fencing_token(7)
+    first = await h.next_batch()
+    assert first.replace_all
+    assert first.fencing_token == 7
+    for uid in ("a", "b", "c"):
+        publisher.publish([channel_change(uid)])
+    seen: list[str] = []
+    sequences = [first.sequence]
+    while len(seen) < 3:
+        batch = await h.next_batch()
+        sequences.append(batch.sequence)
+        seen.extend(c.channel_upserted.unique_id for c in batch.changes)
+    assert seen == ["a", "b", "c"]
+    assert sequences == sorted(set(sequences))
+
+
+async def test_queued_changes_are_coalesced_into_one_batch(harness: tuple[Harness, StatusPublisher]) -> None:
+    h, publisher = harness
+    h.state = []
+    publisher.set_fencing_token(1)
+    await h.next_batch()
+    publisher.publish([channel_change("a")])  # superseded by the replace_all below
+    publisher.publish_replace_all([channel_change("x")])
+    publisher.publish([channel_change("y")])
+    publisher.publish([channel_change("z")])
+    batch = await h.next_batch()
+    assert batch.replace_all
+    assert [c.channel_upserted.unique_id for c in batch.changes] == ["x", "y", "z"]
+
+
+async def test_a_new_leader_starts_from_its_full_state(harness: tuple[Harness, StatusPublisher]) -> None:
+    h, publisher = harness
+    publisher.publish([channel_change("queued-before-leading")])
+    h.state = [channel_change("a"), channel_change("b")]
+    publisher.set_fencing_token(1)
+    batch = await h.next_batch()
+    assert batch.replace_all
+    assert [c.channel_upserted.unique_id for c in batch.changes] == ["a", "b"]
+
+
+async def test_without_a_first_state_nothing_blanks_the_status(harness: tuple[Harness, StatusPublisher]) -> None:
+    h, publisher = harness
+    publisher.set_fencing_token(1)
+    batch = await h.next_batch()  # only a heartbeat: no replace_all of an empty state
+    assert not batch.replace_all
+    assert not batch.changes
+
+
+async def test_idle_stream_sends_heartbeats(harness: tuple[Harness, StatusPublisher]) -> None:
+    h, publisher = harness
+    h.state = []
+    publisher.set_fencing_token(1)
+    await h.next_batch()
+    heartbeat = await h.next_batch()
+    assert list(heartbeat.changes) == []
+    assert not heartbeat.replace_all
+
+
+async def test_a_broken_stream_resumes_with_the_full_state(harness: tuple[Harness, StatusPublisher]) -> None:
+    h, publisher = harness
+    h.state = [channel_change("a")]
+    publisher.set_fencing_token(1)
+    await h.next_batch()
+    await h.stop_server()
+    h.state = [channel_change("a"), channel_change("b")]
+    publisher.publish([channel_change("b")])  # may be lost with the old stream
+    await h.start_server()
+    while True:
+        batch = await h.next_batch()
+        if batch.replace_all:
+            break
+    assert [c.channel_upserted.unique_id for c in batch.changes] == ["a", "b"]
+
+
+async def test_a_fenced_publisher_stops_sending(harness: tuple[Harness, StatusPublisher]) -> None:
+    h, publisher = harness
+    h.state = []
+    h.status.min_token = 5
+    publisher.set_fencing_token(3)
+    for _ in range(100):
+        if publisher.fenced:
+            break
+        await asyncio.sleep(0.02)
+    assert publisher.fenced
+    publisher.publish([channel_change("late")])
+    await asyncio.sleep(0.3)
+    assert h.status.batches.empty()

@@ -1,0 +1,138 @@
+"""Redis stopped and restarted under a running pipeline (simulated Asterisk → ingest → status).
+
+While Redis is down the status service answers from the database (source=DATABASE) and the
+ingest keeps running; when Redis comes back empty, the ingest takes its lease again under a
+larger fencing token, its publisher restarts the Ingest stream with a replace_all of the full
+state, and reads come from Redis with the whole live picture again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from switchboard.status.v1 import status_pb2
+
+from services.ami_ingest.simulator.callcenter import QUEUES, CallCenter
+from services.ami_ingest.simulator.server import SimulatorServer
+from tests.ingest._process_support import eventually, poll
+from tests.ingest._simulated import Driver, model_truth, snapshot_truth
+from tests.ingest.pipeline import Pipeline, running_pipeline
+from tests.support.redis_server import RedisServer
+
+OPERATORS = sum(len(members) for _, members in QUEUES.values())
+BACK_WITHIN_S = 10.0
+
+
+async def sync_status(pipeline: Pipeline) -> status_pb2.SyncStatus:
+    return await pipeline.status.GetSyncStatus(status_pb2.GetSyncStatusRequest(), timeout=5)
+
+
+async def until(pipeline: Pipeline, wanted: int, within: float) -> status_pb2.Snapshot:
+    async def check() -> status_pb2.Snapshot | None:
+        snapshot = await pipeline.snapshot()
+        return snapshot if snapshot.source == wanted else None
+
+    return await poll(check, within=within)
+
+
+def core_tasks_alive(pipeline: Pipeline) -> bool:
+    """The ingest loop, the publisher, the leader election and the resync listener still run."""
+    core = {"ingest-loop", "status-publisher", "leader-election", "resync-requests"}
+    tasks = [task for task in pipeline.ingest._tasks if task.get_name() in core]
+    return len(tasks) == len(core) and not any(task.done() for task in tasks)
+
+
+@pytest.mark.timeout(60)
+async def test_reads_fall_back_to_the_database_and_return_to_the_full_live_state_in_redis(
+    redis_server: RedisServer, redis_url: str, tmp_path: Path
+) -> None:
+    sim = SimulatorServer(CallCenter(seed=5, calls_per_minute=120), run_clock=False)
+    await sim.start()
+    try:
+        async with running_pipeline(redis_url, tmp_path, ami_port=sim.port, ingest_poll_seconds=0.2) as pipeline:
+            await eventually(lambda: pipeline.ingest.ingestor.ready, within=10)
+            driver = Driver(sim)
+            async with driver.ticking():
+                await asyncio.sleep(0.5)
+
+                # The resync's configuration has been written through to the database.
+                async def config_in_database() -> bool:
+                    return (await sync_status(pipeline)).db_members == OPERATORS
+
+                await poll(config_in_database, within=10)
+                token_before = pipeline.ingest.elector.token
+                events_before = pipeline.ingest.ingestor.stats["events"]
+                assert token_before > 0
+
+                await asyncio.to_thread(redis_server.stop)
+                try:
+                    fallback = await until(pipeline, status_pb2.SOURCE_DATABASE, within=5)
+                    assert fallback.stale
+                    assert len(fallback.operators) == OPERATORS
+                    assert {o.queue_name for o in fallback.operators} == set(QUEUES)
+                    await asyncio.sleep(1.0)
+                    sync = await sync_status(pipeline)
+                    assert not sync.redis_available
+                    assert (sync.db_members, sync.db_queues) == (OPERATORS, len(QUEUES))
+                    assert core_tasks_alive(pipeline), "the ingest keeps running"
+                finally:
+                    await asyncio.to_thread(redis_server.start)
+
+                live = await until(pipeline, status_pb2.SOURCE_REDIS, within=BACK_WITHIN_S)
+                assert len(live.operators) >= OPERATORS
+                await eventually(
+                    lambda: pipeline.ingest.elector.token > token_before and pipeline.ingest.ingestor.ready,
+                    within=BACK_WITHIN_S,
+                )
+                await asyncio.sleep(0.5)  # live events on top of the new term's resync
+                await driver.pause_and_settle(pipeline)
+
+            assert pipeline.ingest.ingestor.stats["events"] > events_before
+            snapshot = await pipeline.snapshot()
+            assert snapshot.source == status_pb2.SOURCE_REDIS
+            assert not snapshot.stale
+            assert snapshot_truth(snapshot) == model_truth(sim)
+            assert pipeline.ingest.elector.token > token_before
+            assert not pipeline.ingest.publisher.fenced
+    finally:
+        await sim.close()
+
+
+async def resync_heard(pipeline: Pipeline, within: float) -> bool:
+    """RequestResync's path: published on Redis, heard by the leader, which resyncs."""
+    resyncs = pipeline.ingest.ingestor.stats["resyncs"]
+    try:
+        await poll(pipeline.ingest.request_resync, within=within, interval=0.1)
+        await eventually(lambda: pipeline.ingest.ingestor.stats["resyncs"] > resyncs, within=within)
+    except TimeoutError:
+        return False
+    return True
+
+
+@pytest.mark.timeout(60)
+async def test_resync_requests_still_reach_the_leader_after_a_redis_outage(
+    redis_server: RedisServer, redis_url: str, tmp_path: Path
+) -> None:
+    sim = SimulatorServer(CallCenter(seed=5), run_clock=False)
+    await sim.start()
+    try:
+        async with running_pipeline(redis_url, tmp_path, ami_port=sim.port, ingest_poll_seconds=0.2) as pipeline:
+            await eventually(lambda: pipeline.ingest.ingestor.ready, within=10)
+            assert await resync_heard(pipeline, within=5), "before the outage"
+            token = pipeline.ingest.elector.token
+
+            await asyncio.to_thread(redis_server.stop)
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(redis_server.start)
+            await eventually(
+                lambda: pipeline.ingest.elector.token > token and pipeline.ingest.ingestor.ready, within=BACK_WITHIN_S
+            )
+
+            listener = next(t for t in pipeline.ingest._tasks if t.get_name() == "resync-requests")
+            assert await resync_heard(pipeline, within=5), (
+                f"nobody hears RequestResync after Redis came back (listener ended: {listener.done()})"
+            )
+    finally:
+        await sim.close()

@@ -1,0 +1,79 @@
+"""Control of a queue: remove, clean by state and age, drain, listings with paging."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from runtime.queue import JobRequest, JobState, QueueAdmin, QueueClient
+from tests.queue.conftest import StartWorkers, settled, wait_until
+
+
+async def test_remove_deletes_a_waiting_job(client: QueueClient, admin: QueueAdmin) -> None:
+    job_id = await client.enqueue("statistics_aggregation")
+    await admin.remove(job_id)
+    with pytest.raises(NotFound):
+        await admin.job(job_id)
+    assert (await admin.counts()).waiting == 0
+
+
+async def test_removing_an_unknown_job_is_not_found(admin: QueueAdmin) -> None:
+    with pytest.raises(NotFound):
+        await admin.remove("nope")
+
+
+async def test_promoting_a_waiting_job_is_refused(client: QueueClient, admin: QueueAdmin) -> None:
+    job_id = await client.enqueue("statistics_aggregation")
+    with pytest.raises(FailedPrecondition):
+        await admin.promote(job_id)
+
+
+async def test_jobs_are_listed_by_state_in_pages(client: QueueClient, admin: QueueAdmin) -> None:
+    await client.enqueue_many([JobRequest("statistics_aggregation", job_id=f"j{i}") for i in range(7)])
+    first, total = await admin.jobs("waiting", page=1, page_size=5)
+    second, _ = await admin.jobs("waiting", page=2, page_size=5)
+    assert total == 7
+    assert [j.job_id for j in first + second] == [f"j{i}" for i in range(7)]
+    with pytest.raises(InvalidArgument) as caught:
+        await admin.jobs("finished")
+    assert caught.value.field == "state"
+
+
+async def test_drain_removes_waiting_and_optionally_delayed_jobs(client: QueueClient, admin: QueueAdmin) -> None:
+    await client.enqueue_many([JobRequest("statistics_aggregation") for _ in range(5)])
+    await client.enqueue("statistics_aggregation", delay_s=60)
+    assert await admin.drain() == 5
+    assert (await admin.counts()).delayed == 1
+    assert await admin.drain(include_delayed=True) == 1
+
+
+@pytest.mark.slow
+async def test_clean_removes_finished_jobs_older_than_the_grace(
+    client: QueueClient, admin: QueueAdmin, start_workers: StartWorkers
+) -> None:
+    await start_workers(1)
+    old = [await client.enqueue("statistics_aggregation") for _ in range(3)]
+    await wait_until(lambda: settled(admin), what="old jobs done")
+    await asyncio.sleep(0.3)
+    fresh = await client.enqueue("statistics_aggregation")
+    await wait_until(lambda: settled(admin), what="fresh job done")
+    removed = await admin.clean("completed", grace_s=0.2)
+    assert sorted(removed) == sorted(old)
+    assert (await admin.job(fresh)).state is JobState.COMPLETED
+
+
+@pytest.mark.slow
+async def test_retention_keeps_only_the_last_completed_jobs(
+    client: QueueClient, admin: QueueAdmin, start_workers: StartWorkers
+) -> None:
+    await start_workers(1, keep_completed=5)
+    await client.enqueue_many([JobRequest("statistics_aggregation") for _ in range(20)])
+    await wait_until(lambda: settled(admin), what="all done")
+    assert (await admin.counts()).completed == 5
+
+
+async def test_cleaning_active_jobs_is_refused(admin: QueueAdmin) -> None:
+    with pytest.raises(InvalidArgument):
+        await admin.clean("active")

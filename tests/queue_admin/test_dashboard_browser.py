@@ -1,0 +1,126 @@
+"""/admin/queues in headless Chromium against the real gateway, queue admin service and a real
+workflow worker: live counts, a failing job showing up without reload, retry, pause/resume."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from runtime.queue import QueueAdmin, QueueSpec
+from tests.gateway.conftest import LiveGateway
+from tests.queue_admin.conftest import AdminServer, StartWorker
+
+HEAVY = "heavy_workflow_execution"
+SCREENSHOT = "/tmp/queues.png"
+
+
+@pytest.fixture
+async def gateway(admin_server: AdminServer, declared: QueueSpec) -> AsyncIterator[LiveGateway]:
+    live = LiveGateway(create_app(GatewaySettings(queue_admin_addr=admin_server.address, sse_ping_seconds=5.0)))
+    await live.start()
+    try:
+        yield live
+    finally:
+        await live.stop()
+
+
+async def enqueue(gateway: LiveGateway, **body: object) -> str:
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        response = await client.post("/api/queues/workflow/jobs", json={"name": HEAVY, **body})
+    assert response.status_code == 200, response.text
+    job_id: str = response.json()["data"]["jobId"]
+    return job_id
+
+
+async def open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
+    page = await browser.new_page(viewport={"width": 1440, "height": 900})
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/api/" in r.url else None)
+    await page.goto(url)
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    return page, requests
+
+
+@pytest.mark.timeout(60)
+async def test_dashboard_follows_jobs_live_and_drives_retry_and_pause(
+    browser: Browser, gateway: LiveGateway, start_worker: StartWorker, layer: QueueAdmin
+) -> None:
+    await start_worker(attempts=1)
+    await enqueue(gateway, data={"duration_ms": 1})
+    page, requests = await open_page(browser, f"{gateway.url}/admin/queues/workflow?state=failed")
+    card = page.locator('.qcard[data-queue="workflow"]')
+    await expect(card.locator('[data-count="completed"] b')).to_have_text("1")
+    await expect(card).to_contain_text("1 worker")
+    await expect(page.locator("#jobs")).to_contain_text("No failed jobs")
+    await page.evaluate("window.__notReloaded = true")
+
+    # A job that fails appears on the failed tab and in the counts, without a reload.
+    failing = await enqueue(gateway, data={"fail_times": 1, "duration_ms": 40}, jobId="nightly-report")
+    row = page.locator(f'#jobs tr[data-job-id="{failing}"]')
+    await expect(row).to_have_attribute("data-state", "failed")
+    await expect(row).to_contain_text("TransientError")
+    await expect(card.locator('[data-count="failed"] b')).to_have_text("1")
+    await expect(page.locator('#tabs [data-tab="failed"] .n')).to_have_text("1")
+
+    # Its detail: data, error history with the traceback.
+    await row.click()
+    detail = page.locator("#detail")
+    await expect(detail).to_contain_text('"fail_times": 1')
+    await expect(detail.locator(".errors details")).to_have_count(1)
+    await expect(detail.locator(".errors pre")).to_contain_text("Traceback (most recent call last)")
+
+    # Retry: the job leaves the failed list and completes (attempt 2 succeeds).
+    await row.locator('[data-action="retry"]').click()
+    await expect(row).to_have_count(0)
+    await expect(card.locator('[data-count="completed"] b')).to_have_text("2")
+    await expect(detail.locator(".state")).to_have_text("completed")
+    await expect(detail.locator(".result")).to_contain_text('"attempt": 2')
+
+    # Pause toggles the queue (and the button); resume undoes it.
+    toggle = page.locator("#pause-toggle")
+    await toggle.click()
+    await expect(card).to_have_attribute("data-paused", "true")
+    await expect(toggle).to_have_text("Resume")
+    assert await layer.is_paused()
+    waiting = await enqueue(gateway, priority=5)
+    await page.locator('#tabs [data-tab="waiting"]').click()
+    await expect(page.locator(f'#jobs tr[data-job-id="{waiting}"]')).to_have_count(1)
+    await toggle.click()
+    await expect(card).to_have_attribute("data-paused", "false")
+    assert not await layer.is_paused()
+    await expect(page.locator(f'#jobs tr[data-job-id="{waiting}"]')).to_have_count(0)
+
+    await expect(card.locator('[data-count="completed"] b')).to_have_text("3")
+
+    assert await page.evaluate("window.__notReloaded === true"), "the page reloaded"
+    # Quiet queue, quiet page: nothing is fetched on a timer.
+    await asyncio.sleep(0.5)
+    before = len(requests)
+    await asyncio.sleep(1.5)
+    assert requests[before:] == []
+
+    await screenshot_state(page, gateway, layer)
+    await page.close()
+
+
+async def screenshot_state(page: Page, gateway: LiveGateway, layer: QueueAdmin) -> None:
+    """A representative picture: a paused backlog, a delayed job, failures with their history."""
+    await layer.pause()
+    for n in range(3):
+        await enqueue(gateway, data={"fail_times": 1}, jobId=f"stats-{n}", priority=n)
+    await layer.resume()
+    await expect(page.locator('.qcard[data-queue="workflow"] [data-count="failed"] b')).to_have_text("3")
+    await layer.pause()
+    for n in range(4):
+        await enqueue(gateway, data={"duration_ms": 250 * n}, priority=n * 3)
+    await enqueue(gateway, delayMs=600_000)
+    await page.locator('#tabs [data-tab="failed"]').click()
+    await page.locator('#jobs tr[data-job-id="stats-2"]').click()
+    await expect(page.locator("#detail .errors pre")).to_contain_text("TransientError")
+    await page.screenshot(path=SCREENSHOT, full_page=True)

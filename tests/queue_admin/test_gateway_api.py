@@ -1,0 +1,224 @@
+"""The gateway's /api/queues… through httpx ASGITransport against the real queue admin servicer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from runtime.queue import QueueAdmin, QueueSpec
+from tests.gateway.conftest import LiveGateway
+from tests.gateway.sse import events
+from tests.queue_admin.conftest import AdminServer, StartWorker, wait_until
+
+HEAVY = "heavy_workflow_execution"
+JOBS = "/api/queues/workflow/jobs"
+JOB_KEYS = {
+    "jobId", "name", "queue", "state", "priority", "data", "attempts", "maxAttempts", "errors", "progress", "result",
+    "enqueuedAt", "startedAt", "finishedAt", "runAt",
+}  # fmt: skip
+
+
+@pytest.fixture
+async def api(admin_server: AdminServer, declared: QueueSpec) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(GatewaySettings(queue_admin_addr=admin_server.address, rpc_timeout_seconds=5.0))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client,
+    ):
+        yield client
+
+
+async def enqueue(api: httpx.AsyncClient, **body: Any) -> str:
+    response = await api.post(JOBS, json={"name": HEAVY, **body})
+    assert response.status_code == 200, response.text
+    job_id: str = response.json()["data"]["jobId"]
+    return job_id
+
+
+async def test_enqueue_answers_the_job_id_and_409_when_it_exists(api: httpx.AsyncClient) -> None:
+    body = {"name": HEAVY, "data": {"duration_ms": 5}, "priority": 3, "delayMs": 0, "jobId": "rerun-7", "attempts": 2}
+    first = await api.post(JOBS, json=body)
+    assert first.status_code == 200
+    assert first.json() == {"success": True, "data": {"jobId": "rerun-7"}}
+    again = await api.post(JOBS, json=body)
+    assert again.status_code == 409
+    error = again.json()
+    assert error["success"] is False
+    assert error["error"]["code"] == "ALREADY_EXISTS"
+    assert "rerun-7" in error["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "no_such_job"}, "name"),
+        ({"data": {"unexpected": 1}}, "data"),
+        ({"data": [1, 2]}, "data"),
+        ({"data": {"duration_ms": "x" * (512 * 1024)}}, "data"),
+        ({"priority": 11}, "priority"),
+        ({"delayMs": -1}, "delayMs"),
+        ({"attempts": 0}, "attempts"),
+        ({"attempts": 100_000}, "attempts"),
+        ({"jobId": "not ok!"}, "jobId"),
+        ({"surprise": True}, "surprise"),
+    ],
+)
+async def test_bad_enqueue_is_400_naming_the_field_and_enqueues_nothing(
+    api: httpx.AsyncClient, layer: QueueAdmin, body: dict[str, Any], field: str
+) -> None:
+    response = await api.post(JOBS, json={"name": HEAVY, **body})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "INVALID_ARGUMENT"
+    assert error["details"]["field"] == field
+    assert error["message"].startswith(f"{field}: ")
+    counts = await layer.counts()
+    assert counts.waiting + counts.delayed == 0
+
+
+async def test_unknown_queue_and_job_are_404(api: httpx.AsyncClient) -> None:
+    missing_queue = await api.post("/api/queues/nope/jobs", json={"name": HEAVY})
+    assert missing_queue.status_code == 404
+    assert missing_queue.json()["error"]["code"] == "NOT_FOUND"
+    assert (await api.get("/api/queues/nope")).status_code == 404
+    assert (await api.get(f"{JOBS}/missing")).status_code == 404
+    assert (await api.post(f"{JOBS}/missing/retry")).status_code == 404
+
+
+async def test_queues_list_one_queue_and_stats_use_the_documented_names(api: httpx.AsyncClient) -> None:
+    await enqueue(api)
+    await enqueue(api, delayMs=60_000)
+    listed = (await api.get("/api/queues")).json()
+    assert listed["success"] is True
+    assert listed["count"] == 1
+    (queue,) = listed["data"]
+    assert queue["name"] == "workflow"
+    assert queue["paused"] is False
+    assert queue["counts"] == {"waiting": 1, "active": 0, "delayed": 1, "completed": 0, "failed": 0, "paused": 0}
+    assert queue["rateLimit"] is None
+    assert queue["concurrency"] == 50
+    assert (await api.get("/api/queues/workflow")).json()["data"] == queue
+    stats = (await api.get("/api/queue/stats")).json()["data"]
+    assert stats["queues"]["workflow"]["delayed"] == 1
+    assert stats["totals"]["waiting"] == 1
+
+
+async def test_job_listing_pages_and_job_detail_names(api: httpx.AsyncClient) -> None:
+    ids = [await enqueue(api, data={"duration_ms": n}) for n in range(3)]
+    page = (await api.get(JOBS, params={"state": "waiting", "page": 2, "pageSize": 2})).json()
+    assert page["count"] == 1
+    assert page["page"] == {"page": 2, "pageSize": 2, "total": 3}
+    assert [j["jobId"] for j in page["data"]] == ids[2:]
+    job = (await api.get(f"{JOBS}/{ids[1]}")).json()["data"]
+    assert set(job) == JOB_KEYS
+    assert job["state"] == "waiting"
+    assert job["data"] == {"duration_ms": 1}
+    assert (job["attempts"], job["maxAttempts"], job["errors"]) == (0, 3, [])
+    assert job["progress"] is None
+    assert job["result"] is None
+    assert job["enqueuedAt"] > 1_600_000_000_000
+    assert job["startedAt"] is None
+
+
+@pytest.mark.parametrize(
+    ("params", "field"), [({"state": "sleeping"}, "state"), ({"page": 0}, "page"), ({"pageSize": 5000}, "pageSize")]
+)
+async def test_bad_listing_is_400_naming_the_parameter(
+    api: httpx.AsyncClient, params: dict[str, Any], field: str
+) -> None:
+    response = await api.get(JOBS, params=params)
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["field"] == field
+
+
+async def test_promote_remove_pause_resume_and_clean(api: httpx.AsyncClient, layer: QueueAdmin) -> None:
+    delayed = await enqueue(api, delayMs=60_000)
+    promoted = (await api.post(f"{JOBS}/{delayed}/promote")).json()["data"]
+    assert promoted["state"] == "waiting"
+    again = await api.post(f"{JOBS}/{delayed}/promote")
+    assert again.status_code == 400
+    assert again.json()["error"]["code"] == "FAILED_PRECONDITION"
+    removed = await api.post(f"{JOBS}/{delayed}/remove")
+    assert removed.json() == {"success": True, "data": {"jobId": delayed, "removed": True}}
+
+    paused = (await api.post("/api/queues/workflow/pause")).json()["data"]
+    assert paused["paused"] is True
+    assert await layer.is_paused()
+    assert (await api.post("/api/queues/workflow/resume")).json()["data"]["paused"] is False
+
+    for _ in range(3):
+        await enqueue(api, delayMs=60_000)
+    cleaned = await api.post("/api/queues/workflow/clean", json={"state": "delayed", "graceMs": 0, "limit": 2})
+    assert cleaned.json()["data"] == {"removed": 2}
+    bad = await api.post("/api/queues/workflow/clean", json={"state": "delayed", "olderThanMs": -5})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["details"]["field"] == "olderThanMs"
+    assert (await api.post("/api/queues/workflow/clean", json={"state": "active"})).status_code == 400
+
+
+async def test_a_failed_job_shows_its_errors_and_retry_failed_reruns_it(
+    api: httpx.AsyncClient, start_worker: StartWorker, layer: QueueAdmin
+) -> None:
+    await start_worker(attempts=1)
+    job_id = await enqueue(api, data={"fail_times": 1})
+
+    async def failed() -> bool:
+        return (await layer.counts()).failed == 1
+
+    await wait_until(failed, what="job failed")
+    job = (await api.get(f"{JOBS}/{job_id}")).json()["data"]
+    assert job["state"] == "failed"
+    (error,) = job["errors"]
+    assert set(error) == {"attempt", "type", "message", "traceback", "at"}
+    assert (error["attempt"], error["type"]) == (1, "TransientError")
+    assert "Traceback" in error["traceback"]
+    listed = (await api.get(JOBS, params={"state": "failed"})).json()
+    assert [j["jobId"] for j in listed["data"]] == [job_id]
+    assert (await api.post("/api/queues/workflow/retry-failed")).json()["data"] == {"retried": 1}
+
+    async def completed() -> bool:
+        return (await layer.counts()).completed == 1
+
+    await wait_until(completed, what="retried job completed")
+    done = (await api.get(f"{JOBS}/{job_id}")).json()["data"]
+    assert done["result"] == {"kind": HEAVY, "attempt": 2, "workedMs": 0}
+    assert done["finishedAt"] >= done["startedAt"] > 0
+
+
+async def test_events_stream_says_ready_then_relays_job_events(
+    admin_server: AdminServer, declared: QueueSpec, api: httpx.AsyncClient
+) -> None:
+    # SSE needs a real server: ASGITransport buffers the whole response.
+    live = LiveGateway(create_app(GatewaySettings(queue_admin_addr=admin_server.address, sse_ping_seconds=1.0)))
+    await live.start()
+    try:
+        async with (
+            httpx.AsyncClient(base_url=live.url) as client,
+            client.stream("GET", "/api/queues/events", params={"queue": "workflow"}) as response,
+        ):
+            assert response.status_code == 200
+            stream = events(response)
+            async with asyncio.timeout(10):
+                assert (await anext(stream)).event == "ready"
+                job_id = await enqueue(api)
+                job_event = await anext(stream)
+            assert job_event.event == "job"
+            assert {k: job_event.json()[k] for k in ("queue", "jobId", "event")} == {
+                "queue": "workflow",
+                "jobId": job_id,
+                "event": "waiting",
+            }
+    finally:
+        await live.stop()
+
+
+async def test_events_stream_with_a_bad_filter_is_400(api: httpx.AsyncClient) -> None:
+    response = await api.get("/api/queues/events", params={"queue": "bad name"})
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["field"] == "queue"

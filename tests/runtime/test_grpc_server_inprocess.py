@@ -1,0 +1,78 @@
+"""GrpcServer used in-process (as service tests do): start, serve, and a drain that ends long streams."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from runtime.grpc_server import GrpcServer, GrpcService, shutdown_event
+from tests.support.ports import free_port
+
+SERVICE = "test.runtime.v1.Feed"
+
+
+async def follow(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+    """A long-lived stream that ends itself when the server drains."""
+    stop = shutdown_event()
+    yield b"first"
+    await stop.wait()
+    yield b"bye"
+
+
+def register(server: grpc.aio.Server) -> None:
+    handlers = {"Follow": grpc.unary_stream_rpc_method_handler(follow)}
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+
+
+async def test_drain_ends_long_streams_instead_of_waiting_out_the_grace() -> None:
+    hooks: list[str] = []
+
+    async def hook() -> None:
+        hooks.append("closed")
+
+    address = f"127.0.0.1:{free_port()}"
+    server = GrpcServer(
+        GrpcService(name="feed", address=address, register=register, service_names=[SERVICE], shutdown_hooks=[hook]),
+        grace_seconds=4.0,
+    )
+    await server.start()
+    async with grpc.aio.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=2)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+        stream = channel.unary_stream(f"/{SERVICE}/Follow")(b"", timeout=10)
+        assert await stream.read() == b"first"
+        started = time.monotonic()
+        stopping = asyncio.create_task(server.stop())
+        assert await stream.read() == b"bye"
+        assert await stream.code() is grpc.StatusCode.OK
+        await stopping
+        assert time.monotonic() - started < 2.0
+    assert hooks == ["closed"]
+    assert server.health.serving is True  # the checks passed; the drain alone turned it off
+    reply_after = await server.health.servicer.Check(health_pb2.HealthCheckRequest(service=SERVICE), None)
+    assert reply_after.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_drain_ends_health_watch_streams_after_sending_not_serving() -> None:
+    address = f"127.0.0.1:{free_port()}"
+    server = GrpcServer(
+        GrpcService(name="feed", address=address, register=register, service_names=[SERVICE]),
+        grace_seconds=4.0,
+    )
+    await server.start()
+    async with grpc.aio.insecure_channel(address) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=10)
+        assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+        started = time.monotonic()
+        stopping = asyncio.create_task(server.stop())
+        assert (await watch.read()).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert await watch.read() is grpc.aio.EOF
+        await stopping
+        assert time.monotonic() - started < 2.0

@@ -1,0 +1,127 @@
+"""The gRPC server span of each call: the caller's trace continued, rpc attributes, status codes."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import grpc
+import grpc.aio
+import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from runtime import telemetry
+from runtime.errors import InvalidArgument
+from runtime.interceptors import ServerInterceptor
+
+SERVICE = "test.spans.v1.Probe"
+seen_trace_ids: list[int] = []
+
+
+async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    seen_trace_ids.append(trace.get_current_span().get_span_context().trace_id)
+    return request
+
+
+async def invalid(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    raise InvalidArgument("name", "must not be empty")
+
+
+async def crash(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    raise RuntimeError("boom")
+
+
+async def count(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+    for i in range(3):
+        yield str(i).encode()
+
+
+@pytest.fixture
+async def traced() -> AsyncIterator[tuple[grpc.aio.Channel, InMemorySpanExporter]]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    saved, telemetry._provider = telemetry._provider, provider
+    try:
+        interceptor = telemetry.server_interceptor()
+    finally:
+        telemetry._provider = saved
+    server = grpc.aio.server(interceptors=[interceptor, ServerInterceptor()])
+    handlers = {
+        "Echo": grpc.unary_unary_rpc_method_handler(echo),
+        "Invalid": grpc.unary_unary_rpc_method_handler(invalid),
+        "Crash": grpc.unary_unary_rpc_method_handler(crash),
+        "Count": grpc.unary_stream_rpc_method_handler(count),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    yield channel, exporter
+    await channel.close()
+    await server.stop(0)
+
+
+def only_span(exporter: InMemorySpanExporter) -> ReadableSpan:
+    [span] = exporter.get_finished_spans()
+    return span
+
+
+async def test_a_call_continues_the_callers_trace_in_a_server_span(
+    traced: tuple[grpc.aio.Channel, InMemorySpanExporter],
+) -> None:
+    channel, exporter = traced
+    trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
+    metadata = (("traceparent", f"00-{trace_id}-{parent_id}-01"),)
+    for _ in range(2):  # the second call goes through the cached wrapping
+        exporter.clear()
+        assert await channel.unary_unary(f"/{SERVICE}/Echo")(b"hi", metadata=metadata, timeout=5) == b"hi"
+        span = only_span(exporter)
+        assert span.name == f"/{SERVICE}/Echo"
+        assert span.kind is SpanKind.SERVER
+        assert format(span.context.trace_id, "032x") == trace_id
+        assert span.parent is not None
+        assert format(span.parent.span_id, "016x") == parent_id
+        assert seen_trace_ids[-1] == span.context.trace_id  # the handler runs inside the span
+        attributes = dict(span.attributes or {})
+        assert attributes["rpc.system"] == "grpc"
+        assert attributes["rpc.service"] == SERVICE
+        assert attributes["rpc.method"] == "Echo"
+        assert attributes["rpc.grpc.status_code"] == 0
+        assert attributes["net.peer.ip"] == "127.0.0.1"
+        assert span.status.status_code is StatusCode.UNSET
+
+
+async def test_a_client_error_is_recorded_by_code_and_a_server_fault_as_an_error(
+    traced: tuple[grpc.aio.Channel, InMemorySpanExporter],
+) -> None:
+    channel, exporter = traced
+    with pytest.raises(grpc.aio.AioRpcError):
+        await channel.unary_unary(f"/{SERVICE}/Invalid")(b"", timeout=5)
+    span = only_span(exporter)
+    assert dict(span.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert span.status.status_code is StatusCode.UNSET
+    exporter.clear()
+    with pytest.raises(grpc.aio.AioRpcError):
+        await channel.unary_unary(f"/{SERVICE}/Crash")(b"", timeout=5)
+    span = only_span(exporter)
+    assert dict(span.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.INTERNAL.value[0]
+    assert span.status.status_code is StatusCode.ERROR
+
+
+async def test_a_stream_gets_one_span_and_health_checks_none(
+    traced: tuple[grpc.aio.Channel, InMemorySpanExporter],
+) -> None:
+    channel, exporter = traced
+    replies = [reply async for reply in channel.unary_stream(f"/{SERVICE}/Count")(b"", timeout=5)]
+    assert replies == [b"0", b"1", b"2"]
+    assert only_span(exporter).name == f"/{SERVICE}/Count"
+    exporter.clear()
+    await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert exporter.get_finished_spans() == ()

@@ -1,0 +1,135 @@
+"""A real process on runtime.grpc_server: health, reflection, errors, logs, metrics and the SIGTERM drain."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+import signal
+import time
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from tests.runtime.conftest import PROBE_SERVICE, StartProbe
+from tests.support.ports import free_port
+from tests.support.procs import health_status
+from tests.support.redis_server import RedisServer
+
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def wait_for_status(address: str, expected: str, service: str = "", timeout: float = 5.0) -> str:
+    deadline = time.monotonic() + timeout
+    status = health_status(address, service)
+    while status != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+        status = health_status(address, service)
+    return status
+
+
+def test_sigterm_refuses_new_rpcs_lets_the_in_flight_one_finish_and_exits_within_5s(start_probe: StartProbe) -> None:
+    probe = start_probe()
+    with probe.channel() as channel, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        slow = channel.unary_unary(f"/{PROBE_SERVICE}/Slow")
+        in_flight = pool.submit(slow, b"1.5", timeout=10)
+        deadline = time.monotonic() + 5
+        while "slow started" not in probe.process.stdout and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "slow started" in probe.process.stdout, probe.process.output()
+
+        signalled = time.monotonic()
+        probe.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with grpc.insecure_channel(probe.address) as fresh, pytest.raises(grpc.RpcError) as refused:
+            fresh.unary_unary(f"/{PROBE_SERVICE}/Echo")(b"x", timeout=2)
+        assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert in_flight.result(timeout=5) == b"done"
+        returncode = probe.process.wait_exit(timeout=10)
+        elapsed = time.monotonic() - signalled
+
+    assert returncode == 0, probe.process.output()
+    assert elapsed < 5.0, f"exit took {elapsed:.2f}s"
+    events = [line["event"] for line in probe.log_lines()]
+    assert events.index("server stopping") < events.index("server stopped")
+    assert "hook ran" in probe.process.stdout
+
+
+def test_health_follows_redis_outage_and_recovery(start_probe: StartProbe, redis_server: RedisServer) -> None:
+    probe = start_probe()
+    assert health_status(probe.address) == "SERVING"
+    assert health_status(probe.address, PROBE_SERVICE) == "SERVING"
+
+    redis_server.stop()
+    assert wait_for_status(probe.address, "NOT_SERVING") == "NOT_SERVING"
+    assert health_status(probe.address, PROBE_SERVICE) == "NOT_SERVING"
+
+    redis_server.start()
+    assert wait_for_status(probe.address, "SERVING") == "SERVING"
+    failing = [line for line in probe.log_lines() if line.get("status") == "NOT_SERVING"]
+    assert failing
+    assert "redis" in failing[0]["failing"]
+
+
+def test_unreachable_redis_starts_not_serving(start_probe: StartProbe) -> None:
+    probe = start_probe(wait=False, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    assert wait_for_status(probe.address, "NOT_SERVING", timeout=15) == "NOT_SERVING"
+    assert probe.process.poll() is None
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"REDIS_URL": "http://x"},
+            "config error: REDIS_URL: must be a redis://, rediss:// or unix:// URL (got 'http://x')",
+        ),
+        ({"PROBE_ADDR": "127.0.0.1:99999"}, "config error: PROBE_ADDR: port must be 1-65535 (got '127.0.0.1:99999')"),
+    ],
+)
+def test_bad_setting_stops_the_process_with_one_line(start_probe: StartProbe, env: dict[str, str], line: str) -> None:
+    probe = start_probe(wait=False, **env)
+    assert probe.process.wait_exit(timeout=15) == 2
+    assert probe.process.stderr.splitlines() == [line], probe.process.output()
+    assert probe.process.stdout == ""
+
+
+class Collector(trace_service_pb2_grpc.TraceServiceServicer):
+    """A minimal OTLP/gRPC trace collector that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
+
+    def Export(self, request: trace_service_pb2.ExportTraceServiceRequest, context: object) -> object:
+        self.requests.append(request)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+    def spans(self) -> list[tuple[str, str, str]]:
+        """(service.name, span name, trace id hex) of everything received."""
+        found = []
+        for request in self.requests:
+            for resource_spans in request.resource_spans:
+                attributes = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        found.append((attributes.get("service.name", ""), span.name, span.trace_id.hex()))
+        return found
+
+
+def test_spans_are_exported_over_otlp_when_an_endpoint_is_set(start_probe: StartProbe) -> None:
+    collector = Collector()
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collector, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        probe = start_probe(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}")
+        trace_id = "0af7651916cd43dd8448eb211c80319c"
+        probe.call("Echo", b"traced", metadata=(("traceparent", f"00-{trace_id}-b7ad6b7169203331-01"),))
+        # Spans leave in batches; the drain flushes what is pending before exit.
+        assert probe.process.stop(signal.SIGTERM, timeout=10) == 0
+        spans = collector.spans()
+    finally:
+        server.stop(0)
+    assert ("probe", f"/{PROBE_SERVICE}/Echo", trace_id) in spans, spans
+    assert not [name for _, name, _ in spans if "Health" in name]

@@ -1,0 +1,84 @@
+"""Status service fixtures: real status apps (in-process gRPC servers on loopback) on real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+from switchboard.status.v1 import status_pb2, status_pb2_grpc
+
+from runtime.grpc_server import GrpcServer
+from services.status.app import StatusApp, create_app
+from services.status.settings import StatusSettings
+from tests.support.ports import free_port
+
+
+@dataclass
+class RunningStatus:
+    app: StatusApp
+    server: GrpcServer
+    channel: grpc.aio.Channel
+    stub: status_pb2_grpc.StatusServiceStub
+    address: str
+
+    async def ingest(self, *batches: status_pb2.IngestBatch) -> list[status_pb2.IngestAck]:
+        """One Ingest stream carrying ``batches``; returns the acks once this replica's state has them."""
+        call = self.stub.Ingest(iter(batches), timeout=10)
+        acks = [ack async for ack in call]
+        if acks:
+            assert await self.app.service.follower.caught_up(acks[-1].revision, 5.0)
+        return acks
+
+
+MakeStatus = Callable[..., Awaitable[RunningStatus]]
+
+
+def settings_for(redis_url: str, database_url: str, **overrides: Any) -> StatusSettings:
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "database_url": database_url,
+        "status_addr": f"127.0.0.1:{free_port()}",
+        "ami_ingest_addr": f"127.0.0.1:{free_port()}",
+        "status_resync_timeout_seconds": 0.5,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return StatusSettings(**values)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'status.db'}"
+
+
+@pytest.fixture
+async def make_status(redis_url: str, sqlite_url: str) -> AsyncIterator[MakeStatus]:
+    """Start status replicas (same Redis and database unless overridden) serving gRPC on loopback."""
+    running: list[RunningStatus] = []
+
+    async def make(**overrides: Any) -> RunningStatus:
+        settings = settings_for(redis_url, sqlite_url, **overrides)
+        app = await create_app(settings)
+        await app.start()
+        server = GrpcServer(app.grpc_service(), grace_seconds=0.2, health_interval_seconds=0.2)
+        port = await server.start()
+        address = f"127.0.0.1:{port}"
+        channel = grpc.aio.insecure_channel(address)
+        status = RunningStatus(app, server, channel, status_pb2_grpc.StatusServiceStub(channel), address)
+        running.append(status)
+        return status
+
+    yield make
+    for status in reversed(running):
+        await status.channel.close()
+        await status.server.stop()
+
+
+@pytest.fixture
+async def status(make_status: MakeStatus) -> RunningStatus:
+    return await make_status()

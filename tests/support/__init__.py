@@ -1,0 +1,1 @@
+"""Real services for tests: Redis, PostgreSQL and Switchboard processes on free loopback ports."""
