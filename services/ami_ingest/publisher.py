@@ -88,6 +88,8 @@ class StatusPublisher(Generic[ChangeT]):
         self._token_set = asyncio.Event()
         self._stopping = False
         self._call: grpc.aio.StreamStreamCall | None = None
+        self._call_cancelled = False
+        """The current call was cancelled by us (stop, deposed), not broken."""
         self._sequence = 0
         self.acked_sequence = 0
         self.acked_revision = 0
@@ -135,18 +137,20 @@ class StatusPublisher(Generic[ChangeT]):
             if self._stopping:
                 break
             self._restart_from_snapshot()
+            self._call_cancelled = False
             try:
                 self._call = self._stub.Ingest(self._requests())
                 async for ack in self._call:
                     self.acked_sequence, self.acked_revision = ack.sequence, ack.revision
                     failures = 0
             except asyncio.CancelledError:
-                # grpc.aio raises CancelledError when we cancel the call ourselves (stop or
-                # deposed); a cancellation of this task itself must propagate.
-                if not (self._stopping or not self._token) or _task_cancelling():
+                # grpc.aio raises CancelledError when we cancel the call ourselves (stopped, or
+                # deposed, perhaps already re-elected under a new token by the time this runs);
+                # only a cancellation of this task itself must propagate.
+                if _task_cancelling() or not self._call_cancelled:
                     raise
             except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.CANCELLED and (self._stopping or not self._token):
+                if exc.code() == grpc.StatusCode.CANCELLED and self._call_cancelled:
                     continue
                 if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
                     log.warning("ingest refused: fenced by a newer leader", source=self._source_id)
@@ -170,6 +174,7 @@ class StatusPublisher(Generic[ChangeT]):
 
     def _cancel_call(self) -> None:
         if self._call is not None:
+            self._call_cancelled = True
             self._call.cancel()
 
     def _restart_from_snapshot(self) -> None:

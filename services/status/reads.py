@@ -7,7 +7,9 @@
    configuration is reused for ``database_cache_seconds`` (1 s) so an outage does not turn
    every read into a database query. After a failed Redis
    read, reads go straight to the database for ``redis_retry_seconds`` (the follower's
-   reconnect brings the fast path back as soon as Redis answers again).
+   reconnect brings the fast path back as soon as Redis answers again). A Redis that answers
+   but holds no rows and was never written by the ingest (restarted empty, not seeded yet) is
+   answered from the database too: an empty picture would be a lie.
 """
 
 from __future__ import annotations
@@ -101,8 +103,11 @@ class StatusReader:
                 self._skip_redis_until = now + self.redis_retry_seconds
                 log.warning("redis unreachable, answering from the database", error=str(error))
             else:
-                READS.labels("redis").inc()
-                return View(state, status_pb2.SOURCE_REDIS, self.is_stale(state.last_ingest_at, now), now)
+                if state.counts() != (0, 0, 0) or state.last_ingest_at > 0:
+                    READS.labels("redis").inc()
+                    return View(state, status_pb2.SOURCE_REDIS, self.is_stale(state.last_ingest_at, now), now)
+                # Redis answers but holds nothing and no ingest ever wrote to it: it restarted
+                # empty and is not seeded yet. The database's configuration is the truer answer.
         return await self.database_view(now)
 
     async def database_view(self, now: float | None = None) -> View:

@@ -172,3 +172,25 @@ async def test_a_fenced_publisher_stops_sending(harness: tuple[Harness, StatusPu
     publisher.publish([channel_change("late")])
     await asyncio.sleep(0.3)
     assert h.status.batches.empty()
+
+
+async def test_a_new_term_begun_before_the_old_stream_ended_keeps_publishing(
+    harness: tuple[Harness, StatusPublisher],
+) -> None:
+    # Deposed and re-elected (Redis restarted empty) in one event-loop step: the sender sees its
+    # old call cancelled only after the new token is set, and must open the new term's stream.
+    h, publisher = harness
+    h.state = [channel_change("a")]
+    publisher.set_fencing_token(1)
+    await h.next_batch()
+    publisher.set_fencing_token(0)
+    h.state = [channel_change("a"), channel_change("b")]
+    publisher.set_fencing_token(2)
+    while True:
+        batch = await h.next_batch()
+        if batch.fencing_token == 2 and batch.replace_all:
+            break
+    assert [c.channel_upserted.unique_id for c in batch.changes] == ["a", "b"]
+    publisher.publish([channel_change("c")])
+    later = await h.next_batch()
+    assert [c.channel_upserted.unique_id for c in later.changes] == ["c"]

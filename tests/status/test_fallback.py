@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import grpc
 import grpc.aio
 import pytest
+from redis.asyncio import Redis
 from switchboard.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from switchboard.status.v1 import status_pb2
 
+from services.status.reads import StatusReader
 from tests.status.builders import batch, channel_up, op_up, queue_up
 from tests.status.conftest import MakeStatus, RunningStatus
 from tests.support.ports import free_port
@@ -95,6 +97,34 @@ async def test_a_replica_started_on_an_empty_redis_seeds_it_from_the_database(
     assert len(snapshot.operators) == 3
     assert len(snapshot.queues) == 2
     assert snapshot.stale  # seeded configuration is not live information
+
+
+class ColdFollower:
+    """A follower that has not caught up yet (reloading after an outage): reads go to Redis."""
+
+    connected = True
+
+    def current(self, now: float) -> None:
+        return None
+
+
+async def test_a_redis_restarted_empty_and_not_yet_seeded_is_answered_from_the_database(
+    status: RunningStatus, redis_url: str
+) -> None:
+    await resync_from_asterisk(status)
+    service = status.app.service
+    reader = StatusReader(service.store, ColdFollower(), service.database, stale_after_seconds=15)  # type: ignore[arg-type]
+    async with Redis.from_url(redis_url) as client:
+        await client.flushall()
+    view = await reader.view()
+    assert view.source == pb.SOURCE_DATABASE
+    assert view.stale
+    assert view.state.counts() == (3, 2, 0)
+
+    await service.seed_if_empty()
+    seeded = await reader.view()
+    assert seeded.source == pb.SOURCE_REDIS
+    assert seeded.state.counts() == (3, 2, 0)
 
 
 async def test_sync_status_counts_both_sides(status: RunningStatus) -> None:
