@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
@@ -68,7 +69,13 @@ async def traced() -> AsyncIterator[tuple[grpc.aio.Channel, InMemorySpanExporter
     await server.stop(0)
 
 
-def only_span(exporter: InMemorySpanExporter) -> ReadableSpan:
+async def only_span(exporter: InMemorySpanExporter) -> ReadableSpan:
+    """The one finished server span. The server ends it after the reply (or the error status)
+    has gone out, so the client can hear back first: wait for it briefly."""
+    async with asyncio.timeout(5):
+        while not exporter.get_finished_spans():
+            await asyncio.sleep(0.005)
+    await asyncio.sleep(0.02)  # a second span, if one were wrongly made, shows up too
     [span] = exporter.get_finished_spans()
     return span
 
@@ -82,7 +89,7 @@ async def test_a_call_continues_the_callers_trace_in_a_server_span(
     for _ in range(2):  # the second call goes through the cached wrapping
         exporter.clear()
         assert await channel.unary_unary(f"/{SERVICE}/Echo")(b"hi", metadata=metadata, timeout=5) == b"hi"
-        span = only_span(exporter)
+        span = await only_span(exporter)
         assert span.name == f"/{SERVICE}/Echo"
         assert span.kind is SpanKind.SERVER
         assert format(span.context.trace_id, "032x") == trace_id
@@ -104,13 +111,13 @@ async def test_a_client_error_is_recorded_by_code_and_a_server_fault_as_an_error
     channel, exporter = traced
     with pytest.raises(grpc.aio.AioRpcError):
         await channel.unary_unary(f"/{SERVICE}/Invalid")(b"", timeout=5)
-    span = only_span(exporter)
+    span = await only_span(exporter)
     assert dict(span.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert span.status.status_code is StatusCode.UNSET
     exporter.clear()
     with pytest.raises(grpc.aio.AioRpcError):
         await channel.unary_unary(f"/{SERVICE}/Crash")(b"", timeout=5)
-    span = only_span(exporter)
+    span = await only_span(exporter)
     assert dict(span.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.INTERNAL.value[0]
     assert span.status.status_code is StatusCode.ERROR
 
@@ -121,7 +128,8 @@ async def test_a_stream_gets_one_span_and_health_checks_none(
     channel, exporter = traced
     replies = [reply async for reply in channel.unary_stream(f"/{SERVICE}/Count")(b"", timeout=5)]
     assert replies == [b"0", b"1", b"2"]
-    assert only_span(exporter).name == f"/{SERVICE}/Count"
+    assert (await only_span(exporter)).name == f"/{SERVICE}/Count"
     exporter.clear()
     await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    await asyncio.sleep(0.05)  # long enough for a span, had one been started, to end
     assert exporter.get_finished_spans() == ()
