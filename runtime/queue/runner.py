@@ -11,6 +11,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from runtime.event_loop import event_loop_factory
 from runtime.queue.spec import QueueSpec
 from runtime.queue.worker import Worker
 
@@ -44,4 +45,5 @@ async def serve(
 
 
 def run_worker(spec: QueueSpec, redis_url: str, **kwargs: Any) -> None:
-    asyncio.run(serve(spec, redis_url, **kwargs))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(serve(spec, redis_url, **kwargs))
