@@ -15,7 +15,9 @@ key                                     type   holds
 ``sbq:v1:{q}:seq``                      STR    FIFO sequence and generated job ids
 ``sbq:v1:{q}:paused``                   STR    present while the queue is paused
 ``sbq:v1:{q}:notify``                   LIST   wake-up tokens, BLPOPed by idle workers
-``sbq:v1:{q}:rl``                       ZSET   sliding-window log of starts (global limit)
+``sbq:v1:{q}:rl``                       LIST   sliding-window log (global limit): ``ms:count``
+                                               per claim, oldest first
+``sbq:v1:{q}:rln``                      STR    starts in that log (the sum of its counts)
 ``sbq:v1:{q}:rk:<key>``                 ZSET   sliding-window log per rate key; PEXPIREs
 ``sbq:v1:{q}:workers``                  ZSET   worker id -> last heartbeat ms
 ``sbq:v1:{q}:events``                   chan   pub/sub channel of job events (JSON)

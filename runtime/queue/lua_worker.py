@@ -85,7 +85,7 @@ return out
 # Returns {status, info, id, name, data, attempts, max, enqueued, options, ...}:
 # status 0 = ok (info = ms until the next delayed job, -1 none), 1 = paused, 2 = rate limited
 # (info = ms until the window frees).
-# Per job: one HMGET and one HSET; the pops, the lease ZADD and the rate-limit log ZADD are one
+# Per job: one HMGET and one HSET; the pops, the lease ZADD and the rate-limit log entry are one
 # call per claim.
 CLAIM = (
     PREAMBLE
@@ -115,19 +115,36 @@ local function next_due()
   return -1
 end
 if redis.call('EXISTS', prefix .. 'paused') == 1 then return {1, next_due()} end
-local rl = prefix .. 'rl'
+-- The global limit's sliding log holds one 'ms:count' entry per claim, not one per job: every
+-- job of a claim starts at the same 'now', so the window's count is exact at a fraction of the
+-- cost (a claim of 25 jobs pushes one entry instead of 25 ZADDs into a ZSET of a window's starts).
+local rl, rln = prefix .. 'rl', prefix .. 'rln'
+local used = 0
 if rl_max > 0 then
-  redis.call('ZREMRANGEBYSCORE', rl, '-inf', now - rl_period)
-  local used = redis.call('ZCARD', rl)
+  used = tonumber(redis.call('GET', rln)) or 0
+  local left = used
+  local entry = redis.call('LINDEX', rl, 0)
+  while entry do
+    local sep = string.find(entry, ':', 1, true)
+    if tonumber(string.sub(entry, 1, sep - 1)) > now - rl_period then break end
+    redis.call('LPOP', rl)
+    left = left - tonumber(string.sub(entry, sep + 1))
+    entry = redis.call('LINDEX', rl, 0)
+  end
+  if not entry or left < 0 then left = 0 end
+  if left ~= used then
+    used = left
+    redis.call('SET', rln, used)
+  end
   if used >= rl_max then
-    local oldest = redis.call('ZRANGE', rl, 0, 0, 'WITHSCORES')
-    return {2, math.max(tonumber(oldest[2]) + rl_period - now, 1)}
+    local sep = string.find(entry, ':', 1, true)
+    return {2, math.max(tonumber(string.sub(entry, 1, sep - 1)) + rl_period - now, 1)}
   end
   want = math.min(want, rl_max - used)
 end
 local out = {0, 0}
 local got, popped = 0, 0
-local leases, starts = {}, {}
+local leases = {}
 local deferred = false
 while got < want and popped < want * 4 + 8 do
   local asked = want - got
@@ -156,8 +173,6 @@ while got < want and popped < want * 4 + 8 do
       redis.call('HSET', jk, 'a', att, 's', now, 'w', worker)
       leases[#leases + 1] = now + lease
       leases[#leases + 1] = id
-      starts[#starts + 1] = now
-      starts[#starts + 1] = id .. ':' .. att
       out[#out + 1] = id
       out[#out + 1] = f[1]
       out[#out + 1] = f[2]
@@ -173,7 +188,10 @@ while got < want and popped < want * 4 + 8 do
 end
 if got > 0 then
   redis.call('ZADD', active, unpack(leases))
-  if rl_max > 0 then redis.call('ZADD', rl, unpack(starts)) end
+  if rl_max > 0 then
+    redis.call('RPUSH', rl, now .. ':' .. got)
+    redis.call('SET', rln, used + got)
+  end
 end
 if got == want and redis.call('ZCARD', wait) > 0 then wake() end
 if deferred then head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES') end
