@@ -29,9 +29,10 @@ Semantics
 * Claim (one Lua call for up to ``worker.CLAIM_BATCH`` = 25 free slots; under a backlog the
   next claim leaves as soon as one returns, so a new higher-priority job starts after about one
   small batch, not behind a full ``concurrency`` of ready tasks) promotes due delayed jobs,
-  honours pause, the global sliding-window rate limit (a ZSET log of starts: never more than N in any window, across
-  every worker) and per-``rate_key`` limits (a job whose key is saturated is deferred to the
-  moment its window frees, keeping its place in the FIFO).
+  honours pause, the global sliding-window rate limit (a log of starts, one entry per claim:
+  never more than N in any window, across every worker) and per-``rate_key`` limits (a job
+  whose key is saturated is deferred to the moment its window frees, keeping its place in the
+  FIFO).
 * Leases: a claim is a lease (``QueueSpec.lease_s``, default 5 s) that a live worker renews every
   ``lease_s / 3``; any worker's reaper re-queues a job whose lease expired (SIGKILLed worker) within
   ``lease_s`` + ``lease_s / 5``: at-least-once.  Completing or failing checks the lease is still
