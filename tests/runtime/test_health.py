@@ -58,6 +58,16 @@ async def test_status_is_not_serving_before_the_first_evaluation() -> None:
     assert await status_of(reporter) == NOT_SERVING
 
 
+async def status_becomes(reporter: HealthReporter, wanted: int, within: float = 5.0) -> None:
+    """The background loop reports ``wanted`` within ``within`` seconds (checks run every 20 ms;
+    the margin is for a loaded machine, a healthy run takes one or two checks)."""
+    async with asyncio.timeout(within):
+        while True:
+            if await status_of(reporter) == wanted:
+                return
+            await asyncio.sleep(0.01)
+
+
 async def test_background_loop_follows_the_dependency() -> None:
     redis = Switch()
     reporter = HealthReporter(["pkg.A"], {"redis": redis}, interval=0.02)
@@ -65,11 +75,9 @@ async def test_background_loop_follows_the_dependency() -> None:
     try:
         assert await status_of(reporter) == SERVING
         redis.up = False
-        await asyncio.sleep(0.1)
-        assert await status_of(reporter) == NOT_SERVING
+        await status_becomes(reporter, NOT_SERVING)
         redis.up = True
-        await asyncio.sleep(0.1)
-        assert await status_of(reporter) == SERVING
+        await status_becomes(reporter, SERVING)
         assert redis.calls >= 3
     finally:
         await reporter.shutdown()
