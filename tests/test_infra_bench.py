@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from bench._h2load import H2LoadError, grpc_frame, parse_output
 from bench.run import MalformedResult, discover, main, validate
 
 GOOD = """
@@ -105,26 +104,3 @@ def test_an_unknown_module_name_is_a_usage_error(bench_package: Path) -> None:
 def test_malformed_results_are_rejected_with_the_problem_named(raw: object, problem: str) -> None:
     with pytest.raises(MalformedResult, match=problem):
         validate("m", raw)
-
-
-H2LOAD_SUMMARY = """\
-finished in 4.00s, 3240.25 req/s, 66.05MB/s
-requests: 12961 total, 12961 started, 12961 done, 12961 succeeded, 0 failed, 0 errored, 0 timeout
-status codes: 12961 2xx, 0 3xx, 0 4xx, 0 5xx
-traffic: 264.21MB (277046930) total, 47.94KB (49090) headers (space savings 96.28%), 330.24MB (346283575) data
-"""
-
-
-def test_the_h2load_summary_gives_rate_calls_and_answer_bytes() -> None:
-    result = parse_output(H2LOAD_SUMMARY)
-    assert (result.rate, result.requests, result.succeeded, result.data_bytes) == (3240.25, 12961, 12961, 346283575)
-
-
-def test_an_h2load_output_without_its_summary_is_an_error() -> None:
-    with pytest.raises(H2LoadError, match="unexpected h2load output"):
-        parse_output("h2load: connection refused\n")
-
-
-def test_a_grpc_request_body_is_the_message_behind_a_5_byte_prefix() -> None:
-    assert grpc_frame(b"") == b"\x00\x00\x00\x00\x00"
-    assert grpc_frame(b"\x08\x01") == b"\x00\x00\x00\x00\x02\x08\x01"
