@@ -44,6 +44,7 @@ async def answer(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
 
 async def refuse(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no")
+    raise AssertionError("abort raises")
 
 
 @pytest.fixture
