@@ -119,26 +119,27 @@ if redis.call('EXISTS', prefix .. 'paused') == 1 then return {1, next_due()} end
 -- job of a claim starts at the same 'now', so the window's count is exact at a fraction of the
 -- cost (a claim of 25 jobs pushes one entry instead of 25 ZADDs into a ZSET of a window's starts).
 local rl, rln = prefix .. 'rl', prefix .. 'rln'
+local function log_entry(entry)  -- 'ms:count' -> ms, count
+  local sep = string.find(entry, ':', 1, true)
+  return tonumber(string.sub(entry, 1, sep - 1)), tonumber(string.sub(entry, sep + 1))
+end
 local used = 0
 if rl_max > 0 then
-  used = tonumber(redis.call('GET', rln)) or 0
-  local left = used
-  local entry = redis.call('LINDEX', rl, 0)
-  while entry do
-    local sep = string.find(entry, ':', 1, true)
-    if tonumber(string.sub(entry, 1, sep - 1)) > now - rl_period then break end
+  local logged = tonumber(redis.call('GET', rln)) or 0
+  used = logged
+  local head = redis.call('LINDEX', rl, 0)
+  while head do
+    local at, count = log_entry(head)
+    if at > now - rl_period then break end
     redis.call('LPOP', rl)
-    left = left - tonumber(string.sub(entry, sep + 1))
-    entry = redis.call('LINDEX', rl, 0)
+    used = used - count
+    head = redis.call('LINDEX', rl, 0)
   end
-  if not entry or left < 0 then left = 0 end
-  if left ~= used then
-    used = left
-    redis.call('SET', rln, used)
-  end
+  if not head or used < 0 then used = 0 end
+  if used ~= logged then redis.call('SET', rln, used) end
   if used >= rl_max then
-    local sep = string.find(entry, ':', 1, true)
-    return {2, math.max(tonumber(string.sub(entry, 1, sep - 1)) + rl_period - now, 1)}
+    local oldest = log_entry(head)
+    return {2, math.max(oldest + rl_period - now, 1)}
   end
   want = math.min(want, rl_max - used)
 end
