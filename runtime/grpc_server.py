@@ -19,7 +19,7 @@ A service's ``__main__.py`` describes itself and hands over::
 
 :func:`run_service` loads settings (exit 2 on a bad value), configures logging, telemetry and
 ``/metrics``, builds the service, then serves until SIGTERM/SIGINT, on uvloop's event loop when
-uvloop is installed (:func:`event_loop_factory`). The server carries
+uvloop is installed (:func:`runtime.event_loop.event_loop_factory`). The server carries
 grpc.health.v1 (from the real checks, see :mod:`runtime.health`), server reflection, the
 OpenTelemetry interceptor and :class:`runtime.interceptors.ServerInterceptor`.
 
@@ -73,7 +73,6 @@ __all__ = [
     "GrpcServer",
     "GrpcService",
     "ShutdownHook",
-    "event_loop_factory",
     "init_process",
     "run_service",
     "serve",
