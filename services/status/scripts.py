@@ -8,6 +8,7 @@
           9 ChangeSet tail bytes, 10 change count, then op/field/value/header per change
           (see services.status.domain.batch)
     ->    {-1, highest_token}            refused: the fencing token is lower than one seen
+                                         (the token as stored, in decimal digits)
           {1, revision, changes, operators, queues, channels, changeset, last_ingest_at, now}
                                          applied: counts of changes in total and per kind
                                          (revision unchanged when nothing changed), and the
@@ -55,9 +56,11 @@ local source = ARGV[1]
 if source ~= '' then
   local fence = 'fence:' .. source
   local token = tonumber(ARGV[2])
-  local seen = tonumber(redis.call('HGET', meta, fence) or '-1')
+  local stored = redis.call('HGET', meta, fence)
+  local seen = tonumber(stored or '-1')
   if token < seen then
-    return {-1, tostring(seen)}
+    -- The stored text, not tostring(seen): Lua prints a 16-digit number as 1.79e+15.
+    return {-1, stored}
   end
   if token > seen then
     redis.call('HSET', meta, fence, ARGV[2])

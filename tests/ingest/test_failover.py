@@ -110,9 +110,11 @@ async def test_a_deposed_leaders_batches_are_refused_and_it_marks_itself_fenced(
         )
         tasks = [asyncio.create_task(old.run()), asyncio.create_task(new.run())]
         try:
-            old.set_fencing_token(41)
+            # Tokens as the election hands them out: microsecond clock readings, 16 digits.
+            deposed = time.time_ns() // 1000
+            old.set_fencing_token(deposed)
             await settled(old)
-            new.set_fencing_token(42)
+            new.set_fencing_token(deposed + 1)
             await settled(new)
 
             old.publish([operator("PJSIP/3", "from a leader that lost its lease")])
@@ -122,7 +124,7 @@ async def test_a_deposed_leaders_batches_are_refused_and_it_marks_itself_fenced(
 
             # The status service itself says why: FAILED_PRECONDITION for the lower token.
             stale = status_pb2.IngestBatch(
-                source_id="pbx1", fencing_token=41, sequence=1, changes=[operator("PJSIP/4", "")]
+                source_id="pbx1", fencing_token=deposed, sequence=1, changes=[operator("PJSIP/4", "")]
             )
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 async for _ in stub.Ingest(iter([stale]), timeout=5):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 import pytest
@@ -65,17 +66,33 @@ async def test_readers_see_a_batch_all_or_nothing(status: RunningStatus, redis_u
     assert seen <= {(0, 0), (400, 100)}
 
 
+def clock_token() -> int:
+    """A fencing token as the leader election hands them out: a microsecond clock reading (16 digits)."""
+    return time.time_ns() // 1000
+
+
 async def test_a_lower_fencing_token_is_refused(status: RunningStatus) -> None:
-    await status.ingest(batch(op_up("sales", "PJSIP/1"), token=5))
+    leader = clock_token()
+    await status.ingest(batch(op_up("sales", "PJSIP/1"), token=leader))
     with pytest.raises(grpc.aio.AioRpcError) as error:
-        await status.ingest(batch(op_up("sales", "PJSIP/666"), token=4))
+        await status.ingest(batch(op_up("sales", "PJSIP/666"), token=leader - 1))
     assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     reply = await status.stub.ListOperators(status_pb2.ListOperatorsRequest())
     assert [o.member_id for o in reply.operators] == ["PJSIP/1"]
     # The same source's leader keeps writing; another source has its own token.
     await status.ingest(
-        batch(op_up("sales", "PJSIP/2"), token=5), batch(op_up("x", "PJSIP/3"), token=1, source="pbx2", sequence=2)
+        batch(op_up("sales", "PJSIP/2"), token=leader),
+        batch(op_up("x", "PJSIP/3"), token=clock_token() - 10**9, source="pbx2", sequence=2),
     )
+
+
+async def test_a_refusal_names_the_highest_token_seen_to_the_last_digit(status: RunningStatus) -> None:
+    leader = clock_token()
+    await status.ingest(batch(op_up("sales", "PJSIP/1"), token=leader))
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await status.ingest(batch(op_up("sales", "PJSIP/666"), token=leader - 1))
+    details = details_from_rpc_error(error.value)
+    assert (details["fencing_token"], details["highest"]) == (str(leader - 1), str(leader))
 
 
 async def test_replace_all_removes_rows_missing_from_it(status: RunningStatus) -> None:
