@@ -8,7 +8,8 @@ The delay before retry number ``n`` (``n`` = 1 for the first retry) is::
 so ``jitter=0`` gives plain capped exponential backoff and ``jitter=1`` gives "full jitter"
 (any value in ``(0, raw]``). A server that names its own delay (Telegram's ``retry_after``,
 HTTP ``Retry-After``) wins over the formula: ``delay_for(n, server_delay=s)`` returns
-``min(max(s, 0), server_delay_cap)``.
+``min(max(s, 0), server_delay_cap)``. ``next_delay(made)`` is the same delay for the attempt
+after ``made`` attempts, or None when the policy allows no more.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ class RetryPolicy:
     def allows(self, attempts_made: int) -> bool:
         """Whether another attempt may follow ``attempts_made`` attempts."""
         return self.attempts == 0 or attempts_made < self.attempts
+
+    def next_delay(self, attempts_made: int, *, server_delay: float | None = None) -> float | None:
+        """Seconds before the attempt after ``attempts_made`` ones, or None when none is left."""
+        if not self.allows(attempts_made):
+            return None
+        return self.delay_for(attempts_made, server_delay=server_delay)
 
     def delays(self) -> Iterator[float]:
         """The successive waits between attempts (endless when ``attempts == 0``)."""
