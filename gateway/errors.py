@@ -7,7 +7,7 @@ comes from ``runtime.errors.HTTP_STATUS`` — the single gRPC → HTTP table of 
 - a backend's ``grpc.aio.AioRpcError`` keeps the backend's code, message and rich-error
   details (``runtime.grpc_errors.details_from_rpc_error``);
 - a ``runtime.errors.SwitchboardError`` raised by the gateway itself maps through
-  ``grpc_status_for``;
+  ``grpc_status_for`` (refined by ``HTTP_STATUS_BY_REASON``: 413, 415);
 - a request that fails validation is INVALID_ARGUMENT (400) naming the field;
 - an unknown path or method keeps its HTTP status with the nearest gRPC code.
 """
@@ -55,8 +55,10 @@ def error_response(
     *,
     http_status: int | None = None,
 ) -> FastJSONResponse:
-    status = http_status if http_status is not None else http_status_for(code)
-    return FastJSONResponse(error_body(code, message, details), status_code=status)
+    if http_status is None:
+        reason = (details or {}).get("reason")
+        http_status = http_status_for(code, reason if isinstance(reason, str) else None)
+    return FastJSONResponse(error_body(code, message, details), status_code=http_status)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -89,7 +91,8 @@ async def _on_rpc_error(_: Request, exc: Exception) -> FastJSONResponse:
 
 async def _on_switchboard_error(_: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, SwitchboardError)
-    return error_response(grpc_status_for(exc), exc.message, exc.details)
+    status = http_status_for(grpc_status_for(exc), type(exc).__name__)
+    return error_response(grpc_status_for(exc), exc.message, exc.details, http_status=status)
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> FastJSONResponse:

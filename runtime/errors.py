@@ -4,10 +4,12 @@ Hierarchy (catch the most specific you can handle)::
 
     SwitchboardError                 base; never raised itself
     ├── InvalidArgument              caller sent something wrong; ``field`` names it
+    │   └── UnsupportedMediaType     an upload's bytes are of a type the service does not take
     ├── NotFound                     the thing asked for does not exist
     ├── AlreadyExists                a create/enqueue collided with an existing id
     ├── FailedPrecondition           the request is valid but the system is not in a state to do it
     ├── ResourceExhausted            a limit (rate, size, quota) was hit
+    │   └── PayloadTooLarge          an upload passed its size (or declared pixel) limit
     ├── Unavailable                  a dependency (Redis, DB, S3, SMTP, Asterisk) cannot be reached now
     │   └── TransientError           a retryable failure of a single operation
     ├── PermanentError               an operation failed in a way retrying cannot fix
@@ -15,7 +17,9 @@ Hierarchy (catch the most specific you can handle)::
 
 ``GRPC_STATUS`` maps each class to its gRPC status code; ``HTTP_STATUS`` is the canonical
 google.rpc.Code → HTTP mapping (the one grpc-gateway uses). Servicers and the gateway both
-use these two tables and nothing else.
+use these two tables and nothing else, plus ``HTTP_STATUS_BY_REASON``: the few errors whose HTTP
+status is more precise than their gRPC code's (415, 413), recognised by the error class name the
+rich-error trailer carries as its ``reason``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ class InvalidArgument(SwitchboardError):
         self.problem = problem
 
 
+class UnsupportedMediaType(InvalidArgument):
+    """The bytes sent are of a type the service does not accept (HTTP 415)."""
+
+
 class NotFound(SwitchboardError):
     pass
 
@@ -57,6 +65,10 @@ class FailedPrecondition(SwitchboardError):
 
 class ResourceExhausted(SwitchboardError):
     pass
+
+
+class PayloadTooLarge(ResourceExhausted):
+    """An upload is over its size limit, or declares more pixels than allowed (HTTP 413)."""
 
 
 class Unavailable(SwitchboardError):
@@ -109,6 +121,12 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
 }
 
 
+HTTP_STATUS_BY_REASON: dict[str, int] = {
+    UnsupportedMediaType.__name__: 415,
+    PayloadTooLarge.__name__: 413,
+}
+
+
 def grpc_status_for(error: BaseException) -> grpc.StatusCode:
     """The gRPC status for any exception: the nearest mapped class, else INTERNAL."""
     for cls in type(error).__mro__:
@@ -118,5 +136,8 @@ def grpc_status_for(error: BaseException) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def http_status_for(code: grpc.StatusCode) -> int:
+def http_status_for(code: grpc.StatusCode, reason: str | None = None) -> int:
+    """The HTTP status for a gRPC code; ``reason`` (an error class name) may refine it."""
+    if reason is not None and reason in HTTP_STATUS_BY_REASON:
+        return HTTP_STATUS_BY_REASON[reason]
     return HTTP_STATUS.get(code, 500)

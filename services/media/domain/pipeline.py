@@ -1,0 +1,271 @@
+"""The image pipeline: bytes of an upload in, encoded variants out. Pure (no I/O, no clock).
+
+One call, :func:`process_image`, does every step on one decode:
+
+1. :func:`~services.media.domain.sniff.sniff` the format and the header's dimensions; refuse a
+   non-image (415) or a declared pixel count over the limit (413) before any decoder runs.
+2. Open with the sniffed format's decoder only. A JPEG is decoded at the smallest DCT scale
+   (``draft``: 1/2, 1/4, 1/8) that still covers the largest variant: most of a big photo's pixels
+   are never produced.
+3. Normalise the mode: palette and 1-bit images become RGB(A) or L, 16-bit greyscale is scaled
+   (not clipped) to 8 bits, CMYK goes through its ICC profile (or a plain conversion) to RGB.
+4. Resize once to the largest variant (in premultiplied alpha, so transparent edges do not
+   bleed colour), then apply the EXIF orientation and convert an embedded ICC profile to sRGB on
+   that smaller image; every further variant is resized from the next larger one.
+5. Encode each variant (WebP q85 by default) with no metadata at all — no EXIF, GPS, XMP, IPTC,
+   comments or ICC (the pixels are sRGB) — unless the upload asked to keep EXIF and XMP, whose
+   orientation tag is then reset (the pixels are already upright).
+
+An animated GIF or WebP yields its first frame. Transparency is kept.
+Errors: ``UnsupportedMediaType`` (HTTP 415), ``PayloadTooLarge`` (413, too many pixels),
+:class:`CorruptImage` (a permanent failure: retrying cannot fix the file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PIL import Image, ImageCms
+
+from runtime.errors import PayloadTooLarge, PermanentError
+from services.media.domain.sniff import ImageKind, sniff
+from services.media.domain.variants import OutputFormat, VariantSpec, plan_variants
+
+__all__ = [
+    "CorruptImage",
+    "ProcessedImage",
+    "RenderedVariant",
+    "check_pixels",
+    "process_image",
+]
+
+EXIF_ORIENTATION = 0x0112
+_SWAPS_AXES = frozenset({5, 6, 7, 8})
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# What Pillow raises on a malformed or truncated file, besides its own UnidentifiedImageError.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, ZeroDivisionError)
+
+
+class CorruptImage(PermanentError):
+    """The bytes looked like an image but could not be decoded (truncated, corrupt)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedVariant:
+    name: str
+    content_type: str
+    width: int
+    height: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedImage:
+    kind: ImageKind
+    width: int
+    height: int
+    """The upright size (after the EXIF orientation)."""
+    variants: tuple[RenderedVariant, ...]
+    """In the order the specs were given."""
+
+
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
+    """Raise ``PayloadTooLarge`` when ``width``×``height`` is over ``max_pixels``."""
+    if width * height > max_pixels:
+        raise PayloadTooLarge(
+            f"image declares {width}×{height} = {width * height / 1e6:.1f} megapixels, "
+            f"over the limit of {max_pixels / 1e6:.1f}",
+            details={"width": width, "height": height, "maxPixels": max_pixels},
+        )
+
+
+def process_image(
+    data: bytes, specs: Sequence[VariantSpec], *, max_pixels: int, keep_metadata: bool = False
+) -> ProcessedImage:
+    """Decode ``data`` once and render every variant of ``specs`` (see the module docstring)."""
+    sniffed = sniff(data)
+    if sniffed.width is not None and sniffed.height is not None:
+        check_pixels(sniffed.width, sniffed.height, max_pixels)
+    try:
+        image = Image.open(io.BytesIO(data), formats=[sniffed.kind.name])
+    except Image.DecompressionBombError as exc:
+        raise PayloadTooLarge(str(exc)) from None
+    except (Image.UnidentifiedImageError, *_DECODE_ERRORS) as exc:
+        raise CorruptImage(f"cannot read the {sniffed.kind.name} header: {exc}") from None
+    with image:
+        check_pixels(image.width, image.height, max_pixels)
+        return _render(image, sniffed.kind, specs, keep_metadata)
+
+
+def _render(image: Image.Image, kind: ImageKind, specs: Sequence[VariantSpec], keep_metadata: bool) -> ProcessedImage:
+    try:
+        exif = image.getexif()
+        orientation = int(exif.get(EXIF_ORIENTATION, 1) or 1)
+    except _DECODE_ERRORS:
+        exif, orientation = Image.Exif(), 1
+    swaps = orientation in _SWAPS_AXES
+    upright = (image.height, image.width) if swaps else image.size
+    plans = plan_variants(specs, *upright)
+    icc = image.info.get("icc_profile") or None
+    kept_exif = _kept_exif(exif) if keep_metadata else None
+    xmp = image.info.get("xmp") if keep_metadata else None
+
+    if kind is ImageKind.JPEG and plans[0].scale < 1:
+        needed = plans[0].resized[::-1] if swaps else plans[0].resized
+        image.draft(image.mode if image.mode in ("RGB", "L", "CMYK") else None, needed)
+    try:
+        image.load()
+    except _DECODE_ERRORS as exc:
+        raise CorruptImage(f"cannot decode the {kind.name} image: {exc}") from None
+    base, icc = _normalise_mode(image, icc)
+
+    rendered: dict[str, RenderedVariant] = {}
+    # A small source gives several variants the same pixels: encode them once.
+    encoded: dict[tuple[int, tuple[int, int, int, int] | None, OutputFormat, int], RenderedVariant] = {}
+    previous: Image.Image | None = None
+    for plan in plans:
+        if previous is None:
+            stored_size = plan.resized[::-1] if swaps else plan.resized
+            working = _resize(base, stored_size)
+            if orientation in _TRANSPOSE:
+                working = working.transpose(_TRANSPOSE[orientation])
+            if icc is not None:
+                working = _to_srgb(working, icc)
+        else:
+            working = _resize(previous, plan.resized)
+        previous = working
+        key = (id(working), plan.crop, plan.spec.format, plan.spec.quality)
+        if key not in encoded:
+            out = working.crop(plan.crop) if plan.crop is not None else working
+            encoded[key] = _encode(out, plan.spec, kept_exif, xmp)
+        rendered[plan.spec.name] = dataclasses.replace(encoded[key], name=plan.spec.name)
+    return ProcessedImage(kind, upright[0], upright[1], tuple(rendered[s.name] for s in specs))
+
+
+def _normalise_mode(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """An L, LA, RGB or RGBA image, and the ICC profile still to apply (``None``: already sRGB)."""
+    mode = image.mode
+    if mode == "CMYK":
+        if icc is not None:
+            converted = _cms_convert(image, icc, "RGB")
+            if converted is not None:
+                return converted, None
+        return image.convert("RGB"), None
+    if mode in ("RGB", "RGBA", "L", "LA"):
+        return image, icc
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in image.info
+        return image.convert("RGBA" if has_alpha else "RGB"), icc
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit greyscale: scale 0-65535 to 0-255 (a plain convert("L") would clip).
+        wide = image if mode == "I" else image.convert("I")
+        return wide.point(lambda v: v / 257).convert("L"), icc
+    if mode == "1":
+        return image.convert("L"), icc
+    if mode == "La":
+        return image.convert("LA"), icc
+    if mode == "RGBa":
+        return image.convert("RGBA"), icc
+    return image.convert("RGBA" if image.has_transparency_data else "RGB"), icc
+
+
+def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    if image.size == size:
+        return image
+    if image.mode in ("RGBA", "LA"):
+        # Resampling straight alpha would pull the colour of invisible pixels into visible edges.
+        premultiplied = image.convert("RGBa" if image.mode == "RGBA" else "La")
+        return premultiplied.resize(size, Image.Resampling.LANCZOS).convert(image.mode)
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+@functools.lru_cache(maxsize=64)
+def _srgb_transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform | None:
+    """The transform from ``icc`` to sRGB, or ``None`` when the profile is sRGB already or unusable."""
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if in_mode != "CMYK" and "srgb" in (ImageCms.getProfileDescription(source) or "").lower():
+            return None
+        return ImageCms.buildTransform(source, _SRGB, in_mode, out_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
+
+
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _cms_convert(image: Image.Image, icc: bytes, out_mode: str) -> Image.Image | None:
+    transform = _srgb_transform(icc, image.mode, out_mode)
+    if transform is None:
+        return None
+    try:
+        converted = ImageCms.applyTransform(image, transform)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return None
+    return converted
+
+
+def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
+    """``image`` converted from its embedded profile to sRGB (unchanged if it cannot be)."""
+    if image.mode in ("RGB", "RGBA"):
+        return _cms_convert(image, icc, image.mode) or image
+    if image.mode == "L":
+        return _cms_convert(image, icc, "RGB") or image
+    return image  # LA: littleCMS has no grey+alpha transform; grey with alpha is rare enough
+
+
+def _encode(image: Image.Image, spec: VariantSpec, exif: bytes | None, xmp: bytes | str | None) -> RenderedVariant:
+    # Whatever Pillow carried along (comments, profiles, EXIF) stays behind: only what is passed goes
+    # out. The image is this pipeline's own intermediate, and its metadata was read before.
+    out = image
+    out.info = {}
+    params: dict[str, object] = {"quality": spec.quality}
+    if exif:
+        params["exif"] = exif
+    if xmp:
+        params["xmp"] = xmp if isinstance(xmp, bytes) else xmp.encode()
+    if spec.format is OutputFormat.WEBP:
+        params["method"] = 4
+    elif spec.format is OutputFormat.JPEG:
+        if out.mode in ("RGBA", "LA"):
+            out = _flatten(out)
+        params.pop("xmp", None)
+    else:
+        params.pop("quality")
+        params["compress_level"] = 6
+    buffer = io.BytesIO()
+    out.save(buffer, spec.format.name, **params)
+    width, height = out.size
+    return RenderedVariant(spec.name, spec.format.content_type, width, height, buffer.getvalue())
+
+
+def _kept_exif(exif: Image.Exif) -> bytes | None:
+    """The EXIF to keep, its orientation reset (the pixels are upright); ``None`` if unreadable."""
+    if not exif:
+        return None
+    try:
+        exif[EXIF_ORIENTATION] = 1
+        return exif.tobytes()
+    except _DECODE_ERRORS:
+        return None
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """An opaque image: ``image`` over white (JPEG has no alpha)."""
+    rgba = image.convert("RGBA")
+    background = Image.new("RGB", rgba.size, (255, 255, 255))
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
