@@ -101,7 +101,14 @@ def test_line_without_colon_is_dropped_and_counted_frame_survives() -> None:
     parser = FrameParser()
     frames = parser.feed(b"Event: A\r\ngarbage line\r\nMessage: a: b\r\n\r\n")
     assert frames[0].headers == (("Event", "A"), ("Message", "a: b"))
-    assert parser.malformed["no_colon"] == 1
+    assert parser.malformed == {"no_colon": 1}
+
+
+def test_each_line_without_colon_is_counted_once() -> None:
+    parser = FrameParser()
+    frames = parser.feed(b"Event: A\r\njunk one\r\nX: 1\r\njunk two\r\n\r\nEvent: B\njunk three\n\n")
+    assert [f.headers for f in frames] == [(("Event", "A"), ("X", "1")), (("Event", "B"),)]
+    assert parser.malformed == {"no_colon": 3}
 
 
 def test_line_without_colon_between_clean_frames_is_not_taken_for_a_frame_boundary() -> None:
@@ -114,21 +121,27 @@ def test_line_without_colon_between_clean_frames_is_not_taken_for_a_frame_bounda
 def test_frame_of_only_junk_is_dropped_and_counted() -> None:
     parser = FrameParser()
     assert parser.feed(BANNER + b"just words\r\n\r\n" + wire(("Event", "B"))) == [Frame((("Event", "B"),))]
-    assert parser.malformed["no_colon"] == 1
-    assert parser.malformed["no_headers"] == 1
+    assert parser.malformed == {"no_colon": 1, "no_headers": 1}
 
 
 def test_empty_key_is_dropped_and_counted() -> None:
     parser = FrameParser()
     assert parser.feed(b"Event: A\r\n: orphan\r\n\r\n")[0].headers == (("Event", "A"),)
-    assert parser.malformed["empty_key"] == 1
+    assert parser.malformed == {"empty_key": 1}
+
+
+def test_headers_after_an_empty_key_line_survive() -> None:
+    parser = FrameParser()
+    frames = parser.feed(b"Event: A\r\n: orphan\r\nAfter: 1\r\n:also orphaned\r\nLast: 2\r\n\r\n")
+    assert frames[0].headers == (("Event", "A"), ("After", "1"), ("Last", "2"))
+    assert parser.malformed == {"empty_key": 2}
 
 
 def test_overlong_line_is_dropped_and_counted() -> None:
     parser = FrameParser(max_line_bytes=64)
     frames = parser.feed(wire(("Event", "A"), ("Big", "x" * 100), ("After", "1")))
     assert frames[0].headers == (("Event", "A"), ("After", "1"))
-    assert parser.malformed["line_too_long"] == 1
+    assert parser.malformed == {"line_too_long": 1}
 
 
 def test_overlong_frame_is_skipped_to_the_next_boundary_with_bounded_memory() -> None:
@@ -139,35 +152,67 @@ def test_overlong_frame_is_skipped_to_the_next_boundary_with_bounded_memory() ->
         assert parser.pending_bytes <= 1000
     frames = parser.feed(b"\r\n" + wire(("Event", "Next")))
     assert [f.event for f in frames] == ["Next"]
-    assert parser.malformed["frame_too_long"] == 1
+    assert parser.malformed == {"frame_too_long": 1}
+
+
+def test_every_bare_lf_frame_after_an_overlong_one_in_the_same_read_is_kept() -> None:
+    parser = FrameParser(max_frame_bytes=1000)
+    assert parser.feed(b"Event: Huge\n" + b"Filler: " + b"y" * 1500 + b"\n") == []
+    frames = parser.feed(b"Tail: z\n\nEvent: A\n\nEvent: B\n\nEvent: C\n\n")
+    assert [f.event for f in frames] == ["A", "B", "C"]
+    assert parser.malformed == {"frame_too_long": 1}
+
+
+def test_every_mixed_line_end_frame_after_an_overlong_one_in_the_same_read_is_kept() -> None:
+    parser = FrameParser(max_frame_bytes=1000)
+    assert parser.feed(b"Event: Huge\r\n" + b"Filler: " + b"y" * 1500 + b"\r\n") == []
+    frames = parser.feed(b"\r\nEvent: A\n\nEvent: B\r\n\r\nEvent: C\n\r\n")
+    assert [f.event for f in frames] == ["A", "B", "C"]
 
 
 def test_complete_overlong_frame_in_one_read_is_dropped() -> None:
     parser = FrameParser(max_frame_bytes=200, max_line_bytes=200)
     frames = parser.feed(wire(*[("H", "z" * 50)] * 10) + wire(("Event", "Ok")))
     assert [f.event for f in frames] == ["Ok"]
-    assert parser.malformed["frame_too_long"] == 1
+    assert parser.malformed == {"frame_too_long": 1}
 
 
 def test_too_many_headers_drop_the_frame() -> None:
     parser = FrameParser(max_headers=3)
     frames = parser.feed(wire(*[("H", "1")] * 4) + wire(("Event", "Ok")))
     assert [f.event for f in frames] == ["Ok"]
-    assert parser.malformed["too_many_headers"] == 1
+    assert parser.malformed == {"too_many_headers": 1}
+
+
+def test_a_frame_of_exactly_max_headers_lines_is_kept() -> None:
+    parser = FrameParser(max_headers=3)
+    assert [f.headers for f in parser.feed(wire(("Event", "Ok"), ("A", "1"), ("B", "2")))] == [
+        (("Event", "Ok"), ("A", "1"), ("B", "2"))
+    ]
+    assert not parser.malformed
 
 
 def test_binary_garbage_frame_is_dropped_and_the_stream_continues() -> None:
     parser = FrameParser()
     frames = parser.feed(b"\x00\x01\x02binary\x00: \xff\r\n\r\n" + wire(("Event", "After")))
     assert [f.event for f in frames] == ["After"]
-    assert parser.malformed["binary"] == 1
+    assert parser.malformed == {"binary": 1}
+
+
+def test_a_frame_holding_a_nul_byte_is_dropped_whole() -> None:
+    parser = FrameParser()
+    frames = parser.feed(
+        wire(("Event", "Before")) + b"Event: Hangup\r\nChannel: PJSIP/1\x00\r\n\r\n" + wire(("Event", "After"))
+    )
+    assert [f.event for f in frames] == ["Before", "After"]
+    assert parser.malformed == {"binary": 1}
 
 
 def test_truncated_frame_at_close_counts_as_truncated() -> None:
     parser = FrameParser()
     parser.feed(wire(("Event", "A")) + b"Event: B\r\nChan")
     parser.finish()
-    assert parser.malformed["truncated"] == 1
+    assert parser.malformed == {"truncated": 1}
     assert parser.pending_bytes == 0
 
 
@@ -238,11 +283,23 @@ def test_encode_action_accepts_pairs_with_repeated_keys() -> None:
     assert data.count(b"Variable: ") == 2
 
 
-@pytest.mark.parametrize("bad", ["a\r\nAction: Logoff", "x\ny", "x\r"])
-def test_encode_action_rejects_cr_or_lf_in_values(bad: str) -> None:
+@pytest.mark.parametrize("bad", ["a\r\nAction: Logoff", "x\ny", "x\r", "x\x00y"])
+def test_encode_action_rejects_cr_lf_or_nul_in_values(bad: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         encode_action("Ping", {"ActionID": bad})
     assert caught.value.field == "ActionID"
+
+
+@pytest.mark.parametrize("bad", ["Ping\x00", "Ping\r\nX: 1", "Ping\n"])
+def test_encode_action_rejects_cr_lf_or_nul_in_the_action_name(bad: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        encode_action(bad)
+    assert caught.value.field == "Action"
+
+
+def test_encode_action_rejects_nul_in_a_header_name() -> None:
+    with pytest.raises(InvalidArgument):
+        encode_action("Ping", {"Action\x00ID": "1"})
 
 
 def test_encode_action_rejects_bad_header_names() -> None:
