@@ -48,13 +48,11 @@ class Replayed:
     events: int
 
 
-@functools.cache
 def replay_fixture(name: str) -> Replayed:
     """Parse NAME.ami, answer the initial resync from its lists, apply every live event.
 
     The recording connection's own final QueueStatus / CoreShowChannels lists (named in the
     sidecar's ``sync_actions.final``) are dropped, so the final state comes from events.
-    Cached: the tests only read the result.
     """
     sidecar = json.loads((FIXTURE_DIR / f"{name}.json").read_text())
     parser = FrameParser()
@@ -79,6 +77,11 @@ def replay_fixture(name: str) -> Replayed:
     return Replayed(sidecar, parser, frames, normalizer, state, session, count)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def replay() -> Callable[[str], Replayed]:
-    return replay_fixture
+    """``replay_fixture``, each recording replayed once per test session (tests only read it).
+
+    Cached per session, not per process: a run that changes the code between sessions in one
+    process (mutation testing forks one per mutant) replays again and sees the change.
+    """
+    return functools.cache(replay_fixture)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from services.ami_ingest.domain import events as ev
-from services.ami_ingest.domain.normalize import EventNormalizer
+from services.ami_ingest.domain.normalize import EVENT_BUILDERS, EventNormalizer
 from tests.ami.conftest import frame
 
 
@@ -25,6 +27,9 @@ MEMBER = {
     "Status": "2",
     "Paused": "1",
     "PausedReason": "lunch",
+    "LastPause": "1700000100",
+    "Ringinuse": "1",
+    "Wrapuptime": "15",
 }
 
 
@@ -44,7 +49,32 @@ def test_queue_member_status_carries_the_whole_row() -> None:
         status=2,
         paused=True,
         paused_reason="lunch",
+        last_pause=1700000100,
+        ringinuse=True,
+        wrapup_time=15,
     )
+
+
+@pytest.mark.parametrize("said", ["1", "yes", "Yes", "true", "TRUE", "on", " 1 "])
+def test_asterisk_spellings_of_true_read_as_true(said: str) -> None:
+    event = one(Event="QueueMemberPause", Queue="q", Interface="PJSIP/1", Paused=said, Ringinuse=said)
+    assert isinstance(event, ev.QueueMemberPause)
+    assert (event.paused, event.ringinuse) == (True, True)
+
+
+@pytest.mark.parametrize("said", ["0", "no", "false", "off", ""])
+def test_other_flag_values_read_as_false(said: str) -> None:
+    event = one(Event="QueueMemberPause", Queue="q", Interface="PJSIP/1", Paused=said)
+    assert isinstance(event, ev.QueueMemberPause)
+    assert event.paused is False
+
+
+def test_numbers_tolerate_spaces_blanks_and_decimals_and_refuse_words() -> None:
+    event = one(
+        Event="QueueMember", Queue="q", Interface="PJSIP/1", Penalty=" 3 ", CallsTaken="", LastCall="12.0", Status="x"
+    )
+    assert isinstance(event, ev.QueueMember)
+    assert (event.penalty, event.calls_taken, event.last_call, event.status) == (3, 0, 12, None)
 
 
 def test_old_queue_member_paused_is_the_pause_event() -> None:
@@ -139,3 +169,130 @@ def test_responses_are_not_events() -> None:
 def test_list_complete_events_name_their_list() -> None:
     event = one(Event="QueueStatusComplete", ActionID="s-2", EventList="Complete", ListItems="13")
     assert event == ev.ListComplete(name="QueueStatusComplete", action_id="s-2", items=13)
+
+
+def test_queue_entry_describes_the_waiting_caller() -> None:
+    event = one(
+        Event="QueueEntry",
+        Queue="sales",
+        Position="2",
+        Channel="PJSIP/trunk-00000012",
+        Uniqueid="1700000000.18",
+        CallerIDNum="5551234",
+        CallerIDName="Ann",
+        Wait="34",
+        ActionID="s-1",
+    )
+    assert event == ev.QueueEntry(
+        queue="sales",
+        channel="PJSIP/trunk-00000012",
+        unique_id="1700000000.18",
+        position=2,
+        caller_id_num="5551234",
+        caller_id_name="Ann",
+        wait=34,
+        action_id="s-1",
+    )
+
+
+def test_newstate_carries_the_channels_new_state() -> None:
+    event = one(
+        Event="Newstate",
+        Channel="PJSIP/1001-00000003",
+        Uniqueid="1700000000.3",
+        Linkedid="1700000000.2",
+        ChannelStateDesc="Up",
+        CallerIDNum="1001",
+        CallerIDName="Alice",
+        Context="agents",
+        Exten="s",
+    )
+    assert event == ev.Newstate(
+        channel="PJSIP/1001-00000003",
+        unique_id="1700000000.3",
+        linked_id="1700000000.2",
+        state="Up",
+        caller_id_num="1001",
+        caller_id_name="Alice",
+        context="agents",
+        extension="s",
+    )
+
+
+def test_device_state_change_reads_the_state_in_upper_case() -> None:
+    event = one(Event="DeviceStateChange", Device="PJSIP/1001", State="Inuse")
+    assert event == ev.DeviceStateChange(device="PJSIP/1001", state="INUSE")
+
+
+def test_device_state_change_without_a_state_is_invalid() -> None:
+    normalizer = EventNormalizer()
+    assert normalizer.events(frame(Event="DeviceStateChange", Device="PJSIP/1001")) == []
+    assert normalizer.invalid == {"DeviceStateChange": 1}
+
+
+# Every event name Switchboard reads, as Asterisk spells it, and the event it becomes.
+EVENT_NAMES: dict[str, type] = {
+    "QueueMemberAdded": ev.QueueMemberAdded,
+    "QueueMemberRemoved": ev.QueueMemberRemoved,
+    "QueueMemberStatus": ev.QueueMemberStatus,
+    "QueueMemberPause": ev.QueueMemberPause,
+    "QueueMemberPaused": ev.QueueMemberPause,
+    "QueueMemberPenalty": ev.QueueMemberPenalty,
+    "QueueMemberRinginuse": ev.QueueMemberRinginuse,
+    "QueueMember": ev.QueueMember,
+    "QueueCallerJoin": ev.QueueCallerJoin,
+    "Join": ev.QueueCallerJoin,
+    "QueueCallerLeave": ev.QueueCallerLeave,
+    "Leave": ev.QueueCallerLeave,
+    "QueueCallerAbandon": ev.QueueCallerAbandon,
+    "AgentCalled": ev.AgentCalled,
+    "AgentConnect": ev.AgentConnect,
+    "AgentComplete": ev.AgentComplete,
+    "AgentRingNoAnswer": ev.AgentRingNoAnswer,
+    "AgentDump": ev.AgentDump,
+    "Newchannel": ev.Newchannel,
+    "Newstate": ev.Newstate,
+    "NewCallerid": ev.NewCallerid,
+    "Hangup": ev.Hangup,
+    "CoreShowChannel": ev.CoreShowChannel,
+    "BridgeCreate": ev.BridgeCreate,
+    "BridgeDestroy": ev.BridgeDestroy,
+    "BridgeEnter": ev.BridgeEnter,
+    "BridgeLeave": ev.BridgeLeave,
+    "Bridge": ev.BridgeEnter,
+    "DeviceStateChange": ev.DeviceStateChange,
+    "FullyBooted": ev.FullyBooted,
+    "QueueParams": ev.QueueParams,
+    "QueueEntry": ev.QueueEntry,
+    "QueueStatusComplete": ev.ListComplete,
+    "CoreShowChannelsComplete": ev.ListComplete,
+}
+# The headers each of those events needs at least, all in one frame.
+EVERY_KEY_HEADER = {
+    "Queue": "sales",
+    "Interface": "PJSIP/1001",
+    "Channel": "PJSIP/1001-00000001",
+    "Uniqueid": "1700000000.1",
+    "BridgeUniqueid": "5d1c3b9e-2f4a-4c6e-9a8b-0123456789ab",
+    "Device": "PJSIP/1001",
+    "State": "INUSE",
+    "Uniqueid1": "1700000000.1",
+    "Uniqueid2": "1700000000.2",
+}
+
+
+@pytest.mark.parametrize(("name", "kind"), EVENT_NAMES.items())
+def test_each_event_name_becomes_its_event(name: str, kind: type) -> None:
+    normalizer = EventNormalizer()
+    found = normalizer.events(frame(Event=name, **EVERY_KEY_HEADER))
+    assert [type(event) for event in found][:1] == [kind]
+    assert not normalizer.unknown
+
+
+def test_no_event_is_read_beyond_those_named() -> None:
+    assert set(EVENT_BUILDERS) == {name.lower() for name in EVENT_NAMES}
+
+
+def test_event_names_compare_case_blind() -> None:
+    assert isinstance(one(Event="HANGUP", Channel="PJSIP/1-1", Uniqueid="1.1"), ev.Hangup)
+    assert isinstance(one(Event="hangup", Channel="PJSIP/1-1", Uniqueid="1.1"), ev.Hangup)

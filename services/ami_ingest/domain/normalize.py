@@ -11,7 +11,10 @@ Old agent events (before Asterisk 12) name the member's channel ``Channel`` and 
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
+from types import MappingProxyType
+from typing import Final
 
 from services.ami_ingest.ami.frames import Frame
 from services.ami_ingest.domain import events as ev
@@ -251,89 +254,79 @@ class _Pair(tuple[ev.Event, ev.Event]):
         return super().__new__(cls, (first, second))
 
 
+def _fully_booted(h: Headers) -> ev.Event:
+    return ev.FullyBooted()
+
+
 _Builder = Callable[[Headers], "ev.Event | _Pair | None"]
 
-
-def _builders() -> dict[str, _Builder]:
-    def member(cls: type[ev.MemberRow]) -> _Builder:
-        return lambda h: _member_row(cls, h)
-
-    def caller(cls: type[ev.CallerEvent]) -> _Builder:
-        return lambda h: _caller(cls, h)
-
-    def agent(cls: type[ev.AgentEvent]) -> _Builder:
-        return lambda h: _agent(cls, h)
-
-    def channel(cls: type[ev.ChannelEvent]) -> _Builder:
-        return lambda h: _channel(cls, h)
-
-    table: dict[str, _Builder] = {
-        "queuememberadded": member(ev.QueueMemberAdded),
-        "queuememberremoved": member(ev.QueueMemberRemoved),
-        "queuememberstatus": member(ev.QueueMemberStatus),
-        "queuememberpause": member(ev.QueueMemberPause),
-        "queuememberpaused": member(ev.QueueMemberPause),
-        "queuememberpenalty": member(ev.QueueMemberPenalty),
-        "queuememberringinuse": member(ev.QueueMemberRinginuse),
-        "queuemember": member(ev.QueueMember),
-        "queuecallerjoin": caller(ev.QueueCallerJoin),
-        "join": caller(ev.QueueCallerJoin),
-        "queuecallerleave": caller(ev.QueueCallerLeave),
-        "leave": caller(ev.QueueCallerLeave),
-        "queuecallerabandon": caller(ev.QueueCallerAbandon),
-        "agentcalled": agent(ev.AgentCalled),
-        "agentconnect": agent(ev.AgentConnect),
-        "agentcomplete": agent(ev.AgentComplete),
-        "agentringnoanswer": agent(ev.AgentRingNoAnswer),
-        "agentdump": agent(ev.AgentDump),
-        "newchannel": channel(ev.Newchannel),
-        "newstate": channel(ev.Newstate),
-        "newcallerid": channel(ev.NewCallerid),
-        "hangup": channel(ev.Hangup),
-        "coreshowchannel": channel(ev.CoreShowChannel),
-        "bridgecreate": lambda h: _bridge_lifecycle(ev.BridgeCreate, h),
-        "bridgedestroy": lambda h: _bridge_lifecycle(ev.BridgeDestroy, h),
-        "bridgeenter": lambda h: _bridge(ev.BridgeEnter, h),
-        "bridgeleave": lambda h: _bridge(ev.BridgeLeave, h),
+# Which builder makes which event, by lower-cased event name. Plain data, read on every lookup.
+EVENT_BUILDERS: Final[Mapping[str, _Builder]] = MappingProxyType(
+    {
+        "queuememberadded": partial(_member_row, ev.QueueMemberAdded),
+        "queuememberremoved": partial(_member_row, ev.QueueMemberRemoved),
+        "queuememberstatus": partial(_member_row, ev.QueueMemberStatus),
+        "queuememberpause": partial(_member_row, ev.QueueMemberPause),
+        "queuememberpaused": partial(_member_row, ev.QueueMemberPause),
+        "queuememberpenalty": partial(_member_row, ev.QueueMemberPenalty),
+        "queuememberringinuse": partial(_member_row, ev.QueueMemberRinginuse),
+        "queuemember": partial(_member_row, ev.QueueMember),
+        "queuecallerjoin": partial(_caller, ev.QueueCallerJoin),
+        "join": partial(_caller, ev.QueueCallerJoin),
+        "queuecallerleave": partial(_caller, ev.QueueCallerLeave),
+        "leave": partial(_caller, ev.QueueCallerLeave),
+        "queuecallerabandon": partial(_caller, ev.QueueCallerAbandon),
+        "agentcalled": partial(_agent, ev.AgentCalled),
+        "agentconnect": partial(_agent, ev.AgentConnect),
+        "agentcomplete": partial(_agent, ev.AgentComplete),
+        "agentringnoanswer": partial(_agent, ev.AgentRingNoAnswer),
+        "agentdump": partial(_agent, ev.AgentDump),
+        "newchannel": partial(_channel, ev.Newchannel),
+        "newstate": partial(_channel, ev.Newstate),
+        "newcallerid": partial(_channel, ev.NewCallerid),
+        "hangup": partial(_channel, ev.Hangup),
+        "coreshowchannel": partial(_channel, ev.CoreShowChannel),
+        "bridgecreate": partial(_bridge_lifecycle, ev.BridgeCreate),
+        "bridgedestroy": partial(_bridge_lifecycle, ev.BridgeDestroy),
+        "bridgeenter": partial(_bridge, ev.BridgeEnter),
+        "bridgeleave": partial(_bridge, ev.BridgeLeave),
         "bridge": _legacy_bridge,
         "devicestatechange": _device_state,
-        "fullybooted": lambda h: ev.FullyBooted(),
+        "fullybooted": _fully_booted,
         "queueparams": _queue_params,
         "queueentry": _queue_entry,
         "queuestatuscomplete": _complete,
         "coreshowchannelscomplete": _complete,
     }
-    return table
-
-
-_BUILDERS = _builders()
-# Builders by the name as spelled on the wire, filled as names are seen (unknown ones map to
-# None): a busy stream repeats a few dozen names, so no name is lower-cased twice. Bounded,
-# so a peer inventing names cannot grow it.
-_BY_WIRE_NAME: dict[str, _Builder | None] = {}
+)
+# Per normalizer, builders by the name as spelled on the wire, filled as names are seen (unknown
+# ones map to None): a busy stream repeats a few dozen names, so no name is lower-cased twice.
+# Bounded, so a peer inventing names cannot grow it.
 _BY_WIRE_NAME_MAX = 1024
 
 
 class EventNormalizer:
     """Turns frames into events; counts unknown events and frames it could not use."""
 
-    __slots__ = ("invalid", "unknown")
+    __slots__ = ("_by_wire_name", "invalid", "unknown")
 
     def __init__(self) -> None:
         self.unknown: collections.Counter[str] = collections.Counter()
         self.invalid: collections.Counter[str] = collections.Counter()
+        self._by_wire_name: dict[str, _Builder | None] = {}
 
     def events(self, frame: Frame) -> list[ev.Event]:
         """The events one frame carries: none (a response, an unknown event), one, or two."""
         name = frame.event
         if name is None:
             return []
+        by_wire_name = self._by_wire_name
         try:
-            builder = _BY_WIRE_NAME[name]
+            builder = by_wire_name[name]
         except KeyError:
-            builder = _BUILDERS.get(name.lower())
-            if len(_BY_WIRE_NAME) < _BY_WIRE_NAME_MAX:
-                _BY_WIRE_NAME[name] = builder
+            builder = EVENT_BUILDERS.get(name.lower())
+            if len(by_wire_name) < _BY_WIRE_NAME_MAX:
+                by_wire_name[name] = builder
         if builder is None:
             self.unknown[name] += 1
             return []
