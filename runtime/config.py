@@ -144,6 +144,10 @@ class CommonSettings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     otel_exporter_otlp_endpoint: str | None = None
     otel_service_name: str | None = None
+    # Set by the image (build args VERSION, GIT_COMMIT) and the deployment; on every span's resource.
+    service_version: str | None = None
+    service_revision: str | None = None
+    deployment_environment: str | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: MetricsPort = 0
     status_addr: Address = "127.0.0.1:50051"

@@ -248,7 +248,9 @@ def init_process(name: str, settings: CommonSettings) -> MetricsServer | None:
     """Logging, tracing and ``/metrics`` for any Switchboard process (services, workers, gateway)."""
     configure_logging(settings.log_level, fmt=settings.log_format, service=name)
     telemetry.configure_telemetry(
-        settings.otel_service_name or name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
+        settings.otel_service_name or name,
+        resource_attributes=telemetry.resource_attributes(settings),
+        otlp_endpoint=settings.otel_exporter_otlp_endpoint,
     )
     metrics = start_metrics_server(settings.metrics_port, settings.metrics_host)
     if metrics is not None:

@@ -42,11 +42,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Status, StatusCode
 
+from runtime.config import CommonSettings
+
 __all__ = [
     "configure_telemetry",
     "extract_context",
     "get_tracer",
     "inject_context",
+    "resource_attributes",
     "server_interceptor",
     "shutdown",
     "use_context",
@@ -58,6 +61,7 @@ _provider: TracerProvider | None = None
 def configure_telemetry(
     service_name: str,
     *,
+    resource_attributes: Mapping[str, str | None] | None = None,
     otlp_endpoint: str | None = None,
     exporter: SpanExporter | None = None,
     instrument_libraries: bool = True,
@@ -65,13 +69,18 @@ def configure_telemetry(
     """Install the global tracer provider for ``service_name`` (idempotent per process).
 
     ``otlp_endpoint`` (``http://collector:4317``) adds a batching OTLP/gRPC exporter;
-    ``exporter`` adds any other exporter (tests use the in-memory one).
+    ``exporter`` adds any other exporter (tests use the in-memory one). ``resource_attributes``
+    (``service.version``, ``deployment.environment``; None values are left out) join
+    ``service.name`` and whatever ``OTEL_RESOURCE_ATTRIBUTES`` says (the Kubernetes pod, node
+    and namespace, from the Downward API).
     """
     global _provider
     if _provider is not None:
         return _provider
     # No atexit shutdown: an unreachable collector must not hold the process past its exit budget.
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}), shutdown_on_exit=False)
+    attributes = {key: value for key, value in (resource_attributes or {}).items() if value}
+    resource = Resource.create({**attributes, SERVICE_NAME: service_name})
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
@@ -294,6 +303,15 @@ def use_context(carrier: Mapping[str, str] | None) -> Iterator[otel_context.Cont
         yield ctx
     finally:
         otel_context.detach(token)
+
+
+def resource_attributes(settings: CommonSettings) -> dict[str, str | None]:
+    """The resource attributes a process's settings carry (image version, commit, environment)."""
+    return {
+        "service.version": settings.service_version,
+        "vcs.ref.head.revision": settings.service_revision,
+        "deployment.environment": settings.deployment_environment,
+    }
 
 
 def shutdown(timeout_seconds: float = 1.0) -> None:
