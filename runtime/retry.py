@@ -45,8 +45,12 @@ class RetryPolicy:
         if server_delay is not None:
             return min(max(server_delay, 0.0), self.server_delay_cap)
         exponent = max(retry_number - 1, 0)
-        # Cap the exponent first so huge retry numbers cannot overflow float math.
-        raw = self.cap if exponent > 64 else min(self.cap, self.base * self.multiplier**exponent)
+        try:
+            # Float power: one step whatever the exponent (an int power of a huge retry number
+            # would build a huge integer first).
+            raw = min(self.cap, self.base * float(self.multiplier) ** exponent)
+        except OverflowError:  # the growth passed the largest float, so any cap
+            raw = self.cap if self.base else 0.0
         return raw * (1.0 - self.jitter * self.rng.random())
 
     def allows(self, attempts_made: int) -> bool:
