@@ -20,7 +20,7 @@ import signal
 import time
 from pathlib import Path
 
-from services.ami_ingest.ami.frames import Frame
+from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.simulator.protocol import Credentials, ServerSession, encode_frame, reply
 
 QUEUE = "bench"

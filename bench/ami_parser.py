@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from services.ami_ingest.ami.frames import FrameParser
+from services.ami_ingest.ami.wire import FrameParser
 
 FIXTURE = Path("/work/shared/fixtures/ami/busy_hour_small.ami")
 READ_SIZE = 65536

@@ -33,7 +33,7 @@ import grpc.aio
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from bench._live_status_procs import ingest_process, ingest_status, module_process, snapshot, status_process, wait_live
-from services.ami_ingest.ami.frames import FrameParser
+from services.ami_ingest.ami.wire import FrameParser
 from services.ami_ingest.domain.normalize import EventNormalizer
 from services.ami_ingest.domain.state import CallCenterState
 from tests.support.ports import free_port

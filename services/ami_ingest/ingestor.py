@@ -33,7 +33,7 @@ from typing import Protocol
 
 from runtime.logging import get_logger
 from services.ami_ingest.ami.client import AmiConnection, AmiEvent
-from services.ami_ingest.ami.frames import Frame
+from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.transport import ActionResult
 from services.ami_ingest.convert import state_changes
 from services.ami_ingest.domain.model import StateChange

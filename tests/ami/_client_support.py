@@ -13,7 +13,8 @@ from pydantic import SecretStr
 
 from runtime.retry import RetryPolicy
 from services.ami_ingest.ami.client import AmiClient, AmiClientConfig, AmiEvent, ConnectHook
-from services.ami_ingest.ami.frames import Frame, FrameParser
+from services.ami_ingest.ami.frame import Frame
+from services.ami_ingest.ami.wire import FrameParser
 from services.ami_ingest.simulator.protocol import encode_frame, reply
 
 FIXTURES = Path(os.environ.get("AMI_FIXTURES", "/work/shared/fixtures/ami"))

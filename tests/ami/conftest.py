@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from services.ami_ingest.ami.frames import Frame, FrameParser
+from services.ami_ingest.ami.frame import Frame
+from services.ami_ingest.ami.wire import FrameParser
 from services.ami_ingest.domain.normalize import EventNormalizer
 from services.ami_ingest.domain.resync import ResyncSession
 from services.ami_ingest.domain.state import CallCenterState

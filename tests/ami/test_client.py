@@ -9,7 +9,7 @@ import pytest
 
 from services.ami_ingest.ami.client import AmiClient, AmiEvent
 from services.ami_ingest.ami.errors import AmiActionError, AmiAuthError
-from services.ami_ingest.ami.frames import Frame
+from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.transport import AmiTransport
 from services.ami_ingest.simulator.protocol import encode_frame, reply
 from services.ami_ingest.simulator.recording import load_recording

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from services.ami_ingest.ami.frames import FrameParser
+from services.ami_ingest.ami.wire import FrameParser
 from tests.ami.conftest import FIXTURE_DIR, Replayed
 
 ALL = sorted(p.stem for p in FIXTURE_DIR.glob("*.ami"))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.ami_ingest.ami.client import AmiEvent
-from services.ami_ingest.ami.frames import Frame
+from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.transport import ActionHeaders, ActionResult
 from services.ami_ingest.domain.model import OperatorUpserted, StateChange
 from services.ami_ingest.ingestor import Ingestor

@@ -36,8 +36,9 @@ from pydantic import SecretStr
 
 from runtime.retry import RetryPolicy
 from services.ami_ingest.ami.errors import AmiAuthError, AmiConnectionLost, AmiNotConnected, AmiTimeout
-from services.ami_ingest.ami.frames import Frame, FrameParser
+from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.transport import ActionHeaders, ActionResult, AmiTransport
+from services.ami_ingest.ami.wire import FrameParser
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import itertools
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 from services.ami_ingest.ami.client import AmiEvent
-from services.ami_ingest.ami.frames import Frame
+from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.transport import ActionHeaders, ActionResult
 
 HeaderList = Sequence[tuple[str, str]]

@@ -162,6 +162,22 @@ class Frame:
         raise FrozenInstanceError(f"cannot delete field {name!r}")
 
 
+def frames_from_tokens(tokens: tuple[str, ...], stops: Iterable[int]) -> list[Frame]:
+    """Frames cut from one flat tuple of several frames' tokens, each frame followed by one token
+    that is not its own: frame ``i`` is ``tokens[stops[i - 1] : stops[i] - 1]`` (from 0 for the
+    first). The parser's fast path: the caller has proved every frame's shape.
+    """
+    frames: list[Frame] = []
+    append = frames.append
+    start = 0
+    for stop in stops:
+        frame = _new(Frame)
+        _set_flat(frame, tokens[start : stop - 1])
+        append(frame)
+        start = stop
+    return frames
+
+
 _new: Callable[[type[Frame]], Frame] = object.__new__
 _set_flat: Callable[[Frame, tuple[str, ...] | None], None] = Frame.__dict__["_flat"].__set__
 _set_pairs: Callable[[Frame, tuple[tuple[str, str], ...]], None] = Frame.__dict__["_pairs"].__set__

@@ -33,7 +33,8 @@ from services.ami_ingest.ami.errors import (
     AmiProtocolError,
     AmiTimeout,
 )
-from services.ami_ingest.ami.frames import Frame, FrameParser, encode_action
+from services.ami_ingest.ami.frame import Frame
+from services.ami_ingest.ami.wire import FrameParser, encode_action
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import Final
 
-from services.ami_ingest.ami.frames import Frame
+from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.domain import events as ev
 
 Headers = dict[str, str]

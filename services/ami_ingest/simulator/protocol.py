@@ -20,7 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, Self
 
-from services.ami_ingest.ami.frames import Frame, FrameParser
+from services.ami_ingest.ami.frame import Frame
+from services.ami_ingest.ami.wire import FrameParser
 
 log = logging.getLogger(__name__)
 

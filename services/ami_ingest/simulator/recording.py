@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.ami_ingest.ami.frames import Frame, FrameParser
+from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.transport import is_list_end, is_list_start
+from services.ami_ingest.ami.wire import FrameParser
 from services.ami_ingest.simulator.protocol import BANNER, encode_frame
 
 RESYNC_KINDS = ("QueueStatus", "CoreShowChannels")

@@ -22,7 +22,7 @@ import logging
 import time
 from collections import deque
 
-from services.ami_ingest.ami.frames import Frame
+from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.simulator.protocol import (
     AmiTcpServer,
     Credentials,

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 
-from services.ami_ingest.ami.frames import Frame
+from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.simulator.callcenter import CallCenter
 from services.ami_ingest.simulator.protocol import AmiTcpServer, Credentials, ServerSession, encode_frame, reply
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.ami_ingest.ami.frames import Frame, FrameParser, encode_action
+from services.ami_ingest.ami.frame import Frame
+from services.ami_ingest.ami.wire import FrameParser, encode_action
 
 KEYS = st.text(alphabet=st.characters(categories=["Lu", "Ll", "Nd"], include_characters="-_"), min_size=1, max_size=12)
 VALUES = st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\r\n\x00"), max_size=30)

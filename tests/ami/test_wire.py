@@ -1,4 +1,4 @@
-"""FrameParser / Frame / encode_action: one behaviour a test."""
+"""FrameParser / Frame / encode_action: the AMI wire format, one behaviour a test."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pickle
 import pytest
 
 from runtime.errors import InvalidArgument
-from services.ami_ingest.ami.frames import Frame, FrameParser, encode_action
+from services.ami_ingest.ami.frame import Frame
+from services.ami_ingest.ami.wire import FrameParser, encode_action
 from tests.ami.conftest import wire
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"

@@ -36,10 +36,9 @@ from collections.abc import Iterable, Mapping
 from itertools import accumulate
 
 from runtime.errors import InvalidArgument
-from services.ami_ingest.ami.frame import LAZY_SEPARATOR, Frame, _set_flat
-from services.ami_ingest.ami.frame import _new as _new_frame
+from services.ami_ingest.ami.frame import LAZY_SEPARATOR, Frame, frames_from_tokens
 
-__all__ = ["Frame", "FrameParser", "encode_action"]
+__all__ = ["FrameParser", "encode_action"]
 
 _FOLLOWS = b"Response: Follows"
 _END_COMMAND = b"--END COMMAND--"
@@ -253,15 +252,7 @@ class FrameParser:
         stops = list(accumulate([(size + 4) >> 1 for size in map(len, per_frame)]))
         if any(map(tokens.__getitem__, [stop - 1 for stop in stops[:-1]])):
             return None
-        frames: list[Frame] = []
-        append = frames.append
-        start = 0
-        for stop in stops:
-            frame = _new_frame(Frame)
-            _set_flat(frame, tokens[start : stop - 1])
-            append(frame)
-            start = stop
-        return frames
+        return frames_from_tokens(tokens, stops)
 
     def _feed_general(self, buf: bytes) -> list[Frame]:
         """Any mix of CRLF / LF line ends, and old ``Response: Follows`` command output."""
