@@ -12,6 +12,7 @@ Hierarchy (catch the most specific you can handle)::
     │   └── PayloadTooLarge          an upload passed its size (or declared pixel) limit
     ├── Unavailable                  a dependency (Redis, DB, S3, SMTP, Asterisk) cannot be reached now
     │   └── TransientError           a retryable failure of a single operation
+    ├── PermissionDenied             the caller may not do this (a bad signature, a missing scope)
     ├── PermanentError               an operation failed in a way retrying cannot fix
     └── Unimplemented                a capability that has not landed yet
 
@@ -79,6 +80,10 @@ class TransientError(Unavailable):
     """A single operation failed in a way that may succeed if retried."""
 
 
+class PermissionDenied(SwitchboardError):
+    pass
+
+
 class PermanentError(SwitchboardError):
     """Retrying cannot help (bad recipient, corrupt image, rejected credentials)."""
 
@@ -96,6 +101,7 @@ GRPC_STATUS: dict[type[SwitchboardError], grpc.StatusCode] = {
     Unavailable: grpc.StatusCode.UNAVAILABLE,
     TransientError: grpc.StatusCode.UNAVAILABLE,
     PermanentError: grpc.StatusCode.FAILED_PRECONDITION,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
 }
 

@@ -37,6 +37,9 @@ Semantics
   ``lease_s / 3``; any worker's reaper re-queues a job whose lease expired (SIGKILLed worker) within
   ``lease_s`` + ``lease_s / 5``: at-least-once.  Completing or failing checks the lease is still
   ours, so a job that was taken over cannot be finished twice.
+* ``Requeue(hold_s=)`` raised by a job puts it back at the head of its priority without using
+  an attempt and holds every claim of the queue for ``hold_s`` (a provider's retry-after).
+  Per-key limits can be stacked by rate-key prefix (``QueueSpec.key_prefix_rate_limits``).
 * Failures: ``PermanentError`` is never retried; ``Retry(defer=)`` uses its delay; anything else,
   timeouts included, backs off per the queue's (or the job's) ``RetryPolicy`` until its attempts
   are used up, then lands in ``failed`` with every attempt's error and traceback.
@@ -59,7 +62,7 @@ Semantics
 """
 
 from runtime.queue.admin import QueueAdmin
-from runtime.queue.execution import JobContext
+from runtime.queue.execution import JobContext, Requeue
 from runtime.queue.models import AttemptError, JobInfo, JobState, QueueCounts, QueueEvent
 from runtime.queue.producer import JobRequest, QueueClient
 from runtime.queue.spec import QueueSpec, RateLimit, Retention
@@ -79,6 +82,7 @@ __all__ = [
     "QueueEvent",
     "QueueSpec",
     "RateLimit",
+    "Requeue",
     "Retention",
     "Worker",
 ]

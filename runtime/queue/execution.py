@@ -66,6 +66,11 @@ class JobContext(dict[str, Any]):
         )
         self._keys = keys
 
+    async def hold_remaining_s(self) -> float:
+        """Seconds the queue is still held (see :class:`Requeue`); 0.0 when it is not."""
+        ms = await self["redis"].pttl(self._keys.hold)
+        return ms / 1000 if ms and ms > 0 else 0.0
+
     async def progress(self, value: Any) -> None:
         """Record progress (any JSON: a percentage, a dict) and publish a ``progress`` event."""
         encoded = codec.encode_field("progress", value)
@@ -76,6 +81,18 @@ class JobContext(dict[str, Any]):
             pipe.hset(self._keys.job(job_id), "g", encoded)
             pipe.publish(self._keys.events, event)
             await pipe.execute()
+
+
+class Requeue(Exception):
+    """Raised by a job: put it back at the head of its priority without using an attempt.
+
+    ``hold_s`` > 0 also stops every worker of the queue from claiming for that long (a provider
+    said "retry after"); a longer hold already in place is kept.
+    """
+
+    def __init__(self, reason: str = "", *, hold_s: float = 0.0) -> None:
+        super().__init__(reason or "requeued")
+        self.hold_s = max(hold_s, 0.0)
 
 
 @dataclass(frozen=True, slots=True)

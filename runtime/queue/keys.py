@@ -19,6 +19,9 @@ key                                     type   holds
                                                per claim, oldest first
 ``sbq:v1:{q}:rln``                      STR    starts in that log (the sum of its counts)
 ``sbq:v1:{q}:rk:<key>``                 ZSET   sliding-window log per rate key; PEXPIREs
+``sbq:v1:{q}:rk<i>:<key>``              ZSET   the same for the i-th prefix limit (1-based)
+``sbq:v1:{q}:hold``                     STR    present (PX) while a provider's retry-after holds
+                                               every claim
 ``sbq:v1:{q}:workers``                  ZSET   worker id -> last heartbeat ms
 ``sbq:v1:{q}:events``                   chan   pub/sub channel of job events (JSON)
 ======================================  =====  ==============================================
@@ -77,6 +80,10 @@ class QueueKeys:
     @property
     def paused(self) -> str:
         return self.prefix + "paused"
+
+    @property
+    def hold(self) -> str:
+        return self.prefix + "hold"
 
     @property
     def notify(self) -> str:

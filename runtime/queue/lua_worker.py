@@ -81,10 +81,11 @@ return out
 """
 )
 
-# ARGV: want, lease_ms, worker, rl_max, rl_period_ms, key_max, key_period_ms.
+# ARGV: want, lease_ms, worker, rl_max, rl_period_ms, key_max, key_period_ms, then per prefix
+# limit: prefix, max, period_ms.
 # Returns {status, info, id, name, data, attempts, max, enqueued, options, ...}:
-# status 0 = ok (info = ms until the next delayed job, -1 none), 1 = paused, 2 = rate limited
-# (info = ms until the window frees).
+# status 0 = ok (info = ms until the next delayed job, -1 none), 1 = paused, 2 = rate limited or
+# held (info = ms until the window frees or the hold ends).
 # Per job: one HMGET and one HSET; the pops, the lease ZADD and the rate-limit log entry are one
 # call per claim.
 CLAIM = (
@@ -95,6 +96,12 @@ local lease = tonumber(ARGV[2])
 local worker = ARGV[3]
 local rl_max, rl_period = tonumber(ARGV[4]), tonumber(ARGV[5])
 local key_max, key_period = tonumber(ARGV[6]), tonumber(ARGV[7])
+-- Per-key windows: {zset key suffix, applies-to prefix, max, period}; the first is every key's.
+local key_limits = {}
+if key_max > 0 then key_limits[1] = {'rk:', '', key_max, key_period} end
+for i = 8, #ARGV, 3 do
+  key_limits[#key_limits + 1] = {'rk' .. ((i - 5) / 3) .. ':', ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])}
+end
 local wait, delayed, active = prefix .. 'wait', prefix .. 'delayed', prefix .. 'active'
 -- The head of 'delayed' says both whether anything is due and when the next job will be.
 local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
@@ -115,6 +122,9 @@ local function next_due()
   return -1
 end
 if redis.call('EXISTS', prefix .. 'paused') == 1 then return {1, next_due()} end
+-- A hold (a provider's "retry after") stops every claim until it expires.
+local held = redis.call('PTTL', prefix .. 'hold')
+if held > 0 then return {2, held} end
 -- The global limit's sliding log holds one 'ms:count' entry per claim, not one per job: every
 -- job of a claim starts at the same 'now', so the window's count is exact at a fraction of the
 -- cost (a claim of 25 jobs pushes one entry instead of 25 ZADDs into a ZSET of a window's starts).
@@ -156,17 +166,29 @@ while got < want and popped < want * 4 + 8 do
     local jk = prefix .. 'j:' .. id
     local f = redis.call('HMGET', jk, 'n', 'd', 'm', 't', 'o', 'a', 'k')
     local blocked = f[1] == false  -- an id whose hash is gone: dropped
-    if not blocked and key_max > 0 and f[7] then
-      local kz = prefix .. 'rk:' .. f[7]
-      redis.call('ZREMRANGEBYSCORE', kz, '-inf', now - key_period)
-      if redis.call('ZCARD', kz) >= key_max then
-        local oldest = redis.call('ZRANGE', kz, 0, 0, 'WITHSCORES')
+    if not blocked and f[7] and #key_limits > 0 then
+      -- Every window that applies must have room; a start is logged in all of them or none.
+      local frees, windows = 0, {}
+      for _, lim in ipairs(key_limits) do
+        if string.sub(f[7], 1, #lim[2]) == lim[2] then
+          local kz = prefix .. lim[1] .. f[7]
+          redis.call('ZREMRANGEBYSCORE', kz, '-inf', now - lim[4])
+          if redis.call('ZCARD', kz) >= lim[3] then
+            local oldest = redis.call('ZRANGE', kz, 0, 0, 'WITHSCORES')
+            frees = math.max(frees, tonumber(oldest[2]) + lim[4])
+          end
+          windows[#windows + 1] = {kz, lim[4]}
+        end
+      end
+      if frees > 0 then
         redis.call('HSET', jk, 'q', top[j + 1])
-        redis.call('ZADD', delayed, tonumber(oldest[2]) + key_period, id)
+        redis.call('ZADD', delayed, frees, id)
         blocked, deferred = true, true
       else
-        redis.call('ZADD', kz, now, id .. ':' .. now)
-        redis.call('PEXPIRE', kz, key_period)
+        for _, w in ipairs(windows) do
+          redis.call('ZADD', w[1], now, id .. ':' .. now)
+          redis.call('PEXPIRE', w[1], w[2])
+        end
       end
     end
     if not blocked then
@@ -339,5 +361,29 @@ for i = 2, #ARGV do
 end
 if n > 0 then wake() end
 return n
+"""
+)
+
+# A job asked to go back (a provider's rate limit): the attempt did not count, the job goes to
+# the head of its priority, and with hold_ms > 0 the whole queue takes no job for that long (a
+# longer hold already set is kept).  ARGV: worker, id, attempt, hold_ms -> 1, or 0 if the lease was lost.
+REQUEUE = (
+    PREAMBLE
+    + """
+local worker, id, att, hold = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local jk = prefix .. 'j:' .. id
+local h = redis.call('HMGET', jk, 'w', 'a')
+if h[1] ~= worker or h[2] ~= att or redis.call('ZREM', prefix .. 'active', id) == 0 then return 0 end
+redis.call('HINCRBY', jk, 'a', -1)
+redis.call('HDEL', jk, 'w')
+local pri = tonumber(redis.call('HGET', jk, 'p')) or 0
+redis.call('ZADD', prefix .. 'wait', (10 - pri) * SPAN, id)
+if hold > 0 and redis.call('PTTL', prefix .. 'hold') < hold then
+  redis.call('SET', prefix .. 'hold', 1, 'PX', hold)
+  ev('held', id, ',"holdMs":' .. hold)
+end
+ev('waiting', id)
+wake()
+return 1
 """
 )

@@ -6,7 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 JOBS_BY_STATE = Gauge("queue_jobs_by_state", "Jobs in the queue by state", ["queue", "state"])
 JOBS_TOTAL = Counter(
-    "queue_jobs_total", "Job attempts finished, by outcome (completed|retried|failed)", ["queue", "outcome"]
+    "queue_jobs_total", "Job attempts finished, by outcome (completed|retried|failed|requeued)", ["queue", "outcome"]
 )
 RUN_SECONDS = Histogram(
     "queue_job_run_seconds",

@@ -23,8 +23,12 @@ async def serve(
     redis_url: str,
     *,
     on_startup: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    on_shutdown: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> None:
-    """Serve ``spec`` until SIGTERM/SIGINT; active jobs get ``spec.shutdown_grace_s`` to finish."""
+    """Serve ``spec`` until SIGTERM/SIGINT; active jobs get ``spec.shutdown_grace_s`` to finish.
+
+    ``on_startup`` fills the ``shared`` dict every job's ``ctx`` starts from (clients, pools);
+    ``on_shutdown`` closes them after the last job has finished."""
     redis = Redis.from_url(redis_url, health_check_interval=0)
     shared: dict[str, Any] = {}
     if on_startup is not None:
@@ -41,6 +45,8 @@ async def serve(
     try:
         await worker.run()
     finally:
+        if on_shutdown is not None:
+            await on_shutdown(shared)
         await redis.aclose()
 
 

@@ -73,6 +73,9 @@ class QueueSpec:
     retention: Retention = field(default_factory=Retention)
     rate_limit: RateLimit | None = None
     key_rate_limit: RateLimit | None = None
+    key_prefix_rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
+    """Further per-key limits for the rate keys that start with a prefix, on top of
+    ``key_rate_limit`` (e.g. Telegram: every chat 1/s, and chats ``"chat:-"`` - groups - also 20/min)."""
     lease_s: float = 5.0
     """A live worker renews its leases every ``lease_s / 3``; a dead worker's job is re-run after
     at most ``lease_s`` + one reaper tick (``lease_s / 5``)."""

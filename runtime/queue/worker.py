@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from runtime.queue import codec, lua_admin, lua_worker, registry, tracing
-from runtime.queue.execution import ClaimedJob, JobContext, decide_failure
+from runtime.queue.execution import ClaimedJob, JobContext, Requeue, decide_failure
 from runtime.queue.metrics import JOBS_BY_STATE, JOBS_TOTAL, RUN_SECONDS, WAIT_SECONDS
 from runtime.queue.spec import QueueSpec
 
@@ -70,6 +70,7 @@ class Worker:
         self._renew = redis.register_script(lua_worker.RENEW)
         self._reap = redis.register_script(lua_worker.REAP)
         self._put_back = redis.register_script(lua_worker.PUT_BACK)
+        self._requeue = redis.register_script(lua_worker.REQUEUE)
         self._clean = redis.register_script(lua_admin.CLEAN)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._leases: dict[str, int] = {}  # job id -> attempt, until its outcome reached Redis
@@ -84,15 +85,18 @@ class Worker:
         self._completed = JOBS_TOTAL.labels(q, "completed")
         self._failed = JOBS_TOTAL.labels(q, "failed")
         self._retried = JOBS_TOTAL.labels(q, "retried")
+        self._requeued = JOBS_TOTAL.labels(q, "requeued")
         self._run_seconds = RUN_SECONDS.labels(q)
         self._wait_seconds = WAIT_SECONDS.labels(q)
         rl, krl = spec.rate_limit, spec.key_rate_limit
-        self._limits = [
+        self._limits: list[int | str] = [
             rl.max_jobs if rl else 0,
             rl.period_ms if rl else 0,
             krl.max_jobs if krl else 0,
             krl.period_ms if krl else 0,
         ]
+        for prefix, limit in spec.key_prefix_rate_limits.items():
+            self._limits.extend((prefix, limit.max_jobs, limit.period_ms))
         self._lease_ms = int(spec.lease_s * 1000)
         self.jobs_started = 0
 
@@ -215,6 +219,9 @@ class Worker:
                         result = await function.coroutine(ctx, **job.data)
                 except asyncio.CancelledError:
                     raise
+                except Requeue as exc:
+                    span.add_event("requeued", {"reason": str(exc), "hold_s": exc.hold_s})
+                    await self._record_requeue(job, exc)
                 except Exception as exc:
                     span.record_exception(exc)
                     span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)[:200]))
@@ -251,6 +258,13 @@ class Worker:
                 if delay is None:
                     raise
                 await asyncio.sleep(delay)
+        self._leases.pop(job.job_id, None)
+
+    async def _record_requeue(self, job: ClaimedJob, request: Requeue) -> None:
+        self._requeued.inc()
+        log.info("job %s %s requeued (hold %.3f s): %s", self.spec.name, job.job_id, request.hold_s, request)
+        args: list[str | int] = [self.worker_id, job.job_id, job.attempt, round(request.hold_s * 1000)]
+        await self._requeue(keys=[self.keys.prefix], args=args)
         self._leases.pop(job.job_id, None)
 
     # ---- completions, leases, reaper -----------------------------------------------------------

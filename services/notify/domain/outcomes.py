@@ -39,10 +39,12 @@ class Outcome:
     retry_after_s: float | None = None
     provider_id: str = ""
     drop_subscription: bool = False
+    awaiting_receipt: bool = False
+    """Accepted, and the provider will report the final delivery later (SMS status callbacks)."""
 
     @classmethod
-    def delivered(cls, provider_id: str = "") -> Outcome:
-        return cls(OutcomeKind.DELIVERED, provider_id=provider_id)
+    def delivered(cls, provider_id: str = "", *, awaiting_receipt: bool = False) -> Outcome:
+        return cls(OutcomeKind.DELIVERED, provider_id=provider_id, awaiting_receipt=awaiting_receipt)
 
     @classmethod
     def transient(cls, reason: str, *, retry_after_s: float | None = None) -> Outcome:

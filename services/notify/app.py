@@ -1,0 +1,109 @@
+"""Wiring of the notify service: database, Redis, the two queue producers, templates, the inbox hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from switchboard.notify.v1 import notify_pb2_grpc
+
+from runtime.db import create_engine, db_health_check
+from runtime.grpc_server import GrpcService
+from runtime.migrations import upgrade
+from runtime.queue import DiskSpool, QueueAdmin, QueueClient
+from runtime.redis import create_redis, redis_health_check
+from services.notify.domain.templates import TemplateLibrary
+from services.notify.inbox_hub import InboxHub
+from services.notify.metrics import QUEUE_SIZE, QUEUE_SWITCHES
+from services.notify.migrate import ALEMBIC_INI
+from services.notify.queues import queue_specs
+from services.notify.service import NotifyCore
+from services.notify.servicer import SERVICE_NAME, NotifyServicer
+from services.notify.settings import NotifySettings
+from services.notify.store import NotificationStore
+from services.notify.user_store import UserStore
+
+__all__ = ["NotifyApp", "build_service"]
+
+
+@dataclass
+class NotifyApp:
+    settings: NotifySettings
+    core: NotifyCore
+    redis: Redis
+    events_redis: Redis
+    queues: dict[str, QueueClient]
+    admins: list[QueueAdmin]
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def create(cls, settings: NotifySettings) -> NotifyApp:
+        if settings.notify_migrate_on_start:
+            await upgrade(ALEMBIC_INI, settings.async_database_url)
+        engine = create_engine(settings.async_database_url)
+        redis = create_redis(settings.redis_url, client_name="notify")
+        # Pub/sub blocks on purpose: no socket timeout on the inbox hub's connection.
+        events_redis = create_redis(settings.redis_url, socket_timeout=None, client_name="notify_inbox")
+        spool = DiskSpool(settings.spool_path)
+        specs = queue_specs(settings)
+        queues = {name: QueueClient(spec, redis, spool=spool) for name, spec in specs.items()}
+        for client in queues.values():
+            await client.start()
+        core = NotifyCore(
+            settings=settings,
+            store=NotificationStore(engine),
+            users=UserStore(engine),
+            queues=queues,
+            templates=TemplateLibrary(),
+            hub=InboxHub(events_redis),
+        )
+        app = cls(settings, core, redis, events_redis, queues, [QueueAdmin(s, redis) for s in specs.values()])
+        app.tasks.append(asyncio.create_task(app._watch_queues(), name="notify-queue-gauges"))
+        return app
+
+    async def _watch_queues(self) -> None:
+        """``notification_queue_size`` and ``notification_queue_switches_total``, once a second."""
+        health = {name: "ok" for name in self.queues}
+        while True:
+            for admin in self.admins:
+                with contextlib.suppress(Exception):
+                    counts = await admin.counts()
+                    QUEUE_SIZE.labels(admin.name).set(counts.waiting + counts.delayed)
+            for name, client in self.queues.items():
+                now = client.health()
+                if now != health[name]:
+                    QUEUE_SWITCHES.labels(*(("redis", "spool") if now == "degraded" else ("spool", "redis"))).inc()
+                    health[name] = now
+            await asyncio.sleep(1.0)
+
+    def grpc_service(self) -> GrpcService:
+        engine = self.core.store.engine
+        return GrpcService(
+            name="notify",
+            address=self.settings.notify_addr,
+            register=lambda server: notify_pb2_grpc.add_NotifyServiceServicer_to_server(
+                NotifyServicer(self.core), server
+            ),
+            service_names=[SERVICE_NAME],
+            health_checks={"redis": redis_health_check(self.redis), "db": db_health_check(engine)},
+            shutdown_hooks=[self.close],
+            bind_host=self.settings.grpc_bind_host,
+        )
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.core.hub.close()
+        for client in self.queues.values():
+            await client.close()
+        await self.events_redis.aclose()
+        await self.redis.aclose()
+        await self.core.store.engine.dispose()
+
+
+async def build_service(settings: NotifySettings) -> GrpcService:
+    app = await NotifyApp.create(settings)
+    return app.grpc_service()

@@ -1,0 +1,134 @@
+"""One delivery attempt of a stored notification, and what it leaves behind.
+
+The job functions (``jobs.py``) call :meth:`Deliverer.deliver` with the notification id and the
+queue's attempt number. The attempt is one span (``notify.deliver <channel>``, child of the job's
+run span, itself a child of the ``Send`` that queued it), recorded in the database with its
+outcome; what follows is :func:`services.notify.domain.outcomes.next_step`'s decision, told to the
+queue layer: ``Retry`` with the delay (so the stored ``nextAttemptAt`` is the real one),
+``PermanentError`` (failed, never retried), or ``Requeue`` (a provider's rate limit: no attempt
+used, the Telegram queue held for ``retry_after``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from arq.worker import Retry
+from opentelemetry import trace
+
+from runtime.errors import PermanentError
+from runtime.logging import get_logger
+from runtime.queue import Requeue
+from runtime.retry import RetryPolicy
+from services.notify.channels.base import Sender
+from services.notify.channels.telegram import sent_parts
+from services.notify.domain.channels import Channel
+from services.notify.domain.outcomes import Action, Outcome, next_step
+from services.notify.metrics import NOTIFICATIONS, TELEGRAM_RETRY_AFTER
+from services.notify.records import Notification, State
+from services.notify.store import NotificationStore
+
+log = get_logger("notify.delivery")
+tracer = trace.get_tracer("services.notify")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Deliverer:
+    store: NotificationStore
+    senders: Mapping[Channel, Sender]
+    policy: RetryPolicy
+    timeout_s: float
+
+    async def deliver(self, notification_id: str, attempt: int, *, queue_held_s: float = 0.0) -> dict[str, Any]:
+        notification = await self.store.get(notification_id)
+        if notification.state is State.DELIVERED:
+            return {"state": "delivered", "already": True}
+        if queue_held_s > 0:
+            # Claimed just before the provider asked everyone to wait: go back without sending.
+            raise Requeue("the channel is held by a provider's retry_after")
+        channel = Channel(notification.channel)
+        sender = self.senders.get(channel)
+        if sender is None:
+            raise PermanentError(f"the {channel} channel has no provider configured in this worker")
+        await self.store.mark_sending(notification_id)
+        with tracer.start_as_current_span(
+            f"notify.deliver {channel}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={"notify.notification_id": notification_id, "notify.attempt": attempt},
+        ) as span:
+            outcome = await self._attempt(sender, notification)
+            span.set_attribute("notify.outcome", outcome.kind.value)
+            if not outcome.ok:
+                span.set_status(trace.Status(trace.StatusCode.ERROR, outcome.reason[:200]))
+        NOTIFICATIONS.labels(channel.value, outcome.kind.value).inc()
+        return await self._follow(notification, channel, attempt, outcome)
+
+    async def _attempt(self, sender: Sender, notification: Notification) -> Outcome:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await sender.send(notification)
+        except TimeoutError:
+            return Outcome.transient(f"provider did not answer within {self.timeout_s:g} s")
+        except Exception as exc:  # an adapter bug must not lose the notification: retry it
+            log.exception("sender failed", notification_id=notification.id)
+            return Outcome.transient(f"{type(exc).__name__}: {exc}")
+
+    async def _follow(
+        self, notification: Notification, channel: Channel, attempt: int, outcome: Outcome
+    ) -> dict[str, Any]:
+        nid, at = notification.id, now_ms()
+        policy = RetryPolicy(
+            attempts=notification.max_attempts,
+            base=self.policy.base,
+            cap=self.policy.cap,
+            multiplier=self.policy.multiplier,
+            jitter=self.policy.jitter,
+        )
+        step = next_step(outcome, attempt, policy)
+        if step.action is Action.DONE:
+            if channel is Channel.TELEGRAM:
+                return await self._telegram_part_sent(notification, attempt, outcome, at)
+            # An SMS accepted by a provider that reports receipts stays "sending" until it does.
+            state = State.SENDING if outcome.awaiting_receipt else State.DELIVERED
+            await self.store.record_attempt(
+                nid, attempt=attempt, at_ms=at, state=state, provider_id=outcome.provider_id
+            )
+            log.info("accepted by provider", notification_id=nid, channel=channel.value, attempt=attempt, state=state)
+            return {"state": state.value, "providerId": outcome.provider_id}
+        if step.action is Action.REQUEUE:
+            TELEGRAM_RETRY_AFTER.inc(step.delay_s)
+            await self.store.mark_requeued(nid, reason=step.reason, next_attempt_at_ms=at + round(step.delay_s * 1000))
+            log.warning("rate limited, channel held", notification_id=nid, retry_after_s=step.delay_s)
+            raise Requeue(step.reason, hold_s=step.delay_s)
+        if step.action is Action.RETRY:
+            next_at = at + round(step.delay_s * 1000)
+            await self.store.record_attempt(
+                nid, attempt=attempt, at_ms=at, state=State.RETRYING, error=step.reason, next_attempt_at_ms=next_at
+            )
+            log.warning("attempt failed, will retry", notification_id=nid, attempt=attempt, error=step.reason)
+            raise Retry(defer=step.delay_s)
+        await self.store.record_attempt(nid, attempt=attempt, at_ms=at, state=State.FAILED, error=step.reason)
+        log.warning("failed", notification_id=nid, attempt=attempt, error=step.reason)
+        raise PermanentError(step.reason)
+
+    async def _telegram_part_sent(
+        self, notification: Notification, attempt: int, outcome: Outcome, at: int
+    ) -> dict[str, Any]:
+        """A Telegram text goes one part per run, so each message passes the rate limits."""
+        sent = [*sent_parts(notification), outcome.provider_id or "?"]
+        provider_id = ",".join(sent)
+        if len(sent) < len(notification.parts):
+            await self.store.note_progress(notification.id, provider_id)
+            raise Requeue(f"part {len(sent)} of {len(notification.parts)} sent")
+        await self.store.record_attempt(
+            notification.id, attempt=attempt, at_ms=at, state=State.DELIVERED, provider_id=provider_id
+        )
+        return {"state": "delivered", "providerId": provider_id}

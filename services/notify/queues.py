@@ -1,0 +1,68 @@
+"""The notify queues: ``notifications`` for every channel but Telegram, and ``notifications_telegram``.
+
+Telegram has a queue of its own because its limits are the Bot API's, enforced by the queue
+layer across every worker replica: ``TELEGRAM_RATE_PER_SECOND`` starts per second for the bot,
+one per second per chat (``rate_key`` ``chat:<id>``), and 20 per minute on top for group chats
+(negative ids: the ``chat:-`` prefix). A 429 holds the whole queue for ``retry_after``.
+"""
+
+from __future__ import annotations
+
+from runtime.queue import QueueSpec, RateLimit
+from runtime.retry import RetryPolicy
+from services.notify.domain.channels import Channel
+from services.notify.jobs import deliver, deliver_telegram
+from services.notify.settings import NotifySettings
+
+NOTIFICATIONS = "notifications"
+TELEGRAM = "notifications_telegram"
+GROUP_RATE_PREFIX = "chat:-"
+
+
+def retry_policy(settings: NotifySettings, attempts: int) -> RetryPolicy:
+    """Exponential backoff from ``NOTIFY_BACKOFF_BASE_S`` (2 s): 2, 4, 8, 16 s ... up to the cap."""
+    return RetryPolicy(
+        attempts=attempts, base=settings.notify_backoff_base_s, cap=settings.notify_backoff_cap_s, jitter=0.1
+    )
+
+
+def queue_name(channel: Channel) -> str:
+    return TELEGRAM if channel is Channel.TELEGRAM else NOTIFICATIONS
+
+
+def rate_key(chat: str) -> str:
+    """The per-chat rate key (``@`` is not a rate-key character: ``@name`` -> ``chat:at.name``)."""
+    return "chat:" + (f"at.{chat[1:]}" if chat.startswith("@") else chat)
+
+
+def notifications_queue(settings: NotifySettings) -> QueueSpec:
+    return QueueSpec(
+        name=NOTIFICATIONS,
+        functions=(deliver,),
+        concurrency=settings.notify_concurrency,
+        attempts=settings.notify_attempts,
+        backoff=retry_policy(settings, settings.notify_attempts),
+        job_timeout_s=settings.notify_provider_timeout_s * 3,
+        lease_s=settings.notify_lease_s,
+    )
+
+
+def telegram_queue(settings: NotifySettings) -> QueueSpec:
+    chat = RateLimit.parse(settings.telegram_chat_rate)
+    group = RateLimit.parse(settings.telegram_group_rate)
+    return QueueSpec(
+        name=TELEGRAM,
+        functions=(deliver_telegram,),
+        concurrency=settings.notify_telegram_concurrency,
+        attempts=settings.attempts_for(Channel.TELEGRAM),
+        backoff=retry_policy(settings, settings.attempts_for(Channel.TELEGRAM)),
+        job_timeout_s=settings.notify_provider_timeout_s * 3,
+        lease_s=settings.notify_lease_s,
+        rate_limit=RateLimit(settings.telegram_rate_per_second, 1.0),
+        key_rate_limit=chat,
+        key_prefix_rate_limits={GROUP_RATE_PREFIX: group} if group else {},
+    )
+
+
+def queue_specs(settings: NotifySettings) -> dict[str, QueueSpec]:
+    return {NOTIFICATIONS: notifications_queue(settings), TELEGRAM: telegram_queue(settings)}

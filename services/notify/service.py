@@ -1,0 +1,188 @@
+"""The notify service's core: accept sends, answer reads, manage inboxes and push subscriptions.
+
+``send`` decides the whole delivery at once (``domain.requests.plan_delivery``: a bad request is
+refused naming the field, nothing stored or queued), stores the notification, then queues its job
+on the channel's queue with the notification id as the job id. An idempotency key seen within
+24 h answers the first notification and queues nothing. A job that cannot be queued removes the
+stored notification and the caller gets UNAVAILABLE: what was accepted is always on its way.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, SwitchboardError
+from runtime.queue import QueueClient
+from services.notify.domain import sms_signature
+from services.notify.domain.channels import Channel, normalize_recipient
+from services.notify.domain.requests import Delivery, SendRequest, plan_delivery
+from services.notify.domain.templates import TemplateLibrary
+from services.notify.inbox_hub import InboxHub
+from services.notify.queues import queue_name, rate_key, retry_policy
+from services.notify.records import Accepted, InAppMessage, Notification, State
+from services.notify.settings import NotifySettings
+from services.notify.store import NotificationStore
+from services.notify.user_store import UserStore
+from services.notify.vapid import public_key
+
+MAX_PAGE_SIZE = 200
+MAX_LIST = 500
+
+SMS_FINAL_STATES = {"delivered": State.DELIVERED, "undelivered": State.FAILED, "failed": State.FAILED}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class NotifyCore:
+    settings: NotifySettings
+    store: NotificationStore
+    users: UserStore
+    queues: Mapping[str, QueueClient]
+    templates: TemplateLibrary
+    hub: InboxHub
+
+    # ---- sending ---------------------------------------------------------------------------
+    def plan(self, request: SendRequest) -> Delivery:
+        delivery = plan_delivery(
+            request,
+            now_ms=now_ms(),
+            templates=self.templates,
+            default_attempts={c: self.settings.attempts_for(c) for c in Channel},
+        )
+        if not self.settings.configured(delivery.channel):
+            raise FailedPrecondition(f"the {delivery.channel} channel has no provider configured")
+        return delivery
+
+    async def send(self, request: SendRequest) -> Accepted:
+        delivery = self.plan(request)
+        accepted = await self.store.create(uuid.uuid4().hex, delivery, now_ms())
+        if not accepted.created:
+            return accepted
+        try:
+            await self._enqueue(accepted.id, delivery)
+        except BaseException:
+            await self.store.discard(accepted.id)
+            raise
+        return accepted
+
+    async def send_batch(self, requests: Sequence[SendRequest]) -> list[Accepted | SwitchboardError]:
+        """Each request on its own: a refused one does not stop the others."""
+        results: list[Accepted | SwitchboardError] = []
+        for request in requests:
+            try:
+                results.append(await self.send(request))
+            except (InvalidArgument, FailedPrecondition) as exc:
+                results.append(exc)
+        return results
+
+    async def _enqueue(self, notification_id: str, delivery: Delivery) -> None:
+        name = queue_name(delivery.channel)
+        delay_s = max(delivery.due_ms - now_ms(), 0) / 1000 if delivery.scheduled else None
+        await self.queues[name].enqueue(
+            "deliver_telegram" if delivery.channel is Channel.TELEGRAM else "deliver",
+            {"notification_id": notification_id},
+            job_id=notification_id,
+            priority=delivery.queue_priority,
+            delay_s=delay_s,
+            attempts=delivery.max_attempts,
+            backoff=retry_policy(self.settings, delivery.max_attempts),
+            rate_key=rate_key(delivery.to) if delivery.channel is Channel.TELEGRAM else None,
+        )
+
+    # ---- reads -----------------------------------------------------------------------------
+    async def status(self, notification_id: str) -> Notification:
+        if not notification_id:
+            raise InvalidArgument("notification_id", "must not be empty")
+        return await self.store.get(notification_id)
+
+    async def recent(self, limit: int, channel: str = "") -> list[Notification]:
+        if not 0 <= limit <= MAX_LIST:
+            raise InvalidArgument("limit", f"must be within 0..{MAX_LIST}")
+        return await self.store.recent(limit or 50, channel)
+
+    # ---- in-app ----------------------------------------------------------------------------
+    async def inbox(
+        self, user_id: str, *, unread_only: bool, page: int, page_size: int
+    ) -> tuple[list[InAppMessage], int, int, int, int]:
+        """Messages, unread count, total, page, page size."""
+        user = normalize_recipient(Channel.DATABASE, user_id)
+        page = page or 1
+        page_size = page_size or 20
+        if page < 1:
+            raise InvalidArgument("page", "must be >= 1")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidArgument("page_size", f"must be within 1..{MAX_PAGE_SIZE}")
+        messages, unread, total = await self.users.inbox(
+            user, unread_only=unread_only, offset=(page - 1) * page_size, limit=page_size
+        )
+        return messages, unread, total, page, page_size
+
+    async def mark_read(self, user_id: str, ids: Sequence[str], *, all_messages: bool) -> int:
+        user = normalize_recipient(Channel.DATABASE, user_id)
+        if not all_messages and not ids:
+            raise InvalidArgument("ids", "give message ids, or all")
+        return await self.users.mark_read(user, ids, all_messages=all_messages, now_ms=now_ms())
+
+    def watch_inbox(self, user_id: str) -> AsyncIterator[dict[str, Any]]:
+        return self.hub.watch(normalize_recipient(Channel.DATABASE, user_id))
+
+    # ---- web push --------------------------------------------------------------------------
+    async def register_push(self, *, user_id: str, endpoint: str, p256dh: str, auth: str, user_agent: str) -> str:
+        user = normalize_recipient(Channel.BROWSER, user_id)
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("https", "http") or not parts.hostname or len(endpoint) > 2048:
+            raise InvalidArgument("endpoint", "must be the subscription's push service URL")
+        if len(_b64url(p256dh, "p256dh")) != 65:
+            raise InvalidArgument("p256dh", "must be an uncompressed P-256 public key (65 bytes, base64url)")
+        if len(_b64url(auth, "auth")) != 16:
+            raise InvalidArgument("auth", "must be the 16-byte auth secret (base64url)")
+        return await self.users.register(
+            user_id=user, endpoint=endpoint, p256dh=p256dh, auth=auth, user_agent=user_agent[:512], now_ms=now_ms()
+        )
+
+    async def unregister_push(self, *, subscription_id: str, endpoint: str) -> bool:
+        if not subscription_id and not endpoint:
+            raise InvalidArgument("subscription_id", "give the subscription id or its endpoint")
+        return await self.users.unregister(subscription_id=subscription_id, endpoint=endpoint)
+
+    def vapid_public_key(self) -> str:
+        if not self.settings.vapid_private_key:
+            raise FailedPrecondition("web push has no VAPID key configured (VAPID_PRIVATE_KEY)")
+        return public_key(self.settings.vapid_private_key)
+
+    # ---- sms status callback ---------------------------------------------------------------
+    async def sms_status(self, url: str, form: Mapping[str, str], signature: str) -> Notification:
+        """The provider's delivery report, authenticated by its signature over ``url`` and ``form``:
+        ``delivered`` and ``undelivered``/``failed`` are final, the others change nothing."""
+        if not sms_signature.verify(self.settings.sms_auth_token, url, form, signature):
+            raise PermissionDenied("the SMS status callback's X-Twilio-Signature does not match")
+        provider_id, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
+        error_code, error_message = form.get("ErrorCode", ""), form.get("ErrorMessage", "")
+        if not provider_id:
+            raise InvalidArgument("MessageSid", "must not be empty")
+        found = await self.store.find_by_provider_id(Channel.SMS.value, provider_id)
+        if found is None:
+            raise NotFound(f"no SMS notification with provider message id {provider_id!r}")
+        final = SMS_FINAL_STATES.get(status.strip().lower())
+        if final is None or found.state is final:
+            return found
+        error = "" if final is State.DELIVERED else f"sms {status}: {error_code} {error_message}".strip()
+        await self.store.finish(found.id, state=final, error=error, at_ms=now_ms())
+        return await self.store.get(found.id)
+
+
+def _b64url(value: str, field: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidArgument(field, "must be base64url") from None
