@@ -29,6 +29,7 @@ import httpx
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from tests.status.builders import batch, center
+from tests.status.leases import lease_token
 from tests.support.ports import free_port
 from tests.support.procs import ServiceProcess
 from tests.support.redis_server import RedisServer
@@ -38,10 +39,10 @@ WARMUP = 200
 SAMPLES = 1500
 
 
-async def _ingest(address: str, changes: list[status_pb2.StateChange], sequence: int) -> None:
+async def _ingest(address: str, token: int, changes: list[status_pb2.StateChange], sequence: int) -> None:
     async with grpc.aio.insecure_channel(address) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
-        call = stub.Ingest(iter([batch(*changes, sequence=sequence, replace_all=True)]), timeout=30)
+        call = stub.Ingest(iter([batch(*changes, sequence=sequence, replace_all=True, token=token)]), timeout=30)
         async for _ in call:
             pass
 
@@ -152,8 +153,9 @@ def run() -> list[dict[str, Any]]:
         with status, gateway:
             status.wait_serving(status_addr, timeout=60)
             gateway.wait_http(f"http://127.0.0.1:{gateway_port}/healthz", timeout=60)
+            token = lease_token(redis_server.url)  # the ingest this benchmark plays holds the lease
             for sequence, (operators, queues, channels) in enumerate([(200, 20, 100), (1000, 20, 100)], start=1):
-                asyncio.run(_ingest(status_addr, center(operators, queues, channels), sequence))
+                asyncio.run(_ingest(status_addr, token, center(operators, queues, channels), sequence))
                 grpc_latencies = asyncio.run(_grpc_latencies(status_addr))
                 base_url = f"http://127.0.0.1:{gateway_port}"
                 mirror_before, grpc_before = _mirror_share(base_url)

@@ -2,8 +2,10 @@
 
 The database holds what survives a Redis loss — which queues exist and who is a member with
 which penalty, pause state and interfaces — never live call state. It is written through from
-replace_all batches (a resync from Asterisk is the complete truth) by :class:`ConfigWriter`,
-off the ingest's hot path, and it answers reads when Redis is unreachable.
+replace_all batches (a resync from Asterisk is the complete truth of that Asterisk server, its
+``source_id``) by :class:`ConfigWriter`, off the ingest's hot path, and it answers reads when
+Redis is unreachable. Every row remembers its source: one server's resync replaces that
+server's rows (and rows of no source, written before sources were recorded), never another's.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Boolean, Float, Integer, String, delete, func, insert, select
+from sqlalchemy import Boolean, Float, Integer, String, delete, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from switchboard.status.v1 import status_pb2
@@ -46,6 +48,7 @@ class QueueRow(Base):
     weight: Mapped[int] = mapped_column(Integer, default=0)
     service_level: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[float] = mapped_column(Float, default=0.0)
+    source_id: Mapped[str] = mapped_column(String(128), default="")
 
 
 class QueueMemberRow(Base):
@@ -62,10 +65,12 @@ class QueueMemberRow(Base):
     ringinuse: Mapped[bool] = mapped_column(Boolean, default=False)
     wrapup_time: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[float] = mapped_column(Float, default=0.0)
+    source_id: Mapped[str] = mapped_column(String(128), default="")
 
 
-def queue_row(queue: status_pb2.Queue, now: float) -> dict[str, object]:
+def queue_row(queue: status_pb2.Queue, now: float, source_id: str = "") -> dict[str, object]:
     return {
+        "source_id": source_id,
         "name": queue.name,
         "strategy": queue.strategy,
         "max_callers": queue.max,
@@ -75,8 +80,9 @@ def queue_row(queue: status_pb2.Queue, now: float) -> dict[str, object]:
     }
 
 
-def member_row(op: status_pb2.Operator, now: float) -> dict[str, object]:
+def member_row(op: status_pb2.Operator, now: float, source_id: str = "") -> dict[str, object]:
     return {
+        "source_id": source_id,
         "queue_name": op.queue_name,
         "interface": op.member_id,
         "member_name": op.member_name,
@@ -126,6 +132,14 @@ class StaticConfig:
     operators: list[status_pb2.Operator]
 
 
+_BATCH: Final = 500
+"""Rows per ``IN (...)`` list (well under every database's bound-parameter limit)."""
+
+
+def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
+    return [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
+
+
 class StatusDatabase:
     """Reads and writes of the static configuration."""
 
@@ -145,14 +159,43 @@ class StatusDatabase:
             ).all()
         return StaticConfig([queue_message(q) for q in queues], [operator_message(m) for m in members])
 
-    async def replace(self, queues: Sequence[status_pb2.Queue], operators: Sequence[status_pb2.Operator]) -> None:
-        """Make the tables hold exactly these queues and members (one transaction)."""
+    async def load_by_source(self) -> dict[str, StaticConfig]:
+        """The configuration grouped by the source each row came from ('' = no source recorded)."""
+        queue_table, member_table = QueueRow.__table__, QueueMemberRow.__table__
+        async with self.engine.connect() as connection:
+            queues = (await connection.execute(select(queue_table).order_by(queue_table.c.name))).all()
+            members = (
+                await connection.execute(
+                    select(member_table).order_by(member_table.c.queue_name, member_table.c.interface)
+                )
+            ).all()
+        grouped: dict[str, StaticConfig] = {}
+        for queue in queues:
+            grouped.setdefault(queue.source_id, StaticConfig([], [])).queues.append(queue_message(queue))
+        for member in members:
+            grouped.setdefault(member.source_id, StaticConfig([], [])).operators.append(operator_message(member))
+        return grouped
+
+    async def replace(
+        self, source_id: str, queues: Sequence[status_pb2.Queue], operators: Sequence[status_pb2.Operator]
+    ) -> None:
+        """Make ``source_id``'s rows exactly these queues and members (one transaction).
+
+        Other sources' rows stay, except a row with the same key (queue name, or queue and
+        interface) as one of these: it now belongs to ``source_id``, as in Redis.
+        """
         now = time.time()
-        queue_rows = list({q.name: queue_row(q, now) for q in queues}.values())
-        member_rows = list({(o.queue_name, o.member_id): member_row(o, now) for o in operators}.values())
+        queue_rows = list({q.name: queue_row(q, now, source_id) for q in queues}.values())
+        member_rows = list({(o.queue_name, o.member_id): member_row(o, now, source_id) for o in operators}.values())
+        replaced = [source_id, ""]
         async with self.sessions.begin() as session:
-            await session.execute(delete(QueueMemberRow))
-            await session.execute(delete(QueueRow))
+            await session.execute(delete(QueueMemberRow).where(QueueMemberRow.source_id.in_(replaced)))
+            await session.execute(delete(QueueRow).where(QueueRow.source_id.in_(replaced)))
+            for chunk in _chunks([(r["queue_name"], r["interface"]) for r in member_rows]):
+                key = tuple_(QueueMemberRow.queue_name, QueueMemberRow.interface)
+                await session.execute(delete(QueueMemberRow).where(key.in_(chunk)))
+            for chunk in _chunks([r["name"] for r in queue_rows]):
+                await session.execute(delete(QueueRow).where(QueueRow.name.in_(chunk)))
             if queue_rows:
                 await session.execute(insert(QueueRow), queue_rows)
             if member_rows:
@@ -169,22 +212,25 @@ class StatusDatabase:
 class ConfigWriter:
     """Writes the latest replace_all configuration to the database in the background.
 
-    Only the newest pending configuration matters (each is the complete truth), so bursts
-    coalesce into one write; a failed write is retried with backoff until a newer one replaces it.
+    Only the newest pending configuration of each source matters (each is that source's
+    complete truth), so bursts coalesce into one write per source; a failed write is retried
+    with backoff until a newer one replaces it.
     """
 
     def __init__(self, database: StatusDatabase, retry: RetryPolicy | None = None) -> None:
         self.database = database
         self.retry = retry or RetryPolicy(attempts=0, base=0.2, cap=10.0)
-        self._pending: StaticConfig | None = None
+        self._pending: dict[str, StaticConfig] = {}
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.written = 0
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def submit(self, queues: Sequence[status_pb2.Queue], operators: Sequence[status_pb2.Operator]) -> None:
-        self._pending = StaticConfig(list(queues), list(operators))
+    def submit(
+        self, source_id: str, queues: Sequence[status_pb2.Queue], operators: Sequence[status_pb2.Operator]
+    ) -> None:
+        self._pending[source_id] = StaticConfig(list(queues), list(operators))
         self._idle.clear()
         self._wakeup.set()
         if self._task is None:
@@ -211,21 +257,23 @@ class ConfigWriter:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            config, self._pending = self._pending, None
-            if config is None:
+            if not self._pending:
                 continue
+            source_id = next(iter(self._pending))
+            config = self._pending.pop(source_id)
             try:
-                await self.database.replace(config.queues, config.operators)
+                await self.database.replace(source_id, config.queues, config.operators)
             except Exception as error:
                 failures += 1
-                log.warning("config write failed", error=repr(error), failures=failures)
-                if self._pending is None:
-                    self._pending = config
+                log.warning("config write failed", source=source_id, error=repr(error), failures=failures)
+                self._pending.setdefault(source_id, config)
                 self._wakeup.set()
                 await asyncio.sleep(self.retry.delay_for(failures))
                 continue
             failures = 0
             self.written += 1
-            log.info("config written", queues=len(config.queues), members=len(config.operators))
-            if self._pending is None:
+            log.info("config written", source=source_id, queues=len(config.queues), members=len(config.operators))
+            if self._pending:
+                self._wakeup.set()
+            else:
                 self._idle.set()

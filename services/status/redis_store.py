@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from switchboard.status.v1 import status_pb2
 
 from runtime.errors import FailedPrecondition, Unavailable
+from services.ami_ingest import keys as ingest_keys
 from services.status import keys, scripts
 from services.status.domain.batch import changeset_tail, encode_changes
 from services.status.domain.state import LiveState
@@ -70,6 +71,23 @@ class StreamEntry:
         return status_pb2.ChangeSet.FromString(self.raw_changes) if self.raw_changes else None
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _fenced_off(source_id: str, fencing_token: int, *, reason: str, token: str) -> FailedPrecondition:
+    """The refusal of a batch whose token is not the lease holder's (``reason`` from the script)."""
+    details: dict[str, Any] = {"source_id": source_id, "fencing_token": fencing_token}
+    if reason == "lease":
+        details["lease_token"] = int(token) if token else 0
+        held = f"the lease holds token {token}" if token else "nobody holds the lease"
+        message = f"fencing token {fencing_token} of source {source_id!r} is not the lease holder's ({held})"
+    else:
+        details["highest"] = int(token)
+        message = f"fencing token {fencing_token} of source {source_id!r} is lower than {token}"
+    return FailedPrecondition(message + ": another ingest leads this source", details=details)
+
+
 class RedisStore:
     """Live rows in Redis (see :mod:`services.status.keys`)."""
 
@@ -97,12 +115,13 @@ class RedisStore:
         mode: str,
         touch_ingest: bool,
         now: float | None,
+        owner: str,
     ) -> list[Any]:
         encoded = encode_changes(changes)
         when = time.time() if now is None else now
         return [
             source_id,
-            fencing_token,
+            str(fencing_token),
             mode,
             "1" if replace_all else "0",
             repr(when),
@@ -111,17 +130,19 @@ class RedisStore:
             self.stream_maxlen,
             changeset_tail(emitted_at=emitted_at, replace_all=replace_all),
             encoded.count,
+            owner,
             *encoded.args,
         ]
 
     @staticmethod
+    def _keys(source_id: str) -> list[str]:
+        """The script's keys: every status key, then the lease key the fencing check reads."""
+        return [*keys.ALL_KEYS, ingest_keys.leader_key(source_id)]
+
+    @staticmethod
     def _result(reply: Any, source_id: str, fencing_token: int) -> ApplyResult:
         if int(reply[0]) < 0:
-            raise FailedPrecondition(
-                f"fencing token {fencing_token} of source {source_id!r} is lower than {int(reply[1])}: "
-                "another ingest leads this source",
-                details={"source_id": source_id, "fencing_token": fencing_token, "highest": int(reply[1])},
-            )
+            raise _fenced_off(source_id, fencing_token, reason=_text(reply[2]), token=_text(reply[1]))
         revision, changes, operators, queues, channels = (int(value) for value in reply[1:6])
         if len(reply) < 9:  # the nx-if-empty early return: nothing was written
             return ApplyResult(revision, changes, operators, queues, channels)
@@ -147,11 +168,13 @@ class RedisStore:
         mode: str = "set",
         touch_ingest: bool = True,
         now: float | None = None,
+        owner: str | None = None,
     ) -> ApplyResult:
         """Apply changes atomically (one EVALSHA); FailedPrecondition when fenced off.
 
         ``mode`` ``"nx"`` only adds rows that do not exist; ``"nx-if-empty"`` does so only when
         no live hash exists at all (seeding). ``source_id=""`` skips fencing (seeding, admin).
+        ``owner`` is the source the rows belong to (default: ``source_id``).
         """
         args = self._apply_args(
             changes,
@@ -162,8 +185,9 @@ class RedisStore:
             mode=mode,
             touch_ingest=touch_ingest,
             now=now,
+            owner=source_id if owner is None else owner,
         )
-        reply = await self._call(lambda: self._apply(keys=list(keys.ALL_KEYS), args=args))
+        reply = await self._call(lambda: self._apply(keys=self._keys(source_id), args=args))
         return self._result(reply, source_id, fencing_token)
 
     async def apply_batches(self, batches: Sequence[status_pb2.IngestBatch]) -> list[ApplyResult]:
@@ -175,10 +199,13 @@ class RedisStore:
 
         if len(batches) == 1:  # the steady state: one EVALSHA, no pipeline bookkeeping
             batch = batches[0]
-            reply = await self._call(lambda: self._apply(keys=list(keys.ALL_KEYS), args=self._batch_args(batch)))
+            reply = await self._call(
+                lambda: self._apply(keys=self._keys(batch.source_id), args=self._batch_args(batch))
+            )
             replies = [reply]
         else:
-            replies = await self._call(lambda: self._evalsha_pipeline([self._batch_args(b) for b in batches]))
+            calls = [(self._keys(b.source_id), self._batch_args(b)) for b in batches]
+            replies = await self._call(lambda: self._evalsha_pipeline(calls))
         results: list[ApplyResult] = []
         for batch, reply in zip(batches, replies, strict=True):
             try:
@@ -198,9 +225,10 @@ class RedisStore:
             mode="set",
             touch_ingest=True,
             now=None,
+            owner=batch.source_id,
         )
 
-    async def _evalsha_pipeline(self, calls: list[list[Any]]) -> list[Any]:
+    async def _evalsha_pipeline(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
         """EVALSHA each argument list in one round trip; load the script on NOSCRIPT.
 
         redis-py's pipeline would send SCRIPT EXISTS first, a second round trip every time;
@@ -212,8 +240,8 @@ class RedisStore:
         pending = calls
         for _attempt in range(2):
             async with self.client.pipeline(transaction=False) as pipe:
-                for args in pending:
-                    pipe.evalsha(self._apply.sha, len(keys.ALL_KEYS), *keys.ALL_KEYS, *args)
+                for script_keys, args in pending:
+                    pipe.evalsha(self._apply.sha, len(script_keys), *script_keys, *args)
                 answers: list[Any] = await pipe.execute(raise_on_error=False)
             missing = next((i for i, a in enumerate(answers) if isinstance(a, NoScriptError)), None)
             if missing is None:

@@ -114,20 +114,30 @@ class StatusService:
         if batch.replace_all:
             queues = [c.queue_upserted for c in batch.changes if c.HasField("queue_upserted")]
             operators = [c.operator_upserted for c in batch.changes if c.HasField("operator_upserted")]
-            self.config_writer.submit(queues, operators)
+            self.config_writer.submit(batch.source_id, queues, operators)
 
     async def seed_if_empty(self) -> ApplyResult:
-        """Load the database's configuration into Redis when Redis holds no live rows at all."""
-        config = await self.database.load()
-        result = await self.store.apply(
-            upserts_for_config(config.queues, config.operators),
-            source_id="",
-            fencing_token=0,
-            mode="nx-if-empty",
-            touch_ingest=False,
-        )
-        if result.changes_applied:
-            log.info("seeded redis from the database", rows=result.changes_applied)
+        """Load the database's configuration into Redis when Redis holds no live rows at all.
+
+        One script call per source (each row keeps its source as owner in Redis); the first
+        decides whether Redis was empty, the others then only add rows.
+        """
+        result = ApplyResult(revision=0, changes_applied=0)
+        seeded = 0
+        for index, (source_id, config) in enumerate(sorted((await self.database.load_by_source()).items())):
+            result = await self.store.apply(
+                upserts_for_config(config.queues, config.operators),
+                source_id="",
+                fencing_token=0,
+                mode="nx-if-empty" if index == 0 else "nx",
+                touch_ingest=False,
+                owner=source_id,
+            )
+            if index == 0 and not result.changes_applied:
+                break
+            seeded += result.changes_applied
+        if seeded:
+            log.info("seeded redis from the database", rows=seeded)
         return result
 
     async def resync(self) -> status_pb2.ResyncResponse:
@@ -136,19 +146,24 @@ class StatusService:
         Rows already live are kept (they are fresher than the database); the ingest's resync
         that follows is a replace_all and removes whatever Asterisk no longer has.
         """
-        config = await self.database.load()
-        result = await self.store.apply(
-            upserts_for_config(config.queues, config.operators),
-            source_id="",
-            fencing_token=0,
-            mode="nx",
-            touch_ingest=False,
-        )
-        await self.follower.caught_up(result.revision)
+        queues = operators = revision = 0
+        for source_id, config in (await self.database.load_by_source()).items():
+            result = await self.store.apply(
+                upserts_for_config(config.queues, config.operators),
+                source_id="",
+                fencing_token=0,
+                mode="nx",
+                touch_ingest=False,
+                owner=source_id,
+            )
+            queues += result.queues
+            operators += result.operators
+            revision = max(revision, result.revision)
+        await self.follower.caught_up(revision)
         requested = await self.request_resync()
         return status_pb2.ResyncResponse(
-            queues_seeded=result.queues,
-            operators_seeded=result.operators,
+            queues_seeded=queues,
+            operators_seeded=operators,
             asterisk_resync_requested=requested,
         )
 

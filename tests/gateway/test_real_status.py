@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc.aio
 import httpx
 import pytest
+from redis.asyncio import Redis
 from switchboard.status.v1 import status_pb2 as S
 from switchboard.status.v1 import status_pb2_grpc
 
@@ -20,14 +21,16 @@ from services.status.settings import StatusSettings
 from tests.gateway.conftest import LiveGateway, _client_for
 from tests.gateway.fake_status import GrpcBackend, operator, start_backend
 from tests.gateway.sse import events
+from tests.status.leases import take_lease
 from tests.support.ports import free_port
 
 API = "/api/queue-status"
 
 
 class RealStatus:
-    def __init__(self, address: str, server: GrpcServer, channel: grpc.aio.Channel) -> None:
+    def __init__(self, address: str, server: GrpcServer, channel: grpc.aio.Channel, redis: Redis) -> None:
         self.address = address
+        self.redis = redis
         self.server = server
         self.channel = channel
         self.stub = status_pb2_grpc.StatusServiceStub(channel)
@@ -35,8 +38,9 @@ class RealStatus:
 
     async def ingest(self, *changes: S.StateChange) -> int:
         self.sequence += 1
+        token = await take_lease(self.redis, "pbx1")
         batch = S.IngestBatch(
-            source_id="pbx1", fencing_token=1, sequence=self.sequence, changes=changes, emitted_at=time.time()
+            source_id="pbx1", fencing_token=token, sequence=self.sequence, changes=changes, emitted_at=time.time()
         )
         acks = [ack async for ack in self.stub.Ingest(iter([batch]), timeout=10)]
         return acks[-1].revision
@@ -58,7 +62,7 @@ async def real_status(redis_url: str, tmp_path: Path) -> AsyncIterator[RealStatu
     port = await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
-        yield RealStatus(f"127.0.0.1:{port}", server, channel)
+        yield RealStatus(f"127.0.0.1:{port}", server, channel, app.redis)
     finally:
         await channel.close()
         await server.stop()

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
+from redis.asyncio import Redis
 from switchboard.status.v1 import status_pb2 as S
 
 from gateway.app import create_app
@@ -69,10 +70,12 @@ def status_settings(redis_url: str, tmp_path: Path) -> StatusSettings:
 async def real_status(status_settings: StatusSettings) -> AsyncIterator[RealStatus]:
     server = await _serve_status(status_settings)
     channel = grpc.aio.insecure_channel(status_settings.status_addr)
-    status = RealStatus(status_settings.status_addr, server, channel)
+    redis = Redis.from_url(status_settings.redis_url)
+    status = RealStatus(status_settings.status_addr, server, channel, redis)
     try:
         yield status
     finally:
+        await redis.aclose()
         await channel.close()
         await status.server.stop()  # a test may have replaced the server (a restart)
 

@@ -12,15 +12,18 @@ from pathlib import Path
 import grpc
 import grpc.aio
 import pytest
+from redis.asyncio import Redis
 from switchboard.ingest.v1 import ingest_pb2
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from runtime.grpc_server import GrpcServer
+from services.ami_ingest.keys import leader_key
 from services.ami_ingest.publisher import StatusPublisher
 from services.status.app import create_app
 from services.status.settings import StatusSettings
 from tests.conftest import SpawnService
 from tests.ingest._process_support import STATES, Cluster, Ingest, eventually, picture, wait_until
+from tests.status.leases import take_lease
 from tests.support.ports import free_port
 
 TAKEOVER_BUDGET_S = 10.0  # the bound on a standby taking over
@@ -109,12 +112,15 @@ async def test_a_deposed_leaders_batches_are_refused_and_it_marks_itself_fenced(
             stub, source_id="pbx1", snapshot=lambda: [operator("PJSIP/2", "new term")], heartbeat_interval=0.2
         )
         tasks = [asyncio.create_task(old.run()), asyncio.create_task(new.run())]
+        redis = Redis.from_url(redis_url)
         try:
-            # Tokens as the election hands them out: microsecond clock readings, 16 digits.
-            deposed = time.time_ns() // 1000
-            old.set_fencing_token(deposed)
+            old_token = await take_lease(redis, "pbx1", holder_id="replica-old", lease_ms=60_000)
+            old.set_fencing_token(old_token)
             await settled(old)
-            new.set_fencing_token(deposed + 1)
+            await redis.delete(leader_key("pbx1"))  # its lease lapsed while it was paused
+            new_token = await take_lease(redis, "pbx1", holder_id="replica-new", lease_ms=60_000)
+            assert new_token > old_token
+            new.set_fencing_token(new_token)
             await settled(new)
 
             old.publish([operator("PJSIP/3", "from a leader that lost its lease")])
@@ -122,9 +128,9 @@ async def test_a_deposed_leaders_batches_are_refused_and_it_marks_itself_fenced(
             snapshot = await stub.GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=5)
             assert [(o.member_id, o.paused_reason) for o in snapshot.operators] == [("PJSIP/2", "new term")]
 
-            # The status service itself says why: FAILED_PRECONDITION for the lower token.
+            # The status service itself says why: FAILED_PRECONDITION for a token not the lease's.
             stale = status_pb2.IngestBatch(
-                source_id="pbx1", fencing_token=deposed, sequence=1, changes=[operator("PJSIP/4", "")]
+                source_id="pbx1", fencing_token=old_token, sequence=1, changes=[operator("PJSIP/4", "")]
             )
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 async for _ in stub.Ingest(iter([stale]), timeout=5):
@@ -135,6 +141,7 @@ async def test_a_deposed_leaders_batches_are_refused_and_it_marks_itself_fenced(
             await settled(new)
             assert not new.fenced
         finally:
+            await redis.aclose()
             for publisher in (old, new):
                 await publisher.stop()
             await asyncio.wait_for(asyncio.gather(*tasks), 5)

@@ -40,10 +40,11 @@ def channel_up(unique_id: str, **fields: object) -> status_pb2.StateChange:
 def batch(
     *changes: status_pb2.StateChange,
     sequence: int = 1,
-    token: int = 1,
+    token: int = 0,
     source: str = "pbx1",
     replace_all: bool = False,
 ) -> status_pb2.IngestBatch:
+    """A batch; ``token`` 0 means "the lease holder's" (filled in by ``tests.status.leases.stamp``)."""
     return status_pb2.IngestBatch(
         source_id=source,
         fencing_token=token,

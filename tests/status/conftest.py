@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from switchboard.status.v1 import status_pb2, status_pb2_grpc
 from runtime.grpc_server import GrpcServer
 from services.status.app import StatusApp, create_app
 from services.status.settings import StatusSettings
+from tests.status.leases import stamp
 from tests.support.ports import free_port
 
 
@@ -25,9 +26,19 @@ class RunningStatus:
     channel: grpc.aio.Channel
     stub: status_pb2_grpc.StatusServiceStub
     address: str
+    tokens: dict[str, int] = field(default_factory=dict)
+    """Lease tokens taken so far, by source (a test may stop Redis after the first batch)."""
+
+    async def leased(self, *batches: status_pb2.IngestBatch) -> list[status_pb2.IngestBatch]:
+        """``batches`` with their source's lease token where they carry none (for store calls)."""
+        return list(await stamp(self.app.service.store.client, batches, self.tokens))
 
     async def ingest(self, *batches: status_pb2.IngestBatch) -> list[status_pb2.IngestAck]:
-        """One Ingest stream carrying ``batches``; returns the acks once this replica's state has them."""
+        """One Ingest stream carrying ``batches``; returns the acks once this replica's state has them.
+
+        Batches without a fencing token get the one of their source's lease (taken if free).
+        """
+        await stamp(self.app.service.store.client, batches, self.tokens)
         call = self.stub.Ingest(iter(batches), timeout=10)
         acks = [ack async for ack in call]
         if acks:

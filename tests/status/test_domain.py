@@ -100,6 +100,10 @@ def test_filtered_changeset_keeps_the_watched_queues_and_every_channel() -> None
     assert filter_changeset(changeset(8, op_up("support", "PJSIP/2")), {"sales"}) is None
 
 
+CLOCK_TOKEN = 1_796_211_194_707_800
+"""A token as ami_ingest's leader gets it (the Redis clock in µs)."""
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -114,14 +118,20 @@ def test_filtered_changeset_keeps_the_watched_queues_and_every_channel() -> None
 )
 def test_invalid_batches_name_the_field(change: status_pb2.StateChange, field: str) -> None:
     with pytest.raises(InvalidArgument) as error:
-        validation.check_batch(batch(change))
+        validation.check_batch(batch(change, token=CLOCK_TOKEN))
     assert error.value.field == field
 
 
 def test_a_batch_without_source_is_refused() -> None:
     with pytest.raises(InvalidArgument) as error:
-        validation.check_batch(batch(source=""))
+        validation.check_batch(batch(source="", token=CLOCK_TOKEN))
     assert error.value.field == "source_id"
+
+
+def test_a_batch_without_a_fencing_token_is_refused() -> None:
+    with pytest.raises(InvalidArgument) as error:
+        validation.check_batch(batch(op_up("sales", "PJSIP/1"), token=0))
+    assert error.value.field == "fencing_token"
 
 
 keys_strategy = st.sampled_from([("q1", "PJSIP/1"), ("q1", "PJSIP/2"), ("q2", "PJSIP/1"), ("q3", "Local/9@agents")])

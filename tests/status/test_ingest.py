@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import grpc
 import pytest
@@ -11,9 +10,11 @@ from redis.asyncio import Redis
 from switchboard.status.v1 import status_pb2
 
 from runtime.grpc_errors import details_from_rpc_error
+from services.ami_ingest import keys as ingest_keys
 from services.status import keys
 from tests.status.builders import batch, center, channel_up, op_rm, op_up, queue_up
 from tests.status.conftest import MakeStatus, RunningStatus
+from tests.status.leases import TEST_HOLDER, take_lease
 
 
 async def test_acks_carry_sequence_and_the_revision_produced(status: RunningStatus) -> None:
@@ -24,6 +25,9 @@ async def test_acks_carry_sequence_and_the_revision_produced(status: RunningStat
 
 
 async def test_a_batch_is_one_evalsha_round_trip(status: RunningStatus, redis_url: str) -> None:
+    [big] = await status.leased(batch(*center(200, 20, 100)))
+    await status.app.service.store.apply_batch(big)  # the script is loaded: the call below is all there is
+    big.sequence = 2
     monitor_client = Redis.from_url(redis_url)
     commands: list[str] = []
     async with monitor_client.monitor() as monitor:
@@ -35,7 +39,7 @@ async def test_a_batch_is_one_evalsha_round_trip(status: RunningStatus, redis_ur
 
         recorder = asyncio.create_task(record())
         await asyncio.sleep(0.05)
-        await status.app.service.store.apply_batch(batch(*center(200, 20, 100)))
+        await status.app.service.store.apply_batch(big)
         await asyncio.sleep(0.1)
         recorder.cancel()
     await monitor_client.aclose()
@@ -56,39 +60,115 @@ async def test_readers_see_a_batch_all_or_nothing(status: RunningStatus, redis_u
 
     task = asyncio.create_task(watch_counts())
     store = status.app.service.store
+    token = await take_lease(store.client, "pbx1")
     for round_number in range(5):
         rows = [op_up("big", f"PJSIP/{round_number}-{i}") for i in range(400)]
         rows += [channel_up(f"{round_number}.{i}") for i in range(100)]
-        await store.apply(rows, source_id="pbx1", fencing_token=1, replace_all=True)
+        await store.apply(rows, source_id="pbx1", fencing_token=token, replace_all=True)
     done.set()
     await task
     await reader.aclose()
     assert seen <= {(0, 0), (400, 100)}
 
 
-def clock_token() -> int:
-    """A fencing token as the leader election hands them out: a microsecond clock reading (16 digits)."""
-    return time.time_ns() // 1000
+async def test_a_batch_under_the_lease_holders_token_is_applied_at_a_realistic_magnitude(
+    status: RunningStatus,
+) -> None:
+    token = await take_lease(status.app.redis, "pbx1")
+    assert token > 2**50  # clock-based, as ami_ingest's leader gets it
+    [ack] = await status.ingest(batch(op_up("sales", "PJSIP/1"), token=token))
+    assert ack.revision >= 1
+    recorded = await status.app.redis.hget(keys.META, keys.fence_field("pbx1"))  # type: ignore[misc]
+    assert recorded == str(token).encode()
 
 
-async def test_a_lower_fencing_token_is_refused(status: RunningStatus) -> None:
-    leader = clock_token()
-    await status.ingest(batch(op_up("sales", "PJSIP/1"), token=leader))
-    with pytest.raises(grpc.aio.AioRpcError) as error:
-        await status.ingest(batch(op_up("sales", "PJSIP/666"), token=leader - 1))
-    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+async def test_a_forged_token_above_the_lease_holders_is_refused_and_the_real_ingest_keeps_writing(
+    status: RunningStatus,
+) -> None:
+    token = await take_lease(status.app.redis, "pbx1")
+    for forged in (2**63, 2**64 - 1, token + 1):
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await status.ingest(batch(op_up("sales", "PJSIP/666"), token=forged))
+        assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        details = details_from_rpc_error(error.value)
+        assert int(details["fencing_token"]) == forged  # exact: no float on the way
+        assert int(details["lease_token"]) == token
+    await status.ingest(batch(op_up("sales", "PJSIP/1"), token=token))
     reply = await status.stub.ListOperators(status_pb2.ListOperatorsRequest())
     assert [o.member_id for o in reply.operators] == ["PJSIP/1"]
-    # The same source's leader keeps writing; another source has its own token.
+
+
+async def test_a_former_leaders_token_is_refused_once_another_replica_took_the_lease(status: RunningStatus) -> None:
+    redis = status.app.redis
+    old = await take_lease(redis, "pbx1", holder_id="replica-a", lease_ms=60_000)
+    await status.ingest(batch(op_up("sales", "PJSIP/1"), token=old))
+    await redis.delete(ingest_keys.leader_key("pbx1"))  # the lease lapsed while replica-a was paused
+    new = await take_lease(redis, "pbx1", holder_id="replica-b")
+    assert new > old
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await status.ingest(batch(op_up("sales", "PJSIP/666"), token=old))
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert int(details_from_rpc_error(error.value)["lease_token"]) == new
+    await status.ingest(batch(op_up("sales", "PJSIP/2"), token=new, sequence=2))
+    reply = await status.stub.ListOperators(status_pb2.ListOperatorsRequest())
+    assert [o.member_id for o in reply.operators] == ["PJSIP/1", "PJSIP/2"]
+
+
+async def test_without_a_lease_no_token_is_accepted(status: RunningStatus) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await status.ingest(batch(op_up("sales", "PJSIP/666"), token=1_796_211_194_707_800, source="pbx-nobody"))
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "nobody holds the lease" in (error.value.details() or "")
+
+
+async def test_a_batch_without_a_token_is_invalid(status: RunningStatus) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await status.stub.Ingest(iter([batch(op_up("sales", "PJSIP/1"))]), timeout=10).read()
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(error.value)["field"] == "fencing_token"
+
+
+async def test_each_source_has_its_own_lease(status: RunningStatus) -> None:
+    await status.ingest(batch(op_up("sales", "PJSIP/1")), batch(op_up("x", "PJSIP/3"), source="pbx2", sequence=2))
+    reply = await status.stub.ListOperators(status_pb2.ListOperatorsRequest())
+    assert sorted(o.member_id for o in reply.operators) == ["PJSIP/1", "PJSIP/3"]
+
+
+async def test_a_replace_all_keeps_the_rows_of_other_sources(status: RunningStatus) -> None:
     await status.ingest(
-        batch(op_up("sales", "PJSIP/2"), token=leader),
-        batch(op_up("x", "PJSIP/3"), token=clock_token() - 10**9, source="pbx2", sequence=2),
+        batch(queue_up("sales"), op_up("sales", "PJSIP/1"), channel_up("1.1")),
+        batch(queue_up("support"), op_up("support", "PJSIP/7"), channel_up("2.1"), source="pbx2", sequence=2),
     )
+    await status.ingest(batch(queue_up("fake"), source="pbx2", replace_all=True))
+    snapshot = await status.stub.GetSnapshot(status_pb2.GetSnapshotRequest())
+    assert sorted(q.name for q in snapshot.queues) == ["fake", "sales"]
+    assert [o.member_id for o in snapshot.operators] == ["PJSIP/1"]
+    assert [c.unique_id for c in snapshot.channels] == ["1.1"]
+    # A watcher (and every replica's mirror) restarting from that replace_all keeps pbx1's rows.
+    watch = status.stub.WatchSnapshot(status_pb2.WatchSnapshotRequest())
+    first = await watch.read()
+    assert sorted(q.name for q in first.snapshot.queues) == ["fake", "sales"]
+    watch.cancel()
+
+
+async def test_a_replace_all_announces_the_kept_rows_in_its_change_set(status: RunningStatus) -> None:
+    await status.ingest(batch(queue_up("sales"), op_up("sales", "PJSIP/1")))
+    [result] = await status.app.service.store.apply_batches(
+        await status.leased(batch(queue_up("support"), source="pbx2", replace_all=True))
+    )
+    changes = status_pb2.ChangeSet.FromString(result.changeset)
+    assert changes.replace_all
+    kinds = [str(c.WhichOneof("change")) for c in changes.changes]
+    assert sorted(kinds) == ["operator_upserted", "queue_upserted", "queue_upserted"]
+    assert {c.queue_upserted.name for c in changes.changes if c.HasField("queue_upserted")} == {"sales", "support"}
 
 
 async def test_a_refusal_names_the_highest_token_seen_to_the_last_digit(status: RunningStatus) -> None:
-    leader = clock_token()
+    redis = status.app.redis
+    leader = await take_lease(redis, "pbx1")
     await status.ingest(batch(op_up("sales", "PJSIP/1"), token=leader))
+    # A lease key that went back in time (restored from an old backup): the highest token wins.
+    await redis.set(ingest_keys.leader_key("pbx1"), f"{TEST_HOLDER}|{leader - 1}")
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await status.ingest(batch(op_up("sales", "PJSIP/666"), token=leader - 1))
     details = details_from_rpc_error(error.value)

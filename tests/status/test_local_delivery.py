@@ -28,7 +28,7 @@ async def test_a_written_change_set_reaches_local_watchers_without_reading_the_s
     watcher = hub.subscribe()
     assert follower.state is not None
     before = follower.state.revision
-    [result] = await status.app.service.store.apply_batches([batch(op_up("sales", "PJSIP/1"))])
+    [result] = await status.app.service.store.apply_batches(await status.leased(batch(op_up("sales", "PJSIP/1"))))
     assert follower.deliver(result)
     revision, payload = watcher.queue.get_nowait()
     assert revision == result.revision == before + 1 == follower.state.revision
@@ -43,8 +43,8 @@ async def test_a_change_set_that_does_not_follow_the_state_is_left_to_the_stream
     follower, hub = await standalone_follower(status)
     watcher = hub.subscribe()
     store = status.app.service.store
-    [first] = await store.apply_batches([batch(op_up("sales", "PJSIP/1"))])
-    [second] = await store.apply_batches([batch(op_up("sales", "PJSIP/2"), sequence=2)])
+    [first] = await store.apply_batches(await status.leased(batch(op_up("sales", "PJSIP/1"))))
+    [second] = await store.apply_batches(await status.leased(batch(op_up("sales", "PJSIP/2"), sequence=2)))
     assert not follower.deliver(second)  # revision + 2: another writer's change comes first
     assert not follower.deliver(dataclasses.replace(first, changeset=b""))  # nothing was written
     assert watcher.queue.empty()
@@ -55,11 +55,11 @@ async def test_a_change_set_that_does_not_follow_the_state_is_left_to_the_stream
 async def test_a_batch_group_runs_once_each_in_order_after_redis_lost_its_scripts(status: RunningStatus) -> None:
     service = status.app.service
     await status.app.redis.script_flush()
-    batches = [batch(op_up("sales", f"PJSIP/{i}", penalty=i), sequence=i) for i in range(1, 4)]
+    batches = await status.leased(*(batch(op_up("sales", f"PJSIP/{i}", penalty=i), sequence=i) for i in range(1, 4)))
     results = await service.store.apply_batches(batches)
     assert [r.revision for r in results] == [results[0].revision + i for i in range(3)]
     operators, _queues, _channels = await service.store.counts()
     assert operators == 3
     await status.app.redis.script_flush()
-    [single] = await service.store.apply_batches([batch(op_up("sales", "PJSIP/9"), sequence=9)])
+    [single] = await service.store.apply_batches(await status.leased(batch(op_up("sales", "PJSIP/9"), sequence=9)))
     assert single.revision == results[-1].revision + 1

@@ -16,6 +16,7 @@ from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from tests.conftest import SpawnService
 from tests.status.builders import batch, op_up
+from tests.status.leases import lease_token
 from tests.support.ports import free_port
 from tests.support.procs import descendants, health_status, is_alive
 
@@ -72,11 +73,13 @@ def test_two_processes_share_the_port_and_each_answers_with_what_the_other_inges
         time.sleep(0.05)
     workers = descendants(process.pid)
     assert len(workers) == 2, process.output()
-    assert process.stdout.count("Running upgrade") == 1, process.output()  # migrated once, by the supervisor
+    assert process.stdout.count("Running upgrade  -> 0001") == 1, process.output()  # migrated once, by the supervisor
 
     with grpc.insecure_channel(address, options=OWN_CONNECTION) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
-        acks = list(stub.Ingest(iter([batch(op_up("sales", "PJSIP/1"), op_up("support", "PJSIP/2"))]), timeout=10))
+        token = lease_token(redis_url)
+        changes = (op_up("sales", "PJSIP/1"), op_up("support", "PJSIP/2"))
+        acks = list(stub.Ingest(iter([batch(*changes, token=token)]), timeout=10))
         assert acks
         assert acks[-1].revision >= 1
 

@@ -9,6 +9,7 @@ from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from tests.conftest import SpawnService
 from tests.status.builders import batch, op_up
+from tests.status.leases import lease_token
 from tests.support.ports import free_port
 from tests.support.procs import health_status
 
@@ -25,7 +26,8 @@ def test_the_service_process_serves_and_stops_cleanly(spawn: SpawnService, redis
     assert (tmp_path / "switchboard.db").exists()  # migrated at start (SQLite default under DATA_DIR)
     with grpc.insecure_channel(address) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
-        acks = list(stub.Ingest(iter([batch(op_up("sales", "PJSIP/1"))]), timeout=10))
+        token = lease_token(redis_url)
+        acks = list(stub.Ingest(iter([batch(op_up("sales", "PJSIP/1"), token=token)]), timeout=10))
         assert acks[0].revision >= 1
         snapshot = stub.GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=5)
         assert [o.member_id for o in snapshot.operators] == ["PJSIP/1"]

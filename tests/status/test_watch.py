@@ -122,7 +122,7 @@ async def test_clear_empties_the_state_and_watchers_see_a_replace_all(status: Ru
     stream = status.stub.WatchSnapshot(pb.WatchSnapshotRequest())
     await next_message(stream)
     reply = await status.stub.Clear(pb.ClearRequest())
-    assert reply.removed_keys == 5
+    assert reply.removed_keys == 6
     message = await next_message(stream)
     assert message.changes.replace_all
     assert list(message.changes.changes) == []

@@ -117,6 +117,8 @@ def check_change(prefix: str, change: status_pb2.StateChange) -> None:
 def check_batch(batch: status_pb2.IngestBatch) -> None:
     """A whole IngestBatch; the first problem found is raised."""
     check_name("source_id", batch.source_id, MAX_SOURCE_ID)
+    if batch.fencing_token <= 0:
+        raise InvalidArgument("fencing_token", "must be the lease holder's token (> 0)")
     if len(batch.changes) > MAX_CHANGES_PER_BATCH:
         raise InvalidArgument("changes", f"too many changes ({len(batch.changes)} > {MAX_CHANGES_PER_BATCH})")
     if batch.emitted_at < 0:
