@@ -1,18 +1,32 @@
-"""Apply a service's Alembic migrations, given its alembic.ini and a database URL.
+"""Alembic for a service's own tables: apply them, and the body of the service's ``env.py``.
+
+Each service keeps its migrations beside its code (``services/<name>/migrations``, with an
+``alembic.ini`` naming its own version table, so services sharing one database never touch each
+other's history).
 
 ``run_migrations(ini, url)`` is synchronous (Alembic's env.py runs its own event loop); inside a
-running loop ``await upgrade(ini, url)`` runs it in a worker thread.
+running loop ``await upgrade(ini, url)`` runs it in a worker thread. A service's ``env.py`` can be
+two lines::
+
+    from runtime.migrations import run_env
+    run_env(Base.metadata, default_url=lambda: MediaSettings().async_database_url)
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
+from sqlalchemy import MetaData
+from sqlalchemy.engine import Connection
 
 from runtime.config import normalize_database_url
+from runtime.db import create_engine
+
+__all__ = ["alembic_config", "run_env", "run_migrations", "upgrade"]
 
 
 def alembic_config(ini: Path, url: str) -> Config:
@@ -29,3 +43,40 @@ def run_migrations(ini: Path, url: str, revision: str = "head") -> None:
 
 async def upgrade(ini: Path, url: str, revision: str = "head") -> None:
     await asyncio.to_thread(run_migrations, ini, url, revision)
+
+
+def run_env(metadata: MetaData, *, default_url: Callable[[], str]) -> None:
+    """The body of a service's ``env.py``: online (async engine) or offline (SQL script).
+
+    ``sqlalchemy.url`` set on the Config (what :func:`run_migrations` does) wins; otherwise
+    ``default_url()`` (the service's settings: DATABASE_URL, default SQLite under DATA_DIR).
+    """
+    config = context.config
+    version_table = config.get_main_option("version_table") or "alembic_version"
+    url = config.get_main_option("sqlalchemy.url") or default_url()
+
+    def configure(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table=version_table,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def online() -> None:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                await connection.run_sync(configure)
+                await connection.commit()
+        finally:
+            await engine.dispose()
+
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=metadata, version_table=version_table, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    else:
+        asyncio.run(online())

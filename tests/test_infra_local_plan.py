@@ -26,6 +26,7 @@ def test_procfile_runs_every_service_worker_gateway_and_the_demo_feed() -> None:
         "status",
         "ami_ingest",
         "media",
+        "media_worker",
         "notify",
         "workflow_worker",
         "queue_admin",

@@ -1,30 +1,20 @@
-"""`python -m services.media`: the media gRPC server.
+"""Entry point: ``python -m services.media`` (listens on MEDIA_ADDR, default 127.0.0.1:50052).
 
-The MediaService contract (protos/switchboard/media/v1/media.proto) is served so that clients can
-be built against it now; until the media capability lands every RPC answers UNIMPLEMENTED,
-which is what the generated base servicer does. Health and reflection are live.
+Uploads, reads, deletes and stats; the processing runs in ``python -m services.media.worker``.
+Migrations run once in the entry process (``prepare``).
 """
 
 from __future__ import annotations
 
-from switchboard.media.v1 import media_pb2, media_pb2_grpc
-
 from runtime.grpc_server import GrpcService, run_service
+from services.media.app import create_app, prepare_database
 from services.media.settings import MediaSettings
-
-SERVICE_NAME = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
 
 
 async def build(settings: MediaSettings) -> GrpcService:
-    # The generated base answers UNIMPLEMENTED for every RPC; its stubs are abstract only for mypy.
-    servicer = media_pb2_grpc.MediaServiceServicer()  # type: ignore[abstract]
-    return GrpcService(
-        name="media",
-        address=settings.media_addr,
-        register=lambda server: media_pb2_grpc.add_MediaServiceServicer_to_server(servicer, server),
-        service_names=[SERVICE_NAME],
-    )
+    app = await create_app(settings)
+    return app.grpc_service()
 
 
 if __name__ == "__main__":
-    run_service("media", MediaSettings, build)
+    run_service("media", MediaSettings, build, prepare=prepare_database)

@@ -1,9 +1,52 @@
-"""Media service settings, read from the environment once at start."""
+"""Media service settings (the gRPC service and its worker), read from the environment once at start."""
 
 from __future__ import annotations
 
+from functools import cached_property
+
+from pydantic import Field, field_validator
+
 from runtime.config import CommonSettings
+from services.media.domain.variants import VariantSpec, parse_presets
+
+MIB = 1024 * 1024
 
 
 class MediaSettings(CommonSettings):
-    """Only the shared settings so far; the media capability adds its own knobs here."""
+    media_max_upload_bytes: int = Field(default=25 * MIB, ge=1)
+    media_max_pixels: int = Field(default=50_000_000, ge=1)
+    media_presets: str = ""
+    """JSON ``{"entity_type": [{"name", "width", "height", "fit", "format", "quality"}, ...]}``:
+    overrides or extends the built-in presets (``default``, ``user_avatar``, ``company_photo``)."""
+    media_retention_days: float = Field(default=30.0, ge=0)
+    media_migrate_on_start: bool = True
+    media_processing_concurrency: int = Field(default=5, ge=1, le=1000)
+    media_processing_attempts: int = Field(default=3, ge=1, le=100)
+    media_processing_backoff_base_s: float = Field(default=1.0, ge=0)
+    media_processing_backoff_cap_s: float = Field(default=60.0, ge=0)
+    media_processing_timeout_s: float = Field(default=120.0, gt=0)
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    aws_access_key_id: str = ""
+    aws_secret_access_key: str = ""
+    aws_region: str = "us-east-1"
+
+    model_config = CommonSettings.model_config | {"ignored_types": (cached_property,)}
+
+    @field_validator("media_presets")
+    @classmethod
+    def _presets_parse(cls, value: str) -> str:
+        parse_presets(value)  # raises ValueError naming the problem
+        return value
+
+    @cached_property
+    def presets(self) -> dict[str, tuple[VariantSpec, ...]]:
+        return parse_presets(self.media_presets)
+
+    def worker_environment(self) -> dict[str, str]:
+        """The variables that rebuild these settings in another process (tests, benchmarks)."""
+        own = {k.upper(): str(v) for k, v in self.model_dump().items() if k.startswith(("media_", "s3_", "aws_"))}
+        common = {"REDIS_URL": self.redis_url, "DATA_DIR": str(self.data_dir), "MEDIA_ADDR": self.media_addr}
+        if self.database_url:
+            common["DATABASE_URL"] = self.database_url
+        return {**common, **own}

@@ -1,0 +1,107 @@
+"""Wiring: the media service's and the media worker's parts, built from the settings.
+
+The gRPC service (``python -m services.media``) takes uploads and answers reads; the worker
+(``python -m services.media.worker``) processes. Both open the same database, local store
+(``DATA_DIR/media``) and Redis; they may run on different machines when DATA_DIR is shared.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+from switchboard.media.v1 import media_pb2_grpc
+
+from runtime.db import create_engine, db_health_check
+from runtime.grpc_server import GrpcService
+from runtime.queue import DiskSpool, QueueClient
+from runtime.redis import create_redis, redis_health_check
+from services.media.db import MediaDatabase
+from services.media.events import EventPublisher
+from services.media.jobs import PROCESSOR
+from services.media.library import MediaLibrary
+from services.media.migrate import upgrade
+from services.media.processing import MediaProcessor
+from services.media.queues import processing_queue
+from services.media.servicer import SERVICE_NAME, MediaServicer
+from services.media.settings import MediaSettings
+from services.media.store import LocalStore
+
+
+@dataclass
+class MediaParts:
+    """What both processes share: connections, the database, the store, the event publisher."""
+
+    settings: MediaSettings
+    redis: Redis
+    engine: AsyncEngine
+    database: MediaDatabase
+    store: LocalStore
+    events: EventPublisher
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+
+async def prepare_database(settings: MediaSettings) -> None:
+    """Apply the media migrations when ``MEDIA_MIGRATE_ON_START`` (idempotent)."""
+    if settings.media_migrate_on_start:
+        await upgrade(settings.async_database_url)
+
+
+def open_parts(settings: MediaSettings, *, client_name: str) -> MediaParts:
+    redis = create_redis(settings.redis_url, connect_timeout=0.5, socket_timeout=5.0, client_name=client_name)
+    engine = create_engine(settings.async_database_url)
+    return MediaParts(
+        settings, redis, engine, MediaDatabase(engine), LocalStore(settings.data_dir / "media"), EventPublisher(redis)
+    )
+
+
+@dataclass
+class MediaApp:
+    parts: MediaParts
+    processing: QueueClient
+    library: MediaLibrary
+
+    async def close(self) -> None:
+        await self.processing.close()
+        await self.parts.close()
+
+    def grpc_service(self) -> GrpcService:
+        # The RPCs not overridden answer UNIMPLEMENTED (the generated base); abstract only for mypy.
+        servicer = MediaServicer(self.library)  # type: ignore[abstract]
+        return GrpcService(
+            name="media",
+            address=self.parts.settings.media_addr,
+            register=functools.partial(media_pb2_grpc.add_MediaServiceServicer_to_server, servicer),
+            service_names=[SERVICE_NAME],
+            health_checks={"redis": redis_health_check(self.parts.redis), "db": db_health_check(self.parts.engine)},
+            shutdown_hooks=[self.close],
+        )
+
+
+async def create_app(settings: MediaSettings) -> MediaApp:
+    """The gRPC service's parts (migrations are ``prepare_database``'s, run before)."""
+    parts = open_parts(settings, client_name="media")
+    spool = DiskSpool(settings.data_dir / "media" / "spool.sqlite3")
+    processing = QueueClient(processing_queue(settings), parts.redis, spool=spool)
+    await processing.start()
+    library = MediaLibrary(
+        parts.database,
+        parts.store,
+        processing,
+        parts.events,
+        presets=settings.presets,
+        max_upload_bytes=settings.media_max_upload_bytes,
+        max_pixels=settings.media_max_pixels,
+    )
+    return MediaApp(parts, processing, library)
+
+
+def worker_context(parts: MediaParts) -> dict[str, object]:
+    """What the job functions find in ``ctx``."""
+    processor = MediaProcessor(parts.database, parts.store, parts.events, max_pixels=parts.settings.media_max_pixels)
+    return {PROCESSOR: processor}

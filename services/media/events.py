@@ -1,0 +1,41 @@
+"""Media state changes, published on Redis pub/sub (``keys.EVENTS``) and watched by the service.
+
+A message is the JSON of :func:`event_of`: ``{"mediaId", "state", "error", "updatedAt"}``. The
+worker publishes after each database change; the gRPC ``WatchMedia`` stream relays them. Pub/sub
+is fire-and-forget: a watcher that reconnects re-reads the media it cares about.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from runtime.logging import get_logger
+from services.media import keys
+from services.media.domain.records import MediaRecord
+
+log = get_logger("media.events")
+
+
+def event_of(record: MediaRecord) -> dict[str, Any]:
+    return {
+        "mediaId": record.media_id,
+        "state": record.state.value,
+        "error": record.error,
+        "updatedAt": record.updated_at_ms,
+    }
+
+
+class EventPublisher:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def publish(self, record: MediaRecord) -> None:
+        """Announce ``record``'s state; a Redis hiccup is logged, never fails the change itself."""
+        try:
+            await self.redis.publish(keys.EVENTS, json.dumps(event_of(record)))
+        except (RedisError, OSError) as exc:
+            log.warning("media event not published", media_id=record.media_id, error=str(exc))

@@ -1,0 +1,20 @@
+"""The media job functions (arq convention: ``async def job(ctx, **data)``).
+
+They find their collaborators in ``ctx`` (put there once by the worker's startup,
+:mod:`services.media.worker`) and delegate: the work itself is :class:`MediaProcessor`'s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.queue import JobContext
+from services.media.processing import MediaProcessor
+
+PROCESSOR = "media_processor"
+
+
+async def process_media(ctx: JobContext, media_id: str) -> dict[str, Any]:
+    processor: MediaProcessor = ctx[PROCESSOR]
+    last_attempt = int(ctx["job_try"]) >= int(ctx["max_tries"])
+    return await processor.process(media_id, last_attempt=last_attempt)

@@ -1,0 +1,32 @@
+"""The media service's job queues, declared once for the service (producer) and the worker.
+
+``media-processing``: one job per upload, ``process_media(media_id=...)``; concurrency 5 per
+worker process, 3 attempts with exponential back-off from 1 s; a corrupt or refused image is a
+PermanentError and never retried.
+"""
+
+from __future__ import annotations
+
+from runtime.queue import QueueSpec
+from runtime.retry import RetryPolicy
+from services.media.jobs import process_media
+from services.media.settings import MediaSettings
+
+PROCESSING_QUEUE = "media-processing"
+PROCESS_JOB = process_media.__name__
+
+
+def processing_queue(settings: MediaSettings) -> QueueSpec:
+    return QueueSpec(
+        name=PROCESSING_QUEUE,
+        functions=(process_media,),
+        concurrency=settings.media_processing_concurrency,
+        attempts=settings.media_processing_attempts,
+        backoff=RetryPolicy(
+            attempts=settings.media_processing_attempts,
+            base=settings.media_processing_backoff_base_s,
+            cap=settings.media_processing_backoff_cap_s,
+            jitter=0.2,
+        ),
+        job_timeout_s=settings.media_processing_timeout_s,
+    )

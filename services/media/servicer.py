@@ -1,0 +1,87 @@
+"""The gRPC face of the media service: translate, delegate to :class:`MediaLibrary`, translate back.
+
+``Upload`` is client streaming: the first message carries ``metadata``, every further one a
+``chunk``. Refusals arrive as soon as the bytes show them (INVALID_ARGUMENT with reason
+UnsupportedMediaType → HTTP 415; RESOURCE_EXHAUSTED with reason PayloadTooLarge → 413). The
+RPCs not served here (Watermark, SyncToS3, SyncFromS3, Cleanup) answer UNIMPLEMENTED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, TypeAlias
+
+from switchboard.media.v1 import media_pb2, media_pb2_grpc
+
+from runtime.errors import InvalidArgument
+from services.media.convert import media_to_pb, state_from_pb, variant_spec
+from services.media.library import MediaLibrary, UploadRequest
+
+SERVICE_NAME = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
+DEFAULT_PAGE_SIZE = 20
+
+Context: TypeAlias = Any  # grpc.aio.ServicerContext (grpc ships no type information)
+
+
+class MediaServicer(media_pb2_grpc.MediaServiceServicer):
+    def __init__(self, library: MediaLibrary) -> None:
+        self.library = library
+
+    async def Upload(
+        self, request_iterator: AsyncIterator[media_pb2.UploadRequest], context: Context
+    ) -> media_pb2.UploadResponse:
+        first = await anext(request_iterator, None)
+        if first is None or first.WhichOneof("part") != "metadata":
+            raise InvalidArgument("metadata", "the first message of an upload must carry its metadata")
+        meta = first.metadata
+        request = UploadRequest(
+            filename=meta.filename,
+            owner_id=meta.owner_id,
+            entity_type=meta.entity_type,
+            variants=[variant_spec(v) for v in meta.variants],
+            keep_metadata=meta.keep_exif,
+            labels=dict(meta.labels),
+            declared_size=meta.size_bytes,
+        )
+        result = await self.library.upload(request, _chunks(request_iterator))
+        return media_pb2.UploadResponse(media=media_to_pb(result.record), job_id=result.record.job_id)
+
+    async def GetMedia(self, request: media_pb2.GetMediaRequest, context: Context) -> media_pb2.Media:
+        return media_to_pb(await self.library.get(request.media_id))
+
+    async def ListMedia(self, request: media_pb2.ListMediaRequest, context: Context) -> media_pb2.ListMediaResponse:
+        page = request.page or 1
+        page_size = request.page_size or DEFAULT_PAGE_SIZE
+        records, total = await self.library.list(
+            entity_type=request.entity_type,
+            owner_id=request.owner_id,
+            state=state_from_pb(request.state),
+            page=page,
+            page_size=page_size,
+        )
+        return media_pb2.ListMediaResponse(
+            media=[media_to_pb(r) for r in records], page=page, page_size=page_size, total=total
+        )
+
+    async def DeleteMedia(
+        self, request: media_pb2.DeleteMediaRequest, context: Context
+    ) -> media_pb2.DeleteMediaResponse:
+        await self.library.delete(request.media_id)
+        return media_pb2.DeleteMediaResponse(deleted=True)
+
+    async def GetStats(self, request: media_pb2.GetStatsRequest, context: Context) -> media_pb2.MediaStats:
+        stats = await self.library.stats()
+        by_state: dict[str, int] = stats["by_state"]
+        return media_pb2.MediaStats(
+            total_count=sum(by_state.values()),
+            total_bytes=stats["bytes"],
+            count_by_state=by_state,
+            synced_to_s3=stats["synced"],
+        )
+
+
+async def _chunks(requests: AsyncIterator[media_pb2.UploadRequest]) -> AsyncIterator[bytes]:
+    async for part in requests:
+        if part.WhichOneof("part") != "chunk":
+            raise InvalidArgument("chunk", "only the first message of an upload carries metadata")
+        yield part.chunk

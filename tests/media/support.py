@@ -1,0 +1,99 @@
+"""Media test helpers: a bounded wait, moto's S3 server on a free port, the in-process service."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc.aio
+from switchboard.media.v1 import media_pb2, media_pb2_grpc
+
+from tests.support.ports import free_port
+from tests.support.procs import ServiceProcess, http_status
+
+CHUNK = 64 * 1024
+
+
+async def wait_until(check: Callable[[], Any], *, within: float, what: str, interval: float = 0.05) -> Any:
+    """``check()`` (awaited when it returns an awaitable) until truthy; TimeoutError naming ``what``."""
+    deadline = time.monotonic() + within
+    last: Any = None
+    while True:
+        last = check()
+        if inspect.isawaitable(last):
+            last = await last
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {within:g} s: {what} (last check gave {last!r})")
+        await asyncio.sleep(interval)
+
+
+class S3Server:
+    """moto's standalone S3 server (``moto[server]``): a real HTTP endpoint boto3 talks to."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = ServiceProcess(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)], name="moto-s3"
+        )
+
+    def start(self) -> None:
+        self.process.start()
+        self.process.wait_http(f"{self.url}/moto-api/", timeout=30)
+
+    def close(self) -> None:
+        self.process.close()
+
+    def reset(self) -> None:
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=5):
+            pass
+
+    def answering(self) -> bool:
+        return http_status(f"{self.url}/moto-api/") == 200
+
+
+def upload_messages(data: bytes, *, chunk: int = CHUNK, **metadata: Any) -> list[media_pb2.UploadRequest]:
+    parts = [media_pb2.UploadRequest(metadata=media_pb2.UploadMetadata(**metadata))]
+    parts += [media_pb2.UploadRequest(chunk=data[i : i + chunk]) for i in range(0, len(data), chunk)]
+    return parts
+
+
+async def stream(messages: Sequence[media_pb2.UploadRequest]) -> AsyncIterator[media_pb2.UploadRequest]:
+    for message in messages:
+        yield message
+
+
+@dataclass
+class MediaClient:
+    stub: media_pb2_grpc.MediaServiceStub
+    channel: grpc.aio.Channel
+
+    async def upload(self, data: bytes, **metadata: Any) -> media_pb2.UploadResponse:
+        metadata.setdefault("filename", "photo.jpg")
+        response: media_pb2.UploadResponse = await self.stub.Upload(
+            stream(upload_messages(data, **metadata)), timeout=30
+        )
+        return response
+
+    async def get(self, media_id: str) -> media_pb2.Media:
+        media: media_pb2.Media = await self.stub.GetMedia(media_pb2.GetMediaRequest(media_id=media_id), timeout=10)
+        return media
+
+    async def wait_state(self, media_id: str, *states: int, within: float = 45) -> media_pb2.Media:
+        async def reached() -> media_pb2.Media | None:
+            media = await self.get(media_id)
+            return media if media.state in states else None
+
+        names = [media_pb2.MediaState.Name(s) for s in states]  # type: ignore[arg-type]
+        media: media_pb2.Media = await wait_until(reached, within=within, what=f"media {media_id} in {names}")
+        return media

@@ -1,0 +1,34 @@
+"""The media service and its worker as the processes `make run` and Kubernetes start."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import grpc.aio
+import pytest
+from switchboard.media.v1 import media_pb2, media_pb2_grpc
+
+from tests.conftest import SpawnService
+from tests.media.images import shared
+from tests.media.support import MediaClient
+from tests.support.ports import free_port
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_service_and_worker_processes_take_an_upload_to_ready_and_stop_cleanly(
+    spawn: SpawnService, redis_url: str, tmp_path: Path
+) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    env = {"REDIS_URL": redis_url, "DATA_DIR": str(tmp_path), "MEDIA_ADDR": address, "LOG_FORMAT": "console"}
+    service = spawn("services.media", env=env)
+    worker = spawn("services.media.worker", env=env)
+    service.wait_serving(address, "switchboard.media.v1.MediaService", timeout=40)
+    async with grpc.aio.insecure_channel(address) as channel:
+        client = MediaClient(media_pb2_grpc.MediaServiceStub(channel), channel)
+        answer = await client.upload(shared("sk_hubble.jpg"), owner_id="ops")
+        ready = await client.wait_state(answer.media.media_id, media_pb2.MEDIA_STATE_READY, within=60)
+    assert [v.name for v in ready.variants] == ["thumb", "medium", "large"]
+    assert service.stop(signal.SIGTERM, timeout=15) == 0
+    assert worker.stop(signal.SIGTERM, timeout=15) == 0
