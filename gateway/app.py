@@ -19,9 +19,8 @@ from gateway.backends import Backends
 from gateway.errors import install_error_handlers
 from gateway.http_metrics import HttpMetricsMiddleware
 from gateway.settings import GatewaySettings
-from gateway.snapshot_cache import SnapshotJsonCache
-from gateway.snapshot_fast_path import SnapshotFastPath
 from gateway.status_mirror import StatusMirror
+from gateway.status_reads import StatusReads
 from runtime.logging import get_logger
 
 __all__ = ["create_app"]
@@ -39,6 +38,8 @@ def create_app(
     """The app; ``tracer_provider`` None means the global one (``runtime.telemetry`` sets it)."""
     backends = backends if backends is not None else Backends(settings.backend_addresses())
 
+    reads = StatusReads(None, lambda: backends.status, timeout_seconds=settings.rpc_timeout_seconds)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await backends.open()
@@ -47,16 +48,15 @@ def create_app(
             mirror = StatusMirror(
                 lambda: backends.status,
                 stale_after_seconds=settings.status_stale_after_seconds,
-                probe_seconds=settings.gateway_mirror_probe_seconds,
-                rpc_timeout_seconds=settings.rpc_timeout_seconds,
+                freshness_max_age_seconds=settings.gateway_mirror_freshness_max_age_seconds,
             )
             mirror.start()
-        app.state.status_mirror = mirror
+        app.state.status_mirror = reads.mirror = mirror
         log.info("gateway started", backends=backends.addresses)
         try:
             yield
         finally:
-            app.state.status_mirror = None
+            app.state.status_mirror = reads.mirror = None
             if mirror is not None:
                 await mirror.stop()
             await backends.close()
@@ -65,11 +65,10 @@ def create_app(
     app = FastAPI(title="Switchboard gateway", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.backends = backends
-    app.state.snapshot_cache = SnapshotJsonCache()
     app.state.status_mirror = None
+    app.state.status_reads = reads
     install_error_handlers(app)
     # Added last = outermost: the trace span wraps the metrics and everything below.
-    app.add_middleware(SnapshotFastPath)
     app.add_middleware(HttpMetricsMiddleware)
     # No per-chunk receive/send spans: an SSE stream would emit one per event.
     app.add_middleware(

@@ -1,7 +1,9 @@
-"""``/api/queue-status/*``: the live status service over HTTP/JSON, in the seed's envelope.
+"""``/api/queue-status/*``: the live status service over HTTP/JSON.
 
 Every success is ``{"success": true, "data": …}`` (lists add ``"count"``, reads add ``"meta"``
 with source/stale/timestamp/lastIngestAt); every failure is rendered by :mod:`gateway.errors`.
+Reads take one path (:class:`gateway.status_reads.StatusReads`); writes and the SSE stream
+are gRPC calls.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import grpc
 import grpc.aio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from prometheus_client import Counter, Gauge
+from prometheus_client import Gauge
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from switchboard.status.v1 import status_pb2
 
@@ -22,31 +24,22 @@ from gateway.backends import Backends
 from gateway.errors import error_body
 from gateway.responses import FastJSONResponse, dumps
 from gateway.settings import GatewaySettings
-from gateway.snapshot_cache import SnapshotJsonCache
 from gateway.status_json import (
     STATUS_NAMES,
     change_set_json,
-    channel_json,
-    meta_json,
-    operator_json,
-    queue_json,
     snapshot_json,
     status_from_name,
     sync_status_json,
 )
-from gateway.status_mirror import MirrorView, StatusMirror
-from runtime.errors import NotFound, Unavailable
+from gateway.status_mirror import StatusMirror
+from gateway.status_reads import StatusReads
+from runtime.errors import Unavailable
 
 __all__ = ["StatusName", "router"]
 
 router = APIRouter(prefix="/api/queue-status", tags=["queue-status"])
 
 SSE_STREAMS = Gauge("switchboard_gateway_sse_streams", "Open /api/queue-status/stream connections.")
-STATUS_READS = Counter(
-    "switchboard_gateway_status_reads_total", "Status reads by where they were answered from.", ["path"]
-)
-_MIRROR_READS = STATUS_READS.labels("mirror")
-_GRPC_READS = STATUS_READS.labels("grpc")
 
 
 class StatusName(enum.StrEnum):
@@ -75,24 +68,14 @@ def _backends(request: Request) -> Backends:
     return backends
 
 
+def _reads(request: Request) -> StatusReads:
+    reads: StatusReads = request.app.state.status_reads
+    return reads
+
+
 def _timeout(request: Request) -> float:
     settings: GatewaySettings = request.app.state.settings
     return settings.rpc_timeout_seconds
-
-
-def count_mirror_read() -> None:
-    _MIRROR_READS.inc()
-
-
-def _mirror(request: Request) -> MirrorView | None:
-    """The mirror's answer, or None: then the route asks the status service (and counts it)."""
-    mirror: StatusMirror | None = request.app.state.status_mirror
-    view = mirror.view() if mirror is not None else None
-    if view is None:
-        _GRPC_READS.inc()
-    else:
-        _MIRROR_READS.inc()
-    return view
 
 
 def _fence(request: Request) -> None:
@@ -101,59 +84,17 @@ def _fence(request: Request) -> None:
         mirror.fence()
 
 
-def _plain(name: str | None) -> bool:
-    """A name the status service accepts as is: anything else goes there, for its exact 400."""
-    return name is None or (len(name) <= 128 and name.isprintable())
-
-
 def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
 
-def _mirror_operators(view: MirrorView, queue: str | None, status: StatusName | None, paused: bool | None) -> Response:
-    code = None if status is None else status_from_name(status.value)
-    rows, count = view.state.operators.select(
-        lambda op: (
-            (queue is None or op.queue_name == queue)
-            and (code is None or op.status == code)
-            and (paused is None or op.paused == paused)
-        )
-    )
-    return _json(view.list_body(rows, count))
-
-
-def _ok(data: Any, *, count: int | None = None, meta: status_pb2.ReadMeta | None = None) -> FastJSONResponse:
-    body: dict[str, Any] = {"success": True, "data": data}
-    if count is not None:
-        body["count"] = count
-    if meta is not None:
-        body["meta"] = meta_json(meta)
-    return FastJSONResponse(body)
-
-
-def _operators_request(
-    queue: str | None, status: StatusName | None, paused: bool | None
-) -> status_pb2.ListOperatorsRequest:
-    request = status_pb2.ListOperatorsRequest()
-    if queue is not None:
-        request.queue_name = queue
-    if status is not None:
-        request.status = status_from_name(status.value)
-    if paused is not None:
-        request.paused = paused
-    return request
+def _ok(data: Any) -> FastJSONResponse:
+    return FastJSONResponse({"success": True, "data": data})
 
 
 async def _operators(request: Request, queue: str | None, status: StatusName | None, paused: bool | None) -> Response:
-    """Operators filtered as asked: from the mirror when it can answer, else from the status service."""
-    view = _mirror(request) if _plain(queue) else None
-    if view is not None:
-        return _mirror_operators(view, queue, status, paused)
-    reply = await _backends(request).status.ListOperators(
-        _operators_request(queue, status, paused), timeout=_timeout(request)
-    )
-    operators = [operator_json(op) for op in reply.operators]
-    return _ok(operators, count=len(operators), meta=reply.meta)
+    code = None if status is None else status_from_name(status.value)
+    return _json(await _reads(request).operators(queue, code, paused))
 
 
 @router.get("/operators", summary="Operators (one row per queue membership), filtered")
@@ -175,65 +116,27 @@ async def list_queue_operators(
     summary="One member's rows (one per queue); memberId like PJSIP/1001 or Local/1001@agents",
 )
 async def get_operator(request: Request, memberId: str, queue: QueueFilter = None) -> Response:
-    view = _mirror(request) if _plain(memberId) and _plain(queue) else None
-    if view is not None:
-        rows, count = view.state.operators.select(
-            lambda op: op.member_id == memberId and (queue is None or op.queue_name == queue)
-        )
-        if count:  # none: the status service words the 404
-            return _json(view.list_body(rows, count))
-    grpc_request = status_pb2.GetOperatorRequest(member_id=memberId)
-    if queue is not None:
-        grpc_request.queue_name = queue
-    reply = await _backends(request).status.GetOperator(grpc_request, timeout=_timeout(request))
-    if not reply.operators:
-        where = f" in queue {queue}" if queue is not None else ""
-        raise NotFound(f"operator {memberId}{where} not found", details={"memberId": memberId})
-    operators = [operator_json(op) for op in reply.operators]
-    return _ok(operators, count=len(operators), meta=reply.meta)
+    return _json(await _reads(request).member(memberId, queue))
 
 
 @router.get("/queues", summary="Queues with their waiting callers")
 async def list_queues(request: Request) -> Response:
-    view = _mirror(request)
-    if view is not None:
-        return _json(view.list_body(view.state.queues_json(view.now), len(view.state.queues.messages)))
-    reply = await _backends(request).status.ListQueues(status_pb2.ListQueuesRequest(), timeout=_timeout(request))
-    queues = [queue_json(q) for q in reply.queues]
-    return _ok(queues, count=len(queues), meta=reply.meta)
+    return _json(await _reads(request).queues())
 
 
 @router.get("/queues/{name}", summary="One queue with its callers and operators")
 async def get_queue(request: Request, name: str) -> Response:
-    view = _mirror(request) if _plain(name) else None
-    queue = view.state.queue_json(name, view.now) if view is not None else None
-    if view is not None and queue is not None:  # no such queue: the status service words the 404
-        operators, _ = view.state.operators.select(lambda op: op.queue_name == name)
-        body = b'{"queue":' + queue + b',"operators":' + operators + b"}"
-        return _json(b'{"success":true,"data":' + body + b',"meta":' + view.meta_json() + b"}")
-    reply = await _backends(request).status.GetQueue(status_pb2.GetQueueRequest(name=name), timeout=_timeout(request))
-    data = {"queue": queue_json(reply.queue), "operators": [operator_json(op) for op in reply.operators]}
-    return _ok(data, meta=reply.meta)
+    return _json(await _reads(request).queue(name))
 
 
 @router.get("/channels", summary="Channels that are up")
 async def list_channels(request: Request) -> Response:
-    view = _mirror(request)
-    if view is not None:
-        return _json(view.list_body(view.state.channels.joined(), len(view.state.channels.messages)))
-    reply = await _backends(request).status.ListChannels(status_pb2.ListChannelsRequest(), timeout=_timeout(request))
-    channels = [channel_json(c) for c in reply.channels]
-    return _ok(channels, count=len(channels), meta=reply.meta)
+    return _json(await _reads(request).channels())
 
 
 @router.get("/snapshot", summary="Operators, queues and channels at one revision")
 async def get_snapshot(request: Request) -> Response:
-    view = _mirror(request)
-    if view is not None:
-        return _json(view.snapshot_body())
-    reply = await _backends(request).status.GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=_timeout(request))
-    cache: SnapshotJsonCache = request.app.state.snapshot_cache
-    return _ok(cache.snapshot_json(reply))
+    return _json(await _reads(request).snapshot())
 
 
 @router.get("/sync/status", summary="Row counts in the database and in Redis, and ingest freshness")

@@ -29,8 +29,9 @@ class GatewaySettings(CommonSettings):
     gateway_status_mirror: bool = True
     """Answer the status reads from a local mirror fed by one WatchSnapshot (see gateway.status_mirror);
     false: every read is a gRPC call to the status service."""
-    gateway_mirror_probe_seconds: float = Field(default=0.5, gt=0.0, le=10.0)
-    """How often the mirror asks the status service for its freshness (source, last_ingest_at) when idle."""
+    gateway_mirror_freshness_max_age_seconds: float = Field(default=2.0, gt=0.0, le=60.0)
+    """The mirror answers only while the watch's latest freshness event is younger than this (the
+    status service sends one at least every STATUS_WATCH_HEARTBEAT_SECONDS, default 0.5 s)."""
     status_stale_after_seconds: float = Field(default=15.0, gt=0.0, le=3600.0)
     """The status service's staleness threshold (the same variable it reads): the mirror never answers
     a state this old, the status service does (with ``stale: true``)."""

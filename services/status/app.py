@@ -13,13 +13,13 @@ from runtime.grpc_server import GrpcService
 from runtime.health import HealthCheck, run_check
 from runtime.logging import get_logger
 from runtime.redis import create_redis
+from services.status.core import StatusCore
 from services.status.db import StatusDatabase
 from services.status.follower import Follower
 from services.status.ingest_control import request_asterisk_resync
 from services.status.migrate import upgrade
 from services.status.reads import StatusReader
 from services.status.redis_store import RedisStore
-from services.status.service import StatusService
 from services.status.servicer import SERVICE_NAME, StatusServicer, register
 from services.status.settings import StatusSettings
 from services.status.watch import WatchHub
@@ -32,7 +32,7 @@ class StatusApp:
     settings: StatusSettings
     redis: Redis
     engine: AsyncEngine
-    service: StatusService
+    service: StatusCore
     servicer: StatusServicer
 
     async def start(self) -> None:
@@ -98,7 +98,7 @@ async def create_app(settings: StatusSettings, *, migrate: bool = True) -> Statu
     hub = WatchHub(settings.status_watch_queue_size)
     follower = Follower(store, hub, live_ttl_seconds=settings.status_live_ttl_seconds)
     reader = StatusReader(store, follower, database, stale_after_seconds=settings.status_stale_after_seconds)
-    service = StatusService(
+    service = StatusCore(
         store,
         database,
         follower,
@@ -107,5 +107,6 @@ async def create_app(settings: StatusSettings, *, migrate: bool = True) -> Statu
         request_resync=functools.partial(
             request_asterisk_resync, settings.ami_ingest_addr, settings.status_resync_timeout_seconds
         ),
+        watch_heartbeat_seconds=settings.status_watch_heartbeat_seconds,
     )
     return StatusApp(settings, redis, engine, service, StatusServicer(service))

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from switchboard.status.v1 import status_pb2
 
+from runtime.background import BackgroundTask
 from runtime.logging import get_logger
 from runtime.retry import RetryPolicy
 
@@ -222,7 +223,7 @@ class ConfigWriter:
         self.retry = retry or RetryPolicy(attempts=0, base=0.2, cap=10.0)
         self._pending: dict[str, StaticConfig] = {}
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask(self._run, "status-config-writer")
         self.written = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -233,8 +234,7 @@ class ConfigWriter:
         self._pending[source_id] = StaticConfig(list(queues), list(operators))
         self._idle.clear()
         self._wakeup.set()
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="status-config-writer")
+        self._task.start()
 
     async def flush(self, wait_seconds: float = 5.0) -> bool:
         """Wait until nothing is pending (tests, shutdown)."""
@@ -247,10 +247,7 @@ class ConfigWriter:
 
     async def stop(self) -> None:
         await self.flush(wait_seconds=2.0)
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._task.stop()
 
     async def _run(self) -> None:
         failures = 0

@@ -21,6 +21,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import Counter, Gauge
 from switchboard.status.v1 import status_pb2
 
+from runtime.background import BackgroundTask
 from runtime.errors import Unavailable
 from runtime.logging import get_logger
 from runtime.retry import RetryPolicy
@@ -62,7 +63,7 @@ class Follower:
         self.state: LiveState | None = None
         self.connected = False
         self._last_id = b"0-0"
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask(self.run, "status-follower")
         self._ready = asyncio.Event()
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.on_reconnect: Callable[[], Awaitable[object]] | None = None
@@ -78,14 +79,10 @@ class Follower:
         return state
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="status-follower")
+        self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._task.stop()
         self.connected = False
 
     async def wait_ready(self, wait_seconds: float) -> bool:
@@ -208,5 +205,7 @@ class Follower:
                 news = True
             if entries:
                 self._wake(state.revision)
-                if not news and self.coalesce_seconds > 0:
-                    await asyncio.sleep(self.coalesce_seconds)
+                if not news:
+                    self.hub.freshness_moved()  # an ingest heartbeat moved last_ingest_at
+                    if self.coalesce_seconds > 0:
+                        await asyncio.sleep(self.coalesce_seconds)

@@ -37,6 +37,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from runtime.status_model.rules import operator_key
+
 VERSION: Final = "v1"
 PREFIX: Final = "{sb:status:" + VERSION + "}:"
 
@@ -64,19 +66,8 @@ META_LAST_INGEST_AT: Final = "last_ingest_at"
 META_TOUCHED_AT: Final = "touched_at"
 FENCE_FIELD_PREFIX: Final = "fence:"
 
-OPERATOR_FIELD_SEPARATOR: Final = "\x1f"
-"""Between queue name and member id in an operator's hash field (validation refuses it in names)."""
-
-
-def operator_field(queue_name: str, member_id: str) -> str:
-    """Hash field of one operator row: ``<queue>\\x1f<member_id>``."""
-    return f"{queue_name}{OPERATOR_FIELD_SEPARATOR}{member_id}"
-
-
-def split_operator_field(field: str) -> tuple[str, str]:
-    """Inverse of :func:`operator_field`."""
-    queue_name, _, member_id = field.partition(OPERATOR_FIELD_SEPARATOR)
-    return queue_name, member_id
+operator_field = operator_key
+"""Hash field of one operator row: the read model's operator key, ``<queue>\\x1f<member_id>``."""
 
 
 def fence_field(source_id: str) -> str:

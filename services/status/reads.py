@@ -23,6 +23,7 @@ from switchboard.status.v1 import status_pb2
 
 from runtime.errors import Unavailable
 from runtime.logging import get_logger
+from runtime.status_model import is_stale
 from services.status.db import StatusDatabase
 from services.status.domain.state import LiveState
 from services.status.follower import Follower
@@ -80,7 +81,7 @@ class StatusReader:
         self._database_loaded_at = 0.0
 
     def is_stale(self, last_ingest_at: float, now: float) -> bool:
-        return last_ingest_at <= 0 or now - last_ingest_at > self.stale_after_seconds
+        return is_stale(last_ingest_at, now, self.stale_after_seconds)
 
     def live_view(self) -> View | None:
         """The in-memory answer, when there is one (no I/O)."""
@@ -90,6 +91,19 @@ class StatusReader:
             return None
         _MEMORY_READS.inc()
         return View(state, status_pb2.SOURCE_REDIS, self.is_stale(state.last_ingest_at, now), now)
+
+    async def freshness(self) -> status_pb2.ReadMeta:
+        """What a read would say about freshness now (for watch streams; not counted as a read)."""
+        now = self.clock()
+        state = self.follower.current(now)
+        if state is None:
+            return (await self.view()).meta
+        return status_pb2.ReadMeta(
+            source=status_pb2.SOURCE_REDIS,
+            stale=self.is_stale(state.last_ingest_at, now),
+            timestamp=now,
+            last_ingest_at=state.last_ingest_at,
+        )
 
     async def view(self) -> View:
         live = self.live_view()

@@ -18,6 +18,8 @@ class StatusSettings(CommonSettings):
     status_stream_maxlen: int = Field(default=keys.STREAM_MAXLEN, ge=100, le=10_000_000)
     status_watch_queue_size: int = Field(default=256, ge=4, le=100_000)
     """Change sets buffered per watcher before it is skipped ahead with a fresh snapshot."""
+    status_watch_heartbeat_seconds: float = Field(default=0.5, gt=0.0, le=60.0)
+    """A watch that asked for freshness events gets one after this long without any other message."""
     status_resync_timeout_seconds: float = Field(default=1.0, gt=0.0, le=30.0)
     """Deadline of the best-effort IngestControl.RequestResync call made by Resync."""
     status_migrate_on_start: bool = True

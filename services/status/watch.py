@@ -18,13 +18,15 @@ from typing import Final
 from prometheus_client import Counter, Gauge
 from switchboard.status.v1 import status_pb2
 
+from runtime.status_model.rules import filter_changeset
 from services.status.domain import wire
-from services.status.domain.views import filter_changeset
 
 SKIP_AHEAD: Final = -1
 """Queue item revision meaning "send a fresh snapshot"."""
 END: Final = -2
 """Queue item revision meaning "the server is stopping: end the stream"."""
+FRESHNESS: Final = -3
+"""Queue item revision meaning "the freshness moved without a change set" (an ingest heartbeat)."""
 
 WATCHERS = Gauge("status_watchers", "Open WatchSnapshot streams on this replica")
 WATCH_SKIPS = Counter(
@@ -38,8 +40,11 @@ class Watcher:
 
     queue_names: frozenset[str] | None
     maxsize: int
+    freshness: bool = False
+    """The stream also carries freshness events (WatchSnapshotRequest.freshness)."""
     queue: asyncio.Queue[tuple[int, bytes]] = field(init=False)
     skips: int = 0
+    freshness_pending: bool = False
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(self.maxsize)
@@ -55,8 +60,15 @@ class Watcher:
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait((SKIP_AHEAD, b""))
+        self.freshness_pending = False  # the fresh snapshot carries the freshness
         self.skips += 1
         WATCH_SKIPS.inc()
+
+    def freshness_moved(self) -> None:
+        """Wake the stream to send its freshness (one marker at most is pending)."""
+        if self.freshness and not self.freshness_pending:
+            self.freshness_pending = True
+            self.offer(FRESHNESS, b"")
 
     def end(self) -> None:
         while not self.queue.empty():
@@ -72,8 +84,8 @@ class WatchHub:
         self.watchers: set[Watcher] = set()
         self.closed = False
 
-    def subscribe(self, queue_names: Collection[str] = ()) -> Watcher:
-        watcher = Watcher(frozenset(queue_names) or None, self.queue_size)
+    def subscribe(self, queue_names: Collection[str] = (), *, freshness: bool = False) -> Watcher:
+        watcher = Watcher(frozenset(queue_names) or None, self.queue_size, freshness)
         if self.closed:
             watcher.end()
         self.watchers.add(watcher)
@@ -104,6 +116,11 @@ class WatchHub:
             payload = filtered[names]
             if payload is not None:
                 watcher.offer(revision, payload)
+
+    def freshness_moved(self) -> None:
+        """The state's freshness moved without a change set (an ingest heartbeat)."""
+        for watcher in self.watchers:
+            watcher.freshness_moved()
 
     def reset(self) -> None:
         """The state was reloaded (gap, reconnect, restart): every watcher starts over from a snapshot."""

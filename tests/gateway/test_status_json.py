@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from switchboard.status.v1 import status_pb2 as S
 
 from gateway.routes_status import StatusName
-from gateway.snapshot_cache import SnapshotJsonCache
 from gateway.status_json import (
     STATUS_NAMES,
     change_set_json,
@@ -187,38 +186,3 @@ def test_sync_status_json_names() -> None:
         "redisChannels": 6,
     }
     assert {"redisAvailable", "lastIngestAt", "stale"} <= set(data)
-
-
-def _live_snapshot(revision: int, ingest_at: float, *members: str) -> S.Snapshot:
-    return S.Snapshot(
-        operators=[S.Operator(queue_name="q", member_id=m) for m in members],
-        queues=[S.Queue(name="q", longest_wait=float(revision))],
-        source=S.SOURCE_REDIS,
-        revision=revision,
-        last_ingest_at=ingest_at,
-        timestamp=float(revision),
-    )
-
-
-def test_snapshot_cache_gives_the_same_json_and_reuses_rows_of_the_same_revision() -> None:
-    cache = SnapshotJsonCache()
-    first = _live_snapshot(5, 100.0, "PJSIP/1", "PJSIP/2")
-    assert cache.snapshot_json(first) == snapshot_json(first)
-    again = _live_snapshot(5, 100.0, "PJSIP/1", "PJSIP/2")
-    again.queues[0].longest_wait = 99.0
-    assert cache.snapshot_json(again) == snapshot_json(again)
-    assert cache.hits == 1
-
-
-def test_snapshot_cache_misses_on_a_new_revision_a_reset_redis_or_the_database() -> None:
-    cache = SnapshotJsonCache()
-    cache.snapshot_json(_live_snapshot(5, 100.0, "PJSIP/1"))
-    changed = _live_snapshot(6, 101.0, "PJSIP/2")
-    assert [o["memberId"] for o in cache.snapshot_json(changed)["operators"]] == ["PJSIP/2"]
-    # Redis lost its data and counted back to revision 6, at another time: not the same state.
-    reset = _live_snapshot(6, 200.0, "PJSIP/3")
-    assert [o["memberId"] for o in cache.snapshot_json(reset)["operators"]] == ["PJSIP/3"]
-    fallback = _live_snapshot(6, 200.0, "PJSIP/4")
-    fallback.source = S.SOURCE_DATABASE
-    assert [o["memberId"] for o in cache.snapshot_json(fallback)["operators"]] == ["PJSIP/4"]
-    assert cache.hits == 0

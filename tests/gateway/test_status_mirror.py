@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc.aio
+import orjson
 import pytest
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -21,14 +22,14 @@ from redis.asyncio import Redis
 from switchboard.status.v1 import status_pb2 as S
 
 from gateway.app import create_app
-from gateway.mirror_state import queue_view_json
-from gateway.routes_status import STATUS_READS
 from gateway.settings import BACKEND_NAMES, GatewaySettings
 from gateway.status_json import queue_json, snapshot_json
+from gateway.status_json_state import JsonReadState
 from gateway.status_mirror import StatusMirror
+from gateway.status_reads import STATUS_READS
 from runtime.grpc_server import GrpcServer
+from runtime.status_model import queue_view
 from services.status.app import create_app as create_status_app
-from services.status.domain.views import queue_view
 from services.status.settings import StatusSettings
 from tests.gateway.conftest import _client_for
 from tests.gateway.fake_status import GrpcBackend, operator, start_backend
@@ -38,6 +39,7 @@ from tests.support.redis_server import RedisServer
 
 API = "/api/queue-status"
 STALE_AFTER = 1.0
+HEARTBEAT = 0.1
 NOW = time.time()
 
 
@@ -49,6 +51,7 @@ def _status_settings(redis_url: str, tmp_path: Path) -> StatusSettings:
         ami_ingest_addr=f"127.0.0.1:{free_port()}",
         status_resync_timeout_seconds=0.3,
         status_stale_after_seconds=STALE_AFTER,
+        status_watch_heartbeat_seconds=HEARTBEAT,
         log_level="WARNING",
     )
 
@@ -95,7 +98,6 @@ def _settings(status: RealStatus, others: dict[str, str], *, mirror: bool) -> Ga
         status_addr=status.address,
         gateway_status_mirror=mirror,
         status_stale_after_seconds=STALE_AFTER,
-        gateway_mirror_probe_seconds=0.1,
         **others,  # type: ignore[arg-type]
     )
 
@@ -234,7 +236,7 @@ async def test_no_answer_comes_from_a_dead_watch_and_the_watch_comes_back(
         assert _reads("mirror") == before + 1
 
 
-async def test_the_fast_path_keeps_the_route_in_the_http_metrics(
+async def test_a_mirror_answer_keeps_the_route_in_the_http_metrics(
     real_status: RealStatus, others: dict[str, str]
 ) -> None:
     app = create_app(_settings(real_status, others, mirror=True))
@@ -312,6 +314,89 @@ async def test_a_clear_through_the_gateway_is_read_back(real_status: RealStatus,
         assert (await client.get(f"{API}/operators")).json()["count"] == 0
 
 
+READ_PATHS = (
+    "/operators",
+    "/operators?status=idle",
+    "/operators/queue/sales",
+    "/operators/PJSIP/1",
+    "/queues",
+    "/queues/sales",
+    "/channels",
+    "/snapshot",
+)
+READ_METHODS = ("ListOperators", "GetOperator", "ListQueues", "GetQueue", "ListChannels", "GetSnapshot")
+
+
+def _status_calls() -> float:
+    """Unary read calls the status service has started (from anyone: here only the gateway)."""
+    labels = {"grpc_service": "switchboard.status.v1.StatusService", "grpc_type": "unary"}
+    return sum(
+        REGISTRY.get_sample_value("grpc_server_started_total", {**labels, "grpc_method": method}) or 0.0
+        for method in READ_METHODS
+    )
+
+
+async def _center(status: RealStatus) -> int:
+    return await status.ingest(
+        S.StateChange(queue_upserted=S.Queue(name="sales")),
+        S.StateChange(operator_upserted=operator("sales", "PJSIP/1", "A")),
+    )
+
+
+async def test_each_read_answers_from_the_fresh_mirror_then_by_one_grpc_call_once_stale(
+    real_status: RealStatus, others: dict[str, str]
+) -> None:
+    app = create_app(_settings(real_status, others, mirror=True))
+    async for client in _client_for(app):
+        mirror: StatusMirror = app.state.status_mirror
+        for path in READ_PATHS:
+            assert await mirror.wait_fresh(await _center(real_status), 5)  # fresh well within STALE_AFTER
+            mirror_before, grpc_before, calls_before = _reads("mirror"), _reads("grpc"), _status_calls()
+            assert (await client.get(API + path)).status_code == 200, path
+            assert (_reads("mirror"), _reads("grpc")) == (mirror_before + 1, grpc_before), path
+            assert _status_calls() == calls_before, f"{path}: no gRPC call"
+        assert await _until(lambda: app.state.status_mirror.view() is None, 5), "the quiet ingest turns the state stale"
+        for path in READ_PATHS:
+            mirror_before, grpc_before, calls_before = _reads("mirror"), _reads("grpc"), _status_calls()
+            answer = (await client.get(API + path)).json()
+            meta = answer["data"] if path == "/snapshot" else answer["meta"]
+            assert (meta["source"], meta["stale"]) == ("redis", True), path
+            assert (_reads("mirror"), _reads("grpc")) == (mirror_before, grpc_before + 1), path
+            assert _status_calls() == calls_before + 1, f"{path}: one gRPC call"
+
+
+async def test_each_read_goes_to_the_status_service_once_the_watch_is_lost(
+    real_status: RealStatus, others: dict[str, str]
+) -> None:
+    app = create_app(_settings(real_status, others, mirror=True))
+    async for client in _client_for(app):
+        mirror: StatusMirror = app.state.status_mirror
+        assert await mirror.wait_fresh(await _center(real_status), 5)
+        await real_status.server.stop()
+        assert await _until(lambda: app.state.status_mirror.view() is None, 5), "the lost watch drops the mirror"
+        for path in READ_PATHS:
+            grpc_before = _reads("grpc")
+            response = await client.get(API + path)
+            assert (response.status_code, response.json()["error"]["code"]) == (503, "UNAVAILABLE"), path
+            assert _reads("grpc") == grpc_before + 1, path
+
+
+async def test_the_mirror_stays_fresh_on_the_watchs_heartbeats_without_polling(
+    real_status: RealStatus, others: dict[str, str]
+) -> None:
+    app = create_app(_settings(real_status, others, mirror=True))
+    async for client in _client_for(app):
+        mirror: StatusMirror = app.state.status_mirror
+        revision = await _center(real_status)
+        assert await mirror.wait_fresh(revision, 5)
+        calls_before = _status_calls()
+        for _ in range(5):  # each wait needs a freshness event sent after it began: heartbeats
+            assert await mirror.wait_fresh(revision, 5)
+        assert mirror.view() is not None
+        assert _status_calls() == calls_before, "freshness came on the watch, not by polling"
+        assert (await client.get(f"{API}/snapshot")).json()["data"]["stale"] is False
+
+
 @pytest.mark.parametrize("callers", [0, 1, 3])
 def test_waiting_is_computed_at_read_time_like_the_status_service(callers: int) -> None:
     now = time.time()
@@ -319,9 +404,9 @@ def test_waiting_is_computed_at_read_time_like_the_status_service(callers: int) 
         name="q",
         callers=[S.Caller(channel=f"c{i}", position=i + 1, waiting_since=now - 10 * (i + 1)) for i in range(callers)],
     )
-    starts = [c.waiting_since for c in queue.callers]
-    mine = queue_view_json(queue_json(queue), min(starts) if starts else 0.0, now + 5)
-    assert mine == queue_json(queue_view(queue, now + 5))
+    state = JsonReadState(S.Snapshot(queues=[queue]))
+    assert orjson.loads(state.queue_encoded("q", now + 5) or b"null") == queue_json(queue_view(queue, now + 5))
+    assert orjson.loads(state.queues_json(now + 5)) == [queue_json(queue_view(queue, now + 5))]
 
 
 async def test_the_mirror_is_closed_with_the_app(real_status: RealStatus, others: dict[str, str]) -> None:

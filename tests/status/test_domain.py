@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 from switchboard.status.v1 import status_pb2
 
 from runtime.errors import InvalidArgument
+from runtime.status_model.rules import filter_changeset, queue_view
 from services.status import keys
 from services.status.domain import validation, wire
 from services.status.domain.batch import encode_change
 from services.status.domain.state import LiveState, RevisionGap
-from services.status.domain.views import filter_changeset, queue_view
 from tests.status.builders import batch, channel_up, op_rm, op_up, queue_up
 
 

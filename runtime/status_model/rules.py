@@ -1,17 +1,45 @@
-"""Read-time views and filters over live rows (pure functions)."""
+"""Read-time rules and filters over live status rows (pure functions of the rows and a time)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from typing import Final
 
 from switchboard.status.v1 import status_pb2
 
-from services.status import keys
+OPERATOR_KEY_SEPARATOR: Final = "\x1f"
+"""Between queue name and member id in an operator's key (validation refuses it in names)."""
+
+
+def operator_key(queue_name: str, member_id: str) -> str:
+    """Key of one operator row, ``<queue>\\x1f<member_id>``: operators are ordered by it."""
+    return f"{queue_name}{OPERATOR_KEY_SEPARATOR}{member_id}"
+
+
+def operator_key_queue(key: str) -> str:
+    """Queue name part of an operator key."""
+    return key.partition(OPERATOR_KEY_SEPARATOR)[0]
+
+
+def is_stale(last_ingest_at: float, now: float, stale_after_seconds: float) -> bool:
+    """Stale: the ingest never wrote, or not for longer than ``stale_after_seconds``."""
+    return last_ingest_at <= 0 or now - last_ingest_at > stale_after_seconds
 
 
 def has_read_time_fields(queue: status_pb2.Queue) -> bool:
     """True when the queue's answer depends on the time of the answer (callers waiting)."""
     return bool(queue.callers) or queue.waiting != 0 or queue.longest_wait != 0.0
+
+
+def earliest_waiting_since(queue: status_pb2.Queue) -> float:
+    """When the longest-waiting caller started waiting; 0 when no caller says."""
+    starts = [caller.waiting_since for caller in queue.callers if caller.waiting_since > 0]
+    return min(starts) if starts else 0.0
+
+
+def longest_wait(earliest: float, now: float) -> float:
+    """Seconds the longest-waiting caller has waited at ``now`` (0 when unknown)."""
+    return max(0.0, now - earliest) if earliest else 0.0
 
 
 def queue_view(queue: status_pb2.Queue, now: float) -> status_pb2.Queue:
@@ -21,8 +49,7 @@ def queue_view(queue: status_pb2.Queue, now: float) -> status_pb2.Queue:
     view = status_pb2.Queue()
     view.CopyFrom(queue)
     view.waiting = len(queue.callers)
-    starts = [caller.waiting_since for caller in queue.callers if caller.waiting_since > 0]
-    view.longest_wait = max(0.0, now - min(starts)) if starts else 0.0
+    view.longest_wait = longest_wait(earliest_waiting_since(queue), now)
     return view
 
 
@@ -41,11 +68,16 @@ def operator_matches(
     )
 
 
+def is_member_row(operator: status_pb2.Operator, member_id: str, queue_name: str | None = None) -> bool:
+    """The GetOperator filter: a row of ``member_id`` (in ``queue_name`` when given)."""
+    return operator.member_id == member_id and (queue_name is None or operator.queue_name == queue_name)
+
+
 def operators_of_member(
     operators: Iterable[status_pb2.Operator], member_id: str, queue_name: str | None = None
 ) -> list[status_pb2.Operator]:
     """Every row of ``member_id`` (one per queue), optionally in one queue only."""
-    return [op for op in operators if op.member_id == member_id and (queue_name is None or op.queue_name == queue_name)]
+    return [op for op in operators if is_member_row(op, member_id, queue_name)]
 
 
 def change_concerns(change: status_pb2.StateChange, queue_names: Collection[str]) -> bool:
@@ -73,8 +105,3 @@ def filter_changeset(changes: status_pb2.ChangeSet, queue_names: Collection[str]
         emitted_at=changes.emitted_at,
         replace_all=changes.replace_all,
     )
-
-
-def operator_key_queue(field: str) -> str:
-    """Queue name part of an operator hash field."""
-    return keys.split_operator_field(field)[0]

@@ -1,16 +1,20 @@
-"""The status service's use cases, wired from its adapters; the gRPC servicer only translates.
+"""The status service's core: its use cases, wired from its adapters; the gRPC servicer only translates.
 
 Public (in-process) API, also what tests and benchmarks drive:
 
 - ``ingest(batch)``: validate, apply atomically in Redis (one EVALSHA), queue a replace_all's
   static configuration for the database, return the revision.
+- ``ingest_stream(batches)``: one Ingest stream, read ahead and applied in groups
+  (:mod:`services.status.ingest_stream`), yielding the acks in order.
 - ``reader.view()``: rows + freshness for every read RPC (memory → Redis → database).
-- ``watch(queue_names)``: async iterator of serialized ``WatchSnapshotResponse`` messages.
+- ``watch(queue_names, freshness=...)``: async iterator of serialized ``WatchSnapshotResponse``
+  messages: a snapshot, the change sets after it, and (when asked) freshness events.
 - ``sync_status()``, ``resync()``, ``clear()``, ``seed_if_empty()``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 
 from switchboard.status.v1 import status_pb2
@@ -21,16 +25,19 @@ from services.status.db import ConfigWriter, StatusDatabase
 from services.status.domain import validation, wire
 from services.status.domain.batch import upserts_for_config
 from services.status.follower import Follower
+from services.status.ingest_stream import acknowledge
 from services.status.reads import StatusReader
 from services.status.redis_store import ApplyResult, PartiallyApplied, RedisStore
-from services.status.watch import END, SKIP_AHEAD, WatchHub
+from services.status.watch import END, FRESHNESS, SKIP_AHEAD, Watcher, WatchHub
 
-log = get_logger("status.service")
+log = get_logger("status.core")
 
 ResyncRequester = Callable[[], Awaitable[bool]]
 
 
-class StatusService:
+class StatusCore:
+    """The status service's use cases (named apart from the gRPC ``StatusService`` it backs)."""
+
     def __init__(
         self,
         store: RedisStore,
@@ -40,6 +47,7 @@ class StatusService:
         reader: StatusReader,
         *,
         request_resync: ResyncRequester,
+        watch_heartbeat_seconds: float = 0.5,
     ) -> None:
         self.store = store
         self.database = database
@@ -48,6 +56,8 @@ class StatusService:
         self.reader = reader
         self.config_writer = ConfigWriter(database)
         self.request_resync = request_resync
+        self.watch_heartbeat_seconds = watch_heartbeat_seconds
+        """A watch that asked for freshness gets it after this long without any other message."""
         follower.on_reconnect = self._seed_after_outage
 
     async def start(self, *, ready_timeout: float = 2.0) -> None:
@@ -103,6 +113,10 @@ class StatusService:
         for batch in batches:
             self._write_through(batch)
         return results
+
+    def ingest_stream(self, batches: AsyncIterator[status_pb2.IngestBatch]) -> AsyncIterator[status_pb2.IngestAck]:
+        """One Ingest stream: the ack of every batch, in order (see :mod:`services.status.ingest_stream`)."""
+        return acknowledge(batches, self.ingest_group)
 
     def _deliver(self, results: Sequence[ApplyResult]) -> None:
         # This replica's watchers get its own writes straight away (see Follower.deliver);
@@ -190,28 +204,69 @@ class StatusService:
         reply.stale = view.stale
         return reply
 
-    async def _snapshot_for_watch(self, queue_names: Collection[str] | None) -> tuple[int, bytes]:
-        view = self.reader.live_view() or await self.reader.view()
-        body = view.state.snapshot_bytes(now=view.now, stale=view.stale, source=view.source, queue_names=queue_names)
-        return view.state.revision, wire.length_delimited(wire.WATCH_SNAPSHOT, body)
+    async def watch(self, queue_names: Collection[str] = (), *, freshness: bool = False) -> AsyncIterator[bytes]:
+        """A snapshot, then every change set after it in revision order (serialized responses).
 
-    async def watch(self, queue_names: Collection[str] = ()) -> AsyncIterator[bytes]:
-        """A snapshot, then every change set after it in revision order (serialized responses)."""
-        watcher = self.hub.subscribe(queue_names)
+        With ``freshness``, also a freshness event whenever it moved (once the stream has caught
+        up with the changes behind it) and as a heartbeat after ``watch_heartbeat_seconds``
+        without any other message.
+        """
+        watcher = self.hub.subscribe(queue_names, freshness=freshness)
         names = watcher.queue_names
+        sent: tuple[int, bool, float] | None = None
+        """The last freshness this stream carried (source, stale, last_ingest_at)."""
         try:
-            after, first = await self._snapshot_for_watch(names)
+            after, first, sent = await self._snapshot_for_watch(names)
             yield first
             while True:
-                revision, payload = await watcher.queue.get()
+                item = await self._next_item(watcher)
+                if item is None:  # nothing for a heartbeat's time
+                    meta = await self.reader.freshness()
+                    sent = _freshness_key(meta)
+                    yield _freshness_event(meta)
+                    continue
+                revision, payload = item
                 if revision == END:
                     return
-                if revision == SKIP_AHEAD:
-                    after, payload = await self._snapshot_for_watch(names)
-                elif revision <= after:
-                    continue
-                else:
+                if revision == FRESHNESS:
+                    watcher.freshness_pending = False
+                elif revision == SKIP_AHEAD:
+                    after, payload, sent = await self._snapshot_for_watch(names)
+                    yield payload
+                elif revision > after:
                     after = revision
-                yield payload
+                    yield payload
+                if freshness and watcher.queue.empty():
+                    meta = await self.reader.freshness()
+                    if _freshness_key(meta) != sent:
+                        sent = _freshness_key(meta)
+                        yield _freshness_event(meta)
         finally:
             self.hub.unsubscribe(watcher)
+
+    async def _next_item(self, watcher: Watcher) -> tuple[int, bytes] | None:
+        """The watcher's next item; ``None`` when a freshness watcher waited a heartbeat for nothing."""
+        if not watcher.freshness or not watcher.queue.empty():
+            return await watcher.queue.get()
+        try:
+            async with asyncio.timeout(self.watch_heartbeat_seconds):
+                return await watcher.queue.get()
+        except TimeoutError:
+            return None
+
+    async def _snapshot_for_watch(
+        self, queue_names: Collection[str] | None
+    ) -> tuple[int, bytes, tuple[int, bool, float]]:
+        """(revision, the snapshot event, the freshness it carries)."""
+        view = self.reader.live_view() or await self.reader.view()
+        body = view.state.snapshot_bytes(now=view.now, stale=view.stale, source=view.source, queue_names=queue_names)
+        freshness = (view.source, view.stale, view.state.last_ingest_at)
+        return view.state.revision, wire.length_delimited(wire.WATCH_SNAPSHOT, body), freshness
+
+
+def _freshness_key(meta: status_pb2.ReadMeta) -> tuple[int, bool, float]:
+    return meta.source, meta.stale, meta.last_ingest_at
+
+
+def _freshness_event(meta: status_pb2.ReadMeta) -> bytes:
+    return wire.length_delimited(wire.WATCH_FRESHNESS, meta.SerializeToString())

@@ -1,0 +1,191 @@
+"""Every status read of the gateway, on one path: the mirror while it is live and fresh,
+otherwise one gRPC call to the status service.
+
+Each read returns the finished JSON body (``{"success": true, "data": …}``, lists with
+``"count"``, reads with ``"meta"``), assembled from encoded rows: the mirror's, joined as they
+are (:class:`~gateway.status_json_state.JsonReadState`), or the gRPC reply's, converted once.
+Both give the same JSON for the same state. A request the mirror cannot answer exactly (a name
+the status service would refuse, an operator or queue it does not hold: the status service
+words the 400 or 404) goes to the status service too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+from prometheus_client import Counter
+from switchboard.status.v1 import status_pb2, status_pb2_grpc
+
+from gateway.status_json import SOURCE_NAMES, channel_json, meta_json, operator_json, queue_json
+from gateway.status_mirror import MirrorView, StatusMirror
+from runtime.errors import NotFound
+from runtime.status_model.rules import is_member_row, operator_matches
+
+__all__ = ["STATUS_READS", "StatusReads"]
+
+STATUS_READS = Counter(
+    "switchboard_gateway_status_reads_total", "Status reads by where they were answered from.", ["path"]
+)
+_MIRROR_READS = STATUS_READS.labels("mirror")
+_GRPC_READS = STATUS_READS.labels("grpc")
+
+_REDIS = SOURCE_NAMES[status_pb2.SOURCE_REDIS].encode()
+
+
+def _plain(name: str | None) -> bool:
+    """A name the status service accepts as is: anything else goes there, for its exact 400."""
+    return name is None or (len(name) <= 128 and name.isprintable())
+
+
+def _rows(rows: Iterable[Any], to_json: Callable[[Any], dict[str, Any]]) -> bytes:
+    return orjson.dumps([to_json(row) for row in rows])
+
+
+def _mirror_meta(view: MirrorView) -> bytes:
+    return (
+        b'{"source":"' + _REDIS + b'","stale":false,"timestamp":' + orjson.dumps(view.now)
+        + b',"lastIngestAt":' + orjson.dumps(view.last_ingest_at) + b"}"
+    )  # fmt: skip
+
+
+def _list_body(rows: bytes, count: int, meta: bytes) -> bytes:
+    return b'{"success":true,"data":' + rows + b',"count":' + str(count).encode() + b',"meta":' + meta + b"}"
+
+
+def _data_body(data: bytes, meta: bytes) -> bytes:
+    return b'{"success":true,"data":' + data + b',"meta":' + meta + b"}"
+
+
+def _snapshot_body(
+    operators: bytes,
+    queues: bytes,
+    channels: bytes,
+    *,
+    timestamp: float,
+    source: bytes,
+    stale: bool,
+    revision: int,
+    last_ingest_at: float,
+) -> bytes:
+    return b"".join(
+        (
+            b'{"success":true,"data":{"operators":', operators, b',"queues":', queues, b',"channels":', channels,
+            b',"timestamp":', orjson.dumps(timestamp), b',"source":"', source, b'","stale":',
+            b"true" if stale else b"false", b',"revision":', str(revision).encode(),
+            b',"lastIngestAt":', orjson.dumps(last_ingest_at), b"}}",
+        )
+    )  # fmt: skip
+
+
+class StatusReads:
+    def __init__(
+        self,
+        mirror: StatusMirror | None,
+        stub: Callable[[], status_pb2_grpc.StatusServiceStub],
+        *,
+        timeout_seconds: float,
+    ) -> None:
+        self.mirror = mirror
+        self._stub = stub
+        self.timeout_seconds = timeout_seconds
+
+    def _view(self, *names: str | None) -> MirrorView | None:
+        """The mirror's answer, or None: then the read is one gRPC call (and counted as such)."""
+        mirror = self.mirror
+        view = mirror.view() if mirror is not None and all(_plain(name) for name in names) else None
+        (_GRPC_READS if view is None else _MIRROR_READS).inc()
+        return view
+
+    async def operators(self, queue: str | None, status: int | None, paused: bool | None) -> bytes:
+        """Operators filtered as asked (``None``: any)."""
+        view = self._view(queue)
+        if view is not None:
+            rows, count = view.state.operators_where(
+                lambda op: operator_matches(op, queue_name=queue, status=status, paused=paused)
+            )
+            return _list_body(rows, count, _mirror_meta(view))
+        request = status_pb2.ListOperatorsRequest()
+        if queue is not None:
+            request.queue_name = queue
+        if status is not None:
+            request.status = status_pb2.MemberStatus.ValueType(status)
+        if paused is not None:
+            request.paused = paused
+        reply = await self._stub().ListOperators(request, timeout=self.timeout_seconds)
+        return _list_body(_rows(reply.operators, operator_json), len(reply.operators), _meta(reply.meta))
+
+    async def member(self, member_id: str, queue: str | None) -> bytes:
+        """One member's rows (one per queue, or in ``queue`` only); NotFound when there are none."""
+        view = self._view(member_id, queue)
+        if view is not None:
+            rows, count = view.state.operators_where(lambda op: is_member_row(op, member_id, queue))
+            if count:  # none: the status service words the 404
+                return _list_body(rows, count, _mirror_meta(view))
+        request = status_pb2.GetOperatorRequest(member_id=member_id)
+        if queue is not None:
+            request.queue_name = queue
+        reply = await self._stub().GetOperator(request, timeout=self.timeout_seconds)
+        if not reply.operators:
+            where = f" in queue {queue}" if queue is not None else ""
+            raise NotFound(f"operator {member_id}{where} not found", details={"memberId": member_id})
+        return _list_body(_rows(reply.operators, operator_json), len(reply.operators), _meta(reply.meta))
+
+    async def queues(self) -> bytes:
+        view = self._view()
+        if view is not None:
+            state = view.state
+            return _list_body(state.queues_json(view.now), state.counts()[1], _mirror_meta(view))
+        reply = await self._stub().ListQueues(status_pb2.ListQueuesRequest(), timeout=self.timeout_seconds)
+        return _list_body(_rows(reply.queues, queue_json), len(reply.queues), _meta(reply.meta))
+
+    async def queue(self, name: str) -> bytes:
+        """One queue with its operators."""
+        view = self._view(name)
+        queue = view.state.queue_encoded(name, view.now) if view is not None else None
+        if view is not None and queue is not None:  # no such queue: the status service words the 404
+            operators, _ = view.state.operators_where(lambda op: op.queue_name == name)
+            return _data_body(b'{"queue":' + queue + b',"operators":' + operators + b"}", _mirror_meta(view))
+        reply = await self._stub().GetQueue(status_pb2.GetQueueRequest(name=name), timeout=self.timeout_seconds)
+        data = b'{"queue":' + orjson.dumps(queue_json(reply.queue)) + b',"operators":'
+        return _data_body(data + _rows(reply.operators, operator_json) + b"}", _meta(reply.meta))
+
+    async def channels(self) -> bytes:
+        view = self._view()
+        if view is not None:
+            state = view.state
+            return _list_body(state.channels_json(), state.counts()[2], _mirror_meta(view))
+        reply = await self._stub().ListChannels(status_pb2.ListChannelsRequest(), timeout=self.timeout_seconds)
+        return _list_body(_rows(reply.channels, channel_json), len(reply.channels), _meta(reply.meta))
+
+    async def snapshot(self) -> bytes:
+        """Operators, queues and channels at one revision."""
+        view = self._view()
+        if view is not None:
+            state = view.state
+            return _snapshot_body(
+                state.operators_json(),
+                state.queues_json(view.now),
+                state.channels_json(),
+                timestamp=view.now,
+                source=_REDIS,
+                stale=False,
+                revision=state.revision,
+                last_ingest_at=view.last_ingest_at,
+            )
+        reply = await self._stub().GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=self.timeout_seconds)
+        return _snapshot_body(
+            _rows(reply.operators, operator_json),
+            _rows(reply.queues, queue_json),
+            _rows(reply.channels, channel_json),
+            timestamp=reply.timestamp,
+            source=SOURCE_NAMES.get(reply.source, "unknown").encode(),
+            stale=reply.stale,
+            revision=reply.revision,
+            last_ingest_at=reply.last_ingest_at,
+        )
+
+
+def _meta(meta: status_pb2.ReadMeta) -> bytes:
+    return orjson.dumps(meta_json(meta))

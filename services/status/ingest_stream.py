@@ -1,0 +1,113 @@
+"""One Ingest stream: batches read ahead, applied in groups, acknowledged in order.
+
+While a group is being applied, the batches that arrive are read ahead; the next group is
+whatever has arrived by then (at most :data:`MAX_GROUP`), applied together: each batch still
+atomic, all in one Redis round trip, so a burst never queues behind per-batch round trips.
+Sequences must increase within a stream. A bad or fenced-off batch ends the stream (with its
+error) after the acks of every batch before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Final
+
+from switchboard.status.v1 import status_pb2
+
+from runtime.errors import InvalidArgument
+from services.status.domain import validation
+from services.status.redis_store import ApplyResult, PartiallyApplied
+
+MAX_READ_AHEAD: Final = 256
+"""Batches buffered ahead of the one being applied."""
+MAX_GROUP: Final = 64
+"""Most batches applied in one Redis round trip."""
+
+ApplyGroup = Callable[[Sequence[status_pb2.IngestBatch]], Awaitable[list[ApplyResult]]]
+"""Applies validated batches of one stream in order; raises PartiallyApplied when one was refused."""
+
+
+class _Group:
+    """The next batches to apply together, and the problem that ends the stream after them."""
+
+    def __init__(self) -> None:
+        self.batches: list[status_pb2.IngestBatch] = []
+        self.problem: InvalidArgument | None = None
+        self.last = False
+        """The client closed its side after these batches."""
+
+
+class _SequenceCheck:
+    def __init__(self) -> None:
+        self.last_sequence: int | None = None
+
+    def accept(self, batch: status_pb2.IngestBatch) -> None:
+        """Raises InvalidArgument for a malformed batch or a sequence that does not increase."""
+        validation.check_batch(batch)
+        if self.last_sequence is not None and batch.sequence <= self.last_sequence:
+            raise InvalidArgument(
+                "sequence", f"must increase within a stream (got {batch.sequence} after {self.last_sequence})"
+            )
+        self.last_sequence = batch.sequence
+
+
+async def _next_group(arrived: asyncio.Queue[status_pb2.IngestBatch | None], check: _SequenceCheck) -> _Group:
+    """Wait for one batch, then take whatever else has arrived (up to MAX_GROUP)."""
+    group = _Group()
+    item = await arrived.get()
+    while True:
+        if item is None:
+            group.last = True
+            return group
+        try:
+            check.accept(item)
+        except InvalidArgument as error:
+            group.problem = error
+            return group
+        group.batches.append(item)
+        if arrived.empty() or len(group.batches) >= MAX_GROUP:
+            return group
+        item = arrived.get_nowait()
+
+
+def _acks(batches: Sequence[status_pb2.IngestBatch], results: Sequence[ApplyResult]) -> list[status_pb2.IngestAck]:
+    return [
+        status_pb2.IngestAck(sequence=batch.sequence, revision=result.revision)
+        for batch, result in zip(batches, results, strict=False)
+    ]
+
+
+async def acknowledge(
+    batches: AsyncIterator[status_pb2.IngestBatch], apply_group: ApplyGroup
+) -> AsyncIterator[status_pb2.IngestAck]:
+    """Apply one stream's batches as they arrive; yield each one's ack, in order."""
+    arrived: asyncio.Queue[status_pb2.IngestBatch | None] = asyncio.Queue(MAX_READ_AHEAD)
+
+    async def read_ahead() -> None:
+        try:
+            async for batch in batches:
+                await arrived.put(batch)
+        finally:
+            await arrived.put(None)
+
+    reader = asyncio.create_task(read_ahead())
+    check = _SequenceCheck()
+    try:
+        while True:
+            group = await _next_group(arrived, check)
+            if group.batches:
+                try:
+                    results = await apply_group(group.batches)
+                except PartiallyApplied as partial:
+                    for ack in _acks(group.batches, partial.applied):
+                        yield ack
+                    raise partial.error from None
+                for ack in _acks(group.batches, results):
+                    yield ack
+            if group.problem is not None:
+                raise group.problem
+            if group.last:
+                return
+    finally:
+        reader.cancel()
