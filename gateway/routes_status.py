@@ -97,6 +97,12 @@ async def _operators(request: Request, queue: str | None, status: StatusName | N
     return _json(await _reads(request).operators(queue, code, paused))
 
 
+# First of the routes: the most frequent read (wall screens poll it) is matched first.
+@router.get("/snapshot", summary="Operators, queues and channels at one revision")
+async def get_snapshot(request: Request) -> Response:
+    return _json(await _reads(request).snapshot())
+
+
 @router.get("/operators", summary="Operators (one row per queue membership), filtered")
 async def list_operators(
     request: Request, queue: QueueFilter = None, status: StatusFilter = None, paused: PausedFilter = None
@@ -132,11 +138,6 @@ async def get_queue(request: Request, name: str) -> Response:
 @router.get("/channels", summary="Channels that are up")
 async def list_channels(request: Request) -> Response:
     return _json(await _reads(request).channels())
-
-
-@router.get("/snapshot", summary="Operators, queues and channels at one revision")
-async def get_snapshot(request: Request) -> Response:
-    return _json(await _reads(request).snapshot())
 
 
 @router.get("/sync/status", summary="Row counts in the database and in Redis, and ingest freshness")

@@ -67,7 +67,8 @@ async def test_a_quiet_stream_carries_freshness_heartbeats(make_status: MakeStat
     assert [beat.WhichOneof("event") for beat in beats] == ["freshness"] * 3
     assert all(beat.freshness.last_ingest_at == snapshot.last_ingest_at for beat in beats)
     stamps = [beat.freshness.timestamp for beat in beats]
-    assert stamps == sorted(stamps) and stamps[0] >= snapshot.timestamp
+    assert stamps == sorted(stamps)
+    assert stamps[0] >= snapshot.timestamp
     stream.cancel()
 
 
