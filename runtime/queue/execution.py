@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import traceback
 from dataclasses import dataclass
@@ -10,11 +11,14 @@ from typing import Any
 
 from arq.worker import Retry
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from runtime.errors import PermanentError
 from runtime.queue import codec
 from runtime.queue.keys import QueueKeys
 from runtime.retry import RetryPolicy
+
+log = logging.getLogger("runtime.queue.execution")
 
 MAX_TRACEBACK_CHARS = 8000
 
@@ -72,15 +76,22 @@ class JobContext(dict[str, Any]):
         return ms / 1000 if ms and ms > 0 else 0.0
 
     async def progress(self, value: Any) -> None:
-        """Record progress (any JSON: a percentage, a dict) and publish a ``progress`` event."""
+        """Record progress (any JSON: a percentage, a dict) and publish a ``progress`` event.
+
+        Best effort: progress is information, so a Redis error is logged and the job goes on
+        (its outcome is what must reach Redis, and the worker sees to that).
+        """
         encoded = codec.encode_field("progress", value)
         job_id = self["job_id"]
         event = codec.dumps({"event": "progress", "jobId": job_id, "progress": value})
         redis: Redis = self["redis"]
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.hset(self._keys.job(job_id), "g", encoded)
-            pipe.publish(self._keys.events, event)
-            await pipe.execute()
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.hset(self._keys.job(job_id), "g", encoded)
+                pipe.publish(self._keys.events, event)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("job %s: progress %r not recorded: %s", job_id, value, exc)
 
 
 class Requeue(Exception):

@@ -100,6 +100,10 @@ class Worker:
         self._lease_ms = int(spec.lease_s * 1000)
         self.jobs_started = 0
 
+    def holds(self, job_id: str) -> bool:
+        """Whether this worker still renews the job's lease (its outcome has not reached Redis)."""
+        return job_id in self._leases
+
     # ---- lifecycle ------------------------------------------------------------------------
     def stop(self) -> None:
         """Graceful stop (SIGTERM): take no new jobs, let active ones finish within the grace."""
@@ -234,7 +238,15 @@ class Worker:
             if not self._shutting_down:
                 raise
         except Exception:
-            log.exception("worker %s: could not record the outcome of job %s", self.worker_id, job.job_id)
+            # Redis did not take the outcome (a restart outlasting the retries). Renewing the
+            # lease would keep the job "active" forever; dropped, the lease lapses and any
+            # worker's reaper runs the job again (at-least-once, as for a killed worker).
+            self._leases.pop(job.job_id, None)
+            log.exception(
+                "worker %s: could not record the outcome of job %s; its lease will lapse and it re-runs",
+                self.worker_id,
+                job.job_id,
+            )
         finally:
             self._run_seconds.observe(time.perf_counter() - started)
             self._tasks.pop(job.job_id, None)

@@ -58,6 +58,8 @@ class RedisServer:
 
     ``stop()`` then ``start()`` brings it back on the same port (for outage tests). Without a
     ``data_dir`` it keeps nothing on disk; with one it snapshots there (local development).
+    ``appendfsync`` (``"always"`` or ``"everysec"``) turns the append-only file on: ``kill()``
+    (SIGKILL) then ``start()`` is a crash and a restart from the AOF.
     """
 
     def __init__(
@@ -67,7 +69,9 @@ class RedisServer:
         data_dir: Path | None = None,
         binary: str | None = None,
         startup_timeout: float = 10.0,
+        appendfsync: str | None = None,
     ) -> None:
+        self.appendfsync = appendfsync
         self.port = port if port is not None else free_port()
         self.host = LOOPBACK
         self.binary = binary or find_redis_server()
@@ -103,7 +107,8 @@ class RedisServer:
             "--daemonize",
             "no",
             "--appendonly",
-            "no",
+            "yes" if self.appendfsync else "no",
+            *(["--appendfsync", self.appendfsync] if self.appendfsync else []),
             *persistence,
             "--dir",
             str(self.data_dir),
@@ -149,6 +154,13 @@ class RedisServer:
             client.flushall()
         finally:
             client.close()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: nothing is saved beyond what the AOF already holds."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+            self._process = None
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (SIGTERM: it saves if persistent, then exits); SIGKILL if it hangs."""
