@@ -14,9 +14,13 @@ use :class:`runtime.retry.RetryPolicy`.
 
 from __future__ import annotations
 
+import contextlib
+
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from runtime.health import HealthCheck
+from runtime.redis_durability import check_redis_durability
 
 __all__ = ["create_redis", "redis_health_check"]
 
@@ -48,9 +52,18 @@ def create_redis(
 
 
 def redis_health_check(client: Redis) -> HealthCheck:
-    """A health check that passes when ``PING`` answers."""
+    """A health check that passes when ``PING`` answers.
+
+    Once Redis answers it also checks (at start, then every few minutes) that Redis is set up
+    not to lose accepted work, see :mod:`runtime.redis_durability`; a problem there is
+    reported, it does not fail the check.
+    """
 
     async def ping() -> bool:
-        return bool(await client.ping())
+        answered = bool(await client.ping())
+        if answered:
+            with contextlib.suppress(RedisError):
+                await check_redis_durability(client)
+        return answered
 
     return ping

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import redis
 
 from scripts.local_plan import AMI_FEED, Plan, PlanError, build_plan, load_procfile
 from scripts.run_local import choose_redis, python_module, runnable_module
@@ -149,3 +150,19 @@ def test_without_any_redis_one_is_started_with_its_data_under_data_dir(tmp_path:
     finally:
         started.stop()
     assert not started.ping()
+
+
+def test_the_redis_make_run_starts_keeps_every_acknowledged_write_through_a_kill_9(tmp_path: Path) -> None:
+    _url, started = choose_redis({}, tmp_path, default_port=free_port())
+    assert started is not None
+    try:
+        with redis.Redis.from_url(started.url) as client:
+            assert client.config_get("appendonly") == {"appendonly": "yes"}
+            assert client.config_get("appendfsync") == {"appendfsync": "always"}
+            client.set("acknowledged", "1")
+        started.kill()
+        started.start()
+        with redis.Redis.from_url(started.url) as client:
+            assert client.get("acknowledged") == b"1"
+    finally:
+        started.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
@@ -10,10 +11,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from runtime.event_loop import event_loop_factory
 from runtime.queue.spec import QueueSpec
 from runtime.queue.worker import Worker
+from runtime.redis_durability import check_redis_durability
 
 log = logging.getLogger("runtime.queue.runner")
 
@@ -34,6 +37,8 @@ async def serve(
     if on_startup is not None:
         await on_startup(shared)
     worker = Worker(spec, redis, shared=shared)
+    with contextlib.suppress(RedisError, OSError):  # unreachable now: the worker waits for it anyway
+        await check_redis_durability(redis)
     # Job churn allocates many short-lived objects: freeze the startup heap and collect young
     # generations less often, so GC pauses do not stall pickup (measured: p99 pickup latency).
     gc.collect()

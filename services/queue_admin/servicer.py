@@ -12,6 +12,7 @@ UNAVAILABLE.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import time
@@ -28,6 +29,7 @@ from runtime.grpc_server import shutdown_event
 from runtime.queue import JobInfo, JobState
 from runtime.queue.admin import MAX_PAGE_SIZE
 from runtime.queue.keys import JOB_ID_PATTERN, QUEUE_NAME_PATTERN
+from runtime.redis_durability import check_redis_durability
 from services.queue_admin.convert import event_pb, job_pb, layer_state, proto_invalid_argument, queue_info_pb
 from services.queue_admin.directory import QueueDirectory, QueueHandle
 from services.queue_admin.events import EventHub
@@ -267,6 +269,8 @@ class QueueAdminServicer(queue_pb2_grpc.QueueAdminServicer):
             problems.append("paused")
         if degraded:
             problems.append(f"{handle.client.spooled()} enqueues spooled to disk")
+        with contextlib.suppress(RedisError, OSError):
+            problems.extend(await check_redis_durability(self.redis))
         return queue_pb2.QueueHealth(
             queue=handle.name,
             healthy=workers > 0 and not degraded,

@@ -12,7 +12,7 @@ from runtime.db import create_engine
 from runtime.grpc_server import GrpcService
 from runtime.health import HealthCheck, run_check
 from runtime.logging import get_logger
-from runtime.redis import create_redis
+from runtime.redis import create_redis, redis_health_check
 from services.status.core import StatusCore
 from services.status.db import StatusDatabase
 from services.status.follower import Follower
@@ -43,6 +43,11 @@ class StatusApp:
         await self.redis.aclose()
         await self.engine.dispose()
 
+    @property
+    def redis_check(self) -> HealthCheck:
+        """PING, plus the durability report of :mod:`runtime.redis_durability`."""
+        return redis_health_check(self.redis)
+
     def storage_check(self) -> HealthCheck:
         """Passes while Redis or the database answers.
 
@@ -52,7 +57,7 @@ class StatusApp:
         """
 
         async def check() -> bool:
-            redis_problem = await run_check(self.service.store.ping, 1.0)
+            redis_problem = await run_check(self.redis_check, 1.0)
             if redis_problem is None:
                 return True
             db_problem = await run_check(self._db_ping, 1.0)
