@@ -106,7 +106,7 @@ async def check_redis_durability(client: Redis, *, force: bool = False) -> list[
     for name in ("persistence_off", "appendfsync_no", "eviction"):
         PROBLEM.labels(name).set(1 if name in problems else 0)
     texts = list(problems.values())
-    if problems and (previous is None or texts != previous[1]):
+    if problems and (force or previous is None or texts != previous[1]):
         for name, text in problems.items():
             log.warning("redis can lose accepted work", redis=address, problem=name, detail=text)
     elif previous is None:

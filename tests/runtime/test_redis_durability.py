@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+import structlog.testing
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
@@ -25,13 +26,13 @@ def problem_gauge(name: str) -> float | None:
     return REGISTRY.get_sample_value("switchboard_redis_durability_problem", {"problem": name})
 
 
-async def test_a_redis_without_aof_is_reported_in_the_log_the_metric_and_the_answer(
-    redis: Redis, capsys: pytest.CaptureFixture[str]
-) -> None:
-    problems = await check_redis_durability(redis, force=True)
+async def test_a_redis_without_aof_is_reported_in_the_log_the_metric_and_the_answer(redis: Redis) -> None:
+    with structlog.testing.capture_logs() as logs:
+        problems = await check_redis_durability(redis, force=True)
     assert any("appendonly no" in p for p in problems)
     assert problem_gauge("persistence_off") == 1
-    assert "redis can lose accepted work" in capsys.readouterr().out
+    warned = [entry for entry in logs if entry["event"] == "redis can lose accepted work"]
+    assert [entry["problem"] for entry in warned] == ["persistence_off"]
 
 
 async def test_an_aof_redis_with_noeviction_has_no_problem(aof_redis: Redis) -> None:
