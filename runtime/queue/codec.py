@@ -20,8 +20,11 @@ def encode_field(field_name: str, value: Any, limit: int | None = None) -> str:
         text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(field_name, f"not JSON-serialisable: {exc}") from None
-    if limit is not None and len(text) > limit and len(text.encode()) > limit:
-        raise InvalidArgument(field_name, f"payload is {len(text.encode())} bytes, over the {limit}-byte limit")
+    # UTF-8 takes at most 4 bytes a character: only text that could be over the limit is encoded.
+    if limit is not None and len(text) * 4 > limit:
+        size = len(text.encode())
+        if size > limit:
+            raise InvalidArgument(field_name, f"payload is {size} bytes, over the {limit}-byte limit")
     return text
 
 

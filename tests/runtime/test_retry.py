@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from itertools import islice
 
 import pytest
@@ -125,6 +126,18 @@ def test_a_server_delay_of_zero_means_retry_now() -> None:
     assert RetryPolicy(base=0.5).delay_for(1, server_delay=0) == 0.0
 
 
+def test_the_next_delay_follows_the_attempts_made() -> None:
+    assert exact(attempts=3, base=0.5).next_delay(2) == 1.0
+
+
+def test_no_next_delay_once_the_attempts_are_used_up() -> None:
+    assert RetryPolicy(attempts=3).next_delay(3) is None
+
+
+def test_the_next_delay_is_the_servers_when_it_names_one() -> None:
+    assert exact(attempts=3, base=0.5).next_delay(1, server_delay=17) == 17.0
+
+
 def test_delays_lists_the_waits_between_the_attempts() -> None:
     assert list(exact(attempts=4, base=0.5, multiplier=2.0).delays()) == [0.5, 1.0, 2.0]
 
@@ -140,18 +153,18 @@ def test_retrying_forever_never_runs_out_of_delays() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("field", "value", "rule"),
     [
-        ("attempts", -1),
-        ("base", -0.1),
-        ("cap", -1.0),
-        ("jitter", -0.01),
-        ("jitter", 1.01),
-        ("multiplier", 0.99),
+        ("attempts", -1, "attempts must be >= 0"),
+        ("base", -0.1, "base and cap must be >= 0"),
+        ("cap", -1.0, "base and cap must be >= 0"),
+        ("jitter", -0.01, "jitter must be within [0, 1]"),
+        ("jitter", 1.01, "jitter must be within [0, 1]"),
+        ("multiplier", 0.99, "multiplier must be >= 1"),
     ],
 )
-def test_an_invalid_policy_is_refused(field: str, value: float) -> None:
-    with pytest.raises(ValueError, match=field):
+def test_an_invalid_policy_is_refused_naming_the_rule(field: str, value: float, rule: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(rule)}$"):
         RetryPolicy(**{field: value})  # type: ignore[arg-type]
 
 
