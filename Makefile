@@ -20,7 +20,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 GEN := gen
 PROTO_FILES := $(shell find protos -name '*.proto' 2>/dev/null | sort)
-TYPED_DIRS := $(wildcard runtime services gateway tests bench scripts tools)
+TYPED_DIRS := $(wildcard runtime services gateway devsupport tests bench scripts tools)
 PYTEST_ARGS ?=
 
 # Debian packages, each asked for only when its binary is missing.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,8 +10,9 @@ import grpc
 from switchboard.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
-from tests.support.ports import free_port
-from tests.support.procs import ProcessExited, ServiceProcess
+from devsupport.ports import free_port
+from devsupport.procs import ProcessExited, ServiceProcess
+from devsupport.waiting import wait_until_blocking
 
 STATUS_SERVICE = "switchboard.status.v1.StatusService"
 INGEST_SERVICE = "switchboard.ingest.v1.IngestControl"
@@ -58,13 +58,15 @@ def ingest_process(
 def module_process(module: str, *args: str, ready_text: str = "", timeout: float = 15.0) -> Iterator[ServiceProcess]:
     """``python -m module args``; with ``ready_text``, wait until its output says it."""
     with ServiceProcess.module(module, *args) as process:
-        deadline = time.monotonic() + timeout
-        while ready_text and ready_text not in process.stderr + process.stdout:
+
+        def ready() -> bool:
             if process.poll() is not None:
                 raise ProcessExited(f"{module} exited with {process.returncode}\n{process.output()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{module} not ready after {timeout}s\n{process.output()}")
-            time.sleep(0.02)
+            return ready_text in process.stderr + process.stdout
+
+        if ready_text:
+            what = f"{module} says {ready_text!r}"
+            wait_until_blocking(ready, within=timeout, what=what, interval=0.02, detail=process.output)
         yield process
         process.stop()
 
@@ -81,10 +83,8 @@ def snapshot(address: str) -> status_pb2.Snapshot:
 
 
 def wait_live(address: str, timeout: float = 20.0) -> ingest_pb2.IngestStatus:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def live() -> ingest_pb2.IngestStatus | None:
         reply = ingest_status(address)
-        if reply.state == ingest_pb2.CONNECTION_STATE_LIVE:
-            return reply
-        time.sleep(0.01)
-    raise TimeoutError(f"ingest at {address} not LIVE after {timeout}s")
+        return reply if reply.state == ingest_pb2.CONNECTION_STATE_LIVE else None
+
+    return wait_until_blocking(live, within=timeout, what=f"ingest at {address} LIVE", interval=0.01)

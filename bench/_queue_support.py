@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,16 +16,11 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bench._queue_worker import bench_spec
+from devsupport.waiting import wait_until
 from runtime.queue import JobRequest, QueueAdmin, QueueClient
 
 ROOT = Path(__file__).resolve().parents[1]
 PRIORITY_BACKLOG_MIN = 10_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Procs:
@@ -63,13 +57,10 @@ def result(name: str, value: float, unit: str, target: str, met: bool) -> dict[s
     return {"name": name, "value": round(value, 2), "unit": unit, "target": target, "met": bool(met)}
 
 
-async def until(check: Callable[[], Awaitable[bool]], within: float = 120.0, every: float = 0.005) -> float:
-    deadline = time.perf_counter() + within
-    while time.perf_counter() < deadline:
-        if await check():
-            return time.perf_counter()
-        await asyncio.sleep(every)
-    raise TimeoutError("bench condition not reached")
+async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 120.0, every: float = 0.005) -> float:
+    """Wait for ``check`` (polling every ``every`` s) and return the perf_counter time it held."""
+    await wait_until(check, within=within, what=what, interval=every)
+    return time.perf_counter()
 
 
 class Bench:
@@ -86,7 +77,7 @@ class Bench:
     async def workers(self, n: int, **env: str) -> None:
         for _ in range(n):
             self.procs.start("bench._queue_worker", **env)
-        await until(lambda: self._workers_at_least(n), within=30)
+        await until(lambda: self._workers_at_least(n), f"{n} workers up", within=30)
 
     async def _workers_at_least(self, n: int) -> bool:
         return len(await self.admin.workers()) >= n
@@ -103,7 +94,7 @@ class Bench:
         await self.client.enqueue_many([JobRequest("noop") for _ in range(jobs)])
         t0 = time.perf_counter()
         await self.admin.resume()
-        t1 = await until(self.empty)
+        t1 = await until(self.empty, "the queue drained")
         return jobs / (t1 - t0)
 
     async def arq_throughput(self, jobs: int) -> float:
@@ -119,11 +110,11 @@ class Bench:
 
         # Warm-up: one job through the started worker (imports, connection, first poll) untimed.
         await arq.enqueue_job("noop")
-        await until(lambda: results_at_least(1), within=60, every=0.05)
+        await until(lambda: results_at_least(1), "arq warm-up job done", within=60, every=0.05)
         t0 = time.perf_counter()
         for _ in range(jobs):
             await arq.enqueue_job("noop")
-        t1 = await until(lambda: results_at_least(jobs + 1), every=0.1)
+        t1 = await until(lambda: results_at_least(jobs + 1), "every arq job done", every=0.1)
         return jobs / (t1 - t0)
 
     async def bullmq_throughput(self, jobs: int) -> float:
@@ -139,14 +130,14 @@ class Bench:
 
         # Warm-up: one job through the started worker (imports, script loading, first fetch) untimed.
         await queue.add("noop", {})
-        await until(lambda: completed_at_least(1), within=60, every=0.02)
+        await until(lambda: completed_at_least(1), "BullMQ warm-up job done", within=60, every=0.02)
         # As for our layer: the backlog is added while the queue is paused, timed from the resume.
         await queue.pause()
         for start in range(0, jobs, 1000):
             await queue.addBulk([{"name": "noop", "data": {}} for _ in range(start, min(start + 1000, jobs))])
         t0 = time.perf_counter()
         await queue.resume()
-        t1 = await until(lambda: completed_at_least(jobs + 1), every=0.02)
+        t1 = await until(lambda: completed_at_least(jobs + 1), "every BullMQ job done", every=0.02)
         await queue.close()
         return jobs / (t1 - t0)
 
@@ -180,7 +171,7 @@ class Bench:
         for _ in range(count):
             ids.append(await self.client.enqueue("probe", {"sent": time.time()}))
             await asyncio.sleep(1 / rate)
-        await until(self.empty)
+        await until(self.empty, "the probes done")
         latencies = []
         for job_id in ids:
             job = await self.admin.job(job_id)
@@ -207,7 +198,7 @@ class Bench:
             ids.append(await self.client.enqueue("probe", {"sent": time.time()}, priority=10))
             await asyncio.sleep(1 / rate)
         await self.admin.pause()  # the rest of the backlog is not needed for the figure
-        await until(lambda: self._all_done(ids))
+        await until(lambda: self._all_done(ids), "every priority probe done")
         latencies = []
         for job_id in ids:
             job = await self.admin.job(job_id)
@@ -251,18 +242,18 @@ class Bench:
     async def crash_recovery(self) -> tuple[float, bool]:
         await self.fresh()
         victim = self.procs.start("bench._queue_worker", BQ_CONC="1")
-        await until(lambda: self._workers_at_least(1), within=30)
+        await until(lambda: self._workers_at_least(1), "the victim worker up", within=30)
         crash_id = await self.client.enqueue("sleep", {"ms": 60_000})
-        await until(lambda: self._state(crash_id, "active"))
+        await until(lambda: self._state(crash_id, "active"), "the crash job active")
         self.procs.start("bench._queue_worker", BQ_CONC="2")
-        await until(lambda: self._workers_at_least(2), within=30)
+        await until(lambda: self._workers_at_least(2), "the second worker up", within=30)
         live_id = await self.client.enqueue("sleep", {"ms": 12_000})
-        await until(lambda: self._state(live_id, "active"))
+        await until(lambda: self._state(live_id, "active"), "the live job active")
         victim.kill()
         killed = time.time() * 1000
-        await until(lambda: self._attempts(crash_id, 2), within=30)
+        await until(lambda: self._attempts(crash_id, 2), "the crash job re-run", within=30)
         rerun_at = (await self.admin.job(crash_id)).started_at or 0
-        await until(lambda: self._state(live_id, "completed"), within=30)
+        await until(lambda: self._state(live_id, "completed"), "the live job completed", within=30)
         live = await self.admin.job(live_id)
         return (rerun_at - killed) / 1000, live.attempts == 1 and not live.errors
 

@@ -28,11 +28,11 @@ import grpc.aio
 import httpx
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
-from tests.status.builders import batch, center
+from devsupport.ports import free_port
+from devsupport.procs import ServiceProcess
+from devsupport.redis_server import RedisServer
+from devsupport.status_batches import batch, center
 from tests.status.leases import lease_token
-from tests.support.ports import free_port
-from tests.support.procs import ServiceProcess
-from tests.support.redis_server import RedisServer
 
 TARGET_P99_MS = 5.0
 WARMUP = 200

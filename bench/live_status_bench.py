@@ -33,11 +33,12 @@ import grpc.aio
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from bench._live_status_procs import ingest_process, ingest_status, module_process, snapshot, status_process, wait_live
+from devsupport.ports import free_port
+from devsupport.redis_server import RedisServer
+from devsupport.waiting import wait_until_blocking
 from services.ami_ingest.ami.wire import FrameParser
 from services.ami_ingest.domain.normalize import EventNormalizer
 from services.ami_ingest.domain.state import CallCenterState
-from tests.support.ports import free_port
-from tests.support.redis_server import RedisServer
 
 FIXTURE = Path("/work/shared/fixtures/ami/busy_hour_small.ami")
 REPLAY_RUNS = 3
@@ -172,9 +173,7 @@ def event_to_visible(redis_url: str, status_addr: str, workdir: Path) -> tuple[l
     ):
         wait_live(ingest)
         arrivals = asyncio.run(watch_arrivals(status_addr, total, time.time() + WARMUP_S + MEASURE_S + 10))
-        deadline = time.monotonic() + 10
-        while not out.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until_blocking(out.exists, within=10, what="the AMI feeder wrote its send stamps")
         sent: dict[str, float] = json.loads(out.read_text())
     latencies, coalesced = visible_latencies(sent, arrivals)
     return latencies, coalesced, len(sent)

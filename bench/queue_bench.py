@@ -15,7 +15,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bench._queue_support import PRIORITY_BACKLOG_MIN, Bench, Procs, _free_port, result
+from bench._queue_support import PRIORITY_BACKLOG_MIN, Bench, Procs, result
+from devsupport.ports import free_port
 
 FigureRunner = Callable[[Bench], Awaitable[list[dict[str, Any]]]]
 
@@ -149,7 +150,7 @@ def run(figures: Sequence[str] | None = None) -> list[dict[str, Any]]:
     unknown = sorted(set(chosen) - set(FIGURES))
     if unknown:
         raise ValueError(f"unknown figure(s) {unknown}; have {list(FIGURES)}")
-    port = _free_port()
+    port = free_port()
     workdir = tempfile.mkdtemp(prefix="queue-bench-")
     server = subprocess.Popen(
         [

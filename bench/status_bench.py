@@ -41,11 +41,12 @@ import grpc.aio
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from bench._h2load import check_answers, start_h2load
-from tests.status.builders import batch, center, op_up
+from devsupport.ports import free_port
+from devsupport.procs import ServiceProcess, descendants
+from devsupport.redis_server import RedisServer
+from devsupport.status_batches import batch, center, op_up
+from devsupport.waiting import wait_until_blocking
 from tests.status.leases import lease_token
-from tests.support.ports import free_port
-from tests.support.procs import ServiceProcess, descendants
-from tests.support.redis_server import RedisServer
 
 SERVICE = "switchboard.status.v1.StatusService"
 SNAPSHOT_METHOD = f"/{SERVICE}/GetSnapshot"
@@ -281,14 +282,13 @@ def database_fallback_latency(address: str, seconds: float = 2.0) -> tuple[list[
 
 
 def wait_for_database(address: str, members: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
     with grpc.insecure_channel(address) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
-        while time.monotonic() < deadline:
-            if stub.GetSyncStatus(status_pb2.GetSyncStatusRequest(), timeout=5).db_members == members:
-                return
-            time.sleep(0.05)
-    raise TimeoutError("the resync never reached the database")
+
+        def in_database() -> bool:
+            return bool(stub.GetSyncStatus(status_pb2.GetSyncStatusRequest(), timeout=5).db_members == members)
+
+        wait_until_blocking(in_database, within=timeout, what="the resync reached the database")
 
 
 def wait_replicas_loaded(address: str, operators: int, connections: int = 8, timeout: float = 10.0) -> None:

@@ -35,6 +35,9 @@ import redis
 from honcho.manager import Manager
 from honcho.printer import Printer
 
+from devsupport.ports import free_port, is_listening
+from devsupport.procs import health_status
+from devsupport.redis_server import RedisServer
 from scripts.local_plan import (
     AMI_FEED,
     DEFAULT_ADDRS,
@@ -45,9 +48,6 @@ from scripts.local_plan import (
     build_plan,
     load_procfile,
 )
-from tests.support.ports import free_port, is_listening
-from tests.support.procs import health_status
-from tests.support.redis_server import RedisServer
 
 DEFAULT_REDIS_PORT = 6379
 ALEMBIC_INIS = (REPO_ROOT / "alembic.ini", REPO_ROOT / "services" / "status" / "alembic.ini")

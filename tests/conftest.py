@@ -16,19 +16,17 @@ A missing redis-server or PostgreSQL fails the test with how to install it; noth
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 
 import pytest
 from hypothesis import settings as hypothesis_settings
 from playwright.async_api import Browser
 from redis.asyncio import Redis
 
+from devsupport.postgres_server import PostgresServer
+from devsupport.procs import ServiceProcess, SpawnService
+from devsupport.redis_server import RedisServer
 from tests.support.browser import headless_chromium
-from tests.support.postgres_server import PostgresServer
-from tests.support.procs import ServiceProcess
-from tests.support.redis_server import RedisServer
-
-SpawnService = Callable[..., ServiceProcess]
 
 # CI runs the same examples every time (a red run is reproducible, never a coin toss); local runs
 # keep exploring new ones. No per-example deadline: two shared cores make timings meaningless.

@@ -6,8 +6,6 @@ import signal
 import socket
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 
 import pytest
 import redis
@@ -15,10 +13,11 @@ import redis.asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support.ports import free_port, free_ports, is_listening
-from tests.support.postgres_server import PostgresServer
-from tests.support.procs import ProcessExited, ServiceProcess, descendants, is_alive
-from tests.support.redis_server import RedisNotFound, RedisServer, find_redis_server
+from devsupport.ports import free_port, free_ports, is_listening
+from devsupport.postgres_server import PostgresServer
+from devsupport.procs import ProcessExited, ServiceProcess, descendants, is_alive
+from devsupport.redis_server import RedisNotFound, RedisServer, find_redis_server
+from devsupport.waiting import wait_until_blocking
 
 HEALTH_SERVER = textwrap.dedent(
     """
@@ -150,23 +149,14 @@ def test_service_process_reports_an_early_exit_with_its_output() -> None:
     process.close()
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def test_descendants_finds_grandchildren_and_kill_ends_the_whole_group() -> None:
     sleeper = "import time; time.sleep(60)"
     code = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {sleeper!r}]); time.sleep(60)"
     process = ServiceProcess([sys.executable, "-c", code], name="tree").start()
     try:
-        assert _wait_until(lambda: len(descendants(process.pid)) == 1)
+        wait_until_blocking(lambda: len(descendants(process.pid)) == 1, within=10, what="the grandchild started")
         (grandchild,) = descendants(process.pid)
         process.kill()
-        assert _wait_until(lambda: not is_alive(grandchild))
+        wait_until_blocking(lambda: not is_alive(grandchild), within=10, what="the grandchild ended")
     finally:
         process.close()

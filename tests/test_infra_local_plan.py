@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from devsupport.ports import free_port
+from devsupport.redis_server import RedisServer
 from scripts.local_plan import AMI_FEED, Plan, PlanError, build_plan, load_procfile
 from scripts.run_local import choose_redis, python_module, runnable_module
-from tests.support.ports import free_port
-from tests.support.redis_server import RedisServer
 
 PROCFILE = load_procfile()
 REDIS = "redis://127.0.0.1:7000/0"

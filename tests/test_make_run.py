@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from devsupport.ports import free_ports
+from devsupport.procs import ServiceProcess, descendants, health_status, is_alive, reflected_services
 from scripts.local_plan import DEFAULT_ADDRS, load_procfile
-from tests.support.ports import free_ports
-from tests.support.procs import ServiceProcess, descendants, health_status, is_alive, reflected_services
 
 READY_WITHIN_SECONDS = 30.0
 CONTRACTS = {

@@ -6,7 +6,7 @@ import pytest
 
 from services.ami_ingest.domain import events as ev
 from services.ami_ingest.domain.normalize import EVENT_BUILDERS, EventNormalizer
-from tests.ami.conftest import frame
+from tests.ami.harness import frame
 
 
 def one(**headers: str) -> ev.Event | None:

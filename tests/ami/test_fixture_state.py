@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from services.ami_ingest.ami.wire import FrameParser
-from tests.ami.conftest import FIXTURE_DIR, Replayed
+from tests.ami.harness import FIXTURE_DIR, Replayed
 
 ALL = sorted(p.stem for p in FIXTURE_DIR.glob("*.ami"))
 WITH_STATE = [n for n in ALL if json.loads((FIXTURE_DIR / f"{n}.json").read_text()).get("expected_final_state")]

@@ -11,13 +11,13 @@ from collections import Counter
 import pytest
 from pydantic import SecretStr
 
+from devsupport.ports import free_port
 from services.ami_ingest.ami.client import AmiClient
 from services.ami_ingest.ami.errors import AmiAuthError
 from services.ami_ingest.ami.transport import ActionResult
 from services.ami_ingest.simulator.callcenter import CallCenter
 from services.ami_ingest.simulator.protocol import Credentials
 from services.ami_ingest.simulator.server import SimulatorServer
-from tests.support.ports import free_port
 
 from ._client_support import EventCollector, client_config, running_client
 

@@ -10,7 +10,7 @@ import pytest
 from runtime.errors import InvalidArgument
 from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.wire import FrameParser, encode_action
-from tests.ami.conftest import wire
+from tests.ami.harness import wire
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 LOGIN_OK = wire(("Response", "Success"), ("ActionID", "1"), ("Message", "Authentication accepted"))

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.procs import REPO_ROOT, ServiceProcess
+from devsupport.procs import REPO_ROOT, ServiceProcess
 
 NOBODY = 65534
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build_image_tree.sh"

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.procs import REPO_ROOT
+from devsupport.procs import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 

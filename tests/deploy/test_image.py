@@ -16,9 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from devsupport.ports import free_ports
+from devsupport.procs import ServiceProcess
 from tests.deploy.image_tree import NOBODY, ImageTree, build_image_tree, image_process
-from tests.support.ports import free_ports
-from tests.support.procs import ServiceProcess
 
 pytestmark = pytest.mark.slow
 

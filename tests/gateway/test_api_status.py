@@ -9,8 +9,8 @@ import pytest
 from switchboard.status.v1 import status_pb2 as S
 
 from runtime.errors import InvalidArgument
-from tests.gateway.conftest import Backends
 from tests.gateway.fake_status import FakeStatusService
+from tests.gateway.harness import Backends
 
 API = "/api/queue-status"
 

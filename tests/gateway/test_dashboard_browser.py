@@ -9,8 +9,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 from switchboard.status.v1 import status_pb2 as S
 
-from tests.gateway.conftest import LiveGateway
 from tests.gateway.fake_status import FakeStatusService, operator
+from tests.gateway.harness import LiveGateway
 
 SCREENSHOT_DIR = Path("/tmp")
 

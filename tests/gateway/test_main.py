@@ -9,10 +9,10 @@ import time
 
 import httpx
 
-from tests.conftest import SpawnService
-from tests.gateway.conftest import Backends
+from devsupport.ports import free_port
+from devsupport.procs import SpawnService
+from tests.gateway.harness import Backends
 from tests.gateway.sse import events
-from tests.support.ports import free_port
 
 
 async def test_runs_from_env_answers_and_stops_on_sigterm(spawn: SpawnService, backends: Backends) -> None:

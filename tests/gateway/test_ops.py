@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 
+from devsupport.ports import free_port
 from gateway.app import create_app
 from gateway.settings import BACKEND_NAMES
-from tests.gateway.conftest import Backends, _client_for
-from tests.support.ports import free_port
+from tests.gateway.harness import Backends, client_for
 
 
 async def test_healthz_answers_while_backends_are_down(client: httpx.AsyncClient, backends: Backends) -> None:
@@ -51,7 +51,7 @@ async def test_readyz_is_503_when_a_backend_reports_not_serving(client: httpx.As
 
 async def test_readyz_is_503_when_nothing_listens_at_an_address(backends: Backends) -> None:
     settings = backends.settings(ami_ingest_addr=f"127.0.0.1:{free_port()}")
-    async for client in _client_for(create_app(settings)):
+    async for client in client_for(create_app(settings)):
         response = await client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["error"]["details"]["notServing"] == ["ami_ingest"]

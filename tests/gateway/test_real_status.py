@@ -13,16 +13,16 @@ from redis.asyncio import Redis
 from switchboard.status.v1 import status_pb2 as S
 from switchboard.status.v1 import status_pb2_grpc
 
+from devsupport.ports import free_port
 from gateway.app import create_app
 from gateway.settings import BACKEND_NAMES, GatewaySettings
 from runtime.grpc_server import GrpcServer
 from services.status.app import create_app as create_status_app
 from services.status.settings import StatusSettings
-from tests.gateway.conftest import LiveGateway, _client_for
 from tests.gateway.fake_status import GrpcBackend, operator, start_backend
+from tests.gateway.harness import LiveGateway, client_for
 from tests.gateway.sse import events
 from tests.status.leases import take_lease
-from tests.support.ports import free_port
 
 API = "/api/queue-status"
 
@@ -111,7 +111,7 @@ async def test_reads_through_the_real_status_service(
     real_status: RealStatus, gateway_settings: GatewaySettings
 ) -> None:
     await _seed(real_status)
-    async for client in _client_for(create_app(gateway_settings)):
+    async for client in client_for(create_app(gateway_settings)):
         ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,9 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from switchboard.status.v1 import status_pb2 as S
 
+from devsupport.ports import free_port
+from devsupport.redis_server import RedisServer
+from devsupport.waiting import wait_until
 from gateway.app import create_app
 from gateway.settings import BACKEND_NAMES, GatewaySettings
 from gateway.status_json import queue_json, snapshot_json
@@ -31,11 +34,9 @@ from runtime.grpc_server import GrpcServer
 from runtime.status_model import queue_view
 from services.status.app import create_app as create_status_app
 from services.status.settings import StatusSettings
-from tests.gateway.conftest import _client_for
 from tests.gateway.fake_status import GrpcBackend, operator, start_backend
+from tests.gateway.harness import client_for
 from tests.gateway.test_real_status import RealStatus
-from tests.support.ports import free_port
-from tests.support.redis_server import RedisServer
 
 API = "/api/queue-status"
 STALE_AFTER = 1.0
@@ -151,8 +152,8 @@ async def test_mirror_answers_equal_the_status_service_across_changes(
     real_status: RealStatus, others: dict[str, str]
 ) -> None:
     mirrored_app = create_app(_settings(real_status, others, mirror=True))
-    async for mirrored in _client_for(mirrored_app):
-        async for direct in _client_for(create_app(_settings(real_status, others, mirror=False))):
+    async for mirrored in client_for(mirrored_app):
+        async for direct in client_for(create_app(_settings(real_status, others, mirror=False))):
             mirror: StatusMirror = mirrored_app.state.status_mirror
             for step in STEPS:
                 revision = await real_status.ingest(*step)
@@ -192,7 +193,7 @@ async def test_a_quiet_ingest_turns_stale_through_the_status_service(
     real_status: RealStatus, others: dict[str, str]
 ) -> None:
     app = create_app(_settings(real_status, others, mirror=True))
-    async for client in _client_for(app):
+    async for client in client_for(app):
         revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales")))
         assert await app.state.status_mirror.wait_fresh(revision, 5)
         fresh = (await client.get(f"{API}/snapshot")).json()["data"]
@@ -211,7 +212,7 @@ async def test_no_answer_comes_from_a_dead_watch_and_the_watch_comes_back(
     real_status: RealStatus, status_settings: StatusSettings, others: dict[str, str]
 ) -> None:
     app = create_app(_settings(real_status, others, mirror=True))
-    async for client in _client_for(app):
+    async for client in client_for(app):
         mirror: StatusMirror = app.state.status_mirror
         revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales")))
         assert await mirror.wait_fresh(revision, 5)
@@ -240,7 +241,7 @@ async def test_a_mirror_answer_keeps_the_route_in_the_http_metrics(
     real_status: RealStatus, others: dict[str, str]
 ) -> None:
     app = create_app(_settings(real_status, others, mirror=True))
-    async for client in _client_for(app):
+    async for client in client_for(app):
         revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales")))
         assert await app.state.status_mirror.wait_fresh(revision, 5)
         labels = {"method": "GET", "route": f"{API}/snapshot", "status": "200"}
@@ -253,23 +254,18 @@ async def test_a_mirror_answer_keeps_the_route_in_the_http_metrics(
         assert REGISTRY.get_sample_value("switchboard_gateway_http_requests_total", labels) == before + 1
 
 
-async def _until(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
-    return condition()
-
-
 async def test_while_redis_is_down_the_database_answers_not_the_mirror(
     real_status: RealStatus, redis_server: RedisServer, others: dict[str, str]
 ) -> None:
     app = create_app(_settings(real_status, others, mirror=True))
-    async for client in _client_for(app):
+    async for client in client_for(app):
         mirror: StatusMirror = app.state.status_mirror
         revision = await real_status.ingest(S.StateChange(operator_upserted=operator("sales", "PJSIP/1", "A")))
         assert await mirror.wait_fresh(revision, 5)
         redis_server.stop()
-        assert await _until(lambda: app.state.status_mirror.view() is None, 5), "the probe sees the database answering"
+        await wait_until(
+            lambda: app.state.status_mirror.view() is None, within=5, what="the probe sees the database answering"
+        )
         fallback = (await client.get(f"{API}/snapshot")).json()["data"]
         assert (fallback["source"], fallback["stale"]) == ("database", True)
 
@@ -288,7 +284,7 @@ async def test_a_mirror_answer_continues_the_callers_trace(real_status: RealStat
     provider = SdkTracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     app = create_app(_settings(real_status, others, mirror=True), tracer_provider=provider)
-    async for client in _client_for(app):
+    async for client in client_for(app):
         revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales")))
         assert await app.state.status_mirror.wait_fresh(revision, 5)
         trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
@@ -307,7 +303,7 @@ async def test_a_mirror_answer_continues_the_callers_trace(real_status: RealStat
 
 async def test_a_clear_through_the_gateway_is_read_back(real_status: RealStatus, others: dict[str, str]) -> None:
     app = create_app(_settings(real_status, others, mirror=True))
-    async for client in _client_for(app):
+    async for client in client_for(app):
         revision = await real_status.ingest(S.StateChange(operator_upserted=operator("sales", "PJSIP/1", "A")))
         assert await app.state.status_mirror.wait_fresh(revision, 5)
         assert (await client.delete(f"{API}/clear")).status_code == 200
@@ -411,7 +407,7 @@ def test_waiting_is_computed_at_read_time_like_the_status_service(callers: int) 
 
 async def test_the_mirror_is_closed_with_the_app(real_status: RealStatus, others: dict[str, str]) -> None:
     app = create_app(_settings(real_status, others, mirror=True))
-    async for client in _client_for(app):
+    async for client in client_for(app):
         assert (await client.get("/healthz")).status_code == 200
         assert isinstance(app.state.status_mirror, StatusMirror)
     assert app.state.status_mirror is None

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 from switchboard.status.v1 import status_pb2 as S
 
-from tests.gateway.conftest import Backends, LiveGateway
 from tests.gateway.fake_status import FakeStatusService, operator
+from tests.gateway.harness import Backends, LiveGateway
 from tests.gateway.sse import events
 
 

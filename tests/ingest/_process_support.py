@@ -3,59 +3,22 @@ each started the way an operator does (``python -m ...``) on free loopback ports
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import grpc
 from switchboard.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
-from tests.conftest import SpawnService
-from tests.support.ports import free_port, is_listening
-from tests.support.procs import ProcessExited, ServiceProcess
+from devsupport.ports import free_port, is_listening
+from devsupport.procs import ProcessExited, ServiceProcess, SpawnService
+from devsupport.waiting import wait_until_blocking
 
 STATUS_SERVICE = "switchboard.status.v1.StatusService"
 INGEST_SERVICE = "switchboard.ingest.v1.IngestControl"
 AMI_USER = "wallboard"
 AMI_SECRET = "s3cret-not-default"
 STATES = ingest_pb2.ConnectionState
-
-T = TypeVar("T")
-
-
-def wait_until(probe: Callable[[], T | None], *, timeout: float, interval: float = 0.05, what: str = "") -> T:
-    """Poll ``probe`` until it returns something truthy; return it, or raise TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"not within {timeout}s: {what or probe}")
-        time.sleep(interval)
-
-
-async def eventually(probe: Callable[[], object], *, within: float, interval: float = 0.01) -> None:
-    """The asyncio twin of :func:`wait_until` (the event loop keeps running while it polls)."""
-    async with asyncio.timeout(within):
-        while True:
-            if probe():
-                return
-            await asyncio.sleep(interval)
-
-
-async def poll(check: Callable[[], Awaitable[T | None]], *, within: float, interval: float = 0.05) -> T:
-    """Await ``check()`` until it gives something truthy, and return that."""
-    async with asyncio.timeout(within):
-        while True:
-            value = await check()
-            if value:
-                return value
-            await asyncio.sleep(interval)
 
 
 @dataclass
@@ -97,7 +60,7 @@ class Cluster:
                 raise ProcessExited(f"simulator exited with {process.returncode}\n{process.output()}")
             return is_listening(self.ami_port)
 
-        wait_until(listening, timeout=15, what="the simulator listens")
+        wait_until_blocking(listening, within=15, what="the simulator listens")
         return process
 
     def start_status(self) -> ServiceProcess:

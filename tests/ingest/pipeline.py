@@ -13,12 +13,12 @@ from typing import Any
 import grpc.aio
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from devsupport.ports import free_port
 from runtime.grpc_server import GrpcServer
 from services.ami_ingest.app import IngestApp
 from services.ami_ingest.settings import AmiIngestSettings
 from services.status.app import create_app
 from services.status.settings import StatusSettings
-from tests.support.ports import free_port
 
 
 @dataclass

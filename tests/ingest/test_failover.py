@@ -16,15 +16,16 @@ from redis.asyncio import Redis
 from switchboard.ingest.v1 import ingest_pb2
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from devsupport.ports import free_port
+from devsupport.procs import SpawnService
+from devsupport.waiting import wait_until, wait_until_blocking
 from runtime.grpc_server import GrpcServer
 from services.ami_ingest.keys import leader_key
 from services.ami_ingest.publisher import StatusPublisher
 from services.status.app import create_app
 from services.status.settings import StatusSettings
-from tests.conftest import SpawnService
-from tests.ingest._process_support import STATES, Cluster, Ingest, eventually, picture, wait_until
+from tests.ingest._process_support import STATES, Cluster, Ingest, picture
 from tests.status.leases import take_lease
-from tests.support.ports import free_port
 
 TAKEOVER_BUDGET_S = 10.0  # the bound on a standby taking over
 
@@ -49,7 +50,7 @@ def test_one_replica_leads_and_a_standby_takes_over_within_10s_of_its_death(
     for replica in replicas:
         replica.process.wait_serving(replica.address, timeout=30)
 
-    leader, standby, led = wait_until(lambda: leader_and_standby(replicas), timeout=15, what="one live leader")
+    leader, standby, led = wait_until_blocking(lambda: leader_and_standby(replicas), within=15, what="one live leader")
     time.sleep(1.0)  # several lease rounds: still exactly one leader, the same one
     assert leader.status().is_leader
     idle = standby.status()
@@ -59,21 +60,21 @@ def test_one_replica_leads_and_a_standby_takes_over_within_10s_of_its_death(
 
     leader.process.kill()  # SIGKILL: no lease handed back, it has to expire
     died = time.monotonic()
-    took_over = wait_until(standby.live_leader, timeout=TAKEOVER_BUDGET_S + 2, what="the standby leads")
+    took_over = wait_until_blocking(standby.live_leader, within=TAKEOVER_BUDGET_S + 2, what="the standby leads")
     takeover_s = time.monotonic() - died
     assert takeover_s <= TAKEOVER_BUDGET_S
     assert took_over.fencing_token > led.fencing_token
 
     # Live events from the new leader keep arriving in the status service, after its resync.
-    wait_until(
+    wait_until_blocking(
         lambda: standby.status().events_total > took_over.events_total + 10,
-        timeout=10,
+        within=10,
         what="the new leader applies live events",
     )
     before = cluster.snapshot()
-    wait_until(
+    wait_until_blocking(
         lambda: (s := cluster.snapshot()).revision > before.revision and picture(s) != picture(before),
-        timeout=10,
+        within=10,
         what="the snapshot keeps changing after the takeover",
     )
 
@@ -99,7 +100,7 @@ def operator(member: str, reason: str) -> status_pb2.StateChange:
 
 
 async def settled(publisher: StatusPublisher[status_pb2.StateChange]) -> None:
-    await eventually(lambda: publisher.idle and publisher.batches_sent, within=5)
+    await wait_until(lambda: publisher.idle and publisher.batches_sent, within=5, what="the publisher sent and is idle")
 
 
 @pytest.mark.timeout(30)
@@ -124,7 +125,7 @@ async def test_a_deposed_leaders_batches_are_refused_and_it_marks_itself_fenced(
             await settled(new)
 
             old.publish([operator("PJSIP/3", "from a leader that lost its lease")])
-            await eventually(lambda: old.fenced, within=5)
+            await wait_until(lambda: old.fenced, within=5, what="the deposed leader marks itself fenced")
             snapshot = await stub.GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=5)
             assert [(o.member_id, o.paused_reason) for o in snapshot.operators] == [("PJSIP/2", "new term")]
 

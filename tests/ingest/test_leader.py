@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
+from devsupport.redis_server import RedisServer
 from services.ami_ingest.leader import LeaderElector
-from tests.support.redis_server import RedisServer
 
 
 async def _noop(token: int) -> None:

@@ -14,11 +14,11 @@ import redis
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from switchboard.status.v1 import status_pb2
 
+from devsupport.procs import SpawnService, health_status
+from devsupport.waiting import wait_until_blocking
 from services.ami_ingest import keys
 from services.ami_ingest.simulator.callcenter import QUEUES
-from tests.conftest import SpawnService
-from tests.ingest._process_support import INGEST_SERVICE, STATES, Cluster, wait_until
-from tests.support.procs import health_status
+from tests.ingest._process_support import INGEST_SERVICE, STATES, Cluster
 
 OPERATORS = sum(len(members) for _, members in QUEUES.values())
 
@@ -43,18 +43,18 @@ def test_the_ingest_process_goes_live_fills_the_status_and_hands_its_lease_back_
 
     assert INGEST_SERVICE in reflected_services(first.address)
     assert health_status(first.address, INGEST_SERVICE) == "SERVING"
-    live = wait_until(first.live_leader, timeout=15, what="the only replica leads and is LIVE")
+    live = wait_until_blocking(first.live_leader, within=15, what="the only replica leads and is LIVE")
     assert live.fencing_token > 0
     assert live.source_id == f"127.0.0.1:{cluster.ami_port}"
     assert live.resyncs_total >= 1
     assert live.last_error == ""
-    wait_until(lambda: first.status().events_total > live.events_total, timeout=10, what="events keep flowing")
+    wait_until_blocking(lambda: first.status().events_total > live.events_total, within=10, what="events keep flowing")
 
     def full_snapshot() -> status_pb2.Snapshot | None:
         snapshot = cluster.snapshot()
         return snapshot if len(snapshot.operators) == OPERATORS else None
 
-    snapshot = wait_until(full_snapshot, timeout=10, what="the status snapshot holds every simulated operator")
+    snapshot = wait_until_blocking(full_snapshot, within=10, what="the status snapshot holds every simulated operator")
     assert {o.queue_name for o in snapshot.operators} == set(QUEUES)
     assert {o.member_name for o in snapshot.operators} >= {"Alice Smith", "Мария Иванова"}
     assert not snapshot.stale
@@ -70,7 +70,7 @@ def test_the_ingest_process_goes_live_fills_the_status_and_hands_its_lease_back_
 
     second = cluster.start_ingest(lease_ms=60_000)
     took_over = time.monotonic()
-    after = wait_until(second.live_leader, timeout=10, what="the next replica leads without waiting for expiry")
+    after = wait_until_blocking(second.live_leader, within=10, what="the next replica leads without waiting for expiry")
     assert time.monotonic() - took_over < 5
     assert after.fencing_token > live.fencing_token
     assert after.state == STATES.CONNECTION_STATE_LIVE

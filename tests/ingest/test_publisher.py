@@ -10,8 +10,8 @@ import grpc.aio
 import pytest
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from devsupport.ports import free_port
 from services.ami_ingest.publisher import StatusPublisher
-from tests.support.ports import free_port
 
 
 def channel_change(uid: str) -> status_pb2.StateChange:

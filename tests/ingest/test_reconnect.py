@@ -15,18 +15,20 @@ from typing import Any
 import pytest
 from switchboard.status.v1 import status_pb2
 
+from devsupport.waiting import wait_until
 from services.ami_ingest.simulator.callcenter import CallCenter
 from services.ami_ingest.simulator.recording import parse_recording
 from services.ami_ingest.simulator.replay import ReplayServer
 from services.ami_ingest.simulator.server import SimulatorServer
-from tests.ingest._process_support import eventually
 from tests.ingest._simulated import Driver, model_truth, snapshot_truth
 from tests.ingest.pipeline import Pipeline, running_pipeline
 from tests.ingest.test_fixture_pipeline import FIXTURES, operator_fields
 
 
 async def reconnected(pipeline: Pipeline, resyncs: int) -> None:
-    await eventually(lambda: pipeline.ingest.ingestor.stats["resyncs"] >= resyncs, within=10)
+    await wait_until(
+        lambda: pipeline.ingest.ingestor.stats["resyncs"] >= resyncs, within=10, what=f"resync number {resyncs}"
+    )
 
 
 async def drop_every_session(sim: SimulatorServer) -> SimulatorServer:

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from switchboard.status.v1 import status_pb2
 
+from devsupport.redis_server import RedisServer
+from devsupport.waiting import wait_until
 from services.ami_ingest.simulator.callcenter import QUEUES, CallCenter
 from services.ami_ingest.simulator.server import SimulatorServer
-from tests.ingest._process_support import eventually, poll
 from tests.ingest._simulated import Driver, model_truth, snapshot_truth
 from tests.ingest.pipeline import Pipeline, running_pipeline
-from tests.support.redis_server import RedisServer
 
 OPERATORS = sum(len(members) for _, members in QUEUES.values())
 BACK_WITHIN_S = 10.0
@@ -29,12 +29,12 @@ async def sync_status(pipeline: Pipeline) -> status_pb2.SyncStatus:
     return await pipeline.status.GetSyncStatus(status_pb2.GetSyncStatusRequest(), timeout=5)
 
 
-async def until(pipeline: Pipeline, wanted: int, within: float) -> status_pb2.Snapshot:
+async def snapshot_from(pipeline: Pipeline, wanted: status_pb2.Source.ValueType, within: float) -> status_pb2.Snapshot:
     async def check() -> status_pb2.Snapshot | None:
         snapshot = await pipeline.snapshot()
         return snapshot if snapshot.source == wanted else None
 
-    return await poll(check, within=within)
+    return await wait_until(check, within=within, what=f"a snapshot from {status_pb2.Source.Name(wanted)}")
 
 
 def core_tasks_alive(pipeline: Pipeline) -> bool:
@@ -52,7 +52,7 @@ async def test_reads_fall_back_to_the_database_and_return_to_the_full_live_state
     await sim.start()
     try:
         async with running_pipeline(redis_url, tmp_path, ami_port=sim.port, ingest_poll_seconds=0.2) as pipeline:
-            await eventually(lambda: pipeline.ingest.ingestor.ready, within=10)
+            await wait_until(lambda: pipeline.ingest.ingestor.ready, within=10, what="the ingest is ready")
             driver = Driver(sim)
             async with driver.ticking():
                 await asyncio.sleep(0.5)
@@ -61,14 +61,14 @@ async def test_reads_fall_back_to_the_database_and_return_to_the_full_live_state
                 async def config_in_database() -> bool:
                     return (await sync_status(pipeline)).db_members == OPERATORS
 
-                await poll(config_in_database, within=10)
+                await wait_until(config_in_database, within=10, what="the queue configuration in the database")
                 token_before = pipeline.ingest.elector.token
                 events_before = pipeline.ingest.ingestor.stats["events"]
                 assert token_before > 0
 
                 await asyncio.to_thread(redis_server.stop)
                 try:
-                    fallback = await until(pipeline, status_pb2.SOURCE_DATABASE, within=5)
+                    fallback = await snapshot_from(pipeline, status_pb2.SOURCE_DATABASE, within=5)
                     assert fallback.stale
                     assert len(fallback.operators) == OPERATORS
                     assert {o.queue_name for o in fallback.operators} == set(QUEUES)
@@ -80,11 +80,12 @@ async def test_reads_fall_back_to_the_database_and_return_to_the_full_live_state
                 finally:
                     await asyncio.to_thread(redis_server.start)
 
-                live = await until(pipeline, status_pb2.SOURCE_REDIS, within=BACK_WITHIN_S)
+                live = await snapshot_from(pipeline, status_pb2.SOURCE_REDIS, within=BACK_WITHIN_S)
                 assert len(live.operators) >= OPERATORS
-                await eventually(
+                await wait_until(
                     lambda: pipeline.ingest.elector.token > token_before and pipeline.ingest.ingestor.ready,
                     within=BACK_WITHIN_S,
+                    what="the ingest leads again under a larger token and is ready",
                 )
                 await asyncio.sleep(0.5)  # live events on top of the new term's resync
                 await driver.pause_and_settle(pipeline)
@@ -104,8 +105,10 @@ async def resync_heard(pipeline: Pipeline, within: float) -> bool:
     """RequestResync's path: published on Redis, heard by the leader, which resyncs."""
     resyncs = pipeline.ingest.ingestor.stats["resyncs"]
     try:
-        await poll(pipeline.ingest.request_resync, within=within, interval=0.1)
-        await eventually(lambda: pipeline.ingest.ingestor.stats["resyncs"] > resyncs, within=within)
+        await wait_until(pipeline.ingest.request_resync, within=within, what="RequestResync published", interval=0.1)
+        await wait_until(
+            lambda: pipeline.ingest.ingestor.stats["resyncs"] > resyncs, within=within, what="the leader resynced"
+        )
     except TimeoutError:
         return False
     return True
@@ -119,15 +122,17 @@ async def test_resync_requests_still_reach_the_leader_after_a_redis_outage(
     await sim.start()
     try:
         async with running_pipeline(redis_url, tmp_path, ami_port=sim.port, ingest_poll_seconds=0.2) as pipeline:
-            await eventually(lambda: pipeline.ingest.ingestor.ready, within=10)
+            await wait_until(lambda: pipeline.ingest.ingestor.ready, within=10, what="the ingest is ready")
             assert await resync_heard(pipeline, within=5), "before the outage"
             token = pipeline.ingest.elector.token
 
             await asyncio.to_thread(redis_server.stop)
             await asyncio.sleep(1.0)
             await asyncio.to_thread(redis_server.start)
-            await eventually(
-                lambda: pipeline.ingest.elector.token > token and pipeline.ingest.ingestor.ready, within=BACK_WITHIN_S
+            await wait_until(
+                lambda: pipeline.ingest.elector.token > token and pipeline.ingest.ingestor.ready,
+                within=BACK_WITHIN_S,
+                what="the ingest leads again under a larger token and is ready",
             )
 
             listener = next(t for t in pipeline.ingest._tasks if t.get_name() == "resync-requests")

@@ -10,7 +10,8 @@ import grpc
 import pytest
 from switchboard.notify.v1 import notify_pb2
 
-from tests.notify.conftest import Notify, wait_until
+from devsupport.waiting import wait_until
+from tests.notify.harness import Notify
 
 EMAIL = notify_pb2.NOTIFICATION_CHANNEL_EMAIL
 TELEGRAM = notify_pb2.NOTIFICATION_CHANNEL_TELEGRAM
@@ -101,7 +102,7 @@ async def test_a_telegram_429_holds_the_channel_and_uses_no_attempt(notify: Noti
     async def rate_limited() -> bool:
         return bot.too_many >= 1
 
-    await wait_until(rate_limited, what="the first 429")
+    await wait_until(rate_limited, within=20, what="the first 429")
     bot.flood_ratio = 0.0
     status = await notify.settled(nid)
     assert status.state == DELIVERED
@@ -166,7 +167,7 @@ async def test_an_in_app_message_is_stored_and_reaches_an_open_watch(notify: Not
         return "op-7" in notify.app.core.hub._watchers
 
     first = asyncio.ensure_future(stream.read())
-    await wait_until(watched, what="the watch to subscribe")
+    await wait_until(watched, within=20, what="the watch to subscribe")
     nid = await notify.send(channel=IN_APP, recipient=to(user_id="op-7"), subject="Hi", body="Welcome")
     live = await asyncio.wait_for(first, 20)
     assert (live.subject, live.body, live.read) == ("Hi", "Welcome", False)

@@ -8,9 +8,8 @@ import grpc.aio
 import pytest
 from switchboard.notify.v1 import notify_pb2, notify_pb2_grpc
 
-from tests.conftest import SpawnService
-from tests.notify.conftest import Notify, Providers, notify_settings
-from tests.support.procs import health_status, reflected_services
+from devsupport.procs import SpawnService, health_status, reflected_services
+from tests.notify.harness import Notify, Providers, notify_settings
 
 SERVICE = "switchboard.notify.v1.NotifyService"
 pytestmark = pytest.mark.slow

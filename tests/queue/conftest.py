@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 import redis as redis_sync
 from redis.asyncio import Redis
 
+from devsupport.procs import ServiceProcess, SpawnService
+from devsupport.redis_server import RedisServer
+from devsupport.waiting import wait_until, wait_until_blocking
 from runtime.queue import QueueAdmin, QueueClient, QueueSpec
 from services.workflow.queue import workflow_queue
-from services.workflow.settings import WorkflowSettings
-from tests.conftest import SpawnService
-from tests.support.procs import ServiceProcess
-from tests.support.redis_server import RedisServer
-
-# Short timings so every behaviour shows within a second or two.
-TEST_SETTINGS: dict[str, Any] = {
-    "backoff_base_s": 0.05,
-    "backoff_cap_s": 0.2,
-    "lease_s": 1.0,
-    "job_timeout_s": 5.0,
-    "shutdown_grace_s": 2.0,
-}
-
-
-def settings(redis_url: str, **overrides: Any) -> WorkflowSettings:
-    """Workflow settings with the test timings; ``overrides`` name queue knobs without the prefix."""
-    knobs = {f"workflow_{k}": v for k, v in {**TEST_SETTINGS, **overrides}.items()}
-    return WorkflowSettings(redis_url=redis_url, **knobs)
-
-
-def worker_env(s: WorkflowSettings) -> dict[str, str]:
-    return s.worker_environment()
+from tests.queue.harness import StartWorkers, settings, worker_env, workers_at_least
 
 
 @pytest.fixture
@@ -55,9 +34,6 @@ def admin(spec: QueueSpec, redis: Redis) -> QueueAdmin:
     return QueueAdmin(spec, redis)
 
 
-StartWorkers = Callable[..., Awaitable[list[ServiceProcess]]]
-
-
 @pytest.fixture
 def start_workers(spawn: SpawnService, redis_url: str, admin: QueueAdmin) -> StartWorkers:
     """Start ``count`` real ``python -m services.workflow.worker`` processes and wait until each
@@ -67,7 +43,7 @@ def start_workers(spawn: SpawnService, redis_url: str, admin: QueueAdmin) -> Sta
         before = len(await admin.workers())
         env = worker_env(settings(redis_url, **overrides))
         procs = [spawn("services.workflow.worker", env=env) for _ in range(count)]
-        await wait_until(lambda: _count_at_least(admin, before + count), within=20, what="workers up")
+        await wait_until(lambda: workers_at_least(admin, before + count), within=20, what="workers up")
         return procs
 
     return _start
@@ -82,11 +58,12 @@ def module_worker(redis_server: RedisServer) -> Iterator[ServiceProcess]:
     process.start()
     workers_key = workflow_queue(settings(redis_server.url)).keys.workers
     with redis_sync.Redis.from_url(redis_server.url) as probe:
-        deadline = time.monotonic() + 20
-        while not probe.zcard(workers_key):
+
+        def heartbeat() -> bool:
             assert process.poll() is None, process.output()
-            assert time.monotonic() < deadline, f"shared worker did not start:\n{process.output()}"
-            time.sleep(0.02)
+            return bool(probe.zcard(workers_key))
+
+        wait_until_blocking(heartbeat, within=20, what="the shared worker's heartbeat", interval=0.02)
     try:
         yield process
     finally:
@@ -98,23 +75,3 @@ def shared_worker(module_worker: ServiceProcess, redis_url: str) -> ServiceProce
     """The module's shared worker, alive, with Redis flushed for this test."""
     assert module_worker.poll() is None, module_worker.output()
     return module_worker
-
-
-async def _count_at_least(admin: QueueAdmin, n: int) -> bool:
-    return len(await admin.workers()) >= n
-
-
-async def wait_until(
-    check: Callable[[], Awaitable[bool]], *, within: float = 10.0, interval: float = 0.02, what: str = ""
-) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {within} s waiting for {what or check}")
-
-
-async def settled(admin: QueueAdmin) -> bool:
-    counts = await admin.counts()
-    return counts.waiting + counts.active + counts.delayed == 0

@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
+from devsupport.waiting import wait_until
 from runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from runtime.queue import JobRequest, JobState, QueueAdmin, QueueClient
-from tests.queue.conftest import StartWorkers, settled, wait_until
+from tests.queue.harness import StartWorkers, settled
 
 
 async def test_remove_deletes_a_waiting_job(client: QueueClient, admin: QueueAdmin) -> None:
@@ -55,10 +56,10 @@ async def test_clean_removes_finished_jobs_older_than_the_grace(
 ) -> None:
     await start_workers(1)
     old = [await client.enqueue("statistics_aggregation") for _ in range(3)]
-    await wait_until(lambda: settled(admin), what="old jobs done")
+    await wait_until(lambda: settled(admin), within=10, what="old jobs done")
     await asyncio.sleep(0.3)
     fresh = await client.enqueue("statistics_aggregation")
-    await wait_until(lambda: settled(admin), what="fresh job done")
+    await wait_until(lambda: settled(admin), within=10, what="fresh job done")
     removed = await admin.clean("completed", grace_s=0.2)
     assert sorted(removed) == sorted(old)
     assert (await admin.job(fresh)).state is JobState.COMPLETED
@@ -70,7 +71,7 @@ async def test_retention_keeps_only_the_last_completed_jobs(
 ) -> None:
     await start_workers(1, keep_completed=5)
     await client.enqueue_many([JobRequest("statistics_aggregation") for _ in range(20)])
-    await wait_until(lambda: settled(admin), what="all done")
+    await wait_until(lambda: settled(admin), within=10, what="all done")
     assert (await admin.counts()).completed == 5
 
 

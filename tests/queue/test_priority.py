@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from devsupport.waiting import wait_until
 from runtime.queue import JobState, QueueAdmin, QueueClient
-from tests.queue.conftest import StartWorkers, settled, wait_until
+from tests.queue.harness import StartWorkers, settled
 
 pytestmark = pytest.mark.slow
 
@@ -23,5 +24,5 @@ async def test_higher_priority_starts_first_and_equal_priorities_keep_fifo(
     for priority, job_id in plan:
         await client.enqueue("heavy_workflow_execution", {"duration_ms": 5}, job_id=job_id, priority=priority)
     await start_workers(1, concurrency=1)
-    await wait_until(lambda: settled(admin), what="all jobs done")
+    await wait_until(lambda: settled(admin), within=10, what="all jobs done")
     assert await started_order(admin, [j for _, j in plan]) == ["c", "f", "b", "e", "a", "d"]

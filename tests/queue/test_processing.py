@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from devsupport.procs import ServiceProcess
+from devsupport.waiting import wait_until
 from runtime.queue import JobState, QueueAdmin, QueueClient
-from tests.queue.conftest import wait_until
-from tests.support.procs import ServiceProcess
 
 pytestmark = pytest.mark.slow
 
@@ -18,12 +18,12 @@ async def test_delayed_job_waits_until_promoted(
     job_id = await client.enqueue("statistics_aggregation", delay_s=60)
     assert (await admin.job(job_id)).state is JobState.DELAYED
     await admin.promote(job_id)
-    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), what="promoted job done")
+    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), within=10, what="promoted job done")
 
 
 async def test_short_delay_runs_once_due(client: QueueClient, admin: QueueAdmin, shared_worker: ServiceProcess) -> None:
     job_id = await client.enqueue("statistics_aggregation", delay_s=0.3)
-    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), what="delayed job done")
+    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), within=10, what="delayed job done")
     job = await admin.job(job_id)
     assert job.started_at is not None
     assert job.started_at - job.enqueued_at >= 290
@@ -33,7 +33,7 @@ async def test_transient_failures_are_retried_with_backoff_then_succeed(
     client: QueueClient, admin: QueueAdmin, shared_worker: ServiceProcess
 ) -> None:
     job_id = await client.enqueue("user_variables_update", {"fail_times": 2})
-    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), what="retried job done")
+    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), within=10, what="retried job done")
     job = await admin.job(job_id)
     assert job.attempts == 3
     assert [e.attempt for e in job.errors] == [1, 2]
@@ -44,7 +44,7 @@ async def test_exhausted_attempts_land_in_failed_with_every_error_and_traceback(
     client: QueueClient, admin: QueueAdmin, shared_worker: ServiceProcess
 ) -> None:
     job_id = await client.enqueue("user_variables_update", {"fail_times": 9}, attempts=3)
-    await wait_until(lambda: _state_is(admin, job_id, JobState.FAILED), what="job failed")
+    await wait_until(lambda: _state_is(admin, job_id, JobState.FAILED), within=10, what="job failed")
     job = await admin.job(job_id)
     assert job.attempts == 3
     assert [e.attempt for e in job.errors] == [1, 2, 3]
@@ -58,7 +58,7 @@ async def test_permanent_error_is_never_retried(
     client: QueueClient, admin: QueueAdmin, shared_worker: ServiceProcess
 ) -> None:
     job_id = await client.enqueue("user_variables_update", {"fail_permanently": True}, attempts=5)
-    await wait_until(lambda: _state_is(admin, job_id, JobState.FAILED), what="job failed")
+    await wait_until(lambda: _state_is(admin, job_id, JobState.FAILED), within=10, what="job failed")
     job = await admin.job(job_id)
     assert job.attempts == 1
     assert len(job.errors) == 1
@@ -69,10 +69,10 @@ async def test_hung_job_times_out_counts_as_failed_attempt_and_worker_survives(
     client: QueueClient, admin: QueueAdmin, shared_worker: ServiceProcess
 ) -> None:
     hung = await client.enqueue("heavy_workflow_execution", {"duration_ms": 60_000}, attempts=1, timeout_s=0.2)
-    await wait_until(lambda: _state_is(admin, hung, JobState.FAILED), what="timed-out job failed")
+    await wait_until(lambda: _state_is(admin, hung, JobState.FAILED), within=10, what="timed-out job failed")
     assert "timeout" in (await admin.job(hung)).errors[0].error
     after = await client.enqueue("statistics_aggregation")
-    await wait_until(lambda: _state_is(admin, after, JobState.COMPLETED), what="next job done")
+    await wait_until(lambda: _state_is(admin, after, JobState.COMPLETED), within=10, what="next job done")
     assert shared_worker.poll() is None
 
 
@@ -81,28 +81,28 @@ async def test_paused_queue_starts_nothing_until_resumed(
 ) -> None:
     await admin.pause()
     job_id = await client.enqueue("statistics_aggregation")
-    await wait_until(lambda: _paused_count(admin, 1), what="paused count")
+    await wait_until(lambda: _paused_count(admin, 1), within=10, what="paused count")
     assert (await admin.job(job_id)).state is JobState.WAITING
     await admin.resume()
-    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), what="job done after resume")
+    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), within=10, what="job done after resume")
 
 
 async def test_retry_all_failed_runs_dead_letters_again(
     client: QueueClient, admin: QueueAdmin, shared_worker: ServiceProcess
 ) -> None:
     ids = [await client.enqueue("user_variables_update", {"fail_times": 1}, attempts=1) for _ in range(3)]
-    await wait_until(lambda: _count(admin, "failed", 3), what="3 failed")
+    await wait_until(lambda: _count(admin, "failed", 3), within=10, what="3 failed")
     assert await admin.retry_all_failed() == 3
-    await wait_until(lambda: _count(admin, "completed", 3), what="3 completed after retry")
+    await wait_until(lambda: _count(admin, "completed", 3), within=10, what="3 completed after retry")
     jobs = [await admin.job(i) for i in ids]
     assert [(j.attempts, len(j.errors)) for j in jobs] == [(2, 1)] * 3
 
 
 async def test_retry_one_failed_job(client: QueueClient, admin: QueueAdmin, shared_worker: ServiceProcess) -> None:
     job_id = await client.enqueue("user_variables_update", {"fail_times": 1}, attempts=1)
-    await wait_until(lambda: _state_is(admin, job_id, JobState.FAILED), what="failed")
+    await wait_until(lambda: _state_is(admin, job_id, JobState.FAILED), within=10, what="failed")
     await admin.retry(job_id)
-    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), what="completed after retry")
+    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), within=10, what="completed after retry")
 
 
 async def test_progress_is_recorded_and_events_are_published(

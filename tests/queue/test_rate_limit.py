@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from devsupport.waiting import wait_until
 from runtime.queue import JobInfo, JobRequest, QueueAdmin, QueueClient
-from tests.queue.conftest import StartWorkers, settled, wait_until
+from tests.queue.harness import StartWorkers, settled
 
 pytestmark = pytest.mark.slow
 

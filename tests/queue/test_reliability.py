@@ -9,9 +9,10 @@ import time
 import pytest
 from redis.asyncio import Redis
 
+from devsupport.procs import ServiceProcess
+from devsupport.waiting import wait_until
 from runtime.queue import JobState, QueueAdmin, QueueClient
-from tests.queue.conftest import StartWorkers, wait_until
-from tests.support.procs import ServiceProcess
+from tests.queue.harness import StartWorkers
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +29,12 @@ async def test_job_of_a_sigkilled_worker_is_rerun_by_another_within_the_lease(
 ) -> None:
     workers = await start_workers(2, concurrency=1, lease_s=0.5)
     job_id = await client.enqueue("heavy_workflow_execution", {"duration_ms": 300})
-    await wait_until(lambda: _state_is(admin, job_id, JobState.ACTIVE), what="job active")
+    await wait_until(lambda: _state_is(admin, job_id, JobState.ACTIVE), within=10, what="job active")
     pid = await holder(redis, admin, job_id)
     victim = next(w for w in workers if w.pid == pid)
     victim.kill()
     killed_at_ms = time.time() * 1000
-    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), what="job re-run")
+    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), within=10, what="job re-run")
     job = await admin.job(job_id)
     assert job.attempts == 2
     assert "stalled" in job.errors[0].error
@@ -46,7 +47,7 @@ async def test_a_slow_job_of_a_live_worker_keeps_its_lease_and_runs_once(
 ) -> None:
     await start_workers(1, lease_s=0.5)  # its own reaper would re-run the job if it stopped renewing
     job_id = await client.enqueue("heavy_workflow_execution", {"duration_ms": 1000})  # 2 leases long
-    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), what="slow job done")
+    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), within=10, what="slow job done")
     job = await admin.job(job_id)
     assert (job.attempts, job.errors) == (1, [])
 
@@ -57,7 +58,7 @@ async def test_sigterm_lets_active_jobs_finish_and_puts_the_rest_back(
     (worker,) = await start_workers(1, concurrency=2, shutdown_grace_s=1.0)
     short = await client.enqueue("heavy_workflow_execution", {"duration_ms": 400})
     long = await client.enqueue("heavy_workflow_execution", {"duration_ms": 30_000})
-    await wait_until(lambda: _count_active(admin, 2), what="both active")
+    await wait_until(lambda: _count_active(admin, 2), within=10, what="both active")
     worker.send_signal(signal.SIGTERM)
     code = await asyncio.to_thread(worker.wait_exit, 5.0)
     assert code == 0

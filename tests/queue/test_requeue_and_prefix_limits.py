@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from runtime.queue import JobContext, JobRequest, QueueAdmin, QueueClient, QueueSpec, RateLimit, Requeue, Worker
-from tests.queue.conftest import settled, wait_until
+from tests.queue.harness import settled, wait_until
 
 Calls = list[tuple[float, int]]
 

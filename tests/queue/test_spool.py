@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from devsupport.redis_server import RedisServer
+from devsupport.waiting import wait_until
 from runtime.queue import DiskSpool, QueueAdmin, QueueClient, QueueSpec
 from runtime.queue.metrics import BACKEND_SWITCHES
 from runtime.retry import RetryPolicy
-from tests.queue.conftest import wait_until
-from tests.support.redis_server import RedisServer
 
 FAST_RETRY = RetryPolicy(attempts=2, base=0.01, cap=0.01)
 
@@ -32,7 +32,7 @@ async def test_enqueues_during_an_outage_are_flushed_in_order_when_redis_returns
     assert (client.health(), client.spooled()) == ("degraded", 5)
     assert switches("redis", "spool") == before[0] + 1
     redis_server.start()  # an empty Redis: the pre-outage job is gone with it, the spooled ones are not
-    await wait_until(lambda: _drained(client), what="spool flushed")
+    await wait_until(lambda: _drained(client), within=10, what="spool flushed")
     waiting, _ = await admin.jobs("waiting")
     assert [j.job_id for j in waiting] == ids
     assert [j.data for j in waiting] == [{"duration_ms": i} for i in range(5)]
@@ -51,7 +51,7 @@ async def test_a_spool_left_by_a_crashed_producer_is_flushed_by_the_next_one(
     second = QueueClient(spec, redis, retry=FAST_RETRY, spool=DiskSpool(tmp_path / "spool.db"))
     assert second.health() == "degraded"
     await second.start()
-    await wait_until(lambda: _drained(second), what="spool flushed")
+    await wait_until(lambda: _drained(second), within=10, what="spool flushed")
     assert (await admin.job("survivor")).name == "statistics_aggregation"
     await second.close()
 

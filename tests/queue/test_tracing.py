@@ -9,8 +9,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
 
+from devsupport.waiting import wait_until
 from runtime.queue import JobState, QueueAdmin, QueueClient, QueueSpec, Worker
-from tests.queue.conftest import wait_until
 
 
 async def test_job_run_span_is_a_child_of_the_enqueue_span(spec: QueueSpec, redis: Redis, admin: QueueAdmin) -> None:
@@ -23,7 +23,7 @@ async def test_job_run_span_is_a_child_of_the_enqueue_span(spec: QueueSpec, redi
     running = asyncio.create_task(worker.run())
     with tracer.start_as_current_span("operator request"):
         job_id = await client.enqueue("statistics_aggregation")
-    await wait_until(lambda: _done(admin, job_id), what="job done")
+    await wait_until(lambda: _done(admin, job_id), within=10, what="job done")
     worker.stop()
     await running
     spans = {s.name: s for s in exporter.get_finished_spans()}

@@ -13,8 +13,8 @@ from playwright.async_api import Browser, Page, expect
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from runtime.queue import QueueAdmin, QueueSpec
-from tests.gateway.conftest import LiveGateway
-from tests.queue_admin.conftest import AdminServer, StartWorker
+from tests.gateway.harness import LiveGateway
+from tests.queue_admin.harness import AdminServer, StartWorker
 
 HEAVY = "heavy_workflow_execution"
 SCREENSHOT = "/tmp/queues.png"

@@ -9,12 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
+from devsupport.waiting import wait_until
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from runtime.queue import QueueAdmin, QueueSpec
-from tests.gateway.conftest import LiveGateway
+from tests.gateway.harness import LiveGateway
 from tests.gateway.sse import events
-from tests.queue_admin.conftest import AdminServer, StartWorker, wait_until
+from tests.queue_admin.harness import AdminServer, StartWorker
 
 HEAVY = "heavy_workflow_execution"
 JOBS = "/api/queues/workflow/jobs"
@@ -171,7 +172,7 @@ async def test_a_failed_job_shows_its_errors_and_retry_failed_reruns_it(
     async def failed() -> bool:
         return (await layer.counts()).failed == 1
 
-    await wait_until(failed, what="job failed")
+    await wait_until(failed, within=10, what="job failed")
     job = (await api.get(f"{JOBS}/{job_id}")).json()["data"]
     assert job["state"] == "failed"
     (error,) = job["errors"]
@@ -185,7 +186,7 @@ async def test_a_failed_job_shows_its_errors_and_retry_failed_reruns_it(
     async def completed() -> bool:
         return (await layer.counts()).completed == 1
 
-    await wait_until(completed, what="retried job completed")
+    await wait_until(completed, within=10, what="retried job completed")
     done = (await api.get(f"{JOBS}/{job_id}")).json()["data"]
     assert done["result"] == {"kind": HEAVY, "attempt": 2, "workedMs": 0}
     assert done["finishedAt"] >= done["startedAt"] > 0

@@ -20,7 +20,7 @@ from runtime.grpc_errors import details_from_rpc_error
 from runtime.queue import QueueAdmin, QueueSpec
 from runtime.queue.registry import declare
 from runtime.queue.spec import RateLimit
-from tests.queue_admin.conftest import AdminServer
+from tests.queue_admin.harness import AdminServer
 
 pytestmark = pytest.mark.usefixtures("declared")
 

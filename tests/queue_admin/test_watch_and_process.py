@@ -13,13 +13,12 @@ from redis.asyncio import Redis
 from switchboard.queue.v1 import queue_pb2 as Q
 from switchboard.queue.v1 import queue_pb2_grpc
 
+from devsupport.ports import free_port
+from devsupport.procs import SpawnService, health_status
 from runtime.grpc_errors import details_from_rpc_error
 from runtime.queue import QueueSpec
 from runtime.queue.registry import declare
-from tests.conftest import SpawnService
-from tests.queue_admin.conftest import AdminServer, StartWorker, start_admin_server
-from tests.support.ports import free_port
-from tests.support.procs import health_status
+from tests.queue_admin.harness import AdminServer, StartWorker, start_admin_server
 
 SERVICE = "switchboard.queue.v1.QueueAdmin"
 

@@ -8,9 +8,10 @@ import json
 
 from switchboard.queue.v1 import queue_pb2 as Q
 
+from devsupport.waiting import wait_until
 from runtime.queue import QueueAdmin
 from runtime.redis_durability import check_redis_durability
-from tests.queue_admin.conftest import AdminServer, StartWorker, wait_until
+from tests.queue_admin.harness import AdminServer, StartWorker
 
 HEAVY = "heavy_workflow_execution"
 
@@ -42,7 +43,7 @@ async def test_failed_job_keeps_every_attempt_error_and_retry_runs_it_to_complet
     async def failed() -> bool:
         return await admin_server.state_of(job_id) == Q.JOB_STATE_FAILED
 
-    await wait_until(failed, what="job failed after its two attempts")
+    await wait_until(failed, within=10, what="job failed after its two attempts")
     job = await admin_server.stub.GetJob(Q.JobRef(queue="workflow", job_id=job_id), timeout=5)
     assert (job.attempts, job.max_attempts) == (2, 2)
     assert [e.attempt for e in job.errors] == [1, 2]
@@ -61,7 +62,7 @@ async def test_failed_job_keeps_every_attempt_error_and_retry_runs_it_to_complet
     async def completed() -> bool:
         return await admin_server.state_of(job_id) == Q.JOB_STATE_COMPLETED
 
-    await wait_until(completed, what="retried job completed")
+    await wait_until(completed, within=10, what="retried job completed")
     done = await admin_server.stub.GetJob(Q.JobRef(queue="workflow", job_id=job_id), timeout=5)
     assert json.loads(done.result_json) == {"kind": HEAVY, "attempt": 3, "workedMs": 40}
     assert json.loads(done.progress_json) == 100
@@ -78,14 +79,14 @@ async def test_retry_failed_requeues_every_failed_job_and_clean_drops_completed(
     async def three_failed() -> bool:
         return (await layer.counts()).failed == 3
 
-    await wait_until(three_failed, what="three failed jobs")
+    await wait_until(three_failed, within=10, what="three failed jobs")
     reply = await admin_server.stub.RetryFailed(Q.QueueRef(queue="workflow"), timeout=5)
     assert reply.retried == 3
 
     async def three_completed() -> bool:
         return (await layer.counts()).completed == 3
 
-    await wait_until(three_completed, what="retried jobs completed on attempt 2")
+    await wait_until(three_completed, within=10, what="retried jobs completed on attempt 2")
     clean = Q.CleanQueueRequest(queue="workflow", state=Q.JOB_STATE_COMPLETED)
     assert (await admin_server.stub.CleanQueue(clean, timeout=5)).removed == 3
     assert (await layer.counts()).completed == 0
@@ -108,4 +109,4 @@ async def test_pause_stops_pickup_until_resume(
     async def completed() -> bool:
         return (await layer.counts()).completed == 1
 
-    await wait_until(completed, what="job ran after resume")
+    await wait_until(completed, within=10, what="job ran after resume")

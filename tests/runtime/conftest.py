@@ -1,81 +1,21 @@
-"""A probe process built on runtime.grpc_server (tests/runtime/probe_server.py), on free ports."""
+"""Fixtures starting the probe process (tests/runtime/probe_server.py) against the test Redis."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator
 
-import grpc
 import pytest
 
-from tests.support.ports import free_ports
-from tests.support.procs import ServiceProcess
-from tests.support.redis_server import RedisServer
-
-PROBE_MODULE = "tests.runtime.probe_server"
-PROBE_SERVICE = "test.runtime.v1.Probe"
-
-
-@dataclass
-class Probe:
-    process: ServiceProcess
-    address: str
-    metrics_port: int
-
-    def channel(self) -> grpc.Channel:
-        return grpc.insecure_channel(self.address)
-
-    def call(self, method: str, request: bytes = b"", **kwargs: Any) -> bytes:
-        with self.channel() as channel:
-            reply: bytes = channel.unary_unary(f"/{PROBE_SERVICE}/{method}")(request, timeout=5, **kwargs)
-            return reply
-
-    def log_lines(self) -> list[dict[str, Any]]:
-        """Every stdout line, parsed; fails the test if one is not JSON."""
-        lines = []
-        for raw in self.process.stdout.splitlines():
-            if raw == "hook ran":
-                continue
-            try:
-                lines.append(json.loads(raw))
-            except json.JSONDecodeError:
-                pytest.fail(f"log line is not JSON: {raw!r}\n{self.process.output()}")
-        return lines
-
-
-StartProbe = Callable[..., Probe]
-
-
-def _probe_starter(redis_server: RedisServer, started: list[ServiceProcess]) -> StartProbe:
-    def _start(*, wait: bool = True, **env: str) -> Probe:
-        grpc_port, metrics_port = free_ports(2)
-        address = f"127.0.0.1:{grpc_port}"
-        environment = {
-            "REDIS_URL": redis_server.url,
-            "PROBE_ADDR": address,
-            "METRICS_PORT": str(metrics_port),
-            "HEALTH_CHECK_INTERVAL_SECONDS": "0.2",
-            "LOG_LEVEL": "INFO",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": "",
-            **env,
-        }
-        process = ServiceProcess.module(PROBE_MODULE, env=environment)
-        started.append(process)
-        process.start()
-        if wait:
-            process.wait_serving(address, timeout=20)
-        return Probe(process, address, metrics_port)
-
-    return _start
+from devsupport.procs import ServiceProcess
+from devsupport.redis_server import RedisServer
+from tests.runtime.harness import Probe, StartProbe, probe_starter
 
 
 @pytest.fixture
 def start_probe(redis_server: RedisServer) -> Iterator[StartProbe]:
     """``start_probe(**env)`` runs the probe against the test Redis and waits for SERVING."""
     started: list[ServiceProcess] = []
-    yield _probe_starter(redis_server, started)
+    yield probe_starter(redis_server, started)
     for process in started:
         process.close()
     redis_server.start()
@@ -86,6 +26,6 @@ def shared_probe(redis_server: RedisServer) -> Iterator[Probe]:
     """One probe process for tests that only make calls (saves a process start per test)."""
     redis_server.start()
     started: list[ServiceProcess] = []
-    yield _probe_starter(redis_server, started)()
+    yield probe_starter(redis_server, started)()
     for process in started:
         process.close()

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from devsupport.ports import free_port
 from runtime.db import create_engine, db_health_check
 from runtime.health import run_check
 from runtime.redis import create_redis, redis_health_check
-from tests.support.ports import free_port
 
 
 async def test_sqlite_file_is_created_under_its_directory(tmp_path: Path) -> None:

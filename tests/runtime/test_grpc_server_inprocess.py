@@ -10,8 +10,8 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devsupport.ports import free_port
 from runtime.grpc_server import GrpcServer, GrpcService, shutdown_event
-from tests.support.ports import free_port
 
 SERVICE = "test.runtime.v1.Feed"
 

@@ -6,21 +6,12 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
 
+from devsupport.ports import free_port
+from devsupport.procs import descendants, health_status, http_status, is_alive
+from devsupport.waiting import wait_until_blocking
 from runtime.multiprocess import WORKER_ENV, worker_env
-from tests.runtime.conftest import PROBE_SERVICE, StartProbe
-from tests.support.ports import free_port
-from tests.support.procs import descendants, health_status, http_status, is_alive
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+from tests.runtime.harness import PROBE_SERVICE, StartProbe
 
 
 def consecutive_free_ports(count: int) -> int:
@@ -55,7 +46,12 @@ def test_each_worker_gets_the_marker_and_its_own_metrics_port() -> None:
 def test_a_fixed_metrics_port_gives_worker_i_port_plus_i_and_sigterm_stops_all(start_probe: StartProbe) -> None:
     metrics_port = consecutive_free_ports(3)  # P, P+1 for the workers; P+2 must stay silent
     probe = start_probe(GRPC_PROCESSES="2", METRICS_PORT=str(metrics_port))
-    assert wait_until(lambda: probe.process.stdout.count('"server started"') == 2), probe.process.output()
+    wait_until_blocking(
+        lambda: probe.process.stdout.count('"server started"') == 2,
+        within=10,
+        what="both workers started",
+        detail=probe.process.output,
+    )
     workers = descendants(probe.process.pid)
     assert len(workers) == 2
     for port in (metrics_port, metrics_port + 1):
@@ -72,7 +68,12 @@ def test_a_fixed_metrics_port_gives_worker_i_port_plus_i_and_sigterm_stops_all(s
 
 def test_a_worker_that_dies_stops_the_unit_with_status_1(start_probe: StartProbe) -> None:
     probe = start_probe(GRPC_PROCESSES="2", METRICS_PORT="0")
-    assert wait_until(lambda: probe.process.stdout.count('"server started"') == 2), probe.process.output()
+    wait_until_blocking(
+        lambda: probe.process.stdout.count('"server started"') == 2,
+        within=10,
+        what="both workers started",
+        detail=probe.process.output,
+    )
     victim, survivor = sorted(descendants(probe.process.pid))
     os.kill(victim, signal.SIGKILL)
     assert probe.process.wait_exit(timeout=10) == 1, probe.process.output()
@@ -83,10 +84,20 @@ def test_a_worker_that_dies_stops_the_unit_with_status_1(start_probe: StartProbe
 
 def test_workers_drain_and_exit_when_their_supervisor_is_killed(start_probe: StartProbe) -> None:
     probe = start_probe(GRPC_PROCESSES="2", METRICS_PORT="0")
-    assert wait_until(lambda: probe.process.stdout.count('"server started"') == 2), probe.process.output()
+    wait_until_blocking(
+        lambda: probe.process.stdout.count('"server started"') == 2,
+        within=10,
+        what="both workers started",
+        detail=probe.process.output,
+    )
     workers = descendants(probe.process.pid)
     os.kill(probe.process.pid, signal.SIGKILL)
     probe.process.wait_exit(timeout=5)
-    assert wait_until(lambda: not any(is_alive(pid) for pid in workers), timeout=8), probe.process.output()
+    wait_until_blocking(
+        lambda: not any(is_alive(pid) for pid in workers),
+        within=8,
+        what="the orphaned workers exit",
+        detail=probe.process.output,
+    )
     assert probe.process.stdout.count("supervisor gone") == 2
     assert probe.process.stdout.count("hook ran") == 2

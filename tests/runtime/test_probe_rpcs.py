@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from runtime.grpc_errors import details_from_rpc_error
-from tests.runtime.conftest import PROBE_SERVICE, Probe
+from tests.runtime.harness import PROBE_SERVICE, Probe
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 HEX16 = re.compile(r"^[0-9a-f]{16}$")

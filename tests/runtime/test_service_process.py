@@ -11,10 +11,10 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from tests.runtime.conftest import PROBE_SERVICE, StartProbe
-from tests.support.ports import free_port
-from tests.support.procs import health_status
-from tests.support.redis_server import RedisServer
+from devsupport.ports import free_port
+from devsupport.procs import health_status
+from devsupport.redis_server import RedisServer
+from tests.runtime.harness import PROBE_SERVICE, StartProbe
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 

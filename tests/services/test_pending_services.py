@@ -9,9 +9,8 @@ import grpc
 import pytest
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
 
-from tests.conftest import SpawnService
-from tests.support.ports import free_port
-from tests.support.procs import reflected_services
+from devsupport.ports import free_port
+from devsupport.procs import SpawnService, reflected_services
 
 
 @pytest.mark.timeout(90)

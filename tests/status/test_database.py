@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import delete, inspect
 from switchboard.status.v1 import status_pb2
 
+from devsupport.procs import REPO_ROOT, child_env
+from devsupport.status_batches import operator
 from runtime.db import create_engine
 from services.status.db import ConfigWriter, QueueMemberRow, QueueRow, StatusDatabase
 from services.status.migrate import run_migrations, upgrade
-from tests.status.builders import operator
-from tests.support.procs import REPO_ROOT, child_env
 
 pb = status_pb2
 

@@ -7,13 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from switchboard.status.v1 import status_pb2
 
+from devsupport.status_batches import batch, channel_up, op_rm, op_up, queue_up
 from runtime.errors import InvalidArgument
 from runtime.status_model.rules import filter_changeset, queue_view
 from services.status import keys
 from services.status.domain import validation, wire
 from services.status.domain.batch import encode_change
 from services.status.domain.state import LiveState, RevisionGap
-from tests.status.builders import batch, channel_up, op_rm, op_up, queue_up
 
 
 @given(st.integers(min_value=0, max_value=2**63))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import grpc
 import grpc.aio
@@ -12,11 +11,12 @@ from redis.asyncio import Redis
 from switchboard.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from switchboard.status.v1 import status_pb2
 
+from devsupport.ports import free_port
+from devsupport.redis_server import RedisServer
+from devsupport.status_batches import batch, channel_up, op_up, queue_up
+from devsupport.waiting import wait_until
 from services.status.reads import StatusReader
-from tests.status.builders import batch, channel_up, op_up, queue_up
-from tests.status.conftest import MakeStatus, RunningStatus
-from tests.support.ports import free_port
-from tests.support.redis_server import RedisServer
+from tests.status.harness import MakeStatus, RunningStatus
 
 pb = status_pb2
 
@@ -35,14 +35,6 @@ async def resync_from_asterisk(status: RunningStatus) -> None:
         )
     )
     assert await status.app.service.config_writer.flush(5.0)
-
-
-async def eventually(predicate: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
-    async with asyncio.timeout(seconds):
-        while True:
-            if await predicate():
-                return
-            await asyncio.sleep(0.05)
 
 
 async def test_reads_come_from_the_database_while_redis_is_down_and_return_to_redis(
@@ -80,7 +72,7 @@ async def test_reads_come_from_the_database_while_redis_is_down_and_return_to_re
         return snapshot.source == pb.SOURCE_REDIS and len(snapshot.operators) == 3
 
     # Redis came back empty: the follower re-seeds it from the database straight away.
-    await eventually(back_on_redis)
+    await wait_until(back_on_redis, within=10, what="reads from a re-seeded Redis")
     status.tokens.clear()  # the lease went with Redis's data: the ingest takes a new one
     await resync_from_asterisk(status)
     snapshot = await status.stub.GetSnapshot(pb.GetSnapshotRequest())

@@ -9,11 +9,11 @@ import pytest
 from redis.asyncio import Redis
 from switchboard.status.v1 import status_pb2
 
+from devsupport.status_batches import batch, center, channel_up, op_rm, op_up, queue_up
 from runtime.grpc_errors import details_from_rpc_error
 from services.ami_ingest import keys as ingest_keys
 from services.status import keys
-from tests.status.builders import batch, center, channel_up, op_rm, op_up, queue_up
-from tests.status.conftest import MakeStatus, RunningStatus
+from tests.status.harness import MakeStatus, RunningStatus
 from tests.status.leases import TEST_HOLDER, take_lease
 
 

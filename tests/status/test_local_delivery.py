@@ -6,10 +6,10 @@ import dataclasses
 
 from switchboard.status.v1 import status_pb2
 
+from devsupport.status_batches import batch, op_up
 from services.status.follower import Follower
 from services.status.watch import WatchHub
-from tests.status.builders import batch, op_up
-from tests.status.conftest import RunningStatus
+from tests.status.harness import RunningStatus
 
 pb = status_pb2
 

@@ -14,11 +14,10 @@ from pathlib import Path
 import grpc
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
-from tests.conftest import SpawnService
-from tests.status.builders import batch, op_up
+from devsupport.ports import free_port
+from devsupport.procs import SpawnService, descendants, health_status, is_alive
+from devsupport.status_batches import batch, op_up
 from tests.status.leases import lease_token
-from tests.support.ports import free_port
-from tests.support.procs import descendants, health_status, is_alive
 
 SERVICE = "switchboard.status.v1.StatusService"
 # A channel of its own TCP connection: grpc shares one per target between channels otherwise.

@@ -7,11 +7,10 @@ from pathlib import Path
 import grpc
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
-from tests.conftest import SpawnService
-from tests.status.builders import batch, op_up
+from devsupport.ports import free_port
+from devsupport.procs import SpawnService, health_status
+from devsupport.status_batches import batch, op_up
 from tests.status.leases import lease_token
-from tests.support.ports import free_port
-from tests.support.procs import health_status
 
 SERVICE = "switchboard.status.v1.StatusService"
 

@@ -8,9 +8,9 @@ import grpc
 import pytest
 from switchboard.status.v1 import status_pb2
 
+from devsupport.status_batches import batch, channel_up, op_up, queue_up
 from runtime.grpc_errors import details_from_rpc_error
-from tests.status.builders import batch, channel_up, op_up, queue_up
-from tests.status.conftest import MakeStatus, RunningStatus
+from tests.status.harness import MakeStatus, RunningStatus
 
 pb = status_pb2
 

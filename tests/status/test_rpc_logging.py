@@ -10,7 +10,7 @@ import pytest
 import structlog
 from switchboard.status.v1 import status_pb2
 
-from tests.status.conftest import RunningStatus
+from tests.status.harness import RunningStatus
 
 pb = status_pb2
 

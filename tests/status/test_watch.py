@@ -7,9 +7,9 @@ import asyncio
 import grpc
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from devsupport.status_batches import batch, channel_up, op_up, queue_up
 from services.status.watch import SKIP_AHEAD, WatchHub
-from tests.status.builders import batch, channel_up, op_up, queue_up
-from tests.status.conftest import MakeStatus, RunningStatus
+from tests.status.harness import MakeStatus, RunningStatus
 
 pb = status_pb2
 

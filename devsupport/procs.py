@@ -14,17 +14,18 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from devsupport.waiting import wait_until_blocking
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 GEN_DIR = REPO_ROOT / "gen"
 
 
@@ -181,27 +182,23 @@ class ServiceProcess:
 
     def wait_serving(self, address: str, service: str = "", timeout: float = 20.0) -> None:
         """Block until grpc.health.v1 at ``address`` reports SERVING for ``service``."""
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
+
+        def serving() -> bool:
             self._check_running(f"SERVING on {address}")
-            last = health_status(address, service, timeout=0.5)
-            if last == "SERVING":
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"{self.name} not SERVING on {address} after {timeout}s (last: {last})\n{self.output()}")
+            return health_status(address, service, timeout=0.5) == "SERVING"
+
+        what = f"{self.name} SERVING on {address}"
+        wait_until_blocking(serving, within=timeout, what=what, interval=0.1, detail=self.output)
 
     def wait_http(self, url: str, expect: int = 200, timeout: float = 20.0) -> None:
         """Block until GET ``url`` answers ``expect``."""
-        deadline = time.monotonic() + timeout
-        last: int | None = None
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             self._check_running(f"HTTP {expect} from {url}")
-            last = http_status(url, timeout=0.5)
-            if last == expect:
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"{url} did not answer {expect} after {timeout}s (last: {last})\n{self.output()}")
+            return http_status(url, timeout=0.5) == expect
+
+        what = f"HTTP {expect} from {url}"
+        wait_until_blocking(answers, within=timeout, what=what, interval=0.1, detail=self.output)
 
     def wait_exit(self, timeout: float = 10.0) -> int:
         """Wait for the process to end by itself and return its exit code."""
@@ -251,3 +248,7 @@ class ServiceProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.cleanup()
+
+
+SpawnService = Callable[..., ServiceProcess]
+"""``spawn(module, *args, env={...})``: start ``python -m module`` as a :class:`ServiceProcess`."""

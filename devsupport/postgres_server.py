@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from tests.support.ports import LOOPBACK, free_port
+from devsupport.ports import LOOPBACK, free_port
 
 INSTALL_HINT = "install it with `make setup` (apt-get install postgresql)"
 SERVER_USER = "postgres"

@@ -1,4 +1,5 @@
-"""Small builders for status messages used across the status tests and the benchmark."""
+"""Builders for status messages (state changes, ingest batches, a whole contact center), shared by
+the status tests and the benchmarks."""
 
 from __future__ import annotations
 

@@ -1,9 +1,8 @@
-"""Free loopback ports, and waiting for something to listen on one."""
+"""Free loopback ports, and whether something listens on one."""
 
 from __future__ import annotations
 
 import socket
-import time
 
 LOOPBACK = "127.0.0.1"
 
@@ -42,13 +41,3 @@ def is_listening(port: int, host: str = LOOPBACK, timeout: float = 0.2) -> bool:
             return True
     except OSError:
         return False
-
-
-def wait_for_listening(port: int, host: str = LOOPBACK, timeout: float = 10.0) -> None:
-    """Block until ``host:port`` accepts connections, or raise TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if is_listening(port, host):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
