@@ -1,0 +1,38 @@
+"""Import rules of the tree: what may depend on what."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from devsupport.procs import REPO_ROOT
+
+NEVER_IMPORT_TESTS = ("runtime", "services", "gateway", "devsupport", "scripts", "bench")
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_nothing_outside_tests_imports_the_tests() -> None:
+    offenders = {
+        str(path.relative_to(REPO_ROOT)): sorted(m for m in imported_modules(path) if m.split(".")[0] == "tests")
+        for top in NEVER_IMPORT_TESTS
+        for path in (REPO_ROOT / top).rglob("*.py")
+    }
+    assert {path: mods for path, mods in offenders.items() if mods} == {}
+
+
+def test_no_test_imports_a_conftest() -> None:
+    offenders = {
+        str(path.relative_to(REPO_ROOT)): sorted(m for m in imported_modules(path) if m.endswith("conftest"))
+        for path in (REPO_ROOT / "tests").rglob("*.py")
+    }
+    assert {path: mods for path, mods in offenders.items() if mods} == {}
