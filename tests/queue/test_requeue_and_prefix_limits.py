@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from devsupport.waiting import wait_until
 from runtime.queue import JobContext, JobRequest, QueueAdmin, QueueClient, QueueSpec, RateLimit, Requeue, Worker
-from tests.queue.harness import settled, wait_until
+from tests.queue.harness import settled
 
 Calls = list[tuple[float, int]]
 
