@@ -32,7 +32,7 @@ from devsupport.ports import free_port
 from devsupport.procs import ServiceProcess
 from devsupport.redis_server import RedisServer
 from devsupport.status_batches import batch, center
-from tests.status.leases import lease_token
+from devsupport.status_leases import lease_token
 
 TARGET_P99_MS = 5.0
 WARMUP = 200

@@ -45,8 +45,8 @@ from devsupport.ports import free_port
 from devsupport.procs import ServiceProcess, descendants
 from devsupport.redis_server import RedisServer
 from devsupport.status_batches import batch, center, op_up
+from devsupport.status_leases import lease_token
 from devsupport.waiting import wait_until_blocking
-from tests.status.leases import lease_token
 
 SERVICE = "switchboard.status.v1.StatusService"
 SNAPSHOT_METHOD = f"/{SERVICE}/GetSnapshot"

@@ -45,7 +45,7 @@ def batch(
     source: str = "pbx1",
     replace_all: bool = False,
 ) -> status_pb2.IngestBatch:
-    """A batch; ``token`` 0 means "the lease holder's" (filled in by ``tests.status.leases.stamp``)."""
+    """A batch; ``token`` 0 means "the lease holder's" (filled in by ``devsupport.status_leases.stamp``)."""
     return status_pb2.IngestBatch(
         source_id=source,
         fencing_token=token,

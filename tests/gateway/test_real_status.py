@@ -14,6 +14,7 @@ from switchboard.status.v1 import status_pb2 as S
 from switchboard.status.v1 import status_pb2_grpc
 
 from devsupport.ports import free_port
+from devsupport.status_leases import take_lease
 from gateway.app import create_app
 from gateway.settings import BACKEND_NAMES, GatewaySettings
 from runtime.grpc_server import GrpcServer
@@ -22,7 +23,6 @@ from services.status.settings import StatusSettings
 from tests.gateway.fake_status import GrpcBackend, operator, start_backend
 from tests.gateway.harness import LiveGateway, client_for
 from tests.gateway.sse import events
-from tests.status.leases import take_lease
 
 API = "/api/queue-status"
 

@@ -18,6 +18,7 @@ from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from devsupport.ports import free_port
 from devsupport.procs import SpawnService
+from devsupport.status_leases import take_lease
 from devsupport.waiting import wait_until, wait_until_blocking
 from runtime.grpc_server import GrpcServer
 from services.ami_ingest.keys import leader_key
@@ -25,7 +26,6 @@ from services.ami_ingest.publisher import StatusPublisher
 from services.status.app import create_app
 from services.status.settings import StatusSettings
 from tests.ingest._process_support import STATES, Cluster, Ingest, picture
-from tests.status.leases import take_lease
 
 TAKEOVER_BUDGET_S = 10.0  # the bound on a standby taking over
 

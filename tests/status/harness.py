@@ -11,10 +11,10 @@ import grpc.aio
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from devsupport.ports import free_port
+from devsupport.status_leases import stamp
 from runtime.grpc_server import GrpcServer
 from services.status.app import StatusApp
 from services.status.settings import StatusSettings
-from tests.status.leases import stamp
 
 
 @dataclass

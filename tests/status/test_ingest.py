@@ -10,11 +10,11 @@ from redis.asyncio import Redis
 from switchboard.status.v1 import status_pb2
 
 from devsupport.status_batches import batch, center, channel_up, op_rm, op_up, queue_up
+from devsupport.status_leases import TEST_HOLDER, take_lease
 from runtime.grpc_errors import details_from_rpc_error
 from services.ami_ingest import keys as ingest_keys
 from services.status import keys
 from tests.status.harness import MakeStatus, RunningStatus
-from tests.status.leases import TEST_HOLDER, take_lease
 
 
 async def test_acks_carry_sequence_and_the_revision_produced(status: RunningStatus) -> None:

@@ -17,7 +17,7 @@ from switchboard.status.v1 import status_pb2, status_pb2_grpc
 from devsupport.ports import free_port
 from devsupport.procs import SpawnService, descendants, health_status, is_alive
 from devsupport.status_batches import batch, op_up
-from tests.status.leases import lease_token
+from devsupport.status_leases import lease_token
 
 SERVICE = "switchboard.status.v1.StatusService"
 # A channel of its own TCP connection: grpc shares one per target between channels otherwise.

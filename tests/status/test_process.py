@@ -10,7 +10,7 @@ from switchboard.status.v1 import status_pb2, status_pb2_grpc
 from devsupport.ports import free_port
 from devsupport.procs import SpawnService, health_status
 from devsupport.status_batches import batch, op_up
-from tests.status.leases import lease_token
+from devsupport.status_leases import lease_token
 
 SERVICE = "switchboard.status.v1.StatusService"
 

@@ -1,5 +1,5 @@
-"""Leases for tests that play the ingest: the status service applies a batch only under the
-token the lease holder got from Redis, so a test takes the lease the way ami_ingest does."""
+"""Leases for code that plays the ingest (tests, benchmarks): the status service applies a batch
+only under the token the lease holder got from Redis, so they take the lease as ami_ingest does."""
 
 from __future__ import annotations
 
