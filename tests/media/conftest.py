@@ -13,13 +13,13 @@ import pytest
 from redis.asyncio import Redis
 from switchboard.media.v1 import media_pb2_grpc
 
+from devsupport.ports import free_port
 from runtime.grpc_server import GrpcServer
 from runtime.queue import Worker
 from services.media.app import MediaApp, create_app, open_parts, prepare_database, worker_context
 from services.media.queues import processing_queue
 from services.media.settings import MediaSettings
 from tests.media.support import MediaClient, S3Server
-from tests.support.ports import free_port
 
 
 @pytest.fixture

@@ -1,37 +1,20 @@
-"""Media test helpers: a bounded wait, moto's S3 server on a free port, the in-process service."""
+"""Media test helpers: moto's S3 server on a free port, the in-process service."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import sys
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc.aio
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
 
-from tests.support.ports import free_port
-from tests.support.procs import ServiceProcess, http_status
+from devsupport.ports import free_port
+from devsupport.procs import ServiceProcess, http_status
+from devsupport.waiting import wait_until
 
 CHUNK = 64 * 1024
-
-
-async def wait_until(check: Callable[[], Any], *, within: float, what: str, interval: float = 0.05) -> Any:
-    """``check()`` (awaited when it returns an awaitable) until truthy; TimeoutError naming ``what``."""
-    deadline = time.monotonic() + within
-    last: Any = None
-    while True:
-        last = check()
-        if inspect.isawaitable(last):
-            last = await last
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {within:g} s: {what} (last check gave {last!r})")
-        await asyncio.sleep(interval)
 
 
 class S3Server:

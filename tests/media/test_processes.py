@@ -9,10 +9,10 @@ import grpc.aio
 import pytest
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
 
-from tests.conftest import SpawnService
+from devsupport.ports import free_port
+from devsupport.procs import SpawnService
 from tests.media.images import shared
 from tests.media.support import MediaClient
-from tests.support.ports import free_port
 
 
 @pytest.mark.slow

@@ -7,13 +7,14 @@ import grpc.aio
 import pytest
 from switchboard.media.v1 import media_pb2
 
+from devsupport.waiting import wait_until
 from runtime.grpc_errors import details_from_rpc_error
-from runtime.queue import QueueAdmin, Worker
+from runtime.queue import JobInfo, QueueAdmin, Worker
 from services.media.app import MediaApp
 from services.media.queues import processing_queue
 from services.media.settings import MediaSettings
 from tests.media.images import encoded, gradient, png_declaring, shared
-from tests.media.support import MediaClient, stream, upload_messages, wait_until
+from tests.media.support import MediaClient, stream, upload_messages
 
 PHOTO = shared("sk_rocket.jpg")  # 640×427: quick to process
 
@@ -179,6 +180,6 @@ async def test_processing_waits_are_bounded(media: MediaClient, media_worker: Wo
     assert await wait_until(lambda: media_worker.jobs_started >= 6, within=10, what="six jobs started")
 
 
-async def _failed_job(admin: QueueAdmin, job_id: str) -> object:
+async def _failed_job(admin: QueueAdmin, job_id: str) -> JobInfo | None:
     job = await admin.job(job_id)
     return job if job.state == "failed" else None
