@@ -343,7 +343,7 @@ async def test_each_read_answers_from_the_fresh_mirror_then_by_one_grpc_call_onc
     real_status: RealStatus, others: dict[str, str]
 ) -> None:
     app = create_app(_settings(real_status, others, mirror=True))
-    async for client in _client_for(app):
+    async for client in client_for(app):
         mirror: StatusMirror = app.state.status_mirror
         for path in READ_PATHS:
             assert await mirror.wait_fresh(await _center(real_status), 5)  # fresh well within STALE_AFTER
@@ -351,7 +351,9 @@ async def test_each_read_answers_from_the_fresh_mirror_then_by_one_grpc_call_onc
             assert (await client.get(API + path)).status_code == 200, path
             assert (_reads("mirror"), _reads("grpc")) == (mirror_before + 1, grpc_before), path
             assert _status_calls() == calls_before, f"{path}: no gRPC call"
-        assert await _until(lambda: app.state.status_mirror.view() is None, 5), "the quiet ingest turns the state stale"
+        await wait_until(
+            lambda: app.state.status_mirror.view() is None, within=5, what="the quiet ingest turns the state stale"
+        )
         for path in READ_PATHS:
             mirror_before, grpc_before, calls_before = _reads("mirror"), _reads("grpc"), _status_calls()
             answer = (await client.get(API + path)).json()
@@ -365,11 +367,13 @@ async def test_each_read_goes_to_the_status_service_once_the_watch_is_lost(
     real_status: RealStatus, others: dict[str, str]
 ) -> None:
     app = create_app(_settings(real_status, others, mirror=True))
-    async for client in _client_for(app):
+    async for client in client_for(app):
         mirror: StatusMirror = app.state.status_mirror
         assert await mirror.wait_fresh(await _center(real_status), 5)
         await real_status.server.stop()
-        assert await _until(lambda: app.state.status_mirror.view() is None, 5), "the lost watch drops the mirror"
+        await wait_until(
+            lambda: app.state.status_mirror.view() is None, within=5, what="the lost watch drops the mirror"
+        )
         for path in READ_PATHS:
             grpc_before = _reads("grpc")
             response = await client.get(API + path)
@@ -381,7 +385,7 @@ async def test_the_mirror_stays_fresh_on_the_watchs_heartbeats_without_polling(
     real_status: RealStatus, others: dict[str, str]
 ) -> None:
     app = create_app(_settings(real_status, others, mirror=True))
-    async for client in _client_for(app):
+    async for client in client_for(app):
         mirror: StatusMirror = app.state.status_mirror
         revision = await _center(real_status)
         assert await mirror.wait_fresh(revision, 5)

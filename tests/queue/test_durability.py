@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
-from tests.support.redis_server import RedisServer
 
+from devsupport.redis_server import RedisServer
+from devsupport.waiting import wait_until
 from runtime.errors import TransientError
 from runtime.queue import JobContext, JobState, QueueAdmin, QueueClient, QueueSpec, Worker
 from runtime.retry import RetryPolicy
-from tests.queue.conftest import wait_until
 
 pytestmark = pytest.mark.slow
 

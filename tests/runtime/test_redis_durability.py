@@ -9,9 +9,9 @@ import structlog.testing
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
+from devsupport.redis_server import RedisServer
 from runtime.redis import redis_health_check
 from runtime.redis_durability import check_redis_durability, inspect_redis_durability
-from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture

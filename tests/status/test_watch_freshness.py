@@ -7,8 +7,8 @@ import asyncio
 
 from switchboard.status.v1 import status_pb2
 
-from tests.status.builders import batch, op_up
-from tests.status.conftest import MakeStatus
+from devsupport.status_batches import batch, op_up
+from tests.status.harness import MakeStatus
 from tests.status.test_watch import next_message
 
 pb = status_pb2
