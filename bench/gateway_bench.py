@@ -8,7 +8,7 @@ HTTP client: one keep-alive connection, requests one after another, wall time pe
 The target row uses the stdlib's ``http.client`` (a thin client: what is measured is the
 gateway); the same run through httpx is printed beside it, since httpx's pure-Python h11 parser
 alone spends about 2 ms reading a 376 KiB body.
-The same figures follow for a 1,000-operator center (issue 3 asks for both), and beside each the
+The same figures follow for a 1,000-operator center (the targets hold for both sizes), and beside each the
 status service's own GetSnapshot latency measured from here, so the gateway's share is visible.
 Each name carries the 1-minute load average: on a shared 2-core box the tail follows the load.
 """

@@ -1,4 +1,4 @@
-"""Live status benchmarks (issue 3, figures 1 and 2), each printed beside its target.
+"""Live status benchmarks (AMI replay throughput, AMI event → watch latency), each printed beside its target.
 
 Setup: a throwaway redis-server, the status service and ami_ingest as their own processes
 (``python -m ...``, the way they are deployed), AMI servers as processes too; all on loopback.

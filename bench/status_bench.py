@@ -1,4 +1,4 @@
-"""Status service benchmarks (issue 3, reads and ingest → watch), printed beside their targets.
+"""Status service benchmarks (reads, and ingest → watch), printed beside their targets.
 
 Setup: a throwaway redis-server and the status service as its own process
 (``python -m services.status``, the way it is deployed), both on loopback; the clients run in

@@ -1,4 +1,4 @@
-"""Explicit status proto → JSON converters; the JSON names are the public contract of issue 3.
+"""Explicit status proto → JSON converters; the JSON names are a public contract.
 
 Other teams' dashboards and the acceptance checks read these names, so each one is written out
 here instead of derived from the proto (``MessageToDict`` would give ``queueName`` but also
