@@ -146,6 +146,9 @@ def run() -> list[dict[str, Any]]:
     status_addr = f"127.0.0.1:{free_port()}"
     gateway_port = free_port()
     common = {"STATUS_ADDR": status_addr, "LOG_LEVEL": "WARNING", "METRICS_PORT": "-1", "DATA_DIR": data_dir}
+    # One ingest per center, then thousands of reads: on a loaded machine they outlast the default
+    # 15 s, and a stale state is (rightly) answered by gRPC, not by the mirror this bench measures.
+    common["STATUS_STALE_AFTER_SECONDS"] = "3600"
     results: list[dict[str, Any]] = []
     with RedisServer() as redis_server:
         status = ServiceProcess.module("services.status", env={**common, "REDIS_URL": redis_server.url})
