@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from switchboard.media.v1 import media_pb2_grpc
 from switchboard.queue.v1 import queue_pb2_grpc
 from switchboard.status.v1 import status_pb2_grpc
 
@@ -38,6 +39,7 @@ class Backends:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._status: status_pb2_grpc.StatusServiceStub | None = None
         self._queue_admin: queue_pb2_grpc.QueueAdminStub | None = None
+        self._media: media_pb2_grpc.MediaServiceStub | None = None
 
     async def open(self) -> None:
         for name, address in self.addresses.items():
@@ -45,11 +47,14 @@ class Backends:
         self._status = status_pb2_grpc.StatusServiceStub(self.channel("status"))
         if "queue_admin" in self._channels:
             self._queue_admin = queue_pb2_grpc.QueueAdminStub(self.channel("queue_admin"))
+        if "media" in self._channels:
+            self._media = media_pb2_grpc.MediaServiceStub(self.channel("media"))
 
     async def close(self) -> None:
         channels, self._channels = self._channels, {}
         self._status = None
         self._queue_admin = None
+        self._media = None
         await asyncio.gather(*(channel.close(grace=None) for channel in channels.values()))
 
     def channel(self, name: str) -> grpc.aio.Channel:
@@ -69,6 +74,12 @@ class Backends:
         if self._queue_admin is None:
             raise RuntimeError("backend 'queue_admin' is not open")
         return self._queue_admin
+
+    @property
+    def media(self) -> media_pb2_grpc.MediaServiceStub:
+        if self._media is None:
+            raise RuntimeError("backend 'media' is not open")
+        return self._media
 
     async def _check(self, name: str, deadline_seconds: float) -> BackendHealth:
         address = self.addresses[name]

@@ -163,6 +163,8 @@ class CommonSettings(BaseSettings):
     # where one Python process is the ceiling; see runtime/multiprocess.py. Kubernetes: use replicas.
     grpc_processes: int = Field(default=1, ge=1, le=64)
     health_check_interval_seconds: float = Field(default=1.0, gt=0.0, le=60.0)
+    # Shared by the media service and the gateway (which refuses a larger upload before streaming it).
+    media_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
 
     @property
     def async_database_url(self) -> str:

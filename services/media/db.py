@@ -82,6 +82,7 @@ def _variant_json(v: StoredVariant) -> dict[str, Any]:
         "height": v.height,
         "sizeBytes": v.size_bytes,
         "key": v.storage_key,
+        "etag": v.etag,
     }
 
 
@@ -128,7 +129,9 @@ def _record(row: MediaRow) -> MediaRecord:
         width=row.width,
         height=row.height,
         variants=tuple(
-            StoredVariant(v["name"], v["contentType"], v["width"], v["height"], v["sizeBytes"], v["key"])
+            StoredVariant(
+                v["name"], v["contentType"], v["width"], v["height"], v["sizeBytes"], v["key"], v.get("etag", "")
+            )
             for v in row.variants
         ),
         synced_to_s3=row.synced_to_s3,

@@ -7,10 +7,13 @@ is fire-and-forget: a watcher that reconnects re-reads the media it cares about.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from runtime.logging import get_logger
@@ -27,6 +30,27 @@ def event_of(record: MediaRecord) -> dict[str, Any]:
         "error": record.error,
         "updatedAt": record.updated_at_ms,
     }
+
+
+@contextlib.asynccontextmanager
+async def subscription(redis: Redis) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+    """Subscribed once this is entered: every media event published from then on, decoded."""
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(keys.EVENTS)
+    try:
+        yield _decoded(pubsub)
+    finally:
+        await pubsub.aclose()
+
+
+async def _decoded(pubsub: PubSub) -> AsyncIterator[dict[str, Any]]:
+    async for message in pubsub.listen():
+        if message.get("type") != "message":
+            continue
+        try:
+            yield json.loads(message["data"])
+        except (ValueError, TypeError):
+            log.warning("undecodable media event skipped")
 
 
 class EventPublisher:

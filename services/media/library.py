@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
-from runtime.errors import InvalidArgument
+from runtime.errors import InvalidArgument, NotFound
 from runtime.logging import get_logger
 from runtime.queue import QueueClient
 from services.media.db import MediaDatabase, now_ms
-from services.media.domain.records import MediaRecord, MediaState
+from services.media.domain.records import MediaRecord, MediaState, StoredVariant
 from services.media.domain.upload_check import UploadCheck
 from services.media.domain.variants import DEFAULT_PRESET, VariantSpec, check_variant_set
 from services.media.events import EventPublisher
@@ -171,6 +171,13 @@ class MediaLibrary:
         record = await self.database.transition(_check_id(media_id), MediaState.DELETED)
         await self.events.publish(record)
         return record
+
+    async def read_variant(self, media_id: str, name: str) -> tuple[StoredVariant, bytes]:
+        record = await self.get(media_id)
+        variant = record.variant(name)
+        if variant is None or record.state is MediaState.DELETED:
+            raise NotFound(f"media {media_id} has no variant {name!r}", details={"mediaId": media_id, "variant": name})
+        return variant, await self.store.get_bytes(variant.storage_key)
 
     async def stats(self) -> Mapping[str, Any]:
         return await self.database.stats()

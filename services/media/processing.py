@@ -14,6 +14,7 @@ to renew leases. Outcomes:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from typing import Any
 
@@ -78,7 +79,8 @@ class MediaProcessor:
         for v in result.variants:
             key = variant_key(record.media_id, v.name, v.content_type)
             await self.store.put_bytes(key, v.data, v.content_type)
-            stored.append(StoredVariant(v.name, v.content_type, v.width, v.height, len(v.data), key))
+            etag = hashlib.md5(v.data, usedforsecurity=False).hexdigest()
+            stored.append(StoredVariant(v.name, v.content_type, v.width, v.height, len(v.data), key, etag))
         return tuple(stored)
 
     async def _fail(self, record: MediaRecord, error: str) -> None:

@@ -8,17 +8,22 @@ RPCs not served here (Watermark, SyncToS3, SyncFromS3, Cleanup) answer UNIMPLEME
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
 
 from runtime.errors import InvalidArgument
-from services.media.convert import media_to_pb, state_from_pb, variant_spec
+from runtime.grpc_server import shutdown_event
+from services.media.convert import media_to_pb, state_from_pb, state_to_pb, variant_spec
+from services.media.domain.records import MediaState
+from services.media.events import subscription
 from services.media.library import MediaLibrary, UploadRequest
 
 SERVICE_NAME = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
 DEFAULT_PAGE_SIZE = 20
+READ_CHUNK = 256 * 1024
 
 Context: TypeAlias = Any  # grpc.aio.ServicerContext (grpc ships no type information)
 
@@ -68,6 +73,44 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     ) -> media_pb2.DeleteMediaResponse:
         await self.library.delete(request.media_id)
         return media_pb2.DeleteMediaResponse(deleted=True)
+
+    async def WatchMedia(
+        self, request: media_pb2.WatchMediaRequest, context: Context
+    ) -> AsyncIterator[media_pb2.MediaEvent]:
+        """A first message without ``media_id`` says the subscription is live; then every change,
+        until the caller leaves or the server drains."""
+        stop = asyncio.create_task(shutdown_event().wait())
+        async with subscription(self.library.events.redis) as events:
+            yield media_pb2.MediaEvent()
+            try:
+                while True:
+                    following = asyncio.ensure_future(anext(events))
+                    await asyncio.wait({following, stop}, return_when=asyncio.FIRST_COMPLETED)
+                    if not following.done():
+                        following.cancel()
+                        return
+                    event = following.result()
+                    yield media_pb2.MediaEvent(
+                        media_id=event["mediaId"],
+                        state=state_to_pb(MediaState(event["state"])),
+                        error=event.get("error", ""),
+                        updated_at_ms=int(event.get("updatedAt", 0)),
+                    )
+            finally:
+                stop.cancel()
+
+    async def ReadVariant(
+        self, request: media_pb2.ReadVariantRequest, context: Context
+    ) -> AsyncIterator[media_pb2.VariantChunk]:
+        variant, data = await self.library.read_variant(request.media_id, request.name)
+        header = media_pb2.VariantHeader(content_type=variant.content_type, size_bytes=len(data), etag=variant.etag)
+        if request.if_none_match and request.if_none_match == variant.etag:
+            header.not_modified = True
+            yield media_pb2.VariantChunk(header=header)
+            return
+        yield media_pb2.VariantChunk(header=header)
+        for start in range(0, len(data), READ_CHUNK):
+            yield media_pb2.VariantChunk(chunk=data[start : start + READ_CHUNK])
 
     async def GetStats(self, request: media_pb2.GetStatsRequest, context: Context) -> media_pb2.MediaStats:
         stats = await self.library.stats()

@@ -9,11 +9,8 @@ from pydantic import Field, field_validator
 from runtime.config import CommonSettings
 from services.media.domain.variants import VariantSpec, parse_presets
 
-MIB = 1024 * 1024
-
 
 class MediaSettings(CommonSettings):
-    media_max_upload_bytes: int = Field(default=25 * MIB, ge=1)
     media_max_pixels: int = Field(default=50_000_000, ge=1)
     media_presets: str = ""
     """JSON ``{"entity_type": [{"name", "width", "height", "fit", "format", "quality"}, ...]}``:

@@ -9,16 +9,22 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc.aio
+import httpx
 import pytest
+import uvicorn
 from redis.asyncio import Redis
 from switchboard.media.v1 import media_pb2_grpc
 
 from devsupport.ports import free_port
+from gateway.app import create_app as create_gateway
+from gateway.settings import GatewaySettings
 from runtime.grpc_server import GrpcServer
 from runtime.queue import Worker
 from services.media.app import MediaApp, create_app, open_parts, prepare_database, worker_context
 from services.media.queues import processing_queue
 from services.media.settings import MediaSettings
+from services.queue_admin.app import QueueAdminApp
+from services.queue_admin.settings import QueueAdminSettings
 from tests.media.support import MediaClient, S3Server
 
 
@@ -48,7 +54,7 @@ async def media(media_app: MediaApp) -> AsyncIterator[MediaClient]:
     server = GrpcServer(service, grace_seconds=0.2, health_interval_seconds=0.2)
     port = await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    yield MediaClient(media_pb2_grpc.MediaServiceStub(channel), channel)
+    yield MediaClient(media_pb2_grpc.MediaServiceStub(channel), channel, f"127.0.0.1:{port}")
     await channel.close()
     await server.stop()
 
@@ -76,3 +82,60 @@ def s3_server() -> Iterator[S3Server]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+async def queue_admin_address(redis_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The queue admin service (what /api/admin/media/queue asks) on a free loopback port."""
+    settings = QueueAdminSettings(
+        redis_url=redis_url, queue_admin_addr=f"127.0.0.1:{free_port()}", data_dir=tmp_path / "queue-admin"
+    )
+    app = await QueueAdminApp.create(settings)
+    server = GrpcServer(app.grpc_service(), grace_seconds=0.2, health_interval_seconds=0.2)
+    port = await server.start()
+    yield f"127.0.0.1:{port}"
+    await server.stop()
+
+
+@pytest.fixture
+async def gateway(media: MediaClient, queue_admin_address: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway app in-process, its media and queue admin backends real."""
+    settings = GatewaySettings(
+        media_addr=media.address,
+        queue_admin_addr=queue_admin_address,
+        rpc_timeout_seconds=10.0,
+        sse_ping_seconds=1.0,
+        gateway_status_mirror=False,
+        media_max_upload_bytes=2_000_000,
+    )
+    app = create_gateway(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+async def live_media_gateway(media: MediaClient, queue_admin_address: str) -> AsyncIterator[str]:
+    """The gateway served by uvicorn on a free port (streaming responses need a real server)."""
+    settings = GatewaySettings(
+        media_addr=media.address,
+        queue_admin_addr=queue_admin_address,
+        rpc_timeout_seconds=10.0,
+        sse_ping_seconds=1.0,
+        gateway_status_mirror=False,
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_gateway(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(20):
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await asyncio.wait_for(task, timeout=20)

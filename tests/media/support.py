@@ -60,6 +60,7 @@ async def stream(messages: Sequence[media_pb2.UploadRequest]) -> AsyncIterator[m
 class MediaClient:
     stub: media_pb2_grpc.MediaServiceStub
     channel: grpc.aio.Channel
+    address: str = ""
 
     async def upload(self, data: bytes, **metadata: Any) -> media_pb2.UploadResponse:
         metadata.setdefault("filename", "photo.jpg")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import grpc
 import grpc.aio
 import pytest
@@ -183,3 +185,42 @@ async def test_processing_waits_are_bounded(media: MediaClient, media_worker: Wo
 async def _failed_job(admin: QueueAdmin, job_id: str) -> JobInfo | None:
     job = await admin.job(job_id)
     return job if job.state == "failed" else None
+
+
+async def test_watchers_see_every_state_change_of_an_upload(media: MediaClient, media_worker: Worker) -> None:
+    call = media.stub.WatchMedia(media_pb2.WatchMediaRequest(), timeout=60)
+    live = await call.read()
+    assert live.media_id == ""  # subscribed
+    media_id = (await media.upload(PHOTO, owner_id="watch")).media.media_id
+    seen: list[int] = []
+    while not seen or seen[-1] != media_pb2.MEDIA_STATE_READY:
+        event = await call.read()
+        if event.media_id == media_id:
+            seen.append(event.state)
+    call.cancel()
+    assert seen == [media_pb2.MEDIA_STATE_PENDING, media_pb2.MEDIA_STATE_PROCESSING, media_pb2.MEDIA_STATE_READY]
+
+
+async def test_a_variant_is_read_back_with_its_etag(media: MediaClient, media_worker: Worker) -> None:
+    media_id = (await media.upload(PHOTO)).media.media_id
+    await media.wait_state(media_id, media_pb2.MEDIA_STATE_READY)
+    parts = [p async for p in media.stub.ReadVariant(media_pb2.ReadVariantRequest(media_id=media_id, name="thumb"))]
+    header, data = parts[0].header, b"".join(p.chunk for p in parts[1:])
+    assert header.content_type == "image/webp"
+    assert header.size_bytes == len(data) > 0
+    assert header.etag == hashlib.md5(data, usedforsecurity=False).hexdigest()
+    again = [
+        p
+        async for p in media.stub.ReadVariant(
+            media_pb2.ReadVariantRequest(media_id=media_id, name="thumb", if_none_match=header.etag)
+        )
+    ]
+    assert len(again) == 1
+    assert again[0].header.not_modified
+    error = await refusal(_drain(media.stub.ReadVariant(media_pb2.ReadVariantRequest(media_id=media_id, name="x"))))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def _drain(call: object) -> None:
+    async for _ in call:  # type: ignore[attr-defined]
+        pass

@@ -52,6 +52,8 @@ class StoredVariant:
     height: int
     size_bytes: int
     storage_key: str
+    etag: str = ""
+    """The MD5 of the bytes (hex): changes whenever they do."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,253 @@
+"""``/api/admin/media/*``: the media service over HTTP/JSON.
+
+- ``POST /api/admin/media/upload-async``: multipart (field ``file``; ``entityType``, ``ownerId``
+  as form fields sent before the file, or as query parameters). The body is parsed while it
+  arrives and the file's bytes go on to the media service's ``Upload`` stream chunk by chunk,
+  never held whole. A ``Content-Length`` over ``MEDIA_MAX_UPLOAD_BYTES`` is 413 before a byte is
+  read; bytes that are no image are 415 with the first chunk; a file passing the limit is 413
+  the moment it does. Answer: ``202 {"success": true, "data": {"mediaId", "jobId", "state"}}``.
+- ``GET /api/admin/media`` (``entityType``, ``ownerId``, ``state``, ``page``, ``pageSize``),
+  ``GET /api/admin/media/{id}``, ``DELETE /api/admin/media/{id}`` (soft).
+- ``GET /api/admin/media/{id}/variants/{name}``: the bytes, with ``ETag`` and ``Cache-Control``;
+  ``If-None-Match`` with the current ETag is 304.
+- ``GET /api/admin/media/events``: Server-Sent Events, ``ready`` once live, then ``media``
+  ``{mediaId, state, error, updatedAt}`` per state change.
+- ``GET /api/admin/media/queue``: ``{"processing": {waiting, active, completed, failed, type}}``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import grpc
+import grpc.aio
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from switchboard.media.v1 import media_pb2, media_pb2_grpc
+from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
+
+from gateway.errors import error_body
+from gateway.media_json import event_json, media_json, queue_stats_json
+from gateway.multipart_stream import FieldPart, FilePart, boundary_of, parts
+from gateway.settings import GatewaySettings
+from runtime.errors import InvalidArgument, PayloadTooLarge
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/admin/media", tags=["media"])
+
+PROCESSING_QUEUE = "media-processing"
+MULTIPART_OVERHEAD = 64 * 1024
+"""Room for the multipart framing and the small fields around the file in a Content-Length."""
+VARIANT_CACHE_CONTROL = "public, max-age=3600"
+
+
+class MediaStateName(enum.StrEnum):
+    pending = "pending"
+    processing = "processing"
+    ready = "ready"
+    failed = "failed"
+    deleted = "deleted"
+
+
+_STATE_VALUES = {
+    "pending": media_pb2.MEDIA_STATE_PENDING,
+    "processing": media_pb2.MEDIA_STATE_PROCESSING,
+    "ready": media_pb2.MEDIA_STATE_READY,
+    "failed": media_pb2.MEDIA_STATE_FAILED,
+    "deleted": media_pb2.MEDIA_STATE_DELETED,
+}
+
+
+def _stub(request: Request) -> media_pb2_grpc.MediaServiceStub:
+    stub: media_pb2_grpc.MediaServiceStub = request.app.state.backends.media
+    return stub
+
+
+def _settings(request: Request) -> GatewaySettings:
+    settings: GatewaySettings = request.app.state.settings
+    return settings
+
+
+def _ok(data: Any, status_code: int = 200, **extra: Any) -> JSONResponse:
+    return JSONResponse({"success": True, "data": data, **extra}, status_code=status_code)
+
+
+def _too_large(limit: int, received: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"upload is over the limit of {limit} bytes", details={"limit": limit, "received": received})
+
+
+@router.post("/upload-async", status_code=202, summary="Upload an image (multipart, field `file`); 202 once stored")
+async def upload(
+    request: Request,
+    entityType: Annotated[str, Query(max_length=64)] = "",
+    ownerId: Annotated[str, Query(max_length=128)] = "",
+) -> JSONResponse:
+    limit = _settings(request).media_max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+        raise _too_large(limit, int(declared))
+    boundary = boundary_of(request.headers.get("content-type", ""))
+    fields = {"entityType": entityType, "ownerId": ownerId}
+    call: grpc.aio.StreamUnaryCall | None = None
+    received = 0
+    try:
+        async for part, data in parts(request.stream(), boundary):
+            if isinstance(part, FieldPart):
+                if part.name in fields and not fields[part.name]:
+                    fields[part.name] = part.value
+                continue
+            if part.name != "file":
+                continue
+            if call is None:
+                call = _stub(request).Upload(timeout=_settings(request).rpc_timeout_seconds * 12)
+                await _send(call, _metadata(part, fields))
+            if data:
+                received += len(data)
+                if received > limit:
+                    raise _too_large(limit, received)
+                await _send(call, media_pb2.UploadRequest(chunk=data))
+        if call is None:
+            raise InvalidArgument("file", "the form has no `file` field")
+        await call.done_writing()
+        answer: media_pb2.UploadResponse = await call
+    except BaseException:
+        if call is not None:
+            call.cancel()
+        raise
+    return _ok(
+        {"mediaId": answer.media.media_id, "jobId": answer.job_id, "state": media_json(answer.media)["state"]},
+        status_code=202,
+    )
+
+
+def _metadata(part: FilePart, fields: dict[str, str]) -> media_pb2.UploadRequest:
+    return media_pb2.UploadRequest(
+        metadata=media_pb2.UploadMetadata(
+            filename=part.filename,
+            content_type=part.content_type,
+            owner_id=fields["ownerId"],
+            entity_type=fields["entityType"],
+        )
+    )
+
+
+async def _send(call: grpc.aio.StreamUnaryCall, message: media_pb2.UploadRequest) -> None:
+    """Write one message; when the service has already answered (a refusal), raise its error."""
+    try:
+        await call.write(message)
+    except (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError):
+        await call  # raises the service's AioRpcError
+        raise
+
+
+@router.get("", summary="Media, newest first, a page at a time")
+async def list_media(
+    request: Request,
+    entityType: Annotated[str, Query(max_length=64)] = "",
+    ownerId: Annotated[str, Query(max_length=128)] = "",
+    state: MediaStateName | None = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    pageSize: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> JSONResponse:
+    reply = await _stub(request).ListMedia(
+        media_pb2.ListMediaRequest(
+            entity_type=entityType,
+            owner_id=ownerId,
+            state=_STATE_VALUES[state.value] if state is not None else media_pb2.MEDIA_STATE_UNSPECIFIED,
+            page=page,
+            page_size=pageSize,
+        ),
+        timeout=_settings(request).rpc_timeout_seconds,
+    )
+    items = [media_json(m) for m in reply.media]
+    return _ok(items, count=len(items), page={"page": reply.page, "pageSize": reply.page_size, "total": reply.total})
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+async def _relay(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[ServerSentEvent]:
+    try:
+        while True:
+            message = await call.read()
+            if message is grpc.aio.EOF:
+                return
+            if not message.media_id:
+                yield ServerSentEvent(_dumps({"live": True}), event="ready")
+            else:
+                yield ServerSentEvent(_dumps(event_json(message)), event="media")
+    except grpc.aio.AioRpcError as error:
+        yield ServerSentEvent(_dumps(error_body(error.code(), error.details() or error.code().name)), event="error")
+    finally:
+        call.cancel()
+
+
+@router.get(
+    "/events",
+    summary="Server-Sent Events: `ready`, then a `media` event per state change",
+    response_class=EventSourceResponse,
+)
+async def events(request: Request) -> EventSourceResponse:
+    call = _stub(request).WatchMedia(media_pb2.WatchMediaRequest())
+    return EventSourceResponse(
+        _relay(call),
+        ping=int(_settings(request).sse_ping_seconds),
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/queue", summary="The media queues: waiting, active, completed, failed, and where jobs are")
+async def queue_stats(request: Request) -> JSONResponse:
+    stub: queue_pb2_grpc.QueueAdminStub = request.app.state.backends.queue_admin
+    try:
+        info = await stub.GetQueue(
+            queue_pb2.GetQueueRequest(queue=PROCESSING_QUEUE), timeout=_settings(request).rpc_timeout_seconds
+        )
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        info = None
+    return _ok({"processing": queue_stats_json(info)})
+
+
+@router.get("/{media_id}", summary="One media with its variants")
+async def get_media(request: Request, media_id: str) -> JSONResponse:
+    media = await _stub(request).GetMedia(
+        media_pb2.GetMediaRequest(media_id=media_id), timeout=_settings(request).rpc_timeout_seconds
+    )
+    return _ok(media_json(media))
+
+
+@router.delete("/{media_id}", summary="Soft-delete a media (its bytes are purged by cleanup)")
+async def delete_media(request: Request, media_id: str) -> JSONResponse:
+    await _stub(request).DeleteMedia(
+        media_pb2.DeleteMediaRequest(media_id=media_id), timeout=_settings(request).rpc_timeout_seconds
+    )
+    return _ok({"mediaId": media_id, "deleted": True})
+
+
+@router.get("/{media_id}/variants/{name}", summary="A variant's bytes (ETag, Cache-Control; 304 when unchanged)")
+async def variant_bytes(request: Request, media_id: str, name: str) -> Response:
+    held = request.headers.get("if-none-match", "").removeprefix("W/").strip('"')
+    call = _stub(request).ReadVariant(
+        media_pb2.ReadVariantRequest(media_id=media_id, name=name, if_none_match=held),
+        timeout=_settings(request).rpc_timeout_seconds,
+    )
+    chunks: list[bytes] = []
+    header: media_pb2.VariantHeader | None = None
+    async for part in call:
+        if part.WhichOneof("part") == "header":
+            header = part.header
+        else:
+            chunks.append(part.chunk)
+    assert header is not None  # the service's first message is always the header
+    headers = {"ETag": f'"{header.etag}"', "Cache-Control": VARIANT_CACHE_CONTROL}
+    if header.not_modified:
+        return Response(status_code=304, headers=headers)
+    return Response(b"".join(chunks), media_type=header.content_type, headers=headers)

@@ -1,0 +1,171 @@
+"""The media routes of the gateway, in front of the real media service and queue admin."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from runtime.queue import Worker
+from tests.media.images import shared
+from tests.media.support import wait_until
+
+PHOTO = shared("sk_rocket.jpg")
+
+
+def form(data: bytes, filename: str = "rocket.jpg", **fields: str) -> tuple[bytes, str]:
+    """A multipart body with ``fields`` first, then ``file``; and its Content-Type."""
+    boundary = "sbtestboundary7MA4YWxk"
+    body = b""
+    for name, value in fields.items():
+        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    body += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+    body += data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+async def post_upload(gateway: httpx.AsyncClient, data: bytes, **fields: str) -> httpx.Response:
+    body, content_type = form(data, **fields)
+    return await gateway.post("/api/admin/media/upload-async", content=body, headers={"Content-Type": content_type})
+
+
+async def ready(gateway: httpx.AsyncClient, media_id: str) -> dict[str, object]:
+    async def check() -> dict[str, object] | None:
+        data: dict[str, object] = (await gateway.get(f"/api/admin/media/{media_id}")).json()["data"]
+        return data if data["state"] == "ready" else None
+
+    found: dict[str, object] = await wait_until(check, within=45, what=f"media {media_id} ready")
+    return found
+
+
+async def test_an_upload_is_accepted_processed_and_served_with_cache_headers(
+    gateway: httpx.AsyncClient, media_worker: Worker
+) -> None:
+    answer = await post_upload(gateway, PHOTO, entityType="company_photo", ownerId="op-7")
+    assert answer.status_code == 202
+    body = answer.json()
+    assert body["success"] is True
+    assert body["data"]["state"] == "pending"
+    media = await ready(gateway, body["data"]["mediaId"])
+    assert (media["entityType"], media["ownerId"], media["filename"]) == ("company_photo", "op-7", "rocket.jpg")
+    assert media["jobId"] == body["data"]["jobId"]
+    thumb = next(v for v in media["variants"] if v["name"] == "thumb")  # type: ignore[attr-defined]
+    served = await gateway.get(thumb["url"])
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "image/webp"
+    assert len(served.content) == thumb["sizeBytes"]
+    assert "max-age" in served.headers["cache-control"]
+    again = await gateway.get(thumb["url"], headers={"If-None-Match": served.headers["etag"]})
+    assert again.status_code == 304
+    assert again.content == b""
+
+
+async def test_fields_may_come_as_query_parameters(gateway: httpx.AsyncClient) -> None:
+    body, content_type = form(PHOTO)
+    answer = await gateway.post(
+        "/api/admin/media/upload-async?entityType=user_avatar&ownerId=u9",
+        content=body,
+        headers={"Content-Type": content_type},
+    )
+    media = (await gateway.get(f"/api/admin/media/{answer.json()['data']['mediaId']}")).json()["data"]
+    assert (media["entityType"], media["ownerId"]) == ("user_avatar", "u9")
+
+
+@pytest.mark.parametrize("data", [b"<html><body>not an image</body></html>" * 10, b"%PDF-1.7\n", b""])
+async def test_bytes_that_are_no_image_are_415(gateway: httpx.AsyncClient, data: bytes) -> None:
+    answer = await post_upload(gateway, data)
+    assert answer.status_code == 415
+    assert answer.json()["error"]["details"]["field"] == "file"
+
+
+async def test_a_declared_length_over_the_limit_is_413_before_reading(gateway: httpx.AsyncClient) -> None:
+    answer = await gateway.post(
+        "/api/admin/media/upload-async",
+        content=b"x" * 10,
+        headers={"Content-Type": "multipart/form-data; boundary=b", "Content-Length": str(50_000_000)},
+    )
+    assert answer.status_code == 413
+
+
+async def test_a_streamed_file_is_413_as_soon_as_it_passes_the_limit(gateway: httpx.AsyncClient) -> None:
+    body, content_type = form(PHOTO[:64] + bytes(3_000_000))
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: the limit is found while streaming
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536]
+
+    answer = await gateway.post(
+        "/api/admin/media/upload-async", content=chunks(), headers={"Content-Type": content_type}
+    )
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "RESOURCE_EXHAUSTED"
+
+
+async def test_a_form_without_a_file_names_the_field(gateway: httpx.AsyncClient) -> None:
+    boundary = "xyz"
+    body = f'--{boundary}\r\nContent-Disposition: form-data; name="ownerId"\r\n\r\nu1\r\n--{boundary}--\r\n'
+    answer = await gateway.post(
+        "/api/admin/media/upload-async",
+        content=body.encode(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["details"]["field"] == "file"
+
+
+async def test_list_get_and_soft_delete(gateway: httpx.AsyncClient) -> None:
+    media_id = (await post_upload(gateway, PHOTO, ownerId="lister")).json()["data"]["mediaId"]
+    listed = (await gateway.get("/api/admin/media", params={"ownerId": "lister", "state": "pending"})).json()
+    assert [m["mediaId"] for m in listed["data"]] == [media_id]
+    assert listed["page"] == {"page": 1, "pageSize": 20, "total": 1}
+    assert (await gateway.delete(f"/api/admin/media/{media_id}")).json()["data"]["deleted"] is True
+    assert (await gateway.get(f"/api/admin/media/{media_id}")).json()["data"]["state"] == "deleted"
+    assert (await gateway.delete(f"/api/admin/media/{media_id}")).status_code == 400
+    assert (await gateway.get("/api/admin/media/" + "f" * 32)).status_code == 404
+    assert (await gateway.get("/api/admin/media", params={"state": "shiny"})).status_code == 400
+
+
+async def test_queue_stats_show_the_processing_queue(gateway: httpx.AsyncClient, media_worker: Worker) -> None:
+    media_id = (await post_upload(gateway, PHOTO)).json()["data"]["mediaId"]
+    await ready(gateway, media_id)
+
+    async def completed() -> dict[str, object] | None:
+        stats: dict[str, object] = (await gateway.get("/api/admin/media/queue")).json()["data"]["processing"]
+        return stats if stats["completed"] == 1 else None
+
+    stats = await wait_until(completed, within=20, what="one completed processing job")
+    assert stats == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "type": "redis"}
+
+
+async def test_state_changes_stream_as_server_sent_events(live_media_gateway: str, media_worker: Worker) -> None:
+    async with (
+        httpx.AsyncClient(base_url=live_media_gateway, timeout=30) as http,
+        http.stream("GET", "/api/admin/media/events") as stream,
+    ):
+        lines = stream.aiter_lines()
+        event = ""
+        async for line in lines:
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            if event == "ready" and line.startswith("data:"):
+                break
+        media_id = (await post_upload(http, PHOTO, ownerId="sse")).json()["data"]["mediaId"]
+        states: list[str] = []
+
+        async def read_until_ready() -> None:
+            async for line in lines:
+                if line.startswith("data:"):
+                    data = json.loads(line.split(":", 1)[1])
+                    if data.get("mediaId") == media_id:
+                        states.append(data["state"])
+                        if data["state"] == "ready":
+                            return
+
+        await asyncio.wait_for(read_until_ready(), timeout=45)
+    assert states == ["pending", "processing", "ready"]
