@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from devsupport.waiting import wait_until
 from runtime.queue import Worker
 from tests.media.images import shared
-from tests.media.support import wait_until
 
 PHOTO = shared("sk_rocket.jpg")
 
