@@ -36,7 +36,7 @@ def create_app(
     settings: GatewaySettings, *, backends: Backends | None = None, tracer_provider: TracerProvider | None = None
 ) -> FastAPI:
     """The app; ``tracer_provider`` None means the global one (``runtime.telemetry`` sets it)."""
-    backends = backends if backends is not None else Backends(settings.backend_addresses())
+    backends = backends if backends is not None else Backends(settings.service_addresses())
 
     reads = StatusReads(None, lambda: backends.status, timeout_seconds=settings.rpc_timeout_seconds)
 

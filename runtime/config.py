@@ -13,6 +13,11 @@ from ``REDIS_URL``). A bad value never starts the process: :func:`load_settings`
 line to stderr, such as ``config error: REDIS_URL: must be a redis:// URL (got 'http://x')``,
 and exits with status 2. Passwords inside URLs are masked in that line.
 
+Where every process listens and dials its peers is defined once, in :class:`Topology` (which
+every settings class inherits): one ``<SERVICE>_ADDR`` per gRPC service, the gateway's host and
+port. ``make run`` (scripts/local_plan.py), the gateway and the services all read it; a new
+service adds its address field there.
+
 ``METRICS_PORT=0`` (the default) serves ``/metrics`` on a free port the OS picks and logs it
 as ``metrics listening``, so several processes on one machine never collide; set a fixed port
 where a scraper must find it (Kubernetes). ``METRICS_PORT=-1`` turns the endpoint off.
@@ -33,6 +38,8 @@ __all__ = [
     "Address",
     "CommonSettings",
     "Port",
+    "Topology",
+    "default_service_addresses",
     "format_validation_error",
     "load_settings",
     "normalize_database_url",
@@ -132,7 +139,41 @@ RedisUrl = Annotated[str, AfterValidator(_check_redis_url)]
 MetricsPort = Annotated[int, AfterValidator(_check_metrics_port)]
 
 
-class CommonSettings(BaseSettings):
+class Topology(BaseSettings):
+    """Every gRPC service's address and the gateway's: where each listens and where the others
+    dial it. Each ``<name>_addr`` field is one service (``STATUS_ADDR`` …); :data:`SERVICE_NAMES`
+    is derived from them, so adding a service here is adding one field."""
+
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=False, extra="ignore")
+
+    status_addr: Address = "127.0.0.1:50051"
+    media_addr: Address = "127.0.0.1:50052"
+    notify_addr: Address = "127.0.0.1:50053"
+    ami_ingest_addr: Address = "127.0.0.1:50054"
+    queue_admin_addr: Address = "127.0.0.1:50055"
+    # Where a gRPC server listens, when that differs from the address its clients dial
+    # (Kubernetes: clients dial "status:50051", the pod listens on 0.0.0.0:50051).
+    grpc_bind_host: str | None = None
+    gateway_host: str = "127.0.0.1"
+    gateway_port: Port = 8080
+
+    def service_addresses(self) -> dict[str, str]:
+        """Service name (``"status"``, ``"queue_admin"`` …) → its gRPC address."""
+        return {name: str(getattr(self, f"{name}_addr")) for name in SERVICE_NAMES}
+
+
+SERVICE_NAMES: tuple[str, ...] = tuple(
+    name.removesuffix("_addr") for name in Topology.model_fields if name.endswith("_addr")
+)
+"""Every gRPC service of the suite, in the order of :class:`Topology`'s fields."""
+
+
+def default_service_addresses() -> dict[str, str]:
+    """``STATUS_ADDR`` … → the default address, for every service (what ``make run`` uses)."""
+    return {f"{name.upper()}_ADDR": str(Topology.model_fields[f"{name}_addr"].default) for name in SERVICE_NAMES}
+
+
+class CommonSettings(Topology):
     """The settings every Switchboard process reads. Subclass it for a service's own knobs."""
 
     model_config = SettingsConfigDict(frozen=True, case_sensitive=False, extra="ignore")
@@ -150,14 +191,9 @@ class CommonSettings(BaseSettings):
     deployment_environment: str | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: MetricsPort = 0
-    status_addr: Address = "127.0.0.1:50051"
-    media_addr: Address = "127.0.0.1:50052"
-    notify_addr: Address = "127.0.0.1:50053"
-    ami_ingest_addr: Address = "127.0.0.1:50054"
-    # Where a gRPC server listens, when that differs from the address its clients dial
-    # (Kubernetes: clients dial "status:50051", the pod listens on 0.0.0.0:50051).
-    grpc_bind_host: str | None = None
-    gateway_port: Port = 8080
+    status_stale_after_seconds: float = Field(default=15.0, gt=0.0, le=3600.0)
+    """Status reads say ``stale`` when the ingest has not written for longer than this; the
+    status service and the gateway's mirror both judge by it."""
     shutdown_grace_seconds: float = Field(default=4.0, ge=0.0, le=4.5)
     # gRPC services only: serve with this many processes on one port (SO_REUSEPORT), for hosts
     # where one Python process is the ceiling; see runtime/multiprocess.py. Kubernetes: use replicas.

@@ -4,9 +4,10 @@ Pure: no process is started and nothing is probed here (``scripts.run_local`` do
 the wiring is testable in milliseconds. The commands come from the ``Procfile`` at the repo
 root; this module only picks which of them run and adds each one's environment:
 
-- every process gets ``REDIS_URL``, ``DATABASE_URL``, ``DATA_DIR``, the four ``*_ADDR``
-  addresses, ``GATEWAY_PORT``, ``AMI_HOST``/``AMI_PORT`` and whatever else the caller's
-  environment holds (``LOG_LEVEL``, ``OTEL_*``, ``AMI_USERNAME`` ... pass through untouched);
+- every process gets ``REDIS_URL``, ``DATABASE_URL``, ``DATA_DIR``, every service's ``*_ADDR``
+  (the topology of ``runtime.config``, defaults included), ``GATEWAY_PORT``,
+  ``AMI_HOST``/``AMI_PORT`` and whatever else the caller's environment holds (``LOG_LEVEL``,
+  ``OTEL_*``, ``AMI_USERNAME`` ... pass through untouched);
 - each process gets its own ``METRICS_PORT`` from ``<NAME>_METRICS_PORT`` (e.g.
   ``STATUS_METRICS_PORT``), else 0, which lets the OS pick a free one;
 - the demo AMI feed (``ami_feed``) runs only when ``AMI_HOST`` is not set, and then
@@ -23,18 +24,15 @@ from pathlib import Path
 
 from honcho.environ import parse_procfile
 
+from runtime.config import Topology, default_service_addresses
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROCFILE = REPO_ROOT / "Procfile"
 LOOPBACK = "127.0.0.1"
 
-DEFAULT_ADDRS = {
-    "STATUS_ADDR": f"{LOOPBACK}:50051",
-    "MEDIA_ADDR": f"{LOOPBACK}:50052",
-    "NOTIFY_ADDR": f"{LOOPBACK}:50053",
-    "AMI_INGEST_ADDR": f"{LOOPBACK}:50054",
-    "QUEUE_ADMIN_ADDR": f"{LOOPBACK}:50055",
-}
-DEFAULT_GATEWAY_PORT = 8080
+SERVICE_ADDRS = default_service_addresses()
+"""``STATUS_ADDR`` … → default address, for every gRPC service of the topology."""
+DEFAULT_GATEWAY_PORT: int = Topology.model_fields["gateway_port"].default
 DEFAULT_AMI_PORT = 5038
 AMI_FEED = "ami_feed"
 
@@ -67,7 +65,7 @@ class Plan:
             f"  API docs       {self.gateway_url}/docs",
             f"  readiness      {self.gateway_url}/readyz",
         ]
-        lines += [f"  {name.removesuffix('_ADDR').lower():<14} grpc://{env[name]}" for name in DEFAULT_ADDRS]
+        lines += [f"  {name.removesuffix('_ADDR').lower():<14} grpc://{env[name]}" for name in SERVICE_ADDRS]
         lines += [
             f"  redis          {env['REDIS_URL']}",
             f"  database       {env['DATABASE_URL']}",
@@ -94,7 +92,7 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def _address_port(env: Mapping[str, str], name: str) -> int:
-    value = env.get(name, "").strip() or DEFAULT_ADDRS[name]
+    value = env.get(name, "").strip() or SERVICE_ADDRS[name]
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise PlanError(f"{name}: must be host:port (got {value!r})")
@@ -123,10 +121,10 @@ def build_plan(
     data_dir = Path(env.get("DATA_DIR") or repo_root / ".data").resolve()
     gateway_port = _port(env, "GATEWAY_PORT", DEFAULT_GATEWAY_PORT)
     listen_ports = {"GATEWAY_PORT": gateway_port}
-    listen_ports |= {name: _address_port(env, name) for name in DEFAULT_ADDRS}
+    listen_ports |= {name: _address_port(env, name) for name in SERVICE_ADDRS}
 
     common = dict(env)
-    common |= {name: env.get(name, "").strip() or default for name, default in DEFAULT_ADDRS.items()}
+    common |= {name: env.get(name, "").strip() or default for name, default in SERVICE_ADDRS.items()}
     common |= {
         "REDIS_URL": redis_url,
         "DATABASE_URL": env.get("DATABASE_URL") or sqlite_url(data_dir),

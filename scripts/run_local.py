@@ -40,9 +40,9 @@ from devsupport.procs import health_status
 from devsupport.redis_server import RedisServer
 from scripts.local_plan import (
     AMI_FEED,
-    DEFAULT_ADDRS,
     DEFAULT_AMI_PORT,
     REPO_ROOT,
+    SERVICE_ADDRS,
     Plan,
     PlanError,
     build_plan,
@@ -181,7 +181,7 @@ def watch_readiness(plan: Plan, stop: threading.Event) -> None:
     The gRPC health of the backends is polled first (quietly), so the gateway's access log
     is not flooded with /readyz calls while the services start.
     """
-    addresses = [plan.common_env[name] for name in DEFAULT_ADDRS]
+    addresses = [plan.common_env[name] for name in SERVICE_ADDRS]
     started = time.monotonic()
     while not stop.wait(0.5):
         if all(health_status(address, timeout=0.5) == "SERVING" for address in addresses) and http_ok(

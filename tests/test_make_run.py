@@ -17,7 +17,7 @@ import pytest
 
 from devsupport.ports import free_ports
 from devsupport.procs import ServiceProcess, descendants, health_status, is_alive, reflected_services
-from scripts.local_plan import DEFAULT_ADDRS, load_procfile
+from scripts.local_plan import SERVICE_ADDRS, load_procfile
 
 READY_WITHIN_SECONDS = 30.0
 CONTRACTS = {
@@ -41,15 +41,8 @@ def test_make_run_brings_every_service_to_serving_and_ctrl_c_stops_all(
 ) -> None:
     for inherited in ("AMI_HOST", "RUN_PROCESSES", "DATABASE_URL"):
         monkeypatch.delenv(inherited, raising=False)
-    gateway, status, media, notify, ingest, ami, queue_admin = free_ports(7)
-    addresses = {
-        "STATUS_ADDR": f"127.0.0.1:{status}",
-        "MEDIA_ADDR": f"127.0.0.1:{media}",
-        "NOTIFY_ADDR": f"127.0.0.1:{notify}",
-        "AMI_INGEST_ADDR": f"127.0.0.1:{ingest}",
-        "QUEUE_ADMIN_ADDR": f"127.0.0.1:{queue_admin}",
-    }
-    assert set(addresses) == set(DEFAULT_ADDRS)
+    gateway, ami, *service_ports = free_ports(2 + len(SERVICE_ADDRS))
+    addresses = {name: f"127.0.0.1:{port}" for name, port in zip(SERVICE_ADDRS, service_ports, strict=True)}
     env = {
         "REDIS_URL": redis_url,
         "DATA_DIR": str(tmp_path / "data"),

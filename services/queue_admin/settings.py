@@ -6,14 +6,12 @@ from pathlib import Path
 
 from pydantic import Field
 
-from runtime.config import Address, CommonSettings
+from runtime.config import CommonSettings
 
 
 class QueueAdminSettings(CommonSettings):
     """``CommonSettings`` plus the queue admin's own knobs (env var = upper-case field name)."""
 
-    queue_admin_addr: Address = "127.0.0.1:50055"
-    """Where ``switchboard.queue.v1.QueueAdmin`` listens (and where the gateway dials it)."""
     queue_admin_spool_path: Path | None = None
     """SQLite spool for enqueues made while Redis is unreachable; default ``DATA_DIR/queue-admin-spool.db``."""
     queue_admin_watch_buffer: int = Field(default=1000, ge=10, le=1_000_000)

@@ -11,8 +11,6 @@ from services.status import keys
 class StatusSettings(CommonSettings):
     """``CommonSettings`` plus the status service's own knobs (env var = upper-case field name)."""
 
-    status_stale_after_seconds: float = Field(default=15.0, gt=0.0, le=3600.0)
-    """Reads say ``stale`` when the ingest has not written for longer than this."""
     status_live_ttl_seconds: int = Field(default=keys.LIVE_TTL_SECONDS, ge=10, le=86_400)
     """TTL of the live Redis keys, refreshed by every batch (heartbeats included)."""
     status_stream_maxlen: int = Field(default=keys.STREAM_MAXLEN, ge=100, le=10_000_000)
