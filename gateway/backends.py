@@ -15,6 +15,7 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from switchboard.media.v1 import media_pb2_grpc
+from switchboard.notify.v1 import notify_pb2_grpc
 from switchboard.queue.v1 import queue_pb2_grpc
 from switchboard.status.v1 import status_pb2_grpc
 
@@ -40,6 +41,7 @@ class Backends:
         self._status: status_pb2_grpc.StatusServiceStub | None = None
         self._queue_admin: queue_pb2_grpc.QueueAdminStub | None = None
         self._media: media_pb2_grpc.MediaServiceStub | None = None
+        self._notify: notify_pb2_grpc.NotifyServiceStub | None = None
 
     async def open(self) -> None:
         for name, address in self.addresses.items():
@@ -49,12 +51,15 @@ class Backends:
             self._queue_admin = queue_pb2_grpc.QueueAdminStub(self.channel("queue_admin"))
         if "media" in self._channels:
             self._media = media_pb2_grpc.MediaServiceStub(self.channel("media"))
+        if "notify" in self._channels:
+            self._notify = notify_pb2_grpc.NotifyServiceStub(self.channel("notify"))
 
     async def close(self) -> None:
         channels, self._channels = self._channels, {}
         self._status = None
         self._queue_admin = None
         self._media = None
+        self._notify = None
         await asyncio.gather(*(channel.close(grace=None) for channel in channels.values()))
 
     def channel(self, name: str) -> grpc.aio.Channel:
@@ -80,6 +85,11 @@ class Backends:
         if self._media is None:
             raise RuntimeError("backend 'media' is not open")
         return self._media
+
+    def notify(self) -> notify_pb2_grpc.NotifyServiceStub:
+        if self._notify is None:
+            raise RuntimeError("backend 'notify' is not open")
+        return self._notify
 
     async def _check(self, name: str, deadline_seconds: float) -> BackendHealth:
         address = self.addresses[name]

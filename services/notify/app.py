@@ -7,12 +7,14 @@ import contextlib
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from switchboard.notify.v1 import notify_pb2_grpc
 
 from runtime.db import create_engine, db_health_check
 from runtime.grpc_server import GrpcService
 from runtime.migrations import upgrade
 from runtime.queue import DiskSpool, QueueAdmin, QueueClient
+from runtime.queue.registry import declare
 from runtime.redis import create_redis, redis_health_check
 from services.notify.domain.templates import TemplateLibrary
 from services.notify.inbox_hub import InboxHub
@@ -49,8 +51,12 @@ class NotifyApp:
         spool = DiskSpool(settings.spool_path)
         specs = queue_specs(settings)
         queues = {name: QueueClient(spec, redis, spool=spool) for name, spec in specs.items()}
-        for client in queues.values():
+        for name, client in queues.items():
             await client.start()
+            # Declared at start, so the queue admin (and /api/queue/stats) lists both queues even
+            # before their workers' first heartbeat.
+            with contextlib.suppress(RedisError, OSError):
+                await declare(redis, specs[name])
         core = NotifyCore(
             settings=settings,
             store=NotificationStore(engine),

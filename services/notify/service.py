@@ -75,8 +75,19 @@ class NotifyCore:
             raise
         return accepted
 
-    async def send_batch(self, requests: Sequence[SendRequest]) -> list[Accepted | SwitchboardError]:
-        """Each request on its own: a refused one does not stop the others."""
+    async def send_batch(
+        self, requests: Sequence[SendRequest], *, all_or_nothing: bool = False
+    ) -> list[Accepted | SwitchboardError]:
+        """Each request on its own (a refused one does not stop the others), or with
+        ``all_or_nothing`` every request checked first and none accepted if one is refused."""
+        if all_or_nothing:
+            for index, request in enumerate(requests):
+                try:
+                    self.plan(request)
+                except InvalidArgument as exc:
+                    raise InvalidArgument(
+                        exc.field, f"{exc.problem} (notification {index})", details={"index": index}
+                    ) from None
         results: list[Accepted | SwitchboardError] = []
         for request in requests:
             try:

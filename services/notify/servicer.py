@@ -36,8 +36,10 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             try:
                 requests.append((index, convert.send_request(notification)))
             except SwitchboardError as exc:
+                if request.all_or_nothing:
+                    raise
                 results.append(notify_pb2.SendResult(index=index, error=exc.message))
-        outcomes = await self.core.send_batch([r for _, r in requests])
+        outcomes = await self.core.send_batch([r for _, r in requests], all_or_nothing=request.all_or_nothing)
         for (index, _), outcome in zip(requests, outcomes, strict=True):
             if isinstance(outcome, SwitchboardError):
                 results.append(notify_pb2.SendResult(index=index, error=outcome.message))

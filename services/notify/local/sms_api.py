@@ -5,7 +5,8 @@ form ``To``, ``From``, ``Body``, optional ``StatusCallback``): 401 for bad crede
 ``{"code": 21211}`` for a ``To`` that is not E.164, else 201 ``{"sid", "status": "queued", ...}``.
 With a ``StatusCallback`` it then posts ``MessageSid``, ``MessageStatus`` (``delivered``, or
 ``undelivered`` with ``ErrorCode`` 30003 for the ``undeliverable`` numbers) signed with
-``X-Twilio-Signature``. ``GET /_log`` returns the messages and the callbacks' answers.
+``X-Twilio-Signature``, again after a back-off while the answer is not 2xx.
+``GET /_log`` returns the messages and the callbacks' answers.
 """
 
 from __future__ import annotations
@@ -37,13 +38,24 @@ class SmsState:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
+CALLBACK_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+
+
 async def _report(state: SmsState, url: str, form: dict[str, str]) -> None:
+    """Post the status report, as a handset's receipt arrives a moment after the send; a report
+    that is not answered 2xx (the sender has not recorded the sid yet, a restart) is posted again."""
     headers = {"X-Twilio-Signature": sign(state.auth_token, url, form)}
-    try:
-        async with aiohttp.ClientSession() as session, session.post(url, data=form, headers=headers) as response:
-            state.callbacks.append({"sid": form["MessageSid"], "status": response.status})
-    except aiohttp.ClientError as exc:
-        state.callbacks.append({"sid": form["MessageSid"], "error": str(exc)})
+    outcome: dict[str, Any] = {}
+    for delay in CALLBACK_DELAYS_S:
+        await asyncio.sleep(delay)
+        try:
+            async with aiohttp.ClientSession() as session, session.post(url, data=form, headers=headers) as response:
+                outcome = {"sid": form["MessageSid"], "status": response.status}
+        except aiohttp.ClientError as exc:
+            outcome = {"sid": form["MessageSid"], "error": str(exc)}
+        if 200 <= outcome.get("status", 0) < 300:
+            break
+    state.callbacks.append(outcome)
 
 
 def create_app(state: SmsState) -> web.Application:

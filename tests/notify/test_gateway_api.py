@@ -1,0 +1,202 @@
+"""The gateway's notification routes over real HTTP (uvicorn) against the real notify service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from services.notify.domain.sms_signature import sign
+from tests.gateway.conftest import LiveGateway
+from tests.gateway.sse import events
+from tests.notify.conftest import SMS_TOKEN, Notify, Providers, notify_settings, running_notify, wait_until
+from tests.queue_admin.conftest import start_admin_server, stop_admin_server
+
+SMS_STATUS = "/api/notifications/sms/status"
+
+
+@dataclass
+class Api:
+    http: httpx.AsyncClient
+    notify: Notify
+    gateway: LiveGateway
+
+    async def send(self, **body: Any) -> list[str]:
+        response = await self.http.post("/api/notifications", json=body)
+        assert response.status_code == 202, response.text
+        ids: list[str] = response.json()["data"]["notificationIds"]
+        return ids
+
+    async def settled(self, notification_id: str) -> dict[str, Any]:
+        async def finished() -> bool:
+            response = await self.http.get(f"/api/notifications/{notification_id}")
+            return response.json()["data"]["state"] in ("delivered", "failed")
+
+        await wait_until(finished, what=f"{notification_id} to finish")
+        data: dict[str, Any] = (await self.http.get(f"/api/notifications/{notification_id}")).json()["data"]
+        return data
+
+
+@pytest.fixture
+async def api(redis_url: str, tmp_path: Path, providers: Providers) -> AsyncIterator[Api]:
+    settings = notify_settings(redis_url, tmp_path, providers)
+    gateway = LiveGateway(
+        create_app(GatewaySettings(notify_addr=settings.notify_addr, gateway_status_mirror=False, sse_ping_seconds=1))
+    )
+    settings = notify_settings(
+        redis_url,
+        tmp_path,
+        providers,
+        notify_addr=settings.notify_addr,
+        sms_status_callback_url=gateway.url + SMS_STATUS,
+    )
+    async with running_notify(settings, providers) as notify:
+        await gateway.start()
+        try:
+            async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+                yield Api(http, notify, gateway)
+        finally:
+            await gateway.stop()
+
+
+async def test_a_sent_email_reports_its_delivery_with_every_attempt(api: Api) -> None:
+    (nid,) = await api.send(channel="email", to="ann@example.com", subject="Hello", text="Hi Ann", priority="high")
+    status = await api.settled(nid)
+    assert status["state"] == "delivered"
+    assert status["channel"] == "email"
+    assert status["to"] == "ann@example.com"
+    assert [(a["attempt"], a["ok"]) for a in status["attempts"]] == [(1, True)]
+    assert status["deliveredAt"] >= status["createdAt"]
+    assert set(status) >= {"notificationId", "lastError", "nextAttemptAt"}
+
+
+async def test_several_recipients_get_one_notification_each_and_a_key_answers_the_same_ids(api: Api) -> None:
+    body = {"channel": "database", "to": ["op-1", "op-2"], "text": "Shift starts", "idempotencyKey": "shift-9"}
+    first = await api.send(**body)
+    again = await api.send(**body)
+    assert len(first) == 2
+    assert first == again
+    for nid in first:
+        assert (await api.settled(nid))["state"] == "delivered"
+    listed = (await api.http.get("/api/notifications")).json()
+    assert listed["count"] == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"channel": "pigeon", "to": "x", "text": "t"}, "channel"),
+        ({"channel": "email", "to": ["a@example.com", "not-an-email"], "text": "t"}, "to"),
+        ({"channel": "sms", "to": "+4915112345678", "text": "x" * 1601}, "text"),
+        ({"channel": "email", "to": "a@example.com", "template": "welcome", "data": {"name": "A"}}, "data.company"),
+        ({"channel": "telegram", "to": "42", "text": "t", "priority": "urgent"}, "priority"),
+        ({"channel": "telegram", "to": "42", "text": "t", "delayMs": -1}, "delayMs"),
+    ],
+)
+async def test_bad_input_is_400_naming_the_field_and_queues_nothing(api: Api, body: dict[str, Any], field: str) -> None:
+    response = await api.http.post("/api/notifications", json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "INVALID_ARGUMENT"
+    assert error["details"]["field"] == field
+    assert (await api.http.get("/api/notifications")).json()["count"] == 0
+
+
+async def test_an_unknown_notification_is_404(api: Api) -> None:
+    assert (await api.http.get("/api/notifications/nope")).status_code == 404
+
+
+async def test_the_inbox_streams_new_messages_and_counts_unread(api: Api) -> None:
+    async with api.http.stream("GET", "/api/users/op-5/inbox/stream") as response:
+        stream = events(response)
+        assert (await anext(stream)).event == "ready"
+
+        async def watched() -> bool:
+            return "op-5" in api.notify.app.core.hub._watchers
+
+        await wait_until(watched, what="the watch to subscribe")
+        await api.send(channel="database", to="op-5", subject="Alert", text="Queue sales has 5 waiting")
+        event = await asyncio.wait_for(anext(stream), 20)
+        while event.event != "message":
+            event = await asyncio.wait_for(anext(stream), 20)
+    message = event.json()
+    assert (message["subject"], message["body"], message["read"]) == ("Alert", "Queue sales has 5 waiting", False)
+    inbox = (await api.http.get("/api/users/op-5/inbox")).json()["data"]
+    assert inbox["unreadCount"] == 1
+    assert [m["messageId"] for m in inbox["messages"]] == [message["messageId"]]
+    read = await api.http.post("/api/users/op-5/inbox/read", json={"ids": [message["messageId"]]})
+    assert read.json()["data"]["updated"] == 1
+    assert (await api.http.get("/api/users/op-5/inbox?unreadOnly=true")).json()["data"]["unreadCount"] == 0
+
+
+async def test_a_push_subscription_is_registered_used_and_removed(api: Api, providers: Providers) -> None:
+    key = (await api.http.get("/api/push/vapid-public-key")).json()["data"]["publicKey"]
+    assert len(key) == 87  # 65 bytes, base64url without padding
+    subscription = await providers.new_push_subscription()
+    created = await api.http.post(
+        "/api/push/subscriptions",
+        json={
+            "userId": "u9",
+            "endpoint": subscription["endpoint"],
+            "keys": subscription["keys"],
+            "expirationTime": None,
+        },
+    )
+    assert created.status_code == 201, created.text
+    (nid,) = await api.send(channel="browser", to="u9", subject="Hi", text="pushed")
+    assert (await api.settled(nid))["state"] == "delivered"
+    assert providers.push.received[0]["payload"]["body"] == "pushed"
+    subscription_id = created.json()["data"]["subscriptionId"]
+    assert (await api.http.delete(f"/api/push/subscriptions/{subscription_id}")).status_code == 200
+    assert (await api.http.delete(f"/api/push/subscriptions/{subscription_id}")).status_code == 404
+
+
+async def test_a_push_subscription_with_bad_keys_is_400_naming_the_key(api: Api) -> None:
+    body = {"userId": "u9", "endpoint": "https://push.example/x", "keys": {"p256dh": "short", "auth": "AAAA"}}
+    response = await api.http.post("/api/push/subscriptions", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["field"] == "p256dh"
+
+
+async def test_the_sms_providers_signed_callback_settles_the_notification(api: Api, providers: Providers) -> None:
+    providers.sms.undeliverable.add("+4915100000000")
+    (ok,) = await api.send(channel="sms", to="+4915112345678", text="code 1")
+    (bad,) = await api.send(channel="sms", to="+4915100000000", text="code 2")
+    assert (await api.settled(ok))["state"] == "delivered"
+    failed = await api.settled(bad)
+    assert failed["state"] == "failed"
+    assert "undelivered: 30003" in failed["lastError"]
+    assert all(c["status"] == 200 for c in providers.sms.callbacks)
+
+
+async def test_an_sms_callback_with_a_wrong_signature_is_403(api: Api) -> None:
+    form = {"MessageSid": "SMx", "MessageStatus": "delivered"}
+    url = api.gateway.url + SMS_STATUS
+    forged = await api.http.post(SMS_STATUS, data=form, headers={"X-Twilio-Signature": sign("wrong", url, form)})
+    assert forged.status_code == 403
+    unknown = await api.http.post(SMS_STATUS, data=form, headers={"X-Twilio-Signature": sign(SMS_TOKEN, url, form)})
+    assert unknown.status_code == 404
+
+
+async def test_queue_stats_show_both_notification_queues(api: Api, redis_url: str, tmp_path: Path) -> None:
+    admin = await start_admin_server(redis_url, tmp_path / "queue-admin")
+    app = create_app(GatewaySettings(queue_admin_addr=admin.address, gateway_status_mirror=False))
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as http,
+        ):
+            (nid,) = await api.send(channel="database", to="op-1", text="hi")
+            await api.settled(nid)
+            stats = (await http.get("/api/queue/stats")).json()["data"]
+    finally:
+        await stop_admin_server(admin)
+    names = set(stats["queues"])
+    assert {"notifications", "notifications_telegram"} <= names
