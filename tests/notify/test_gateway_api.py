@@ -11,13 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
+from devsupport.waiting import wait_until
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from services.notify.domain.sms_signature import sign
-from tests.gateway.conftest import LiveGateway
+from tests.gateway.harness import LiveGateway
 from tests.gateway.sse import events
-from tests.notify.conftest import SMS_TOKEN, Notify, Providers, notify_settings, running_notify, wait_until
-from tests.queue_admin.conftest import start_admin_server, stop_admin_server
+from tests.notify.harness import SMS_TOKEN, Notify, Providers, notify_settings, running_notify
+from tests.queue_admin.harness import start_admin_server, stop_admin_server
 
 SMS_STATUS = "/api/notifications/sms/status"
 
@@ -39,7 +40,7 @@ class Api:
             response = await self.http.get(f"/api/notifications/{notification_id}")
             return response.json()["data"]["state"] in ("delivered", "failed")
 
-        await wait_until(finished, what=f"{notification_id} to finish")
+        await wait_until(finished, within=30, what=f"{notification_id} to finish")
         data: dict[str, Any] = (await self.http.get(f"/api/notifications/{notification_id}")).json()["data"]
         return data
 
@@ -121,7 +122,7 @@ async def test_the_inbox_streams_new_messages_and_counts_unread(api: Api) -> Non
         async def watched() -> bool:
             return "op-5" in api.notify.app.core.hub._watchers
 
-        await wait_until(watched, what="the watch to subscribe")
+        await wait_until(watched, within=20, what="the watch to subscribe")
         await api.send(channel="database", to="op-5", subject="Alert", text="Queue sales has 5 waiting")
         event = await asyncio.wait_for(anext(stream), 20)
         while event.event != "message":
