@@ -86,6 +86,7 @@ class Backends:
             raise RuntimeError("backend 'media' is not open")
         return self._media
 
+    @property
     def notify(self) -> notify_pb2_grpc.NotifyServiceStub:
         if self._notify is None:
             raise RuntimeError("backend 'notify' is not open")
