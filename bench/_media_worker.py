@@ -1,0 +1,39 @@
+"""Our side of bench/media_vs_sharp.py: the media worker's pipeline on every file, in this process.
+
+``python -m bench._media_worker OUT_DIR REPS FILE...`` prints one JSON line: seconds spent
+processing (imports and start-up excluded), images, output bytes (first rep), peak RSS in MB.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from services.media.domain.pipeline import process_image
+from services.media.domain.variants import DEFAULT_PRESET, DEFAULT_PRESETS
+
+MAX_PIXELS = 60_000_000
+
+
+def main(argv: list[str]) -> None:
+    out_dir, reps, files = Path(argv[0]), int(argv[1]), [Path(f) for f in argv[2:]]
+    specs = DEFAULT_PRESETS[DEFAULT_PRESET]
+    written = 0
+    started = time.perf_counter()
+    for rep in range(reps):
+        for file in files:
+            result = process_image(file.read_bytes(), specs, max_pixels=MAX_PIXELS)
+            if rep == 0:
+                written += sum(len(v.data) for v in result.variants)
+                large = next(v for v in result.variants if v.name == "large")
+                (out_dir / f"{file.name}.large.webp").write_bytes(large.data)
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "images": len(files) * reps, "bytes": written, "peakRssMb": peak_mb}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
