@@ -15,7 +15,6 @@ class MediaSettings(CommonSettings):
     media_presets: str = ""
     """JSON ``{"entity_type": [{"name", "width", "height", "fit", "format", "quality"}, ...]}``:
     overrides or extends the built-in presets (``default``, ``user_avatar``, ``company_photo``)."""
-    media_retention_days: float = Field(default=30.0, ge=0)
     media_migrate_on_start: bool = True
     media_processing_concurrency: int = Field(default=5, ge=1, le=1000)
     media_processing_attempts: int = Field(default=3, ge=1, le=100)
