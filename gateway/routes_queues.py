@@ -204,7 +204,8 @@ async def enqueue_job(request: Request, queue: str, body: EnqueueBody) -> JSONRe
         attempts=body.attempts or 0,
     )
     reply = await _call(_stub(request).EnqueueJob(grpc_request, timeout=_timeout(request)))
-    return _ok({"jobId": reply.job_id})
+    # spooled: durable on the queue service's disk while Redis is unreachable; reaches Redis later.
+    return _ok({"jobId": reply.job_id, "spooled": reply.spooled})
 
 
 @router.get("/queues/{queue}/jobs/{job_id}", summary="One job with its data, errors, progress and result")

@@ -64,7 +64,7 @@ Semantics
 from runtime.queue.admin import QueueAdmin
 from runtime.queue.execution import JobContext, Requeue
 from runtime.queue.models import AttemptError, JobInfo, JobState, QueueCounts, QueueEvent
-from runtime.queue.producer import JobRequest, QueueClient
+from runtime.queue.producer import Enqueued, JobRequest, QueueClient
 from runtime.queue.spec import QueueSpec, RateLimit, Retention
 from runtime.queue.spool import DiskSpool
 from runtime.queue.worker import Worker
@@ -72,6 +72,7 @@ from runtime.queue.worker import Worker
 __all__ = [
     "AttemptError",
     "DiskSpool",
+    "Enqueued",
     "JobContext",
     "JobInfo",
     "JobRequest",

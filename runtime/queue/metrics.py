@@ -23,4 +23,9 @@ WAIT_SECONDS = Histogram(
 BACKEND_SWITCHES = Counter(
     "queue_backend_switches_total", "Producer switched between Redis and the disk spool", ["from", "to"]
 )
+SPOOL_DUPLICATES = Counter(
+    "queue_spool_duplicates_total",
+    "Spooled jobs refused at flush because their job id already existed in Redis",
+    ["queue"],
+)
 SPOOLED = Gauge("queue_spooled_jobs", "Jobs held in the local disk spool waiting for Redis", ["queue"])

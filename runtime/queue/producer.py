@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from runtime.errors import AlreadyExists, InvalidArgument, Unavailable
 from runtime.queue import codec, lua_worker, tracing
 from runtime.queue.keys import JOB_ID_PATTERN, PRIORITY_MAX, PRIORITY_MIN
-from runtime.queue.metrics import BACKEND_SWITCHES, SPOOLED
+from runtime.queue.metrics import BACKEND_SWITCHES, SPOOL_DUPLICATES, SPOOLED
 from runtime.queue.spec import QueueSpec
 from runtime.queue.spool import DiskSpool
 from runtime.retry import RetryPolicy
@@ -50,12 +50,26 @@ class JobRequest:
     timeout_s: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    job_id: str
+    spooled: bool = False
+    """In the local disk spool (Redis unreachable or stalled), not yet in Redis."""
+
+
 class QueueClient:
     """The producer side of one queue.
 
     ``retry`` governs transient Redis errors (connection refused, timeouts); when it is used up
     the job goes to ``spool`` if one is configured (health turns ``degraded`` until the spool is
     flushed, in order, by a background task), otherwise ``Unavailable`` is raised.
+
+    ``redis_budget_s`` bounds the whole Redis attempt, retries included: a Redis that stalls
+    (``CLIENT PAUSE``, a blocked fork, a saturated network) instead of refusing connections is
+    given up on after it, so the job is spooled well within the caller's deadline (the gateway
+    waits 5 s). Every job gets its id before the first attempt: a command that timed out here
+    but ran in Redis later carries the same id as the spooled copy, which the flush then
+    recognises as already there.
     """
 
     def __init__(
@@ -67,8 +81,10 @@ class QueueClient:
         spool: DiskSpool | None = None,
         tracer_provider: trace.TracerProvider | None = None,
         flush_interval_s: float = 0.2,
+        redis_budget_s: float = 1.5,
     ) -> None:
         self.spec = spec
+        self.redis_budget_s = redis_budget_s
         self.redis = redis
         self.retry = retry or RetryPolicy(attempts=3, base=0.05, cap=0.5)
         self.spool = spool
@@ -105,20 +121,34 @@ class QueueClient:
         request = JobRequest(
             name, data or {}, job_id, priority, delay_s, run_at, attempts, rate_key, backoff, timeout_s
         )
-        with self._tracer.start_as_current_span(f"queue.enqueue {name}", kind=trace.SpanKind.PRODUCER):
+        return (await self.submit(request)).job_id
+
+    async def submit(self, request: JobRequest) -> Enqueued:
+        """:meth:`enqueue` for a :class:`JobRequest`, saying whether the job went to the spool.
+
+        A spooled job is durable on local disk and reaches Redis when it is back; its id is
+        checked there at that moment: an id that already exists in Redis is refused then (see
+        :meth:`flush_spool`), so callers that choose their own ids should treat ``spooled`` as
+        "accepted unless the id turns out to exist" and watch for the ``duplicate`` event.
+        """
+        with self._tracer.start_as_current_span(f"queue.enqueue {request.name}", kind=trace.SpanKind.PRODUCER):
             fields = self._fields(request)
             if self._spooling:
-                return await self._spool_required(fields)
+                return Enqueued(await self._spool_required(fields), spooled=True)
             try:
-                (result,) = await self._with_retry(lambda: self._enqueue_script(keys=[self._prefix], args=[1, *fields]))
+                (result,) = await self._within_budget(
+                    lambda: self._enqueue_script(keys=[self._prefix], args=[1, *fields])
+                )
             except Unavailable:
                 if self.spool is None:
                     raise
                 self._switch(to_spool=True)
-                return await self._spool_required(fields)
+                return Enqueued(await self._spool_required(fields), spooled=True)
         if not result:
-            raise AlreadyExists(f"job {job_id!r} already exists in queue {self.spec.name!r}")
-        return result.decode() if isinstance(result, bytes) else str(result)
+            if request.job_id is None:  # the id made here exists: an earlier attempt of this call landed
+                return Enqueued(fields[0])
+            raise AlreadyExists(f"job {request.job_id!r} already exists in queue {self.spec.name!r}")
+        return Enqueued(result.decode() if isinstance(result, bytes) else str(result))
 
     async def enqueue_many(self, requests: Sequence[JobRequest], *, chunk: int = 5000) -> list[str | None]:
         """Enqueue many jobs in few round trips (one Lua call per ``chunk``).
@@ -137,14 +167,17 @@ class QueueClient:
                     continue
                 try:
                     call = functools.partial(self._enqueue_script, keys=[self._prefix], args=flat)
-                    got = await self._with_retry(call)
+                    got = await self._within_budget(call)
                 except Unavailable:
                     if self.spool is None:
                         raise
                     self._switch(to_spool=True)
                     out.extend([await self._spool_one(f, raise_dup=False) for f in part])
                     continue
-                out.extend([(g.decode() if isinstance(g, bytes) else str(g)) or None for g in got])
+                for request, sent, g in zip(requests[start : start + chunk], part, got, strict=True):
+                    answer = (g.decode() if isinstance(g, bytes) else str(g)) or None
+                    # An id made here that exists means an earlier attempt of this call landed.
+                    out.append(answer or (sent[0] if request.job_id is None else None))
         return out
 
     def health(self) -> str:
@@ -197,7 +230,7 @@ class QueueClient:
         if r.timeout_s is not None:
             options["to"] = r.timeout_s
         return [
-            r.job_id or "",
+            r.job_id or uuid.uuid4().hex,
             r.name,
             data,
             str(r.priority),
@@ -208,6 +241,13 @@ class QueueClient:
         ]
 
     # ---- Redis retries and the spool ---------------------------------------------------------
+    async def _within_budget(self, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            async with asyncio.timeout(self.redis_budget_s):
+                return await self._with_retry(call)
+        except TimeoutError:
+            raise Unavailable(f"redis did not answer within {self.redis_budget_s:g} s") from None
+
     async def _with_retry(self, call: Callable[[], Awaitable[T]]) -> T:
         made = 0
         while True:
@@ -268,6 +308,34 @@ class QueueClient:
                 log.exception("queue %s: spool flush failed", self.spec.name)
                 await asyncio.sleep(self._flush_interval)
 
+    async def _report_existing(self, rows: list[list[str]]) -> None:
+        """Spooled jobs whose id Redis already had: the same job again, or a refused duplicate.
+
+        The same job (name and data equal) is an enqueue whose Redis call timed out here but
+        ran there: nothing is lost. Another job under an existing id is refused, as an enqueue
+        to Redis would have been: logged, counted (``queue_spool_duplicates_total``) and
+        published as a ``duplicate`` event on the queue's event channel (the admin's live
+        event stream) so the caller who chose that id learns it.
+        """
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for row in rows:
+                pipe.hmget(self.spec.keys.job(row[0]), ["n", "d"])
+            stored = await pipe.execute()
+        for row, current in zip(rows, stored, strict=True):
+            if _same_job(row, current):
+                log.info(
+                    "queue %s: spooled job %s was already in redis (a timed-out call had landed)",
+                    self.spec.name,
+                    row[0],
+                )
+                continue
+            SPOOL_DUPLICATES.labels(self.spec.name).inc()
+            log.warning(
+                "queue %s: spooled job %s refused at flush: that job id already exists in redis", self.spec.name, row[0]
+            )
+            event = codec.dumps({"event": "duplicate", "jobId": row[0], "name": row[1]})
+            await self.redis.publish(self.spec.keys.events, event)
+
     async def flush_spool(self) -> int:
         """Move spooled jobs to Redis in order; returns how many were flushed."""
         assert self.spool is not None
@@ -285,12 +353,17 @@ class QueueClient:
             for _, row in rows:
                 flat.extend([*row[:4], str(max(int(row[4]) - now_ms, 0)), *row[5:]])
             got = await self._enqueue_script(keys=[self._prefix], args=flat)
-            for (_, row), g in zip(rows, got, strict=True):
-                if not g:
-                    log.warning("queue %s: spooled job %s already existed; dropped", self.spec.name, row[0])
+            existing = [row for (_, row), g in zip(rows, got, strict=True) if not g]
+            if existing:
+                await self._report_existing(existing)
             await asyncio.to_thread(self.spool.delete, [seq for seq, _ in rows])
             SPOOLED.labels(self.spec.name).dec(len(rows))
             flushed += len(rows)
+
+
+def _same_job(row: list[str], stored: list[bytes | None]) -> bool:
+    name, data = stored
+    return name is not None and name.decode() == row[1] and data is not None and data.decode() == row[2]
 
 
 def _delay_seconds(delay_s: float | None, run_at: datetime | None) -> float:

@@ -3,6 +3,9 @@
 SQLite in WAL mode with ``synchronous=FULL``: a row is fsynced before ``append`` returns, so an
 accepted job survives a crash of the producer as well as the Redis outage.  Rows are flushed in
 insertion order (the INTEGER PRIMARY KEY) and deleted only after Redis accepted them.
+
+The same file remembers the queue declarations its owner has seen, so a queue declared before
+an outage stays known (and its enqueues answerable) while Redis is away or came back empty.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class DiskSpool:
             " seq INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, job_id TEXT NOT NULL,"
             " fields TEXT NOT NULL, UNIQUE (queue, job_id))"
         )
+        self._db.execute("CREATE TABLE IF NOT EXISTS declarations (queue TEXT PRIMARY KEY, declaration TEXT NOT NULL)")
 
     def append(self, queue: str, job_id: str, fields: list[str]) -> None:
         with self._lock:
@@ -58,6 +62,21 @@ class DiskSpool:
         with self._lock:
             (n,) = self._db.execute("SELECT COUNT(*) FROM spooled WHERE queue = ?", (queue,)).fetchone()
         return int(n)
+
+    def remember(self, declarations: dict[str, str]) -> None:
+        """Keep these queue declarations (name → JSON) across restarts of this process."""
+        with self._lock:
+            self._db.executemany(
+                "INSERT INTO declarations (queue, declaration) VALUES (?, ?)"
+                " ON CONFLICT (queue) DO UPDATE SET declaration = excluded.declaration",
+                list(declarations.items()),
+            )
+
+    def remembered(self) -> dict[str, str]:
+        """The queue declarations kept by :meth:`remember`."""
+        with self._lock:
+            rows = self._db.execute("SELECT queue, declaration FROM declarations ORDER BY queue").fetchall()
+        return {queue: declaration for queue, declaration in rows}
 
     def close(self) -> None:
         with self._lock:

@@ -3,12 +3,17 @@
 For each queue the directory hands out a :class:`QueueHandle`: its declaration, a
 :class:`~runtime.queue.QueueAdmin` over its keys and a :class:`~runtime.queue.QueueClient`
 built from the declaration (so an enqueue made here is validated exactly as in the service).
-The last registry read is kept: while Redis is unreachable an enqueue to a known queue still
-goes to the durable disk spool instead of failing.
+Every declaration seen is kept (in memory and in the spool's file, so across restarts too):
+while Redis is unreachable an enqueue to a known queue still goes to the durable disk spool
+instead of failing. A queue declared before but missing from the registry now (Redis restarted
+without its data, and no worker has heartbeated since) answers UNAVAILABLE, never NOT_FOUND:
+it exists, Redis just does not know it yet. Registry reads are bounded by ``registry_budget_s``
+so a stalled Redis costs the caller at most that before the known declarations answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass
 
@@ -41,11 +46,16 @@ def _shape(declaration: QueueDeclaration) -> QueueDeclaration:
 
 
 class QueueDirectory:
-    def __init__(self, redis: Redis, *, spool: DiskSpool | None = None) -> None:
+    def __init__(self, redis: Redis, *, spool: DiskSpool | None = None, registry_budget_s: float = 1.0) -> None:
         self.redis = redis
         self.spool = spool
+        self.registry_budget_s = registry_budget_s
         self._handles: dict[str, QueueHandle] = {}
         self._known: dict[str, QueueDeclaration] = {}
+        self._missing: set[str] = set()
+        """Known queues absent from the last registry read (Redis lost them)."""
+        if spool is not None:
+            self._known = {name: QueueDeclaration.from_json(raw) for name, raw in spool.remembered().items()}
 
     async def start(self) -> None:
         """Open a client for every declared queue, flushing what an earlier run left in the spool."""
@@ -62,12 +72,25 @@ class QueueDirectory:
             self.spool.close()
 
     async def all(self) -> list[QueueHandle]:
-        """Every declared queue, by name."""
+        """Every declared queue, by name (the ones Redis lost included: see :meth:`get`)."""
         try:
-            self._known = await declared(self.redis)
-        except (RedisError, OSError) as exc:
+            async with asyncio.timeout(self.registry_budget_s):
+                fresh = await declared(self.redis)
+        except (RedisError, OSError, TimeoutError) as exc:
             if not self._known:
-                raise Unavailable(f"queue registry unreachable: {exc}") from exc
+                raise Unavailable(f"queue registry unreachable: {exc or 'timed out'}") from exc
+        else:
+            self._missing = set(self._known) - set(fresh)
+            if self._missing:
+                log.warning("declared queues missing from the registry", queues=sorted(self._missing))
+            changed = {
+                name: d
+                for name, d in fresh.items()
+                if name not in self._known or _shape(self._known[name]) != _shape(d)
+            }
+            self._known = dict(sorted({**self._known, **fresh}.items()))
+            if changed and self.spool is not None:
+                await asyncio.to_thread(self.spool.remember, {name: d.to_json() for name, d in changed.items()})
         return [await self._handle(d) for d in self._known.values()]
 
     def known(self) -> list[QueueHandle]:
@@ -78,6 +101,12 @@ class QueueDirectory:
         """The queue ``name``; NotFound when no worker has declared it."""
         handles = {h.name: h for h in await self.all()}
         found = handles.get(name)
+        if name in self._missing:
+            raise Unavailable(
+                f"queue {name!r} is declared but Redis lost its registry entry (a restart without "
+                "its data?); it is back with its workers' next heartbeat",
+                details={"queue": name},
+            )
         if found is None:
             known = ", ".join(handles) or "none"
             raise NotFound(f"queue {name!r} is not declared (declared: {known})", details={"queue": name})

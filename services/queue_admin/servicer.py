@@ -26,7 +26,7 @@ from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
 
 from runtime.errors import InvalidArgument, Unavailable
 from runtime.grpc_server import shutdown_event
-from runtime.queue import JobInfo, JobState
+from runtime.queue import JobInfo, JobRequest, JobState
 from runtime.queue.admin import MAX_PAGE_SIZE
 from runtime.queue.keys import JOB_ID_PATTERN, QUEUE_NAME_PATTERN
 from runtime.redis_durability import check_redis_durability
@@ -148,18 +148,19 @@ class QueueAdminServicer(queue_pb2_grpc.QueueAdminServicer):
             raise InvalidArgument("delay_ms", "must be >= 0")
         if request.attempts < 0:
             raise InvalidArgument("attempts", "must be >= 1 (0: the queue's default)")
+        job = JobRequest(
+            request.name,
+            data,
+            job_id=request.job_id or None,
+            priority=request.priority,
+            delay_s=request.delay_ms / 1000 if request.delay_ms else None,
+            attempts=request.attempts or None,
+        )
         try:
-            job_id = await handle.client.enqueue(
-                request.name,
-                data,
-                job_id=request.job_id or None,
-                priority=request.priority,
-                delay_s=request.delay_ms / 1000 if request.delay_ms else None,
-                attempts=request.attempts or None,
-            )
+            enqueued = await handle.client.submit(job)
         except InvalidArgument as exc:
             raise proto_invalid_argument(exc) from None
-        return queue_pb2.EnqueueJobResponse(job_id=job_id)
+        return queue_pb2.EnqueueJobResponse(job_id=enqueued.job_id, spooled=enqueued.spooled)
 
     @_redis_unavailable
     async def RetryJob(self, request: queue_pb2.JobRef, context: Context) -> queue_pb2.JobActionResponse:

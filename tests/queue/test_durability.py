@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from devsupport.redis_server import RedisServer
 from devsupport.waiting import wait_until
 from runtime.errors import TransientError
-from runtime.queue import JobContext, JobState, QueueAdmin, QueueClient, QueueSpec, Worker
+from runtime.queue import (
+    DiskSpool,
+    Enqueued,
+    JobContext,
+    JobRequest,
+    JobState,
+    QueueAdmin,
+    QueueClient,
+    QueueSpec,
+    Worker,
+)
 from runtime.retry import RetryPolicy
 
 pytestmark = pytest.mark.slow
@@ -79,3 +93,76 @@ async def test_a_job_whose_failure_redis_could_not_record_runs_again_after_a_res
 
 async def _given_up(worker: Worker, job_id: str) -> bool:
     return not worker.holds(job_id)
+
+
+async def test_an_enqueue_to_a_stalled_redis_is_spooled_within_the_budget_and_flushed_once(
+    aof_redis: RedisServer, tmp_path: Path
+) -> None:
+    spec = QueueSpec(name="stall", functions=[fails_after_release])
+    redis = Redis.from_url(aof_redis.url, socket_timeout=5.0)  # the services' timeout: longer than the budget
+    pauser = Redis.from_url(aof_redis.url)
+    spool = DiskSpool(tmp_path / "spool.db")
+    client = QueueClient(spec, redis, spool=spool, redis_budget_s=1.0)
+    try:
+        await client.enqueue("fails_after_release", job_id="before-the-stall")
+        await pauser.execute_command("CLIENT", "PAUSE", 12_000, "ALL")
+        job_id = await client.enqueue("fails_after_release")
+        # Answered while Redis still stalls: from the spool (whose flush waits for the pause).
+        assert client.health() == "degraded"
+        assert spool.count("stall") == 1
+        await wait_until(lambda: _flushed(client), within=30, what="the spool flushed")
+        admin = QueueAdmin(spec, redis)
+        assert (await admin.job(job_id)).state == JobState.WAITING
+        assert (await admin.counts()).waiting == 2
+    finally:
+        await client.close()
+        spool.close()
+        await pauser.aclose()
+        await redis.aclose()
+
+
+async def _flushed(client: QueueClient) -> bool:
+    return client.health() == "ok" and client.spooled() == 0
+
+
+async def test_a_spooled_job_whose_id_exists_in_redis_is_refused_at_flush_and_the_caller_told(
+    aof_redis: RedisServer, tmp_path: Path
+) -> None:
+    spec = QueueSpec(name="dup", functions=[fails_after_release, succeeds])
+    redis = Redis.from_url(aof_redis.url, socket_timeout=5.0)
+    pauser = Redis.from_url(aof_redis.url)
+    spool = DiskSpool(tmp_path / "spool.db")
+    client = QueueClient(spec, redis, spool=spool, redis_budget_s=1.0)
+    before = REGISTRY.get_sample_value("queue_spool_duplicates_total", {"queue": "dup"}) or 0.0
+    events = redis.pubsub()
+    try:
+        await client.enqueue("succeeds", job_id="invoice-42")
+        await events.subscribe(spec.keys.events)
+        await pauser.execute_command("CLIENT", "PAUSE", 12_000, "ALL")
+        answer = await client.submit(JobRequest("fails_after_release", job_id="invoice-42"))
+        assert answer == Enqueued("invoice-42", spooled=True)  # accepted provisionally: Redis is not there
+        duplicate = await _next_event(events, "duplicate")
+        assert (duplicate["jobId"], duplicate["name"]) == ("invoice-42", "fails_after_release")
+        assert REGISTRY.get_sample_value("queue_spool_duplicates_total", {"queue": "dup"}) == before + 1
+        job = await QueueAdmin(spec, redis).job("invoice-42")
+        assert job.name == "succeeds"  # the job that was there first is untouched
+    finally:
+        await events.aclose()
+        await client.close()
+        spool.close()
+        await pauser.aclose()
+        await redis.aclose()
+
+
+async def succeeds(ctx: JobContext) -> str:
+    return "done"
+
+
+async def _next_event(events: Any, name: str) -> dict[str, Any]:
+    async with asyncio.timeout(40):
+        while True:
+            message = await events.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is not None:
+                event: dict[str, Any] = json.loads(message["data"])
+                if event["event"] == name:
+                    return event

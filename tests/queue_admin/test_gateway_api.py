@@ -46,7 +46,7 @@ async def test_enqueue_answers_the_job_id_and_409_when_it_exists(api: httpx.Asyn
     body = {"name": HEAVY, "data": {"duration_ms": 5}, "priority": 3, "delayMs": 0, "jobId": "rerun-7", "attempts": 2}
     first = await api.post(JOBS, json=body)
     assert first.status_code == 200
-    assert first.json() == {"success": True, "data": {"jobId": "rerun-7"}}
+    assert first.json() == {"success": True, "data": {"jobId": "rerun-7", "spooled": False}}
     again = await api.post(JOBS, json=body)
     assert again.status_code == 409
     error = again.json()
