@@ -14,7 +14,16 @@ from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.trace import TracerProvider
 
-from gateway import dashboard, queue_dashboard, routes_media, routes_notify, routes_ops, routes_queues, routes_status
+from gateway import (
+    dashboard,
+    notify_dashboard,
+    queue_dashboard,
+    routes_media,
+    routes_notify,
+    routes_ops,
+    routes_queues,
+    routes_status,
+)
 from gateway.backends import Backends
 from gateway.errors import install_error_handlers
 from gateway.http_metrics import HttpMetricsMiddleware
@@ -84,5 +93,6 @@ def create_app(
     app.include_router(queue_dashboard.router)
     app.include_router(routes_media.router)
     app.include_router(routes_notify.router)
+    app.include_router(notify_dashboard.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     return app

@@ -21,6 +21,9 @@ class GatewaySettings(CommonSettings):
     """Deadline of each backend health check behind /readyz (they run concurrently)."""
     rpc_timeout_seconds: float = Field(default=5.0, gt=0.0, le=60.0)
     """Deadline of every unary call the gateway makes to a backend."""
+    notify_sinks_url: str = ""
+    """``make run``'s local notify providers (``python -m services.notify.local``), whose log the
+    /admin/notifications page shows; empty where real providers are used."""
     sse_ping_seconds: float = Field(default=15.0, gt=0.0, le=300.0)
     """Keep-alive comment interval on /api/queue-status/stream (keeps proxies from closing it)."""
     gateway_status_mirror: bool = True

@@ -12,6 +12,11 @@ root; this module only picks which of them run and adds each one's environment:
   ``STATUS_METRICS_PORT``), else 0, which lets the OS pick a free one;
 - the demo AMI feed (``ami_feed``) runs only when ``AMI_HOST`` is not set, and then
   ami_ingest is pointed at it on 127.0.0.1;
+- the local notify providers (``notify_sinks``) run while some provider is not configured, and
+  the notify processes are pointed at them: an SMTP sink for ``SMTP_HOST``, a Bot API server for
+  ``TELEGRAM_API_URL``, a Twilio-style API for ``SMS_API_URL`` (its status callback at the
+  gateway); Web Push needs only ``VAPID_PRIVATE_KEY``, which ``scripts.run_local`` generates into
+  ``DATA_DIR`` when unset;
 - ``RUN_PROCESSES=status,gateway`` runs only the named Procfile entries (for working on a part).
 """
 
@@ -35,6 +40,14 @@ SERVICE_ADDRS = default_service_addresses()
 DEFAULT_GATEWAY_PORT: int = Topology.model_fields["gateway_port"].default
 DEFAULT_AMI_PORT = 5038
 AMI_FEED = "ami_feed"
+NOTIFY_SINKS = "notify_sinks"
+SINK_PORTS = {
+    "NOTIFY_SINK_SMTP_PORT": 2525,
+    "NOTIFY_SINK_TELEGRAM_PORT": 8081,
+    "NOTIFY_SINK_PUSH_PORT": 8082,
+    "NOTIFY_SINK_SMS_PORT": 8083,
+    "NOTIFY_SINKS_PORT": 8084,
+}
 
 
 class PlanError(ValueError):
@@ -156,6 +169,12 @@ def build_plan(
         if AMI_FEED in selected:
             listen_ports["AMI_PORT"] = feed_port
 
+    if _local_notify_providers(env, common, gateway_port):
+        if NOTIFY_SINKS in selected:
+            listen_ports |= {name: int(common[name]) for name in SINK_PORTS}
+    else:
+        selected.pop(NOTIFY_SINKS, None)
+
     duplicates = {port for port in listen_ports.values() if list(listen_ports.values()).count(port) > 1}
     if duplicates:
         clash = sorted(name for name, port in listen_ports.items() if port in duplicates)
@@ -175,6 +194,31 @@ def build_plan(
         gateway_url=f"http://{LOOPBACK}:{gateway_port}",
         listen_ports=listen_ports,
     )
+
+
+def _local_notify_providers(env: Mapping[str, str], common: dict[str, str], gateway_port: int) -> bool:
+    """Point every unconfigured notify provider at the local servers; False when none is needed."""
+    ports = {name: str(_port(env, name, default)) for name, default in SINK_PORTS.items()}
+    local: dict[str, str] = {}
+    if not env.get("SMTP_HOST", "").strip():
+        local |= {"SMTP_HOST": LOOPBACK, "SMTP_PORT": ports["NOTIFY_SINK_SMTP_PORT"], "SMTP_STARTTLS": "false"}
+    if not env.get("TELEGRAM_BOT_TOKEN", "").strip():
+        local |= {
+            "TELEGRAM_BOT_TOKEN": "local-bot-token",
+            "TELEGRAM_API_URL": f"http://{LOOPBACK}:{ports['NOTIFY_SINK_TELEGRAM_PORT']}",
+        }
+    if not env.get("SMS_API_URL", "").strip():
+        local |= {
+            "SMS_API_URL": f"http://{LOOPBACK}:{ports['NOTIFY_SINK_SMS_PORT']}",
+            "SMS_ACCOUNT_SID": "AClocal",
+            "SMS_AUTH_TOKEN": "local-sms-token",
+            "SMS_FROM": "+15550000000",
+            "SMS_STATUS_CALLBACK_URL": f"http://{LOOPBACK}:{gateway_port}/api/notifications/sms/status",
+        }
+    if not local:
+        return False
+    common |= ports | local | {"NOTIFY_SINKS_URL": f"http://{LOOPBACK}:{ports['NOTIFY_SINKS_PORT']}"}
+    return True
 
 
 def _metrics_port(env: Mapping[str, str], process: str) -> int:

@@ -48,6 +48,7 @@ from scripts.local_plan import (
     build_plan,
     load_procfile,
 )
+from services.notify.vapid import ensure_key_file
 
 DEFAULT_REDIS_PORT = 6379
 ALEMBIC_INIS = (REPO_ROOT / "alembic.ini", REPO_ROOT / "services" / "status" / "alembic.ini")
@@ -218,6 +219,9 @@ def main() -> int:
     env = dict(os.environ)
     data_dir = Path(env.get("DATA_DIR") or REPO_ROOT / ".data").resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    if not env.get("VAPID_PRIVATE_KEY", "").strip():
+        # Web Push works out of the box: a key pair kept in DATA_DIR across runs.
+        env["VAPID_PRIVATE_KEY"] = ensure_key_file(data_dir / "vapid-private.pem")
     redis_server: RedisServer | None = None
     try:
         procfile = load_procfile()

@@ -29,6 +29,9 @@ def test_procfile_runs_every_service_worker_gateway_and_the_demo_feed() -> None:
         "media",
         "media_worker",
         "notify",
+        "notify_worker",
+        "notify_telegram_worker",
+        "notify_sinks",
         "workflow_worker",
         "queue_admin",
         "gateway",
@@ -166,3 +169,26 @@ def test_the_redis_make_run_starts_keeps_every_acknowledged_write_through_a_kill
             assert client.get("acknowledged") == b"1"
     finally:
         started.stop()
+
+
+def test_unconfigured_notify_providers_point_at_the_local_servers(tmp_path: Path) -> None:
+    plan = _plan({"GATEWAY_PORT": "9000"}, tmp_path)
+    env = plan.common_env
+    assert "notify_sinks" in {p.name for p in plan.processes}
+    assert (env["SMTP_HOST"], env["SMTP_PORT"]) == ("127.0.0.1", "2525")
+    assert env["TELEGRAM_API_URL"] == "http://127.0.0.1:8081"
+    assert env["SMS_API_URL"] == "http://127.0.0.1:8083"
+    assert env["SMS_STATUS_CALLBACK_URL"] == "http://127.0.0.1:9000/api/notifications/sms/status"
+    assert plan.listen_ports["NOTIFY_SINKS_PORT"] == 8084
+
+
+def test_configured_notify_providers_are_used_and_no_local_servers_run(tmp_path: Path) -> None:
+    configured = {
+        "SMTP_HOST": "smtp.example.com",
+        "TELEGRAM_BOT_TOKEN": "123:abc",
+        "SMS_API_URL": "https://api.twilio.com",
+    }
+    plan = _plan(configured, tmp_path)
+    assert "notify_sinks" not in {p.name for p in plan.processes}
+    assert plan.common_env["SMTP_HOST"] == "smtp.example.com"
+    assert "NOTIFY_SINKS_URL" not in plan.common_env

@@ -34,6 +34,24 @@ def demo_operators(gateway_port: int) -> int:
         return len(json.load(answer)["data"]["operators"])
 
 
+def notification_delivered(gateway_port: int, body: dict[str, str]) -> bool:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{gateway_port}/api/notifications",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        (notification_id,) = json.load(answer)["data"]["notificationIds"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        url = f"http://127.0.0.1:{gateway_port}/api/notifications/{notification_id}"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            if json.load(answer)["data"]["state"] == "delivered":
+                return True
+        time.sleep(0.2)
+    return False
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_make_run_brings_every_service_to_serving_and_ctrl_c_stops_all(
@@ -41,13 +59,18 @@ def test_make_run_brings_every_service_to_serving_and_ctrl_c_stops_all(
 ) -> None:
     for inherited in ("AMI_HOST", "RUN_PROCESSES", "DATABASE_URL"):
         monkeypatch.delenv(inherited, raising=False)
-    gateway, ami, *service_ports = free_ports(2 + len(SERVICE_ADDRS))
+    gateway, ami, *service_ports, smtp, bot, push, sms, sinks = free_ports(2 + len(SERVICE_ADDRS) + 5)
     addresses = {name: f"127.0.0.1:{port}" for name, port in zip(SERVICE_ADDRS, service_ports, strict=True)}
     env = {
         "REDIS_URL": redis_url,
         "DATA_DIR": str(tmp_path / "data"),
         "GATEWAY_PORT": str(gateway),
         "AMI_PORT": str(ami),
+        "NOTIFY_SINK_SMTP_PORT": str(smtp),
+        "NOTIFY_SINK_TELEGRAM_PORT": str(bot),
+        "NOTIFY_SINK_PUSH_PORT": str(push),
+        "NOTIFY_SINK_SMS_PORT": str(sms),
+        "NOTIFY_SINKS_PORT": str(sinks),
         **addresses,
     }
     runner = ServiceProcess.module("scripts.run_local", env=env)
@@ -62,6 +85,8 @@ def test_make_run_brings_every_service_to_serving_and_ctrl_c_stops_all(
         while demo_operators(gateway) == 0 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert demo_operators(gateway) > 0, runner.output()
+        # No provider is configured: a Telegram message reaches the local Bot API server.
+        assert notification_delivered(gateway, {"channel": "telegram", "to": "4242", "text": "hi"}), runner.output()
 
         children = descendants(runner.pid)
         started = runner.stdout
