@@ -19,6 +19,8 @@ from switchboard.notify.v1 import notify_pb2_grpc
 from switchboard.queue.v1 import queue_pb2_grpc
 from switchboard.status.v1 import status_pb2_grpc
 
+from runtime import grpc_client
+
 __all__ = ["Backends"]
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -45,7 +47,7 @@ class Backends:
 
     async def open(self) -> None:
         for name, address in self.addresses.items():
-            self._channels[name] = grpc.aio.insecure_channel(address)
+            self._channels[name] = grpc_client.insecure_channel(address)
         self._status = status_pb2_grpc.StatusServiceStub(self.channel("status"))
         if "queue_admin" in self._channels:
             self._queue_admin = queue_pb2_grpc.QueueAdminStub(self.channel("queue_admin"))
@@ -61,6 +63,11 @@ class Backends:
         self._media = None
         self._notify = None
         await asyncio.gather(*(channel.close(grace=None) for channel in channels.values()))
+
+    @property
+    def is_open(self) -> bool:
+        """Between :meth:`open` and :meth:`close`."""
+        return bool(self._channels)
 
     def channel(self, name: str) -> grpc.aio.Channel:
         try:

@@ -1,4 +1,10 @@
-"""Operational endpoints: liveness, readiness from every backend's grpc.health.v1, Prometheus."""
+"""Operational endpoints: liveness, readiness, every backend's grpc.health.v1, Prometheus.
+
+``/readyz`` is this gateway's own readiness (started, its channels open, not draining): a
+backend that is down answers its own routes with 503 but does not take every gateway pod out of
+its Service. ``/readyz/backends`` is the suite-wide view (200 only when every backend reports
+SERVING): what ``make run`` waits for and what an operator looks at.
+"""
 
 from __future__ import annotations
 
@@ -23,10 +29,22 @@ async def healthz() -> FastJSONResponse:
 
 @router.get(
     "/readyz",
-    summary="Readiness: 200 only when every backend reports SERVING on grpc.health.v1",
-    responses={503: {"description": "Some backend is not SERVING; error.details.notServing names them"}},
+    summary="Readiness: this gateway is started, its backend channels are open and it is not draining",
+    responses={503: {"description": "Starting or stopping"}},
 )
 async def readyz(request: Request) -> FastJSONResponse:
+    backends: Backends = request.app.state.backends
+    if not backends.is_open:
+        return error_response(grpc.StatusCode.UNAVAILABLE, "not ready: starting or stopping", {})
+    return FastJSONResponse({"success": True, "data": {"ready": True}})
+
+
+@router.get(
+    "/readyz/backends",
+    summary="Suite readiness: 200 only when every backend reports SERVING on grpc.health.v1",
+    responses={503: {"description": "Some backend is not SERVING; error.details.notServing names them"}},
+)
+async def readyz_backends(request: Request) -> FastJSONResponse:
     backends: Backends = request.app.state.backends
     settings: GatewaySettings = request.app.state.settings
     results = await backends.readiness(settings.readiness_timeout_seconds)

@@ -67,8 +67,19 @@ def _check_metrics_port(value: int) -> int:
 
 
 def parse_address(value: str) -> tuple[str, int]:
-    """Split ``host:port`` (``[::1]:50051`` for IPv6) into its parts, or raise ValueError."""
-    host, sep, port_text = value.strip().rpartition(":")
+    """Split ``host:port`` (``[::1]:50051`` for IPv6) into its parts, or raise ValueError.
+
+    The gRPC target forms ``dns:///host:port`` and ``dns://DNS-SERVER/host:port`` are accepted
+    too (clients dial them as they are, see ``runtime.grpc_client``).
+    """
+    text = value.strip()
+    if text.startswith("dns:"):
+        text = text.removeprefix("dns:")
+        if text.startswith("//"):
+            _, slash, text = text[2:].partition("/")
+            if not slash:
+                raise ValueError("must be host:port or dns://[dns-server]/host:port")
+    host, sep, port_text = text.rpartition(":")
     if not sep or not host or not port_text:
         raise ValueError("must be host:port")
     if host.startswith("[") and host.endswith("]"):
@@ -198,6 +209,9 @@ class CommonSettings(Topology):
     # gRPC services only: serve with this many processes on one port (SO_REUSEPORT), for hosts
     # where one Python process is the ceiling; see runtime/multiprocess.py. Kubernetes: use replicas.
     grpc_processes: int = Field(default=1, ge=1, le=64)
+    # gRPC servers close each client connection (gracefully: a GOAWAY, open streams finish) after
+    # this long, so clients resolve the name again and spread over replicas added since; 0 = never.
+    grpc_max_connection_age_seconds: float = Field(default=30.0, ge=0.0, le=86_400.0)
     health_check_interval_seconds: float = Field(default=1.0, gt=0.0, le=60.0)
     # Shared by the media service and the gateway (which refuses a larger upload before streaming it).
     media_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1)

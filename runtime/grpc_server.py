@@ -133,6 +133,7 @@ class GrpcServer:
         grace_seconds: float = 4.0,
         health_interval_seconds: float = 1.0,
         reuse_port: bool = False,
+        max_connection_age_seconds: float = 0.0,
     ) -> None:
         self.service = service
         self.grace_seconds = min(max(grace_seconds, 0.0), 4.5)
@@ -142,7 +143,10 @@ class GrpcServer:
             interceptors=[telemetry.server_interceptor(), ServerInterceptor()],
             # A second process on the same port must fail loudly, not share it; only the
             # workers of one GRPC_PROCESSES unit share their port on purpose.
-            options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
+            options=[
+                ("grpc.so_reuseport", 1 if reuse_port else 0),
+                *_connection_age_options(max_connection_age_seconds),
+            ],
         )
         service.register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
@@ -183,6 +187,12 @@ class GrpcServer:
                 log.exception("shutdown hook failed", hook=_name_of(hook))
 
 
+def _connection_age_options(seconds: float) -> list[tuple[str, int]]:
+    """Close connections after ``seconds`` (gRPC adds ±10 % jitter) so clients re-resolve and
+    rebalance (``runtime.grpc_client``); open streams may run on (no age grace limit)."""
+    return [("grpc.max_connection_age_ms", int(seconds * 1000))] if seconds > 0 else []
+
+
 def _name_of(hook: object) -> str:
     return getattr(hook, "__qualname__", None) or repr(hook)
 
@@ -194,10 +204,15 @@ async def serve(
     health_interval_seconds: float = 1.0,
     stop: asyncio.Event | None = None,
     reuse_port: bool = False,
+    max_connection_age_seconds: float = 0.0,
 ) -> None:
     """Serve ``service`` until SIGTERM/SIGINT (or ``stop`` is set), then drain and return."""
     server = GrpcServer(
-        service, grace_seconds=grace_seconds, health_interval_seconds=health_interval_seconds, reuse_port=reuse_port
+        service,
+        grace_seconds=grace_seconds,
+        health_interval_seconds=health_interval_seconds,
+        reuse_port=reuse_port,
+        max_connection_age_seconds=max_connection_age_seconds,
     )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -291,6 +306,7 @@ def run_service(
                 health_interval_seconds=settings.health_check_interval_seconds,
                 stop=stop,
                 reuse_port=worker is not None,
+                max_connection_age_seconds=settings.grpc_max_connection_age_seconds,
             )
         finally:
             if orphan_watch is not None:

@@ -23,7 +23,9 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from runtime.logging import get_logger
 
-__all__ = ["HealthCheck", "HealthReporter", "run_check"]
+__all__ = ["LIVENESS_SERVICE", "HealthCheck", "HealthReporter", "run_check"]
+
+LIVENESS_SERVICE = "liveness"
 
 HealthCheck = Callable[[], Awaitable[object]]
 """Async callable; passes when it returns anything but ``False`` without raising."""
@@ -119,6 +121,7 @@ class HealthReporter:
         """Publish NOT_SERVING, run the checks once, then keep re-running them in the background."""
         for name in self.service_names:
             await self.servicer.set(name, NOT_SERVING)
+        await self.servicer.set(LIVENESS_SERVICE, SERVING)
         await self.evaluate()
         self._task = asyncio.create_task(self._loop(), name="health-checks")
 

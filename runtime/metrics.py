@@ -11,22 +11,36 @@ go-grpc-prometheus so existing dashboards work:
 - ``grpc_server_started_total{grpc_service, grpc_method, grpc_type}``
 - ``grpc_server_handled_total{grpc_service, grpc_method, grpc_type, grpc_code}``
 - ``grpc_server_handling_seconds{grpc_service, grpc_method, grpc_type}`` (histogram)
+
+Processes without a gRPC health service (queue workers) answer their probes on the same port:
+``/healthz`` and ``/readyz`` say 200 or 503 from the callables given to :func:`set_probes`
+(None = fine, else the reason), so Kubernetes can probe a worker like any other pod.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 __all__ = [
     "GRPC_HANDLED",
     "GRPC_HANDLING_SECONDS",
     "GRPC_STARTED",
     "MetricsServer",
+    "set_probes",
     "split_method",
     "start_metrics_server",
 ]
+
+Probe = Callable[[], str | None]
+"""Returns None when fine, else why not; runs on the HTTP thread, so it only reads state."""
+_probes: dict[str, Probe] = {}
 
 GRPC_STARTED = Counter(
     "grpc_server_started_total",
@@ -66,9 +80,41 @@ class MetricsServer:
         self._thread.join(timeout=1.0)
 
 
+def set_probes(*, liveness: Probe, readiness: Probe) -> None:
+    """Answer ``/healthz`` with ``liveness`` and ``/readyz`` with ``readiness`` from now on."""
+    _probes["/healthz"] = liveness
+    _probes["/readyz"] = readiness
+
+
+def _app() -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
+    metrics = make_wsgi_app(REGISTRY)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        probe = _probes.get(environ.get("PATH_INFO", ""))
+        if probe is None:
+            return metrics(environ, start_response)
+        try:
+            reason = probe()
+        except Exception as error:
+            reason = f"{type(error).__name__}: {error}"
+        body = json.dumps({"ok": reason is None, "reason": reason}).encode()
+        status = "200 OK" if reason is None else "503 Service Unavailable"
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # scrapes and probes are not news
+        pass
+
+
 def start_metrics_server(port: int, host: str = "127.0.0.1") -> MetricsServer | None:
     """Serve the default registry on ``http://host:port/metrics``; ``port=0`` picks one, ``-1`` is off."""
     if port < 0:
         return None
-    server, thread = start_http_server(port, addr=host, registry=REGISTRY)
+    server = make_server(host, port, _app(), ThreadingWSGIServer, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+    thread.start()
     return MetricsServer(server, thread)

@@ -10,18 +10,25 @@ two lines::
 
     from runtime.migrations import run_env
     run_env(Base.metadata, default_url=lambda: MediaSettings().async_database_url)
+
+Replicas that start together never race ``alembic upgrade``: on PostgreSQL the migration
+transaction first takes an advisory lock keyed by the version table (the second replica then
+reads the version the first committed and has nothing left to do); a SQLite file's migrations
+run under an exclusive lock on ``<file>.migrate-lock`` beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import fcntl
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData
-from sqlalchemy.engine import Connection
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection, make_url
 
 from runtime.config import normalize_database_url
 from runtime.db import create_engine
@@ -37,8 +44,25 @@ def alembic_config(ini: Path, url: str) -> Config:
 
 
 def run_migrations(ini: Path, url: str, revision: str = "head") -> None:
-    """Upgrade the database at ``url`` to ``revision`` (idempotent)."""
-    command.upgrade(alembic_config(ini, url), revision)
+    """Upgrade the database at ``url`` to ``revision`` (idempotent, safe to run concurrently)."""
+    with _sqlite_file_lock(url):
+        command.upgrade(alembic_config(ini, url), revision)
+
+
+@contextlib.contextmanager
+def _sqlite_file_lock(url: str) -> Iterator[None]:
+    parsed = make_url(normalize_database_url(url))
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        yield
+        return
+    database = Path(parsed.database)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".migrate-lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 async def upgrade(ini: Path, url: str, revision: str = "head") -> None:
@@ -63,6 +87,9 @@ def run_env(metadata: MetaData, *, default_url: Callable[[], str]) -> None:
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Held until this transaction commits; the version is read after it is granted.
+                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": version_table})
             context.run_migrations()
 
     async def online() -> None:

@@ -76,7 +76,7 @@ class Plan:
             f"  dashboard      {self.gateway_url}/dashboard",
             f"  queue admin    {self.gateway_url}/admin/queues",
             f"  API docs       {self.gateway_url}/docs",
-            f"  readiness      {self.gateway_url}/readyz",
+            f"  readiness      {self.gateway_url}/readyz/backends",
         ]
         lines += [f"  {name.removesuffix('_ADDR').lower():<14} grpc://{env[name]}" for name in SERVICE_ADDRS]
         lines += [

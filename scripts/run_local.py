@@ -177,7 +177,7 @@ def http_ok(url: str) -> bool:
 
 
 def watch_readiness(plan: Plan, stop: threading.Event) -> None:
-    """Print the URLs again once the gateway's /readyz says every backend is SERVING.
+    """Print the URLs again once the gateway's /readyz/backends says every backend is SERVING.
 
     The gRPC health of the backends is polled first (quietly), so the gateway's access log
     is not flooded with /readyz calls while the services start.
@@ -186,13 +186,14 @@ def watch_readiness(plan: Plan, stop: threading.Event) -> None:
     started = time.monotonic()
     while not stop.wait(0.5):
         if all(health_status(address, timeout=0.5) == "SERVING" for address in addresses) and http_ok(
-            f"{plan.gateway_url}/readyz"
+            f"{plan.gateway_url}/readyz/backends"
         ):
             say(f"READY in {time.monotonic() - started:.1f}s: every backend reports SERVING")
             say(plan.banner().replace("is starting", "is running"))
             return
         if time.monotonic() - started > READY_TIMEOUT_SECONDS:
-            say(f"not ready after {READY_TIMEOUT_SECONDS:.0f}s: see {plan.gateway_url}/readyz and the logs above")
+            where = f"{plan.gateway_url}/readyz/backends"
+            say(f"not ready after {READY_TIMEOUT_SECONDS:.0f}s: see {where} and the logs above")
             return
 
 

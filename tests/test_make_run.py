@@ -75,7 +75,7 @@ def test_make_run_brings_every_service_to_serving_and_ctrl_c_stops_all(
     }
     runner = ServiceProcess.module("scripts.run_local", env=env)
     with runner:
-        runner.wait_http(f"http://127.0.0.1:{gateway}/readyz", timeout=READY_WITHIN_SECONDS)
+        runner.wait_http(f"http://127.0.0.1:{gateway}/readyz/backends", timeout=READY_WITHIN_SECONDS)
         for name, address in addresses.items():
             assert health_status(address) == "SERVING", name
             assert CONTRACTS[name] in reflected_services(address), name

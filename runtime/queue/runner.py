@@ -1,4 +1,9 @@
-"""Run a queue's worker as a process: Redis connection, SIGTERM/SIGINT -> graceful stop."""
+"""Run a queue's worker as a process: Redis connection, SIGTERM/SIGINT -> graceful stop, probes.
+
+The worker answers Kubernetes probes on its ``/metrics`` port (:func:`runtime.metrics.set_probes`):
+``/healthz`` while its event loop keeps ticking (never Redis: an outage must not restart
+workers), ``/readyz`` while it is not stopping and Redis answered its last ping.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import contextlib
 import gc
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,11 +20,42 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from runtime.event_loop import event_loop_factory
+from runtime.health import run_check
+from runtime.metrics import set_probes
 from runtime.queue.spec import QueueSpec
 from runtime.queue.worker import Worker
 from runtime.redis_durability import check_redis_durability
 
 log = logging.getLogger("runtime.queue.runner")
+
+TICK_SECONDS = 1.0
+STALLED_AFTER_SECONDS = 10.0
+"""A loop that has not ticked for this long is stuck (a job blocking it, a deadlock): not live."""
+
+
+class WorkerProbes:
+    """Liveness from the event loop's own ticks; readiness from a periodic Redis ping."""
+
+    def __init__(self, redis: Redis, worker: Worker) -> None:
+        self.redis = redis
+        self.worker = worker
+        self.last_tick = time.monotonic()
+        self.redis_problem: str | None = "not checked yet"
+
+    def liveness(self) -> str | None:
+        stalled = time.monotonic() - self.last_tick
+        return f"event loop stalled for {stalled:.0f}s" if stalled > STALLED_AFTER_SECONDS else None
+
+    def readiness(self) -> str | None:
+        if self.worker.stopping:
+            return "stopping"
+        return self.liveness() or (f"redis: {self.redis_problem}" if self.redis_problem else None)
+
+    async def run(self) -> None:
+        while True:
+            self.last_tick = time.monotonic()
+            self.redis_problem = await run_check(self.redis.ping, TICK_SECONDS)
+            await asyncio.sleep(TICK_SECONDS)
 
 
 async def serve(
@@ -47,9 +84,14 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
+    probes = WorkerProbes(redis, worker)
+    set_probes(liveness=probes.liveness, readiness=probes.readiness)
+    probing = asyncio.create_task(probes.run(), name="worker-probes")
     try:
         await worker.run()
     finally:
+        probing.cancel()
+        await asyncio.gather(probing, return_exceptions=True)
         if on_shutdown is not None:
             await on_shutdown(shared)
         await redis.aclose()

@@ -105,6 +105,10 @@ class Worker:
         return job_id in self._leases
 
     # ---- lifecycle ------------------------------------------------------------------------
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def stop(self) -> None:
         """Graceful stop (SIGTERM): take no new jobs, let active ones finish within the grace."""
         self._stopping.set()

@@ -6,6 +6,7 @@ import grpc
 import grpc.aio
 from switchboard.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
+from runtime import grpc_client
 from runtime.logging import get_logger
 
 log = get_logger("status.ingest_control")
@@ -14,7 +15,7 @@ log = get_logger("status.ingest_control")
 async def request_asterisk_resync(address: str, deadline_seconds: float) -> bool:
     """Ask the ingest at ``address`` to resync from Asterisk; False when it cannot be reached in time."""
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with grpc_client.insecure_channel(address) as channel:
             stub = ingest_pb2_grpc.IngestControlStub(channel)
             reply = await stub.RequestResync(ingest_pb2.RequestResyncRequest(), timeout=deadline_seconds)
     except grpc.RpcError as error:

@@ -1,4 +1,4 @@
-"""/healthz, /readyz from every backend's grpc.health.v1, /metrics, OpenAPI, docs, and the entry point."""
+"""/healthz, /readyz (the gateway's own), /readyz/backends (every backend's grpc.health.v1), /metrics, docs."""
 
 from __future__ import annotations
 
@@ -17,17 +17,37 @@ async def test_healthz_answers_while_backends_are_down(client: httpx.AsyncClient
     assert response.json()["success"] is True
 
 
-async def test_readyz_is_200_when_every_backend_serves(client: httpx.AsyncClient) -> None:
+async def test_readyz_stays_200_while_a_backend_is_down(client: httpx.AsyncClient, backends: Backends) -> None:
+    await backends.notify.stop()
+    await backends.status.set_serving(False)
     response = await client.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == {"ready": True}
+
+
+async def test_readyz_is_503_once_the_gateway_stops(backends: Backends) -> None:
+    app = create_app(backends.settings())
+    async for client in client_for(app):
+        assert (await client.get("/readyz")).status_code == 200
+        await app.state.backends.close()
+        response = await client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "UNAVAILABLE"
+
+
+async def test_readyz_backends_is_200_when_every_backend_serves(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz/backends")
     assert response.status_code == 200, response.text
     backends = response.json()["data"]["backends"]
     assert set(backends) == set(BACKEND_NAMES) >= {"status", "media", "notify", "ami_ingest"}
     assert all(b["serving"] for b in backends.values())
 
 
-async def test_readyz_is_503_naming_a_backend_that_is_down(client: httpx.AsyncClient, backends: Backends) -> None:
+async def test_readyz_backends_is_503_naming_a_backend_that_is_down(
+    client: httpx.AsyncClient, backends: Backends
+) -> None:
     await backends.media.stop()
-    response = await client.get("/readyz")
+    response = await client.get("/readyz/backends")
     assert response.status_code == 503
     error = response.json()["error"]
     assert error["code"] == "UNAVAILABLE"
@@ -36,23 +56,25 @@ async def test_readyz_is_503_naming_a_backend_that_is_down(client: httpx.AsyncCl
     assert error["details"]["backends"]["media"]["status"].startswith("UNAVAILABLE")
 
 
-async def test_readyz_is_503_when_a_backend_reports_not_serving(client: httpx.AsyncClient, backends: Backends) -> None:
+async def test_readyz_backends_is_503_when_a_backend_reports_not_serving(
+    client: httpx.AsyncClient, backends: Backends
+) -> None:
     await backends.notify.set_serving(False)
     await backends.ami_ingest.set_serving(False)
-    response = await client.get("/readyz")
+    response = await client.get("/readyz/backends")
     assert response.status_code == 503
     details = response.json()["error"]["details"]
     assert details["notServing"] == ["notify", "ami_ingest"]
     assert details["backends"]["notify"]["status"] == "NOT_SERVING"
     await backends.notify.set_serving(True)
     await backends.ami_ingest.set_serving(True)
-    assert (await client.get("/readyz")).status_code == 200
+    assert (await client.get("/readyz/backends")).status_code == 200
 
 
-async def test_readyz_is_503_when_nothing_listens_at_an_address(backends: Backends) -> None:
+async def test_readyz_backends_is_503_when_nothing_listens_at_an_address(backends: Backends) -> None:
     settings = backends.settings(ami_ingest_addr=f"127.0.0.1:{free_port()}")
     async for client in client_for(create_app(settings)):
-        response = await client.get("/readyz")
+        response = await client.get("/readyz/backends")
         assert response.status_code == 503
         assert response.json()["error"]["details"]["notServing"] == ["ami_ingest"]
 
@@ -75,6 +97,7 @@ async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
     for path in (
         "/healthz",
         "/readyz",
+        "/readyz/backends",
         "/api/queue-status/operators",
         "/api/queue-status/operators/{memberId}",
         "/api/queue-status/snapshot",

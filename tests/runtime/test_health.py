@@ -6,7 +6,7 @@ import asyncio
 
 from grpc_health.v1 import health_pb2
 
-from runtime.health import HealthReporter, run_check
+from runtime.health import LIVENESS_SERVICE, HealthReporter, run_check
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -108,3 +108,16 @@ async def test_check_returning_false_fails() -> None:
 
     assert await run_check(says_no, 1) == "check returned False"
     assert await run_check(says_yes, 1) is None
+
+
+async def test_liveness_stays_serving_while_a_dependency_is_down() -> None:
+    redis = Switch()
+    redis.up = False
+    reporter = HealthReporter(["pkg.A"], {"redis": redis}, interval=0.05)
+    await reporter.start()
+    try:
+        assert await status_of(reporter) == NOT_SERVING
+        assert await status_of(reporter, LIVENESS_SERVICE) == SERVING
+    finally:
+        await reporter.shutdown()
+    assert await status_of(reporter, LIVENESS_SERVICE) == NOT_SERVING

@@ -1,0 +1,57 @@
+"""A worker process answers Kubernetes probes on its /metrics port: liveness never follows Redis."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+from tests.conftest import SpawnService
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
+
+
+def probe(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
+def wait_for(url: str, status: int, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    last: tuple[int, dict] | None = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe(url)
+        except (urllib.error.URLError, OSError):
+            last = None
+        if last is not None and last[0] == status:
+            return last[1]
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never answered {status} (last: {last})")
+
+
+def test_a_redis_outage_makes_the_worker_unready_but_still_live(
+    spawn: SpawnService, redis_server: RedisServer, redis_url: str
+) -> None:
+    port = free_port()
+    worker = spawn("services.workflow.worker", env={"REDIS_URL": redis_url, "METRICS_PORT": str(port)})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/readyz", 200)
+        assert probe(f"{base}/healthz") == (200, {"ok": True, "reason": None})
+        redis_server.stop()
+        body = wait_for(f"{base}/readyz", 503)
+        assert body["reason"].startswith("redis: ")
+        assert probe(f"{base}/healthz")[0] == 200
+        redis_server.start()
+        wait_for(f"{base}/readyz", 200)
+        with urllib.request.urlopen(f"{base}/metrics", timeout=2) as response:
+            assert b"queue_jobs_by_state" in response.read()
+    finally:
+        redis_server.start()
+    assert worker.poll() is None, worker.output()
