@@ -32,14 +32,14 @@ APT_PACKAGES := \
 	$(if $(shell command -v h2load 2>/dev/null),,nghttp2-client)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup uv venv system-packages proto lint typecheck proto-check proto-lock pytest test bench run image clean distclean
+.PHONY: help setup uv venv system-packages k8s-tools proto lint typecheck proto-check proto-lock pytest test bench run image clean distclean
 
 help:
 	@echo "make run          start every service locally (Redis/SQLite embedded defaults)"
 	@echo "make test         setup + proto + lint + typecheck + proto-check + pytest (CI)"
 	@echo "make bench        run the benchmarks, write bench/results.json"
 	@echo "make mutation     mutation scores of the pure modules (slow: not in make test)"
-	@echo "make setup        venv from uv.lock + system packages (chromium, redis, postgresql, h2load)"
+	@echo "make setup        venv from uv.lock + system packages (chromium, redis, postgresql, h2load) + checkov"
 	@echo "make image        docker build the one image (VERSION=x.y.z, needs a Docker daemon)"
 	@echo "make proto        regenerate gen/ from protos/"
 	@echo "make proto-lock   record an additive proto change in protos/proto.lock.json"
@@ -66,7 +66,20 @@ venv: uv
 	@site="$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"; \
 		printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/$(GEN)" > "$$site/switchboard_paths.pth"
 
-setup: venv system-packages
+# checkov (the manifests' security linter) in its own venv, from hashed pins, so its many
+# dependencies never meet ours. kubectl (for `kubectl kustomize`) comes with the machine image;
+# Debian's kubernetes-client (1.20, kustomize v2) cannot render these kustomizations.
+CHECKOV_VENV := .tools/checkov
+k8s-tools: uv
+	@if [ ! -x $(CHECKOV_VENV)/bin/checkov ] || [ tools/checkov-requirements.txt -nt $(CHECKOV_VENV)/bin/checkov ]; then \
+		echo "installing checkov into $(CHECKOV_VENV)"; \
+		$(UV) venv --quiet --allow-existing --python 3.11 $(CHECKOV_VENV); \
+		$(UV) pip install --quiet --python $(CHECKOV_VENV)/bin/python --require-hashes -r tools/checkov-requirements.txt; \
+		touch $(CHECKOV_VENV)/bin/checkov; \
+	fi
+	@command -v kubectl >/dev/null || { echo "kubectl is needed to render k8s/ (kubectl kustomize)"; exit 1; }
+
+setup: venv system-packages k8s-tools
 
 # --- generated code -----------------------------------------------------------------------
 
@@ -136,4 +149,4 @@ clean:
 
 # Also the venv and the local data of `make run` (Redis dump, SQLite database).
 distclean: clean
-	rm -rf $(VENV) .data
+	rm -rf $(VENV) .data .tools

@@ -18,6 +18,10 @@ every settings class inherits): one ``<SERVICE>_ADDR`` per gRPC service, the gat
 port. ``make run`` (scripts/local_plan.py), the gateway and the services all read it; a new
 service adds its address field there.
 
+``SECRETS_DIR`` names a directory of files, one per variable (``DATABASE_URL``, ``AMI_SECRET``):
+a Kubernetes Secret mounted as a volume. A file is read where the environment does not set the
+variable, so credentials never have to be environment variables; a missing directory is skipped.
+
 ``METRICS_PORT=0`` (the default) serves ``/metrics`` on a free port the OS picks and logs it
 as ``metrics listening``, so several processes on one machine never collide; set a fixed port
 where a scraper must find it (Kubernetes). ``METRICS_PORT=-1`` turns the endpoint off.
@@ -25,6 +29,7 @@ where a scraper must find it (Kubernetes). ``METRICS_PORT=-1`` turns the endpoin
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -266,8 +271,12 @@ def load_settings(settings_cls: type[SettingsT]) -> SettingsT:
     cached = _loaded.get(settings_cls)
     if cached is not None:
         return cast(SettingsT, cached)
+    # A process that needs no secret has nothing mounted there (the gateway): nothing to read.
+    secrets_dir = os.environ.get("SECRETS_DIR")
+    if secrets_dir and not Path(secrets_dir).is_dir():
+        secrets_dir = None
     try:
-        settings = settings_cls()
+        settings = settings_cls(_secrets_dir=secrets_dir) if secrets_dir else settings_cls()
     except ValidationError as error:
         print(format_validation_error(settings_cls, error), file=sys.stderr, flush=True)
         raise SystemExit(2) from None

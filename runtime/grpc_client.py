@@ -26,9 +26,16 @@ __all__ = ["CHANNEL_OPTIONS", "insecure_channel", "target"]
 RESOLVE_INTERVAL_MS = 5000
 """Least time between two DNS resolutions of one channel (gRPC's default is 30 s)."""
 
+MAX_RECONNECT_BACKOFF_MS = 5000
+"""Cap of the reconnect backoff to an address that went away (gRPC's default is 120 s). round_robin
+reconnects a lost address at once and backs off while it is down, so without a small cap a
+replica restarted at the same address would be reached again only minutes later."""
+
 CHANNEL_OPTIONS: tuple[tuple[str, str | int], ...] = (
     ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
     ("grpc.dns_min_time_between_resolutions_ms", RESOLVE_INTERVAL_MS),
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
 )
 
 _TARGET_SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:")

@@ -1,79 +1,182 @@
-"""The Kubernetes manifests stay consistent with the code they run."""
+"""The rendered manifests are hardened, scalable and consistent with the code they run."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
 from typing import Any
 
 import pytest
 import yaml
 
 from runtime.config import CommonSettings, parse_address
+from tests.k8s.render import OVERLAYS, of_kind, rendered
+from tests.support.procs import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
-BASE = REPO / "k8s" / "base"
-
-# Read by processes outside CommonSettings (the gateway's own settings, the gRPC bind host).
-EXTRA_VARIABLES = {"GRPC_BIND_HOST", "GATEWAY_HOST", "QUEUE_ADMIN_ADDR"}
-
-
-def documents() -> list[dict[str, Any]]:
-    docs: list[dict[str, Any]] = []
-    for name in yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"]:
-        docs.extend(d for d in yaml.safe_load_all((BASE / name).read_text()) if d)
-    return docs
+# Read by processes outside CommonSettings (the gateway's own settings, the queue admin's address).
+EXTRA_VARIABLES = {"GATEWAY_HOST", "QUEUE_ADMIN_ADDR", "SECRETS_DIR"}
+KEBAB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SUITE = "switchboard"
 
 
-def of_kind(kind: str) -> list[dict[str, Any]]:
-    return [d for d in documents() if d["kind"] == kind]
+def suite_deployments(overlay: str) -> list[dict[str, Any]]:
+    return [
+        d
+        for d in of_kind(overlay, "Deployment")
+        if d["metadata"].get("labels", {}).get("app.kubernetes.io/part-of") == SUITE
+    ]
 
 
-def config() -> dict[str, str]:
-    (configmap,) = of_kind("ConfigMap")
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    (only,) = deployment["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def named(overlay: str, kind: str, name: str) -> dict[str, Any]:
+    (found,) = [d for d in of_kind(overlay, kind) if d["metadata"]["name"] == name]
+    return found
+
+
+def config(overlay: str) -> dict[str, str]:
+    (configmap,) = of_kind(overlay, "ConfigMap")
     return configmap["data"]
 
 
-def test_every_resource_file_is_listed_in_the_kustomization() -> None:
-    listed = set(yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"])
-    on_disk = {p.name for p in BASE.glob("*.yaml")} - {"kustomization.yaml", "secret.example.yaml"}
-    assert listed == on_disk
+DEPLOYMENTS = [d["metadata"]["name"] for d in suite_deployments("base")]
+GRPC_SERVICES = {"status": 50051, "media": 50052, "notify": 50053, "ami-ingest": 50054, "queue-admin": 50055}
 
 
-@pytest.mark.parametrize("deployment", of_kind("Deployment"), ids=lambda d: d["metadata"]["name"])
-def test_each_deployment_runs_an_existing_module(deployment: dict[str, Any]) -> None:
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    python, flag, module = container["command"]
+def test_each_kustomization_lists_every_manifest_beside_it() -> None:
+    for directory in OVERLAYS.values():
+        kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+        listed = {r for r in kustomization["resources"] if not r.startswith("..")}
+        patches = {p["path"] for p in kustomization.get("patches", []) if "path" in p}
+        documentation = {"prometheus-adapter-rules.yaml"}
+        on_disk = {p.name for p in directory.glob("*.yaml")} - {"kustomization.yaml"} - documentation
+        assert listed | patches == on_disk, directory
+
+
+@pytest.mark.parametrize("overlay", list(OVERLAYS))
+def test_every_name_is_kebab_case(overlay: str) -> None:
+    for document in rendered(overlay):
+        assert KEBAB.match(document["metadata"]["name"]), document["metadata"]["name"]
+    for deployment in suite_deployments(overlay):
+        env = {e["name"]: e.get("value") for e in container(deployment).get("env", [])}
+        assert env["OTEL_SERVICE_NAME"] == deployment["metadata"]["name"]
+
+
+@pytest.mark.parametrize("name", DEPLOYMENTS)
+def test_each_deployment_runs_an_existing_module(name: str) -> None:
+    python, flag, module = container(named("base", "Deployment", name))["command"]
     assert (python, flag) == ("python", "-m")
-    path = REPO / module.replace(".", "/")
+    path = REPO_ROOT / module.replace(".", "/")
     assert (path / "__main__.py").exists() or path.with_suffix(".py").exists(), module
 
 
-@pytest.mark.parametrize("deployment", of_kind("Deployment"), ids=lambda d: d["metadata"]["name"])
-def test_each_deployment_outlives_the_shutdown_drain(deployment: dict[str, Any]) -> None:
-    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > 5
+@pytest.mark.parametrize("overlay", list(OVERLAYS))
+def test_every_pod_is_hardened(overlay: str) -> None:
+    for deployment in of_kind(overlay, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        security = container(deployment)["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"] == {"drop": ["ALL"]}
+        resources = container(deployment)["resources"]
+        assert {"cpu", "memory"} <= resources["requests"].keys() & resources["limits"].keys()
+        assert not container(deployment)["image"].endswith((":latest", "switchboard"))
 
 
-def test_config_names_only_variables_the_code_reads() -> None:
+@pytest.mark.parametrize("name", DEPLOYMENTS)
+def test_each_process_has_its_own_service_account_without_a_token(name: str) -> None:
+    deployment = named("base", "Deployment", name)
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == name
+    assert named("base", "ServiceAccount", name)["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize("name", DEPLOYMENTS)
+def test_each_process_writes_only_to_its_volumes(name: str) -> None:
+    mounts = {m["mountPath"]: m for m in container(named("base", "Deployment", name))["volumeMounts"]}
+    assert {"/var/lib/switchboard", "/tmp"} <= mounts.keys()
+    assert config("base")["DATA_DIR"] == "/var/lib/switchboard"
+
+
+@pytest.mark.parametrize("name", DEPLOYMENTS)
+def test_each_process_has_startup_liveness_and_readiness_probes(name: str) -> None:
+    probes = container(named("base", "Deployment", name))
+    assert {"startupProbe", "livenessProbe", "readinessProbe"} <= probes.keys()
+    if name in GRPC_SERVICES:
+        # Liveness asks the "liveness" health service (the event loop), never the Redis-backed one.
+        assert probes["livenessProbe"]["grpc"] == {"port": GRPC_SERVICES[name], "service": "liveness"}
+        assert probes["readinessProbe"]["grpc"] == {"port": GRPC_SERVICES[name]}
+    else:
+        assert probes["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert probes["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+@pytest.mark.parametrize("name", DEPLOYMENTS)
+def test_each_process_has_a_disruption_budget_and_autoscaling_where_stateless(name: str) -> None:
+    assert named("base", "PodDisruptionBudget", name)["spec"]["maxUnavailable"] == 1
+    autoscalers = {h["spec"]["scaleTargetRef"]["name"] for h in of_kind("base", "HorizontalPodAutoscaler")}
+    deployment = named("base", "Deployment", name)
+    if name == "ami-ingest":  # leader + standby: more replicas add nothing
+        assert name not in autoscalers
+        assert deployment["spec"]["replicas"] == 2
+    else:
+        assert name in autoscalers
+        assert "replicas" not in deployment["spec"], "the autoscaler owns the replica count"
+
+
+def test_production_workers_also_scale_on_their_queue_backlog() -> None:
+    hpa = named("production", "HorizontalPodAutoscaler", "workflow-worker")
+    kinds = {m["type"] for m in hpa["spec"]["metrics"]}
+    assert kinds == {"Resource", "External"}
+
+
+@pytest.mark.parametrize("overlay", list(OVERLAYS))
+def test_config_is_generated_so_a_change_rolls_the_pods(overlay: str) -> None:
+    (configmap,) = of_kind(overlay, "ConfigMap")
+    assert re.fullmatch(r"switchboard-config-[a-z0-9]{10}", configmap["metadata"]["name"])
+    for deployment in suite_deployments(overlay):
+        refs = [e["configMapRef"]["name"] for e in container(deployment)["envFrom"]]
+        assert refs == [configmap["metadata"]["name"]]
+
+
+@pytest.mark.parametrize("overlay", list(OVERLAYS))
+def test_config_names_only_variables_the_code_reads(overlay: str) -> None:
     known = {name.upper() for name in CommonSettings.model_fields} | EXTRA_VARIABLES
-    assert set(config()) <= known
+    assert set(config(overlay)) <= known
 
 
-@pytest.mark.parametrize(
-    ("variable", "deployment"),
-    [
-        ("STATUS_ADDR", "status"),
-        ("MEDIA_ADDR", "media"),
-        ("NOTIFY_ADDR", "notify"),
-        ("AMI_INGEST_ADDR", "ami-ingest"),
-        ("QUEUE_ADMIN_ADDR", "queue-admin"),
-    ],
-)
-def test_grpc_addresses_point_at_the_service_and_its_probed_port(variable: str, deployment: str) -> None:
-    host, port = parse_address(config()[variable])
-    assert host == deployment
-    (service,) = [s for s in of_kind("Service") if s["metadata"]["name"] == deployment]
+@pytest.mark.parametrize(("deployment", "port"), GRPC_SERVICES.items())
+def test_grpc_addresses_point_at_a_headless_service_and_the_probed_port(deployment: str, port: int) -> None:
+    variable = deployment.upper().replace("-", "_") + "_ADDR"
+    assert parse_address(config("base")[variable]) == (deployment, port)
+    service = named("base", "Service", deployment)
+    assert service["spec"]["clusterIP"] == "None", "headless: clients round-robin over every pod"
     assert service["spec"]["ports"][0]["port"] == port
-    (dep,) = [d for d in of_kind("Deployment") if d["metadata"]["name"] == deployment]
-    (container,) = dep["spec"]["template"]["spec"]["containers"]
-    assert container["readinessProbe"]["grpc"]["port"] == port
-    assert {"name": "grpc", "containerPort": port} in container["ports"]
+    assert {"name": "grpc", "containerPort": port} in container(named("base", "Deployment", deployment))["ports"]
+
+
+@pytest.mark.parametrize("overlay", list(OVERLAYS))
+def test_traffic_is_denied_unless_a_policy_allows_it(overlay: str) -> None:
+    policies = {p["metadata"]["name"]: p["spec"] for p in of_kind(overlay, "NetworkPolicy")}
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def test_dev_runs_the_dependencies_and_production_expects_them_outside() -> None:
+    dev = {d["metadata"]["name"] for d in of_kind("dev", "Deployment")}
+    production = {d["metadata"]["name"] for d in of_kind("production", "Deployment")}
+    assert dev - production == {"redis", "postgres", "jaeger", "ami-feed"}
+    assert config("dev")["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4317"
+    assert config("production")["DEPLOYMENT_ENVIRONMENT"] == "production"
+    assert not of_kind("production", "Secret"), "production Secrets are created out of band"
+
+
+def test_the_image_tag_is_pinned_to_the_project_version() -> None:
+    version = re.search(r'^version = "([^"]+)"', (REPO_ROOT / "pyproject.toml").read_text(), re.M)
+    assert version is not None
+    for overlay in ("base", "production"):
+        for deployment in suite_deployments(overlay):
+            assert container(deployment)["image"] == f"registry.example.internal/switchboard:{version[1]}"

@@ -116,13 +116,21 @@ def test_several_bad_values_still_give_one_line(monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("127.0.0.1:50051", ("127.0.0.1", 50051)), ("status:1", ("status", 1)), ("[::1]:443", ("::1", 443))],
+    [
+        ("127.0.0.1:50051", ("127.0.0.1", 50051)),
+        ("status:1", ("status", 1)),
+        ("[::1]:443", ("::1", 443)),
+        ("dns:///status:50051", ("status", 50051)),
+        ("dns://127.0.0.1:53/status.switchboard.svc:50051", ("status.switchboard.svc", 50051)),
+    ],
 )
 def test_parse_address(value: str, expected: tuple[str, int]) -> None:
     assert parse_address(value) == expected
 
 
-@pytest.mark.parametrize("value", ["", ":50051", "host:", "host:0", "host:65536", "host:x1", "a b:1"])
+@pytest.mark.parametrize(
+    "value", ["", ":50051", "host:", "host:0", "host:65536", "host:x1", "a b:1", "dns://server-only:53"]
+)
 def test_parse_address_rejects(value: str) -> None:
     with pytest.raises(ValueError, match=r"host:port|port"):
         parse_address(value)
@@ -157,3 +165,19 @@ def test_grpc_bind_host_keeps_the_port_of_the_dialled_address() -> None:
     assert service.listen_address == "0.0.0.0:50051"
     assert dataclasses.replace(service, bind_host=None).listen_address == "status:50051"
     assert dataclasses.replace(service, bind_host="::").listen_address == "[::]:50051"
+
+
+def test_secrets_dir_files_fill_what_the_environment_leaves_unset(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    class WithSecrets(CommonSettings):
+        pass
+
+    (tmp_path / "DATABASE_URL").write_text("postgresql://app:s3cret@db:5432/switchboard\n")
+    (tmp_path / "REDIS_URL").write_text("redis://from-file:6379/0")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("REDIS_URL", "redis://from-env:6379/0")
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
+    settings = load_settings(WithSecrets)
+    assert settings.database_url == "postgresql+asyncpg://app:s3cret@db:5432/switchboard"
+    assert settings.redis_url == "redis://from-env:6379/0"

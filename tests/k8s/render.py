@@ -1,0 +1,58 @@
+"""Render the kustomize overlays with kubectl, as `kubectl apply -k` would."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support.procs import REPO_ROOT
+
+K8S = REPO_ROOT / "k8s"
+OVERLAYS = {"base": K8S / "base", "dev": K8S / "overlays" / "dev", "production": K8S / "overlays" / "production"}
+
+
+def kubectl() -> str:
+    found = shutil.which("kubectl")
+    if found is None:
+        raise RuntimeError("kubectl is needed to render k8s/ (kubectl kustomize): install Debian's kubectl")
+    return found
+
+
+@functools.cache
+def rendered_text(overlay: str) -> str:
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(OVERLAYS[overlay])], capture_output=True, text=True, timeout=120
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl kustomize {overlay} failed:\n{result.stderr}")
+    return result.stdout
+
+
+@functools.cache
+def _parsed(overlay: str) -> tuple[dict[str, Any], ...]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return tuple(doc for doc in yaml.load_all(rendered_text(overlay), Loader=loader) if doc)
+
+
+def rendered(overlay: str) -> list[dict[str, Any]]:
+    """The overlay's objects (parsed once per test session; do not modify them)."""
+    return list(_parsed(overlay))
+
+
+def of_kind(overlay: str, kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in rendered(overlay) if doc["kind"] == kind]
+
+
+def write_rendered(directory: Path) -> dict[str, Path]:
+    """Each overlay's output as ``<overlay>.yaml`` in ``directory``."""
+    paths = {}
+    for overlay in OVERLAYS:
+        path = directory / f"{overlay}.yaml"
+        path.write_text(rendered_text(overlay))
+        paths[overlay] = path
+    return paths
