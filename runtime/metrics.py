@@ -14,7 +14,8 @@ go-grpc-prometheus so existing dashboards work:
 
 Processes without a gRPC health service (queue workers) answer their probes on the same port:
 ``/healthz`` and ``/readyz`` say 200 or 503 from the callables given to :func:`set_probes`
-(None = fine, else the reason), so Kubernetes can probe a worker like any other pod.
+(None = fine, else the reason), so Kubernetes can probe a worker like any other pod. Until a
+process sets them, both answer 503 ``not started yet``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
 Probe = Callable[[], str | None]
 """Returns None when fine, else why not; runs on the HTTP thread, so it only reads state."""
 _probes: dict[str, Probe] = {}
+_PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 
 GRPC_STARTED = Counter(
     "grpc_server_started_total",
@@ -90,11 +92,12 @@ def _app() -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
     metrics = make_wsgi_app(REGISTRY)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        probe = _probes.get(environ.get("PATH_INFO", ""))
-        if probe is None:
+        path = environ.get("PATH_INFO", "")
+        if path not in _PROBE_PATHS:
             return metrics(environ, start_response)
+        probe = _probes.get(path)
         try:
-            reason = probe()
+            reason = "not started yet" if probe is None else probe()
         except Exception as error:
             reason = f"{type(error).__name__}: {error}"
         body = json.dumps({"ok": reason is None, "reason": reason}).encode()

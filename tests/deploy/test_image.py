@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import json
 import stat
-import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -18,6 +17,7 @@ import pytest
 
 from devsupport.ports import free_ports
 from devsupport.procs import ServiceProcess
+from devsupport.waiting import wait_until_blocking
 from tests.deploy.image_tree import NOBODY, ImageTree, build_image_tree, image_process
 
 pytestmark = pytest.mark.slow
@@ -105,22 +105,24 @@ def test_every_process_serves_from_the_image_as_nobody_on_a_read_only_root(tree:
         web.wait_http(f"http://127.0.0.1:{gateway}/readyz", timeout=60)
 
         # The AMI feed reaches the status service through the ingest: live rows come back.
-        deadline = time.monotonic() + 60
-        operators: list = []
-        while not operators and time.monotonic() < deadline:
-            operators = _get_json(f"http://127.0.0.1:{gateway}/api/queue-status/operators")["data"]
-            time.sleep(0.2)
-        assert operators, feed.output()
+        wait_until_blocking(
+            lambda: _get_json(f"http://127.0.0.1:{gateway}/api/queue-status/operators")["data"],
+            within=60,
+            what="operators from the AMI feed through ami_ingest and status",
+            interval=0.2,
+            detail=feed.output,
+        )
 
         # gateway → queue_admin → Redis → worker: an accepted job completes.
         base = f"http://127.0.0.1:{gateway}/api/queues/workflow/jobs"
         job_id = _post_json(base, {"name": "statistics_aggregation", "data": {}})["data"]["jobId"]
-        state = ""
-        deadline = time.monotonic() + 60
-        while state != "completed" and time.monotonic() < deadline:
-            state = _get_json(f"{base}/{job_id}")["data"]["state"]
-            time.sleep(0.2)
-        assert state == "completed", worker.output()
+        wait_until_blocking(
+            lambda: _get_json(f"{base}/{job_id}")["data"]["state"] == "completed",
+            within=60,
+            what="the enqueued job completed by the worker",
+            interval=0.2,
+            detail=worker.output,
+        )
 
         # Only the volumes were written: the SQLite database and the queue spool, as nobody.
         written = {p.name: p.stat().st_uid for p in data_dir.iterdir()}

@@ -8,7 +8,6 @@ gateway resolves the name again and every replica gets its share.
 
 from __future__ import annotations
 
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +15,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import SpawnService
+from devsupport.ports import free_ports
+from devsupport.procs import ServiceProcess, SpawnService
+from devsupport.waiting import wait_until_blocking
 from tests.support.dns_server import LoopbackDns
-from tests.support.ports import free_ports
-from tests.support.procs import ServiceProcess
 
 pytestmark = pytest.mark.slow
 
@@ -89,10 +88,12 @@ def test_calls_spread_evenly_over_three_status_replicas_after_a_scale_up(
     # Scale up: two more ready replicas appear under the name.
     replicas += [start_status(1), start_status(2)]
     dns.set(NAME, HOSTS)
-    deadline = time.monotonic() + 60
-    while not all(handled_list_operators(port) for port in metrics_ports):
-        assert time.monotonic() < deadline, "the gateway never reached the new replicas"
+
+    def every_replica_answered() -> bool:
         read_operators(gateway_port)
+        return all(handled_list_operators(port) for port in metrics_ports)
+
+    wait_until_blocking(every_replica_answered, within=60, what="the gateway reaching the new replicas")
 
     before = [handled_list_operators(port) for port in metrics_ports]
     for _ in range(CALLS):

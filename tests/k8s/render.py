@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.procs import REPO_ROOT
+from devsupport.procs import REPO_ROOT
 
 K8S = REPO_ROOT / "k8s"
 OVERLAYS = {"base": K8S / "base", "dev": K8S / "overlays" / "dev", "production": K8S / "overlays" / "production"}

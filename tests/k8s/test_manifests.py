@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
+from devsupport.procs import REPO_ROOT
 from runtime.config import CommonSettings, parse_address
 from tests.k8s.render import OVERLAYS, of_kind, rendered
-from tests.support.procs import REPO_ROOT
 
 # Read by processes outside CommonSettings (the gateway's own settings, the queue admin's address).
 EXTRA_VARIABLES = {"GATEWAY_HOST", "QUEUE_ADMIN_ADDR", "SECRETS_DIR"}

@@ -12,8 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from devsupport.procs import REPO_ROOT
 from tests.k8s.render import K8S, OVERLAYS, rendered, write_rendered
-from tests.support.procs import REPO_ROOT
 
 CHECKOV = REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")

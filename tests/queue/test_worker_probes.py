@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 
-from tests.conftest import SpawnService
-from tests.support.ports import free_port
-from tests.support.redis_server import RedisServer
+from devsupport.ports import free_port
+from devsupport.procs import SpawnService
+from devsupport.redis_server import RedisServer
+from devsupport.waiting import wait_until_blocking
 
 
 def probe(url: str) -> tuple[int, dict]:
@@ -21,18 +21,15 @@ def probe(url: str) -> tuple[int, dict]:
             return error.code, json.loads(error.read())
 
 
-def wait_for(url: str, status: int, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    last: tuple[int, dict] | None = None
-    while time.monotonic() < deadline:
+def wait_for(url: str, status: int) -> dict:
+    def answered() -> dict | None:
         try:
-            last = probe(url)
+            code, body = probe(url)
         except (urllib.error.URLError, OSError):
-            last = None
-        if last is not None and last[0] == status:
-            return last[1]
-        time.sleep(0.1)
-    raise AssertionError(f"{url} never answered {status} (last: {last})")
+            return None
+        return body if code == status else None
+
+    return wait_until_blocking(answered, within=30, what=f"{url} answering {status}", interval=0.1)
 
 
 def test_a_redis_outage_makes_the_worker_unready_but_still_live(

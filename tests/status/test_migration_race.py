@@ -13,8 +13,8 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from tests.support.postgres_server import PostgresServer
-from tests.support.procs import REPO_ROOT, child_env
+from devsupport.postgres_server import PostgresServer
+from devsupport.procs import REPO_ROOT, child_env
 
 REPLICAS = 3
 MIGRATE = "import sys; from services.status.migrate import run_migrations; run_migrations(sys.argv[1])"
