@@ -32,7 +32,9 @@ from tests.support.browser import headless_chromium
 # keep exploring new ones. No per-example deadline: two shared cores make timings meaningless.
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 hypothesis_settings.register_profile("dev", deadline=None, print_blob=True)
-hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+# make mutation runs every property test once per mutant: the same few examples each time.
+hypothesis_settings.register_profile("mutation", derandomize=True, deadline=None, max_examples=15, database=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture(scope="session")

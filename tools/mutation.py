@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -114,7 +115,9 @@ def run_module(path: str) -> None:
     # A module's mutants named explicitly: mutmut runs them all again, whatever it recorded.
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", "1", mutant_glob(path)]
     print(f"mutation: {path}", flush=True)
-    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    # Property tests draw a few fixed examples per mutant (the "mutation" profile, tests/conftest.py).
+    env = {**os.environ, "HYPOTHESIS_PROFILE": "mutation"}
+    subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 def report(paths: list[str]) -> dict[str, float]:

@@ -11,8 +11,8 @@ from services.ami_ingest.ami.wire import FrameParser, encode_action
 KEYS = st.text(alphabet=st.characters(categories=["Lu", "Ll", "Nd"], include_characters="-_"), min_size=1, max_size=12)
 VALUES = st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\r\n\x00"), max_size=30)
 HEADERS = st.lists(st.tuples(KEYS, VALUES), min_size=1, max_size=8)
-settings.register_profile("ami", suppress_health_check=[HealthCheck.too_slow], deadline=None)
-settings.load_profile("ami")
+# Streams take a while to draw; the profile (tests/conftest.py) decides everything else.
+SLOW_DRAWS = settings(suppress_health_check=[HealthCheck.too_slow])
 
 
 def _parse_in_chunks(
@@ -42,16 +42,19 @@ def streams(draw: st.DrawFn) -> bytes:
     return b"".join(parts)
 
 
+@SLOW_DRAWS
 @given(data=streams(), cuts=st.lists(st.integers(0, 2000), max_size=8))
 def test_any_chunking_of_a_stream_gives_the_same_frames(data: bytes, cuts: list[int]) -> None:
     assert _parse_in_chunks(data, cuts) == _parse_in_chunks(data, [])
 
 
+@SLOW_DRAWS
 @given(data=st.binary(max_size=600), cuts=st.lists(st.integers(0, 600), max_size=6))
 def test_any_chunking_of_arbitrary_bytes_gives_the_same_frames(data: bytes, cuts: list[int]) -> None:
     assert _parse_in_chunks(data, cuts)[0] == _parse_in_chunks(data, [])[0]
 
 
+@SLOW_DRAWS
 @given(data=streams(), cuts=st.lists(st.integers(0, 2000), max_size=8))
 def test_lazy_headers_give_the_same_frames_names_and_counts(data: bytes, cuts: list[int]) -> None:
     lazy_frames, malformed, banner = _parse_in_chunks(data, cuts, lazy=True)
@@ -62,6 +65,7 @@ def test_lazy_headers_give_the_same_frames_names_and_counts(data: bytes, cuts: l
     assert (lazy_frames, malformed, banner) == _parse_in_chunks(data, [])
 
 
+@SLOW_DRAWS
 @given(data=st.binary(max_size=600), cuts=st.lists(st.integers(0, 600), max_size=6))
 def test_lazy_headers_give_the_same_frames_for_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
     lazy_frames = _parse_in_chunks(data, cuts, lazy=True)[0]
@@ -69,6 +73,7 @@ def test_lazy_headers_give_the_same_frames_for_arbitrary_bytes(data: bytes, cuts
     assert lazy_frames == _parse_in_chunks(data, [])[0]
 
 
+@SLOW_DRAWS
 @given(action=KEYS, headers=st.lists(st.tuples(KEYS, VALUES), max_size=8))
 def test_encode_action_round_trips_through_the_parser(action: str, headers: list[tuple[str, str]]) -> None:
     parser = FrameParser()
@@ -78,6 +83,7 @@ def test_encode_action_round_trips_through_the_parser(action: str, headers: list
     assert not parser.malformed
 
 
+@SLOW_DRAWS
 @given(st.lists(st.binary(max_size=300), max_size=10))
 def test_parser_never_raises_on_arbitrary_bytes(chunks: list[bytes]) -> None:
     parser = FrameParser(max_line_bytes=64, max_frame_bytes=256, max_headers=8)
@@ -89,6 +95,7 @@ def test_parser_never_raises_on_arbitrary_bytes(chunks: list[bytes]) -> None:
     parser.finish()
 
 
+@SLOW_DRAWS
 @given(
     garbage=st.binary(max_size=200).filter(lambda b: b"\n" not in b),
     cuts=st.lists(st.integers(0, 800), max_size=5),
