@@ -42,10 +42,11 @@ MODULES = (
     "runtime/queue/spec.py",
     "services/ami_ingest/ami/wire.py",
     "services/ami_ingest/domain/normalize.py",
+    "runtime/status_model/rules.py",
+    "runtime/status_model/state.py",
     "services/status/domain/batch.py",
     "services/status/domain/state.py",
     "services/status/domain/validation.py",
-    "services/status/domain/views.py",
     "services/status/domain/wire.py",
 )
 
