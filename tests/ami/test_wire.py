@@ -335,3 +335,152 @@ def test_frame_survives_pickling_and_hashing() -> None:
     only = FrameParser().feed(wire(("Event", "X"), ("A", "é")))[0]
     assert pickle.loads(pickle.dumps(only)) == only
     assert len({only, Frame((("Event", "X"), ("A", "é")))}) == 1
+
+
+@pytest.mark.parametrize("limit", ["max_line_bytes", "max_frame_bytes", "max_headers"])
+def test_a_parser_needs_positive_limits(limit: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        FrameParser(**{limit: 0})  # type: ignore[arg-type]
+    assert caught.value.field == "limits"
+
+
+def test_limits_of_one_are_valid() -> None:
+    parser = FrameParser(max_line_bytes=1, max_frame_bytes=1, max_headers=1)
+    assert (parser.max_line_bytes, parser.max_frame_bytes, parser.max_headers) == (1, 1, 1)
+
+
+def test_the_default_limits_are_8_kib_lines_1_mib_frames_2048_headers() -> None:
+    parser = FrameParser()
+    assert (parser.max_line_bytes, parser.max_frame_bytes, parser.max_headers) == (8192, 1 << 20, 2048)
+
+
+def test_a_line_of_exactly_max_line_bytes_is_kept() -> None:
+    parser = FrameParser(max_line_bytes=12)
+    frames = parser.feed(b"Event: A\r\nK: 123456789\r\nL: 1234567890\r\n\r\n")
+    assert frames[0].headers == (("Event", "A"), ("K", "123456789"))
+    assert parser.malformed == {"line_too_long": 1}
+
+
+def test_a_frame_of_exactly_max_frame_bytes_is_kept() -> None:
+    data = wire(("Event", "A"), ("X", "1"))
+    exact_size = len(data) - 4  # the frame without its closing empty line
+    parser = FrameParser(max_frame_bytes=exact_size, max_line_bytes=100)
+    assert [f.event for f in parser.feed(data + wire(("Event", "B"), ("X", "12345")))] == ["A"]
+    assert parser.malformed == {"frame_too_long": 1}
+
+
+def test_a_partial_frame_of_exactly_max_frame_bytes_is_still_awaited() -> None:
+    parser = FrameParser(max_frame_bytes=20)
+    assert parser.feed(b"Event: A\r\nX: 1234567") == []
+    assert parser.pending_bytes == 20
+    assert [f.to_dict() for f in parser.feed(b"\r\n\r\n")] == [{"Event": "A", "X": "1234567"}]
+    assert not parser.malformed
+
+
+def test_a_partial_frame_past_max_frame_bytes_is_dropped_as_it_arrives() -> None:
+    parser = FrameParser(max_frame_bytes=20)
+    assert parser.feed(b"Event: A\r\nX: 12345678") == []
+    assert parser.pending_bytes <= 2
+    assert parser.malformed == {"frame_too_long": 1}
+
+
+def test_blank_lines_before_the_banner_are_skipped() -> None:
+    parser = FrameParser()
+    frames = parser.feed(b"\r\n\r\n" + BANNER + wire(("Event", "X")))
+    assert (parser.banner, [f.event for f in frames]) == ("Asterisk Call Manager/11.0.0", ["X"])
+
+
+def test_a_banner_split_across_reads_is_read_whole() -> None:
+    parser = FrameParser()
+    assert parser.feed(b"Asterisk Call") == []
+    assert parser.feed(b" Manager/2.10.4\r\n" + wire(("Event", "X")))[0].event == "X"
+    assert parser.banner == "Asterisk Call Manager/2.10.4"
+
+
+def test_a_first_line_longer_than_a_line_is_not_waited_for_as_a_banner() -> None:
+    parser = FrameParser(max_line_bytes=16)
+    assert parser.feed(b"Event: " + b"x" * 20) == []
+    assert parser.banner is None
+    assert [f.event for f in parser.feed(b"\r\n\r\n" + wire(("Event", "Next")))] == ["Next"]
+
+
+def test_the_banner_of_a_new_connection_is_read_after_reset() -> None:
+    parser = FrameParser()
+    parser.feed(BANNER)
+    parser.reset()
+    parser.feed(b"Asterisk Call Manager/9.0.0\r\n")
+    assert parser.banner == "Asterisk Call Manager/9.0.0"
+
+
+def test_only_line_ends_left_at_close_are_not_a_truncated_frame() -> None:
+    parser = FrameParser()
+    parser.feed(wire(("Event", "A")))
+    parser.feed(b"\r\n")
+    parser.finish()
+    assert not parser.malformed
+
+
+def test_an_overlong_frame_being_skipped_at_close_is_not_counted_again() -> None:
+    parser = FrameParser(max_frame_bytes=20)
+    parser.feed(b"Event: A\r\nX: " + b"y" * 40)
+    parser.finish()
+    assert parser.malformed == {"frame_too_long": 1}
+    assert parser.feed(wire(("Event", "B")))[0].event == "B"
+
+
+def test_counters_survive_reset() -> None:
+    parser = FrameParser()
+    parser.feed(BANNER + b"junk\r\nEvent: A\r\n\r\n")
+    parser.reset()
+    assert parser.malformed == {"no_colon": 1}
+
+
+def test_many_frames_in_one_read_are_all_kept_whatever_the_line_limit() -> None:
+    data = b"".join(wire(("Event", f"E{i}"), ("Uniqueid", f"1700000000.{i}")) for i in range(50))
+    frames = FrameParser(max_line_bytes=40).feed(data)
+    assert [f.event for f in frames] == [f"E{i}" for i in range(50)]
+
+
+def test_a_frame_longer_than_the_line_limit_among_short_ones_is_parsed_on_its_own() -> None:
+    long_frame = wire(*[("H", "1234567")] * 6)
+    data = wire(("Event", "A")) + long_frame + wire(("Event", "B"))
+    frames = FrameParser(max_line_bytes=40).feed(data)
+    assert [f.headers for f in frames] == [(("Event", "A"),), (("H", "1234567"),) * 6, (("Event", "B"),)]
+
+
+def test_command_output_lines_lose_their_carriage_returns() -> None:
+    data = b"Response: Follows\r\nActionID: 9\r\nline one\r\nline two\r\n--END COMMAND--\r\n\r\n"
+    assert FrameParser().feed(data)[0].get_all("Output") == ["line one", "line two"]
+
+
+def test_command_output_may_end_on_the_marker_line() -> None:
+    data = b"Response: Follows\r\nPrivilege: Command\r\nlast line--END COMMAND--\r\n\r\n"
+    only = FrameParser().feed(data)[0]
+    assert only.headers == (("Response", "Follows"), ("Privilege", "Command"), ("Output", "last line"))
+
+
+def test_command_output_headers_keep_their_values_whatever_the_spacing() -> None:
+    data = b"Response: Follows\r\nActionID:7\r\nMessage:  two spaces\r\nout\r\n--END COMMAND--\r\n\r\n"
+    only = FrameParser().feed(data)[0]
+    assert only.headers == (("Response", "Follows"), ("ActionID", "7"), ("Message", " two spaces"), ("Output", "out"))
+
+
+def test_command_output_without_output_lines_is_its_headers() -> None:
+    data = b"Response: Follows\r\nActionID: 3\r\n--END COMMAND--\r\n\r\n"
+    assert FrameParser().feed(data)[0].headers == (("Response", "Follows"), ("ActionID", "3"))
+
+
+def test_encode_action_writes_values_as_text() -> None:
+    assert encode_action("Originate", {"Timeout": 30000}) == b"Action: Originate\r\nTimeout: 30000\r\n\r\n"  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize("name", ["", " Padded", "Padded "])
+def test_encode_action_refuses_empty_or_padded_header_names(name: str) -> None:
+    with pytest.raises(InvalidArgument, match="header name must be non-empty"):
+        encode_action("Ping", {name: "1"})
+
+
+def test_encode_action_refuses_text_utf8_cannot_encode() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        encode_action("Ping", {"ActionID": "\udc80"})
+    assert caught.value.field == "headers"
