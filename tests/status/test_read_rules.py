@@ -103,7 +103,7 @@ def test_a_stored_wait_without_callers_is_answered_as_none_waiting() -> None:
     assert (view.waiting, view.longest_wait) == (0, 0.0)
 
 
-OPERATOR = S.Operator(member_id="PJSIP/1001", queue_name="sales", status=1, paused=True)
+OPERATOR = S.Operator(member_id="PJSIP/1001", queue_name="sales", status=S.MEMBER_STATUS_IDLE, paused=True)
 
 
 def test_an_operator_matches_no_filter() -> None:
@@ -115,12 +115,12 @@ def test_an_operator_matches_no_filter() -> None:
     [
         ({"queue_name": "sales"}, True),
         ({"queue_name": "support"}, False),
-        ({"status": 1}, True),
-        ({"status": 2}, False),
+        ({"status": S.MEMBER_STATUS_IDLE}, True),
+        ({"status": S.MEMBER_STATUS_IN_USE}, False),
         ({"paused": True}, True),
         ({"paused": False}, False),
-        ({"queue_name": "sales", "status": 1, "paused": True}, True),
-        ({"queue_name": "sales", "status": 1, "paused": False}, False),
+        ({"queue_name": "sales", "status": S.MEMBER_STATUS_IDLE, "paused": True}, True),
+        ({"queue_name": "sales", "status": S.MEMBER_STATUS_IDLE, "paused": False}, False),
     ],
 )
 def test_an_operator_matches_each_filter_given(filters: dict[str, object], matches: bool) -> None:
