@@ -6,6 +6,7 @@ import grpc
 import pytest
 
 from runtime.errors import (
+    HTTP_STATUS,
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
@@ -114,3 +115,7 @@ def test_a_more_precise_error_refines_the_http_status(code: grpc.StatusCode, rea
 
 def test_a_reason_without_its_own_http_status_keeps_the_codes() -> None:
     assert http_status_for(grpc.StatusCode.NOT_FOUND, "NotFound") == 404
+
+
+def test_every_grpc_code_has_an_http_status() -> None:
+    assert set(HTTP_STATUS) == set(grpc.StatusCode)
