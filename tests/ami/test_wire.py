@@ -471,7 +471,8 @@ def test_command_output_without_output_lines_is_its_headers() -> None:
 
 
 def test_encode_action_writes_values_as_text() -> None:
-    assert encode_action("Originate", {"Timeout": 30000}) == b"Action: Originate\r\nTimeout: 30000\r\n\r\n"  # type: ignore[dict-item]
+    timeout: dict[str, object] = {"Timeout": 30000}
+    assert encode_action("Originate", timeout) == b"Action: Originate\r\nTimeout: 30000\r\n\r\n"  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("name", ["", " Padded", "Padded "])
