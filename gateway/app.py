@@ -16,6 +16,7 @@ from opentelemetry.trace import TracerProvider
 
 from gateway import (
     dashboard,
+    media_page,
     notify_dashboard,
     queue_dashboard,
     routes_media,
@@ -92,6 +93,7 @@ def create_app(
     app.include_router(routes_queues.router)
     app.include_router(queue_dashboard.router)
     app.include_router(routes_media.router)
+    app.include_router(media_page.router)
     app.include_router(routes_notify.router)
     app.include_router(notify_dashboard.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")

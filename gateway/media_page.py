@@ -1,0 +1,26 @@
+"""The media page under ``/admin/media``: drag-and-drop upload and the recent media, live.
+
+One server-rendered page (``templates/media.html``) whose script (``static/media.js``) uploads
+through ``POST /api/admin/media/upload-async``, lists ``/api/admin/media`` and follows
+``/api/admin/media/events`` (SSE): a state change re-reads only that media and redraws its card
+(thumbnail, variants, state, error). Nothing is polled on a timer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+__all__ = ["router"]
+
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+
+router = APIRouter(tags=["dashboard"])
+
+
+@router.get("/admin/media", response_class=HTMLResponse, summary="Media: upload, recent uploads, live states")
+async def media_page(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(request, "media.html", {})

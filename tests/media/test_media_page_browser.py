@@ -1,0 +1,52 @@
+"""/admin/media in headless Chromium against the real gateway, media service and worker: an
+upload appears, turns ready without a reload (its thumbnail loads), and delete marks it deleted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from runtime.queue import Worker
+from tests.media.images import shared
+
+SCREENSHOT = "/tmp/media.png"
+
+
+@pytest.mark.timeout(90)
+async def test_upload_goes_live_to_ready_and_delete_marks_it(
+    browser: Browser, live_media_gateway: str, media_worker: Worker, tmp_path: Path
+) -> None:
+    photo = tmp_path / "rocket.jpg"
+    photo.write_bytes(shared("sk_rocket.jpg"))
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(f"{live_media_gateway}/admin/media")
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=20_000)
+    await expect(page.locator("#media")).to_contain_text("No media yet")
+
+    await page.locator("#owner").fill("browser-test")
+    await page.locator("#file").set_input_files(str(photo))
+    card = page.locator(".mcard").first
+    await expect(card).to_have_attribute("data-state", "ready", timeout=45_000)
+    await expect(card.locator("img.thumb")).to_have_js_property("naturalWidth", 150)
+    await expect(card.locator("[data-variant]")).to_have_count(3)
+    await expect(card).to_contain_text("browser-test")
+    await page.screenshot(path=SCREENSHOT)
+
+    await card.locator("button.delete").click()
+    await expect(card).to_have_attribute("data-state", "deleted", timeout=20_000)
+
+
+@pytest.mark.timeout(60)
+async def test_a_file_that_is_no_image_shows_the_refusal(
+    browser: Browser, live_media_gateway: str, tmp_path: Path
+) -> None:
+    fake = tmp_path / "notes.png"
+    fake.write_bytes(b"<html>not an image</html>")
+    page = await browser.new_page()
+    await page.goto(f"{live_media_gateway}/admin/media")
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=20_000)
+    await page.locator("#file").set_input_files(str(fake))
+    await expect(page.locator("#upload-status")).to_contain_text("not a JPEG, PNG, WebP or GIF")
+    await expect(page.locator("#upload-status")).to_have_class("status error")
