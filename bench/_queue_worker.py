@@ -12,8 +12,9 @@ import os
 import time
 from typing import Any
 
+from runtime.process import run_main
 from runtime.queue import QueueSpec, RateLimit, Retention
-from runtime.queue.runner import run_worker
+from runtime.queue.runner import serve
 
 QUEUE = "bench"
 
@@ -44,4 +45,5 @@ def bench_spec(env: dict[str, str] | os._Environ[str] = os.environ) -> QueueSpec
 
 
 if __name__ == "__main__":
-    run_worker(bench_spec(), os.environ["BQ_URL"])
+    # No logging, tracing or /metrics set-up: the bench measures the queue layer alone.
+    run_main(lambda: serve(bench_spec(), os.environ["BQ_URL"]))

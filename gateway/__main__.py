@@ -1,4 +1,4 @@
-"""``python -m gateway``: load settings, configure logs and tracing, serve the app with uvicorn.
+"""``python -m gateway``: load settings, the process bootstrap (runtime.process), serve the app with uvicorn.
 
 Listens on GATEWAY_HOST (default 127.0.0.1) : GATEWAY_PORT (default 8080). SIGTERM/SIGINT make
 uvicorn stop accepting, finish in-flight requests (open SSE streams are closed) and run the
@@ -15,9 +15,9 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from runtime import telemetry
 from runtime.config import load_settings
-from runtime.logging import configure_logging, get_logger
+from runtime.logging import get_logger
+from runtime.process import run_process
 
 
 class GatewayServer(uvicorn.Server):
@@ -38,15 +38,9 @@ class GatewayServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def main() -> None:
-    settings = load_settings(GatewaySettings)
-    configure_logging(settings.log_level, fmt=settings.log_format, service="gateway")
-    # Before the app exists: the gRPC client instrumentation patches channels opened afterwards.
-    telemetry.configure_telemetry(
-        settings.otel_service_name or "gateway",
-        resource_attributes=telemetry.resource_attributes(settings),
-        otlp_endpoint=settings.otel_exporter_otlp_endpoint,
-    )
+async def serve(settings: GatewaySettings) -> None:
+    # Created after the bootstrap set up tracing: the gRPC client instrumentation patches only
+    # channels opened afterwards.
     app = create_app(settings)
     get_logger("gateway").info(
         "gateway listening", url=f"http://{settings.gateway_host}:{settings.gateway_port}/dashboard"
@@ -59,10 +53,13 @@ def main() -> None:
         timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_seconds)),
         lifespan="on",
     )
-    try:
-        GatewayServer(config).run()
-    finally:
-        telemetry.shutdown()
+    await GatewayServer(config).serve()
+
+
+def main() -> None:
+    settings = load_settings(GatewaySettings)
+    # The app serves /metrics on its own port: no separate metrics server.
+    run_process("gateway", settings, lambda: serve(settings), metrics=False)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import signal
 import sys
 import threading
 import time
@@ -66,14 +65,13 @@ from runtime.event_loop import event_loop_factory
 from runtime.health import HealthCheck, HealthReporter
 from runtime.interceptors import ServerInterceptor
 from runtime.logging import bind_context, configure_logging, get_logger
-from runtime.metrics import MetricsServer, start_metrics_server
 from runtime.multiprocess import supervise, watch_parent, worker_index
+from runtime.process import init_process, on_stop_signal, run_main
 
 __all__ = [
     "GrpcServer",
     "GrpcService",
     "ShutdownHook",
-    "init_process",
     "run_service",
     "serve",
     "shutdown_event",
@@ -215,21 +213,15 @@ async def serve(
         max_connection_age_seconds=max_connection_age_seconds,
     )
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
     received: list[str] = []
 
-    def on_signal(sig: signal.Signals) -> None:
-        # Supervisors often deliver the same stop twice (SIGINT to the group, then SIGTERM):
-        # repeats are ignored and the watchdog below bounds the drain instead.
-        if received:
-            return
-        received.append(sig.name)
+    def on_signal(name: str) -> None:
+        # Repeated signals are ignored (on_stop_signal); the watchdog bounds the drain instead.
+        received.append(name)
         _start_exit_watchdog(EXIT_BUDGET_SECONDS + 0.1)
         stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig)
-    try:
+    with on_stop_signal(on_signal):
         try:
             await server.start()
         except Exception:
@@ -242,9 +234,6 @@ async def serve(
         log.info("server stopping", signal=received[0] if received else None, grace_seconds=grace_seconds)
         await server.stop(deadline=started + EXIT_BUDGET_SECONDS - 0.3)
         log.info("server stopped", duration_ms=round((time.monotonic() - started) * 1000, 1))
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
 
 
 def _start_exit_watchdog(seconds: float) -> None:
@@ -257,20 +246,6 @@ def _start_exit_watchdog(seconds: float) -> None:
     timer = threading.Timer(seconds, overrun)
     timer.daemon = True
     timer.start()
-
-
-def init_process(name: str, settings: CommonSettings) -> MetricsServer | None:
-    """Logging, tracing and ``/metrics`` for any Switchboard process (services, workers, gateway)."""
-    configure_logging(settings.log_level, fmt=settings.log_format, service=name)
-    telemetry.configure_telemetry(
-        settings.otel_service_name or name,
-        resource_attributes=telemetry.resource_attributes(settings),
-        otlp_endpoint=settings.otel_exporter_otlp_endpoint,
-    )
-    metrics = start_metrics_server(settings.metrics_port, settings.metrics_host)
-    if metrics is not None:
-        log.info("metrics listening", url=f"http://{settings.metrics_host}:{metrics.port}/metrics")
-    return metrics
 
 
 def run_service(
@@ -312,19 +287,7 @@ def run_service(
             if orphan_watch is not None:
                 orphan_watch.cancel()
 
-    try:
-        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            runner.run(main())
-    except KeyboardInterrupt:  # Ctrl-C before the server installed its handlers
-        telemetry.shutdown(timeout_seconds=0.2)
-        sys.exit(130)
-    except Exception:
-        log.exception("service crashed")
-        telemetry.shutdown(timeout_seconds=0.2)
-        sys.exit(1)
-    # The /metrics thread is a daemon: closing it would cost its 0.5 s poll for nothing.
-    telemetry.shutdown(timeout_seconds=0.2)
-    sys.exit(0)
+    run_main(main, crashed="service crashed")
 
 
 def _run_supervisor(

@@ -45,6 +45,7 @@ from opentelemetry.trace import Status, StatusCode
 from runtime.config import CommonSettings
 
 __all__ = [
+    "configure_process_telemetry",
     "configure_telemetry",
     "extract_context",
     "get_tracer",
@@ -303,6 +304,16 @@ def use_context(carrier: Mapping[str, str] | None) -> Iterator[otel_context.Cont
         yield ctx
     finally:
         otel_context.detach(token)
+
+
+def configure_process_telemetry(name: str, settings: CommonSettings) -> TracerProvider:
+    """Tracing for the process called ``name``, from its settings: the one place every process
+    (gRPC service, queue worker, gateway) sets OpenTelemetry up, through runtime.process."""
+    return configure_telemetry(
+        settings.otel_service_name or name,
+        resource_attributes=resource_attributes(settings),
+        otlp_endpoint=settings.otel_exporter_otlp_endpoint,
+    )
 
 
 def resource_attributes(settings: CommonSettings) -> dict[str, str | None]:

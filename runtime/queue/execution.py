@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 import traceback
 from dataclasses import dataclass
@@ -14,11 +13,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from runtime.errors import PermanentError
+from runtime.logging import get_logger
 from runtime.queue import codec
 from runtime.queue.keys import QueueKeys
 from runtime.retry import RetryPolicy
 
-log = logging.getLogger("runtime.queue.execution")
+log = get_logger("runtime.queue.execution")
 
 MAX_TRACEBACK_CHARS = 8000
 
@@ -91,7 +91,7 @@ class JobContext(dict[str, Any]):
                 pipe.publish(self._keys.events, event)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            log.warning("job %s: progress %r not recorded: %s", job_id, value, exc)
+            log.warning("job progress not recorded", job_id=job_id, progress=value, error=str(exc))
 
 
 class Requeue(Exception):

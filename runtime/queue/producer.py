@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 import math
 import time
 import uuid
@@ -21,6 +20,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from runtime.errors import AlreadyExists, InvalidArgument, Unavailable
+from runtime.logging import get_logger
 from runtime.queue import codec, lua_worker, tracing
 from runtime.queue.keys import JOB_ID_PATTERN, PRIORITY_MAX, PRIORITY_MIN
 from runtime.queue.metrics import BACKEND_SWITCHES, SPOOL_DUPLICATES, SPOOLED
@@ -28,7 +28,7 @@ from runtime.queue.spec import QueueSpec
 from runtime.queue.spool import DiskSpool
 from runtime.retry import RetryPolicy
 
-log = logging.getLogger("runtime.queue.producer")
+log = get_logger("runtime.queue.producer")
 T = TypeVar("T")
 MAX_DELAY_S = 366 * 24 * 3600.0
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -286,11 +286,11 @@ class QueueClient:
 
     def _switch(self, *, to_spool: bool) -> None:
         if to_spool and not self._spooling:
-            log.warning("queue %s: redis unreachable, spooling enqueues to %s", self.spec.name, self.spool)
+            log.warning("redis unreachable: spooling enqueues", queue=self.spec.name, spool=str(self.spool))
             BACKEND_SWITCHES.labels("redis", "spool").inc()
             self._spooling = True
         elif not to_spool and self._spooling:
-            log.warning("queue %s: redis is back, spool flushed", self.spec.name)
+            log.warning("redis is back: spool flushed", queue=self.spec.name)
             BACKEND_SWITCHES.labels("spool", "redis").inc()
             self._spooling = False
 
@@ -305,7 +305,7 @@ class QueueClient:
             except TRANSIENT:
                 await asyncio.sleep(self._flush_interval)
             except Exception:
-                log.exception("queue %s: spool flush failed", self.spec.name)
+                log.exception("spool flush failed", queue=self.spec.name)
                 await asyncio.sleep(self._flush_interval)
 
     async def _report_existing(self, rows: list[list[str]]) -> None:
@@ -324,14 +324,14 @@ class QueueClient:
         for row, current in zip(rows, stored, strict=True):
             if _same_job(row, current):
                 log.info(
-                    "queue %s: spooled job %s was already in redis (a timed-out call had landed)",
-                    self.spec.name,
-                    row[0],
+                    "spooled job was already in redis (a timed-out call had landed)",
+                    queue=self.spec.name,
+                    job_id=row[0],
                 )
                 continue
             SPOOL_DUPLICATES.labels(self.spec.name).inc()
             log.warning(
-                "queue %s: spooled job %s refused at flush: that job id already exists in redis", self.spec.name, row[0]
+                "spooled job refused at flush: that job id already exists in redis", queue=self.spec.name, job_id=row[0]
             )
             event = codec.dumps({"event": "duplicate", "jobId": row[0], "name": row[1]})
             await self.redis.publish(self.spec.keys.events, event)

@@ -1,4 +1,5 @@
-"""Run a queue's worker as a process: Redis connection, SIGTERM/SIGINT -> graceful stop, probes.
+"""Run a queue's worker as a process: the process bootstrap (runtime.process), a Redis connection,
+SIGTERM/SIGINT -> graceful stop, probes.
 
 The worker answers Kubernetes probes on its ``/metrics`` port (:func:`runtime.metrics.set_probes`):
 ``/healthz`` while its event loop keeps ticking (never Redis: an outage must not restart
@@ -10,23 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from runtime.event_loop import event_loop_factory
+from runtime.config import CommonSettings
 from runtime.health import run_check
 from runtime.metrics import set_probes
+from runtime.process import on_stop_signal, run_process
 from runtime.queue.spec import QueueSpec
 from runtime.queue.worker import Worker
 from runtime.redis_durability import check_redis_durability
-
-log = logging.getLogger("runtime.queue.runner")
 
 TICK_SECONDS = 1.0
 STALLED_AFTER_SECONDS = 10.0
@@ -81,14 +79,12 @@ async def serve(
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
     probes = WorkerProbes(redis, worker)
     set_probes(liveness=probes.liveness, readiness=probes.readiness)
     probing = asyncio.create_task(probes.run(), name="worker-probes")
     try:
-        await worker.run()
+        with on_stop_signal(lambda _: worker.stop()):
+            await worker.run()
     finally:
         probing.cancel()
         await asyncio.gather(probing, return_exceptions=True)
@@ -97,6 +93,8 @@ async def serve(
         await redis.aclose()
 
 
-def run_worker(spec: QueueSpec, redis_url: str, **kwargs: Any) -> None:
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(serve(spec, redis_url, **kwargs))
+def run_worker(name: str, settings: CommonSettings, spec: QueueSpec, **kwargs: Any) -> NoReturn:
+    """The whole life of a worker process called ``name``: logging, tracing and ``/metrics``
+    (:func:`runtime.process.run_process`), then :func:`serve` until SIGTERM; ``kwargs`` go to
+    :func:`serve`."""
+    run_process(name, settings, lambda: serve(spec, settings.redis_url, **kwargs))

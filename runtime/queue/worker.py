@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import socket
 import time
@@ -21,12 +20,13 @@ from opentelemetry import trace
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from runtime.logging import get_logger
 from runtime.queue import codec, lua_admin, lua_worker, registry, tracing
 from runtime.queue.execution import ClaimedJob, JobContext, Requeue, decide_failure
 from runtime.queue.metrics import JOBS_BY_STATE, JOBS_TOTAL, RUN_SECONDS, WAIT_SECONDS
 from runtime.queue.spec import QueueSpec
 
-log = logging.getLogger("runtime.queue.worker")
+log = get_logger("runtime.queue.worker")
 CLAIM_FIELDS = 7
 IDLE_BLOCK_S = 1.0
 CLAIM_BATCH = 25
@@ -114,7 +114,7 @@ class Worker:
         self._stopping.set()
 
     async def run(self) -> None:
-        log.info("worker %s serving queue %s (concurrency %d)", self.worker_id, self.spec.name, self.spec.concurrency)
+        log.info("worker serving", worker=self.worker_id, queue=self.spec.name, concurrency=self.spec.concurrency)
         with contextlib.suppress(RedisError, OSError):
             await self._heartbeat_and_gauges()
         completer = asyncio.create_task(self._completer(), name="queue-completer")
@@ -139,16 +139,16 @@ class Worker:
         await self._flush_done()
         with contextlib.suppress(RedisError):
             await self.redis.zrem(self.keys.workers, self.worker_id)
-        log.info("worker %s stopped", self.worker_id)
+        log.info("worker stopped", worker=self.worker_id, queue=self.spec.name)
 
     async def _drain_active(self) -> None:
         pending = set(self._tasks.values())
         if pending:
             log.info(
-                "worker %s: waiting up to %.1f s for %d active jobs",
-                self.worker_id,
-                self.spec.shutdown_grace_s,
-                len(pending),
+                "worker draining active jobs",
+                worker=self.worker_id,
+                grace_s=self.spec.shutdown_grace_s,
+                active=len(pending),
             )
             _, still = await asyncio.wait(pending, timeout=self.spec.shutdown_grace_s)
             if still:
@@ -160,7 +160,7 @@ class Worker:
                 put_back = await self._put_back(keys=[self.keys.prefix], args=[self.worker_id, *ids])
                 for job_id in ids:
                     self._leases.pop(job_id, None)
-                log.warning("worker %s: put back %s unfinished jobs", self.worker_id, put_back)
+                log.warning("worker put back unfinished jobs", worker=self.worker_id, jobs=put_back)
 
     # ---- pickup ---------------------------------------------------------------------------
     async def _fetch_loop(self) -> None:
@@ -192,7 +192,7 @@ class Worker:
                     block = IDLE_BLOCK_S if info < 0 else min(max(info / 1000, 0.001), IDLE_BLOCK_S)
                     await self.redis.execute_command("BLPOP", self.keys.notify, round(block, 3))
             except (RedisError, OSError) as exc:
-                log.warning("worker %s: redis error in pickup: %s", self.worker_id, exc)
+                log.warning("redis error in pickup", worker=self.worker_id, error=str(exc))
                 self._blocking = True
                 await asyncio.sleep(0.5)
 
@@ -247,9 +247,9 @@ class Worker:
             # worker's reaper runs the job again (at-least-once, as for a killed worker).
             self._leases.pop(job.job_id, None)
             log.exception(
-                "worker %s: could not record the outcome of job %s; its lease will lapse and it re-runs",
-                self.worker_id,
-                job.job_id,
+                "job outcome not recorded: its lease will lapse and it re-runs",
+                worker=self.worker_id,
+                job_id=job.job_id,
             )
         finally:
             self._run_seconds.observe(time.perf_counter() - started)
@@ -261,7 +261,7 @@ class Worker:
             job.max_attempts = job.attempt  # retrying cannot make an unknown function appear
         decision = decide_failure(job, exc, job.backoff(self.spec.backoff), timeout_s)
         (self._retried if decision.retry_delay_ms >= 0 else self._failed).inc()
-        log.warning("job %s %s attempt %d failed: %s", self.spec.name, job.job_id, job.attempt, exc)
+        log.warning("job attempt failed", queue=self.spec.name, job_id=job.job_id, attempt=job.attempt, error=str(exc))
         keep = self.spec.retention.failed
         for delay in (0.1, 0.5, 1.0, 2.0, None):
             try:
@@ -278,7 +278,13 @@ class Worker:
 
     async def _record_requeue(self, job: ClaimedJob, request: Requeue) -> None:
         self._requeued.inc()
-        log.info("job %s %s requeued (hold %.3f s): %s", self.spec.name, job.job_id, request.hold_s, request)
+        log.info(
+            "job requeued",
+            queue=self.spec.name,
+            job_id=job.job_id,
+            hold_s=round(request.hold_s, 3),
+            reason=str(request),
+        )
         args: list[str | int] = [self.worker_id, job.job_id, job.attempt, round(request.hold_s * 1000)]
         await self._requeue(keys=[self.keys.prefix], args=args)
         self._leases.pop(job.job_id, None)
@@ -292,7 +298,7 @@ class Worker:
             try:
                 await self._flush_done()
             except (RedisError, OSError) as exc:
-                log.warning("worker %s: cannot record completions yet: %s", self.worker_id, exc)
+                log.warning("completions not recorded yet", worker=self.worker_id, error=str(exc))
                 if not self._closing:
                     await asyncio.sleep(0.5)
 
@@ -313,7 +319,7 @@ class Worker:
         for job_id, _, _ in batch:
             self._leases.pop(job_id, None)
         if lost:
-            log.warning("worker %s: lease lost before completion of %s", self.worker_id, lost)
+            log.warning("lease lost before completion", worker=self.worker_id, jobs=lost)
 
     async def _maintenance(self) -> None:
         lease_s = self.spec.lease_s
@@ -328,7 +334,7 @@ class Worker:
                     last_renew = now
                 stalled = await self._reap(keys=[self.keys.prefix], args=[self.spec.retention.failed])
                 if stalled:
-                    log.warning("queue %s: re-queued stalled jobs %s", self.spec.name, [s.decode() for s in stalled])
+                    log.warning("stalled jobs re-queued", queue=self.spec.name, jobs=[s.decode() for s in stalled])
                 if now - last_gauge >= 1.0:
                     await self._heartbeat_and_gauges()
                     last_gauge = now
@@ -336,7 +342,7 @@ class Worker:
                     await self._apply_max_age()
                     last_clean = now
             except (RedisError, OSError) as exc:
-                log.warning("worker %s: redis error in maintenance: %s", self.worker_id, exc)
+                log.warning("redis error in maintenance", worker=self.worker_id, error=str(exc))
 
     async def _heartbeat_and_gauges(self) -> None:
         k = self.keys

@@ -6,12 +6,10 @@ taken an upload, so a worker never needs the table before the service made it.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from runtime.config import load_settings
-from runtime.event_loop import event_loop_factory
-from runtime.grpc_server import init_process
+from runtime.process import run_process
 from runtime.queue.runner import serve
 from services.media.app import open_parts, worker_context
 from services.media.queues import processing_queue
@@ -32,9 +30,7 @@ async def run(settings: MediaSettings) -> None:
 
 def main() -> None:
     settings = load_settings(MediaSettings)
-    init_process("media_worker", settings)
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(run(settings))
+    run_process("media_worker", settings, lambda: run(settings))
 
 
 if __name__ == "__main__":

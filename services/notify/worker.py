@@ -14,7 +14,6 @@ from redis.asyncio import Redis
 
 from runtime.config import load_settings
 from runtime.db import create_engine
-from runtime.grpc_server import init_process
 from runtime.queue import QueueSpec
 from runtime.queue.runner import run_worker
 from services.notify.channels.base import Sender
@@ -81,7 +80,6 @@ def main(argv: list[str] | None = None) -> None:
     if which not in QUEUES:
         raise SystemExit(f"usage: python -m services.notify.worker [{'|'.join(QUEUES)}]")
     settings = load_settings(NotifySettings)
-    init_process(f"notify_worker_{which}", settings)
     spec = queue_specs(settings)[QUEUES[which]]
     resources: WorkerResources | None = None
 
@@ -94,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         if resources is not None:
             await resources.close()
 
-    run_worker(spec, settings.redis_url, on_startup=on_startup, on_shutdown=on_shutdown)
+    run_worker(f"notify_worker_{which}", settings, spec, on_startup=on_startup, on_shutdown=on_shutdown)
 
 
 if __name__ == "__main__":

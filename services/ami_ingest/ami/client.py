@@ -26,7 +26,6 @@ import collections
 import contextlib
 import hashlib
 import itertools
-import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,13 +33,14 @@ from typing import Literal, NamedTuple, Protocol
 
 from pydantic import SecretStr
 
+from runtime.logging import get_logger
 from runtime.retry import RetryPolicy
 from services.ami_ingest.ami.errors import AmiAuthError, AmiConnectionLost, AmiNotConnected, AmiTimeout
 from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.transport import ActionHeaders, ActionResult, AmiTransport
 from services.ami_ingest.ami.wire import FrameParser
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 __all__ = ["ActionResult", "AmiClient", "AmiClientConfig", "AmiConnection", "AmiEvent"]
 
@@ -224,7 +224,7 @@ class AmiClient:
             except Exception as exc:
                 self.last_error = exc
                 self.stats["connect_failures" if self._transport is None else "disconnects"] += 1
-                log.warning("AMI %s: %s", self._where, exc.__class__.__name__ + f": {exc}")
+                log.warning("ami session ended", ami=self._where, error=f"{exc.__class__.__name__}: {exc}")
             finally:
                 await self._drop_transport()
             if self._closing:
@@ -233,7 +233,7 @@ class AmiClient:
             failures = 1 if self.stats["logins"] > logins_before else failures + 1
             delay = self.config.retry.delay_for(failures)
             self.stats["reconnects"] += 1
-            log.info("AMI %s: reconnecting in %.2fs (attempt %d)", self._where, delay, failures + 1)
+            log.info("ami reconnecting", ami=self._where, delay_s=round(delay, 2), attempt=failures + 1)
             await asyncio.sleep(delay)
 
     async def _drop_transport(self) -> None:
@@ -246,7 +246,7 @@ class AmiClient:
             try:
                 await self._on_disconnect(self)
             except Exception:
-                log.exception("AMI on_disconnect hook failed")
+                log.exception("ami on_disconnect hook failed", ami=self._where)
 
     async def _session(self) -> None:
         """One connection: connect, login, hook, then keep alive until it dies."""
@@ -269,7 +269,7 @@ class AmiClient:
         self.stats["connects"] += 1
         await self._login(transport)
         self.stats["logins"] += 1
-        log.info("AMI %s: logged in as %s (%s)", self._where, cfg.username, transport.banner)
+        log.info("ami logged in", ami=self._where, username=cfg.username, banner=transport.banner)
         self._ready.set()
         if self._on_connect is not None:
             await self._on_connect(self)
@@ -293,11 +293,11 @@ class AmiClient:
         if not result.ok:
             message = result.message or "login refused"
             log.error(
-                "AMI %s: login as %r failed: %s (failure %d)",
-                self._where,
-                cfg.username,
-                message,
-                self.stats["login_failures"] + 1,
+                "ami login failed",
+                ami=self._where,
+                username=cfg.username,
+                reason=message,
+                failure=self.stats["login_failures"] + 1,
             )
             raise AmiAuthError(f"AMI {self._where} refused login as {cfg.username!r}: {message}")
 
@@ -313,7 +313,9 @@ class AmiClient:
                 await transport.send_action("Ping", response_timeout=cfg.ping_timeout)
             except AmiTimeout:
                 self.stats["ping_timeouts"] += 1
-                log.warning("AMI %s: no Pong within %.1fs, connection declared dead", self._where, cfg.ping_timeout)
+                log.warning(
+                    "ami ping unanswered, connection declared dead", ami=self._where, timeout_s=cfg.ping_timeout
+                )
                 transport.abort("ping timeout")
                 await transport.closed.wait()
                 return

@@ -23,10 +23,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from runtime.logging import get_logger
 from services.ami_ingest.ami.errors import (
     AmiActionError,
     AmiConnectionLost,
@@ -36,7 +36,7 @@ from services.ami_ingest.ami.errors import (
 from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.wire import FrameParser, encode_action
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 ActionHeaders = Iterable[tuple[str, str]] | Mapping[str, str]
 _OK_RESPONSES = frozenset({"success", "follows", "goodbye"})
@@ -272,7 +272,7 @@ class AmiTransport:
             pending = self._pending.get(action_id) if action_id is not None else None
             if pending is None or pending.response is not None:
                 self.stats["unmatched_responses"] += 1
-                log.debug("AMI response with unknown ActionID %r ignored", action_id)
+                log.debug("ami response with an unknown ActionID ignored", action_id=action_id)
                 return
             pending.response = frame
             pending.response_seq = seq
