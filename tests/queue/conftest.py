@@ -54,6 +54,7 @@ def module_worker(redis_server: RedisServer) -> Iterator[ServiceProcess]:
     """One worker process with the test settings, shared by the tests of a module that need
     nothing else: each test still starts on a flushed Redis (the worker keeps serving across the
     flush), and saves a process start (~1 s)."""
+    redis_server.start()  # an outage test of another module may have left it stopped
     process = ServiceProcess.module("services.workflow.worker", env=worker_env(settings(redis_server.url)))
     process.start()
     workers_key = workflow_queue(settings(redis_server.url)).keys.workers
