@@ -109,6 +109,11 @@ class GrpcService:
     service_names: Sequence[str]
     health_checks: Mapping[str, HealthCheck] = field(default_factory=dict)
     shutdown_hooks: Sequence[ShutdownHook] = ()
+    debug_when_ok: frozenset[str] = frozenset()
+    """Full method names (``/pkg.Service/Method``) of hot RPCs whose successful calls log at DEBUG:
+    one INFO line per fast read (thousands a second) would be most of the log and a real share of
+    the CPU. Errors keep their level, a call slower than ``SLOW_CALL_SECONDS`` is still logged at
+    INFO, and metrics and spans count every call (:mod:`runtime.interceptors`)."""
     bind_host: str | None = None
     """Listen on this host with the port of ``address`` (``GRPC_BIND_HOST``); None: ``address`` itself."""
 
@@ -138,7 +143,7 @@ class GrpcServer:
         self.stopping = shutdown_event()
         self.health = HealthReporter(service.service_names, service.health_checks, interval=health_interval_seconds)
         self.server = grpc.aio.server(
-            interceptors=[telemetry.server_interceptor(), ServerInterceptor()],
+            interceptors=[telemetry.server_interceptor(), ServerInterceptor(debug_when_ok=service.debug_when_ok)],
             # A second process on the same port must fail loudly, not share it; only the
             # workers of one GRPC_PROCESSES unit share their port on purpose.
             options=[

@@ -9,8 +9,8 @@ For every RPC it:
   with its traceback as ``rpc failed`` (the client never sees internals);
 - logs one ``rpc finished`` line (method, code, outcome, duration_ms, trace_id) — at DEBUG for
   successful health and reflection calls so probes do not flood the log, and for successful
-  calls faster than :data:`SLOW_CALL_SECONDS` of the hot methods a service names with
-  :func:`log_ok_calls_at_debug` (errors and slow calls keep INFO/WARNING/ERROR);
+  calls faster than :data:`SLOW_CALL_SECONDS` of the hot methods a service declares
+  (``GrpcService.debug_when_ok``; errors and slow calls keep INFO/WARNING/ERROR);
 - feeds the ``grpc_server_*`` Prometheus metrics of :mod:`runtime.metrics` (label children
   resolved once per method, not per call).
 
@@ -23,7 +23,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
 import grpc
@@ -34,7 +34,7 @@ from runtime.grpc_errors import grpc_error_for
 from runtime.logging import get_logger
 from runtime.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED, split_method
 
-__all__ = ["SLOW_CALL_SECONDS", "ServerInterceptor", "log_ok_calls_at_debug"]
+__all__ = ["SLOW_CALL_SECONDS", "ServerInterceptor"]
 
 log = get_logger("runtime.grpc")
 _stdlib_log = logging.getLogger("runtime.grpc")
@@ -42,20 +42,9 @@ _stdlib_log = logging.getLogger("runtime.grpc")
 _QUIET_SERVICES = ("grpc.health.v1.", "grpc.reflection.")
 _SERVER_FAULTS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 _DEPENDENCY_FAULTS = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-_DEBUG_WHEN_OK: set[str] = set()
 
 SLOW_CALL_SECONDS = 0.1
 """A successful call of a method logged at DEBUG is still logged at INFO when it took this long."""
-
-
-def log_ok_calls_at_debug(*methods: str) -> None:
-    """Log successful calls of these full method names (``/pkg.Service/Method``) at DEBUG.
-
-    For hot read RPCs (thousands a second): one INFO line per successful fast call would be
-    most of the log and a real share of the CPU. Errors keep their level, and a call slower
-    than :data:`SLOW_CALL_SECONDS` is still logged at INFO; metrics and spans count every call.
-    """
-    _DEBUG_WHEN_OK.update(methods)
 
 
 class _Method:
@@ -63,11 +52,11 @@ class _Method:
 
     __slots__ = ("handled", "handling", "method", "method_name", "quiet_ok", "rpc_type", "service", "started")
 
-    def __init__(self, method: str, rpc_type: str) -> None:
+    def __init__(self, method: str, rpc_type: str, *, quiet_ok: bool) -> None:
         self.method = method
         self.service, self.method_name = split_method(method)
         self.rpc_type = rpc_type
-        self.quiet_ok = self.service.startswith(_QUIET_SERVICES) or method in _DEBUG_WHEN_OK
+        self.quiet_ok = quiet_ok or self.service.startswith(_QUIET_SERVICES)
         self.started = GRPC_STARTED.labels(self.service, self.method_name, rpc_type)
         self.handling = GRPC_HANDLING_SECONDS.labels(self.service, self.method_name, rpc_type)
         self.handled: dict[grpc.StatusCode, Any] = {}
@@ -217,7 +206,10 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     once and reused while the handler beneath it stays the same object.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, debug_when_ok: Collection[str] = ()) -> None:
+        """``debug_when_ok``: full method names (``/pkg.Service/Method``) whose successful calls
+        faster than :data:`SLOW_CALL_SECONDS` log at DEBUG (see ``GrpcService.debug_when_ok``)."""
+        self._debug_when_ok = frozenset(debug_when_ok)
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
@@ -232,26 +224,26 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
-        wrapped = _wrap_handler(method, handler)
+        wrapped = _wrap_handler(method, handler, quiet_ok=method in self._debug_when_ok)
         self._wrapped[method] = (handler, wrapped)
         return wrapped
 
 
-def _wrap_handler(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def _wrap_handler(method: str, handler: grpc.RpcMethodHandler, *, quiet_ok: bool) -> grpc.RpcMethodHandler:
     kwargs = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary:
-        behavior = _wrap_unary_response(_Method(method, "unary"), handler.unary_unary)
+        behavior = _wrap_unary_response(_Method(method, "unary", quiet_ok=quiet_ok), handler.unary_unary)
         return grpc.unary_unary_rpc_method_handler(behavior, **kwargs)
     if handler.stream_unary:
-        behavior = _wrap_unary_response(_Method(method, "client_stream"), handler.stream_unary)
+        behavior = _wrap_unary_response(_Method(method, "client_stream", quiet_ok=quiet_ok), handler.stream_unary)
         return grpc.stream_unary_rpc_method_handler(behavior, **kwargs)
     if handler.unary_stream:
-        behavior = _wrap_stream_response(_Method(method, "server_stream"), handler.unary_stream)
+        behavior = _wrap_stream_response(_Method(method, "server_stream", quiet_ok=quiet_ok), handler.unary_stream)
         return grpc.unary_stream_rpc_method_handler(behavior, **kwargs)
     if handler.stream_stream:
-        behavior = _wrap_stream_response(_Method(method, "bidi_stream"), handler.stream_stream)
+        behavior = _wrap_stream_response(_Method(method, "bidi_stream", quiet_ok=quiet_ok), handler.stream_stream)
         return grpc.stream_stream_rpc_method_handler(behavior, **kwargs)
     return handler

@@ -20,7 +20,7 @@ from services.status.ingest_control import request_asterisk_resync
 from services.status.migrate import upgrade
 from services.status.reads import StatusReader
 from services.status.redis_store import RedisStore
-from services.status.servicer import SERVICE_NAME, StatusServicer, register
+from services.status.servicer import READ_METHODS, SERVICE_NAME, StatusServicer, register
 from services.status.settings import StatusSettings
 from services.status.watch import WatchHub
 
@@ -79,6 +79,8 @@ class StatusApp:
             service_names=[SERVICE_NAME],
             health_checks={"storage": self.storage_check()},
             shutdown_hooks=[self.close],
+            # Reads are the hot path (wall screens, the gateway): successful fast ones log at DEBUG.
+            debug_when_ok=frozenset(f"/{SERVICE_NAME}/{name}" for name in READ_METHODS),
         )
 
 

@@ -17,7 +17,6 @@ import grpc.aio
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from runtime.errors import NotFound
-from runtime.interceptors import log_ok_calls_at_debug
 from runtime.status_model.rules import operator_matches, operators_of_member
 from services.status.core import StatusCore
 from services.status.domain import validation
@@ -139,8 +138,5 @@ def register(servicer: StatusServicer, server: grpc.aio.Server) -> None:
     handlers = table.handlers
     for name in PREBUILT_ANSWERS:
         handlers[name] = handlers[name]._replace(response_serializer=_bytes_or_message)
-    # Reads are the hot path (wall screens, the gateway): their successful fast calls log at
-    # DEBUG; errors and slow reads are still logged, metrics and spans count every call.
-    log_ok_calls_at_debug(*(f"/{SERVICE_NAME}/{name}" for name in READ_METHODS))
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)
