@@ -18,6 +18,15 @@ from services.media.domain.variants import DEFAULT_PRESET, DEFAULT_PRESETS
 MAX_PIXELS = 60_000_000
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS. ``VmHWM``, not ``ru_maxrss``: Linux carries ``ru_maxrss`` across
+    ``execve``, so a child of a big parent would report the parent's peak as its own."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv: list[str]) -> None:
     out_dir, reps, files = Path(argv[0]), int(argv[1]), [Path(f) for f in argv[2:]]
     specs = DEFAULT_PRESETS[DEFAULT_PRESET]
@@ -31,7 +40,7 @@ def main(argv: list[str]) -> None:
                 large = next(v for v in result.variants if v.name == "large")
                 (out_dir / f"{file.name}.large.webp").write_bytes(large.data)
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(json.dumps({"seconds": seconds, "images": len(files) * reps, "bytes": written, "peakRssMb": peak_mb}))
 
 
