@@ -45,11 +45,11 @@ Semantics
   are used up, then lands in ``failed`` with every attempt's error and traceback.
 * SIGTERM: no new claims; active jobs get ``shutdown_grace_s``; the rest are cancelled and put back
   at the head of their priority without using an attempt.
-* Events (JSON on pub/sub channel ``events``): waiting, delayed, active, progress, completed,
-  retrying, failed, stalled, removed, drained, paused, resumed.  The scripts publish only while
-  someone listens (``PUBSUB NUMSUB`` of the channel, or any ``PSUBSCRIBE`` such as the admin
-  hub's pattern; asked once per script call): with nobody listening a job costs Redis no
-  event work.  On Redis Cluster those counts are per node: subscribe on the queue's node.
+* Events (JSON on pub/sub channel ``events``; watch them with ``watch_events``): waiting, delayed,
+  active, progress, completed, retrying, failed, stalled, removed, drained, paused, resumed.
+  The scripts publish only while someone listens (``PUBSUB NUMSUB`` of the channel, or any
+  ``PSUBSCRIBE`` such as the admin hub's pattern; asked once per script call): with nobody
+  listening a job costs Redis no event work.  On Redis Cluster those counts are per node: subscribe on the queue's node.
 * Redis cost per job is kept to a few calls: a claim pops, leases and logs its whole batch in
   one call each (per job one HMGET and one HSET); completions linger up to 2 ms to gather a
   batch (``worker.COMPLETE_BATCH``), recorded with one HMGET and one HSET per job.
@@ -61,8 +61,10 @@ Semantics
   the worker runs the job inside ``runtime.telemetry.use_context`` of it, so the run span is its child.
 """
 
-from runtime.queue.admin import QueueAdmin
+from runtime.queue.admin import MAX_PAGE_SIZE, QueueAdmin
+from runtime.queue.events import ALL_QUEUES_PATTERN, decode_event, watch_events
 from runtime.queue.execution import JobContext, Requeue
+from runtime.queue.keys import JOB_ID_PATTERN, QUEUE_NAME_PATTERN
 from runtime.queue.models import AttemptError, JobInfo, JobState, QueueCounts, QueueEvent
 from runtime.queue.producer import Enqueued, JobRequest, QueueClient
 from runtime.queue.spec import QueueSpec, RateLimit, Retention
@@ -70,6 +72,10 @@ from runtime.queue.spool import DiskSpool
 from runtime.queue.worker import Worker
 
 __all__ = [
+    "ALL_QUEUES_PATTERN",
+    "JOB_ID_PATTERN",
+    "MAX_PAGE_SIZE",
+    "QUEUE_NAME_PATTERN",
     "AttemptError",
     "DiskSpool",
     "Enqueued",
@@ -86,4 +92,6 @@ __all__ = [
     "Requeue",
     "Retention",
     "Worker",
+    "decode_event",
+    "watch_events",
 ]

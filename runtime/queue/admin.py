@@ -7,6 +7,7 @@ gateway build on this class.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,13 +16,20 @@ from redis.asyncio import Redis
 
 from runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from runtime.queue import codec, lua_admin
-from runtime.queue.keys import QUEUE_NAME_PATTERN, QueueKeys
+from runtime.queue.events import watch_events
+from runtime.queue.keys import JOB_ID_PATTERN, QUEUE_NAME_PATTERN, QueueKeys
 from runtime.queue.models import JobInfo, JobState, QueueCounts, QueueEvent
 from runtime.queue.spec import QueueSpec
 
 _STATES = [s.value for s in JobState]
 _NEWEST_FIRST = {JobState.COMPLETED, JobState.FAILED}
 MAX_PAGE_SIZE = 1000
+"""The largest page :meth:`QueueAdmin.jobs` returns."""
+
+
+def _check_job_id(job_id: str) -> None:
+    if not JOB_ID_PATTERN.match(job_id):
+        raise InvalidArgument("job_id", f"must match {JOB_ID_PATTERN.pattern}")
 
 
 class QueueAdmin:
@@ -77,6 +85,7 @@ class QueueAdmin:
         return found, int(total)
 
     async def job(self, job_id: str) -> JobInfo:
+        _check_job_id(job_id)
         k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(k.job(job_id))
@@ -94,28 +103,23 @@ class QueueAdmin:
         since = int((time.time() - alive_within_s) * 1000)
         return [w.decode() for w in await self.redis.zrangebyscore(self.keys.workers, since, "+inf")]
 
-    async def events(self) -> AsyncIterator[QueueEvent]:
-        """Live job events of this queue (pub/sub; events published while not listening are gone)."""
-        pubsub = self.redis.pubsub()
-        await pubsub.subscribe(self.keys.events)
-        try:
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    yield QueueEvent.parse(self.name, message["data"])
-        finally:
-            await pubsub.unsubscribe(self.keys.events)
-            await pubsub.aclose()
+    def events(self, *, subscribed: asyncio.Event | None = None) -> AsyncIterator[QueueEvent]:
+        """Live job events of this queue (:func:`runtime.queue.events.watch_events`)."""
+        return watch_events(self.redis, [self.name], subscribed=subscribed)
 
     # ---- control -------------------------------------------------------------------------------
     async def retry(self, job_id: str) -> None:
         """Run a failed (or completed) job again with a fresh budget of attempts; history is kept."""
+        _check_job_id(job_id)
         self._check(await self._run("RETRY", job_id), job_id, "is not failed or completed")
 
     async def remove(self, job_id: str) -> None:
+        _check_job_id(job_id)
         self._check(await self._run("REMOVE", job_id), job_id, "is active; it cannot be removed while it runs")
 
     async def promote(self, job_id: str) -> None:
         """Make a delayed job (or one backing off before a retry) due now."""
+        _check_job_id(job_id)
         self._check(await self._run("PROMOTE", job_id), job_id, "is not delayed")
 
     async def retry_all_failed(self) -> int:

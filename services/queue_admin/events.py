@@ -1,8 +1,9 @@
 """One Redis pub/sub subscription for every queue's job events, fanned out to the watchers.
 
-The queue layer publishes each job event on ``sbq:v1:{<queue>}:events``; the hub holds a single
-``PSUBSCRIBE`` on that pattern (so a queue declared later is covered too) and hands each event
-to the watchers whose filter matches.  A watcher that falls ``buffer`` events behind is cut off
+The queue layer publishes each job event on its queue's channel; the hub holds a single
+``PSUBSCRIBE`` on ``runtime.queue.ALL_QUEUES_PATTERN`` (so a queue declared later is covered too),
+decodes each message with ``runtime.queue.decode_event`` and hands the event to the watchers
+whose filter matches.  A watcher that falls ``buffer`` events behind is cut off
 (``overflowed``) rather than slowing everyone down; its client reconnects and re-reads the
 state.  After a Redis error the hub resubscribes with a capped back-off.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import Iterable
 
@@ -19,15 +19,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from runtime.logging import get_logger
-from runtime.queue import QueueEvent
-from runtime.queue.keys import PREFIX
+from runtime.queue import ALL_QUEUES_PATTERN, QueueEvent, decode_event
 
-__all__ = ["EVENTS_PATTERN", "EventHub", "Subscription"]
+__all__ = ["EventHub", "Subscription"]
 
 log = get_logger("queue_admin.events")
-
-EVENTS_PATTERN = f"{PREFIX}:{{*}}:events"
-_CHANNEL = re.compile(rf"^{re.escape(PREFIX)}:\{{(?P<queue>[^}}]+)\}}:events$")
 
 
 class Subscription:
@@ -102,19 +98,16 @@ class EventHub:
             self._task = None
 
     def dispatch(self, channel: bytes | str, data: bytes | str) -> None:
-        name = channel.decode() if isinstance(channel, bytes) else channel
-        matched = _CHANNEL.match(name)
-        if matched is None:
-            return
-        queue = matched.group("queue")
         try:
-            event = QueueEvent.parse(queue, data)
+            event = decode_event(channel, data)
         except (ValueError, KeyError, TypeError):
-            log.warning("unreadable queue event", channel=name)
+            log.warning("unreadable queue event", channel=channel.decode() if isinstance(channel, bytes) else channel)
+            return
+        if event is None:
             return
         at_ms = int(time.time() * 1000)
         for sub in list(self._subs):
-            if sub.wants(queue):
+            if sub.wants(event.queue):
                 sub.offer(event, at_ms)
 
     async def _run(self) -> None:
@@ -122,7 +115,7 @@ class EventHub:
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(EVENTS_PATTERN)
+                await pubsub.psubscribe(ALL_QUEUES_PATTERN)
                 self._ready.set()
                 backoff = 0.05
                 while True:

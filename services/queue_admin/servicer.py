@@ -26,9 +26,7 @@ from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
 
 from runtime.errors import InvalidArgument, Unavailable
 from runtime.grpc_server import shutdown_event
-from runtime.queue import JobInfo, JobRequest, JobState
-from runtime.queue.admin import MAX_PAGE_SIZE
-from runtime.queue.keys import JOB_ID_PATTERN, QUEUE_NAME_PATTERN
+from runtime.queue import QUEUE_NAME_PATTERN, JobInfo, JobRequest, JobState
 from runtime.redis_durability import check_redis_durability
 from services.queue_admin.convert import event_pb, job_pb, layer_state, proto_invalid_argument, queue_info_pb
 from services.queue_admin.directory import QueueDirectory, QueueHandle
@@ -121,10 +119,6 @@ class QueueAdminServicer(queue_pb2_grpc.QueueAdminServicer):
         state = layer_state(request.state)
         page = request.page.page or 1
         size = request.page.page_size or DEFAULT_PAGE_SIZE
-        if page < 1:
-            raise InvalidArgument("page", "must be >= 1")
-        if not 1 <= size <= MAX_PAGE_SIZE:
-            raise InvalidArgument("page_size", f"must be within 1..{MAX_PAGE_SIZE}")
         jobs, total = await handle.admin.jobs(state.value, page=page, page_size=size)
         paused = await handle.admin.is_paused()
         run_at = await self._run_at(handle, jobs)
@@ -136,7 +130,7 @@ class QueueAdminServicer(queue_pb2_grpc.QueueAdminServicer):
     @_redis_unavailable
     async def GetJob(self, request: queue_pb2.JobRef, context: Context) -> queue_pb2.Job:
         handle = await self._queue(request.queue)
-        return await self._job(handle, _job_id(request.job_id))
+        return await self._job(handle, request.job_id)
 
     @_redis_unavailable
     async def EnqueueJob(self, request: queue_pb2.EnqueueJobRequest, context: Context) -> queue_pb2.EnqueueJobResponse:
@@ -165,21 +159,21 @@ class QueueAdminServicer(queue_pb2_grpc.QueueAdminServicer):
     @_redis_unavailable
     async def RetryJob(self, request: queue_pb2.JobRef, context: Context) -> queue_pb2.JobActionResponse:
         handle = await self._queue(request.queue)
-        job_id = _job_id(request.job_id)
+        job_id = request.job_id
         await handle.admin.retry(job_id)
         return queue_pb2.JobActionResponse(job=await self._job(handle, job_id))
 
     @_redis_unavailable
     async def PromoteJob(self, request: queue_pb2.JobRef, context: Context) -> queue_pb2.JobActionResponse:
         handle = await self._queue(request.queue)
-        job_id = _job_id(request.job_id)
+        job_id = request.job_id
         await handle.admin.promote(job_id)
         return queue_pb2.JobActionResponse(job=await self._job(handle, job_id))
 
     @_redis_unavailable
     async def RemoveJob(self, request: queue_pb2.JobRef, context: Context) -> queue_pb2.RemoveJobResponse:
         handle = await self._queue(request.queue)
-        await handle.admin.remove(_job_id(request.job_id))
+        await handle.admin.remove(request.job_id)
         return queue_pb2.RemoveJobResponse(removed=True)
 
     # ---- health and events ------------------------------------------------------------------
@@ -298,12 +292,6 @@ async def _oldest_waiting_ms(redis: Redis, handle: QueueHandle) -> int:
             pipe.hget(handle.admin.keys.job(job_id), "t")
         times = [int(t) for t in await pipe.execute() if t is not None]
     return max(int(time.time() * 1000) - min(times), 0) if times else 0
-
-
-def _job_id(job_id: str) -> str:
-    if not JOB_ID_PATTERN.match(job_id):
-        raise InvalidArgument("job_id", f"must match {JOB_ID_PATTERN.pattern}")
-    return job_id
 
 
 def _data(data_json: str, limit: int) -> dict[str, Any]:

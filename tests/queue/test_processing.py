@@ -114,16 +114,13 @@ async def test_progress_is_recorded_and_events_are_published(
     ready = asyncio.Event()
 
     async def listen() -> None:
-        stream = admin.events()
-        ready.set()
-        async for event in stream:
+        async for event in admin.events(subscribed=ready):
             seen.append((event.event, event.extra.get("progress")))
             if event.event == "completed":
                 return
 
     listener = asyncio.create_task(listen())
-    await ready.wait()
-    await asyncio.sleep(0.1)  # the SUBSCRIBE reached Redis
+    await asyncio.wait_for(ready.wait(), 10)  # the SUBSCRIBE is live: nothing after it is missed
     job_id = await client.enqueue("heavy_workflow_execution", {"duration_ms": 80})
     await asyncio.wait_for(listener, 10)
     assert [e for e, _ in seen] == ["waiting", "active", "progress", "progress", "progress", "progress", "completed"]
