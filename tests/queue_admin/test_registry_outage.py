@@ -13,7 +13,7 @@ from switchboard.queue.v1 import queue_pb2
 
 from runtime.queue import QueueSpec
 from runtime.queue.registry import REGISTRY_KEY, declare
-from tests.queue_admin.conftest import AdminServer, start_admin_server, stop_admin_server
+from tests.queue_admin.harness import AdminServer, start_admin_server, stop_admin_server
 
 pytestmark = pytest.mark.usefixtures("declared")
 
