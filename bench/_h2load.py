@@ -22,6 +22,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from devsupport.auth import BOOTSTRAP_TOKEN
+
 H2LOAD = "h2load"
 """From Debian's nghttp2-client (``make bench`` installs it)."""
 
@@ -95,6 +97,7 @@ def start_h2load(
         f"--data={body.name}",
         "--header=content-type: application/grpc",
         "--header=te: trailers",
+        f"--header=authorization: Bearer {BOOTSTRAP_TOKEN}",
     ]
     if seconds is not None:
         command += [f"--duration={seconds}", f"--warm-up-time={warm_up_seconds}"]

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import grpc
 from switchboard.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from devsupport.auth import sync_channel
 from devsupport.ports import free_port
 from devsupport.procs import ProcessExited, ServiceProcess
 from devsupport.waiting import wait_until_blocking
@@ -72,13 +72,13 @@ def module_process(module: str, *args: str, ready_text: str = "", timeout: float
 
 
 def ingest_status(address: str) -> ingest_pb2.IngestStatus:
-    with grpc.insecure_channel(address) as channel:
+    with sync_channel(address) as channel:
         stub = ingest_pb2_grpc.IngestControlStub(channel)
         return stub.GetIngestStatus(ingest_pb2.GetIngestStatusRequest(), timeout=5)
 
 
 def snapshot(address: str) -> status_pb2.Snapshot:
-    with grpc.insecure_channel(address) as channel:
+    with sync_channel(address) as channel:
         return status_pb2_grpc.StatusServiceStub(channel).GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=5)
 
 

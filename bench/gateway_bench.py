@@ -24,10 +24,10 @@ import tempfile
 import time
 from typing import Any
 
-import grpc.aio
 import httpx
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from devsupport.auth import AUTH_HEADERS, aio_channel
 from devsupport.ports import free_port
 from devsupport.procs import ServiceProcess
 from devsupport.redis_server import RedisServer
@@ -40,7 +40,7 @@ SAMPLES = 1500
 
 
 async def _ingest(address: str, token: int, changes: list[status_pb2.StateChange], sequence: int) -> None:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with aio_channel(address) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
         call = stub.Ingest(iter([batch(*changes, sequence=sequence, replace_all=True, token=token)]), timeout=30)
         async for _ in call:
@@ -50,7 +50,7 @@ async def _ingest(address: str, token: int, changes: list[status_pb2.StateChange
 async def _grpc_latencies(address: str) -> list[float]:
     """GetSnapshot straight from the status service: what the gateway itself adds is the difference."""
     latencies: list[float] = []
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with aio_channel(address) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
         for index in range(WARMUP + SAMPLES):
             started = time.perf_counter()
@@ -66,7 +66,7 @@ def _measure_thin(port: int) -> list[float]:
     try:
         for index in range(WARMUP + SAMPLES):
             started = time.perf_counter()
-            connection.request("GET", "/api/queue-status/snapshot")
+            connection.request("GET", "/api/queue-status/snapshot", headers=AUTH_HEADERS)
             response = connection.getresponse()
             body = response.read()
             elapsed = (time.perf_counter() - started) * 1000
@@ -88,7 +88,7 @@ def _mirror_share(base_url: str) -> tuple[float, float]:
 
 def _measure(base_url: str) -> tuple[list[float], int]:
     latencies: list[float] = []
-    with httpx.Client(base_url=base_url, timeout=5) as client:
+    with httpx.Client(base_url=base_url, timeout=5, headers=AUTH_HEADERS) as client:
         for _ in range(WARMUP):
             client.get("/api/queue-status/snapshot").raise_for_status()
         size = 0

@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import grpc.aio
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from bench._live_status_procs import ingest_process, ingest_status, module_process, snapshot, status_process, wait_live
+from devsupport.auth import aio_channel
 from devsupport.ports import free_port
 from devsupport.redis_server import RedisServer
 from devsupport.waiting import wait_until_blocking
@@ -126,7 +126,7 @@ def in_process_rate(rounds: int = 3) -> float:
 
 async def watch_arrivals(status_addr: str, total: int, until: float) -> dict[str, float]:
     arrivals: dict[str, float] = {}
-    async with grpc.aio.insecure_channel(status_addr) as channel:
+    async with aio_channel(status_addr) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
         call = stub.WatchSnapshot(status_pb2.WatchSnapshotRequest(queue_names=["bench"]))
         try:

@@ -36,11 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
-import grpc.aio
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from bench._h2load import check_answers, start_h2load
+from devsupport.auth import aio_channel, sync_channel
 from devsupport.ports import free_port
 from devsupport.procs import ServiceProcess, descendants
 from devsupport.redis_server import RedisServer
@@ -95,7 +94,7 @@ def start_status(env: dict[str, str], processes: int = 1) -> tuple[ServiceProces
 
 
 def load_center(address: str, token: int, operators: int, queues: int, channels: int) -> None:
-    with grpc.insecure_channel(address) as channel:
+    with sync_channel(address) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
         stub.Clear(status_pb2.ClearRequest(), timeout=10)
         changes = center(operators, queues, channels)
@@ -103,7 +102,7 @@ def load_center(address: str, token: int, operators: int, queues: int, channels:
 
 
 def snapshot_latency(address: str, seconds: float = 3.0) -> list[float]:
-    with grpc.insecure_channel(address) as channel:
+    with sync_channel(address) as channel:
         call = channel.unary_unary(SNAPSHOT_METHOD, response_deserializer=status_pb2.Snapshot.FromString)
         request = status_pb2.GetSnapshotRequest().SerializeToString()
         for _ in range(200):  # warm up
@@ -120,10 +119,7 @@ def snapshot_latency(address: str, seconds: float = 3.0) -> list[float]:
 async def _throughput_clients(address: str, clients: int, start_at: float, seconds: float) -> tuple[int, float]:
     """Run ``clients`` concurrent callers; count the answers between ``start_at`` and + ``seconds``
     (wall clock), and this client process's CPU seconds in that window."""
-    channels = [
-        grpc.aio.insecure_channel(address, options=OWN_CONNECTION)
-        for _ in range(max(1, clients // CLIENTS_PER_CONNECTION))
-    ]
+    channels = [aio_channel(address, options=OWN_CONNECTION) for _ in range(max(1, clients // CLIENTS_PER_CONNECTION))]
     request = status_pb2.GetSnapshotRequest().SerializeToString()
     calls = [ch.unary_unary(SNAPSHOT_METHOD) for ch in channels]
     done = 0
@@ -214,7 +210,7 @@ def snapshot_throughput_h2load(
     """Snapshots/s with ``clients`` concurrent callers driven by h2load (a connection each, one
     call in flight on it), in ``rounds`` runs after a warm-up, and the server CPU per answer.
     The answers are checked first: h2load itself cannot tell a gRPC error from a good answer."""
-    with grpc.insecure_channel(address) as channel:
+    with sync_channel(address) as channel:
         answer = channel.unary_unary(SNAPSHOT_METHOD)(b"", timeout=5)
     check_answers(address, SNAPSHOT_METHOD, b"", answer_size=len(answer))
     pids = server_pids(server_pid)
@@ -235,7 +231,7 @@ def snapshot_throughput_h2load(
 
 
 async def watch_latency(address: str, token: int, operators: int) -> list[float]:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with aio_channel(address) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
         watch = stub.WatchSnapshot(status_pb2.WatchSnapshotRequest())
         first = await watch.read()
@@ -268,7 +264,7 @@ async def watch_latency(address: str, token: int, operators: int) -> list[float]
 
 
 def database_fallback_latency(address: str, seconds: float = 2.0) -> tuple[list[float], int]:
-    with grpc.insecure_channel(address) as channel:
+    with sync_channel(address) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
         first = stub.GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=5)
         assert first.source == status_pb2.SOURCE_DATABASE, first.source
@@ -282,7 +278,7 @@ def database_fallback_latency(address: str, seconds: float = 2.0) -> tuple[list[
 
 
 def wait_for_database(address: str, members: int, timeout: float = 10.0) -> None:
-    with grpc.insecure_channel(address) as channel:
+    with sync_channel(address) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
 
         def in_database() -> bool:
@@ -295,7 +291,7 @@ def wait_replicas_loaded(address: str, operators: int, connections: int = 8, tim
     """Every worker of a GRPC_PROCESSES unit followed the load (checked over fresh connections)."""
     deadline = time.monotonic() + timeout
     for _ in range(connections):
-        with grpc.insecure_channel(address, options=OWN_CONNECTION) as channel:
+        with sync_channel(address, options=OWN_CONNECTION) as channel:
             stub = status_pb2_grpc.StatusServiceStub(channel)
             while len(stub.GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=5).operators) != operators:
                 if time.monotonic() > deadline:

@@ -23,6 +23,7 @@ from types import TracebackType
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devsupport.auth import AUTH_ENV
 from devsupport.waiting import wait_until_blocking
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -34,13 +35,15 @@ class ProcessExited(RuntimeError):
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment, with the repo and gen/ importable and ``extra`` on top."""
+    """This process's environment, with the repo and gen/ importable, the local credential
+    (``AUTH_BOOTSTRAP_TOKEN``, :mod:`devsupport.auth`) and ``extra`` on top."""
     env = dict(os.environ)
     paths = [str(REPO_ROOT), str(GEN_DIR)]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(AUTH_ENV)  # every Switchboard process started here accepts the test credential
     env.update(extra or {})
     return env
 

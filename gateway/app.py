@@ -6,16 +6,19 @@ startup and close at shutdown. ``python -m gateway`` serves it with uvicorn.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.trace import TracerProvider
 
 from gateway import (
     dashboard,
+    login,
     media_page,
     notify_dashboard,
     queue_dashboard,
@@ -25,12 +28,18 @@ from gateway import (
     routes_queues,
     routes_status,
 )
+from gateway.audit import AuditMiddleware
 from gateway.backends import Backends
+from gateway.browser_safety import BrowserSafety
 from gateway.errors import install_error_handlers
 from gateway.http_metrics import HttpMetricsMiddleware
 from gateway.settings import GatewaySettings
 from gateway.status_mirror import StatusMirror
 from gateway.status_reads import StatusReads
+from gateway.templating import STATIC_DIR
+from runtime.auth import Authenticator
+from runtime.auth.http import CSRF_HEADER, HttpAuth
+from runtime.auth.sessions import SessionCodec
 from runtime.logging import get_logger
 
 __all__ = ["create_app"]
@@ -46,12 +55,17 @@ def create_app(
     settings: GatewaySettings, *, backends: Backends | None = None, tracer_provider: TracerProvider | None = None
 ) -> FastAPI:
     """The app; ``tracer_provider`` None means the global one (``runtime.telemetry`` sets it)."""
-    backends = backends if backends is not None else Backends(settings.service_addresses())
+    backends = backends if backends is not None else Backends(settings.service_addresses(), settings)
+    http_auth = _http_auth(settings)
 
     reads = StatusReads(None, lambda: backends.status, timeout_seconds=settings.rpc_timeout_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.auth_migrate_on_start:
+            from runtime.auth.migrate import upgrade  # SQLAlchemy/Alembic: not for a config error's exit
+
+            await upgrade(settings.async_database_url)
         await backends.open()
         mirror: StatusMirror | None = None
         if settings.gateway_status_mirror:
@@ -70,15 +84,26 @@ def create_app(
             if mirror is not None:
                 await mirror.stop()
             await backends.close()
+            await http_auth.authenticator.close()
             log.info("gateway stopped")
 
     app = FastAPI(title="Switchboard gateway", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.backends = backends
+    app.state.auth = http_auth
     app.state.status_mirror = None
     app.state.status_reads = reads
     install_error_handlers(app)
     # Added last = outermost: the trace span wraps the metrics and everything below.
+    app.add_middleware(AuditMiddleware)
+    if settings.gateway_cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.gateway_cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", CSRF_HEADER],
+        )
+    app.add_middleware(BrowserSafety, allowed_hosts=settings.gateway_allowed_hosts)
     app.add_middleware(HttpMetricsMiddleware)
     # No per-chunk receive/send spans: an SSE stream would emit one per event.
     app.add_middleware(
@@ -88,6 +113,7 @@ def create_app(
         tracer_provider=tracer_provider,
     )
     app.include_router(routes_ops.router)
+    app.include_router(login.router)
     app.include_router(routes_status.router)
     app.include_router(dashboard.router)
     app.include_router(routes_queues.router)
@@ -96,5 +122,21 @@ def create_app(
     app.include_router(media_page.router)
     app.include_router(routes_notify.router)
     app.include_router(notify_dashboard.router)
-    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def _http_auth(settings: GatewaySettings) -> HttpAuth:
+    secret = settings.auth_session_secret
+    bootstrap = settings.auth_bootstrap_token
+    if secret is None:
+        log.info("AUTH_SESSION_SECRET unset: browser sessions are signed with a per-process secret")
+    return HttpAuth(
+        Authenticator.from_settings(settings),
+        SessionCodec(
+            secret.get_secret_value() if secret else secrets.token_urlsafe(32),
+            max_age_seconds=settings.auth_session_hours * 3600,
+        ),
+        bootstrap_token=bootstrap.get_secret_value() if bootstrap else None,
+        cookie_secure=settings.gateway_cookie_secure,
+    )

@@ -1,5 +1,8 @@
 """The gateway's gRPC connections: one grpc.aio channel per backend, opened at startup, closed at shutdown.
 
+The channels carry the internal identity (:func:`runtime.auth.internal_channel`): the gateway
+authorizes each HTTP request itself, then calls the backends as a service.
+
 :meth:`Backends.readiness` asks every backend's grpc.health.v1 ``Check`` (overall server,
 service ``""``) at once, each bounded by a short deadline, and returns the ones that are not
 SERVING with the reason — that is what ``/readyz`` reports.
@@ -19,7 +22,8 @@ from switchboard.notify.v1 import notify_pb2_grpc
 from switchboard.queue.v1 import queue_pb2_grpc
 from switchboard.status.v1 import status_pb2_grpc
 
-from runtime import grpc_client
+from runtime.auth import internal_channel
+from runtime.config import CommonSettings
 
 __all__ = ["Backends"]
 
@@ -37,8 +41,9 @@ class BackendHealth:
 class Backends:
     """Owns the channels; hands out stubs."""
 
-    def __init__(self, addresses: Mapping[str, str]) -> None:
+    def __init__(self, addresses: Mapping[str, str], settings: CommonSettings) -> None:
         self.addresses = dict(addresses)
+        self.settings = settings
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._status: status_pb2_grpc.StatusServiceStub | None = None
         self._queue_admin: queue_pb2_grpc.QueueAdminStub | None = None
@@ -47,7 +52,7 @@ class Backends:
 
     async def open(self) -> None:
         for name, address in self.addresses.items():
-            self._channels[name] = grpc_client.insecure_channel(address)
+            self._channels[name] = internal_channel(address, self.settings)
         self._status = status_pb2_grpc.StatusServiceStub(self.channel("status"))
         if "queue_admin" in self._channels:
             self._queue_admin = queue_pb2_grpc.QueueAdminStub(self.channel("queue_admin"))

@@ -7,7 +7,9 @@ comes from ``runtime.errors.HTTP_STATUS`` — the single gRPC → HTTP table of 
 - a backend's ``grpc.aio.AioRpcError`` keeps the backend's code, message and rich-error
   details (``runtime.grpc_errors.details_from_rpc_error``);
 - a ``runtime.errors.SwitchboardError`` raised by the gateway itself maps through
-  ``grpc_status_for`` (refined by ``HTTP_STATUS_BY_REASON``: 413, 415);
+  ``grpc_status_for`` (refined by ``HTTP_STATUS_BY_REASON``: 413, 415); an ``Unauthenticated``
+  (401) adds ``WWW-Authenticate: Bearer``, and a browser asking for a page gets the login form
+  with that 401 instead of JSON;
 - a request that fails validation is INVALID_ARGUMENT (400) naming the field;
 - an unknown path or method keeps its HTTP status with the nearest gRPC code.
 """
@@ -18,12 +20,13 @@ from typing import Any
 
 import grpc
 import grpc.aio
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.login import login_page
 from gateway.responses import FastJSONResponse
-from runtime.errors import SwitchboardError, grpc_status_for, http_status_for
+from runtime.errors import SwitchboardError, Unauthenticated, grpc_status_for, http_status_for
 from runtime.grpc_errors import details_from_rpc_error
 from runtime.logging import get_logger
 
@@ -89,8 +92,14 @@ async def _on_rpc_error(_: Request, exc: Exception) -> FastJSONResponse:
     return error_response(code, exc.details() or code.name.lower().replace("_", " "), details)
 
 
-async def _on_switchboard_error(_: Request, exc: Exception) -> FastJSONResponse:
+async def _on_switchboard_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SwitchboardError)
+    if isinstance(exc, Unauthenticated):
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            return login_page(request)  # a browser on a page: 401 with the login form in place
+        response = error_response(grpc_status_for(exc), exc.message, exc.details)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
     status = http_status_for(grpc_status_for(exc), type(exc).__name__)
     return error_response(grpc_status_for(exc), exc.message, exc.details, http_status=status)
 

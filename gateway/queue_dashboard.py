@@ -4,31 +4,33 @@ One server-rendered page (``templates/queues.html``) whose script (``static/queu
 ``/api/queues…`` and follows ``/api/queues/events`` (SSE): on a job event it re-reads only the
 affected queue's counts and, when that queue is on screen, its visible page of jobs (progress
 events patch the row in place). Nothing is polled on a timer and the page never reloads.
-``/admin/queues/{queue}`` opens on that queue; ``?state=failed`` on that tab.
+``/admin/queues/{queue}`` opens on that queue; ``?state=failed`` on that tab. The page needs
+``read``; its buttons call routes that need ``operate`` or ``admin`` and send the session's
+CSRF token (``X-CSRF-Token``, from the page's ``csrf-token`` meta tag).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
+from gateway.login import page_context
 from gateway.routes_queues import JobStateName
+from gateway.templating import templates
+from runtime.auth import Scope
+from runtime.auth.http import requires
 
 __all__ = ["router"]
 
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
-
-router = APIRouter(tags=["dashboard"])
+router = APIRouter(tags=["dashboard"], dependencies=[requires(Scope.READ)])
 
 StateParam = Annotated[JobStateName, Query(description="The tab to open.")]
 
 
 def _page(request: Request, queue: str, state: JobStateName) -> HTMLResponse:
-    context = {"queue": queue, "state": state.value, "states": [s.value for s in JobStateName]}
+    context = {"queue": queue, "state": state.value, "states": [s.value for s in JobStateName], **page_context(request)}
     return templates.TemplateResponse(request, "queues.html", context)
 
 

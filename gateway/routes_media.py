@@ -34,11 +34,13 @@ from gateway.errors import error_body
 from gateway.media_json import event_json, media_json, queue_stats_json
 from gateway.multipart_stream import FieldPart, FilePart, boundary_of, parts
 from gateway.settings import GatewaySettings
+from runtime.auth import Scope
+from runtime.auth.http import requires
 from runtime.errors import InvalidArgument, PayloadTooLarge
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/admin/media", tags=["media"])
+router = APIRouter(prefix="/api/admin/media", tags=["media"], dependencies=[requires(Scope.READ)])
 
 PROCESSING_QUEUE = "media-processing"
 MULTIPART_OVERHEAD = 64 * 1024
@@ -81,7 +83,12 @@ def _too_large(limit: int, received: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"upload is over the limit of {limit} bytes", details={"limit": limit, "received": received})
 
 
-@router.post("/upload-async", status_code=202, summary="Upload an image (multipart, field `file`); 202 once stored")
+@router.post(
+    "/upload-async",
+    status_code=202,
+    summary="Upload an image (multipart, field `file`); 202 once stored",
+    dependencies=[requires(Scope.OPERATE)],
+)
 async def upload(
     request: Request,
     entityType: Annotated[str, Query(max_length=64)] = "",
@@ -224,7 +231,11 @@ async def get_media(request: Request, media_id: str) -> JSONResponse:
     return _ok(media_json(media))
 
 
-@router.delete("/{media_id}", summary="Soft-delete a media (its bytes are purged by cleanup)")
+@router.delete(
+    "/{media_id}",
+    summary="Soft-delete a media (its bytes are purged by cleanup)",
+    dependencies=[requires(Scope.ADMIN)],
+)
 async def delete_media(request: Request, media_id: str) -> JSONResponse:
     await _stub(request).DeleteMedia(
         media_pb2.DeleteMediaRequest(media_id=media_id), timeout=_settings(request).rpc_timeout_seconds

@@ -42,6 +42,8 @@ from gateway.notify_json import (
     status_json,
 )
 from gateway.settings import GatewaySettings
+from runtime.auth import Scope
+from runtime.auth.http import public, requires
 from runtime.errors import InvalidArgument
 from runtime.grpc_errors import details_from_rpc_error
 
@@ -136,7 +138,12 @@ def _notification(body: SendBody, to: str, key: str) -> notify_pb2.Notification:
     )
 
 
-@router.post("/notifications", status_code=202, summary="Send a notification to one or more recipients")
+@router.post(
+    "/notifications",
+    status_code=202,
+    summary="Send a notification to one or more recipients",
+    dependencies=[requires(Scope.OPERATE)],
+)
 async def send(request: Request, body: SendBody) -> JSONResponse:
     recipients = body.to if isinstance(body.to, list) else [body.to]
     if not recipients or len(recipients) > MAX_RECIPIENTS:
@@ -158,7 +165,9 @@ async def send(request: Request, body: SendBody) -> JSONResponse:
     return JSONResponse({"success": True, "data": {"notificationIds": ids}}, status_code=202)
 
 
-@router.get("/notifications", summary="The newest notifications with their delivery states")
+@router.get(
+    "/notifications", summary="The newest notifications with their delivery states", dependencies=[requires(Scope.READ)]
+)
 async def recent(
     request: Request, limit: int = Query(default=50, ge=1, le=500), channel: ChannelName | None = None
 ) -> JSONResponse:
@@ -170,7 +179,9 @@ async def recent(
     return JSONResponse({"success": True, "data": items, "count": len(items)})
 
 
-@router.post("/notifications/sms/status", summary="The SMS provider's delivery-status callback (signed)")
+@router.post(
+    "/notifications/sms/status", summary="The SMS provider's delivery-status callback (signed)", dependencies=[public()]
+)
 async def sms_status(request: Request) -> JSONResponse:
     # Parsed by hand: a form of a few short fields needs no multipart parser.
     form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
@@ -181,14 +192,22 @@ async def sms_status(request: Request) -> JSONResponse:
     return JSONResponse({"success": True, "data": {"notificationId": ack.notification_id}})
 
 
-@router.get("/notifications/{notification_id}", summary="A notification's delivery status and attempts")
+@router.get(
+    "/notifications/{notification_id}",
+    summary="A notification's delivery status and attempts",
+    dependencies=[requires(Scope.READ)],
+)
 async def delivery_status(request: Request, notification_id: str) -> JSONResponse:
     ask = notify_pb2.GetDeliveryStatusRequest(notification_id=notification_id)
     reply = await _call(_stub(request).GetDeliveryStatus(ask, timeout=_timeout(request)))
     return JSONResponse({"success": True, "data": status_json(reply)})
 
 
-@router.get("/users/{user_id}/inbox", summary="A user's in-app messages, newest first, and the unread count")
+@router.get(
+    "/users/{user_id}/inbox",
+    summary="A user's in-app messages, newest first, and the unread count",
+    dependencies=[requires(Scope.READ)],
+)
 async def inbox(
     request: Request,
     user_id: str,
@@ -208,7 +227,11 @@ async def inbox(
     return JSONResponse({"success": True, "data": data})
 
 
-@router.post("/users/{user_id}/inbox/read", summary="Mark some or all of a user's messages read")
+@router.post(
+    "/users/{user_id}/inbox/read",
+    summary="Mark some or all of a user's messages read",
+    dependencies=[requires(Scope.OPERATE)],
+)
 async def mark_read(request: Request, user_id: str, body: MarkReadBody) -> JSONResponse:
     ask = notify_pb2.MarkReadRequest(user_id=user_id, message_ids=body.ids, all=body.all)
     reply = await _call(_stub(request).MarkRead(ask, timeout=_timeout(request)))
@@ -234,6 +257,7 @@ async def _relay(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[ServerSentEven
     "/users/{user_id}/inbox/stream",
     response_class=EventSourceResponse,
     summary="A user's new in-app messages as Server-Sent Events",
+    dependencies=[requires(Scope.READ)],
 )
 async def inbox_stream(request: Request, user_id: str) -> EventSourceResponse:
     settings: GatewaySettings = request.app.state.settings
@@ -241,7 +265,12 @@ async def inbox_stream(request: Request, user_id: str) -> EventSourceResponse:
     return EventSourceResponse(_relay(call), ping=int(settings.sse_ping_seconds))
 
 
-@router.post("/push/subscriptions", status_code=201, summary="Register a browser's Web Push subscription")
+@router.post(
+    "/push/subscriptions",
+    status_code=201,
+    summary="Register a browser's Web Push subscription",
+    dependencies=[requires(Scope.OPERATE)],
+)
 async def register_push(request: Request, body: PushSubscriptionBody) -> JSONResponse:
     ask = notify_pb2.RegisterPushSubscriptionRequest(
         user_id=body.userId,
@@ -254,7 +283,11 @@ async def register_push(request: Request, body: PushSubscriptionBody) -> JSONRes
     return JSONResponse({"success": True, "data": {"subscriptionId": reply.subscription_id}}, status_code=201)
 
 
-@router.delete("/push/subscriptions/{subscription_id}", summary="Remove a Web Push subscription")
+@router.delete(
+    "/push/subscriptions/{subscription_id}",
+    summary="Remove a Web Push subscription",
+    dependencies=[requires(Scope.OPERATE)],
+)
 async def unregister_push(request: Request, subscription_id: str) -> JSONResponse:
     ask = notify_pb2.UnregisterPushSubscriptionRequest(subscription_id=subscription_id)
     reply = await _call(_stub(request).UnregisterPushSubscription(ask, timeout=_timeout(request)))
@@ -263,7 +296,11 @@ async def unregister_push(request: Request, subscription_id: str) -> JSONRespons
     return JSONResponse({"success": True, "data": {"removed": True}})
 
 
-@router.get("/push/vapid-public-key", summary="The VAPID public key (PushManager.subscribe's applicationServerKey)")
+@router.get(
+    "/push/vapid-public-key",
+    summary="The VAPID public key (PushManager.subscribe's applicationServerKey)",
+    dependencies=[requires(Scope.READ)],
+)
 async def vapid_public_key(request: Request) -> JSONResponse:
     reply = await _call(
         _stub(request).GetVapidPublicKey(notify_pb2.GetVapidPublicKeyRequest(), timeout=_timeout(request))

@@ -4,6 +4,9 @@
 backend that is down answers its own routes with 503 but does not take every gateway pod out of
 its Service. ``/readyz/backends`` is the suite-wide view (200 only when every backend reports
 SERVING): what ``make run`` waits for and what an operator looks at.
+
+Open to anyone on purpose (probes and scrapers carry no credential): they answer liveness, which
+backends serve, and counters; no state of the contact center.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from gateway.backends import Backends
 from gateway.errors import error_response
 from gateway.responses import FastJSONResponse
 from gateway.settings import GatewaySettings
+from runtime.auth.http import public
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], dependencies=[public()])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")

@@ -29,12 +29,14 @@ from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
 from gateway.errors import error_body
 from gateway.queues_json import JSON_FIELD, event_json, health_json, job_json, queue_json, state_from_name, stats_json
 from gateway.settings import GatewaySettings
+from runtime.auth import Scope
+from runtime.auth.http import requires
 from runtime.errors import InvalidArgument
 from runtime.grpc_errors import details_from_rpc_error
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api", tags=["queues"])
+router = APIRouter(prefix="/api", tags=["queues"], dependencies=[requires(Scope.READ)])
 T = TypeVar("T")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -190,7 +192,11 @@ async def list_jobs(
     return _ok(jobs, count=len(jobs), page=info)
 
 
-@router.post("/queues/{queue}/jobs", summary="Enqueue a named job (operators re-running work by hand)")
+@router.post(
+    "/queues/{queue}/jobs",
+    summary="Enqueue a named job (operators re-running work by hand)",
+    dependencies=[requires(Scope.OPERATE)],
+)
 async def enqueue_job(request: Request, queue: str, body: EnqueueBody) -> JSONResponse:
     if body.attempts is not None and body.attempts < 1:
         raise InvalidArgument("attempts", "must be >= 1")
@@ -214,46 +220,70 @@ async def get_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     return _ok(job_json(reply))
 
 
-@router.post("/queues/{queue}/jobs/{job_id}/retry", summary="Run a failed or completed job again")
+@router.post(
+    "/queues/{queue}/jobs/{job_id}/retry",
+    summary="Run a failed or completed job again",
+    dependencies=[requires(Scope.OPERATE)],
+)
 async def retry_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     ref = queue_pb2.JobRef(queue=queue, job_id=job_id)
     reply = await _call(_stub(request).RetryJob(ref, timeout=_timeout(request)))
     return _ok(job_json(reply.job))
 
 
-@router.post("/queues/{queue}/jobs/{job_id}/promote", summary="Make a delayed job due now")
+@router.post(
+    "/queues/{queue}/jobs/{job_id}/promote",
+    summary="Make a delayed job due now",
+    dependencies=[requires(Scope.OPERATE)],
+)
 async def promote_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     ref = queue_pb2.JobRef(queue=queue, job_id=job_id)
     reply = await _call(_stub(request).PromoteJob(ref, timeout=_timeout(request)))
     return _ok(job_json(reply.job))
 
 
-@router.post("/queues/{queue}/jobs/{job_id}/remove", summary="Delete a job that is not running")
+@router.post(
+    "/queues/{queue}/jobs/{job_id}/remove",
+    summary="Delete a job that is not running",
+    dependencies=[requires(Scope.ADMIN)],
+)
 async def remove_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     ref = queue_pb2.JobRef(queue=queue, job_id=job_id)
     reply = await _call(_stub(request).RemoveJob(ref, timeout=_timeout(request)))
     return _ok({"jobId": job_id, "removed": reply.removed})
 
 
-@router.post("/queues/{queue}/pause", summary="Workers stop taking new jobs; active ones finish")
+@router.post(
+    "/queues/{queue}/pause",
+    summary="Workers stop taking new jobs; active ones finish",
+    dependencies=[requires(Scope.OPERATE)],
+)
 async def pause_queue(request: Request, queue: str) -> JSONResponse:
     reply = await _call(_stub(request).PauseQueue(queue_pb2.QueueRef(queue=queue), timeout=_timeout(request)))
     return _ok(queue_json(reply))
 
 
-@router.post("/queues/{queue}/resume", summary="Resume a paused queue")
+@router.post("/queues/{queue}/resume", summary="Resume a paused queue", dependencies=[requires(Scope.OPERATE)])
 async def resume_queue(request: Request, queue: str) -> JSONResponse:
     reply = await _call(_stub(request).ResumeQueue(queue_pb2.QueueRef(queue=queue), timeout=_timeout(request)))
     return _ok(queue_json(reply))
 
 
-@router.post("/queues/{queue}/retry-failed", summary="Retry every failed job of the queue")
+@router.post(
+    "/queues/{queue}/retry-failed",
+    summary="Retry every failed job of the queue",
+    dependencies=[requires(Scope.OPERATE)],
+)
 async def retry_failed(request: Request, queue: str) -> JSONResponse:
     reply = await _call(_stub(request).RetryFailed(queue_pb2.QueueRef(queue=queue), timeout=_timeout(request)))
     return _ok({"retried": reply.retried})
 
 
-@router.post("/queues/{queue}/clean", summary="Remove jobs of a state older than a grace period")
+@router.post(
+    "/queues/{queue}/clean",
+    summary="Remove jobs of a state older than a grace period",
+    dependencies=[requires(Scope.ADMIN)],
+)
 async def clean_queue(request: Request, queue: str, body: Annotated[CleanBody | None, Body()] = None) -> JSONResponse:
     clean = body or CleanBody()
     if clean.olderThanMs is not None and clean.graceMs is not None and clean.olderThanMs != clean.graceMs:

@@ -33,11 +33,13 @@ from gateway.status_json import (
 )
 from gateway.status_mirror import StatusMirror
 from gateway.status_reads import StatusReads
+from runtime.auth import Scope
+from runtime.auth.http import requires
 from runtime.errors import Unavailable
 
 __all__ = ["StatusName", "router"]
 
-router = APIRouter(prefix="/api/queue-status", tags=["queue-status"])
+router = APIRouter(prefix="/api/queue-status", tags=["queue-status"], dependencies=[requires(Scope.READ)])
 
 SSE_STREAMS = Gauge("switchboard_gateway_sse_streams", "Open /api/queue-status/stream connections.")
 
@@ -146,7 +148,11 @@ async def sync_status(request: Request) -> FastJSONResponse:
     return _ok(sync_status_json(reply))
 
 
-@router.post("/sync/resync", summary="Reseed Redis from the database and ask the ingest to resync")
+@router.post(
+    "/sync/resync",
+    summary="Reseed Redis from the database and ask the ingest to resync",
+    dependencies=[requires(Scope.ADMIN)],
+)
 async def resync(request: Request) -> FastJSONResponse:
     reply = await _backends(request).status.Resync(status_pb2.ResyncRequest(), timeout=_timeout(request))
     _fence(request)
@@ -159,7 +165,7 @@ async def resync(request: Request) -> FastJSONResponse:
     )
 
 
-@router.delete("/clear", summary="Remove every live key from Redis")
+@router.delete("/clear", summary="Remove every live key from Redis", dependencies=[requires(Scope.ADMIN)])
 async def clear(request: Request) -> FastJSONResponse:
     reply = await _backends(request).status.Clear(status_pb2.ClearRequest(), timeout=_timeout(request))
     _fence(request)

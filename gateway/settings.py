@@ -6,7 +6,10 @@ construct it directly with keyword arguments.
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
+from pydantic_settings import NoDecode
 
 from runtime.config import SERVICE_NAMES, CommonSettings
 
@@ -14,6 +17,16 @@ __all__ = ["BACKEND_NAMES", "GatewaySettings"]
 
 BACKEND_NAMES: tuple[str, ...] = SERVICE_NAMES
 """Every gRPC backend the gateway talks to (every service of the topology); /readyz checks each one."""
+
+
+def _comma_list(value: Any) -> Any:
+    return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+def _no_wildcard(origins: list[str]) -> list[str]:
+    if any("*" in origin for origin in origins):
+        raise ValueError("list exact origins; a wildcard would let any site read the API with a user's session")
+    return origins
 
 
 class GatewaySettings(CommonSettings):
@@ -32,3 +45,21 @@ class GatewaySettings(CommonSettings):
     gateway_mirror_freshness_max_age_seconds: float = Field(default=2.0, gt=0.0, le=60.0)
     """The mirror answers only while the watch's latest freshness event is younger than this (the
     status service sends one at least every STATUS_WATCH_HEARTBEAT_SECONDS, default 0.5 s)."""
+    gateway_allowed_hosts: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "[::1]"]
+    )
+    """Host names the gateway answers to (``Host`` header; ``*.example.com`` for subdomains): the
+    DNS-rebinding guard. Kubernetes: the ingress host names. /healthz, /readyz, /metrics are exempt."""
+    gateway_cors_origins: Annotated[list[str], NoDecode, BeforeValidator(_comma_list), AfterValidator(_no_wildcard)] = (
+        Field(default_factory=list)
+    )
+    """Exact origins (``https://ops.example.com``) allowed to call the API from their pages; none by default."""
+    auth_session_secret: SecretStr | None = None
+    """Signs the browser session cookies; every gateway replica needs the same one. Unset: a random
+    secret per process (sessions end when it restarts)."""
+    auth_session_hours: float = Field(default=12.0, gt=0.0, le=24.0 * 30)
+    """How long a browser session lasts (never longer than the OIDC token it came from)."""
+    gateway_cookie_secure: bool = True
+    """Mark the session cookie ``Secure`` (browsers keep sending it to http://localhost and 127.0.0.1)."""
+    auth_migrate_on_start: bool = True
+    """The gateway applies the auth tables' migrations (API keys, audit log) before serving."""

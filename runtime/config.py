@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -97,6 +97,10 @@ def parse_address(value: str) -> tuple[str, int]:
     if not host or any(c.isspace() for c in host):
         raise ValueError("must be host:port")
     return host, port
+
+
+def _empty_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
 
 
 def _check_address(value: str) -> str:
@@ -220,6 +224,28 @@ class CommonSettings(Topology):
     health_check_interval_seconds: float = Field(default=1.0, gt=0.0, le=60.0)
     # Shared by the media service and the gateway (which refuses a larger upload before streaming it).
     media_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    # Authentication (runtime/auth): every process verifies callers, every internal client
+    # presents a credential. Tokens are SecretStr so a repr or a log line never shows them.
+    auth_bootstrap_token: Annotated[SecretStr | None, BeforeValidator(_empty_is_none)] = None
+    auth_internal_token: Annotated[SecretStr | None, BeforeValidator(_empty_is_none)] = None
+    auth_key_cache_seconds: float = Field(default=5.0, ge=0.0, le=300.0)
+    auth_jwks_url: Annotated[str | None, BeforeValidator(_empty_is_none)] = None
+    auth_jwt_issuer: Annotated[str | None, BeforeValidator(_empty_is_none)] = None
+    auth_jwt_audience: Annotated[str | None, BeforeValidator(_empty_is_none)] = None
+    auth_jwt_scope_claim: str = "scope"
+    # gRPC over TLS with client certificates: all three set, or none (plaintext).
+    grpc_tls_cert: Annotated[Path | None, BeforeValidator(_empty_is_none)] = None
+    grpc_tls_key: Annotated[Path | None, BeforeValidator(_empty_is_none)] = None
+    grpc_tls_ca: Annotated[Path | None, BeforeValidator(_empty_is_none)] = None
+
+    @model_validator(mode="after")
+    def _check_auth_and_tls(self) -> CommonSettings:
+        tls = (self.grpc_tls_cert, self.grpc_tls_key, self.grpc_tls_ca)
+        if any(v is not None for v in tls) and not all(v is not None for v in tls):
+            raise ValueError("GRPC_TLS_CERT, GRPC_TLS_KEY and GRPC_TLS_CA: set all three or none")
+        if self.auth_jwks_url and not (self.auth_jwt_issuer and self.auth_jwt_audience):
+            raise ValueError("AUTH_JWKS_URL needs AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE")
+        return self
 
     @property
     def async_database_url(self) -> str:

@@ -5,6 +5,7 @@ Hierarchy (catch the most specific you can handle)::
     SwitchboardError                 base; never raised itself
     ├── InvalidArgument              caller sent something wrong; ``field`` names it
     │   └── UnsupportedMediaType     an upload's bytes are of a type the service does not take
+    ├── Unauthenticated              no credential, or one nobody issued (revoked, expired, forged)
     ├── NotFound                     the thing asked for does not exist
     ├── AlreadyExists                a create/enqueue collided with an existing id
     ├── FailedPrecondition           the request is valid but the system is not in a state to do it
@@ -52,6 +53,10 @@ class UnsupportedMediaType(InvalidArgument):
     """The bytes sent are of a type the service does not accept (HTTP 415)."""
 
 
+class Unauthenticated(SwitchboardError):
+    """The call carries no credential we accept; the message says why, never the credential."""
+
+
 class NotFound(SwitchboardError):
     pass
 
@@ -94,6 +99,7 @@ class Unimplemented(SwitchboardError):
 
 GRPC_STATUS: dict[type[SwitchboardError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     NotFound: grpc.StatusCode.NOT_FOUND,
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,

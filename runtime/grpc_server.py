@@ -10,6 +10,7 @@ A service's ``__main__.py`` describes itself and hands over::
             address=settings.status_addr,
             register=lambda server: status_pb2_grpc.add_StatusServiceServicer_to_server(servicer, server),
             service_names=[status_pb2.DESCRIPTOR.services_by_name["StatusService"].full_name],
+            scopes=method_scopes(STATUS_SERVICE, {"ListOperators": Scope.READ, ..., "Clear": Scope.INTERNAL}),
             health_checks={"redis": redis_health_check(redis)},
             shutdown_hooks=[redis.aclose],
         )
@@ -21,7 +22,11 @@ A service's ``__main__.py`` describes itself and hands over::
 ``/metrics``, builds the service, then serves until SIGTERM/SIGINT, on uvloop's event loop when
 uvloop is installed (:func:`runtime.event_loop.event_loop_factory`). The server carries
 grpc.health.v1 (from the real checks, see :mod:`runtime.health`), server reflection, the
-OpenTelemetry interceptor and :class:`runtime.interceptors.ServerInterceptor`.
+OpenTelemetry interceptor, :class:`runtime.interceptors.ServerInterceptor` and
+:class:`runtime.auth.grpc_server.AuthInterceptor`: every method of the service must have a
+declared scope (``scopes``) or the server refuses to start, and every call is authenticated
+(:class:`runtime.auth.Authenticator`, built from the settings by :func:`run_service`). With
+``GRPC_TLS_*`` set the port is TLS and requires client certificates (:mod:`runtime.auth.tls`).
 
 A service with a one-time step before serving (database migrations) passes it as ``prepare``:
 it runs once per start, before ``build``. With ``GRPC_PROCESSES=N`` (N > 1) the entry process
@@ -60,6 +65,10 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from runtime import telemetry
+from runtime.auth.authenticator import Authenticator
+from runtime.auth.grpc_server import AuthInterceptor, check_declared
+from runtime.auth.scopes import Scope
+from runtime.auth.tls import server_credentials
 from runtime.config import CommonSettings, load_settings, parse_address
 from runtime.event_loop import event_loop_factory
 from runtime.health import HealthCheck, HealthReporter
@@ -114,6 +123,8 @@ class GrpcService:
     one INFO line per fast read (thousands a second) would be most of the log and a real share of
     the CPU. Errors keep their level, a call slower than ``SLOW_CALL_SECONDS`` is still logged at
     INFO, and metrics and spans count every call (:mod:`runtime.interceptors`)."""
+    scopes: Mapping[str, Scope] = field(default_factory=dict)
+    """The scope each method needs, ``/pkg.Service/Method`` → scope (``runtime.auth.method_scopes``)."""
     bind_host: str | None = None
     """Listen on this host with the port of ``address`` (``GRPC_BIND_HOST``); None: ``address`` itself."""
 
@@ -133,17 +144,25 @@ class GrpcServer:
         self,
         service: GrpcService,
         *,
+        authenticator: Authenticator,
+        credentials: grpc.ServerCredentials | None = None,
         grace_seconds: float = 4.0,
         health_interval_seconds: float = 1.0,
         reuse_port: bool = False,
         max_connection_age_seconds: float = 0.0,
     ) -> None:
+        check_declared(list(service.service_names), service.scopes)
         self.service = service
+        self.credentials = credentials
         self.grace_seconds = min(max(grace_seconds, 0.0), 4.5)
         self.stopping = shutdown_event()
         self.health = HealthReporter(service.service_names, service.health_checks, interval=health_interval_seconds)
         self.server = grpc.aio.server(
-            interceptors=[telemetry.server_interceptor(), ServerInterceptor(debug_when_ok=service.debug_when_ok)],
+            interceptors=[
+                telemetry.server_interceptor(),
+                ServerInterceptor(debug_when_ok=service.debug_when_ok),
+                AuthInterceptor(authenticator, service.scopes),
+            ],
             # A second process on the same port must fail loudly, not share it; only the
             # workers of one GRPC_PROCESSES unit share their port on purpose.
             options=[
@@ -160,7 +179,10 @@ class GrpcServer:
 
     async def start(self) -> int:
         """Bind, evaluate health once and start serving; returns the bound port."""
-        self.port = self.server.add_insecure_port(self.service.listen_address)
+        if self.credentials is None:
+            self.port = self.server.add_insecure_port(self.service.listen_address)
+        else:
+            self.port = self.server.add_secure_port(self.service.listen_address, self.credentials)
         await self.health.start()
         await self.server.start()
         log.info(
@@ -203,6 +225,8 @@ def _name_of(hook: object) -> str:
 async def serve(
     service: GrpcService,
     *,
+    authenticator: Authenticator,
+    credentials: grpc.ServerCredentials | None = None,
     grace_seconds: float = 4.0,
     health_interval_seconds: float = 1.0,
     stop: asyncio.Event | None = None,
@@ -212,6 +236,8 @@ async def serve(
     """Serve ``service`` until SIGTERM/SIGINT (or ``stop`` is set), then drain and return."""
     server = GrpcServer(
         service,
+        authenticator=authenticator,
+        credentials=credentials,
         grace_seconds=grace_seconds,
         health_interval_seconds=health_interval_seconds,
         reuse_port=reuse_port,
@@ -279,9 +305,12 @@ def run_service(
             service = dataclasses.replace(service, bind_host=settings.grpc_bind_host)
         stop = asyncio.Event()
         orphan_watch = asyncio.create_task(watch_parent(stop)) if worker is not None else None
+        authenticator = Authenticator.from_settings(settings)
         try:
             await serve(
                 service,
+                authenticator=authenticator,
+                credentials=server_credentials(settings),
                 grace_seconds=settings.shutdown_grace_seconds,
                 health_interval_seconds=settings.health_check_interval_seconds,
                 stop=stop,
@@ -291,6 +320,7 @@ def run_service(
         finally:
             if orphan_watch is not None:
                 orphan_watch.cancel()
+            await authenticator.close()
 
     run_main(main, crashed="service crashed")
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import secrets
 import shlex
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from honcho.printer import Printer
 from devsupport.ports import free_port, is_listening
 from devsupport.procs import health_status
 from devsupport.redis_server import RedisServer
+from runtime.auth.migrate import run_migrations as run_auth_migrations
 from scripts.local_plan import (
     AMI_FEED,
     DEFAULT_AMI_PORT,
@@ -53,6 +55,7 @@ from services.notify.vapid import ensure_key_file
 DEFAULT_REDIS_PORT = 6379
 ALEMBIC_INIS = (REPO_ROOT / "alembic.ini", REPO_ROOT / "services" / "status" / "alembic.ini")
 READY_TIMEOUT_SECONDS = 60.0
+BOOTSTRAP_TOKEN_FILE = "bootstrap-token"
 STOPPED_BY_SIGNAL = {130, 143}
 
 
@@ -168,6 +171,31 @@ def check_ports_free(plan: Plan) -> None:
         )
 
 
+def bootstrap_token(data_dir: Path) -> str:
+    """The local admin token: ``DATA_DIR/bootstrap-token``, made (0600) on the first run."""
+    path = data_dir / BOOTSTRAP_TOKEN_FILE
+    if path.is_file():
+        token = path.read_text().strip()
+        if token:
+            return token
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(token + "\n")
+    say(f"generated AUTH_BOOTSTRAP_TOKEN into {path}")
+    return token
+
+
+def login_hint(plan: Plan) -> str:
+    """Where to log in, and with what (the generated token is shown: it is local and admin)."""
+    data_dir = Path(plan.common_env["DATA_DIR"])
+    token_file = data_dir / BOOTSTRAP_TOKEN_FILE
+    token = plan.common_env.get("AUTH_BOOTSTRAP_TOKEN", "")
+    if token_file.is_file() and token_file.read_text().strip() == token:
+        return f"log in at {plan.gateway_url}/dashboard with the bootstrap token (in {token_file}): {token}"
+    return f"log in at {plan.gateway_url}/dashboard with your AUTH_BOOTSTRAP_TOKEN or an API key"
+
+
 def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
@@ -190,6 +218,7 @@ def watch_readiness(plan: Plan, stop: threading.Event) -> None:
         ):
             say(f"READY in {time.monotonic() - started:.1f}s: every backend reports SERVING")
             say(plan.banner().replace("is starting", "is running"))
+            say(login_hint(plan))
             return
         if time.monotonic() - started > READY_TIMEOUT_SECONDS:
             where = f"{plan.gateway_url}/readyz/backends"
@@ -223,6 +252,8 @@ def main() -> int:
     if not env.get("VAPID_PRIVATE_KEY", "").strip():
         # Web Push works out of the box: a key pair kept in DATA_DIR across runs.
         env["VAPID_PRIVATE_KEY"] = ensure_key_file(data_dir / "vapid-private.pem")
+    if not env.get("AUTH_BOOTSTRAP_TOKEN", "").strip():
+        env["AUTH_BOOTSTRAP_TOKEN"] = bootstrap_token(data_dir)
     redis_server: RedisServer | None = None
     try:
         procfile = load_procfile()
@@ -242,6 +273,8 @@ def main() -> int:
         if missing:
             raise StartupError(f"Procfile names modules that do not exist yet: {', '.join(missing)}")
         run_migrations(plan.common_env)
+        say("applying the auth tables' migrations (runtime/auth/alembic.ini)")
+        run_auth_migrations(plan.common_env["DATABASE_URL"])
         if AMI_FEED in {p.name for p in plan.processes}:
             say("AMI_HOST is not set: starting the demo AMI feed and pointing ami_ingest at it")
         say(plan.banner())

@@ -23,9 +23,12 @@ from hypothesis import settings as hypothesis_settings
 from playwright.async_api import Browser
 from redis.asyncio import Redis
 
+from devsupport.auth import AUTH_ENV
 from devsupport.postgres_server import PostgresServer
 from devsupport.procs import ServiceProcess, SpawnService
 from devsupport.redis_server import RedisServer
+from runtime.auth.migrate import run_migrations as run_auth_migrations
+from runtime.config import CommonSettings
 from tests.support.browser import headless_chromium
 
 # CI runs the same examples every time (a red run is reproducible, never a coin toss); local runs
@@ -35,6 +38,30 @@ hypothesis_settings.register_profile("dev", deadline=None, print_blob=True)
 # make mutation runs every property test once per mutant: the same few examples each time.
 hypothesis_settings.register_profile("mutation", derandomize=True, deadline=None, max_examples=15, database=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The environment every settings object and process a test makes starts from (unless it
+    names its own): DATA_DIR in a temporary directory (the SQLite database with the auth tables,
+    spools — never the repo's own .data), the test host names and the test credential as
+    AUTH_BOOTSTRAP_TOKEN, so services calling each other in a test present it like they do under
+    ``make run``."""
+    path = str(tmp_path_factory.mktemp("data"))
+    # The in-process gateway tests talk to http://gateway.test (httpx's ASGI transport).
+    values = {"DATA_DIR": path, "GATEWAY_ALLOWED_HOSTS": "127.0.0.1,localhost,gateway.test", **AUTH_ENV}
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    # The auth tables once, up front: every gateway a test starts finds them at head.
+    run_auth_migrations(CommonSettings().async_database_url)
+    try:
+        yield path
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from devsupport.auth import AUTH_HEADERS
 from devsupport.ports import free_ports
 from devsupport.procs import ServiceProcess, descendants, health_status, is_alive, reflected_services
 from scripts.local_plan import SERVICE_ADDRS, load_procfile
@@ -30,7 +31,8 @@ CONTRACTS = {
 
 
 def demo_operators(gateway_port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{gateway_port}/api/queue-status/snapshot", timeout=5) as answer:
+    url = f"http://127.0.0.1:{gateway_port}/api/queue-status/snapshot"
+    with urllib.request.urlopen(urllib.request.Request(url, headers=AUTH_HEADERS), timeout=5) as answer:
         return len(json.load(answer)["data"]["operators"])
 
 

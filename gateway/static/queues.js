@@ -36,8 +36,13 @@
     toastTimer = setTimeout(() => { el.hidden = true; }, kind === "error" ? 6000 : 2500);
   }
 
+  // State-changing calls carry the session's CSRF token (the gateway refuses them without it).
+  const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || "";
+
   async function api(path, options = {}) {
-    const init = { ...options, headers: { "Content-Type": "application/json" } };
+    const headers = { "Content-Type": "application/json" };
+    if (options.method && options.method !== "GET") headers["X-CSRF-Token"] = CSRF;
+    const init = { ...options, headers };
     const response = await fetch(path, init);
     const body = await response.json().catch(() => ({ success: false, error: { message: response.statusText } }));
     if (!body.success) throw new Error(body.error?.message || `HTTP ${response.status}`);
@@ -113,7 +118,8 @@
     if (p === null || p === undefined) return job.state === "completed" ? '<span class="ptext">done</span>' : "";
     const pct = typeof p === "number" ? Math.max(0, Math.min(100, p)) : null;
     if (pct === null) return `<span class="ptext">${esc(JSON.stringify(p))}</span>`;
-    return `<span class="ptext">${pct}%</span><div class="bar ${pct >= 100 ? "done" : ""}"><i style="width:${pct}%"></i></div>`;
+    // A <progress> element, not a styled width: the page's CSP allows no inline styles.
+    return `<span class="ptext">${pct}%</span><progress class="bar ${pct >= 100 ? "done" : ""}" max="100" value="${pct}"></progress>`;
   }
 
   function whenCell(job) {

@@ -10,6 +10,7 @@ import gc
 
 from switchboard.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
+from runtime.auth import Scope, method_scopes
 from runtime.grpc_server import GrpcService, run_service
 from runtime.redis import redis_health_check
 from services.ami_ingest.app import IngestApp
@@ -17,6 +18,10 @@ from services.ami_ingest.servicer import IngestControlServicer
 from services.ami_ingest.settings import AmiIngestSettings
 
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestControl"].full_name
+SCOPES = method_scopes(
+    ingest_pb2.DESCRIPTOR.services_by_name["IngestControl"],
+    {"GetIngestStatus": Scope.READ, "RequestResync": Scope.INTERNAL},
+)
 
 
 async def build(settings: AmiIngestSettings) -> GrpcService:
@@ -32,6 +37,7 @@ async def build(settings: AmiIngestSettings) -> GrpcService:
         address=settings.ami_ingest_addr,
         register=lambda server: ingest_pb2_grpc.add_IngestControlServicer_to_server(servicer, server),
         service_names=[SERVICE_NAME],
+        scopes=SCOPES,
         # Leadership and the ingest both live in Redis; Asterisk being away is reported by
         # GetIngestStatus and metrics, not by taking the replica out of service.
         health_checks={"redis": redis_health_check(app.redis)},

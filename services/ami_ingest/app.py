@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from switchboard.ingest.v1 import ingest_pb2
 from switchboard.status.v1 import status_pb2_grpc
 
-from runtime import grpc_client
+from runtime.auth import internal_channel
 from runtime.logging import get_logger
 from runtime.redis import create_redis
 from runtime.retry import RetryPolicy
@@ -44,7 +44,7 @@ class IngestApp:
         self.redis = create_redis(settings.redis_url, client_name="ami_ingest")
         # Subscriptions block on reads: a separate connection without a socket timeout.
         self._pubsub_redis = create_redis(settings.redis_url, socket_timeout=None, client_name="ami_ingest-sub")
-        self._status_channel = grpc_client.insecure_channel(settings.status_addr)
+        self._status_channel = internal_channel(settings.status_addr, settings)
         self.publisher: StatusPublisher[StateChange] = StatusPublisher(
             status_pb2_grpc.StatusServiceStub(self._status_channel),
             source_id=self.source_id,

@@ -25,7 +25,7 @@ from services.media.library import MediaLibrary
 from services.media.migrate import upgrade
 from services.media.processing import MediaProcessor
 from services.media.queues import processing_queue
-from services.media.servicer import SERVICE_NAME, MediaServicer
+from services.media.servicer import SCOPES, SERVICE_NAME, MediaServicer
 from services.media.settings import MediaSettings
 from services.media.store import LocalStore
 
@@ -78,6 +78,7 @@ class MediaApp:
             address=self.parts.settings.media_addr,
             register=functools.partial(media_pb2_grpc.add_MediaServiceServicer_to_server, servicer),
             service_names=[SERVICE_NAME],
+            scopes=SCOPES,
             health_checks={"redis": redis_health_check(self.parts.redis), "db": db_health_check(self.parts.engine)},
             shutdown_hooks=[self.close],
         )

@@ -14,6 +14,7 @@ from typing import Any, TypeAlias
 
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
 
+from runtime.auth import Scope, method_scopes
 from runtime.errors import InvalidArgument
 from runtime.grpc_server import shutdown_event
 from services.media.convert import media_to_pb, state_from_pb, state_to_pb, variant_spec
@@ -22,6 +23,15 @@ from services.media.events import subscription
 from services.media.library import MediaLibrary, UploadRequest
 
 SERVICE_NAME = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
+SCOPES = method_scopes(
+    media_pb2.DESCRIPTOR.services_by_name["MediaService"],
+    {
+        **dict.fromkeys(("GetMedia", "GetStats", "ListMedia", "WatchMedia", "ReadVariant"), Scope.READ),
+        **dict.fromkeys(("Upload", "Watermark"), Scope.OPERATE),
+        **dict.fromkeys(("SyncToS3", "SyncFromS3", "DeleteMedia", "Cleanup"), Scope.ADMIN),
+    },
+)
+"""The scope of every MediaService method (the server refuses to start with one missing)."""
 DEFAULT_PAGE_SIZE = 20
 READ_CHUNK = 256 * 1024
 

@@ -22,7 +22,7 @@ from services.notify.metrics import QUEUE_SIZE, QUEUE_SWITCHES
 from services.notify.migrate import ALEMBIC_INI
 from services.notify.queues import queue_specs
 from services.notify.service import NotifyCore
-from services.notify.servicer import SERVICE_NAME, NotifyServicer
+from services.notify.servicer import SCOPES, SERVICE_NAME, NotifyServicer
 from services.notify.settings import NotifySettings
 from services.notify.store import NotificationStore
 from services.notify.user_store import UserStore
@@ -93,6 +93,7 @@ class NotifyApp:
                 NotifyServicer(self.core), server
             ),
             service_names=[SERVICE_NAME],
+            scopes=SCOPES,
             health_checks={"redis": redis_health_check(self.redis), "db": db_health_check(engine)},
             shutdown_hooks=[self.close],
             bind_host=self.settings.grpc_bind_host,

@@ -13,11 +13,26 @@ from typing import Any, TypeAlias
 from switchboard.common.v1 import common_pb2
 from switchboard.notify.v1 import notify_pb2, notify_pb2_grpc
 
+from runtime.auth import Scope, method_scopes
 from runtime.errors import SwitchboardError
 from services.notify import convert
 from services.notify.service import NotifyCore
 
 SERVICE_NAME = notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name
+SCOPES = method_scopes(
+    notify_pb2.DESCRIPTOR.services_by_name["NotifyService"],
+    {
+        **dict.fromkeys(
+            ("GetDeliveryStatus", "ListInApp", "ListNotifications", "WatchInApp", "GetVapidPublicKey"), Scope.READ
+        ),
+        **dict.fromkeys(
+            ("Send", "SendBatch", "MarkRead", "RegisterPushSubscription", "UnregisterPushSubscription"), Scope.OPERATE
+        ),
+        # The SMS provider's delivery callbacks, relayed by whoever receives them (signed by the provider).
+        "ReportSmsStatus": Scope.INTERNAL,
+    },
+)
+"""The scope of every NotifyService method (the server refuses to start with one missing)."""
 Context: TypeAlias = Any  # grpc.aio.ServicerContext (grpc ships no type information)
 
 

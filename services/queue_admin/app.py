@@ -12,7 +12,7 @@ from runtime.queue import DiskSpool
 from runtime.redis import create_redis, redis_health_check
 from services.queue_admin.directory import QueueDirectory
 from services.queue_admin.events import EventHub
-from services.queue_admin.servicer import SERVICE_NAME, QueueAdminServicer
+from services.queue_admin.servicer import SCOPES, SERVICE_NAME, QueueAdminServicer
 from services.queue_admin.settings import QueueAdminSettings
 
 __all__ = ["QueueAdminApp", "build_service"]
@@ -43,6 +43,7 @@ class QueueAdminApp:
             address=self.settings.queue_admin_addr,
             register=lambda server: queue_pb2_grpc.add_QueueAdminServicer_to_server(self.servicer, server),
             service_names=[SERVICE_NAME],
+            scopes=SCOPES,
             health_checks={"redis": redis_health_check(self.redis)},
             shutdown_hooks=[self.close],
             bind_host=self.settings.grpc_bind_host,

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from switchboard.common.v1 import common_pb2
 from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
 
+from runtime.auth import Scope, method_scopes
 from runtime.errors import InvalidArgument, Unavailable
 from runtime.grpc_server import shutdown_event
 from runtime.queue import QUEUE_NAME_PATTERN, JobInfo, JobRequest, JobState
@@ -32,9 +33,22 @@ from services.queue_admin.convert import event_pb, job_pb, layer_state, proto_in
 from services.queue_admin.directory import QueueDirectory, QueueHandle
 from services.queue_admin.events import EventHub
 
-__all__ = ["DEFAULT_PAGE_SIZE", "SERVICE_NAME", "QueueAdminServicer"]
+__all__ = ["DEFAULT_PAGE_SIZE", "SCOPES", "SERVICE_NAME", "QueueAdminServicer"]
 
 SERVICE_NAME = queue_pb2.DESCRIPTOR.services_by_name["QueueAdmin"].full_name
+SCOPES = method_scopes(
+    queue_pb2.DESCRIPTOR.services_by_name["QueueAdmin"],
+    {
+        **dict.fromkeys(("ListQueues", "GetQueue", "ListJobs", "GetJob", "GetHealth", "WatchEvents"), Scope.READ),
+        **dict.fromkeys(
+            ("EnqueueJob", "RetryJob", "PromoteJob", "RetryFailed", "PauseQueue", "ResumeQueue"), Scope.OPERATE
+        ),
+        "RemoveJob": Scope.ADMIN,
+        "CleanQueue": Scope.ADMIN,
+        "DrainQueue": Scope.INTERNAL,
+    },
+)
+"""The scope of every QueueAdmin method."""
 DEFAULT_PAGE_SIZE = 50
 CLEAN_BATCH = 1000
 

@@ -20,7 +20,7 @@ from services.status.ingest_control import request_asterisk_resync
 from services.status.migrate import upgrade
 from services.status.reads import StatusReader
 from services.status.redis_store import RedisStore
-from services.status.servicer import READ_METHODS, SERVICE_NAME, StatusServicer, register
+from services.status.servicer import READ_METHODS, SCOPES, SERVICE_NAME, StatusServicer, register
 from services.status.settings import StatusSettings
 from services.status.watch import WatchHub
 
@@ -77,6 +77,7 @@ class StatusApp:
             address=self.settings.status_addr,
             register=functools.partial(register, self.servicer),
             service_names=[SERVICE_NAME],
+            scopes=SCOPES,
             health_checks={"storage": self.storage_check()},
             shutdown_hooks=[self.close],
             # Reads are the hot path (wall screens, the gateway): successful fast ones log at DEBUG.
@@ -111,9 +112,7 @@ async def create_app(settings: StatusSettings, *, migrate: bool = True) -> Statu
         follower,
         hub,
         reader,
-        request_resync=functools.partial(
-            request_asterisk_resync, settings.ami_ingest_addr, settings.status_resync_timeout_seconds
-        ),
+        request_resync=functools.partial(request_asterisk_resync, settings, settings.status_resync_timeout_seconds),
         watch_heartbeat_seconds=settings.status_watch_heartbeat_seconds,
     )
     return StatusApp(settings, redis, engine, service, StatusServicer(service))

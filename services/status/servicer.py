@@ -16,6 +16,7 @@ import grpc
 import grpc.aio
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from runtime.auth import Scope, method_scopes
 from runtime.errors import NotFound
 from runtime.status_model.rules import operator_matches, operators_of_member
 from services.status.core import StatusCore
@@ -24,6 +25,18 @@ from services.status.domain import validation
 SERVICE_NAME = status_pb2.DESCRIPTOR.services_by_name["StatusService"].full_name
 
 READ_METHODS = ("ListOperators", "GetOperator", "ListQueues", "GetQueue", "ListChannels", "GetSnapshot")
+
+SCOPES = method_scopes(
+    status_pb2.DESCRIPTOR.services_by_name["StatusService"],
+    {
+        **dict.fromkeys((*READ_METHODS, "WatchSnapshot", "GetSyncStatus"), Scope.READ),
+        # Written by ami_ingest, and destructive: the internal identity or an admin only.
+        "Ingest": Scope.INTERNAL,
+        "Resync": Scope.INTERNAL,
+        "Clear": Scope.INTERNAL,
+    },
+)
+"""The scope of every StatusService method (the server refuses to start with one missing)."""
 
 Context: TypeAlias = Any  # grpc.aio.ServicerContext (grpc ships no type information)
 

@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 from switchboard.status.v1 import status_pb2 as S
 
+from devsupport.auth import AUTH_HEADERS
 from devsupport.ports import free_port
 from devsupport.waiting import wait_until
 from gateway.settings import GatewaySettings
@@ -113,7 +114,9 @@ class Backends:
 async def client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway.test", headers=AUTH_HEADERS
+        ) as client,
     ):
         yield client
 
@@ -122,6 +125,7 @@ class LiveGateway:
     """The app served by a real uvicorn on a free loopback port, inside the test's event loop."""
 
     def __init__(self, app: FastAPI) -> None:
+        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on")

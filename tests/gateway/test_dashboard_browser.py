@@ -11,6 +11,7 @@ from switchboard.status.v1 import status_pb2 as S
 
 from tests.gateway.fake_status import FakeStatusService, operator
 from tests.gateway.harness import LiveGateway
+from tests.support.browser import log_in
 
 SCREENSHOT_DIR = Path("/tmp")
 
@@ -57,7 +58,7 @@ async def _open(browser: Browser, url: str, width: int, height: int) -> tuple[Pa
     page = await browser.new_page(viewport={"width": width, "height": height})
     api_requests: list[str] = []
     page.on("request", lambda r: api_requests.append(r.url) if "/api/" in r.url else None)
-    await page.goto(url)
+    await log_in(page, url)
     return page, api_requests
 
 

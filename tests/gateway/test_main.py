@@ -9,6 +9,7 @@ import time
 
 import httpx
 
+from devsupport.auth import AUTH_HEADERS
 from devsupport.ports import free_port
 from devsupport.procs import SpawnService
 from tests.gateway.harness import Backends
@@ -24,7 +25,7 @@ async def test_runs_from_env_answers_and_stops_on_sigterm(spawn: SpawnService, b
     base = f"http://127.0.0.1:{port}"
     # In a thread: the loopback backends live on this event loop and must keep answering.
     await asyncio.to_thread(process.wait_http, f"{base}/healthz")
-    async with httpx.AsyncClient(base_url=base, timeout=2) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=2, headers=AUTH_HEADERS) as client:
         assert (await client.get("/readyz")).status_code == 200
         snapshot = await client.get("/api/queue-status/snapshot")
         assert snapshot.status_code == 200

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from switchboard.status.v1 import status_pb2 as S
 from switchboard.status.v1 import status_pb2_grpc
 
+from devsupport.auth import AUTH_HEADERS, aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
 from devsupport.status_leases import take_lease
 from gateway.app import create_app
@@ -58,9 +59,11 @@ async def real_status(redis_url: str, tmp_path: Path) -> AsyncIterator[RealStatu
     )
     app = await create_status_app(settings)
     await app.start()
-    server = GrpcServer(app.grpc_service(), grace_seconds=0.2, health_interval_seconds=0.2)
+    server = GrpcServer(
+        app.grpc_service(), authenticator=authenticator_for_tests(), grace_seconds=0.2, health_interval_seconds=0.2
+    )
     port = await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = aio_channel(f"127.0.0.1:{port}")
     try:
         yield RealStatus(f"127.0.0.1:{port}", server, channel, app.redis)
     finally:
@@ -154,7 +157,7 @@ async def test_stream_through_the_real_status_service(
     await live.start()
     try:
         async with (
-            httpx.AsyncClient(base_url=live.url, timeout=5) as client,
+            httpx.AsyncClient(base_url=live.url, timeout=5, headers=AUTH_HEADERS) as client,
             client.stream("GET", f"{API}/stream") as response,
         ):
             stream = events(response)

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import grpc.aio
 import orjson
 import pytest
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
@@ -21,6 +20,7 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from switchboard.status.v1 import status_pb2 as S
 
+from devsupport.auth import aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
 from devsupport.redis_server import RedisServer
 from devsupport.waiting import wait_until
@@ -60,7 +60,9 @@ def _status_settings(redis_url: str, tmp_path: Path) -> StatusSettings:
 async def _serve_status(settings: StatusSettings) -> GrpcServer:
     app = await create_status_app(settings)
     await app.start()
-    server = GrpcServer(app.grpc_service(), grace_seconds=0.2, health_interval_seconds=0.2)
+    server = GrpcServer(
+        app.grpc_service(), authenticator=authenticator_for_tests(), grace_seconds=0.2, health_interval_seconds=0.2
+    )
     await server.start()
     return server
 
@@ -73,7 +75,7 @@ def status_settings(redis_url: str, tmp_path: Path) -> StatusSettings:
 @pytest.fixture
 async def real_status(status_settings: StatusSettings) -> AsyncIterator[RealStatus]:
     server = await _serve_status(status_settings)
-    channel = grpc.aio.insecure_channel(status_settings.status_addr)
+    channel = aio_channel(status_settings.status_addr)
     redis = Redis.from_url(status_settings.redis_url)
     status = RealStatus(status_settings.status_addr, server, channel, redis)
     try:

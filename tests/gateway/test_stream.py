@@ -7,6 +7,7 @@ import asyncio
 import httpx
 from switchboard.status.v1 import status_pb2 as S
 
+from devsupport.auth import AUTH_HEADERS
 from tests.gateway.fake_status import FakeStatusService, operator
 from tests.gateway.harness import Backends, LiveGateway
 from tests.gateway.sse import events
@@ -16,7 +17,7 @@ async def test_stream_sends_the_snapshot_then_each_change(
     live_gateway: LiveGateway, fake_status: FakeStatusService
 ) -> None:
     async with (
-        httpx.AsyncClient(base_url=live_gateway.url, timeout=5) as client,
+        httpx.AsyncClient(base_url=live_gateway.url, timeout=5, headers=AUTH_HEADERS) as client,
         client.stream("GET", "/api/queue-status/stream") as response,
     ):
         assert response.status_code == 200
@@ -48,7 +49,7 @@ async def test_stream_passes_queue_filter_to_the_watch(
     live_gateway: LiveGateway, fake_status: FakeStatusService
 ) -> None:
     async with (
-        httpx.AsyncClient(base_url=live_gateway.url, timeout=5) as client,
+        httpx.AsyncClient(base_url=live_gateway.url, timeout=5, headers=AUTH_HEADERS) as client,
         client.stream("GET", "/api/queue-status/stream", params=[("queue", "sales"), ("queue", "vip")]) as response,
     ):
         assert (await anext(events(response))).event == "snapshot"
@@ -59,7 +60,7 @@ async def test_stream_passes_queue_filter_to_the_watch(
 async def test_client_going_away_closes_the_grpc_watch(
     live_gateway: LiveGateway, fake_status: FakeStatusService
 ) -> None:
-    async with httpx.AsyncClient(base_url=live_gateway.url, timeout=5) as client:
+    async with httpx.AsyncClient(base_url=live_gateway.url, timeout=5, headers=AUTH_HEADERS) as client:
         async with client.stream("GET", "/api/queue-status/stream") as response:
             assert (await anext(events(response))).event == "snapshot"
             assert fake_status.active_watches == 1
@@ -68,7 +69,7 @@ async def test_client_going_away_closes_the_grpc_watch(
         assert fake_status.active_watches == 0
     # Changes after the client left go nowhere and break nothing.
     fake_status.push(S.StateChange(queue_removed="support"))
-    async with httpx.AsyncClient(base_url=live_gateway.url, timeout=5) as client:
+    async with httpx.AsyncClient(base_url=live_gateway.url, timeout=5, headers=AUTH_HEADERS) as client:
         snapshot = (await client.get("/api/queue-status/snapshot")).json()["data"]
     assert [q["name"] for q in snapshot["queues"]] == ["sales"]
 
@@ -77,7 +78,7 @@ async def test_status_service_dying_mid_stream_ends_it_with_an_error_event(
     live_gateway: LiveGateway, fake_status: FakeStatusService, backends: Backends
 ) -> None:
     async with (
-        httpx.AsyncClient(base_url=live_gateway.url, timeout=5) as client,
+        httpx.AsyncClient(base_url=live_gateway.url, timeout=5, headers=AUTH_HEADERS) as client,
         client.stream("GET", "/api/queue-status/stream") as response,
     ):
         stream = events(response)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 from switchboard.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from devsupport.auth import sync_channel
 from devsupport.ports import free_port, is_listening
 from devsupport.procs import ProcessExited, ServiceProcess, SpawnService
 from devsupport.waiting import wait_until_blocking
@@ -27,7 +27,7 @@ class Ingest:
     address: str
 
     def status(self) -> ingest_pb2.IngestStatus:
-        with grpc.insecure_channel(self.address) as channel:
+        with sync_channel(self.address) as channel:
             return ingest_pb2_grpc.IngestControlStub(channel).GetIngestStatus(
                 ingest_pb2.GetIngestStatusRequest(), timeout=2
             )
@@ -100,7 +100,7 @@ class Cluster:
         return ingest
 
     def snapshot(self) -> status_pb2.Snapshot:
-        with grpc.insecure_channel(self.status_addr) as channel:
+        with sync_channel(self.status_addr) as channel:
             return status_pb2_grpc.StatusServiceStub(channel).GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=5)
 
 

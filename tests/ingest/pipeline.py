@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc.aio
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from devsupport.auth import aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
 from runtime.grpc_server import GrpcServer
 from services.ami_ingest.app import IngestApp
@@ -48,7 +48,7 @@ async def running_pipeline(
     status_settings = StatusSettings(redis_url=redis_url, data_dir=data_dir, status_addr=status_addr)
     status_app = await create_app(status_settings)
     await status_app.start()
-    server = GrpcServer(status_app.grpc_service())
+    server = GrpcServer(status_app.grpc_service(), authenticator=authenticator_for_tests())
     await server.start()
     ingest = IngestApp(
         AmiIngestSettings(
@@ -62,7 +62,7 @@ async def running_pipeline(
         )
     )
     await ingest.start()
-    channel = grpc.aio.insecure_channel(status_addr)
+    channel = aio_channel(status_addr)
     try:
         yield Pipeline(ingest, status_pb2_grpc.StatusServiceStub(channel), status_addr)
     finally:

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from switchboard.ingest.v1 import ingest_pb2
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from devsupport.auth import aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
 from devsupport.procs import SpawnService
 from devsupport.status_leases import take_lease
@@ -84,9 +85,9 @@ async def running_status(redis_url: str, data_dir: Path) -> AsyncIterator[status
     address = f"127.0.0.1:{free_port()}"
     app = await create_app(StatusSettings(redis_url=redis_url, data_dir=data_dir, status_addr=address))
     await app.start()
-    server = GrpcServer(app.grpc_service())
+    server = GrpcServer(app.grpc_service(), authenticator=authenticator_for_tests())
     await server.start()
-    channel = grpc.aio.insecure_channel(address)
+    channel = aio_channel(address)
     try:
         yield status_pb2_grpc.StatusServiceStub(channel)
     finally:

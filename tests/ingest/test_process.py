@@ -8,12 +8,12 @@ import signal
 import time
 from pathlib import Path
 
-import grpc
 import pytest
 import redis
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from switchboard.status.v1 import status_pb2
 
+from devsupport.auth import sync_channel
 from devsupport.procs import SpawnService, health_status
 from devsupport.waiting import wait_until_blocking
 from services.ami_ingest import keys
@@ -24,7 +24,7 @@ OPERATORS = sum(len(members) for _, members in QUEUES.values())
 
 
 def reflected_services(address: str) -> set[str]:
-    with grpc.insecure_channel(address) as channel:
+    with sync_channel(address) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         request = reflection_pb2.ServerReflectionRequest(list_services="")
         reply = next(iter(stub.ServerReflectionInfo(iter([request]), timeout=5)))

@@ -10,6 +10,7 @@ import grpc.aio
 import pytest
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from devsupport.auth import aio_channel
 from devsupport.ports import free_port
 from services.ami_ingest.publisher import StatusPublisher
 
@@ -63,7 +64,7 @@ class Harness:
 async def harness() -> AsyncIterator[tuple[Harness, StatusPublisher]]:
     h = Harness()
     await h.start_server()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{h.port}")
+    channel = aio_channel(f"127.0.0.1:{h.port}")
     publisher = StatusPublisher(
         status_pb2_grpc.StatusServiceStub(channel), source_id="pbx1", snapshot=h.snapshot, heartbeat_interval=0.2
     )

@@ -8,13 +8,13 @@ import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import grpc.aio
 import httpx
 import pytest
 import uvicorn
 from redis.asyncio import Redis
 from switchboard.media.v1 import media_pb2_grpc
 
+from devsupport.auth import AUTH_HEADERS, aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
@@ -51,9 +51,11 @@ async def media_app(media_settings: MediaSettings) -> AsyncIterator[MediaApp]:
 async def media(media_app: MediaApp) -> AsyncIterator[MediaClient]:
     """The media gRPC service on a free loopback port, and a client of it."""
     service = dataclasses.replace(media_app.grpc_service(), shutdown_hooks=())  # media_app closes itself
-    server = GrpcServer(service, grace_seconds=0.2, health_interval_seconds=0.2)
+    server = GrpcServer(
+        service, authenticator=authenticator_for_tests(), grace_seconds=0.2, health_interval_seconds=0.2
+    )
     port = await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = aio_channel(f"127.0.0.1:{port}")
     yield MediaClient(media_pb2_grpc.MediaServiceStub(channel), channel, f"127.0.0.1:{port}")
     await channel.close()
     await server.stop()
@@ -91,7 +93,9 @@ async def queue_admin_address(redis_url: str, tmp_path: Path) -> AsyncIterator[s
         redis_url=redis_url, queue_admin_addr=f"127.0.0.1:{free_port()}", data_dir=tmp_path / "queue-admin"
     )
     app = await QueueAdminApp.create(settings)
-    server = GrpcServer(app.grpc_service(), grace_seconds=0.2, health_interval_seconds=0.2)
+    server = GrpcServer(
+        app.grpc_service(), authenticator=authenticator_for_tests(), grace_seconds=0.2, health_interval_seconds=0.2
+    )
     port = await server.start()
     yield f"127.0.0.1:{port}"
     await server.stop()
@@ -111,7 +115,9 @@ async def gateway(media: MediaClient, queue_admin_address: str) -> AsyncIterator
     app = create_gateway(settings)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway.test", headers=AUTH_HEADERS
+        ) as client,
     ):
         yield client
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from devsupport.auth import AUTH_HEADERS
 from devsupport.waiting import wait_until
 from runtime.queue import Worker
 from tests.media.images import shared
@@ -145,7 +146,7 @@ async def test_queue_stats_show_the_processing_queue(gateway: httpx.AsyncClient,
 
 async def test_state_changes_stream_as_server_sent_events(live_media_gateway: str, media_worker: Worker) -> None:
     async with (
-        httpx.AsyncClient(base_url=live_media_gateway, timeout=30) as http,
+        httpx.AsyncClient(base_url=live_media_gateway, timeout=30, headers=AUTH_HEADERS) as http,
         http.stream("GET", "/api/admin/media/events") as stream,
     ):
         lines = stream.aiter_lines()

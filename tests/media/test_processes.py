@@ -5,10 +5,10 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import grpc.aio
 import pytest
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
 
+from devsupport.auth import aio_channel
 from devsupport.ports import free_port
 from devsupport.procs import SpawnService
 from tests.media.images import shared
@@ -25,7 +25,7 @@ async def test_service_and_worker_processes_take_an_upload_to_ready_and_stop_cle
     service = spawn("services.media", env=env)
     worker = spawn("services.media.worker", env=env)
     service.wait_serving(address, "switchboard.media.v1.MediaService", timeout=40)
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with aio_channel(address) as channel:
         client = MediaClient(media_pb2_grpc.MediaServiceStub(channel), channel)
         answer = await client.upload(shared("sk_hubble.jpg"), owner_id="ops")
         ready = await client.wait_state(answer.media.media_id, media_pb2.MEDIA_STATE_READY, within=60)

@@ -15,6 +15,7 @@ import httpx
 from redis.asyncio import Redis
 from switchboard.notify.v1 import notify_pb2, notify_pb2_grpc
 
+from devsupport.auth import aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
 from devsupport.waiting import wait_until
 from runtime.grpc_server import GrpcServer
@@ -112,9 +113,11 @@ async def running_notify(
     settings: NotifySettings, providers: Providers, *, workers: bool = True
 ) -> AsyncIterator[Notify]:
     app = await NotifyApp.create(settings)
-    server = GrpcServer(app.grpc_service(), grace_seconds=0.5, health_interval_seconds=0.2)
+    server = GrpcServer(
+        app.grpc_service(), authenticator=authenticator_for_tests(), grace_seconds=0.5, health_interval_seconds=0.2
+    )
     port = await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = aio_channel(f"127.0.0.1:{port}")
     running: list[tuple[Worker, asyncio.Task[None], WorkerResources]] = []
     if workers:
         redis = Redis.from_url(settings.redis_url)

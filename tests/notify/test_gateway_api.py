@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devsupport.auth import AUTH_HEADERS
 from devsupport.waiting import wait_until
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
@@ -61,7 +62,7 @@ async def api(redis_url: str, tmp_path: Path, providers: Providers) -> AsyncIter
     async with running_notify(settings, providers) as notify:
         await gateway.start()
         try:
-            async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+            async with httpx.AsyncClient(base_url=gateway.url, timeout=30, headers=AUTH_HEADERS) as http:
                 yield Api(http, notify, gateway)
         finally:
             await gateway.stop()
@@ -192,7 +193,9 @@ async def test_queue_stats_show_both_notification_queues(api: Api, redis_url: st
     try:
         async with (
             app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as http,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://gateway.test", headers=AUTH_HEADERS
+            ) as http,
         ):
             (nid,) = await api.send(channel="database", to="op-1", text="hi")
             await api.settled(nid)

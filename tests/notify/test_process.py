@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import grpc.aio
 import pytest
 from switchboard.notify.v1 import notify_pb2, notify_pb2_grpc
 
+from devsupport.auth import aio_channel
 from devsupport.procs import SpawnService, health_status, reflected_services
 from tests.notify.harness import Notify, Providers, notify_settings
 
@@ -26,7 +26,7 @@ async def test_the_service_and_its_workers_deliver_and_stop_cleanly(
     service.wait_serving(settings.notify_addr, SERVICE, timeout=60)
     assert SERVICE in reflected_services(settings.notify_addr)
     assert health_status(settings.notify_addr, SERVICE) == "SERVING"
-    async with grpc.aio.insecure_channel(settings.notify_addr) as channel:
+    async with aio_channel(settings.notify_addr) as channel:
         notify = Notify(settings, None, None, channel, notify_pb2_grpc.NotifyServiceStub(channel), providers)  # type: ignore[arg-type]
         telegram = await notify.send(
             channel=notify_pb2.NOTIFICATION_CHANNEL_TELEGRAM,

@@ -11,6 +11,7 @@ from typing import Any
 import grpc.aio
 from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
 
+from devsupport.auth import aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
 from devsupport.procs import ServiceProcess
 from runtime.grpc_server import GrpcServer
@@ -57,10 +58,12 @@ async def start_admin_server(redis_url: str, data_dir: Path) -> AdminServer:
         log_level="WARNING",
     )
     app = await QueueAdminApp.create(settings)
-    server = GrpcServer(app.grpc_service(), grace_seconds=0.5, health_interval_seconds=0.2)
+    server = GrpcServer(
+        app.grpc_service(), authenticator=authenticator_for_tests(), grace_seconds=0.5, health_interval_seconds=0.2
+    )
     port = await server.start()
     address = f"127.0.0.1:{port}"
-    channel = grpc.aio.insecure_channel(address)
+    channel = aio_channel(address)
     return AdminServer(address, app, server, channel, queue_pb2_grpc.QueueAdminStub(channel))
 
 

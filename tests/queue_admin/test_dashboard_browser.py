@@ -10,11 +10,13 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from devsupport.auth import AUTH_HEADERS
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from runtime.queue import QueueAdmin, QueueSpec
 from tests.gateway.harness import LiveGateway
 from tests.queue_admin.harness import AdminServer, StartWorker
+from tests.support.browser import log_in
 
 HEAVY = "heavy_workflow_execution"
 SCREENSHOT = "/tmp/queues.png"
@@ -31,7 +33,7 @@ async def gateway(admin_server: AdminServer, declared: QueueSpec) -> AsyncIterat
 
 
 async def enqueue(gateway: LiveGateway, **body: object) -> str:
-    async with httpx.AsyncClient(base_url=gateway.url) as client:
+    async with httpx.AsyncClient(base_url=gateway.url, headers=AUTH_HEADERS) as client:
         response = await client.post("/api/queues/workflow/jobs", json={"name": HEAVY, **body})
     assert response.status_code == 200, response.text
     job_id: str = response.json()["data"]["jobId"]
@@ -42,7 +44,7 @@ async def open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
     page = await browser.new_page(viewport={"width": 1440, "height": 900})
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url) if "/api/" in r.url else None)
-    await page.goto(url)
+    await log_in(page, url)
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     return page, requests
 

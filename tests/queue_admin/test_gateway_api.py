@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devsupport.auth import AUTH_HEADERS
 from devsupport.waiting import wait_until
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
@@ -30,7 +31,9 @@ async def api(admin_server: AdminServer, declared: QueueSpec) -> AsyncIterator[h
     app = create_app(GatewaySettings(queue_admin_addr=admin_server.address, rpc_timeout_seconds=5.0))
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway.test", headers=AUTH_HEADERS
+        ) as client,
     ):
         yield client
 
@@ -200,7 +203,7 @@ async def test_events_stream_says_ready_then_relays_job_events(
     await live.start()
     try:
         async with (
-            httpx.AsyncClient(base_url=live.url) as client,
+            httpx.AsyncClient(base_url=live.url, headers=AUTH_HEADERS) as client,
             client.stream("GET", "/api/queues/events", params={"queue": "workflow"}) as response,
         ):
             assert response.status_code == 200

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from switchboard.queue.v1 import queue_pb2 as Q
 from switchboard.queue.v1 import queue_pb2_grpc
 
+from devsupport.auth import sync_channel
 from devsupport.ports import free_port
 from devsupport.procs import SpawnService, health_status
 from runtime.grpc_errors import details_from_rpc_error
@@ -106,7 +107,7 @@ def test_the_process_serves_every_declared_queue_and_stops_on_sigterm(
         env={"QUEUE_ADMIN_ADDR": address, "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path), "LOG_LEVEL": "INFO"},
     )
     process.wait_serving(address, SERVICE)
-    with grpc.insecure_channel(address) as channel:
+    with sync_channel(address) as channel:
         stub = queue_pb2_grpc.QueueAdminStub(channel)
         assert [q.name for q in stub.ListQueues(Q.ListQueuesRequest(), timeout=5).queues] == ["workflow"]
     assert health_status(address, SERVICE) == "SERVING"

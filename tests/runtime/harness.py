@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
+from devsupport.auth import sync_channel
 from devsupport.ports import free_ports
 from devsupport.procs import ServiceProcess
 from devsupport.redis_server import RedisServer
@@ -25,7 +26,7 @@ class Probe:
     metrics_port: int
 
     def channel(self) -> grpc.Channel:
-        return grpc.insecure_channel(self.address)
+        return sync_channel(self.address)
 
     def call(self, method: str, request: bytes = b"", **kwargs: Any) -> bytes:
         with self.channel() as channel:

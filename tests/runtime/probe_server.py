@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 import grpc
 import grpc.aio
 
+from runtime.auth import Scope
 from runtime.config import Address, CommonSettings
 from runtime.errors import InvalidArgument
 from runtime.grpc_server import GrpcService, run_service
@@ -80,6 +81,7 @@ async def build(settings: ProbeSettings) -> GrpcService:
         address=settings.probe_addr,
         register=register,
         service_names=[SERVICE],
+        scopes={f"/{SERVICE}/{name}": Scope.READ for name in ("Echo", "Slow", "Invalid", "Crash", "Count")},
         health_checks={"redis": redis_health_check(redis)},
         shutdown_hooks=[redis.aclose, announce],
     )

@@ -10,10 +10,13 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devsupport.auth import aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
+from runtime.auth import Scope
 from runtime.grpc_server import GrpcServer, GrpcService, shutdown_event
 
 SERVICE = "test.runtime.v1.Feed"
+SCOPES = {f"/{SERVICE}/Follow": Scope.READ}
 
 
 async def follow(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
@@ -37,11 +40,19 @@ async def test_drain_ends_long_streams_instead_of_waiting_out_the_grace() -> Non
 
     address = f"127.0.0.1:{free_port()}"
     server = GrpcServer(
-        GrpcService(name="feed", address=address, register=register, service_names=[SERVICE], shutdown_hooks=[hook]),
+        GrpcService(
+            name="feed",
+            address=address,
+            register=register,
+            service_names=[SERVICE],
+            scopes=SCOPES,
+            shutdown_hooks=[hook],
+        ),
+        authenticator=authenticator_for_tests(),
         grace_seconds=4.0,
     )
     await server.start()
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with aio_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         reply = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=2)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
@@ -63,11 +74,12 @@ async def test_drain_ends_long_streams_instead_of_waiting_out_the_grace() -> Non
 async def test_drain_ends_health_watch_streams_after_sending_not_serving() -> None:
     address = f"127.0.0.1:{free_port()}"
     server = GrpcServer(
-        GrpcService(name="feed", address=address, register=register, service_names=[SERVICE]),
+        GrpcService(name="feed", address=address, register=register, service_names=[SERVICE], scopes=SCOPES),
+        authenticator=authenticator_for_tests(),
         grace_seconds=4.0,
     )
     await server.start()
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with aio_channel(address) as channel:
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=10)
         assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
         started = time.monotonic()

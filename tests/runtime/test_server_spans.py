@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from devsupport.auth import aio_channel
 from runtime import telemetry
 from runtime.errors import InvalidArgument
 from runtime.interceptors import ServerInterceptor
@@ -63,7 +64,7 @@ async def traced() -> AsyncIterator[tuple[grpc.aio.Channel, InMemorySpanExporter
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = aio_channel(f"127.0.0.1:{port}")
     yield channel, exporter
     await channel.close()
     await server.stop(0)

@@ -11,6 +11,7 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from devsupport.auth import sync_channel
 from devsupport.ports import free_port
 from devsupport.procs import health_status
 from devsupport.redis_server import RedisServer
@@ -41,7 +42,7 @@ def test_sigterm_refuses_new_rpcs_lets_the_in_flight_one_finish_and_exits_within
         signalled = time.monotonic()
         probe.process.send_signal(signal.SIGTERM)
         time.sleep(0.3)
-        with grpc.insecure_channel(probe.address) as fresh, pytest.raises(grpc.RpcError) as refused:
+        with sync_channel(probe.address) as fresh, pytest.raises(grpc.RpcError) as refused:
             fresh.unary_unary(f"/{PROBE_SERVICE}/Echo")(b"x", timeout=2)
         assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
         assert in_flight.result(timeout=5) == b"done"

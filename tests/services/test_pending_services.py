@@ -9,6 +9,7 @@ import grpc
 import pytest
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
 
+from devsupport.auth import sync_channel
 from devsupport.ports import free_port
 from devsupport.procs import SpawnService, reflected_services
 
@@ -21,6 +22,6 @@ def test_media_serves_its_contract_and_answers_unimplemented_for_what_has_not_la
     process = spawn("services.media", env={"MEDIA_ADDR": address, "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path)})
     process.wait_serving(address, "switchboard.media.v1.MediaService", timeout=60)
     assert "switchboard.media.v1.MediaService" in reflected_services(address)
-    with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError) as error:
+    with sync_channel(address) as channel, pytest.raises(grpc.RpcError) as error:
         media_pb2_grpc.MediaServiceStub(channel).Cleanup(media_pb2.CleanupRequest(), timeout=5)
     assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED

@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import grpc
-import grpc.aio
 import pytest
 from switchboard.status.v1 import status_pb2_grpc
 
+from devsupport.auth import aio_channel, authenticator_for_tests
 from runtime.grpc_server import GrpcServer
 from services.status.app import create_app
 from tests.status.harness import MakeStatus, RunningStatus, settings_for
@@ -30,10 +29,12 @@ async def make_status(redis_url: str, sqlite_url: str) -> AsyncIterator[MakeStat
         settings = settings_for(redis_url, sqlite_url, **overrides)
         app = await create_app(settings)
         await app.start()
-        server = GrpcServer(app.grpc_service(), grace_seconds=0.2, health_interval_seconds=0.2)
+        server = GrpcServer(
+            app.grpc_service(), authenticator=authenticator_for_tests(), grace_seconds=0.2, health_interval_seconds=0.2
+        )
         port = await server.start()
         address = f"127.0.0.1:{port}"
-        channel = grpc.aio.insecure_channel(address)
+        channel = aio_channel(address)
         status = RunningStatus(app, server, channel, status_pb2_grpc.StatusServiceStub(channel), address)
         running.append(status)
         return status

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from devsupport.auth import sync_channel
 from devsupport.ports import free_port
 from devsupport.procs import SpawnService, descendants, health_status, is_alive
 from devsupport.status_batches import batch, op_up
@@ -74,7 +75,7 @@ def test_two_processes_share_the_port_and_each_answers_with_what_the_other_inges
     assert len(workers) == 2, process.output()
     assert process.stdout.count("Running upgrade  -> 0001") == 1, process.output()  # migrated once, by the supervisor
 
-    with grpc.insecure_channel(address, options=OWN_CONNECTION) as channel:
+    with sync_channel(address, options=OWN_CONNECTION) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
         token = lease_token(redis_url)
         changes = (op_up("sales", "PJSIP/1"), op_up("support", "PJSIP/2"))
@@ -86,7 +87,7 @@ def test_two_processes_share_the_port_and_each_answers_with_what_the_other_inges
     channels: list[grpc.Channel] = []
     try:
         while len(channels) < 40 and (len(channels) < 4 or len(answered_by) < len(workers)):
-            channel = grpc.insecure_channel(address, options=OWN_CONNECTION)
+            channel = sync_channel(address, options=OWN_CONNECTION)
             channels.append(channel)
             seen = read_until(status_pb2_grpc.StatusServiceStub(channel), ["PJSIP/1", "PJSIP/2"])
             assert seen == ["PJSIP/1", "PJSIP/2"], f"read {len(channels)}: {seen}"

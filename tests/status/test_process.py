@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import grpc
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from devsupport.auth import sync_channel
 from devsupport.ports import free_port
 from devsupport.procs import SpawnService, health_status
 from devsupport.status_batches import batch, op_up
@@ -23,7 +23,7 @@ def test_the_service_process_serves_and_stops_cleanly(spawn: SpawnService, redis
     )
     process.wait_serving(address, SERVICE)
     assert (tmp_path / "switchboard.db").exists()  # migrated at start (SQLite default under DATA_DIR)
-    with grpc.insecure_channel(address) as channel:
+    with sync_channel(address) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
         token = lease_token(redis_url)
         acks = list(stub.Ingest(iter([batch(op_up("sales", "PJSIP/1"), token=token)]), timeout=10))

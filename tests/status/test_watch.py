@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-import grpc
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from devsupport.auth import aio_channel
 from devsupport.status_batches import batch, channel_up, op_up, queue_up
 from services.status.watch import SKIP_AHEAD, WatchHub
 from tests.status.harness import MakeStatus, RunningStatus
@@ -67,7 +67,7 @@ async def test_a_slow_watcher_skips_ahead_while_a_fast_one_gets_every_change(mak
     status = await make_status(status_watch_queue_size=16)
     # Without BDP probing the slow client's HTTP/2 window stays at 64 KiB, so an unread stream
     # pushes back on the server within a few change sets, as a stalled consumer on a real network does.
-    slow_channel = grpc.aio.insecure_channel(status.address, options=[("grpc.http2.bdp_probe", 0)])
+    slow_channel = aio_channel(status.address, options=[("grpc.http2.bdp_probe", 0)])
     slow = status_pb2_grpc.StatusServiceStub(slow_channel).WatchSnapshot(pb.WatchSnapshotRequest())
     fast = status.stub.WatchSnapshot(pb.WatchSnapshotRequest())
     slow_first = await next_message(slow)

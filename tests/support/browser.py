@@ -6,7 +6,9 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
+
+from devsupport.auth import BOOTSTRAP_TOKEN
 
 CHROMIUM = "/usr/bin/chromium"
 # No background networking: this machine's closed network would refuse those connections.
@@ -31,3 +33,12 @@ async def headless_chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+async def log_in(page: Page, url: str, token: str = BOOTSTRAP_TOKEN) -> None:
+    """Open ``url`` the way a person does: the gateway answers with its login form, the token is
+    typed in, and the browser lands back on ``url`` with a session cookie."""
+    await page.goto(url)
+    await page.fill("#token", token)
+    async with page.expect_navigation():
+        await page.click("#login-form button[type=submit]")
