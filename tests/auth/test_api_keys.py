@@ -37,7 +37,7 @@ def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(400)  # six process starts; slow on a loaded machine
 async def test_the_command_creates_lists_and_revokes_keys_stored_only_as_hashes(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"
     created = cli(url, "keys", "create", "--name", "billing-export", "--scope", "read")
