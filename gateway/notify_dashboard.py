@@ -16,20 +16,23 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 
+from gateway.login import page_context
 from gateway.settings import GatewaySettings
+from runtime.auth import Scope
+from runtime.auth.http import requires
 from runtime.errors import FailedPrecondition, Unavailable
 
 __all__ = ["router"]
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
-router = APIRouter(tags=["dashboard"])
+router = APIRouter(tags=["dashboard"], dependencies=[requires(Scope.READ)])
 CHANNELS = ("email", "telegram", "browser", "database", "sms")
 TEMPLATES = ("welcome", "reminder", "operator_alert")
 
 
 @router.get("/admin/notifications", response_class=HTMLResponse, summary="Notifications admin page")
 async def notifications_page(request: Request) -> HTMLResponse:
-    context = {"channels": CHANNELS, "templates": TEMPLATES}
+    context = {"channels": CHANNELS, "templates": TEMPLATES, **page_context(request)}
     return templates.TemplateResponse(request, "notifications.html", context)
 
 

@@ -4,6 +4,8 @@
 
 const $ = (sel) => document.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+// State-changing calls carry the session's CSRF token (the gateway refuses them without it).
+const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || "";
 const when = (ms) => (ms ? new Date(ms).toLocaleTimeString() : "");
 
 async function getJson(url, options) {
@@ -68,7 +70,7 @@ async function send(event) {
   try {
     if (form.get("data")) body.data = JSON.parse(form.get("data"));
     const data = await getJson("/api/notifications", {
-      method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify(body),
+      method: "POST", headers: {"content-type": "application/json", "X-CSRF-Token": CSRF}, body: JSON.stringify(body),
     });
     result.className = "ok";
     result.textContent = `queued ${data.notificationIds.join(", ")}`;

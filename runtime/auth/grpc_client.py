@@ -17,8 +17,8 @@ import grpc
 import grpc.aio
 
 from runtime.auth.tls import client_credentials
-from runtime.grpc_client import CHANNEL_OPTIONS, target
 from runtime.config import CommonSettings
+from runtime.grpc_client import CHANNEL_OPTIONS, target
 
 __all__ = ["bearer_channel", "bearer_interceptors", "bearer_metadata", "internal_channel", "internal_token"]
 

@@ -15,6 +15,7 @@ from services.notify.local.__main__ import sinks_app
 from services.notify.local.http import start
 from tests.gateway.harness import LiveGateway
 from tests.notify.harness import Providers, notify_settings, running_notify
+from tests.support.browser import log_in
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ async def test_an_operator_sends_a_test_message_and_sees_it_delivered_and_receiv
     browser: Browser, gateway: LiveGateway
 ) -> None:
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await page.goto(f"{gateway.url}/admin/notifications")
+    await log_in(page, f"{gateway.url}/admin/notifications")
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=20_000)
     await page.select_option("select[name=channel]", "telegram")
     await page.fill("input[name=to]", "4242")
@@ -60,7 +61,7 @@ async def test_an_operator_sends_a_test_message_and_sees_it_delivered_and_receiv
 @pytest.mark.timeout(90)
 async def test_a_bad_recipient_is_refused_on_the_page_naming_the_field(browser: Browser, gateway: LiveGateway) -> None:
     page = await browser.new_page()
-    await page.goto(f"{gateway.url}/admin/notifications")
+    await log_in(page, f"{gateway.url}/admin/notifications")
     await page.select_option("select[name=channel]", "sms")
     await page.fill("input[name=to]", "0151-nope")
     await page.fill("textarea[name=text]", "hi")
