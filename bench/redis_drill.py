@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
+from devsupport.auth import AUTH_HEADERS
 from devsupport.ports import free_port
 from devsupport.procs import ServiceProcess
 from devsupport.redis_server import RedisServer
@@ -61,7 +62,7 @@ async def _enqueue_all(base_url: str, disrupt: Callable[[], Awaitable[None]]) ->
     url = f"{base_url}/api/queues/workflow/jobs"
     body = {"name": "heavy_workflow_execution", "data": {"duration_ms": JOB_MS}}
     limits = httpx.Limits(max_connections=400, max_keepalive_connections=100)
-    async with httpx.AsyncClient(timeout=DEADLINE_S + 5, limits=limits) as http:
+    async with httpx.AsyncClient(timeout=DEADLINE_S + 5, limits=limits, headers=AUTH_HEADERS) as http:
 
         async def one() -> None:
             started = time.perf_counter()
@@ -152,7 +153,7 @@ def _wait_declared(base_url: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/api/queues/workflow", timeout=5).status_code == 200:
+            if httpx.get(f"{base_url}/api/queues/workflow", timeout=5, headers=AUTH_HEADERS).status_code == 200:
                 return
         time.sleep(0.2)
     raise TimeoutError("the workflow queue was never declared (did the worker start?)")

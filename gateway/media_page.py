@@ -14,13 +14,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from gateway.login import page_context
+from runtime.auth import Scope
+from runtime.auth.http import requires
+
 __all__ = ["router"]
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 
-router = APIRouter(tags=["dashboard"])
+router = APIRouter(tags=["dashboard"], dependencies=[requires(Scope.READ)])
 
 
 @router.get("/admin/media", response_class=HTMLResponse, summary="Media: upload, recent uploads, live states")
 async def media_page(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "media.html", {})
+    return templates.TemplateResponse(request, "media.html", page_context(request))

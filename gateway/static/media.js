@@ -56,7 +56,11 @@ function render(media) {
   $("media-count").textContent = String(cards.size);
 }
 
-async function fetchJson(url, options) {
+// State-changing calls carry the session's CSRF token (the gateway refuses them without it).
+const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+async function fetchJson(url, options = {}) {
+  if (options.method && options.method !== "GET") options = { ...options, headers: { ...options.headers, "X-CSRF-Token": CSRF } };
   const response = await fetch(url, options);
   const body = await response.json();
   if (!body.success) throw new Error(body.error?.message || `HTTP ${response.status}`);

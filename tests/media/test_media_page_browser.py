@@ -10,6 +10,7 @@ from playwright.async_api import Browser, expect
 
 from runtime.queue import Worker
 from tests.media.images import shared
+from tests.support.browser import log_in
 
 SCREENSHOT = "/tmp/media.png"
 
@@ -21,7 +22,7 @@ async def test_upload_goes_live_to_ready_and_delete_marks_it(
     photo = tmp_path / "rocket.jpg"
     photo.write_bytes(shared("sk_rocket.jpg"))
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await page.goto(f"{live_media_gateway}/admin/media")
+    await log_in(page, f"{live_media_gateway}/admin/media")
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=20_000)
     await expect(page.locator("#media")).to_contain_text("No media yet")
 
@@ -45,7 +46,7 @@ async def test_a_file_that_is_no_image_shows_the_refusal(
     fake = tmp_path / "notes.png"
     fake.write_bytes(b"<html>not an image</html>")
     page = await browser.new_page()
-    await page.goto(f"{live_media_gateway}/admin/media")
+    await log_in(page, f"{live_media_gateway}/admin/media")
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=20_000)
     await page.locator("#file").set_input_files(str(fake))
     await expect(page.locator("#upload-status")).to_contain_text("not a JPEG, PNG, WebP or GIF")
