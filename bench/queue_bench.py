@@ -1,4 +1,4 @@
-"""Queue-layer benchmarks (issue 4, figures 1–7) with bare arq and BullMQ-Python anchors measured
+"""Queue-layer benchmarks (figures 1–7) with bare arq and BullMQ-Python anchors measured
 in the same run on a redis-server started here.  ``python -m bench.queue_bench`` prints them."""
 
 from __future__ import annotations

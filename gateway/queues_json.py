@@ -144,7 +144,7 @@ def health_json(health: queue_pb2.GetHealthResponse) -> dict[str, Any]:
 
 
 def stats_json(queues: list[queue_pb2.QueueInfo]) -> dict[str, Any]:
-    """The seed's ``/api/queue/stats``: every queue's counts (and paused flag) plus the totals."""
+    """``/api/queue/stats``: every queue's counts (and paused flag) plus the totals."""
     totals = dict.fromkeys(COUNT_NAMES, 0)
     per_queue: dict[str, dict[str, Any]] = {}
     for queue in queues:

@@ -111,7 +111,7 @@ async def list_queues(request: Request) -> JSONResponse:
     return _ok(queues, count=len(queues))
 
 
-@router.get("/queue/stats", summary="Counts of every queue and their totals (the seed's stats)")
+@router.get("/queue/stats", summary="Counts of every queue and their totals")
 async def queue_stats(request: Request) -> JSONResponse:
     reply = await _call(_stub(request).ListQueues(queue_pb2.ListQueuesRequest(), timeout=_timeout(request)))
     return _ok(stats_json(list(reply.queues)))

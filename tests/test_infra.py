@@ -58,14 +58,17 @@ async def test_redis_url_answers_and_starts_empty(redis_url: str) -> None:
     try:
         assert await client.ping()
         assert await client.dbsize() == 0
-        await client.set("infra:left-behind", "1")
     finally:
         await client.aclose()
 
 
-def test_redis_url_is_flushed_between_tests(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
+def test_redis_url_is_flushed_between_tests(redis_server: RedisServer, request: pytest.FixtureRequest) -> None:
+    redis_server.start()
+    client = redis.Redis.from_url(redis_server.url)
     try:
+        client.set("infra:left-behind", "1")  # what an earlier test leaves behind
+        redis_url = request.getfixturevalue("redis_url")  # the next test's set-up
+        assert redis_url == redis_server.url
         assert client.get("infra:left-behind") is None
     finally:
         client.close()

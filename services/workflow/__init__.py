@@ -1,4 +1,5 @@
-"""The example ``workflow`` queue: the seed's generic job types on the shared queue layer.
+"""The example ``workflow`` queue: generic job types (workflows, variable updates, statistics) on
+the shared queue layer.
 
 Declared in ``services.workflow.queue``; ``python -m services.workflow.worker`` runs its worker.
 """

@@ -1,4 +1,4 @@
-"""The ``workflow`` queue declaration: the seed's generic job types in a few lines."""
+"""The ``workflow`` queue declaration: the generic job types in a few lines."""
 
 from __future__ import annotations
 
