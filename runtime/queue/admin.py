@@ -36,7 +36,7 @@ class QueueAdmin:
     def __init__(self, queue: str | QueueSpec, redis: Redis) -> None:
         self.spec = queue if isinstance(queue, QueueSpec) else None
         self.name = queue.name if isinstance(queue, QueueSpec) else queue
-        if not QUEUE_NAME_PATTERN.match(self.name):
+        if not QUEUE_NAME_PATTERN.fullmatch(self.name):
             raise InvalidArgument("queue", f"must match {QUEUE_NAME_PATTERN.pattern}")
         self.keys = QueueKeys(self.name)
         self.redis = redis

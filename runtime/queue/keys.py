@@ -42,8 +42,9 @@ from dataclasses import dataclass
 PREFIX = "sbq:v1"
 PRIORITY_MIN = 0
 PRIORITY_MAX = 10
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
-QUEUE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+# Always applied with ``fullmatch``: ``$`` would let a trailing newline through.
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+QUEUE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)

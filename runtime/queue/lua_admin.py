@@ -128,7 +128,7 @@ for _, s in ipairs(sets) do
     n = n + 1
   end
 end
-if n > 0 then ev('drained', '*', ',"count":' .. n) end
+if n > 0 then ev('drained', '*', {count = n}) end
 return n
 """
 )

@@ -19,8 +19,11 @@ local function ev(name, id, extra)
     listening = redis.call('PUBSUB', 'NUMPAT') > 0 or redis.call('PUBSUB', 'NUMSUB', prefix .. 'events')[2] > 0
   end
   if listening then
-    redis.call('PUBLISH', prefix .. 'events',
-      '{"event":"' .. name .. '","jobId":"' .. id .. '"' .. (extra or '') .. '}')
+    -- cjson, not concatenation: whatever an id holds, the event stays valid JSON.
+    local event = extra or {}
+    event.event = name
+    event.jobId = id
+    redis.call('PUBLISH', prefix .. 'events', cjson.encode(event))
   end
 end
 local function wait_score(jk)
@@ -281,14 +284,14 @@ end
 redis.call('HDEL', jk, 'w')
 if delay >= 0 then
   redis.call('ZADD', prefix .. 'delayed', now + delay, id)
-  ev('retrying', id, ',"attempt":' .. att .. ',"delayMs":' .. delay)
+  ev('retrying', id, {attempt = tonumber(att), delayMs = delay})
   -- an idle worker blocks up to a second: wake one so it re-times its wait to this retry
   wake()
   return 1
 end
 redis.call('HSET', jk, 'f', now)
 redis.call('ZADD', prefix .. 'failed', now, id)
-ev('failed', id, ',"attempt":' .. att)
+ev('failed', id, {attempt = tonumber(att)})
 trim(prefix .. 'failed', keep)
 return 0
 """
@@ -380,7 +383,7 @@ local pri = tonumber(redis.call('HGET', jk, 'p')) or 0
 redis.call('ZADD', prefix .. 'wait', (10 - pri) * SPAN, id)
 if hold > 0 and redis.call('PTTL', prefix .. 'hold') < hold then
   redis.call('SET', prefix .. 'hold', 1, 'PX', hold)
-  ev('held', id, ',"holdMs":' .. hold)
+  ev('held', id, {holdMs = hold})
 end
 ev('waiting', id)
 wake()

@@ -206,7 +206,7 @@ class QueueClient:
             raise InvalidArgument("data", "must be a JSON object")
         spec.check_data(r.name, r.data)
         data = codec.encode_field("data", dict(r.data), spec.max_payload_bytes)
-        if r.job_id is not None and not JOB_ID_PATTERN.match(r.job_id):
+        if r.job_id is not None and not JOB_ID_PATTERN.fullmatch(r.job_id):
             raise InvalidArgument("job_id", f"must match {JOB_ID_PATTERN.pattern}")
         if isinstance(r.priority, bool) or not isinstance(r.priority, int):
             raise InvalidArgument("priority", "must be an integer")
@@ -216,7 +216,7 @@ class QueueClient:
         attempts = r.attempts if r.attempts is not None else spec.max_attempts_for(r.name)
         if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 1000:
             raise InvalidArgument("attempts", "must be an integer within 1..1000")
-        if r.rate_key is not None and not JOB_ID_PATTERN.match(r.rate_key):
+        if r.rate_key is not None and not JOB_ID_PATTERN.fullmatch(r.rate_key):
             raise InvalidArgument("rate_key", f"must match {JOB_ID_PATTERN.pattern}")
         if r.timeout_s is not None and not (math.isfinite(r.timeout_s) and r.timeout_s > 0):
             raise InvalidArgument("timeout_s", "must be a positive number of seconds")

@@ -86,7 +86,7 @@ class QueueSpec:
     def __post_init__(self) -> None:
         wrapped = [f if isinstance(f, Function) else func(f, name=f.__name__) for f in self.functions]
         object.__setattr__(self, "function_map", {f.name: f for f in wrapped})
-        if not QUEUE_NAME_PATTERN.match(self.name):
+        if not QUEUE_NAME_PATTERN.fullmatch(self.name):
             raise ValueError(f"queue name {self.name!r} must match {QUEUE_NAME_PATTERN.pattern}")
         if self.concurrency < 1 or self.attempts < 1 or self.lease_s <= 0:
             raise ValueError("concurrency, attempts and lease_s must be positive")

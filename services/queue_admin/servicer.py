@@ -216,7 +216,7 @@ class QueueAdminServicer(queue_pb2_grpc.QueueAdminServicer):
         self, request: queue_pb2.WatchEventsRequest, context: Context
     ) -> AsyncIterator[queue_pb2.JobEvent]:
         for name in request.queues:
-            if not QUEUE_NAME_PATTERN.match(name):
+            if not QUEUE_NAME_PATTERN.fullmatch(name):
                 raise InvalidArgument("queues", f"{name!r} must match {QUEUE_NAME_PATTERN.pattern}")
         stop = shutdown_event()
         try:
@@ -238,7 +238,7 @@ class QueueAdminServicer(queue_pb2_grpc.QueueAdminServicer):
     async def _queue(self, name: str) -> QueueHandle:
         if not name:
             raise InvalidArgument("queue", "is required")
-        if not QUEUE_NAME_PATTERN.match(name):
+        if not QUEUE_NAME_PATTERN.fullmatch(name):
             raise InvalidArgument("queue", f"must match {QUEUE_NAME_PATTERN.pattern}")
         return await self.directory.get(name)
 

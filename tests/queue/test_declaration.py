@@ -199,10 +199,12 @@ def test_each_job_state_has_its_sorted_set(state: str, suffix: str) -> None:
 
 
 def test_ids_and_names_are_limited_to_characters_safe_in_a_key() -> None:
-    assert JOB_ID_PATTERN.match("order-2024.11:7_a")
-    assert not JOB_ID_PATTERN.match("a" * 129)
-    assert not JOB_ID_PATTERN.match("a b")
-    assert not QUEUE_NAME_PATTERN.match("a:b")
+    assert JOB_ID_PATTERN.fullmatch("order-2024.11:7_a")
+    assert not JOB_ID_PATTERN.fullmatch("a" * 129)
+    assert not JOB_ID_PATTERN.fullmatch("a b")
+    assert not JOB_ID_PATTERN.fullmatch("order-7\n")
+    assert not QUEUE_NAME_PATTERN.fullmatch("a:b")
+    assert not QUEUE_NAME_PATTERN.fullmatch("workflow\n")
 
 
 # --- codec --------------------------------------------------------------------------------------

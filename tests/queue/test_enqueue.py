@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -95,3 +96,25 @@ async def test_one_bad_job_in_a_bulk_enqueue_refuses_the_whole_batch(client: Que
             [JobRequest("statistics_aggregation"), JobRequest("statistics_aggregation", priority=99)]
         )
     assert (await admin.counts()).waiting == 0
+
+
+@pytest.mark.parametrize("field", ["job_id", "rate_key"])
+async def test_an_id_with_a_trailing_newline_is_refused(client: QueueClient, field: str) -> None:
+    with pytest.raises(InvalidArgument) as error:
+        request = JobRequest("heavy_workflow_execution", **{field: "order-7\n"})  # type: ignore[arg-type]
+        await client.submit(request)
+    assert error.value.field == field
+
+
+async def test_queue_events_are_valid_json_whatever_the_job(client: QueueClient, redis: Redis) -> None:
+    events = redis.pubsub()
+    await events.subscribe(client.spec.keys.events)
+    try:
+        job_id = await client.enqueue("heavy_workflow_execution", job_id="order-2024.11:7_a")
+        message = None
+        async with asyncio.timeout(10):
+            while message is None:
+                message = await events.get_message(ignore_subscribe_messages=True, timeout=1.0)
+        assert json.loads(message["data"]) == {"event": "waiting", "jobId": job_id}
+    finally:
+        await events.aclose()
