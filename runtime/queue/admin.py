@@ -28,7 +28,7 @@ MAX_PAGE_SIZE = 1000
 
 
 def _check_job_id(job_id: str) -> None:
-    if not JOB_ID_PATTERN.match(job_id):
+    if not JOB_ID_PATTERN.fullmatch(job_id):
         raise InvalidArgument("job_id", f"must match {JOB_ID_PATTERN.pattern}")
 
 

@@ -100,8 +100,8 @@ async def test_one_bad_job_in_a_bulk_enqueue_refuses_the_whole_batch(client: Que
 
 @pytest.mark.parametrize("field", ["job_id", "rate_key"])
 async def test_an_id_with_a_trailing_newline_is_refused(client: QueueClient, field: str) -> None:
+    request = JobRequest("heavy_workflow_execution", **{field: "order-7\n"})  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument) as error:
-        request = JobRequest("heavy_workflow_execution", **{field: "order-7\n"})  # type: ignore[arg-type]
         await client.submit(request)
     assert error.value.field == field
 
