@@ -20,14 +20,15 @@ from runtime.queue import DiskSpool, QueueClient
 from runtime.redis import create_redis, redis_health_check
 from services.media.db import MediaDatabase
 from services.media.events import EventPublisher
-from services.media.jobs import PROCESSOR
+from services.media.jobs import PROCESSOR, SYNCER
 from services.media.library import MediaLibrary
 from services.media.migrate import upgrade
 from services.media.processing import MediaProcessor
-from services.media.queues import processing_queue
+from services.media.queues import PROCESSING_QUEUE, SYNC_QUEUE, processing_queue, sync_queue
 from services.media.servicer import SCOPES, SERVICE_NAME, MediaServicer
 from services.media.settings import MediaSettings
-from services.media.store import LocalStore
+from services.media.store import LocalStore, S3Store, s3_client
+from services.media.sync import MediaSync
 
 
 @dataclass
@@ -102,7 +103,35 @@ async def create_app(settings: MediaSettings) -> MediaApp:
     return MediaApp(parts, processing, library)
 
 
-def worker_context(parts: MediaParts) -> dict[str, object]:
-    """What the job functions find in ``ctx``."""
-    processor = MediaProcessor(parts.database, parts.store, parts.events, max_pixels=parts.settings.media_max_pixels)
+def s3_store(settings: MediaSettings) -> S3Store | None:
+    """The S3 store when ``S3_BUCKET`` is set, else ``None`` (everything stays local)."""
+    if not settings.s3_bucket:
+        return None
+    client = s3_client(
+        settings.s3_endpoint_url, settings.aws_access_key_id, settings.aws_secret_access_key, settings.aws_region
+    )
+    return S3Store(client, settings.s3_bucket)
+
+
+async def worker_context(parts: MediaParts, queue: str = PROCESSING_QUEUE) -> dict[str, object]:
+    """What the job functions of ``queue`` find in ``ctx``; close it with :func:`close_worker_context`."""
+    settings = parts.settings
+    if queue == SYNC_QUEUE:
+        remote = s3_store(settings)
+        if remote is None:
+            raise ValueError("the media-sync worker needs S3_BUCKET")
+        return {SYNCER: MediaSync(parts.database, parts.store, remote, parts.events)}
+    sync = None
+    if settings.s3_bucket:
+        sync = QueueClient(sync_queue(settings), parts.redis)
+        await sync.start()
+    processor = MediaProcessor(
+        parts.database, parts.store, parts.events, max_pixels=settings.media_max_pixels, sync=sync
+    )
     return {PROCESSOR: processor}
+
+
+async def close_worker_context(context: dict[str, object]) -> None:
+    processor = context.get(PROCESSOR)
+    if isinstance(processor, MediaProcessor) and processor.sync is not None:
+        await processor.sync.close()

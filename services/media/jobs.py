@@ -10,11 +10,18 @@ from typing import Any
 
 from runtime.queue import JobContext
 from services.media.processing import MediaProcessor
+from services.media.sync import MediaSync
 
 PROCESSOR = "media_processor"
+SYNCER = "media_sync"
 
 
 async def process_media(ctx: JobContext, media_id: str) -> dict[str, Any]:
     processor: MediaProcessor = ctx[PROCESSOR]
     last_attempt = int(ctx["job_try"]) >= int(ctx["max_tries"])
     return await processor.process(media_id, last_attempt=last_attempt)
+
+
+async def sync_media(ctx: JobContext, media_id: str) -> dict[str, Any]:
+    syncer: MediaSync = ctx[SYNCER]
+    return await syncer.upload(media_id)

@@ -12,4 +12,7 @@ PROCESSING_SECONDS = Histogram(
     "Time from reading an original to its variants stored",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 120),
 )
+SYNC_JOBS = Counter(
+    "media_sync_jobs_total", "S3 sync jobs by outcome (completed|failed|skipped) and operation", ["status", "operation"]
+)
 PROCESSING_QUEUE_SIZE = Gauge("media_processing_queue_size", "Processing jobs waiting or delayed")

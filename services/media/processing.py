@@ -14,12 +14,14 @@ to renew leases. Outcomes:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from typing import Any
 
-from runtime.errors import NotFound, PermanentError, SwitchboardError, Unavailable
+from runtime.errors import AlreadyExists, NotFound, PermanentError, SwitchboardError, Unavailable
 from runtime.logging import get_logger
+from runtime.queue import QueueClient
 from services.media.db import MediaDatabase
 from services.media.domain.pipeline import ProcessedImage, process_image
 from services.media.domain.records import MediaRecord, MediaState, StoredVariant, variant_key
@@ -31,11 +33,21 @@ log = get_logger("media.processing")
 
 
 class MediaProcessor:
-    def __init__(self, database: MediaDatabase, store: LocalStore, events: EventPublisher, *, max_pixels: int) -> None:
+    def __init__(
+        self,
+        database: MediaDatabase,
+        store: LocalStore,
+        events: EventPublisher,
+        *,
+        max_pixels: int,
+        sync: QueueClient | None = None,
+    ) -> None:
         self.database = database
         self.store = store
         self.events = events
         self.max_pixels = max_pixels
+        self.sync = sync
+        """The media-sync queue when S3 is configured: every ready media is copied there."""
 
     async def process(self, media_id: str, *, last_attempt: bool) -> dict[str, Any]:
         try:
@@ -72,6 +84,10 @@ class MediaProcessor:
         PROCESSING_SECONDS.observe(elapsed)
         PROCESSING_JOBS.labels("ready").inc()
         log.info("media ready", media_id=media_id, variants=len(variants), seconds=round(elapsed, 3))
+        if self.sync is not None:
+            job_id = f"sync:{media_id}:{ready.updated_at_ms}"
+            with contextlib.suppress(AlreadyExists):  # a re-delivered job queued it already
+                await self.sync.enqueue("sync_media", {"media_id": media_id}, job_id=job_id)
         return {"mediaId": media_id, "state": ready.state.value, "variants": [v.name for v in variants]}
 
     async def _store_variants(self, record: MediaRecord, result: ProcessedImage) -> tuple[StoredVariant, ...]:

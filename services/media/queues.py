@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from runtime.queue import QueueSpec
 from runtime.retry import RetryPolicy
-from services.media.jobs import process_media
+from services.media.jobs import process_media, sync_media
 from services.media.settings import MediaSettings
 
 PROCESSING_QUEUE = "media-processing"
 PROCESS_JOB = process_media.__name__
+SYNC_QUEUE = "media-sync"
+SYNC_JOB = sync_media.__name__
 
 
 def processing_queue(settings: MediaSettings) -> QueueSpec:
@@ -29,4 +31,16 @@ def processing_queue(settings: MediaSettings) -> QueueSpec:
             jitter=0.2,
         ),
         job_timeout_s=settings.media_processing_timeout_s,
+    )
+
+
+def sync_queue(settings: MediaSettings) -> QueueSpec:
+    """``media-sync``: one job per ready media when S3_BUCKET is set; concurrency 5, 3 attempts."""
+    return QueueSpec(
+        name=SYNC_QUEUE,
+        functions=(sync_media,),
+        concurrency=settings.media_sync_concurrency,
+        attempts=settings.media_sync_attempts,
+        backoff=RetryPolicy(attempts=settings.media_sync_attempts, base=1.0, cap=60.0, jitter=0.2),
+        job_timeout_s=300.0,
     )

@@ -1,37 +1,51 @@
-"""Entry point: ``python -m services.media.worker`` serves the ``media-processing`` queue until SIGTERM.
+"""Entry point: ``python -m services.media.worker [processing|sync]`` serves one media queue until SIGTERM.
 
-The service (``python -m services.media``) owns the migrations: jobs only exist once it has
-taken an upload, so a worker never needs the table before the service made it.
+``processing`` (the default) serves ``media-processing``: uploads become variants; with
+``S3_BUCKET`` set each ready media is then queued on ``media-sync``, which ``sync`` serves
+(copies to S3). The service (``python -m services.media``) owns the migrations: jobs only
+exist once it has taken an upload, so a worker never needs the table before the service made it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from typing import Any
 
 from runtime.config import load_settings
-from runtime.process import run_process
+from runtime.event_loop import event_loop_factory
+from runtime.grpc_server import init_process
 from runtime.queue.runner import serve
-from services.media.app import open_parts, worker_context
-from services.media.queues import processing_queue
+from services.media.app import close_worker_context, open_parts, worker_context
+from services.media.queues import PROCESSING_QUEUE, SYNC_QUEUE, processing_queue, sync_queue
 from services.media.settings import MediaSettings
 
+QUEUES = {"processing": PROCESSING_QUEUE, "sync": SYNC_QUEUE}
 
-async def run(settings: MediaSettings) -> None:
-    parts = open_parts(settings, client_name="media-worker")
+
+async def run(settings: MediaSettings, queue: str) -> None:
+    parts = open_parts(settings, client_name=f"media-worker-{queue}")
+    spec = sync_queue(settings) if queue == SYNC_QUEUE else processing_queue(settings)
 
     async def startup(shared: dict[str, Any]) -> None:
-        shared.update(worker_context(parts))
+        shared.update(await worker_context(parts, queue))
 
     try:
-        await serve(processing_queue(settings), settings.redis_url, on_startup=startup)
+        await serve(spec, settings.redis_url, on_startup=startup, on_shutdown=close_worker_context)
     finally:
         await parts.close()
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
+    which = argv[0] if argv else "processing"
+    if which not in QUEUES:
+        print(f"usage: python -m services.media.worker [{'|'.join(QUEUES)}]", file=sys.stderr)
+        raise SystemExit(2)
     settings = load_settings(MediaSettings)
-    run_process("media_worker", settings, lambda: run(settings))
+    init_process(f"media_worker_{which}", settings)
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(run(settings, QUEUES[which]))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -20,7 +20,14 @@ from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
 from runtime.grpc_server import GrpcServer
 from runtime.queue import Worker
-from services.media.app import MediaApp, create_app, open_parts, prepare_database, worker_context
+from services.media.app import (
+    MediaApp,
+    close_worker_context,
+    create_app,
+    open_parts,
+    prepare_database,
+    worker_context,
+)
 from services.media.queues import processing_queue
 from services.media.settings import MediaSettings
 from services.queue_admin.app import QueueAdminApp
@@ -66,12 +73,14 @@ async def media_worker(media_settings: MediaSettings) -> AsyncIterator[Worker]:
     """The media-processing worker running in this test's event loop."""
     parts = open_parts(media_settings, client_name="media-worker-test")
     redis = Redis.from_url(media_settings.redis_url)
-    worker = Worker(processing_queue(media_settings), redis, shared=worker_context(parts))
+    context = await worker_context(parts)
+    worker = Worker(processing_queue(media_settings), redis, shared=context)
     task = asyncio.create_task(worker.run())
     yield worker
     worker.stop()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(task, timeout=20)
+    await close_worker_context(context)
     await redis.aclose()
     await parts.close()
 

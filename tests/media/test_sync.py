@@ -1,0 +1,87 @@
+"""S3 sync through moto's S3 server: a ready media is copied automatically, and again idempotently."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+from switchboard.media.v1 import media_pb2
+
+from devsupport.waiting import wait_until
+from runtime.queue import QueueAdmin, QueueClient, Worker
+from services.media.app import close_worker_context, open_parts, s3_store, worker_context
+from services.media.queues import SYNC_JOB, SYNC_QUEUE, sync_queue
+from services.media.settings import MediaSettings
+from services.media.store import S3Store, s3_client
+from tests.media.images import shared
+from tests.media.support import MediaClient, S3Server
+
+BUCKET = "switchboard-media"
+
+
+@pytest.fixture
+def media_settings(media_settings: MediaSettings, s3_server: S3Server) -> MediaSettings:
+    s3_server.reset()
+    s3_client(s3_server.url, "testing", "testing", "us-east-1").create_bucket(Bucket=BUCKET)
+    return media_settings.model_copy(
+        update={
+            "s3_bucket": BUCKET,
+            "s3_endpoint_url": s3_server.url,
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+    )
+
+
+@pytest.fixture
+async def sync_worker(media_settings: MediaSettings) -> AsyncIterator[Worker]:
+    parts = open_parts(media_settings, client_name="media-sync-test")
+    redis = Redis.from_url(media_settings.redis_url)
+    context = await worker_context(parts, SYNC_QUEUE)
+    worker = Worker(sync_queue(media_settings), redis, shared=context)
+    task = asyncio.create_task(worker.run())
+    yield worker
+    worker.stop()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=20)
+    await close_worker_context(context)
+    await redis.aclose()
+    await parts.close()
+
+
+async def test_a_ready_media_is_synced_to_s3_with_identical_bytes(
+    media: MediaClient, media_worker: Worker, sync_worker: Worker, media_settings: MediaSettings
+) -> None:
+    photo = shared("sk_rocket.jpg")
+    media_id = (await media.upload(photo, owner_id="s3")).media.media_id
+    ready = await media.wait_state(media_id, media_pb2.MEDIA_STATE_READY)
+
+    async def synced() -> media_pb2.Media | None:
+        current = await media.get(media_id)
+        return current if current.synced_to_s3 else None
+
+    await wait_until(synced, within=45, what=f"media {media_id} synced to S3")
+    bucket = s3_store(media_settings)
+    assert isinstance(bucket, S3Store)
+    assert await bucket.get_bytes(f"originals/{media_id}") == photo
+    for variant in ready.variants:
+        info = await bucket.stat(variant.storage_key)
+        assert info is not None
+        assert info.size == variant.size_bytes
+
+    # A second sync of the same media compares checksums and rewrites nothing.
+    client = QueueClient(sync_queue(media_settings), sync_worker.redis)
+    job_id = await client.enqueue(SYNC_JOB, {"media_id": media_id}, job_id=f"again:{media_id}")
+    await client.close()
+
+    async def result() -> object:
+        job = await QueueAdmin(sync_queue(media_settings), sync_worker.redis).job(job_id)
+        return job.result if job.state == "completed" else None
+
+    outcome = await wait_until(result, within=30, what="the second sync finished")
+    assert outcome == {"mediaId": media_id, "uploaded": 0, "unchanged": 4}
+    assert hashlib.sha256(await bucket.get_bytes(f"originals/{media_id}")).hexdigest() == ready.sha256
