@@ -14,7 +14,6 @@ Public (in-process) API, also what tests and benchmarks drive:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 
 from switchboard.status.v1 import status_pb2
@@ -28,7 +27,8 @@ from services.status.follower import Follower
 from services.status.ingest_stream import acknowledge
 from services.status.reads import StatusReader
 from services.status.redis_store import ApplyResult, PartiallyApplied, RedisStore
-from services.status.watch import END, FRESHNESS, SKIP_AHEAD, Watcher, WatchHub
+from services.status.watch import WatchHub
+from services.status.watch_stream import FreshnessKey, watch_stream
 
 log = get_logger("status.core")
 
@@ -204,69 +204,20 @@ class StatusCore:
         reply.stale = view.stale
         return reply
 
-    async def watch(self, queue_names: Collection[str] = (), *, freshness: bool = False) -> AsyncIterator[bytes]:
-        """A snapshot, then every change set after it in revision order (serialized responses).
+    def watch(self, queue_names: Collection[str] = (), *, freshness: bool = False) -> AsyncIterator[bytes]:
+        """A snapshot, then every change set after it in revision order (serialized responses),
+        and with ``freshness`` also freshness events (see :mod:`services.status.watch_stream`)."""
+        return watch_stream(
+            self.hub,
+            self._snapshot_for_watch,
+            self.reader.freshness,
+            queue_names,
+            freshness=freshness,
+            heartbeat_seconds=self.watch_heartbeat_seconds,
+        )
 
-        With ``freshness``, also a freshness event whenever it moved (once the stream has caught
-        up with the changes behind it) and as a heartbeat after ``watch_heartbeat_seconds``
-        without any other message.
-        """
-        watcher = self.hub.subscribe(queue_names, freshness=freshness)
-        names = watcher.queue_names
-        sent: tuple[int, bool, float] | None = None
-        """The last freshness this stream carried (source, stale, last_ingest_at)."""
-        try:
-            after, first, sent = await self._snapshot_for_watch(names)
-            yield first
-            while True:
-                item = await self._next_item(watcher)
-                if item is None:  # nothing for a heartbeat's time
-                    meta = await self.reader.freshness()
-                    sent = _freshness_key(meta)
-                    yield _freshness_event(meta)
-                    continue
-                revision, payload = item
-                if revision == END:
-                    return
-                if revision == FRESHNESS:
-                    watcher.freshness_pending = False
-                elif revision == SKIP_AHEAD:
-                    after, payload, sent = await self._snapshot_for_watch(names)
-                    yield payload
-                elif revision > after:
-                    after = revision
-                    yield payload
-                if freshness and watcher.queue.empty():
-                    meta = await self.reader.freshness()
-                    if _freshness_key(meta) != sent:
-                        sent = _freshness_key(meta)
-                        yield _freshness_event(meta)
-        finally:
-            self.hub.unsubscribe(watcher)
-
-    async def _next_item(self, watcher: Watcher) -> tuple[int, bytes] | None:
-        """The watcher's next item; ``None`` when a freshness watcher waited a heartbeat for nothing."""
-        if not watcher.freshness or not watcher.queue.empty():
-            return await watcher.queue.get()
-        try:
-            async with asyncio.timeout(self.watch_heartbeat_seconds):
-                return await watcher.queue.get()
-        except TimeoutError:
-            return None
-
-    async def _snapshot_for_watch(
-        self, queue_names: Collection[str] | None
-    ) -> tuple[int, bytes, tuple[int, bool, float]]:
-        """(revision, the snapshot event, the freshness it carries)."""
+    async def _snapshot_for_watch(self, queue_names: Collection[str] | None) -> tuple[int, bytes, FreshnessKey]:
         view = self.reader.live_view() or await self.reader.view()
         body = view.state.snapshot_bytes(now=view.now, stale=view.stale, source=view.source, queue_names=queue_names)
         freshness = (view.source, view.stale, view.state.last_ingest_at)
         return view.state.revision, wire.length_delimited(wire.WATCH_SNAPSHOT, body), freshness
-
-
-def _freshness_key(meta: status_pb2.ReadMeta) -> tuple[int, bool, float]:
-    return meta.source, meta.stale, meta.last_ingest_at
-
-
-def _freshness_event(meta: status_pb2.ReadMeta) -> bytes:
-    return wire.length_delimited(wire.WATCH_FRESHNESS, meta.SerializeToString())

@@ -1,13 +1,16 @@
 """WatchSnapshot's freshness events: asked for, they follow the changes behind them, report
-ingest heartbeats and staleness, and come as heartbeats on a quiet stream."""
+ingest heartbeats and staleness, and come as heartbeats on a quiet (or busy) stream."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 from switchboard.status.v1 import status_pb2
 
 from devsupport.status_batches import batch, op_up
+from services.status.watch import WatchHub
+from services.status.watch_stream import watch_stream
 from tests.status.harness import MakeStatus
 from tests.status.test_watch import next_message
 
@@ -82,3 +85,46 @@ async def test_freshness_turns_stale_when_the_ingest_goes_quiet(make_status: Mak
             assert event.WhichOneof("event") == "freshness"
     assert event.freshness.source == pb.SOURCE_REDIS
     stream.cancel()
+
+
+class _Feed:
+    """What a stream reads besides its mailbox: the snapshot and the current freshness."""
+
+    def __init__(self) -> None:
+        self.last_ingest_at = 1.0
+
+    async def snapshot(self, names: object) -> tuple[int, bytes, tuple[int, bool, float]]:
+        event = pb.WatchSnapshotResponse(snapshot=pb.Snapshot(revision=0, last_ingest_at=1.0, source=pb.SOURCE_REDIS))
+        return 0, event.SerializeToString(), (pb.SOURCE_REDIS, False, 1.0)
+
+    async def freshness(self) -> pb.ReadMeta:
+        return pb.ReadMeta(source=pb.SOURCE_REDIS, last_ingest_at=self.last_ingest_at)
+
+
+async def _events(stream: AsyncIterator[bytes], count: int) -> list[str | None]:
+    async with asyncio.timeout(5):
+        return [pb.WatchSnapshotResponse.FromString(await anext(stream)).WhichOneof("event") for _ in range(count)]
+
+
+def _publish(hub: WatchHub, revision: int) -> None:
+    changes = pb.ChangeSet(revision=revision)
+    hub.publish(changes, changes.SerializeToString())
+
+
+async def test_freshness_waits_until_the_stream_has_caught_up_with_the_changes_behind_it() -> None:
+    hub, feed = WatchHub(16), _Feed()
+    stream = watch_stream(hub, feed.snapshot, feed.freshness, freshness=True, heartbeat_seconds=NO_HEARTBEAT)
+    assert await _events(stream, 1) == ["snapshot"]
+    feed.last_ingest_at = 2.0
+    for revision in (1, 2, 3):
+        _publish(hub, revision)
+    assert await _events(stream, 4) == ["changes", "changes", "changes", "freshness"]
+
+
+async def test_a_busy_stream_still_carries_freshness_every_heartbeat() -> None:
+    hub, feed = WatchHub(16), _Feed()
+    stream = watch_stream(hub, feed.snapshot, feed.freshness, freshness=True, heartbeat_seconds=0.0)
+    assert await _events(stream, 1) == ["snapshot"]
+    for revision in (1, 2):
+        _publish(hub, revision)
+    assert await _events(stream, 4) == ["changes", "freshness", "changes", "freshness"]
