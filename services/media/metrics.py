@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 PROCESSING_JOBS = Counter(
     "media_processing_jobs_total", "Media processing attempts by outcome (ready|failed|retried)", ["status"]
@@ -15,4 +15,3 @@ PROCESSING_SECONDS = Histogram(
 SYNC_JOBS = Counter(
     "media_sync_jobs_total", "S3 sync jobs by outcome (completed|failed|skipped) and operation", ["status", "operation"]
 )
-PROCESSING_QUEUE_SIZE = Gauge("media_processing_queue_size", "Processing jobs waiting or delayed")
