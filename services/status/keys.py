@@ -1,4 +1,4 @@
-# ruff: noqa: E501  (the key table below is copied verbatim into the README)
+# ruff: noqa: E501  (the key table below has long rows; tests/test_readme_keys.py checks the README lists the same keys)
 """Every Redis key and TTL the status service uses, under one versioned prefix.
 
 All keys share the hash tag ``{sb:status:v1}`` so they live in one Redis Cluster slot: the
