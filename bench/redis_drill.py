@@ -51,6 +51,8 @@ class Tally:
     refused: dict[str, int] = field(default_factory=dict)
     late: int = 0
     """Answers (of any kind) that took longer than the deadline."""
+    late_before: int = 0
+    """Of those, enqueues sent before the disruption: what the machine's load alone costs."""
     slowest_s: float = 0.0
 
     def refuse(self, why: str) -> None:
@@ -66,6 +68,7 @@ async def _enqueue_all(base_url: str, disrupt: Callable[[], Awaitable[None]]) ->
 
         async def one() -> None:
             started = time.perf_counter()
+            before = started - start < DISRUPT_AT_S
             try:
                 reply = await http.post(url, json=body)
             except httpx.HTTPError as error:
@@ -75,6 +78,7 @@ async def _enqueue_all(base_url: str, disrupt: Callable[[], Awaitable[None]]) ->
                 took = time.perf_counter() - started
                 tally.slowest_s = max(tally.slowest_s, took)
                 tally.late += took > DEADLINE_S
+                tally.late_before += before and took > DEADLINE_S
             if reply.status_code == 200:
                 data = reply.json()["data"]
                 tally.accepted.append(data["jobId"])
@@ -186,6 +190,13 @@ def _rows(drill: str, tally: Tally, run: int, states: dict[str, int]) -> list[di
         row(f"  {drill}: accepted", accepted, f"of {JOBS} ({tally.spooled} via the spool)", "info", True),
         row(f"  {drill}: refused", sum(tally.refused.values()), f"answers ({refused})", "info", True),
         row(f"  {drill}: slowest enqueue answer", tally.slowest_s * 1000, "ms", "info", True),
+        row(
+            f"  {drill}: late answers to enqueues sent before the disruption",
+            tally.late_before,
+            "enqueues (load alone)",
+            "info",
+            True,
+        ),
     ]
 
 
