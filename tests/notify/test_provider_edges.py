@@ -1,0 +1,101 @@
+"""Providers at their edges: SMTP with STARTTLS and AUTH, a wrong password, a provider that hangs,
+one that answers garbage."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiohttp import web
+from switchboard.notify.v1 import notify_pb2
+
+from services.notify.local.http import start
+from services.notify.local.smtp_sink import SmtpSink
+from tests.notify.harness import Providers, notify_settings, running_notify
+
+EMAIL = notify_pb2.NOTIFICATION_CHANNEL_EMAIL
+TELEGRAM = notify_pb2.NOTIFICATION_CHANNEL_TELEGRAM
+
+
+async def test_email_goes_over_starttls_with_auth(redis_url: str, tmp_path: Path, providers: Providers) -> None:
+    sink = SmtpSink(tls_dir=tmp_path / "tls", username="mailer", password="s3cret").start()
+    try:
+        settings = notify_settings(
+            redis_url,
+            tmp_path,
+            providers,
+            smtp_port=sink.port,
+            smtp_starttls=True,
+            smtp_username="mailer",
+            smtp_password="s3cret",
+            smtp_tls_ca_file=sink.cert_path,
+        )
+        async with running_notify(settings, providers) as notify:
+            nid = await notify.send(channel=EMAIL, recipient=notify_pb2.Recipient(email="a@example.com"), body="hi")
+            status = await notify.settled(nid)
+        assert status.state == notify_pb2.DELIVERY_STATE_DELIVERED, status.last_error
+        (mail,) = await asyncio.to_thread(sink.wait_for, 1)
+        assert mail.rcpt_tos == ["a@example.com"]
+        assert sink.handler.logins == 1
+    finally:
+        sink.stop()
+
+
+async def test_a_refused_smtp_login_fails_with_the_servers_reason(
+    redis_url: str, tmp_path: Path, providers: Providers
+) -> None:
+    sink = SmtpSink(tls_dir=tmp_path / "tls", username="mailer", password="s3cret").start()
+    try:
+        settings = notify_settings(
+            redis_url,
+            tmp_path,
+            providers,
+            smtp_port=sink.port,
+            smtp_starttls=True,
+            smtp_username="mailer",
+            smtp_password="wrong",
+            smtp_tls_ca_file=sink.cert_path,
+        )
+        async with running_notify(settings, providers) as notify:
+            nid = await notify.send(channel=EMAIL, recipient=notify_pb2.Recipient(email="a@example.com"), body="hi")
+            status = await notify.settled(nid)
+        assert status.state == notify_pb2.DELIVERY_STATE_FAILED
+        assert "535" in status.last_error
+        assert sink.received == []
+    finally:
+        sink.stop()
+
+
+async def test_a_provider_that_hangs_is_cut_off_and_retried_and_garbage_is_transient(
+    redis_url: str, tmp_path: Path, providers: Providers
+) -> None:
+    calls: list[str] = []
+    release = asyncio.Event()
+
+    async def misbehave(request: web.Request) -> web.Response:
+        calls.append(request.path)
+        if len(calls) == 1:
+            # Hangs (until the test ends): the worker's timeout cuts it off.
+            await asyncio.wait_for(release.wait(), 30)
+        return web.Response(status=502, text="<html>bad gateway</html>")
+
+    app = web.Application()
+    app.router.add_post("/bot{token}/sendMessage", misbehave)
+    server = await start(app)
+    try:
+        settings = notify_settings(
+            redis_url, tmp_path, providers, telegram_api_url=server.url, notify_provider_timeout_s=0.5
+        )
+        async with running_notify(settings, providers) as notify:
+            nid = await notify.send(
+                channel=TELEGRAM, recipient=notify_pb2.Recipient(telegram_chat_id="7"), body="hi", max_attempts=2
+            )
+            status = await notify.settled(nid)
+    finally:
+        release.set()
+        await asyncio.sleep(0.1)  # the hanging handler answers its closed connection and ends
+        await server.stop()
+    assert status.state == notify_pb2.DELIVERY_STATE_FAILED
+    assert [a.ok for a in status.attempts] == [False, False]
+    assert "did not answer within 0.5 s" in status.attempts[0].error
+    assert "without a Bot API body" in status.attempts[1].error
