@@ -70,13 +70,16 @@ async def test_a_provider_that_hangs_is_cut_off_and_retried_and_garbage_is_trans
     redis_url: str, tmp_path: Path, providers: Providers
 ) -> None:
     calls: list[str] = []
-    release = asyncio.Event()
+    release, hang_ended = asyncio.Event(), asyncio.Event()
 
     async def misbehave(request: web.Request) -> web.Response:
         calls.append(request.path)
         if len(calls) == 1:
             # Hangs (until the test ends): the worker's timeout cuts it off.
-            await asyncio.wait_for(release.wait(), 30)
+            try:
+                await asyncio.wait_for(release.wait(), 30)
+            finally:
+                hang_ended.set()
         return web.Response(status=502, text="<html>bad gateway</html>")
 
     app = web.Application()
@@ -93,7 +96,7 @@ async def test_a_provider_that_hangs_is_cut_off_and_retried_and_garbage_is_trans
             status = await notify.settled(nid)
     finally:
         release.set()
-        await asyncio.sleep(0.1)  # the hanging handler answers its closed connection and ends
+        await asyncio.wait_for(hang_ended.wait(), 20)  # the hanging handler ends before the server stops
         await server.stop()
     assert status.state == notify_pb2.DELIVERY_STATE_FAILED
     assert [a.ok for a in status.attempts] == [False, False]

@@ -71,7 +71,11 @@ class EmailSender:
         )
         await client.connect()
         if s.smtp_username:
-            await client.login(s.smtp_username, s.smtp_password)
+            try:
+                await client.login(s.smtp_username, s.smtp_password)
+            except BaseException:
+                await _discard(client, polite=True)
+                raise
         return client
 
     async def close(self) -> None:
