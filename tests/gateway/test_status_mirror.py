@@ -40,18 +40,20 @@ from tests.gateway.test_real_status import RealStatus
 
 API = "/api/queue-status"
 STALE_AFTER = 1.0
+STEADY = 3600.0
+"""A threshold no test reaches: comparing answers must not race the state turning stale."""
 HEARTBEAT = 0.1
 NOW = time.time()
 
 
-def _status_settings(redis_url: str, tmp_path: Path) -> StatusSettings:
+def _status_settings(redis_url: str, tmp_path: Path, stale_after: float = STALE_AFTER) -> StatusSettings:
     return StatusSettings(
         redis_url=redis_url,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'status.db'}",
         status_addr=f"127.0.0.1:{free_port()}",
         ami_ingest_addr=f"127.0.0.1:{free_port()}",
         status_resync_timeout_seconds=0.3,
-        status_stale_after_seconds=STALE_AFTER,
+        status_stale_after_seconds=stale_after,
         status_watch_heartbeat_seconds=HEARTBEAT,
         log_level="WARNING",
     )
@@ -68,8 +70,14 @@ async def _serve_status(settings: StatusSettings) -> GrpcServer:
 
 
 @pytest.fixture
-def status_settings(redis_url: str, tmp_path: Path) -> StatusSettings:
-    return _status_settings(redis_url, tmp_path)
+def stale_after() -> float:
+    """The staleness threshold of the status service and the gateway (a test may parametrize it)."""
+    return STALE_AFTER
+
+
+@pytest.fixture
+def status_settings(redis_url: str, tmp_path: Path, stale_after: float) -> StatusSettings:
+    return _status_settings(redis_url, tmp_path, stale_after)
 
 
 @pytest.fixture
@@ -96,11 +104,13 @@ async def others() -> AsyncIterator[dict[str, str]]:
             await backend.stop()
 
 
-def _settings(status: RealStatus, others: dict[str, str], *, mirror: bool) -> GatewaySettings:
+def _settings(
+    status: RealStatus, others: dict[str, str], *, mirror: bool, stale_after: float = STALE_AFTER
+) -> GatewaySettings:
     return GatewaySettings(
         status_addr=status.address,
         gateway_status_mirror=mirror,
-        status_stale_after_seconds=STALE_AFTER,
+        status_stale_after_seconds=stale_after,
         **others,  # type: ignore[arg-type]
     )
 
@@ -150,12 +160,15 @@ STEPS: list[tuple[S.StateChange, ...]] = [
 ]
 
 
+@pytest.mark.parametrize("stale_after", [STEADY])
 async def test_mirror_answers_equal_the_status_service_across_changes(
-    real_status: RealStatus, others: dict[str, str]
+    real_status: RealStatus, others: dict[str, str], stale_after: float
 ) -> None:
-    mirrored_app = create_app(_settings(real_status, others, mirror=True))
+    mirrored_app = create_app(_settings(real_status, others, mirror=True, stale_after=stale_after))
     async for mirrored in client_for(mirrored_app):
-        async for direct in client_for(create_app(_settings(real_status, others, mirror=False))):
+        async for direct in client_for(
+            create_app(_settings(real_status, others, mirror=False, stale_after=stale_after))
+        ):
             mirror: StatusMirror = mirrored_app.state.status_mirror
             for step in STEPS:
                 revision = await real_status.ingest(*step)
@@ -383,10 +396,11 @@ async def test_each_read_goes_to_the_status_service_once_the_watch_is_lost(
             assert _reads("grpc") == grpc_before + 1, path
 
 
+@pytest.mark.parametrize("stale_after", [STEADY])
 async def test_the_mirror_stays_fresh_on_the_watchs_heartbeats_without_polling(
-    real_status: RealStatus, others: dict[str, str]
+    real_status: RealStatus, others: dict[str, str], stale_after: float
 ) -> None:
-    app = create_app(_settings(real_status, others, mirror=True))
+    app = create_app(_settings(real_status, others, mirror=True, stale_after=stale_after))
     async for client in client_for(app):
         mirror: StatusMirror = app.state.status_mirror
         revision = await _center(real_status)
