@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from devsupport.auth import AUTH_HEADERS
 from devsupport.ports import free_port
 from devsupport.procs import ServiceProcess
 from devsupport.redis_server import RedisServer
@@ -129,7 +130,7 @@ async def telegram_run(s: Suite, tag: str, *, kill_after: int = 0) -> dict[str, 
     per_group = max(int(40 * SCALE), 5)
     s.bot.reset()
     sent: list[tuple[str, str]] = []
-    async with httpx.AsyncClient(base_url=s.gateway, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=s.gateway, timeout=60, headers=AUTH_HEADERS) as client:
         for round_ in range(3):
             for first in range(0, chats, 100):
                 to = [str(1000 + c) for c in range(first, min(first + 100, chats))]
@@ -170,7 +171,7 @@ async def telegram_run(s: Suite, tag: str, *, kill_after: int = 0) -> dict[str, 
 
 
 async def rate_of(s: Suite, channel: str, to: str, count: int, received: Any) -> float:
-    async with httpx.AsyncClient(base_url=s.gateway, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=s.gateway, timeout=60, headers=AUTH_HEADERS) as client:
         started = time.monotonic()
         for first in range(0, count, 50):
             n = min(50, count - first)
@@ -189,7 +190,7 @@ async def rate_of(s: Suite, channel: str, to: str, count: int, received: Any) ->
 async def in_app_p99(s: Suite, count: int) -> float:
     latencies: list[float] = []
     async with (
-        httpx.AsyncClient(base_url=s.gateway, timeout=60) as client,
+        httpx.AsyncClient(base_url=s.gateway, timeout=60, headers=AUTH_HEADERS) as client,
         client.stream("GET", "/api/users/bench-user/inbox/stream") as stream,
     ):
         lines = stream.aiter_lines()
@@ -254,6 +255,7 @@ async def measure() -> list[dict[str, Any]]:
                 subscription = (await http.post(f"{s.push_server.url}/subscriptions")).json()
                 await http.post(
                     f"{s.gateway}/api/push/subscriptions",
+                    headers=AUTH_HEADERS,
                     json={"userId": "bench-push", "endpoint": subscription["endpoint"], "keys": subscription["keys"]},
                 )
             pushes = max(int(2000 * SCALE), 100)
