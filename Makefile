@@ -153,7 +153,7 @@ image:
 # --- cleaning -----------------------------------------------------------------------------
 
 clean:
-	rm -rf $(GEN) .gen.tmp .gen.old .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results.json mutants
+	rm -rf $(GEN) .gen.tmp .gen.old .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results.json mutants mutation.log
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # Also the venv and the local data of `make run` (Redis dump, SQLite database).

@@ -13,7 +13,8 @@ The last line printed is the JSON object ``{"<module path>": score, …}``.
 
     python -m tools.mutation                      every module, from scratch (slow: an hour or more)
     python -m tools.mutation runtime/retry.py     only these modules
-    python -m tools.mutation --keep …             reuse mutants/ (test stats, unchanged results)
+    python -m tools.mutation --keep …             reuse mutants/ (only when just tests changed: mutmut
+                                                  does not refresh its copies of unmutated modules)
     python -m tools.mutation --report             only print the scores of the last run
 """
 
@@ -121,7 +122,14 @@ def run_modules(paths: list[str]) -> None:
     print(f"mutation: {' '.join(paths)}", flush=True)
     # Property tests draw a few fixed examples per mutant (the "mutation" profile, tests/conftest.py).
     env = {**os.environ, "HYPOTHESIS_PROFILE": "mutation"}
-    subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    log = ROOT / "mutation.log"
+    with log.open("w") as output:
+        finished = subprocess.run(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    if finished.returncode:
+        # mutmut redraws its progress line with \r: show the last lines it printed.
+        lines = [line for line in log.read_text().replace("\r", "\n").splitlines() if line.strip()]
+        print("\n".join(lines[-20:]), file=sys.stderr)
+        raise SystemExit(f"mutmut failed (exit {finished.returncode}); its output is in {log}")
 
 
 def report(paths: list[str]) -> dict[str, float]:
