@@ -593,3 +593,12 @@ def test_events_are_still_read_after_a_peer_invents_thousands_of_names() -> None
 
 def test_a_list_complete_event_without_a_count_has_none() -> None:
     assert one(Event="CoreShowChannelsComplete") == ev.ListComplete(name="CoreShowChannelsComplete")
+
+
+def test_an_old_queue_entry_names_the_caller_by_callerid_and_has_no_unique_id() -> None:
+    event = one(
+        Event="QueueEntry", Queue="sales", Position="1", Channel="SIP/trunk-0001", CallerID="5551234", Wait="12"
+    )
+    assert event == ev.QueueEntry(queue="sales", channel="SIP/trunk-0001", position=1, caller_id_num="5551234", wait=12)
+    assert isinstance(event, ev.QueueEntry)
+    assert event.unique_id == ""
