@@ -10,6 +10,7 @@ from typing import Any
 
 from switchboard.status.v1 import status_pb2
 
+from devsupport.waiting import wait_until
 from services.ami_ingest.simulator.server import SimulatorServer
 from tests.ingest.pipeline import Pipeline
 
@@ -56,13 +57,21 @@ class Driver:
     def __init__(self, sim: SimulatorServer) -> None:
         self.sim = sim
         self.running = asyncio.Event()
+        self.ticks = 0
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         while True:
             await self.running.wait()
             self.sim.advance(1)
+            self.ticks += 1
             await asyncio.sleep(0.005)
+
+    async def run_for(self, ticks: int) -> None:
+        """Return once the call center has run ``ticks`` more simulated seconds (however long that
+        takes on a loaded machine)."""
+        target = self.ticks + ticks
+        await wait_until(lambda: self.ticks >= target, within=30, what=f"{ticks} simulated seconds")
 
     @contextlib.asynccontextmanager
     async def ticking(self) -> AsyncIterator[Driver]:

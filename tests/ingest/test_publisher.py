@@ -12,6 +12,7 @@ from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from devsupport.auth import aio_channel
 from devsupport.ports import free_port
+from devsupport.waiting import wait_until
 from services.ami_ingest.publisher import StatusPublisher
 
 
@@ -79,6 +80,8 @@ async def harness() -> AsyncIterator[tuple[Harness, StatusPublisher]]:
 async def test_nothing_is_sent_before_the_ingest_leads(harness: tuple[Harness, StatusPublisher]) -> None:
     h, publisher = harness
     publisher.publish([channel_change("1")])
+    # Negative check: a leading publisher sends within its 0.2 s heartbeat interval, so 0.3 s
+    # without a batch shows it holds everything back while it has no fencing token.
     await asyncio.sleep(0.3)
     assert h.status.batches.empty()
 
@@ -165,12 +168,9 @@ async def test_a_fenced_publisher_stops_sending(harness: tuple[Harness, StatusPu
     h.state = []
     h.status.min_token = 5
     publisher.set_fencing_token(3)
-    for _ in range(100):
-        if publisher.fenced:
-            break
-        await asyncio.sleep(0.02)
-    assert publisher.fenced
+    await wait_until(lambda: publisher.fenced, within=5, what="the refused publisher marks itself fenced")
     publisher.publish([channel_change("late")])
+    # Negative check: a live publisher would send within its 0.2 s heartbeat interval.
     await asyncio.sleep(0.3)
     assert h.status.batches.empty()
 

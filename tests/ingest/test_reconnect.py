@@ -59,19 +59,19 @@ async def test_after_a_reconnect_in_mid_stream_the_status_equals_the_simulated_t
             await reconnected(pipeline, 1)
             driver = Driver(sim)
             async with driver.ticking():
-                await asyncio.sleep(1.0)
+                await driver.run_for(200)
                 await driver.pause_and_settle(pipeline)
                 assert snapshot_truth(await pipeline.snapshot()) == model_truth(sim), "live path before the cut"
                 busy = model_truth(sim)
                 assert busy["channels"], "calls are up when the connection drops"
 
                 driver.running.set()
-                await asyncio.sleep(0.3)
+                await driver.run_for(60)
                 sim = await outage(sim)
                 driver.sim = sim
-                await asyncio.sleep(0.3)  # events the ingest never sees
+                await driver.run_for(60)  # events the ingest never sees
                 await reconnected(pipeline, 2)
-                await asyncio.sleep(0.5)  # live events on top of the resync
+                await driver.run_for(100)  # live events on top of the resync
                 await driver.pause_and_settle(pipeline)
 
             assert pipeline.ingest.client is not None
