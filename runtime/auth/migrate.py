@@ -12,7 +12,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from runtime.config import normalize_database_url
 from runtime.db import create_engine
 
 __all__ = ["HEAD", "run_migrations", "upgrade"]
@@ -23,13 +22,13 @@ HEAD = "auth_0001"
 
 
 def run_migrations(url: str, revision: str = "head") -> None:
-    """Upgrade the database at ``url`` to ``revision`` (idempotent; synchronous, runs its own loop)."""
-    from alembic import command
-    from alembic.config import Config
+    """Upgrade the database at ``url`` to ``revision`` (idempotent; synchronous, runs its own loop).
 
-    config = Config(str(ALEMBIC_INI))
-    config.set_main_option("sqlalchemy.url", normalize_database_url(url).replace("%", "%%"))
-    command.upgrade(config, revision)
+    Through :func:`runtime.migrations.run_migrations`, so processes starting together on one SQLite
+    file (two gateways under ``make drill``) take turns instead of racing ``CREATE TABLE``."""
+    from runtime import migrations
+
+    migrations.run_migrations(ALEMBIC_INI, url, revision)
 
 
 async def _current(url: str) -> str | None:
