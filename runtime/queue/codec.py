@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runtime.errors import InvalidArgument
+from runtime.errors import InvalidArgument, PayloadTooLarge
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
@@ -15,7 +15,8 @@ def dumps(value: Any) -> str:
 
 
 def encode_field(field_name: str, value: Any, limit: int | None = None) -> str:
-    """Serialise ``value`` or raise InvalidArgument naming ``field_name``."""
+    """Serialise ``value`` or raise InvalidArgument naming ``field_name`` (PayloadTooLarge, HTTP
+    413, when it is over ``limit`` bytes)."""
     try:
         text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
@@ -24,7 +25,10 @@ def encode_field(field_name: str, value: Any, limit: int | None = None) -> str:
     if limit is not None and len(text) * 4 > limit:
         size = len(text.encode())
         if size > limit:
-            raise InvalidArgument(field_name, f"payload is {size} bytes, over the {limit}-byte limit")
+            raise PayloadTooLarge(
+                f"{field_name}: payload is {size} bytes, over the {limit}-byte limit",
+                details={"field": field_name, "size": size, "limit": limit},
+            )
     return text
 
 

@@ -25,7 +25,7 @@ from switchboard.common.v1 import common_pb2
 from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
 
 from runtime.auth import Scope, method_scopes
-from runtime.errors import InvalidArgument, Unavailable
+from runtime.errors import InvalidArgument, PayloadTooLarge, Unavailable
 from runtime.grpc_server import shutdown_event
 from runtime.queue import QUEUE_NAME_PATTERN, JobInfo, JobRequest, JobState
 from runtime.redis_durability import check_redis_durability
@@ -313,7 +313,10 @@ def _data(data_json: str, limit: int) -> dict[str, Any]:
         return {}
     size = len(data_json.encode())
     if size > limit:
-        raise InvalidArgument("data_json", f"payload is {size} bytes, over the {limit}-byte limit")
+        raise PayloadTooLarge(
+            f"data_json: payload is {size} bytes, over the {limit}-byte limit",
+            details={"field": "data_json", "size": size, "limit": limit},
+        )
     try:
         data = json.loads(data_json)
     except ValueError as exc:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from arq.worker import func
 
-from runtime.errors import InvalidArgument
+from runtime.errors import InvalidArgument, PayloadTooLarge
 from runtime.queue import codec
 from runtime.queue.keys import JOB_ID_PATTERN, PREFIX, QUEUE_NAME_PATTERN, QueueKeys
 from runtime.queue.spec import QueueSpec, RateLimit, Retention
@@ -226,19 +226,19 @@ def test_a_field_json_cannot_hold_is_invalid_naming_the_field(value: Any) -> Non
     assert caught.value.problem.startswith("not JSON-serialisable: ")
 
 
-def test_a_field_over_its_byte_limit_is_invalid_with_its_size() -> None:
+def test_a_field_over_its_byte_limit_is_too_large_with_its_size() -> None:
     value = {"caption": "é" * 300}  # 600 bytes of UTF-8 in 300 characters
     text = codec.dumps(value)
-    with pytest.raises(InvalidArgument) as caught:
-        codec.encode_field("data", value, limit=len(text.encode()) - 1)
-    assert (
-        caught.value.problem == f"payload is {len(text.encode())} bytes, over the {len(text.encode()) - 1}-byte limit"
-    )
+    size = len(text.encode())
+    with pytest.raises(PayloadTooLarge) as caught:
+        codec.encode_field("data", value, limit=size - 1)
+    assert caught.value.message == f"data: payload is {size} bytes, over the {size - 1}-byte limit"
+    assert caught.value.details == {"field": "data", "size": size, "limit": size - 1}
 
 
 def test_the_byte_limit_counts_bytes_not_characters() -> None:
     value = {"caption": "é" * 300}
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(PayloadTooLarge):
         codec.encode_field("data", value, limit=400)
 
 
