@@ -12,6 +12,7 @@ from switchboard.notify.v1 import notify_pb2_grpc
 
 from runtime.db import create_engine, db_health_check
 from runtime.grpc_server import GrpcService
+from runtime.logging import get_logger
 from runtime.migrations import upgrade
 from runtime.queue import DiskSpool, QueueAdmin, QueueClient
 from runtime.queue.registry import declare
@@ -28,6 +29,8 @@ from services.notify.store import NotificationStore
 from services.notify.user_store import UserStore
 
 __all__ = ["NotifyApp", "build_service"]
+
+log = get_logger("notify.app")
 
 
 @dataclass
@@ -100,15 +103,18 @@ class NotifyApp:
         )
 
     async def close(self) -> None:
+        """Stop the gauges, then close every client; one that fails to close does not keep the
+        others open."""
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.core.hub.close()
-        for client in self.queues.values():
-            await client.close()
-        await self.events_redis.aclose()
-        await self.redis.aclose()
-        await self.core.store.engine.dispose()
+        steps = [self.core.hub.close(), *(client.close() for client in self.queues.values())]
+        steps += [self.events_redis.aclose(), self.redis.aclose(), self.core.store.engine.dispose()]
+        for step in steps:
+            try:
+                await step
+            except Exception as exc:  # closing at shutdown: report and go on
+                log.warning("close failed", error=repr(exc))
 
 
 async def build_service(settings: NotifySettings) -> GrpcService:
