@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from devsupport.auth import AUTH_ENV, AUTH_HEADERS
 from devsupport.ports import free_ports
 from devsupport.procs import ServiceProcess
 from devsupport.waiting import wait_until_blocking
@@ -53,13 +54,13 @@ def test_nobody_cannot_write_to_the_image_tree(tree: ImageTree) -> None:
 
 
 def _get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=AUTH_HEADERS), timeout=5) as response:
         return json.loads(response.read())
 
 
 def _post_json(url: str, body: dict) -> dict:
     request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}, method="POST"
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json", **AUTH_HEADERS}, method="POST"
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())
@@ -81,6 +82,7 @@ def test_every_process_serves_from_the_image_as_nobody_on_a_read_only_root(tree:
         "AMI_PORT": str(ami),
         "METRICS_PORT": "0",
         "WORKFLOW_CONCURRENCY": "2",
+        **AUTH_ENV,  # the deployment's credential: services present it to each other, the test sends it
     }
     grpc_services = {
         "services.status": status,
