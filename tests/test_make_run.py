@@ -40,14 +40,14 @@ def notification_delivered(gateway_port: int, body: dict[str, str]) -> bool:
     request = urllib.request.Request(
         f"http://127.0.0.1:{gateway_port}/api/notifications",
         data=json.dumps(body).encode(),
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **AUTH_HEADERS},
     )
     with urllib.request.urlopen(request, timeout=10) as answer:
         (notification_id,) = json.load(answer)["data"]["notificationIds"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         url = f"http://127.0.0.1:{gateway_port}/api/notifications/{notification_id}"
-        with urllib.request.urlopen(url, timeout=5) as answer:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=AUTH_HEADERS), timeout=5) as answer:
             if json.load(answer)["data"]["state"] == "delivered":
                 return True
         time.sleep(0.2)
