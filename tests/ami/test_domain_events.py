@@ -602,3 +602,12 @@ def test_an_old_queue_entry_names_the_caller_by_callerid_and_has_no_unique_id() 
     assert event == ev.QueueEntry(queue="sales", channel="SIP/trunk-0001", position=1, caller_id_num="5551234", wait=12)
     assert isinstance(event, ev.QueueEntry)
     assert event.unique_id == ""
+
+
+def test_an_agent_event_missing_its_channel_headers_reads_them_as_empty() -> None:
+    new = one(Event="AgentCalled", Queue="q", Interface="PJSIP/1", DestChannel="PJSIP/1-9")
+    old = one(Event="AgentCalled", Queue="q", Interface="SIP/1")
+    assert isinstance(new, ev.AgentCalled)
+    assert isinstance(old, ev.AgentCalled)
+    assert (new.caller_channel, new.caller_unique_id, new.agent_channel) == ("", "", "PJSIP/1-9")
+    assert (old.caller_channel, old.caller_unique_id, old.agent_channel) == ("", "", "")
