@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from devsupport.auth import AUTH_HEADERS
 from devsupport.ports import free_ports
 from devsupport.procs import ServiceProcess, SpawnService
 from devsupport.waiting import wait_until_blocking
@@ -50,7 +51,7 @@ def handled_list_operators(metrics_port: int) -> int:
 
 def read_operators(gateway_port: int) -> None:
     url = f"http://127.0.0.1:{gateway_port}/api/queue-status/operators"
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=AUTH_HEADERS), timeout=10) as response:
         assert response.status == 200
 
 
