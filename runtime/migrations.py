@@ -69,14 +69,17 @@ async def upgrade(ini: Path, url: str, revision: str = "head") -> None:
     await asyncio.to_thread(run_migrations, ini, url, revision)
 
 
-def run_env(metadata: MetaData, *, default_url: Callable[[], str]) -> None:
+def run_env(
+    metadata: MetaData, *, default_url: Callable[[], str], default_version_table: str = "alembic_version"
+) -> None:
     """The body of a service's ``env.py``: online (async engine) or offline (SQL script).
 
     ``sqlalchemy.url`` set on the Config (what :func:`run_migrations` does) wins; otherwise
     ``default_url()`` (the service's settings: DATABASE_URL, default SQLite under DATA_DIR).
+    Each migration chain keeps its own version table (``version_table`` in its alembic.ini).
     """
     config = context.config
-    version_table = config.get_main_option("version_table") or "alembic_version"
+    version_table = config.get_main_option("version_table") or default_version_table
     url = config.get_main_option("sqlalchemy.url") or default_url()
 
     def configure(connection: Connection) -> None:
