@@ -41,6 +41,7 @@ OPEN_SERVICES = (
     "grpc.reflection.v1.ServerReflection",
 )
 """Services every caller may use without a credential (see the module docstring for why)."""
+_OPEN_METHOD_PREFIXES = tuple(f"/{service}/" for service in OPEN_SERVICES)
 
 
 def bearer_token(metadata: Any) -> str | None:
@@ -91,7 +92,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
-        if handler is None or method.startswith(tuple(f"/{s}/" for s in OPEN_SERVICES)):
+        if handler is None or method.startswith(_OPEN_METHOD_PREFIXES):
             return handler
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
