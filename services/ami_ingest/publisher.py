@@ -90,6 +90,8 @@ class StatusPublisher(Generic[ChangeT]):
         self._call: grpc.aio.StreamStreamCall | None = None
         self._call_cancelled = False
         """The current call was cancelled by us (stop, deposed), not broken."""
+        self._stream = 0
+        """Counts the streams opened; a request iterator serves only the stream it was made for."""
         self._sequence = 0
         self.acked_sequence = 0
         self.acked_revision = 0
@@ -136,10 +138,11 @@ class StatusPublisher(Generic[ChangeT]):
             await self._token_set.wait()
             if self._stopping:
                 break
+            self._stream += 1
             self._restart_from_snapshot()
             self._call_cancelled = False
             try:
-                self._call = self._stub.Ingest(self._requests())
+                self._call = self._stub.Ingest(self._requests(self._stream))
                 async for ack in self._call:
                     self.acked_sequence, self.acked_revision = ack.sequence, ack.revision
                     failures = 0
@@ -165,6 +168,8 @@ class StatusPublisher(Generic[ChangeT]):
                 await asyncio.sleep(delay)
             finally:
                 self._call = None
+                # Lets a request iterator still parked on the wakeup see that its stream is over.
+                self._wakeup.set()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -183,17 +188,26 @@ class StatusPublisher(Generic[ChangeT]):
         if state is not None:
             self._push(_Pending(list(state), True, time.time()))
 
-    async def _requests(self) -> AsyncIterator[status_pb2.IngestBatch]:
-        while not self._stopping and self._token:
+    async def _requests(self, stream: int) -> AsyncIterator[status_pb2.IngestBatch]:
+        """The batches of stream number ``stream``; ends as soon as a newer stream opened.
+
+        grpc.aio keeps pulling a call's request iterator in a task of its own, which is not
+        cancelled when the server breaks the call: without the stream check, the iterator of a
+        dead call could take the new stream's ``replace_all`` off the queue and lose it.
+        """
+        while self._serves(stream):
             if not self._pending:
                 self._wakeup.clear()
                 # asyncio.timeout, not wait_for: no extra task between publish() and this batch.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._heartbeat_interval):
                         await self._wakeup.wait()
-                if self._stopping or not self._token:
+                if not self._serves(stream):
                     return
             yield self._next_batch()
+
+    def _serves(self, stream: int) -> bool:
+        return not self._stopping and bool(self._token) and stream == self._stream and self._call is not None
 
     def _next_batch(self) -> status_pb2.IngestBatch:
         self._sequence += 1

@@ -13,6 +13,7 @@ from switchboard.status.v1 import status_pb2, status_pb2_grpc
 from devsupport.auth import aio_channel
 from devsupport.ports import free_port
 from devsupport.waiting import wait_until
+from runtime.retry import RetryPolicy
 from services.ami_ingest.publisher import StatusPublisher
 
 
@@ -161,6 +162,80 @@ async def test_a_broken_stream_resumes_with_the_full_state(harness: tuple[Harnes
         if batch.replace_all:
             break
     assert [c.channel_upserted.unique_id for c in batch.changes] == ["a", "b"]
+
+
+class BreakingIngestCall:
+    """A call the way grpc.aio runs one: a task of its own pulls the request iterator.
+
+    ``fail()`` ends the call with UNAVAILABLE as a server going away does; like grpc.aio, it
+    leaves the request-pulling task running, parked inside the iterator until the next request.
+    """
+
+    def __init__(self, requests: AsyncIterator[status_pb2.IngestBatch], sink: asyncio.Queue[status_pb2.IngestBatch]):
+        self._acks: asyncio.Queue[status_pb2.IngestAck | None] = asyncio.Queue()
+        self._dead = False
+        self._sink = sink
+        self.poller = asyncio.create_task(self._pull(requests))
+
+    async def _pull(self, requests: AsyncIterator[status_pb2.IngestBatch]) -> None:
+        async for batch in requests:
+            if self._dead:
+                return  # grpc.aio: the write fails on a finished call, the request is gone
+            await self._sink.put(batch)
+            await self._acks.put(status_pb2.IngestAck(sequence=batch.sequence))
+
+    def fail(self) -> None:
+        self._dead = True
+        self._acks.put_nowait(None)
+
+    def cancel(self) -> None:
+        self.poller.cancel()
+        self.fail()
+
+    def __aiter__(self) -> AsyncIterator[status_pb2.IngestAck]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[status_pb2.IngestAck]:
+        while (ack := await self._acks.get()) is not None:
+            yield ack
+        raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata())
+
+
+class BreakingIngestStub:
+    def __init__(self) -> None:
+        self.calls: list[BreakingIngestCall] = []
+        self.batches: asyncio.Queue[status_pb2.IngestBatch] = asyncio.Queue()
+
+    def Ingest(self, requests: AsyncIterator[status_pb2.IngestBatch]) -> BreakingIngestCall:
+        self.calls.append(BreakingIngestCall(requests, self.batches))
+        return self.calls[-1]
+
+
+async def test_the_request_iterator_of_a_broken_stream_never_takes_the_new_streams_state() -> None:
+    stub = BreakingIngestStub()
+    state = [channel_change("a")]
+    publisher = StatusPublisher(
+        stub,  # type: ignore[arg-type]  # only Ingest is called
+        source_id="pbx1",
+        snapshot=lambda: state,
+        retry=RetryPolicy(attempts=0, base=0.0, cap=0.0, jitter=0.0),
+        heartbeat_interval=30,
+    )
+    task = asyncio.create_task(publisher.run())
+    try:
+        publisher.set_fencing_token(1)
+        first = await asyncio.wait_for(stub.batches.get(), 5)
+        assert first.replace_all
+        # The old call's poller is now parked waiting for the next change when the call breaks.
+        state = [channel_change("a"), channel_change("b")]
+        stub.calls[0].fail()
+        resumed = await asyncio.wait_for(stub.batches.get(), 5)
+        assert resumed.replace_all
+        assert [c.channel_upserted.unique_id for c in resumed.changes] == ["a", "b"]
+        assert len(stub.calls) == 2
+    finally:
+        await publisher.stop()
+        await asyncio.wait_for(task, 5)
 
 
 async def test_a_fenced_publisher_stops_sending(harness: tuple[Harness, StatusPublisher]) -> None:
