@@ -1,12 +1,14 @@
 """One delivery attempt of a stored notification, and what it leaves behind.
 
 The job functions (``jobs.py``) call :meth:`Deliverer.deliver` with the notification id and the
-queue's attempt number. The attempt is one span (``notify.deliver <channel>``, child of the job's
-run span, itself a child of the ``Send`` that queued it), recorded in the database with its
-outcome; what follows is :func:`services.notify.domain.outcomes.next_step`'s decision, told to the
-queue layer: ``Retry`` with the delay (so the stored ``nextAttemptAt`` is the real one),
-``PermanentError`` (failed, never retried), or ``Requeue`` (a provider's rate limit: no attempt
-used, the Telegram queue held for ``retry_after``).
+queue's attempt number. A channel with a send gate (Telegram: ``send_gate.py``) asks it right
+before the provider call; a held channel or a full window puts the job back without an attempt.
+The attempt is one span (``notify.deliver <channel>``, child of the job's run span, itself a
+child of the ``Send`` that queued it), recorded in the database with its outcome; what follows
+is :func:`services.notify.domain.outcomes.next_step`'s decision, told to the queue layer:
+``Retry`` with the delay (so the stored ``nextAttemptAt`` is the real one), ``PermanentError``
+(failed, never retried), or ``Requeue`` (a provider's rate limit: no attempt used, the Telegram
+queue held for ``retry_after``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from arq.worker import Retry
@@ -30,6 +32,7 @@ from services.notify.domain.channels import Channel
 from services.notify.domain.outcomes import Action, Outcome, next_step
 from services.notify.metrics import NOTIFICATIONS, TELEGRAM_RETRY_AFTER
 from services.notify.records import Notification, State
+from services.notify.send_gate import SendGate, Verdict
 from services.notify.store import NotificationStore
 
 log = get_logger("notify.delivery")
@@ -46,19 +49,18 @@ class Deliverer:
     senders: Mapping[Channel, Sender]
     policy: RetryPolicy
     timeout_s: float
+    gates: Mapping[Channel, SendGate] = field(default_factory=dict)
 
-    async def deliver(self, notification_id: str, attempt: int, *, queue_held_s: float = 0.0) -> dict[str, Any]:
+    async def deliver(self, notification_id: str, attempt: int) -> dict[str, Any]:
         notification = await self.store.get(notification_id)
         if notification.state is State.DELIVERED:
             return {"state": "delivered", "already": True}
-        if queue_held_s > 0:
-            # Claimed just before the provider asked everyone to wait: go back without sending.
-            raise Requeue("the channel is held by a provider's retry_after")
         channel = Channel(notification.channel)
         sender = self.senders.get(channel)
         if sender is None:
             raise PermanentError(f"the {channel} channel has no provider configured in this worker")
         await self.store.mark_sending(notification_id)
+        await self._pass_gate(notification, channel)
         with tracer.start_as_current_span(
             f"notify.deliver {channel}",
             kind=trace.SpanKind.CLIENT,
@@ -70,6 +72,26 @@ class Deliverer:
                 span.set_status(trace.Status(trace.StatusCode.ERROR, outcome.reason[:200]))
         NOTIFICATIONS.labels(channel.value, outcome.kind.value).inc()
         return await self._follow(notification, channel, attempt, outcome)
+
+    async def _pass_gate(self, notification: Notification, channel: Channel) -> None:
+        """Right before the provider call: a held channel or a full limit window sends the job
+        back (no attempt used) instead of letting it reach the provider too early."""
+        gate = self.gates.get(channel)
+        if gate is None:
+            return
+        admission = await gate.admit(notification.id, notification.to)
+        if admission.verdict is Verdict.ADMITTED:
+            return
+        reason = (
+            "the channel is held by a provider's retry_after"
+            if admission.verdict is Verdict.HELD
+            else "the channel's rate limit had no room"
+        )
+        await self.store.mark_requeued(
+            notification.id, reason=reason, next_attempt_at_ms=now_ms() + round(admission.wait_s * 1000)
+        )
+        log.info("not sent yet", notification_id=notification.id, reason=reason, wait_s=admission.wait_s)
+        raise Requeue(reason)
 
     async def _attempt(self, sender: Sender, notification: Notification) -> Outcome:
         try:

@@ -19,7 +19,6 @@ async def deliver(ctx: JobContext, notification_id: str) -> dict[str, Any]:
 
 
 async def deliver_telegram(ctx: JobContext, notification_id: str) -> dict[str, Any]:
-    """Deliver one Telegram message (one part of a long text per run), unless the channel is held."""
-    held = await ctx.hold_remaining_s()
-    result: dict[str, Any] = await ctx["deliverer"].deliver(notification_id, int(ctx["job_try"]), queue_held_s=held)
+    """Deliver one Telegram message (one part of a long text per run) through the send gate."""
+    result: dict[str, Any] = await ctx["deliverer"].deliver(notification_id, int(ctx["job_try"]))
     return result

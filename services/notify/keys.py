@@ -3,9 +3,14 @@
 (Its two queues, ``notifications`` and ``notifications_telegram``, keep their keys in the queue
 layer's namespace: ``runtime/queue/keys.py``.)
 
-| Key                                 | Type    | TTL  | Content                                                   |
-|-------------------------------------|---------|------|-----------------------------------------------------------|
-| ``sb:notify:v1:inapp:<user id>``    | pub/sub | -    | JSON of each in-app message as it is stored for the user  |
+| Key                                 | Type    | TTL    | Content                                                 |
+|-------------------------------------|---------|--------|---------------------------------------------------------|
+| ``sb:notify:v1:inapp:<user id>``    | pub/sub | -      | JSON of each in-app message as it is stored for the user|
+| ``sb:notify:v1:{<queue>}:gate:<w>`` | ZSET    | window | send starts admitted in one limit window (``bot``,      |
+|                                     |         |        | ``chat:<id>``, ``group:<id>``): ``<id>:<ms>`` by ms      |
+
+The send gate's windows carry the queue's hash tag so its script can read the queue's ``hold``
+key in the same Redis Cluster slot.
 """
 
 from __future__ import annotations
@@ -19,3 +24,9 @@ PREFIX: Final = f"sb:notify:{VERSION}:"
 def inapp_channel(user_id: str) -> str:
     """Pub/sub channel of a user's new in-app messages (the live inbox)."""
     return f"{PREFIX}inapp:{user_id}"
+
+
+def send_gate_window(queue: str, window: str) -> str:
+    """A send-gate window of ``queue`` (``bot``, ``chat:<id>``, ``group:<id>``): the starts of
+    the sends it admitted, scored by ms, expiring one window after the last of them."""
+    return f"{PREFIX}{{{queue}}}:gate:{window}"

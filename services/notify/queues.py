@@ -3,10 +3,13 @@
 Telegram has a queue of its own because its limits are the Bot API's, enforced by the queue
 layer across every worker replica: ``TELEGRAM_RATE_PER_SECOND`` starts per second for the bot,
 one per second per chat (``rate_key`` ``chat:<id>``), and 20 per minute on top for group chats
-(negative ids: the ``chat:-`` prefix). A 429 holds the whole queue for ``retry_after``.
+(negative ids: the ``chat:-`` prefix). A 429 holds the whole queue for ``retry_after``. The same
+limits are checked again right before each send (``send_gate.py``): the provider counts arrivals.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from runtime.queue import QueueSpec, RateLimit
 from runtime.retry import RetryPolicy
@@ -47,9 +50,25 @@ def notifications_queue(settings: NotifySettings) -> QueueSpec:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TelegramLimits:
+    """The Bot API's limits, as the queue paces claims and the send gate admits sends."""
+
+    bot: RateLimit
+    chat: RateLimit | None
+    group: RateLimit | None
+
+
+def telegram_limits(settings: NotifySettings) -> TelegramLimits:
+    return TelegramLimits(
+        bot=RateLimit(settings.telegram_rate_per_second, 1.0),
+        chat=RateLimit.parse(settings.telegram_chat_rate),
+        group=RateLimit.parse(settings.telegram_group_rate),
+    )
+
+
 def telegram_queue(settings: NotifySettings) -> QueueSpec:
-    chat = RateLimit.parse(settings.telegram_chat_rate)
-    group = RateLimit.parse(settings.telegram_group_rate)
+    limits = telegram_limits(settings)
     return QueueSpec(
         name=TELEGRAM,
         functions=(deliver_telegram,),
@@ -58,9 +77,9 @@ def telegram_queue(settings: NotifySettings) -> QueueSpec:
         backoff=retry_policy(settings, settings.attempts_for(Channel.TELEGRAM)),
         job_timeout_s=settings.notify_provider_timeout_s * 3,
         lease_s=settings.notify_lease_s,
-        rate_limit=RateLimit(settings.telegram_rate_per_second, 1.0),
-        key_rate_limit=chat,
-        key_prefix_rate_limits={GROUP_RATE_PREFIX: group} if group else {},
+        rate_limit=limits.bot,
+        key_rate_limit=limits.chat,
+        key_prefix_rate_limits={GROUP_RATE_PREFIX: limits.group} if limits.group else {},
     )
 
 

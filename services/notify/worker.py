@@ -24,7 +24,8 @@ from services.notify.channels.telegram import TelegramSender
 from services.notify.channels.web_push import VapidSigner, WebPushSender
 from services.notify.delivery import Deliverer
 from services.notify.domain.channels import Channel
-from services.notify.queues import NOTIFICATIONS, TELEGRAM, queue_specs, retry_policy
+from services.notify.queues import NOTIFICATIONS, TELEGRAM, queue_specs, retry_policy, telegram_limits
+from services.notify.send_gate import SendGate, TelegramSendGate
 from services.notify.settings import NotifySettings
 from services.notify.store import NotificationStore
 from services.notify.user_store import UserStore
@@ -50,6 +51,14 @@ def build_senders(settings: NotifySettings, users: UserStore, redis: Redis, queu
     return senders
 
 
+def build_gates(settings: NotifySettings, redis: Redis, queue: str) -> dict[Channel, SendGate]:
+    """The send gates of this queue's channels: Telegram's limits checked right before sending."""
+    if queue != TELEGRAM:
+        return {}
+    limits = telegram_limits(settings)
+    return {Channel.TELEGRAM: TelegramSendGate(redis, TELEGRAM, bot=limits.bot, chat=limits.chat, group=limits.group)}
+
+
 class WorkerResources:
     """What one worker's jobs share: the database, Redis, the channel adapters, the deliverer."""
 
@@ -62,6 +71,7 @@ class WorkerResources:
             senders=self.senders,
             policy=retry_policy(settings, spec.attempts),
             timeout_s=settings.notify_provider_timeout_s,
+            gates=build_gates(settings, self.redis, spec.name),
         )
 
     def shared(self) -> dict[str, Any]:

@@ -1,0 +1,127 @@
+"""The Telegram send gate: the Bot API's limits checked again right before each HTTP call.
+
+The queue layer paces *claims* (30/s for the bot, 1/s per chat, 20/min per group chat) and holds
+every claim during a provider's ``retry_after``. The Bot API counts *arrivals*: between a claim
+and its HTTP request a worker reads and writes the database, and on a loaded machine that gap
+varies by hundreds of milliseconds, so two sends claimed a second apart can arrive closer than
+that, and a job claimed just before a 429 can reach the provider during the pause. The gate
+closes both gaps: one Lua call, right before the request, that
+
+* refuses while the queue's ``hold`` key is set (a ``retry_after`` in force), and
+* admits the send only if every window it belongs to (the bot, its chat, its group chat) has
+  room, recording the send start in each; otherwise it says how long until the fullest frees.
+
+Windows are sliding logs in Redis (``keys.send_gate_window``) read with the server's ``TIME``,
+so every worker replica shares them and one clock. What is left between the gate and the
+provider is the event loop's delay before the request leaves, a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from runtime.queue.keys import QueueKeys
+from runtime.queue.spec import RateLimit
+from services.notify import keys
+
+# KEYS: hold, then one window per limit.  ARGV: member, then (max, period ms) per window.
+# -> {0, 0} admitted (recorded in every window); {1, ms} held for ms; {2, ms} a window is full
+# for ms more.
+ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local held = redis.call('PTTL', KEYS[1])
+if held > 0 then return {1, held} end
+local wait = 0
+for i = 2, #KEYS do
+  local max, period = tonumber(ARGV[i * 2 - 2]), tonumber(ARGV[i * 2 - 1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - period)
+  if redis.call('ZCARD', KEYS[i]) >= max then
+    local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+    wait = math.max(wait, tonumber(oldest[2]) + period - now)
+  end
+end
+if wait > 0 then return {2, wait} end
+for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], now, ARGV[1] .. ':' .. now)
+  redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[i * 2 - 1]))
+end
+return {0, 0}
+"""
+
+
+class Verdict(Enum):
+    ADMITTED = "admitted"
+    HELD = "held"
+    BUSY = "busy"
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    verdict: Verdict
+    wait_s: float = 0.0
+    """HELD: what is left of the hold; BUSY: until the fullest window has room again."""
+
+
+class SendGate(Protocol):
+    async def admit(self, notification_id: str, recipient: str) -> Admission:
+        """Whether a send to ``recipient`` may start now (and if so, it is counted)."""
+        ...
+
+
+class TelegramSendGate:
+    """Admits one Telegram send at a time under the bot, chat and group-chat limits.
+
+    ``admit`` waits (up to ``max_wait_s``) for a full window rather than giving the job back:
+    claims are paced by the same limits, so the wait is the claim-to-send jitter, short.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        queue: str,
+        *,
+        bot: RateLimit,
+        chat: RateLimit | None,
+        group: RateLimit | None,
+        max_wait_s: float = 2.0,
+    ) -> None:
+        self._script = redis.register_script(ADMIT)
+        self._queue = queue
+        self._hold = QueueKeys(queue).hold
+        self._bot, self._chat, self._group = bot, chat, group
+        self.max_wait_s = max_wait_s
+
+    def _windows(self, chat: str) -> list[tuple[str, RateLimit]]:
+        windows = [(keys.send_gate_window(self._queue, "bot"), self._bot)]
+        if self._chat is not None:
+            windows.append((keys.send_gate_window(self._queue, f"chat:{chat}"), self._chat))
+        if self._group is not None and chat.startswith("-"):
+            windows.append((keys.send_gate_window(self._queue, f"group:{chat}"), self._group))
+        return windows
+
+    async def check(self, notification_id: str, chat: str) -> Admission:
+        """One look: admitted (and recorded), held, or busy, in a single Redis call."""
+        windows = self._windows(chat)
+        args: list[str | int] = [notification_id]
+        for _, limit in windows:
+            args += [limit.max_jobs, limit.period_ms]
+        code, ms = await self._script(keys=[self._hold, *(key for key, _ in windows)], args=args)
+        verdict = (Verdict.ADMITTED, Verdict.HELD, Verdict.BUSY)[int(code)]
+        return Admission(verdict, int(ms) / 1000)
+
+    async def admit(self, notification_id: str, recipient: str) -> Admission:
+        """Admitted, or why not: held (a ``retry_after`` in force) or still busy after waiting
+        ``max_wait_s`` for room in a window."""
+        waited = 0.0
+        while True:
+            admission = await self.check(notification_id, recipient)
+            if admission.verdict is not Verdict.BUSY or waited + admission.wait_s > self.max_wait_s:
+                return admission
+            await asyncio.sleep(admission.wait_s)
+            waited += admission.wait_s

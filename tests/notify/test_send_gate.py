@@ -1,0 +1,120 @@
+"""The Telegram send gate: the Bot API's limits and a provider's hold checked right before sending."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from switchboard.notify.v1 import notify_pb2
+
+from runtime.queue import Requeue
+from runtime.queue.keys import QueueKeys
+from runtime.queue.spec import RateLimit
+from services.notify import keys
+from services.notify.delivery import Deliverer
+from services.notify.domain.channels import Channel
+from services.notify.domain.outcomes import Outcome
+from services.notify.queues import TELEGRAM, retry_policy
+from services.notify.records import Notification, State
+from services.notify.send_gate import TelegramSendGate, Verdict
+from tests.notify.harness import Providers, notify_settings, running_notify
+
+TELEGRAM_CHANNEL = notify_pb2.NOTIFICATION_CHANNEL_TELEGRAM
+
+
+def gate(redis: Redis, *, bot: int = 30, chat: str = "1/1s", group: str = "20/60s") -> TelegramSendGate:
+    return TelegramSendGate(
+        redis, TELEGRAM, bot=RateLimit(bot, 1.0), chat=RateLimit.parse(chat), group=RateLimit.parse(group)
+    )
+
+
+async def test_a_chat_gets_one_send_per_window_and_the_refusal_says_how_long_to_wait(redis: Redis) -> None:
+    g = gate(redis)
+    assert (await g.check("n1", "7")).verdict is Verdict.ADMITTED
+    second = await g.check("n2", "7")
+    assert second.verdict is Verdict.BUSY
+    assert 0 < second.wait_s <= 1.0
+    assert (await g.check("n3", "8")).verdict is Verdict.ADMITTED
+
+
+async def test_the_bot_window_admits_its_rate_across_chats(redis: Redis) -> None:
+    g = gate(redis, bot=3)
+    verdicts = [(await g.check(f"n{i}", str(100 + i))).verdict for i in range(4)]
+    assert verdicts == [Verdict.ADMITTED] * 3 + [Verdict.BUSY]
+
+
+async def test_a_group_chat_is_limited_per_minute_on_top_of_the_chat_limit(redis: Redis) -> None:
+    g = gate(redis, chat="", group="2/60s")
+    verdicts = [(await g.check(f"n{i}", "-1001")).verdict for i in range(3)]
+    assert verdicts == [Verdict.ADMITTED, Verdict.ADMITTED, Verdict.BUSY]
+    assert (await g.check("private", "1001")).verdict is Verdict.ADMITTED
+
+
+async def test_a_held_channel_admits_nothing_and_counts_nothing(redis: Redis) -> None:
+    g = gate(redis)
+    await redis.set(QueueKeys(TELEGRAM).hold, 1, px=5000)
+    held = await g.check("n1", "7")
+    assert held.verdict is Verdict.HELD
+    assert 0 < held.wait_s <= 5.0
+    assert await redis.exists(keys.send_gate_window(TELEGRAM, "bot")) == 0
+
+
+async def test_admit_waits_for_room_and_the_admitted_sends_are_a_window_apart(redis: Redis) -> None:
+    g = gate(redis, chat="1/300ms")
+    assert (await g.admit("n1", "7")).verdict is Verdict.ADMITTED
+    assert (await g.admit("n2", "7")).verdict is Verdict.ADMITTED
+    # The bot's window (1 s) still holds both starts; the chat's has let go of the first.
+    starts = await redis.zrange(keys.send_gate_window(TELEGRAM, "bot"), 0, -1, withscores=True)
+    assert len(starts) == 2
+    assert starts[1][1] - starts[0][1] >= 300
+
+
+async def test_admit_gives_up_when_the_wait_is_longer_than_its_bound(redis: Redis) -> None:
+    g = TelegramSendGate(redis, TELEGRAM, bot=RateLimit(30), chat=RateLimit(1, 60.0), group=None, max_wait_s=0.1)
+    await g.admit("n1", "7")
+    busy = await g.admit("n2", "7")
+    assert busy.verdict is Verdict.BUSY
+    assert busy.wait_s > 0.1
+
+
+class RecordingSender:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, notification: Notification) -> Outcome:
+        self.sent.append(notification.id)
+        return Outcome.delivered("1")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_job_that_finds_the_channel_held_at_the_moment_of_sending_goes_back_unsent_without_an_attempt(
+    redis_url: str, tmp_path: Path, providers: Providers, redis: Redis
+) -> None:
+    settings = notify_settings(redis_url, tmp_path, providers)
+    async with running_notify(settings, providers, workers=False) as notify:
+        nid = await notify.send(
+            channel=TELEGRAM_CHANNEL, recipient=notify_pb2.Recipient(telegram_chat_id="5"), body="hi"
+        )
+        sender = RecordingSender()
+        deliverer = Deliverer(
+            store=notify.app.core.store,
+            senders={Channel.TELEGRAM: sender},
+            policy=retry_policy(settings, 5),
+            timeout_s=3.0,
+            gates={Channel.TELEGRAM: gate(redis)},
+        )
+        await redis.set(QueueKeys(TELEGRAM).hold, 1, px=60_000)
+        with pytest.raises(Requeue):
+            await deliverer.deliver(nid, 1)
+        held = await notify.app.core.store.get(nid)
+        assert sender.sent == []
+        assert held.state is State.RETRYING
+        assert held.attempts == []
+        assert "retry_after" in held.last_error
+
+        await redis.delete(QueueKeys(TELEGRAM).hold)
+        assert (await deliverer.deliver(nid, 1))["state"] == "delivered"
+        assert sender.sent == [nid]
