@@ -12,6 +12,9 @@
   ``If-None-Match`` with the current ETag is 304.
 - ``GET /api/admin/media/events``: Server-Sent Events, ``ready`` once live, then ``media``
   ``{mediaId, state, error, updatedAt}`` per state change.
+- ``POST /api/admin/media/{id}/watermark`` ``{"watermarkId" | "text", "position", "opacity",
+  "scale", "variants"}`` → ``202 {"jobId", "mediaId"}``; each watermarked variant then appears
+  beside its plain one as ``<name>.watermarked``. A bad field is 400 naming it.
 - ``GET /api/admin/media/queue``: ``{"processing": {waiting, active, completed, failed, type}}``.
 """
 
@@ -20,12 +23,13 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import grpc
 import grpc.aio
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
 from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
@@ -54,6 +58,27 @@ class MediaStateName(enum.StrEnum):
     ready = "ready"
     failed = "failed"
     deleted = "deleted"
+
+
+_POSITIONS = {
+    "top-left": media_pb2.WATERMARK_POSITION_TOP_LEFT,
+    "top-right": media_pb2.WATERMARK_POSITION_TOP_RIGHT,
+    "bottom-left": media_pb2.WATERMARK_POSITION_BOTTOM_LEFT,
+    "bottom-right": media_pb2.WATERMARK_POSITION_BOTTOM_RIGHT,
+    "center": media_pb2.WATERMARK_POSITION_CENTER,
+    "tile": media_pb2.WATERMARK_POSITION_TILE,
+}
+
+
+class WatermarkBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    watermarkId: str = Field(default="", max_length=64, description="The media id of an uploaded logo.")
+    text: str = Field(default="", max_length=200, description="Text instead of a logo.")
+    position: Literal["top-left", "top-right", "bottom-left", "bottom-right", "center", "tile"] = "bottom-right"
+    opacity: float = Field(default=0.5, ge=0.1, le=1.0)
+    scale: float = Field(default=0.25, ge=0.1, le=1.0, description="Watermark width / image width.")
+    variants: list[str] = Field(default_factory=list, max_length=16, description="Empty: every variant.")
 
 
 _STATE_VALUES = {
@@ -241,6 +266,28 @@ async def delete_media(request: Request, media_id: str) -> JSONResponse:
         media_pb2.DeleteMediaRequest(media_id=media_id), timeout=_settings(request).rpc_timeout_seconds
     )
     return _ok({"mediaId": media_id, "deleted": True})
+
+
+@router.post(
+    "/{media_id}/watermark",
+    status_code=202,
+    summary="Watermark a ready media's variants with a logo or text (queued)",
+    dependencies=[requires(Scope.OPERATE)],
+)
+async def watermark(request: Request, media_id: str, body: WatermarkBody) -> JSONResponse:
+    answer = await _stub(request).Watermark(
+        media_pb2.WatermarkRequest(
+            media_id=media_id,
+            text=body.text,
+            overlay_media_id=body.watermarkId,
+            position=_POSITIONS[body.position],
+            opacity=body.opacity,
+            scale=body.scale,
+            variants=body.variants,
+        ),
+        timeout=_settings(request).rpc_timeout_seconds,
+    )
+    return _ok({"jobId": answer.job_id, "mediaId": answer.media_id}, status_code=202)
 
 
 @router.get("/{media_id}/variants/{name}", summary="A variant's bytes (ETag, Cache-Control; 304 when unchanged)")

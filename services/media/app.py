@@ -20,15 +20,23 @@ from runtime.queue import DiskSpool, QueueClient
 from runtime.redis import create_redis, redis_health_check
 from services.media.db import MediaDatabase
 from services.media.events import EventPublisher
-from services.media.jobs import PROCESSOR, SYNCER
+from services.media.jobs import PROCESSOR, SYNCER, WATERMARKER
 from services.media.library import MediaLibrary
 from services.media.migrate import upgrade
 from services.media.processing import MediaProcessor
-from services.media.queues import PROCESSING_QUEUE, SYNC_QUEUE, processing_queue, sync_queue
+from services.media.queues import (
+    PROCESSING_QUEUE,
+    SYNC_QUEUE,
+    WATERMARK_QUEUE,
+    processing_queue,
+    sync_queue,
+    watermark_queue,
+)
 from services.media.servicer import SCOPES, SERVICE_NAME, MediaServicer
 from services.media.settings import MediaSettings
 from services.media.store import LocalStore, S3Store, s3_client
 from services.media.sync import MediaSync
+from services.media.watermarking import MediaWatermarker
 
 
 @dataclass
@@ -65,10 +73,12 @@ def open_parts(settings: MediaSettings, *, client_name: str) -> MediaParts:
 class MediaApp:
     parts: MediaParts
     processing: QueueClient
+    watermarking: QueueClient
     library: MediaLibrary
 
     async def close(self) -> None:
         await self.processing.close()
+        await self.watermarking.close()
         await self.parts.close()
 
     def grpc_service(self) -> GrpcService:
@@ -90,17 +100,20 @@ async def create_app(settings: MediaSettings) -> MediaApp:
     parts = open_parts(settings, client_name="media")
     spool = DiskSpool(settings.data_dir / "media" / "spool.sqlite3")
     processing = QueueClient(processing_queue(settings), parts.redis, spool=spool)
+    watermarking = QueueClient(watermark_queue(settings), parts.redis, spool=spool)
     await processing.start()
+    await watermarking.start()
     library = MediaLibrary(
         parts.database,
         parts.store,
         processing,
         parts.events,
+        watermarking=watermarking,
         presets=settings.presets,
         max_upload_bytes=settings.media_max_upload_bytes,
         max_pixels=settings.media_max_pixels,
     )
-    return MediaApp(parts, processing, library)
+    return MediaApp(parts, processing, watermarking, library)
 
 
 def s3_store(settings: MediaSettings) -> S3Store | None:
@@ -125,6 +138,8 @@ async def worker_context(parts: MediaParts, queue: str = PROCESSING_QUEUE) -> di
     if settings.s3_bucket:
         sync = QueueClient(sync_queue(settings), parts.redis)
         await sync.start()
+    if queue == WATERMARK_QUEUE:
+        return {WATERMARKER: MediaWatermarker(parts.database, parts.store, parts.events, sync=sync)}
     processor = MediaProcessor(
         parts.database, parts.store, parts.events, max_pixels=settings.media_max_pixels, sync=sync
     )
@@ -132,6 +147,6 @@ async def worker_context(parts: MediaParts, queue: str = PROCESSING_QUEUE) -> di
 
 
 async def close_worker_context(context: dict[str, object]) -> None:
-    processor = context.get(PROCESSOR)
-    if isinstance(processor, MediaProcessor) and processor.sync is not None:
-        await processor.sync.close()
+    for job_owner in (context.get(PROCESSOR), context.get(WATERMARKER)):
+        if isinstance(job_owner, MediaProcessor | MediaWatermarker) and job_owner.sync is not None:
+            await job_owner.sync.close()

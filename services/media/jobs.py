@@ -11,9 +11,11 @@ from typing import Any
 from runtime.queue import JobContext
 from services.media.processing import MediaProcessor
 from services.media.sync import MediaSync
+from services.media.watermarking import MediaWatermarker, spec_from_job
 
 PROCESSOR = "media_processor"
 SYNCER = "media_sync"
+WATERMARKER = "media_watermarker"
 
 
 async def process_media(ctx: JobContext, media_id: str) -> dict[str, Any]:
@@ -25,3 +27,8 @@ async def process_media(ctx: JobContext, media_id: str) -> dict[str, Any]:
 async def sync_media(ctx: JobContext, media_id: str) -> dict[str, Any]:
     syncer: MediaSync = ctx[SYNCER]
     return await syncer.upload(media_id)
+
+
+async def watermark_media(ctx: JobContext, media_id: str, watermark: dict[str, Any]) -> dict[str, Any]:
+    watermarker: MediaWatermarker = ctx[WATERMARKER]
+    return await watermarker.watermark(media_id, spec_from_job(watermark), job_id=str(ctx["job_id"]))

@@ -4,7 +4,8 @@
 |--------------------------|---------|------|----------------------------------------------------------------------|
 | ``sb:media:v1:events``   | pub/sub | —    | one JSON message per media state change (:mod:`services.media.events`) |
 
-The job queues (``media-processing``) keep their own keys in the queue layer (``runtime.queue.keys``).
+The job queues (``media-processing``, ``media-sync``, ``media-watermark``) keep their own keys in
+the queue layer (``runtime.queue.keys``).
 Bump ``VERSION`` (never reuse it) when a message's encoding changes incompatibly.
 """
 

@@ -16,16 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
-from runtime.errors import InvalidArgument, NotFound
+from runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from runtime.logging import get_logger
 from runtime.queue import QueueClient
 from services.media.db import MediaDatabase, now_ms
 from services.media.domain.records import MediaRecord, MediaState, StoredVariant
 from services.media.domain.upload_check import UploadCheck
 from services.media.domain.variants import DEFAULT_PRESET, VariantSpec, check_variant_set
+from services.media.domain.watermark import WatermarkSpec
 from services.media.events import EventPublisher
-from services.media.queues import PROCESS_JOB
+from services.media.queues import PROCESS_JOB, WATERMARK_JOB
 from services.media.store import LocalStore
+from services.media.watermarking import overlay_variant, plain_variants, spec_to_job
 
 __all__ = ["MediaLibrary", "UploadRequest", "UploadResult"]
 
@@ -67,6 +69,7 @@ class MediaLibrary:
         processing: QueueClient,
         events: EventPublisher,
         *,
+        watermarking: QueueClient,
         presets: Mapping[str, tuple[VariantSpec, ...]],
         max_upload_bytes: int,
         max_pixels: int,
@@ -74,6 +77,7 @@ class MediaLibrary:
         self.database = database
         self.store = store
         self.processing = processing
+        self.watermarking = watermarking
         self.events = events
         self.presets = presets
         self.max_upload_bytes = max_upload_bytes
@@ -179,11 +183,32 @@ class MediaLibrary:
             raise NotFound(f"media {media_id} has no variant {name!r}", details={"mediaId": media_id, "variant": name})
         return variant, await self.store.get_bytes(variant.storage_key)
 
+    async def watermark(self, media_id: str, spec: WatermarkSpec) -> str:
+        """Queue ``spec`` onto a ready media's variants; the job's id. Checked first: the media is
+        ready, the variants named exist, the watermark media (``watermarkId``) is a ready image."""
+        record = await self.get(media_id)
+        if record.state is not MediaState.READY:
+            raise FailedPrecondition(
+                f"media {media_id} is {record.state.value}: only a ready media can be watermarked",
+                details={"mediaId": media_id, "state": record.state.value},
+            )
+        spec.chosen([v.name for v in plain_variants(record)])
+        if spec.overlay_media_id:
+            try:
+                overlay_variant(await self.database.get(_check_id(spec.overlay_media_id, "watermarkId")))
+            except NotFound:
+                raise InvalidArgument("watermarkId", f"no media {spec.overlay_media_id}") from None
+        job_id = f"watermark:{media_id}:{uuid.uuid4().hex[:16]}"
+        data = {"media_id": media_id, "watermark": spec_to_job(spec)}
+        await self.watermarking.enqueue(WATERMARK_JOB, data, job_id=job_id)
+        log.info("watermark queued", media_id=media_id, job_id=job_id, position=spec.position.value)
+        return job_id
+
     async def stats(self) -> Mapping[str, Any]:
         return await self.database.stats()
 
 
-def _check_id(media_id: str) -> str:
+def _check_id(media_id: str, field: str = "mediaId") -> str:
     if not (len(media_id) == 32 and all(c in "0123456789abcdef" for c in media_id)):
-        raise InvalidArgument("mediaId", f"{media_id[:40]!r} is not a media id (32 hex digits)")
+        raise InvalidArgument(field, f"{media_id[:40]!r} is not a media id (32 hex digits)")
     return media_id

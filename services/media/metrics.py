@@ -15,3 +15,6 @@ PROCESSING_SECONDS = Histogram(
 SYNC_JOBS = Counter(
     "media_sync_jobs_total", "S3 sync jobs by outcome (completed|failed|skipped) and operation", ["status", "operation"]
 )
+WATERMARK_JOBS = Counter(
+    "media_watermark_jobs_total", "Watermark jobs by outcome (completed|failed|retried)", ["status"]
+)

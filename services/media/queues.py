@@ -2,20 +2,25 @@
 
 ``media-processing``: one job per upload, ``process_media(media_id=...)``; concurrency 5 per
 worker process, 3 attempts with exponential back-off from 1 s; a corrupt or refused image is a
-PermanentError and never retried.
+PermanentError and never retried. ``media-sync`` copies ready media to S3; ``media-watermark``
+draws watermarks on ready media's variants.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from runtime.queue import QueueSpec
 from runtime.retry import RetryPolicy
-from services.media.jobs import process_media, sync_media
+from services.media.jobs import process_media, sync_media, watermark_media
 from services.media.settings import MediaSettings
 
 PROCESSING_QUEUE = "media-processing"
 PROCESS_JOB = process_media.__name__
 SYNC_QUEUE = "media-sync"
 SYNC_JOB = sync_media.__name__
+WATERMARK_QUEUE = "media-watermark"
+WATERMARK_JOB = watermark_media.__name__
 
 
 def processing_queue(settings: MediaSettings) -> QueueSpec:
@@ -44,3 +49,23 @@ def sync_queue(settings: MediaSettings) -> QueueSpec:
         backoff=RetryPolicy(attempts=settings.media_sync_attempts, base=1.0, cap=60.0, jitter=0.2),
         job_timeout_s=300.0,
     )
+
+
+def watermark_queue(settings: MediaSettings) -> QueueSpec:
+    """``media-watermark``: one job per watermark request; concurrency 3, 3 attempts from 1 s."""
+    return QueueSpec(
+        name=WATERMARK_QUEUE,
+        functions=(watermark_media,),
+        concurrency=settings.media_watermark_concurrency,
+        attempts=settings.media_watermark_attempts,
+        backoff=RetryPolicy(attempts=settings.media_watermark_attempts, base=1.0, cap=60.0, jitter=0.2),
+        job_timeout_s=settings.media_processing_timeout_s,
+    )
+
+
+SPECS: dict[str, Callable[[MediaSettings], QueueSpec]] = {
+    PROCESSING_QUEUE: processing_queue,
+    SYNC_QUEUE: sync_queue,
+    WATERMARK_QUEUE: watermark_queue,
+}
+"""Every media queue's spec, by queue name."""

@@ -2,8 +2,8 @@
 
 ``Upload`` is client streaming: the first message carries ``metadata``, every further one a
 ``chunk``. Refusals arrive as soon as the bytes show them (INVALID_ARGUMENT with reason
-UnsupportedMediaType → HTTP 415; RESOURCE_EXHAUSTED with reason PayloadTooLarge → 413). The
-RPCs not served here (Watermark, SyncToS3, SyncFromS3, Cleanup) answer UNIMPLEMENTED.
+UnsupportedMediaType → HTTP 415; RESOURCE_EXHAUSTED with reason PayloadTooLarge → 413). ``Watermark`` checks the request
+and queues a ``media-watermark`` job. The RPCs not served here answer UNIMPLEMENTED.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from runtime.errors import InvalidArgument
 from runtime.grpc_server import shutdown_event
 from services.media.convert import media_to_pb, state_from_pb, state_to_pb, variant_spec
 from services.media.domain.records import MediaState
+from services.media.domain.watermark import DEFAULT_OPACITY, DEFAULT_SCALE, Position, WatermarkSpec
 from services.media.events import subscription
 from services.media.library import MediaLibrary, UploadRequest
 
@@ -36,6 +37,31 @@ DEFAULT_PAGE_SIZE = 20
 READ_CHUNK = 256 * 1024
 
 Context: TypeAlias = Any  # grpc.aio.ServicerContext (grpc ships no type information)
+
+_POSITIONS = {
+    media_pb2.WATERMARK_POSITION_UNSPECIFIED: Position.BOTTOM_RIGHT,
+    media_pb2.WATERMARK_POSITION_TOP_LEFT: Position.TOP_LEFT,
+    media_pb2.WATERMARK_POSITION_TOP_RIGHT: Position.TOP_RIGHT,
+    media_pb2.WATERMARK_POSITION_BOTTOM_LEFT: Position.BOTTOM_LEFT,
+    media_pb2.WATERMARK_POSITION_BOTTOM_RIGHT: Position.BOTTOM_RIGHT,
+    media_pb2.WATERMARK_POSITION_CENTER: Position.CENTER,
+    media_pb2.WATERMARK_POSITION_TILE: Position.TILE,
+}
+
+
+def watermark_spec(request: media_pb2.WatermarkRequest) -> WatermarkSpec:
+    """The request as the domain's spec (0 opacity/scale: the defaults); InvalidArgument naming a field."""
+    position = _POSITIONS.get(request.position)
+    if position is None:
+        raise InvalidArgument("position", f"unknown watermark position {request.position}")
+    return WatermarkSpec(
+        position=position,
+        opacity=request.opacity or DEFAULT_OPACITY,
+        scale=request.scale or DEFAULT_SCALE,
+        text=request.text,
+        overlay_media_id=request.overlay_media_id,
+        variants=tuple(request.variants),
+    )
 
 
 class MediaServicer(media_pb2_grpc.MediaServiceServicer):
@@ -60,6 +86,10 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         )
         result = await self.library.upload(request, _chunks(request_iterator))
         return media_pb2.UploadResponse(media=media_to_pb(result.record), job_id=result.record.job_id)
+
+    async def Watermark(self, request: media_pb2.WatermarkRequest, context: Context) -> media_pb2.WatermarkResponse:
+        job_id = await self.library.watermark(request.media_id, watermark_spec(request))
+        return media_pb2.WatermarkResponse(job_id=job_id, media_id=request.media_id)
 
     async def GetMedia(self, request: media_pb2.GetMediaRequest, context: Context) -> media_pb2.Media:
         return media_to_pb(await self.library.get(request.media_id))

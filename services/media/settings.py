@@ -23,6 +23,8 @@ class MediaSettings(CommonSettings):
     media_processing_timeout_s: float = Field(default=120.0, gt=0)
     media_sync_concurrency: int = Field(default=5, ge=1, le=1000)
     media_sync_attempts: int = Field(default=3, ge=1, le=100)
+    media_watermark_concurrency: int = Field(default=3, ge=1, le=1000)
+    media_watermark_attempts: int = Field(default=3, ge=1, le=100)
     s3_bucket: str = ""
     s3_endpoint_url: str = ""
     aws_access_key_id: str = ""

@@ -1,8 +1,10 @@
-"""Entry point: ``python -m services.media.worker [processing|sync]`` serves one media queue until SIGTERM.
+"""Entry point: ``python -m services.media.worker [processing|sync|watermark]`` serves one media
+queue until SIGTERM.
 
 ``processing`` (the default) serves ``media-processing``: uploads become variants; with
 ``S3_BUCKET`` set each ready media is then queued on ``media-sync``, which ``sync`` serves
-(copies to S3). The service (``python -m services.media``) owns the migrations: jobs only
+(copies to S3); ``watermark`` serves ``media-watermark`` (watermarked outputs beside the variants).
+The service (``python -m services.media``) owns the migrations: jobs only
 exist once it has taken an upload, so a worker never needs the table before the service made it.
 """
 
@@ -17,15 +19,15 @@ from runtime.event_loop import event_loop_factory
 from runtime.grpc_server import init_process
 from runtime.queue.runner import serve
 from services.media.app import close_worker_context, open_parts, worker_context
-from services.media.queues import PROCESSING_QUEUE, SYNC_QUEUE, processing_queue, sync_queue
+from services.media.queues import PROCESSING_QUEUE, SPECS, SYNC_QUEUE, WATERMARK_QUEUE
 from services.media.settings import MediaSettings
 
-QUEUES = {"processing": PROCESSING_QUEUE, "sync": SYNC_QUEUE}
+QUEUES = {"processing": PROCESSING_QUEUE, "sync": SYNC_QUEUE, "watermark": WATERMARK_QUEUE}
 
 
 async def run(settings: MediaSettings, queue: str) -> None:
     parts = open_parts(settings, client_name=f"media-worker-{queue}")
-    spec = sync_queue(settings) if queue == SYNC_QUEUE else processing_queue(settings)
+    spec = SPECS[queue](settings)
 
     async def startup(shared: dict[str, Any]) -> None:
         shared.update(await worker_context(parts, queue))

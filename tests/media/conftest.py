@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -11,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from redis.asyncio import Redis
 from switchboard.media.v1 import media_pb2_grpc
 
 from devsupport.auth import AUTH_HEADERS, aio_channel, authenticator_for_tests
@@ -22,17 +20,14 @@ from runtime.grpc_server import GrpcServer
 from runtime.queue import Worker
 from services.media.app import (
     MediaApp,
-    close_worker_context,
     create_app,
-    open_parts,
     prepare_database,
-    worker_context,
 )
-from services.media.queues import processing_queue
+from services.media.queues import processing_queue, watermark_queue
 from services.media.settings import MediaSettings
 from services.queue_admin.app import QueueAdminApp
 from services.queue_admin.settings import QueueAdminSettings
-from tests.media.support import MediaClient, S3Server
+from tests.media.support import MediaClient, S3Server, running_worker
 
 
 @pytest.fixture
@@ -71,18 +66,15 @@ async def media(media_app: MediaApp) -> AsyncIterator[MediaClient]:
 @pytest.fixture
 async def media_worker(media_settings: MediaSettings) -> AsyncIterator[Worker]:
     """The media-processing worker running in this test's event loop."""
-    parts = open_parts(media_settings, client_name="media-worker-test")
-    redis = Redis.from_url(media_settings.redis_url)
-    context = await worker_context(parts)
-    worker = Worker(processing_queue(media_settings), redis, shared=context)
-    task = asyncio.create_task(worker.run())
-    yield worker
-    worker.stop()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=20)
-    await close_worker_context(context)
-    await redis.aclose()
-    await parts.close()
+    async with running_worker(media_settings, processing_queue(media_settings)) as worker:
+        yield worker
+
+
+@pytest.fixture
+async def watermark_worker(media_settings: MediaSettings) -> AsyncIterator[Worker]:
+    """The media-watermark worker running in this test's event loop."""
+    async with running_worker(media_settings, watermark_queue(media_settings)) as worker:
+        yield worker
 
 
 @pytest.fixture(scope="session")

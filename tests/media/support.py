@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc.aio
+from redis.asyncio import Redis
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
 
 from devsupport.ports import free_port
 from devsupport.procs import ServiceProcess, http_status
 from devsupport.waiting import wait_until
+from runtime.queue import QueueSpec, Worker
+from services.media.app import close_worker_context, open_parts, worker_context
+from services.media.settings import MediaSettings
 
 CHUNK = 64 * 1024
 
@@ -81,3 +87,22 @@ class MediaClient:
         names = [media_pb2.MediaState.Name(s) for s in states]  # type: ignore[arg-type]
         media: media_pb2.Media = await wait_until(reached, within=within, what=f"media {media_id} in {names}")
         return media
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: MediaSettings, spec: QueueSpec) -> AsyncIterator[Worker]:
+    """A worker of one media queue running in this test's event loop."""
+    parts = open_parts(settings, client_name=f"{spec.name}-test")
+    redis = Redis.from_url(settings.redis_url)
+    context = await worker_context(parts, spec.name)
+    worker = Worker(spec, redis, shared=context)
+    task = asyncio.create_task(worker.run())
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=20)
+        await close_worker_context(context)
+        await redis.aclose()
+        await parts.close()

@@ -1,4 +1,4 @@
-"""The media service and its worker as the processes `make run` and Kubernetes start."""
+"""The media service and its workers as the processes `make run` and Kubernetes start."""
 
 from __future__ import annotations
 
@@ -11,24 +11,35 @@ from switchboard.media.v1 import media_pb2, media_pb2_grpc
 from devsupport.auth import aio_channel
 from devsupport.ports import free_port
 from devsupport.procs import SpawnService
+from devsupport.waiting import wait_until
 from tests.media.images import shared
 from tests.media.support import MediaClient
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-async def test_service_and_worker_processes_take_an_upload_to_ready_and_stop_cleanly(
+async def test_service_and_worker_processes_take_an_upload_to_ready_watermark_it_and_stop_cleanly(
     spawn: SpawnService, redis_url: str, tmp_path: Path
 ) -> None:
     address = f"127.0.0.1:{free_port()}"
     env = {"REDIS_URL": redis_url, "DATA_DIR": str(tmp_path), "MEDIA_ADDR": address, "LOG_FORMAT": "console"}
     service = spawn("services.media", env=env)
     worker = spawn("services.media.worker", env=env)
+    watermarker = spawn("services.media.worker", "watermark", env=env)
     service.wait_serving(address, "switchboard.media.v1.MediaService", timeout=40)
     async with aio_channel(address) as channel:
         client = MediaClient(media_pb2_grpc.MediaServiceStub(channel), channel)
         answer = await client.upload(shared("sk_hubble.jpg"), owner_id="ops")
         ready = await client.wait_state(answer.media.media_id, media_pb2.MEDIA_STATE_READY, within=60)
-    assert [v.name for v in ready.variants] == ["thumb", "medium", "large"]
+        assert [v.name for v in ready.variants] == ["thumb", "medium", "large"]
+        await client.stub.Watermark(
+            media_pb2.WatermarkRequest(media_id=ready.media_id, text="ACME", variants=["thumb"]), timeout=10
+        )
+
+        async def thumb_watermarked() -> bool:
+            return "thumb.watermarked" in [v.name for v in (await client.get(ready.media_id)).variants]
+
+        await wait_until(thumb_watermarked, within=60, what="thumb watermarked by the worker process")
     assert service.stop(signal.SIGTERM, timeout=15) == 0
     assert worker.stop(signal.SIGTERM, timeout=15) == 0
+    assert watermarker.stop(signal.SIGTERM, timeout=15) == 0

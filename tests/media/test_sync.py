@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 from switchboard.media.v1 import media_pb2
 
 from devsupport.waiting import wait_until
 from runtime.queue import QueueAdmin, QueueClient, Worker
-from services.media.app import close_worker_context, open_parts, s3_store, worker_context
-from services.media.queues import SYNC_JOB, SYNC_QUEUE, sync_queue
+from services.media.app import s3_store
+from services.media.queues import SYNC_JOB, sync_queue
 from services.media.settings import MediaSettings
 from services.media.store import S3Store, s3_client
 from tests.media.images import shared
-from tests.media.support import MediaClient, S3Server
+from tests.media.support import MediaClient, S3Server, running_worker
 
 BUCKET = "switchboard-media"
 
@@ -39,18 +36,8 @@ def media_settings(media_settings: MediaSettings, s3_server: S3Server) -> MediaS
 
 @pytest.fixture
 async def sync_worker(media_settings: MediaSettings) -> AsyncIterator[Worker]:
-    parts = open_parts(media_settings, client_name="media-sync-test")
-    redis = Redis.from_url(media_settings.redis_url)
-    context = await worker_context(parts, SYNC_QUEUE)
-    worker = Worker(sync_queue(media_settings), redis, shared=context)
-    task = asyncio.create_task(worker.run())
-    yield worker
-    worker.stop()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=20)
-    await close_worker_context(context)
-    await redis.aclose()
-    await parts.close()
+    async with running_worker(media_settings, sync_queue(media_settings)) as worker:
+        yield worker
 
 
 async def test_a_ready_media_is_synced_to_s3_with_identical_bytes(

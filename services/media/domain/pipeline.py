@@ -41,6 +41,7 @@ __all__ = [
     "ProcessedImage",
     "RenderedVariant",
     "check_pixels",
+    "encode_variant",
     "process_image",
 ]
 
@@ -150,7 +151,7 @@ def _render(image: Image.Image, kind: ImageKind, specs: Sequence[VariantSpec], k
         key = (id(working), plan.crop, plan.spec.format, plan.spec.quality)
         if key not in encoded:
             out = working.crop(plan.crop) if plan.crop is not None else working
-            encoded[key] = _encode(out, plan.spec, kept_exif, xmp)
+            encoded[key] = encode_variant(out, plan.spec, kept_exif, xmp)
         rendered[plan.spec.name] = dataclasses.replace(encoded[key], name=plan.spec.name)
     return ProcessedImage(kind, upright[0], upright[1], tuple(rendered[s.name] for s in specs))
 
@@ -227,7 +228,9 @@ def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
     return image  # LA: littleCMS has no grey+alpha transform; grey with alpha is rare enough
 
 
-def _encode(image: Image.Image, spec: VariantSpec, exif: bytes | None, xmp: bytes | str | None) -> RenderedVariant:
+def encode_variant(
+    image: Image.Image, spec: VariantSpec, exif: bytes | None, xmp: bytes | str | None
+) -> RenderedVariant:
     # Whatever Pillow carried along (comments, profiles, EXIF) stays behind: only what is passed goes
     # out. The image is this pipeline's own intermediate, and its metadata was read before.
     out = image
