@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, SwitchboardError
-from runtime.queue import QueueClient
+from runtime.queue import JobRequest, QueueClient
 from services.notify.domain import sms_signature
 from services.notify.domain.channels import Channel, normalize_recipient
 from services.notify.domain.requests import Delivery, SendRequest, plan_delivery
@@ -64,12 +64,14 @@ class NotifyCore:
         return delivery
 
     async def send(self, request: SendRequest) -> Accepted:
-        delivery = self.plan(request)
+        return await self._accept(self.plan(request))
+
+    async def _accept(self, delivery: Delivery) -> Accepted:
         accepted = await self.store.create(uuid.uuid4().hex, delivery, now_ms())
         if not accepted.created:
             return accepted
         try:
-            await self._enqueue(accepted.id, delivery)
+            await self.queues[queue_name(delivery.channel)].submit(self._job(accepted.id, delivery))
         except BaseException:
             await self.store.discard(accepted.id)
             raise
@@ -79,27 +81,72 @@ class NotifyCore:
         self, requests: Sequence[SendRequest], *, all_or_nothing: bool = False
     ) -> list[Accepted | SwitchboardError]:
         """Each request on its own (a refused one does not stop the others), or with
-        ``all_or_nothing`` every request checked first and none accepted if one is refused."""
-        if all_or_nothing:
-            for index, request in enumerate(requests):
-                try:
-                    self.plan(request)
-                except InvalidArgument as exc:
+        ``all_or_nothing`` every request checked first and none accepted if one is refused.
+
+        Requests without an idempotency key are stored with one insert and queued with one
+        ``enqueue_many`` per queue, in request order; those with a key are checked and accepted
+        one by one after them (the key's earlier holder may answer instead).
+        """
+        planned: list[Delivery | SwitchboardError] = []
+        for index, request in enumerate(requests):
+            try:
+                planned.append(self.plan(request))
+            except InvalidArgument as exc:
+                if all_or_nothing:
                     raise InvalidArgument(
                         exc.field, f"{exc.problem} (notification {index})", details={"index": index}
                     ) from None
-        results: list[Accepted | SwitchboardError] = []
-        for request in requests:
-            try:
-                results.append(await self.send(request))
-            except (InvalidArgument, FailedPrecondition) as exc:
-                results.append(exc)
-        return results
+                planned.append(exc)
+            except FailedPrecondition as exc:
+                if all_or_nothing:
+                    raise
+                planned.append(exc)
+        outcomes: dict[int, Accepted | SwitchboardError] = {
+            i: p for i, p in enumerate(planned) if isinstance(p, SwitchboardError)
+        }
+        unkeyed = [(i, d) for i, d in enumerate(planned) if isinstance(d, Delivery) and not d.idempotency_key]
+        many = await self._accept_many([d for _, d in unkeyed], all_or_nothing)
+        outcomes.update(zip((i for i, _ in unkeyed), many, strict=True))
+        for index, delivery in enumerate(planned):
+            if isinstance(delivery, Delivery) and delivery.idempotency_key:
+                outcomes[index] = await self._accept(delivery)
+        return [outcomes[i] for i in range(len(planned))]
 
-    async def _enqueue(self, notification_id: str, delivery: Delivery) -> None:
-        name = queue_name(delivery.channel)
+    async def _accept_many(
+        self, deliveries: Sequence[Delivery], all_or_nothing: bool
+    ) -> list[Accepted | SwitchboardError]:
+        """Store in one insert, queue with one call per queue. A queue that cannot take its jobs
+        removes their notifications: raised when ``all_or_nothing`` or nothing was queued, else
+        the error answers each of them."""
+        if not deliveries:
+            return []
+        ids = [uuid.uuid4().hex for _ in deliveries]
+        accepted: list[Accepted | SwitchboardError] = list(
+            await self.store.create_many(list(zip(ids, deliveries, strict=True)), now_ms())
+        )
+        by_queue: dict[str, list[int]] = {}
+        for index, delivery in enumerate(deliveries):
+            by_queue.setdefault(queue_name(delivery.channel), []).append(index)
+        pending = [i for group in by_queue.values() for i in group]
+        try:
+            for name, group in by_queue.items():
+                await self.queues[name].enqueue_many([self._job(ids[i], deliveries[i]) for i in group])
+                queued = set(group)
+                pending = [i for i in pending if i not in queued]
+        except SwitchboardError as exc:
+            await self.store.discard(*(ids[i] for i in pending))
+            if all_or_nothing or len(pending) == len(ids):
+                raise
+            for i in pending:
+                accepted[i] = exc
+        except BaseException:
+            await self.store.discard(*(ids[i] for i in pending))
+            raise
+        return accepted
+
+    def _job(self, notification_id: str, delivery: Delivery) -> JobRequest:
         delay_s = max(delivery.due_ms - now_ms(), 0) / 1000 if delivery.scheduled else None
-        await self.queues[name].enqueue(
+        return JobRequest(
             "deliver_telegram" if delivery.channel is Channel.TELEGRAM else "deliver",
             {"notification_id": notification_id},
             job_id=notification_id,

@@ -47,6 +47,28 @@ def _notification(row: Any, attempts: Sequence[Any] = ()) -> Notification:
     )
 
 
+def _row(notification_id: str, delivery: Delivery, now_ms: int) -> dict[str, Any]:
+    state = State.SCHEDULED if delivery.scheduled else State.QUEUED
+    return {
+        "id": notification_id,
+        "channel": delivery.channel.value,
+        "recipient": delivery.to,
+        "subject": delivery.subject,
+        "body": delivery.text,
+        "html": delivery.html,
+        "parts": json.dumps(list(delivery.parts)),
+        "data": json.dumps(dict(delivery.data)),
+        "template": delivery.template,
+        "priority": delivery.priority.value,
+        "state": state.value,
+        "max_attempts": delivery.max_attempts,
+        "idempotency_key": delivery.idempotency_key or None,
+        "created_at_ms": now_ms,
+        "due_at_ms": delivery.due_ms,
+        "next_attempt_at_ms": delivery.due_ms,
+    }
+
+
 class NotificationStore:
     def __init__(self, engine: AsyncEngine, *, idempotency_window_ms: int = IDEMPOTENCY_WINDOW_MS) -> None:
         self.engine = engine
@@ -56,25 +78,8 @@ class NotificationStore:
     async def create(self, notification_id: str, delivery: Delivery, now_ms: int) -> Accepted:
         """Insert the notification; with an idempotency key used within the window, answer the
         earlier notification instead (``created`` False) and insert nothing."""
-        state = State.SCHEDULED if delivery.scheduled else State.QUEUED
-        row = {
-            "id": notification_id,
-            "channel": delivery.channel.value,
-            "recipient": delivery.to,
-            "subject": delivery.subject,
-            "body": delivery.text,
-            "html": delivery.html,
-            "parts": json.dumps(list(delivery.parts)),
-            "data": json.dumps(dict(delivery.data)),
-            "template": delivery.template,
-            "priority": delivery.priority.value,
-            "state": state.value,
-            "max_attempts": delivery.max_attempts,
-            "idempotency_key": delivery.idempotency_key or None,
-            "created_at_ms": now_ms,
-            "due_at_ms": delivery.due_ms,
-            "next_attempt_at_ms": delivery.due_ms,
-        }
+        row = _row(notification_id, delivery, now_ms)
+        state = State(row["state"])
         key = delivery.idempotency_key
         for _ in range(3):  # a concurrent sender with the same key may win the insert: read its row
             if key:
@@ -90,6 +95,16 @@ class NotificationStore:
                 continue
             return Accepted(notification_id, state, created=True)
         raise RuntimeError(f"idempotency key {key!r} kept changing hands")
+
+    async def create_many(self, deliveries: Sequence[tuple[str, Delivery]], now_ms: int) -> list[Accepted]:
+        """Insert notifications without idempotency keys in one statement and one transaction."""
+        if any(delivery.idempotency_key for _, delivery in deliveries):
+            raise ValueError("create_many takes no idempotency keys: create() checks each one")
+        rows = [_row(notification_id, delivery, now_ms) for notification_id, delivery in deliveries]
+        if rows:
+            async with self.sessions.begin() as session:
+                await session.execute(insert(NotificationRow), rows)
+        return [Accepted(row["id"], State(row["state"]), created=True) for row in rows]
 
     async def _holder_of(self, key: str, now_ms: int) -> Accepted | None:
         """The notification holding ``key`` within the window; an expired holder lets go of it."""
@@ -110,10 +125,12 @@ class NotificationStore:
             )
             return None
 
-    async def discard(self, notification_id: str) -> None:
-        """Remove a notification whose job could not be queued (the caller got an error)."""
+    async def discard(self, *notification_ids: str) -> None:
+        """Remove notifications whose jobs could not be queued (the caller got an error)."""
+        if not notification_ids:
+            return
         async with self.sessions.begin() as session:
-            await session.execute(delete(NotificationRow).where(NotificationRow.id == notification_id))
+            await session.execute(delete(NotificationRow).where(NotificationRow.id.in_(notification_ids)))
 
     async def get(self, notification_id: str) -> Notification:
         async with self.engine.connect() as connection:
