@@ -36,7 +36,7 @@ APT_PACKAGES := \
 	$(if $(shell command -v h2load 2>/dev/null),,nghttp2-client)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup uv venv system-packages k8s-tools proto bytecode lint typecheck proto-check proto-lock pytest test bench run image clean distclean
+.PHONY: help setup uv venv system-packages k8s-tools wheelhouse dist proto bytecode lint typecheck proto-check proto-lock pytest test bench run image clean distclean
 
 help:
 	@echo "make run          start every service locally (Redis/SQLite embedded defaults)"
@@ -46,6 +46,7 @@ help:
 	@echo "make setup        venv from uv.lock + system packages (chromium, redis, postgresql, h2load) + checkov"
 	@echo "make image        docker build the one image (VERSION=x.y.z, needs a Docker daemon)"
 	@echo "make proto        regenerate gen/ from protos/"
+	@echo "make dist         build the switchboard-protos wheel (protos + Python stubs) into dist/"
 	@echo "make proto-lock   record an additive proto change in protos/proto.lock.json"
 	@echo "make lint | typecheck | proto-check | pytest | clean | distclean"
 
@@ -83,7 +84,22 @@ k8s-tools: uv
 	fi
 	@command -v kubectl >/dev/null || { echo "kubectl is needed to render k8s/ (kubectl kustomize)"; exit 1; }
 
-setup: venv system-packages k8s-tools
+# grpcio and protobuf wheels at the venv's versions, so tests install the switchboard-protos wheel
+# into a fresh venv with `uv pip install --offline --find-links .tools/wheelhouse`.
+WHEELHOUSE := .tools/wheelhouse
+wheelhouse: venv
+	@pins="$$($(PY) -c 'from importlib.metadata import version; print(*(p + "==" + version(p) for p in ("grpcio", "protobuf", "typing-extensions")))')"; \
+	if [ ! -f $(WHEELHOUSE)/.pins ] || [ "$$(cat $(WHEELHOUSE)/.pins)" != "$$pins" ]; then \
+		echo "downloading $$pins into $(WHEELHOUSE)"; rm -rf $(WHEELHOUSE); \
+		$(SYS_PYTHON) -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) $$pins; \
+		echo "$$pins" > $(WHEELHOUSE)/.pins; \
+	fi
+
+setup: venv system-packages k8s-tools wheelhouse
+
+# `make dist`: the switchboard-protos wheel (protos + generated code + type stubs) in dist/.
+dist: venv proto
+	@$(PY) -m tools.dist --out dist
 
 # --- generated code -----------------------------------------------------------------------
 
