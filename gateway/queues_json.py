@@ -1,7 +1,8 @@
 """``switchboard.queue.v1`` messages as the gateway's JSON (the names other teams read).
 
 A queue: ``name``, ``paused``, ``counts`` {waiting, active, delayed, completed, failed, paused},
-``rateLimit`` ({max, periodMs} or null), ``concurrency``, ``jobNames``, ``workers``, ``degraded``.
+``rateLimit`` ({max, periodMs} or null), ``concurrency``, ``jobNames``, ``workers``, ``degraded``
+and, for one queue, ``jobSchemas`` (job name -> the JSON Schema its ``data`` must match).
 A job: ``jobId``, ``name``, ``queue``, ``state`` (waiting, active, delayed, completed, failed),
 ``priority``, ``data`` (parsed JSON), ``attempts`` (made), ``maxAttempts``, ``errors[]``
 ({attempt, type, message, traceback, at}), ``progress``, ``result``, ``enqueuedAt``,
@@ -72,8 +73,10 @@ def counts_json(counts: queue_pb2.JobCounts) -> dict[str, int]:
     return {name: getattr(counts, name) for name in COUNT_NAMES}
 
 
-def queue_json(queue: queue_pb2.QueueInfo) -> dict[str, Any]:
+def queue_json(queue: queue_pb2.QueueInfo, *, with_schemas: bool = False) -> dict[str, Any]:
+    """A queue; ``with_schemas`` adds ``jobSchemas``: each job's data JSON Schema, by job name."""
     rate = queue.rate_limit if queue.HasField("rate_limit") else None
+    schemas = {"jobSchemas": {n: json.loads(s) for n, s in sorted(queue.job_data_schemas_json.items())}}
     return {
         "name": queue.name,
         "paused": queue.paused,
@@ -83,6 +86,7 @@ def queue_json(queue: queue_pb2.QueueInfo) -> dict[str, Any]:
         "jobNames": list(queue.job_names),
         "workers": queue.workers,
         "degraded": queue.degraded,
+        **(schemas if with_schemas else {}),
     }
 
 

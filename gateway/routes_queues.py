@@ -101,7 +101,8 @@ async def _call(call: Awaitable[T]) -> T:
         if not field:
             raise
         problem = (error.details() or "").removeprefix(f"{field}: ")
-        raise InvalidArgument(JSON_FIELD.get(field, field), problem) from None
+        head, dot, tail = field.partition(".")  # data_json.duration_ms -> data.duration_ms
+        raise InvalidArgument(f"{JSON_FIELD.get(head, head)}{dot}{tail}", problem) from None
 
 
 @router.get("/queues", summary="Every declared queue with its counts, limits and workers")
@@ -170,7 +171,7 @@ async def events(
 @router.get("/queues/{queue}", summary="One queue")
 async def get_queue(request: Request, queue: str) -> JSONResponse:
     reply = await _call(_stub(request).GetQueue(queue_pb2.GetQueueRequest(queue=queue), timeout=_timeout(request)))
-    return _ok(queue_json(reply))
+    return _ok(queue_json(reply, with_schemas=True))
 
 
 @router.get("/queues/{queue}/jobs", summary="Jobs of one state, a page at a time")

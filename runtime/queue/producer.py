@@ -204,8 +204,8 @@ class QueueClient:
         spec.function(r.name)
         if not isinstance(r.data, Mapping):
             raise InvalidArgument("data", "must be a JSON object")
+        data = codec.encode_field("data", dict(r.data), spec.max_payload_bytes)  # JSON, size: first
         spec.check_data(r.name, r.data)
-        data = codec.encode_field("data", dict(r.data), spec.max_payload_bytes)
         if r.job_id is not None and not JOB_ID_PATTERN.fullmatch(r.job_id):
             raise InvalidArgument("job_id", f"must match {JOB_ID_PATTERN.pattern}")
         if isinstance(r.priority, bool) or not isinstance(r.priority, int):

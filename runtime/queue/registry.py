@@ -17,14 +17,14 @@ import inspect
 import json
 import time
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from arq.worker import func
 from redis.asyncio import Redis
 
 from runtime.errors import PermanentError
-from runtime.queue import codec
+from runtime.queue import codec, schema
 from runtime.queue.keys import PREFIX
 from runtime.queue.spec import QueueSpec, RateLimit, _signature
 
@@ -55,6 +55,8 @@ class QueueDeclaration:
     key_rate_limit: RateLimit | None = None
     declared_at: int = 0
     """Epoch ms of the last write (a worker's heartbeat)."""
+    data_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Each job's data JSON Schema, by job name (derived from its function's signature)."""
 
     @classmethod
     def of(cls, spec: QueueSpec) -> QueueDeclaration:
@@ -80,11 +82,20 @@ class QueueDeclaration:
             jobs=tuple(jobs),
             rate_limit=spec.rate_limit,
             key_rate_limit=spec.key_rate_limit,
+            data_schemas={name: spec.data_schema(name) for name in spec.function_map},
         )
 
     @property
     def job_names(self) -> list[str]:
         return [job.name for job in self.jobs]
+
+    def job_data_schemas(self) -> dict[str, Mapping[str, Any]]:
+        """Every job's data schema; one a worker predating schemas did not publish is derived
+        from the declared parameters (names and required ones, any types)."""
+        return {
+            job.name: self.data_schemas.get(job.name) or schema.data_schema(job.name, _described(job))
+            for job in self.jobs
+        }
 
     def to_json(self) -> str:
         def limit(rate: RateLimit | None) -> list[float] | None:
@@ -103,6 +114,8 @@ class QueueDeclaration:
                     for j in self.jobs
                 ],
                 "at": int(time.time() * 1000),
+                # Beside "jobs", not inside its rows, so a reader that predates it ignores it.
+                "schemas": self.data_schemas,
             }
         )
 
@@ -122,6 +135,7 @@ class QueueDeclaration:
             rate_limit=limit(d.get("rateLimit")),
             key_rate_limit=limit(d.get("keyRateLimit")),
             declared_at=int(d.get("at", 0)),
+            data_schemas=d.get("schemas") or {},
         )
 
     def to_spec(self) -> QueueSpec:
@@ -137,6 +151,7 @@ class QueueDeclaration:
             rate_limit=self.rate_limit,
             key_rate_limit=self.key_rate_limit,
             max_payload_bytes=self.max_payload_bytes,
+            data_schemas=self.data_schemas,
         )
 
 

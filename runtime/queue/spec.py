@@ -10,6 +10,7 @@ from typing import Any
 from arq.worker import Function, func
 
 from runtime.errors import InvalidArgument
+from runtime.queue import schema
 from runtime.queue.keys import QUEUE_NAME_PATTERN, QueueKeys
 from runtime.retry import RetryPolicy
 
@@ -81,11 +82,16 @@ class QueueSpec:
     at most ``lease_s`` + one reaper tick (``lease_s / 5``)."""
     max_payload_bytes: int = 512 * 1024
     shutdown_grace_s: float = 10.0
+    data_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """JSON Schemas of job data by job name, where they are known from elsewhere (a queue rebuilt
+    from its registry declaration); every other job's schema is derived from its function."""
     function_map: Mapping[str, Function] = field(init=False, repr=False, compare=False)
+    _validators: dict[str, schema.DataValidator] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         wrapped = [f if isinstance(f, Function) else func(f, name=f.__name__) for f in self.functions]
         object.__setattr__(self, "function_map", {f.name: f for f in wrapped})
+        object.__setattr__(self, "_validators", {})
         if not QUEUE_NAME_PATTERN.fullmatch(self.name):
             raise ValueError(f"queue name {self.name!r} must match {QUEUE_NAME_PATTERN.pattern}")
         if self.concurrency < 1 or self.attempts < 1 or self.lease_s <= 0:
@@ -101,13 +107,23 @@ class QueueSpec:
             raise InvalidArgument("name", f"unknown job type {name!r} for queue {self.name!r}")
         return found
 
+    def data_schema(self, name: str) -> Mapping[str, Any]:
+        """The JSON Schema of job ``name``'s data (see :mod:`runtime.queue.schema`)."""
+        declared = self.data_schemas.get(name)
+        if declared is not None:
+            return declared
+        function = self.function(name)
+        derived = _SCHEMA_CACHE.get(function.coroutine)
+        if derived is None:
+            derived = _SCHEMA_CACHE[function.coroutine] = schema.data_schema(name, function.coroutine)
+        return derived
+
     def check_data(self, name: str, data: Mapping[str, Any]) -> None:
-        """Raise InvalidArgument('data') when ``data`` cannot be the keyword arguments of ``name``."""
-        signature = _signature(self.function(name))
-        try:
-            signature.bind(None, **data)
-        except TypeError as exc:
-            raise InvalidArgument("data", f"does not fit job {name!r}: {exc}") from None
+        """Raise InvalidArgument naming ``data.<key>`` when ``data`` breaks job ``name``'s schema."""
+        check = self._validators.get(name)
+        if check is None:
+            check = self._validators[name] = schema.validator(self.data_schema(name))
+        schema.check_data(name, check, data)
 
     def max_attempts_for(self, name: str) -> int:
         return self.function(name).max_tries or self.attempts
@@ -117,6 +133,7 @@ class QueueSpec:
 
 
 _SIG_CACHE: dict[Any, inspect.Signature] = {}
+_SCHEMA_CACHE: dict[Any, dict[str, Any]] = {}
 
 
 def _signature(function: Function) -> inspect.Signature:

@@ -50,9 +50,13 @@ def layer_state(state: queue_pb2.JobState.ValueType, *, field: str = "state") ->
 
 
 def proto_invalid_argument(error: InvalidArgument) -> InvalidArgument:
-    """The same error naming the request's proto field instead of the layer's argument."""
-    renamed = PROTO_FIELD.get(error.field)
-    return InvalidArgument(renamed, error.problem) if renamed else error
+    """The same error naming the request's proto field instead of the layer's argument.
+
+    A path inside the job's data keeps its tail: ``data.duration_ms`` -> ``data_json.duration_ms``.
+    """
+    head, dot, tail = error.field.partition(".")
+    renamed = PROTO_FIELD.get(head)
+    return InvalidArgument(f"{renamed}{dot}{tail}", error.problem) if renamed else error
 
 
 def _json(value: Any) -> str:
@@ -74,6 +78,7 @@ def queue_info_pb(
         job_names=declaration.job_names,
         workers=workers,
         degraded=degraded,
+        job_data_schemas_json={name: dumps(schema) for name, schema in declaration.job_data_schemas().items()},
     )
     rate = declaration.rate_limit
     if rate is not None:

@@ -3,7 +3,8 @@
 They simulate work from their data so the queue can be demonstrated, tested and benchmarked:
 ``duration_ms`` sleeps that long (reporting progress in four steps when it is 40 ms or more),
 ``fail_times`` raises a transient error on the first N attempts, ``fail_permanently`` raises a
-PermanentError (never retried).  Unknown data keys are refused at enqueue time.
+PermanentError (never retried).  Data is checked at enqueue against the JSON Schema derived
+from these signatures (runtime.queue.schema): unknown keys and wrong types are refused.
 """
 
 from __future__ import annotations

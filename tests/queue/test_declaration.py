@@ -139,12 +139,18 @@ def test_data_that_fits_the_job_functions_keywords_is_accepted() -> None:
     media_queue().check_data("resize", {"image_id": "img-7f3a"})
 
 
-@pytest.mark.parametrize("data", [{}, {"image_id": "a", "height": 3}])
-def test_data_that_does_not_fit_the_job_function_is_invalid_data(data: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("data", "field", "problem"),
+    [
+        ({}, "data.image_id", "is required"),
+        ({"image_id": "a", "height": 3}, "data.height", "is not a parameter of this job"),
+        ({"image_id": "a", "width": "320"}, "data.width", "'320' is not of type 'integer'"),
+    ],
+)
+def test_data_that_does_not_fit_the_job_function_names_the_key(data: dict[str, Any], field: str, problem: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         media_queue().check_data("resize", data)
-    assert caught.value.field == "data"
-    assert caught.value.problem.startswith("does not fit job 'resize': ")
+    assert (caught.value.field, caught.value.problem) == (field, f"{problem} (job 'resize')")
 
 
 def test_a_wrapper_overrides_attempts_and_timeout_for_its_job() -> None:

@@ -69,7 +69,8 @@ async def test_job_data_over_its_limit_is_413_naming_the_field(api: httpx.AsyncC
     ("body", "field"),
     [
         ({"name": "no_such_job"}, "name"),
-        ({"data": {"unexpected": 1}}, "data"),
+        ({"data": {"unexpected": 1}}, "data.unexpected"),
+        ({"data": {"duration_ms": "abc"}}, "data.duration_ms"),
         ({"data": [1, 2]}, "data"),
         ({"priority": 11}, "priority"),
         ({"delayMs": -1}, "delayMs"),
@@ -113,7 +114,10 @@ async def test_queues_list_one_queue_and_stats_use_the_documented_names(api: htt
     assert queue["counts"] == {"waiting": 1, "active": 0, "delayed": 1, "completed": 0, "failed": 0, "paused": 0}
     assert queue["rateLimit"] is None
     assert queue["concurrency"] == 50
-    assert (await api.get("/api/queues/workflow")).json()["data"] == queue
+    one = (await api.get("/api/queues/workflow")).json()["data"]
+    assert one == {**queue, "jobSchemas": one["jobSchemas"]}
+    assert sorted(one["jobSchemas"]) == sorted(queue["jobNames"])
+    assert one["jobSchemas"][HEAVY]["properties"]["duration_ms"] == {"type": "integer", "default": 0}
     stats = (await api.get("/api/queue/stats")).json()["data"]
     assert stats["queues"]["workflow"]["delayed"] == 1
     assert stats["totals"]["waiting"] == 1
