@@ -10,6 +10,8 @@
   ``GET /api/admin/media/{id}``, ``DELETE /api/admin/media/{id}`` (soft).
 - ``GET /api/admin/media/{id}/variants/{name}``: the bytes, with ``ETag`` and ``Cache-Control``;
   ``If-None-Match`` with the current ETag is 304.
+  A variant's ``url`` is this route, or a presigned S3 GET URL (``MEDIA_PRESIGN_EXPIRES_S``)
+  once the media service has synced the media to its bucket.
 - ``GET /api/admin/media/events``: Server-Sent Events, ``ready`` once live, then ``media``
   ``{mediaId, state, error, updatedAt}`` per state change.
 - ``POST /api/admin/media/{id}/watermark`` ``{"watermarkId" | "text", "position", "opacity",

@@ -112,6 +112,8 @@ async def create_app(settings: MediaSettings) -> MediaApp:
         presets=settings.presets,
         max_upload_bytes=settings.media_max_upload_bytes,
         max_pixels=settings.media_max_pixels,
+        remote=s3_store(settings),
+        presign_expires_s=settings.media_presign_expires_s,
     )
     return MediaApp(parts, processing, watermarking, library)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from switchboard.media.v1 import media_pb2
 
 from runtime.errors import InvalidArgument
@@ -53,7 +55,10 @@ def variant_spec(spec: media_pb2.VariantSpec) -> VariantSpec:
     return VariantSpec(spec.name, spec.max_width, spec.max_height, fit, output, spec.quality or 85)
 
 
-def media_to_pb(record: MediaRecord) -> media_pb2.Media:
+def media_to_pb(record: MediaRecord, urls: Mapping[str, str] | None = None) -> media_pb2.Media:
+    """``urls``: variant name → where to fetch it (a presigned S3 URL); a variant without one has
+    no ``url`` and is served by the gateway."""
+    urls = urls or {}
     return media_pb2.Media(
         media_id=record.media_id,
         filename=record.filename,
@@ -70,6 +75,7 @@ def media_to_pb(record: MediaRecord) -> media_pb2.Media:
                 height=v.height,
                 size_bytes=v.size_bytes,
                 storage_key=v.storage_key,
+                url=urls.get(v.name, ""),
             )
             for v in record.variants
         ],

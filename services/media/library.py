@@ -26,7 +26,7 @@ from services.media.domain.variants import DEFAULT_PRESET, VariantSpec, check_va
 from services.media.domain.watermark import WatermarkSpec
 from services.media.events import EventPublisher
 from services.media.queues import PROCESS_JOB, WATERMARK_JOB
-from services.media.store import LocalStore
+from services.media.store import LocalStore, S3Store
 from services.media.watermarking import overlay_variant, plain_variants, spec_to_job
 
 __all__ = ["MediaLibrary", "UploadRequest", "UploadResult"]
@@ -73,6 +73,8 @@ class MediaLibrary:
         presets: Mapping[str, tuple[VariantSpec, ...]],
         max_upload_bytes: int,
         max_pixels: int,
+        remote: S3Store | None = None,
+        presign_expires_s: int = 3600,
     ) -> None:
         self.database = database
         self.store = store
@@ -82,6 +84,9 @@ class MediaLibrary:
         self.presets = presets
         self.max_upload_bytes = max_upload_bytes
         self.max_pixels = max_pixels
+        self.remote = remote
+        """The S3 bucket ready media are synced to (``S3_BUCKET``), if any."""
+        self.presign_expires_s = presign_expires_s
 
     def specs_for(self, request: UploadRequest) -> tuple[VariantSpec, ...]:
         if request.variants:
@@ -203,6 +208,13 @@ class MediaLibrary:
         await self.watermarking.enqueue(WATERMARK_JOB, data, job_id=job_id)
         log.info("watermark queued", media_id=media_id, job_id=job_id, position=spec.position.value)
         return job_id
+
+    def variant_urls(self, record: MediaRecord) -> dict[str, str]:
+        """Presigned S3 GET URLs of the variants, once the media's objects are all in the bucket;
+        empty before (the gateway serves them from the local store then)."""
+        if self.remote is None or not record.synced_to_s3 or record.state is MediaState.DELETED:
+            return {}
+        return {v.name: self.remote.presigned_url(v.storage_key, self.presign_expires_s) for v in record.variants}
 
     async def stats(self) -> Mapping[str, Any]:
         return await self.database.stats()

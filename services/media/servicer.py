@@ -18,7 +18,7 @@ from runtime.auth import Scope, method_scopes
 from runtime.errors import InvalidArgument
 from runtime.grpc_server import shutdown_event
 from services.media.convert import media_to_pb, state_from_pb, state_to_pb, variant_spec
-from services.media.domain.records import MediaState
+from services.media.domain.records import MediaRecord, MediaState
 from services.media.domain.watermark import DEFAULT_OPACITY, DEFAULT_SCALE, Position, WatermarkSpec
 from services.media.events import subscription
 from services.media.library import MediaLibrary, UploadRequest
@@ -68,6 +68,9 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     def __init__(self, library: MediaLibrary) -> None:
         self.library = library
 
+    def _media(self, record: MediaRecord) -> media_pb2.Media:
+        return media_to_pb(record, self.library.variant_urls(record))
+
     async def Upload(
         self, request_iterator: AsyncIterator[media_pb2.UploadRequest], context: Context
     ) -> media_pb2.UploadResponse:
@@ -85,14 +88,14 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             declared_size=meta.size_bytes,
         )
         result = await self.library.upload(request, _chunks(request_iterator))
-        return media_pb2.UploadResponse(media=media_to_pb(result.record), job_id=result.record.job_id)
+        return media_pb2.UploadResponse(media=self._media(result.record), job_id=result.record.job_id)
 
     async def Watermark(self, request: media_pb2.WatermarkRequest, context: Context) -> media_pb2.WatermarkResponse:
         job_id = await self.library.watermark(request.media_id, watermark_spec(request))
         return media_pb2.WatermarkResponse(job_id=job_id, media_id=request.media_id)
 
     async def GetMedia(self, request: media_pb2.GetMediaRequest, context: Context) -> media_pb2.Media:
-        return media_to_pb(await self.library.get(request.media_id))
+        return self._media(await self.library.get(request.media_id))
 
     async def ListMedia(self, request: media_pb2.ListMediaRequest, context: Context) -> media_pb2.ListMediaResponse:
         page = request.page or 1
@@ -105,7 +108,7 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             page_size=page_size,
         )
         return media_pb2.ListMediaResponse(
-            media=[media_to_pb(r) for r in records], page=page, page_size=page_size, total=total
+            media=[self._media(r) for r in records], page=page, page_size=page_size, total=total
         )
 
     async def DeleteMedia(

@@ -25,6 +25,8 @@ class MediaSettings(CommonSettings):
     media_sync_attempts: int = Field(default=3, ge=1, le=100)
     media_watermark_concurrency: int = Field(default=3, ge=1, le=1000)
     media_watermark_attempts: int = Field(default=3, ge=1, le=100)
+    media_presign_expires_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    """How long a variant's presigned S3 URL stays valid (once the media is synced)."""
     s3_bucket: str = ""
     s3_endpoint_url: str = ""
     aws_access_key_id: str = ""

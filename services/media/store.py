@@ -140,7 +140,8 @@ def s3_client(endpoint_url: str, access_key: str, secret_key: str, region: str) 
     import boto3
     from botocore.config import Config
 
-    kwargs: dict[str, Any] = {"region_name": region, "config": Config(retries={"max_attempts": 3, "mode": "standard"})}
+    config = Config(retries={"max_attempts": 3, "mode": "standard"}, signature_version="s3v4")
+    kwargs: dict[str, Any] = {"region_name": region, "config": config}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
     if access_key:

@@ -146,11 +146,12 @@ class MediaWatermarker:
         return await self.store.get_bytes(logo.storage_key)
 
     async def _replace_marked(self, media_id: str, marked: list[StoredVariant]) -> MediaRecord:
-        """The record's variants: every plain one, the earlier watermarked ones not redone, the new ones."""
+        """The record's variants: every plain one, the earlier watermarked ones not redone, the new ones.
+        The media counts as not synced to S3 until the sync job has copied the new outputs too."""
         current = await self.database.get(media_id)
         redone = {v.name for v in marked}
         kept = tuple(v for v in current.variants if v.name not in redone)
-        updated = await self.database.update(media_id, variants=kept + tuple(marked))
+        updated = await self.database.update(media_id, variants=kept + tuple(marked), synced_to_s3=False)
         await self.events.publish(updated)
         return updated
 

@@ -23,7 +23,7 @@ from services.media.app import (
     create_app,
     prepare_database,
 )
-from services.media.queues import processing_queue, watermark_queue
+from services.media.queues import processing_queue, sync_queue, watermark_queue
 from services.media.settings import MediaSettings
 from services.queue_admin.app import QueueAdminApp
 from services.queue_admin.settings import QueueAdminSettings
@@ -74,6 +74,14 @@ async def media_worker(media_settings: MediaSettings) -> AsyncIterator[Worker]:
 async def watermark_worker(media_settings: MediaSettings) -> AsyncIterator[Worker]:
     """The media-watermark worker running in this test's event loop."""
     async with running_worker(media_settings, watermark_queue(media_settings)) as worker:
+        yield worker
+
+
+@pytest.fixture
+async def sync_worker(media_settings: MediaSettings) -> AsyncIterator[Worker]:
+    """The media-sync worker running in this test's event loop (``media_settings`` must name a
+    bucket: see ``support.with_s3``)."""
+    async with running_worker(media_settings, sync_queue(media_settings)) as worker:
         yield worker
 
 

@@ -51,6 +51,25 @@ class S3Server:
         return http_status(f"{self.url}/moto-api/") == 200
 
 
+BUCKET = "switchboard-media"
+
+
+def with_s3(settings: MediaSettings, server: S3Server) -> MediaSettings:
+    """``settings`` syncing to a fresh, empty bucket on ``server``."""
+    from services.media.store import s3_client
+
+    server.reset()
+    s3_client(server.url, "testing", "testing", "us-east-1").create_bucket(Bucket=BUCKET)
+    return settings.model_copy(
+        update={
+            "s3_bucket": BUCKET,
+            "s3_endpoint_url": server.url,
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+    )
+
+
 def upload_messages(data: bytes, *, chunk: int = CHUNK, **metadata: Any) -> list[media_pb2.UploadRequest]:
     parts = [media_pb2.UploadRequest(metadata=media_pb2.UploadMetadata(**metadata))]
     parts += [media_pb2.UploadRequest(chunk=data[i : i + chunk]) for i in range(0, len(data), chunk)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 
 import pytest
 from switchboard.media.v1 import media_pb2
@@ -13,31 +12,14 @@ from runtime.queue import QueueAdmin, QueueClient, Worker
 from services.media.app import s3_store
 from services.media.queues import SYNC_JOB, sync_queue
 from services.media.settings import MediaSettings
-from services.media.store import S3Store, s3_client
+from services.media.store import S3Store
 from tests.media.images import shared
-from tests.media.support import MediaClient, S3Server, running_worker
-
-BUCKET = "switchboard-media"
+from tests.media.support import MediaClient, S3Server, with_s3
 
 
 @pytest.fixture
 def media_settings(media_settings: MediaSettings, s3_server: S3Server) -> MediaSettings:
-    s3_server.reset()
-    s3_client(s3_server.url, "testing", "testing", "us-east-1").create_bucket(Bucket=BUCKET)
-    return media_settings.model_copy(
-        update={
-            "s3_bucket": BUCKET,
-            "s3_endpoint_url": s3_server.url,
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
-        }
-    )
-
-
-@pytest.fixture
-async def sync_worker(media_settings: MediaSettings) -> AsyncIterator[Worker]:
-    async with running_worker(media_settings, sync_queue(media_settings)) as worker:
-        yield worker
+    return with_s3(media_settings, s3_server)
 
 
 async def test_a_ready_media_is_synced_to_s3_with_identical_bytes(
