@@ -108,6 +108,11 @@ class Notify:
         return await self.status(notification_id)
 
 
+def remote_notify(settings: NotifySettings, channel: grpc.aio.Channel, providers: Providers) -> Notify:
+    """A :class:`Notify` over a channel to a notify process (no in-process app or server)."""
+    return Notify(settings, None, None, channel, notify_pb2_grpc.NotifyServiceStub(channel), providers)  # type: ignore[arg-type]
+
+
 @contextlib.asynccontextmanager
 async def running_notify(
     settings: NotifySettings, providers: Providers, *, workers: bool = True

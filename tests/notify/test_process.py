@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from switchboard.notify.v1 import notify_pb2, notify_pb2_grpc
+from switchboard.notify.v1 import notify_pb2
 
 from devsupport.auth import aio_channel
 from devsupport.procs import SpawnService, health_status, reflected_services
-from tests.notify.harness import Notify, Providers, notify_settings
+from tests.notify.harness import Providers, notify_settings, remote_notify
 
 SERVICE = "switchboard.notify.v1.NotifyService"
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ async def test_the_service_and_its_workers_deliver_and_stop_cleanly(
     assert SERVICE in reflected_services(settings.notify_addr)
     assert health_status(settings.notify_addr, SERVICE) == "SERVING"
     async with aio_channel(settings.notify_addr) as channel:
-        notify = Notify(settings, None, None, channel, notify_pb2_grpc.NotifyServiceStub(channel), providers)  # type: ignore[arg-type]
+        notify = remote_notify(settings, channel, providers)
         telegram = await notify.send(
             channel=notify_pb2.NOTIFICATION_CHANNEL_TELEGRAM,
             recipient=notify_pb2.Recipient(telegram_chat_id="-100200"),
