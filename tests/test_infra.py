@@ -153,6 +153,7 @@ def test_service_process_reports_an_early_exit_with_its_output() -> None:
 
 
 def test_descendants_finds_grandchildren_and_kill_ends_the_whole_group() -> None:
+    # A child and a grandchild that would live a minute: only the group kill ends them sooner.
     sleeper = "import time; time.sleep(60)"
     code = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {sleeper!r}]); time.sleep(60)"
     process = ServiceProcess([sys.executable, "-c", code], name="tree").start()

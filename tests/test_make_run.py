@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from devsupport.auth import AUTH_HEADERS
 from devsupport.ports import free_ports
 from devsupport.procs import ServiceProcess, descendants, health_status, is_alive, reflected_services
+from devsupport.waiting import wait_until_blocking
 from scripts.local_plan import SERVICE_ADDRS, load_procfile
 
 READY_WITHIN_SECONDS = 30.0
@@ -44,14 +44,16 @@ def notification_delivered(gateway_port: int, body: dict[str, str]) -> bool:
     )
     with urllib.request.urlopen(request, timeout=10) as answer:
         (notification_id,) = json.load(answer)["data"]["notificationIds"]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        url = f"http://127.0.0.1:{gateway_port}/api/notifications/{notification_id}"
+    url = f"http://127.0.0.1:{gateway_port}/api/notifications/{notification_id}"
+
+    def delivered() -> bool:
         with urllib.request.urlopen(urllib.request.Request(url, headers=AUTH_HEADERS), timeout=5) as answer:
-            if json.load(answer)["data"]["state"] == "delivered":
-                return True
-        time.sleep(0.2)
-    return False
+            return bool(json.load(answer)["data"]["state"] == "delivered")
+
+    try:
+        return wait_until_blocking(delivered, within=30, what="the notification delivered", interval=0.2)
+    except TimeoutError:
+        return False
 
 
 @pytest.mark.slow
@@ -83,10 +85,9 @@ def test_make_run_brings_every_service_to_serving_and_ctrl_c_stops_all(
             assert CONTRACTS[name] in reflected_services(address), name
 
         # The demo AMI feed brings the dashboard alive: operators arrive through ingest and status.
-        deadline = time.monotonic() + 15
-        while demo_operators(gateway) == 0 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert demo_operators(gateway) > 0, runner.output()
+        wait_until_blocking(
+            lambda: demo_operators(gateway) > 0, within=15, what="demo operators", interval=0.2, detail=runner.output
+        )
         # No provider is configured: a Telegram message reaches the local Bot API server.
         assert notification_delivered(gateway, {"channel": "telegram", "to": "4242", "text": "hi"}), runner.output()
 
@@ -98,9 +99,8 @@ def test_make_run_brings_every_service_to_serving_and_ctrl_c_stops_all(
         runner.send_signal(signal.SIGINT)
         assert runner.wait_exit(timeout=15) == 0, runner.output()
 
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(is_alive(pid) for pid in children):
-        time.sleep(0.05)
-    assert not [pid for pid in children if is_alive(pid)], runner.output()
+    wait_until_blocking(
+        lambda: not any(is_alive(pid) for pid in children), within=10, what="every child exited", detail=runner.output
+    )
     assert "SIGINT received" in runner.stdout
     runner.close()

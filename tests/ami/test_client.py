@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import structlog
@@ -67,17 +68,19 @@ async def test_refused_login_is_typed_and_retried_with_growing_backoff(name: str
     with structlog.testing.capture_logs() as logs:
         async with ReplayServer(load_recording(fixture(name))) as server:
             config = client_config(server.port, auth=auth, retry=fast_retry(base=0.05, cap=1.0))
+            started = time.monotonic()
             async with running_client(config) as (client, _events):
-                # A fixed window on purpose: the test counts the attempts made within it.
-                await asyncio.sleep(0.8)
+                await wait_until(lambda: client.stats["login_failures"] >= 4, within=10, what="four refused logins")
+                fourth_after = time.monotonic() - started
                 failures, connections = client.stats["login_failures"], server.stats["connections"]
                 assert not client.connected
                 # Each new attempt clears last_error while it connects: wait for a refusal.
                 await wait_until(
                     lambda: isinstance(client.last_error, AmiAuthError), within=5, what="a refused login recorded"
                 )
-    # Waits of 0.05, 0.1, 0.2, 0.4 s fit in 0.8 s: a hot loop would make hundreds of attempts.
-    assert 2 <= failures <= 5
+    # Between the first and the fourth attempt come waits of 0.05, 0.1 and 0.2 s: a lower bound,
+    # which a loaded machine only lengthens. A hot loop, or a fixed 0.05 s, is far quicker.
+    assert fourth_after >= 0.05 + 0.1 + 0.2
     assert connections - failures in (0, 1)  # every connection a refused login (the last may be in flight)
     failed = [entry for entry in logs if entry["event"] == "ami login failed"]
     assert failed, logs
@@ -208,7 +211,12 @@ async def test_frame_cut_by_disconnect_does_not_leak_into_next_connection() -> N
         async with asyncio.timeout(5):
             await client.wait_connected()
         await server.push(b"Event: Hangup\r\nChannel: Local/cut-000;1\r\nUnique")
-        await asyncio.sleep(0.05)
+
+        def cut_frame_buffered() -> bool:
+            transport = client._transport
+            return transport is not None and transport.parser.pending_bytes > 0
+
+        await wait_until(cut_frame_buffered, within=5, what="the client holds the cut frame's first bytes")
         await server.drop()
         async with asyncio.timeout(5):
             await server.connected.wait()

@@ -12,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from devsupport.ports import free_port
+from devsupport.waiting import wait_until
 from services.ami_ingest.ami.client import AmiClient
 from services.ami_ingest.ami.errors import AmiAuthError
 from services.ami_ingest.ami.transport import ActionResult
@@ -53,8 +54,7 @@ async def test_wrong_secret_is_refused() -> None:
     async with SimulatorServer(CallCenter(seed=1), credentials=CREDS, run_clock=False) as sim:
         config = client_config(sim.port, username=CREDS.username, secret=SecretStr("wrong"))
         async with running_client(config) as (client, _events):
-            await asyncio.sleep(0.2)
-            assert isinstance(client.last_error, AmiAuthError)
+            await wait_until(lambda: isinstance(client.last_error, AmiAuthError), within=5, what="the login refused")
             assert not client.connected
 
 
@@ -86,7 +86,7 @@ async def test_resync_answer_equals_initial_snapshot_plus_emitted_events() -> No
                 await resynced.wait()
             for _ in range(20):
                 sim.advance(25)
-                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # one loop turn: the client reads between bursts, as live
             queues = await client.send_action("QueueStatus")
             channels = await client.send_action("CoreShowChannels")
             await events.wait_for(lambda evs: bool(evs) and evs[-1].seq > 0)

@@ -65,7 +65,7 @@ class Driver:
             await self.running.wait()
             self.sim.advance(1)
             self.ticks += 1
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # the pace of the simulated clock (~200 simulated s per s)
 
     async def run_for(self, ticks: int) -> None:
         """Return once the call center has run ``ticks`` more simulated seconds (however long that
@@ -85,6 +85,12 @@ class Driver:
                 await self._task
 
     async def pause_and_settle(self, pipeline: Pipeline) -> None:
+        """Stop ticking; return once the ingest applied, sent and had acknowledged every event."""
         self.running.clear()
-        await asyncio.sleep(0.1)  # the bytes already written reach the client
+        client = pipeline.ingest.client
+        assert client is not None, "the ingest runs an AMI client"
+        assert client.connected, "the ingest is connected to the simulator"
+        # The simulator answers on the connection that carries its events: once the answer is in,
+        # so is every event written before it (queued in the client, which settle() waits out).
+        await client.send_action("Ping", response_timeout=10)
         await pipeline.settle()

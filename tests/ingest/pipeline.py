@@ -3,7 +3,6 @@ service (real gRPC on loopback, real Redis, SQLite) → gRPC reads."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from devsupport.auth import aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
+from devsupport.waiting import wait_until
 from runtime.grpc_server import GrpcServer
 from services.ami_ingest.app import IngestApp
 from services.ami_ingest.settings import AmiIngestSettings
@@ -28,13 +28,19 @@ class Pipeline:
     status_addr: str
 
     async def settle(self) -> None:
-        """Wait (at most 15 s) until the ingest has applied, sent and had acknowledged everything."""
-        async with asyncio.timeout(15):
-            quiet = 0
-            while quiet < 3:  # idle on three consecutive looks: nothing in flight anywhere
-                await asyncio.sleep(0.02)
-                busy = not (self.ingest.ingestor.idle and self.ingest.publisher.idle and self.ingest.ingestor.ready)
-                quiet = 0 if busy else quiet + 1
+        """Wait (at most 15 s) until the ingest has applied, sent and had acknowledged everything
+        its AMI client has received."""
+        quiet = 0
+
+        def idle_three_looks_running() -> bool:
+            # Idle on three consecutive looks: nothing in flight between the stages either.
+            nonlocal quiet
+            client, ingest = self.ingest.client, self.ingest
+            idle = ingest.ingestor.idle and ingest.publisher.idle and ingest.ingestor.ready
+            quiet = quiet + 1 if idle and (client is None or not client.queued_events) else 0
+            return quiet >= 3
+
+        await wait_until(idle_three_looks_running, within=15, what="the ingest settles")
 
     async def snapshot(self) -> status_pb2.Snapshot:
         return await self.status.GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=5)

@@ -8,10 +8,12 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
 import grpc
 import grpc.aio
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from switchboard.ingest.v1 import ingest_pb2
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
@@ -29,6 +31,30 @@ from services.status.settings import StatusSettings
 from tests.ingest._process_support import STATES, Cluster, Ingest, picture
 
 TAKEOVER_BUDGET_S = 10.0  # the issue's bound on a standby taking over
+
+
+def wait_lease_renewals(redis_url: str, key: str, held: str, *, count: int) -> None:
+    """Return once the lease ``key`` was renewed ``count`` times, holding ``held`` throughout.
+
+    A renewal resets the key's expiry, so its remaining time going up is one renewal seen
+    (polled well inside the leader's renewal interval of lease/3).
+    """
+    client = SyncRedis.from_url(redis_url, decode_responses=True)
+    last_ttl, renewals = 0, 0
+
+    def renewed() -> bool:
+        nonlocal last_ttl, renewals
+        value, ttl = cast(str | None, client.get(key)), cast(int, client.pttl(key))
+        assert value is not None, "the lease expired"
+        assert value.endswith(held), f"the lease changed hands: {value!r}"
+        renewals += ttl > last_ttl
+        last_ttl = ttl
+        return renewals > count  # the first look counts as one
+
+    try:
+        wait_until_blocking(renewed, within=30, what=f"{count} renewals of the lease", interval=0.02)
+    finally:
+        client.close()
 
 
 def leader_and_standby(replicas: list[Ingest]) -> tuple[Ingest, Ingest, ingest_pb2.IngestStatus] | None:
@@ -52,7 +78,9 @@ def test_one_replica_leads_and_a_standby_takes_over_within_10s_of_its_death(
         replica.process.wait_serving(replica.address, timeout=30)
 
     leader, standby, led = wait_until_blocking(lambda: leader_and_standby(replicas), within=15, what="one live leader")
-    time.sleep(1.0)  # several lease rounds: still exactly one leader, the same one
+    lease = leader_key(f"127.0.0.1:{cluster.ami_port}")
+    held = f"|{led.fencing_token}"
+    wait_lease_renewals(redis_url, lease, held, count=3)  # the standby campaigned meanwhile (every 0.2 s)
     assert leader.status().is_leader
     idle = standby.status()
     assert not idle.is_leader

@@ -126,6 +126,7 @@ async def running() -> AsyncIterator[tuple[Ingestor, ScriptedConnection, Recordi
 
 
 async def settle(ingestor: Ingestor) -> None:
+    # Event-loop turns, not time: the ingest loop and the scripted connection wait on nothing else.
     for _ in range(200):
         await asyncio.sleep(0)
         if ingestor.idle:
@@ -244,7 +245,7 @@ async def test_a_failed_resync_applies_what_it_held_back(running: Any) -> None:
     await ingestor.resync(connection)
     connection.fail_with = TimeoutError("no answer")
     resync = asyncio.create_task(ingestor.resync(connection))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one loop turn: the resync starts (and holds events back) before we go on
     with pytest.raises(TimeoutError):
         await resync
     connection.live(50, member_headers("QueueMemberPause", paused=True, reason="after failure"))

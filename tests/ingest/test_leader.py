@@ -9,11 +9,28 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 
 from devsupport.redis_server import RedisServer
+from devsupport.waiting import wait_until
 from services.ami_ingest.leader import LeaderElector
 
 
 async def _noop(token: int) -> None:
     return None
+
+
+def count_rounds(elector: LeaderElector) -> list[int]:
+    """Count the elector's finished campaign rounds, failed ones too, from now on (in a one-item
+    list the caller reads)."""
+    rounds = [0]
+    acquire = elector.try_acquire
+
+    async def counted() -> int:
+        try:
+            return await acquire()
+        finally:
+            rounds[0] += 1
+
+    elector.try_acquire = counted  # type: ignore[method-assign]
+    return rounds
 
 
 async def test_only_one_replica_holds_the_lease(redis_url: str) -> None:
@@ -48,8 +65,12 @@ async def test_standby_takes_over_with_a_larger_token_after_the_leader_dies(redi
     leader_task = asyncio.create_task(leader.run(recorder("leader"), _noop))
     name, first_token, _ = await asyncio.wait_for(elected.get(), 2)
     assert name == "leader"
+    leader_rounds, standby_rounds = count_rounds(leader), count_rounds(standby)
     standby_task = asyncio.create_task(standby.run(recorder("standby"), _noop))
-    await asyncio.sleep(0.3)
+    # Past the lease's 600 ms in renewals (every 200 ms), the standby campaigning all along.
+    await wait_until(
+        lambda: leader_rounds[0] >= 4 and standby_rounds[0] >= 4, within=10, what="lease rounds of both replicas"
+    )
     assert elected.empty(), "the standby must not lead while the leader renews"
 
     leader_task.cancel()  # dies without releasing: the lease has to expire
@@ -152,8 +173,10 @@ async def test_a_redis_blip_shorter_than_the_lease_does_not_depose_the_leader(re
 
     task = asyncio.create_task(leader.run(on_elected, on_deposed))
     await asyncio.wait_for(elected.wait(), 2)
+    rounds = count_rounds(leader)
     redis_server.stop()
-    await asyncio.sleep(1.5)  # a renewal round fails in between
+    # Renewal rounds run every second; one that fails is the blip.
+    await wait_until(lambda: rounds[0] >= 1, within=5, what="a renewal round while Redis is down")
     assert deposed.empty()
     assert leader.is_leader
     await asyncio.wait_for(deposed.get(), 5)  # past the lease it steps down

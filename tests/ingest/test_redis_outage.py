@@ -12,6 +12,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import structlog
 from switchboard.status.v1 import status_pb2
 
 from devsupport.redis_server import RedisServer
@@ -55,7 +56,7 @@ async def test_reads_fall_back_to_the_database_and_return_to_the_full_live_state
             await wait_until(lambda: pipeline.ingest.ingestor.ready, within=10, what="the ingest is ready")
             driver = Driver(sim)
             async with driver.ticking():
-                await asyncio.sleep(0.5)
+                await driver.run_for(100)  # calls under way before the outage
 
                 # The resync's configuration has been written through to the database.
                 async def config_in_database() -> bool:
@@ -72,7 +73,12 @@ async def test_reads_fall_back_to_the_database_and_return_to_the_full_live_state
                     assert fallback.stale
                     assert len(fallback.operators) == OPERATORS
                     assert {o.queue_name for o in fallback.operators} == set(QUEUES)
-                    await asyncio.sleep(1.0)
+                    events_in_outage = pipeline.ingest.ingestor.stats["events"]
+                    await wait_until(
+                        lambda: pipeline.ingest.ingestor.stats["events"] > events_in_outage + 50,
+                        within=10,
+                        what="the ingest applies live events with Redis down",
+                    )
                     sync = await sync_status(pipeline)
                     assert not sync.redis_available
                     assert (sync.db_members, sync.db_queues) == (OPERATORS, len(QUEUES))
@@ -87,7 +93,7 @@ async def test_reads_fall_back_to_the_database_and_return_to_the_full_live_state
                     within=BACK_WITHIN_S,
                     what="the ingest leads again under a larger token and is ready",
                 )
-                await asyncio.sleep(0.5)  # live events on top of the new term's resync
+                await driver.run_for(100)  # live events on top of the new term's resync
                 await driver.pause_and_settle(pipeline)
 
             assert pipeline.ingest.ingestor.stats["events"] > events_before
@@ -126,8 +132,13 @@ async def test_resync_requests_still_reach_the_leader_after_a_redis_outage(
             assert await resync_heard(pipeline, within=5), "before the outage"
             token = pipeline.ingest.elector.token
 
-            await asyncio.to_thread(redis_server.stop)
-            await asyncio.sleep(1.0)
+            with structlog.testing.capture_logs() as logs:
+                await asyncio.to_thread(redis_server.stop)
+                await wait_until(
+                    lambda: any(entry["event"] == "resync channel lost" for entry in logs),
+                    within=10,
+                    what="the resync listener loses its subscription",
+                )
             await asyncio.to_thread(redis_server.start)
             await wait_until(
                 lambda: pipeline.ingest.elector.token > token and pipeline.ingest.ingestor.ready,

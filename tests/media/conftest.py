@@ -14,6 +14,7 @@ from switchboard.media.v1 import media_pb2_grpc
 
 from devsupport.auth import AUTH_HEADERS, aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
+from devsupport.waiting import wait_until
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
 from runtime.grpc_server import GrpcServer
@@ -146,11 +147,13 @@ async def live_media_gateway(media: MediaClient, queue_admin_address: str) -> As
         uvicorn.Config(create_gateway(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on")
     )
     task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(20):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
+
+    def started() -> bool:
+        if task.done():
+            task.result()  # it failed to start: its error, not a timeout
+        return server.started
+
+    await wait_until(started, within=20, what="the gateway serves")
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     await asyncio.wait_for(task, timeout=20)

@@ -42,7 +42,7 @@ async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
 
 async def slow(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     log.info("slow started")
-    await asyncio.sleep(float(request or b"2"))
+    await asyncio.sleep(float(request or b"2"))  # a call still in flight when SIGTERM comes
     return b"done"
 
 

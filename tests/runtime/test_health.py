@@ -6,6 +6,7 @@ import asyncio
 
 from grpc_health.v1 import health_pb2
 
+from devsupport.waiting import wait_until
 from runtime.health import LIVENESS_SERVICE, HealthReporter, run_check
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -61,11 +62,11 @@ async def test_status_is_not_serving_before_the_first_evaluation() -> None:
 async def status_becomes(reporter: HealthReporter, wanted: int, within: float = 5.0) -> None:
     """The background loop reports ``wanted`` within ``within`` seconds (checks run every 20 ms;
     the margin is for a loaded machine, a healthy run takes one or two checks)."""
-    async with asyncio.timeout(within):
-        while True:
-            if await status_of(reporter) == wanted:
-                return
-            await asyncio.sleep(0.01)
+
+    async def reported() -> bool:
+        return await status_of(reporter) == wanted
+
+    await wait_until(reported, within=within, what=f"health status {wanted}", interval=0.01)
 
 
 async def test_background_loop_follows_the_dependency() -> None:
@@ -94,7 +95,7 @@ async def test_shutdown_is_not_serving_even_when_checks_pass() -> None:
 
 async def test_check_that_hangs_fails_by_timeout() -> None:
     async def hangs() -> None:
-        await asyncio.sleep(10)
+        await asyncio.sleep(10)  # the dependency that never answers: the check's timeout ends it
 
     assert await run_check(hangs, 0.05) == "timed out after 0.05s"
 

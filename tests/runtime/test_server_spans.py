@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
@@ -17,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from devsupport.auth import aio_channel
+from devsupport.waiting import wait_until
 from runtime import telemetry
 from runtime.errors import InvalidArgument
 from runtime.interceptors import ServerInterceptor
@@ -28,6 +28,10 @@ seen_trace_ids: list[int] = []
 async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     seen_trace_ids.append(trace.get_current_span().get_span_context().trace_id)
     return request
+
+
+async def mark(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    return b""
 
 
 async def invalid(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
@@ -56,6 +60,7 @@ async def traced() -> AsyncIterator[tuple[grpc.aio.Channel, InMemorySpanExporter
     server = grpc.aio.server(interceptors=[interceptor, ServerInterceptor()])
     handlers = {
         "Echo": grpc.unary_unary_rpc_method_handler(echo),
+        "Mark": grpc.unary_unary_rpc_method_handler(mark),
         "Invalid": grpc.unary_unary_rpc_method_handler(invalid),
         "Crash": grpc.unary_unary_rpc_method_handler(crash),
         "Count": grpc.unary_stream_rpc_method_handler(count),
@@ -70,16 +75,27 @@ async def traced() -> AsyncIterator[tuple[grpc.aio.Channel, InMemorySpanExporter
     await server.stop(0)
 
 
-async def only_span(exporter: InMemorySpanExporter) -> ReadableSpan:
-    """The one finished server span. The server ends it after the reply (or the error status)
-    has gone out, so the client can hear back first: wait for it briefly."""
-    async with asyncio.timeout(5):
-        while True:
-            if exporter.get_finished_spans():
-                break
-            await asyncio.sleep(0.005)
-    await asyncio.sleep(0.02)  # a second span, if one were wrongly made, shows up too
-    [span] = exporter.get_finished_spans()
+MARK = f"/{SERVICE}/Mark"
+
+
+async def spans_before_a_mark(channel: grpc.aio.Channel, exporter: InMemorySpanExporter) -> list[ReadableSpan]:
+    """The finished spans of the calls made so far, the ``Mark`` call's own left out.
+
+    The server ends a span just after the reply (or the error status) has gone out, so the
+    client can hear back before it ends. A call made afterwards is a barrier: by the time its
+    span has ended, so has every span of the calls before it (each ends in its own call's task
+    without waiting on anything, while the mark needs a whole round trip first).
+    """
+    assert await channel.unary_unary(MARK)(b"", timeout=5) == b""
+    await wait_until(
+        lambda: any(span.name == MARK for span in exporter.get_finished_spans()), within=10, what="the mark's span"
+    )
+    return [span for span in exporter.get_finished_spans() if span.name != MARK]
+
+
+async def only_span(channel: grpc.aio.Channel, exporter: InMemorySpanExporter) -> ReadableSpan:
+    """The one finished server span of the calls made so far."""
+    [span] = await spans_before_a_mark(channel, exporter)
     return span
 
 
@@ -92,7 +108,7 @@ async def test_a_call_continues_the_callers_trace_in_a_server_span(
     for _ in range(2):  # the second call goes through the cached wrapping
         exporter.clear()
         assert await channel.unary_unary(f"/{SERVICE}/Echo")(b"hi", metadata=metadata, timeout=5) == b"hi"
-        span = await only_span(exporter)
+        span = await only_span(channel, exporter)
         assert span.name == f"/{SERVICE}/Echo"
         assert span.kind is SpanKind.SERVER
         assert format(span.context.trace_id, "032x") == trace_id
@@ -114,13 +130,13 @@ async def test_a_client_error_is_recorded_by_code_and_a_server_fault_as_an_error
     channel, exporter = traced
     with pytest.raises(grpc.aio.AioRpcError):
         await channel.unary_unary(f"/{SERVICE}/Invalid")(b"", timeout=5)
-    span = await only_span(exporter)
+    span = await only_span(channel, exporter)
     assert dict(span.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert span.status.status_code is StatusCode.UNSET
     exporter.clear()
     with pytest.raises(grpc.aio.AioRpcError):
         await channel.unary_unary(f"/{SERVICE}/Crash")(b"", timeout=5)
-    span = await only_span(exporter)
+    span = await only_span(channel, exporter)
     assert dict(span.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.INTERNAL.value[0]
     assert span.status.status_code is StatusCode.ERROR
 
@@ -131,8 +147,7 @@ async def test_a_stream_gets_one_span_and_health_checks_none(
     channel, exporter = traced
     replies = [reply async for reply in channel.unary_stream(f"/{SERVICE}/Count")(b"", timeout=5)]
     assert replies == [b"0", b"1", b"2"]
-    assert (await only_span(exporter)).name == f"/{SERVICE}/Count"
+    assert (await only_span(channel, exporter)).name == f"/{SERVICE}/Count"
     exporter.clear()
     await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
-    await asyncio.sleep(0.05)  # long enough for a span, had one been started, to end
-    assert exporter.get_finished_spans() == ()
+    assert await spans_before_a_mark(channel, exporter) == []

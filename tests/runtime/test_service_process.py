@@ -15,18 +15,34 @@ from devsupport.auth import sync_channel
 from devsupport.ports import free_port
 from devsupport.procs import health_status
 from devsupport.redis_server import RedisServer
+from devsupport.waiting import wait_until_blocking
 from tests.runtime.harness import PROBE_SERVICE, StartProbe
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
-def wait_for_status(address: str, expected: str, service: str = "", timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    status = health_status(address, service)
-    while status != expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-        status = health_status(address, service)
-    return status
+def wait_for_status(address: str, expected: str, service: str = "", timeout: float = 10.0) -> str:
+    """The health status once it is ``expected``, or the last one seen after ``timeout``."""
+    try:
+        wait_until_blocking(
+            lambda: health_status(address, service) == expected, within=timeout, what=f"health {expected}"
+        )
+        return expected
+    except TimeoutError:
+        return health_status(address, service)
+
+
+def new_call_refused(address: str) -> bool:
+    """A new call on a new connection is refused (UNAVAILABLE); False while it is still served."""
+    with sync_channel(address) as fresh:
+        try:
+            fresh.unary_unary(f"/{PROBE_SERVICE}/Echo")(b"x", timeout=2)
+        except grpc.RpcError as error:
+            code = error.code()
+        else:
+            return False
+    assert code is grpc.StatusCode.UNAVAILABLE
+    return True
 
 
 def test_sigterm_refuses_new_rpcs_lets_the_in_flight_one_finish_and_exits_within_5s(start_probe: StartProbe) -> None:
@@ -34,17 +50,16 @@ def test_sigterm_refuses_new_rpcs_lets_the_in_flight_one_finish_and_exits_within
     with probe.channel() as channel, concurrent.futures.ThreadPoolExecutor(1) as pool:
         slow = channel.unary_unary(f"/{PROBE_SERVICE}/Slow")
         in_flight = pool.submit(slow, b"1.5", timeout=10)
-        deadline = time.monotonic() + 5
-        while "slow started" not in probe.process.stdout and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert "slow started" in probe.process.stdout, probe.process.output()
+        wait_until_blocking(
+            lambda: "slow started" in probe.process.stdout,
+            within=10,
+            what="the slow call runs",
+            detail=probe.process.output,
+        )
 
         signalled = time.monotonic()
         probe.process.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        with sync_channel(probe.address) as fresh, pytest.raises(grpc.RpcError) as refused:
-            fresh.unary_unary(f"/{PROBE_SERVICE}/Echo")(b"x", timeout=2)
-        assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+        wait_until_blocking(lambda: new_call_refused(probe.address), within=10, what="new calls refused")
         assert in_flight.result(timeout=5) == b"done"
         returncode = probe.process.wait_exit(timeout=10)
         elapsed = time.monotonic() - signalled

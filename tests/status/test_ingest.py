@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 import pytest
@@ -11,6 +12,7 @@ from switchboard.status.v1 import status_pb2
 
 from devsupport.status_batches import batch, center, channel_up, op_rm, op_up, queue_up
 from devsupport.status_leases import TEST_HOLDER, take_lease
+from devsupport.waiting import wait_until
 from runtime.grpc_errors import details_from_rpc_error
 from services.ami_ingest import keys as ingest_keys
 from services.status import keys
@@ -28,22 +30,31 @@ async def test_a_batch_is_one_evalsha_round_trip(status: RunningStatus, redis_ur
     [big] = await status.leased(batch(*center(200, 20, 100)))
     await status.app.service.store.apply_batch(big)  # the script is loaded: the call below is all there is
     big.sequence = 2
-    monitor_client = Redis.from_url(redis_url)
+    monitor_client, marker_client = Redis.from_url(redis_url), Redis.from_url(redis_url)
     commands: list[str] = []
     async with monitor_client.monitor() as monitor:
 
         async def record() -> None:
             async for event in monitor.listen():
                 if event.get("client_type") != "lua":
-                    commands.append(event["command"].split(" ")[0].upper())
+                    commands.append(event["command"])
+
+        async def marked(word: str) -> None:
+            # MONITOR shows commands in the order Redis ran them: once it shows the marker, it
+            # has shown every command run before it.
+            await marker_client.echo(word)
+            await wait_until(lambda: f"ECHO {word}" in commands, within=10, what=f"MONITOR shows ECHO {word}")
 
         recorder = asyncio.create_task(record())
-        await asyncio.sleep(0.05)
+        await marked("before")
         await status.app.service.store.apply_batch(big)
-        await asyncio.sleep(0.1)
+        await marked("after")
         recorder.cancel()
     await monitor_client.aclose()
-    writes = [c for c in commands if c not in {"XREAD", "PING", "CLIENT", "INFO", "CONFIG"}]  # reads, connection setup
+    await marker_client.aclose()
+    during = commands[commands.index("ECHO before") + 1 : commands.index("ECHO after")]
+    names = [command.split(" ")[0].upper() for command in during]
+    writes = [c for c in names if c not in {"XREAD", "PING", "CLIENT", "INFO", "CONFIG"}]  # reads, connection setup
     assert writes.count("EVALSHA") == 1
     assert [c for c in writes if c != "EVALSHA"] == []
 
@@ -220,18 +231,31 @@ async def test_every_batch_refreshes_the_ttl_of_the_live_keys(status: RunningSta
     await client.aclose()
 
 
+STALE_AFTER = 1.0
+"""Long enough for a read right after an ingest to be fresh on a loaded machine."""
+
+
+async def stale_operators(status: RunningStatus) -> status_pb2.ListOperatorsResponse | None:
+    reply = await status.stub.ListOperators(status_pb2.ListOperatorsRequest())
+    return reply if reply.meta.stale else None
+
+
+async def fresh_snapshot(status: RunningStatus) -> status_pb2.Snapshot | None:
+    snapshot = await status.stub.GetSnapshot(status_pb2.GetSnapshotRequest())
+    return None if snapshot.stale else snapshot
+
+
 async def test_reads_turn_stale_when_the_ingest_goes_quiet_and_fresh_on_a_heartbeat(make_status: MakeStatus) -> None:
-    status = await make_status(status_stale_after_seconds=0.3)
-    await status.ingest(batch(op_up("sales", "PJSIP/1")))
-    await asyncio.sleep(0.05)
+    status = await make_status(status_stale_after_seconds=STALE_AFTER)
+    [ack] = await status.ingest(batch(op_up("sales", "PJSIP/1")))
     fresh = await status.stub.GetSnapshot(status_pb2.GetSnapshotRequest())
-    assert not fresh.stale
-    await asyncio.sleep(0.4)
-    stale = await status.stub.ListOperators(status_pb2.ListOperatorsRequest())
-    assert stale.meta.stale
+    assert (fresh.revision, fresh.stale) == (ack.revision, False)
+    stale = await wait_until(
+        lambda: stale_operators(status), within=STALE_AFTER + 10, what="the reads turn stale, the ingest quiet"
+    )
+    assert time.time() - fresh.last_ingest_at >= STALE_AFTER
     assert stale.meta.last_ingest_at == pytest.approx(fresh.last_ingest_at)
     await status.ingest(batch(sequence=2))
-    await asyncio.sleep(0.05)
-    again = await status.stub.GetSnapshot(status_pb2.GetSnapshotRequest())
-    assert not again.stale
+    again = await wait_until(lambda: fresh_snapshot(status), within=10, what="a heartbeat makes the reads fresh")
+    assert again.last_ingest_at > fresh.last_ingest_at
     assert again.revision == fresh.revision  # a heartbeat changes nothing but freshness

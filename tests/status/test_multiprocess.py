@@ -19,6 +19,7 @@ from devsupport.ports import free_port
 from devsupport.procs import SpawnService, descendants, health_status, is_alive
 from devsupport.status_batches import batch, op_up
 from devsupport.status_leases import lease_token
+from devsupport.waiting import wait_until_blocking
 
 SERVICE = "switchboard.status.v1.StatusService"
 # A channel of its own TCP connection: grpc shares one per target between channels otherwise.
@@ -46,15 +47,15 @@ def established_connections(pid: int, port: int) -> int:
     return count
 
 
-def read_until(stub: status_pb2_grpc.StatusServiceStub, members: list[str], timeout: float = 5.0) -> list[str]:
+def read_until(stub: status_pb2_grpc.StatusServiceStub, members: list[str], timeout: float = 10.0) -> list[str]:
     """The snapshot's member ids once they equal ``members`` (a replica may be a stream read behind)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def members_read() -> list[str] | None:
         snapshot = stub.GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=5)
         seen = [o.member_id for o in snapshot.operators]
-        if seen == members or time.monotonic() > deadline:
-            return seen
-        time.sleep(0.02)
+        return seen if seen == members else None
+
+    return wait_until_blocking(members_read, within=timeout, what=f"a snapshot with members {members}", interval=0.02)
 
 
 def test_two_processes_share_the_port_and_each_answers_with_what_the_other_ingested(
@@ -67,10 +68,12 @@ def test_two_processes_share_the_port_and_each_answers_with_what_the_other_inges
         env={"STATUS_ADDR": address, "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path), "GRPC_PROCESSES": "2"},
     )
     process.wait_serving(address, SERVICE, timeout=30)
-    deadline = time.monotonic() + 20
-    while process.stdout.count('"server started"') < 2 and time.monotonic() < deadline:
+
+    def both_started() -> bool:
         assert process.poll() is None, process.output()
-        time.sleep(0.05)
+        return process.stdout.count('"server started"') >= 2
+
+    wait_until_blocking(both_started, within=20, what="both worker processes started", detail=process.output)
     workers = descendants(process.pid)
     assert len(workers) == 2, process.output()
     assert process.stdout.count("Running upgrade  -> 0001") == 1, process.output()  # migrated once, by the supervisor

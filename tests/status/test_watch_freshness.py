@@ -23,9 +23,16 @@ NO_HEARTBEAT = 60.0
 async def test_a_watch_that_did_not_ask_gets_only_snapshot_and_changes(make_status: MakeStatus) -> None:
     status = await make_status(status_watch_heartbeat_seconds=0.05)
     stream = status.stub.WatchSnapshot(pb.WatchSnapshotRequest())
+    asked = status.stub.WatchSnapshot(pb.WatchSnapshotRequest(freshness=True))
     assert (await next_message(stream)).WhichOneof("event") == "snapshot"
+    assert (await next_message(asked)).WhichOneof("event") == "snapshot"
     await status.ingest(batch(op_up("sales", "PJSIP/1")))
-    await asyncio.sleep(0.2)  # four heartbeat intervals: a watch that asked would have had events by now
+    # The watch that asked hears the change and then heartbeats: by its third freshness event the
+    # same ones would have been sent to the first watch too, had it been given any.
+    freshness = 0
+    while freshness < 3:
+        freshness += (await next_message(asked)).WhichOneof("event") == "freshness"
+    asked.cancel()
     await status.ingest(batch(op_up("sales", "PJSIP/2"), sequence=2))
     events = [(await next_message(stream)).WhichOneof("event") for _ in range(2)]
     assert events == ["changes", "changes"]
