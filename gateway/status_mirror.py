@@ -98,6 +98,7 @@ class StatusMirror:
         """Notified on every message of the watch."""
         self._task = BackgroundTask(self._watch_forever, "status-mirror-watch")
         self._received_snapshot = False
+        self._ever_live = False
         self._fenced_until = 0.0
 
     # -- reads ----------------------------------------------------------------------------
@@ -170,8 +171,11 @@ class StatusMirror:
             self._drop()
             failures = 1 if self._received_snapshot else failures + 1
             MIRROR_RESTARTS.inc()
-            if failures == 1:
+            self._ever_live = self._ever_live or self._received_snapshot
+            if failures == 1 and self._ever_live:
                 log.warning("status watch lost; reads go to the status service until it is back", reason=reason)
+            elif failures == 1:  # never had a watch yet: the status service is still starting
+                log.info("waiting for the status service's watch; reads go to it meanwhile", reason=reason)
             await asyncio.sleep(self.retry.delay_for(failures))
 
     async def _watch_once(self) -> None:

@@ -50,6 +50,16 @@ SINK_PORTS = {
 }
 
 
+NO_METRICS_SERVER = frozenset({"gateway", AMI_FEED, NOTIFY_SINKS})
+"""Processes without a metrics server of their own (the gateway serves ``/metrics`` on its port;
+the demo feed and the local providers are development stand-ins)."""
+
+
+def metrics_port_names(procfile: Mapping[str, str]) -> list[str]:
+    """``<NAME>_METRICS_PORT`` of every Procfile process that runs a metrics server."""
+    return [f"{name.upper()}_METRICS_PORT" for name in procfile if name not in NO_METRICS_SERVER]
+
+
 class PlanError(ValueError):
     """The environment asks for something that cannot run; the message names the variable."""
 
@@ -85,9 +95,22 @@ class Plan:
             f"  AMI            {env['AMI_HOST']}:{env['AMI_PORT']}"
             + (" (demo feed)" if any(p.name == AMI_FEED for p in self.processes) else ""),
             f"  processes      {', '.join(p.name for p in self.processes)}",
-            "Ctrl-C stops everything.",
         ]
+        lines += [f"  metrics        {name:<24} {url}" for name, url in self.metrics_urls().items()]
+        lines.append("Ctrl-C stops everything.")
         return "\n".join(lines)
+
+    def metrics_urls(self) -> dict[str, str]:
+        """Process name -> its Prometheus ``/metrics`` URL, where it is known before the start (the
+        gateway's own route; every process given a fixed ``METRICS_PORT``)."""
+        urls: dict[str, str] = {}
+        for process in self.processes:
+            port = int(process.env.get("METRICS_PORT", "0"))
+            if process.name == "gateway":
+                urls[process.name] = f"{self.gateway_url}/metrics"
+            elif process.name not in NO_METRICS_SERVER and port > 0:
+                urls[process.name] = f"http://{LOOPBACK}:{port}/metrics"
+        return urls
 
 
 def load_procfile(path: Path = PROCFILE) -> dict[str, str]:

@@ -36,7 +36,7 @@ import redis
 from honcho.manager import Manager
 from honcho.printer import Printer
 
-from devsupport.ports import free_port, is_listening
+from devsupport.ports import free_port, free_ports, is_listening
 from devsupport.procs import health_status
 from devsupport.redis_server import RedisServer
 from runtime.auth.migrate import run_migrations as run_auth_migrations
@@ -49,6 +49,7 @@ from scripts.local_plan import (
     PlanError,
     build_plan,
     load_procfile,
+    metrics_port_names,
 )
 from services.notify.vapid import ensure_key_file
 
@@ -64,8 +65,11 @@ class StartupError(RuntimeError):
 
 
 def say(message: str) -> None:
+    # One write per line, newline included: print() writes the text and its end separately, and
+    # a process's output printed by honcho's thread in between would glue onto the line.
     for line in message.splitlines():
-        print(f"make-run | {line}", flush=True)
+        sys.stdout.write(f"make-run | {line}\n")
+        sys.stdout.flush()
 
 
 def redis_answers(url: str) -> bool:
@@ -125,7 +129,8 @@ def run_migrations(env: Mapping[str, str]) -> None:
         stdin=subprocess.DEVNULL,
     )
     for line in (result.stdout + result.stderr).splitlines():
-        print(f"migrate  | {line}", flush=True)
+        sys.stdout.write(f"migrate  | {line}\n")
+        sys.stdout.flush()
     if result.returncode != 0:
         raise StartupError(f"migrations failed (alembic exit {result.returncode})")
 
@@ -257,6 +262,9 @@ def main() -> int:
     redis_server: RedisServer | None = None
     try:
         procfile = load_procfile()
+        # A port fixed for every metrics server not given one, so the banner can list them all.
+        unset = [name for name in metrics_port_names(procfile) if not env.get(name, "").strip()]
+        env |= dict(zip(unset, map(str, free_ports(len(unset))), strict=True))
         feed_port = DEFAULT_AMI_PORT if env.get("AMI_PORT") else preferred_or_free_port(DEFAULT_AMI_PORT)
         # Validate the environment before starting anything.
         build_plan(env, redis_url="redis://unused", procfile=procfile, ami_feed_port=feed_port)

@@ -9,8 +9,8 @@ import redis
 
 from devsupport.ports import free_port
 from devsupport.redis_server import RedisServer
-from scripts.local_plan import AMI_FEED, Plan, PlanError, build_plan, load_procfile
-from scripts.run_local import choose_redis, python_module, runnable_module
+from scripts.local_plan import AMI_FEED, NOTIFY_SINKS, Plan, PlanError, build_plan, load_procfile, metrics_port_names
+from scripts.run_local import choose_redis, python_module, runnable_module, say
 
 PROCFILE = load_procfile()
 REDIS = "redis://127.0.0.1:7000/0"
@@ -93,6 +93,41 @@ def test_each_process_gets_its_own_metrics_port(tmp_path: Path) -> None:
     assert ports["status"] == "9101"
     assert ports["gateway"] == "-1"
     assert ports["media"] == "0", "unset means: the OS picks a free port"
+
+
+def test_the_banner_lists_every_metrics_url(tmp_path: Path) -> None:
+    ports = {name: str(9200 + i) for i, name in enumerate(metrics_port_names(PROCFILE))}
+    plan = _plan(ports, tmp_path)
+    banner = plan.banner()
+    assert f"gateway                  {plan.gateway_url}/metrics" in banner
+    assert f"status                   http://127.0.0.1:{ports['STATUS_METRICS_PORT']}/metrics" in banner
+    listed = {line.split()[1] for line in banner.splitlines() if line.strip().startswith("metrics ")}
+    assert listed == {p.name for p in plan.processes} - {AMI_FEED, NOTIFY_SINKS}
+
+
+def test_processes_without_a_metrics_server_get_no_metrics_port_to_fill() -> None:
+    names = metrics_port_names(PROCFILE)
+    assert "STATUS_METRICS_PORT" in names
+    assert {"GATEWAY_METRICS_PORT", "AMI_FEED_METRICS_PORT", "NOTIFY_SINKS_METRICS_PORT"}.isdisjoint(names)
+
+
+def test_each_line_make_run_says_is_one_write_ending_in_a_newline(monkeypatch: pytest.MonkeyPatch) -> None:
+    writes: list[str] = []
+
+    class Recorder:
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            return None
+
+    monkeypatch.setattr("sys.stdout", Recorder())
+    say("READY in 3.1s: every backend reports SERVING\nSwitchboard is running:")
+    assert writes == [
+        "make-run | READY in 3.1s: every backend reports SERVING\n",
+        "make-run | Switchboard is running:\n",
+    ]
 
 
 def test_other_variables_pass_through_to_every_process(tmp_path: Path) -> None:

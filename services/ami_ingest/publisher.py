@@ -162,9 +162,13 @@ class StatusPublisher(Generic[ChangeT]):
                     continue
                 failures += 1
                 delay = self._retry.delay_for(failures)
-                log.warning(
-                    "ingest stream broken", source=self._source_id, code=exc.code().name, retry_in_s=round(delay, 2)
-                )
+                if self.acked_sequence == 0 and exc.code() == grpc.StatusCode.UNAVAILABLE:
+                    # Never connected yet: the status service is still starting (start-up order).
+                    log.info("waiting for the status service", source=self._source_id, retry_in_s=round(delay, 2))
+                else:
+                    log.warning(
+                        "ingest stream broken", source=self._source_id, code=exc.code().name, retry_in_s=round(delay, 2)
+                    )
                 await asyncio.sleep(delay)
             finally:
                 self._call = None

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 import grpc
 import grpc.aio
 import pytest
+import structlog
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from devsupport.auth import aio_channel
@@ -270,3 +271,34 @@ async def test_a_new_term_begun_before_the_old_stream_ended_keeps_publishing(
     publisher.publish([channel_change("c")])
     later = await h.next_batch()
     assert [c.channel_upserted.unique_id for c in later.changes] == ["c"]
+
+
+async def test_a_status_service_still_starting_is_waited_for_at_info_and_a_lost_stream_is_a_warning() -> None:
+    h = Harness()
+    channel = aio_channel(f"127.0.0.1:{h.port}")
+    publisher = StatusPublisher(
+        status_pb2_grpc.StatusServiceStub(channel),
+        source_id="pbx1",
+        snapshot=h.snapshot,
+        heartbeat_interval=0.2,
+        retry=RetryPolicy(attempts=1000, base=0.02, cap=0.05, jitter=0.0),
+    )
+    h.state = [channel_change("a")]
+    publisher.set_fencing_token(1)
+    with structlog.testing.capture_logs() as logs:
+        task = asyncio.create_task(publisher.run())
+        await wait_until(
+            lambda: any(e["event"] == "waiting for the status service" for e in logs), within=10, what="waiting log"
+        )
+        await h.start_server()
+        await h.next_batch()
+        await h.stop_server()
+        await wait_until(lambda: any(e["event"] == "ingest stream broken" for e in logs), within=10, what="broken log")
+        await publisher.stop()
+        await asyncio.wait_for(task, 5)
+    await channel.close()
+    waiting = [e for e in logs if e["event"] == "waiting for the status service"]
+    broken = [e for e in logs if e["event"] == "ingest stream broken"]
+    assert {e["log_level"] for e in waiting} == {"info"}
+    assert {e["log_level"] for e in broken} == {"warning"}
+    assert logs.index(waiting[-1]) < logs.index(broken[0])
