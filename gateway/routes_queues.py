@@ -135,6 +135,8 @@ async def _relay(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[ServerSentEven
             message = await call.read()
             if message is grpc.aio.EOF:
                 return
+            if message.subscribed:  # the stream's own "live" marker: `ready` above says it
+                continue
             yield ServerSentEvent(_dumps(event_json(message)), event="job")
     except grpc.aio.AioRpcError as error:
         yield ServerSentEvent(_dumps(error_body(error.code(), error.details() or error.code().name)), event="error")

@@ -218,6 +218,8 @@ class QueueAdminServicer(queue_pb2_grpc.QueueAdminServicer):
         for name in request.queues:
             if not QUEUE_NAME_PATTERN.fullmatch(name):
                 raise InvalidArgument("queues", f"{name!r} must match {QUEUE_NAME_PATTERN.pattern}")
+        for name in dict.fromkeys(request.queues):
+            await self.directory.get(name)  # NOT_FOUND at once, not silence until the deadline
         stop = shutdown_event()
         try:
             sub = await self.hub.subscribe(request.queues)
@@ -226,6 +228,8 @@ class QueueAdminServicer(queue_pb2_grpc.QueueAdminServicer):
         try:
             # Initial metadata tells the caller the subscription is live: nothing after it is missed.
             await context.send_initial_metadata((("x-watch", "live"),))
+            # So does the first message, for clients that only read messages.
+            yield queue_pb2.JobEvent(event="subscribed", subscribed=True, at_ms=int(time.time() * 1000))
             while (item := await sub.next(stop)) is not None:
                 event, at_ms = item
                 yield event_pb(event, at_ms=at_ms)

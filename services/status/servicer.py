@@ -102,6 +102,12 @@ class StatusServicer(status_pb2_grpc.StatusServiceServicer):
         self, request: status_pb2.WatchSnapshotRequest, context: Context
     ) -> AsyncIterator[bytes]:
         validation.check_watch(request)
+        if request.queue_names:  # NOT_FOUND at once, not silence until the deadline
+            view = await self.core.reader.view()
+            known = {q.name for q in view.state.queues(view.now)} | {op.queue_name for op in view.state.operators()}
+            for name in dict.fromkeys(request.queue_names):
+                if name not in known:
+                    raise NotFound(f"no queue {name!r} (neither a queue nor a member of one)", details={"queue": name})
         async for message in self.core.watch(request.queue_names, freshness=request.freshness):
             yield message
 

@@ -236,3 +236,9 @@ async def test_events_stream_with_a_bad_filter_is_400(api: httpx.AsyncClient) ->
     response = await api.get("/api/queues/events", params={"queue": "bad name"})
     assert response.status_code == 400
     assert response.json()["error"]["details"]["field"] == "queue"
+
+
+async def test_events_stream_of_an_undeclared_queue_is_404(api: httpx.AsyncClient) -> None:
+    response = await api.get("/api/queues/events", params={"queue": "nope"})
+    assert response.status_code == 404
+    assert response.json()["error"]["details"]["queue"] == "nope"

@@ -24,6 +24,13 @@ from tests.queue_admin.harness import AdminServer, StartWorker, start_admin_serv
 SERVICE = "switchboard.queue.v1.QueueAdmin"
 
 
+async def subscribed(call: grpc.aio.UnaryStreamCall) -> None:
+    """Read the stream's first message: it says the subscription is live."""
+    first = await asyncio.wait_for(call.read(), 10)
+    assert (first.subscribed, first.event, first.queue, first.job_id) == (True, "subscribed", "", "")
+    assert first.at_ms > 0
+
+
 async def next_events(call: grpc.aio.UnaryStreamCall, n: int) -> list[Q.JobEvent]:
     got: list[Q.JobEvent] = []
     async with asyncio.timeout(10):
@@ -37,7 +44,7 @@ async def test_watch_streams_a_job_through_its_lifecycle(
 ) -> None:
     await start_worker()
     call = admin_server.stub.WatchEvents(Q.WatchEventsRequest(queues=["workflow"]))
-    await call.initial_metadata()  # the subscription is live from here on
+    await subscribed(call)  # the subscription is live from here on
     request = Q.EnqueueJobRequest(queue="workflow", name="user_variables_update", data_json='{"duration_ms": 40}')
     job_id = (await admin_server.stub.EnqueueJob(request, timeout=5)).job_id
     seen: list[Q.JobEvent] = []
@@ -61,8 +68,8 @@ async def test_watch_filters_by_queue(admin_server: AdminServer, declared: Queue
         await declare(redis, other)
     only_reports = admin_server.stub.WatchEvents(Q.WatchEventsRequest(queues=["reports"]))
     everything = admin_server.stub.WatchEvents(Q.WatchEventsRequest())
-    await only_reports.initial_metadata()
-    await everything.initial_metadata()
+    await subscribed(only_reports)
+    await subscribed(everything)
     for queue in ("workflow", "reports"):
         await admin_server.stub.EnqueueJob(
             Q.EnqueueJobRequest(queue=queue, name="statistics_aggregation", job_id=f"{queue}-1"), timeout=5
@@ -83,7 +90,7 @@ async def test_watch_filters_by_queue(admin_server: AdminServer, declared: Queue
 async def test_open_watch_streams_end_cleanly_when_the_server_drains(redis_url: str, tmp_path: Path) -> None:
     admin = await start_admin_server(redis_url, tmp_path)
     call = admin.stub.WatchEvents(Q.WatchEventsRequest())
-    await call.initial_metadata()
+    await subscribed(call)
     await admin.server.stop()
     assert await call.read() == grpc.aio.EOF
     assert await call.code() == grpc.StatusCode.OK  # ended by the servicer, not cancelled by the drain
@@ -96,6 +103,16 @@ async def test_a_bad_watch_filter_is_invalid_argument(admin_server: AdminServer)
         await call.read()
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert details_from_rpc_error(caught.value)["field"] == "queues"
+
+
+async def test_a_watch_of_an_undeclared_queue_is_not_found_at_once(
+    admin_server: AdminServer, declared: QueueSpec
+) -> None:
+    call = admin_server.stub.WatchEvents(Q.WatchEventsRequest(queues=["workflow", "nope"]), timeout=30)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await asyncio.wait_for(call.read(), 10)  # answered long before the call's deadline
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert details_from_rpc_error(caught.value)["queue"] == "nope"
 
 
 def test_the_process_serves_every_declared_queue_and_stops_on_sigterm(

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
+import grpc.aio
+import pytest
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from devsupport.auth import aio_channel
 from devsupport.status_batches import batch, channel_up, op_up, queue_up
+from runtime.grpc_errors import details_from_rpc_error
 from services.status.watch import SKIP_AHEAD, WatchHub
 from tests.status.harness import MakeStatus, RunningStatus
 
@@ -61,6 +65,15 @@ async def test_queue_filter_limits_operators_and_queues_but_not_channels(status:
     assert [c.WhichOneof("change") for c in message.changes.changes] == ["operator_upserted", "channel_upserted"]
     assert message.changes.revision == snapshot.revision + 2
     stream.cancel()
+
+
+async def test_a_watch_of_an_unknown_queue_is_not_found_at_once(status: RunningStatus) -> None:
+    await status.ingest(batch(op_up("sales", "PJSIP/1"), queue_up("support")))
+    stream = status.stub.WatchSnapshot(pb.WatchSnapshotRequest(queue_names=["sales", "support", "nope"]), timeout=30)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await next_message(stream)  # within 5 s: long before the call's deadline
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert details_from_rpc_error(caught.value)["queue"] == "nope"
 
 
 async def test_a_slow_watcher_skips_ahead_while_a_fast_one_gets_every_change(make_status: MakeStatus) -> None:
