@@ -64,6 +64,8 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     at: float
+    peer: str = ""
+    """The client's address and port: one per SMTP connection, so reuse shows."""
 
     @property
     def message(self) -> Any:
@@ -91,7 +93,8 @@ class SinkHandler:
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
-        item = Received(str(envelope.mail_from), list(envelope.rcpt_tos), content, time.time())
+        peer = ":".join(str(part) for part in session.peer) if session.peer else ""
+        item = Received(str(envelope.mail_from), list(envelope.rcpt_tos), content, time.time(), peer)
         with self.arrived:
             self.received.append(item)
             self.arrived.notify_all()
@@ -138,6 +141,7 @@ class SmtpSink:
                 auth_required=True,
                 auth_require_tls=tls_dir is not None,
             )
+        self._kwargs = kwargs
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=port or _free_port(), **kwargs)
 
     @property
@@ -154,6 +158,13 @@ class SmtpSink:
 
     def stop(self) -> None:
         self.controller.stop()
+
+    def restart(self) -> None:
+        """Drop every connection and serve again on the same port, as a restarted server does."""
+        port = self.port
+        self.controller.stop()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port, **self._kwargs)
+        self.controller.start()
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
         """Block until ``count`` messages arrived (call from a thread in async code)."""
