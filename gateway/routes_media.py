@@ -18,6 +18,9 @@
   "scale", "variants"}`` → ``202 {"jobId", "mediaId"}``; each watermarked variant then appears
   beside its plain one as ``<name>.watermarked``. A bad field is 400 naming it.
 - ``GET /api/admin/media/queue``: ``{"processing": {waiting, active, completed, failed, type}}``.
+- ``POST /api/admin/media/sync`` ``{"mediaIds": [...] | "all": true, "operation": upload|download|delete,
+  "deleteSource": bool}``: one ``media-sync`` job per media; ``202 {"jobId", "jobIds", "queued",
+  "operation"}`` (``jobId`` is the batch every job id starts with).
 """
 
 from __future__ import annotations
@@ -248,6 +251,44 @@ async def queue_stats(request: Request) -> JSONResponse:
             raise
         info = None
     return _ok({"processing": queue_stats_json(info)})
+
+
+class SyncOperationName(enum.StrEnum):
+    upload = "upload"
+    download = "download"
+    delete = "delete"
+
+
+class SyncBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mediaIds: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=1000)
+    all: bool = Field(default=False, description="Every media the operation applies to (instead of mediaIds).")
+    operation: SyncOperationName = Field(
+        default=SyncOperationName.upload, description="upload: local → S3; download: S3 → local; delete: the S3 copies."
+    )
+    deleteSource: bool = Field(default=False, description="Remove the source copies once the copy is verified.")
+
+
+@router.post(
+    "/sync",
+    status_code=202,
+    summary="Copy media to or from S3, or delete their S3 copies: one media-sync job per media",
+    dependencies=[requires(Scope.ADMIN)],
+)
+async def sync(request: Request, body: SyncBody) -> JSONResponse:
+    stub = _stub(request)
+    rpc = {
+        SyncOperationName.upload: stub.SyncToS3,
+        SyncOperationName.download: stub.SyncFromS3,
+        SyncOperationName.delete: stub.DeleteFromS3,
+    }[body.operation]
+    reply: media_pb2.SyncResponse = await rpc(
+        media_pb2.SyncRequest(media_ids=body.mediaIds, all=body.all, delete_source=body.deleteSource),
+        timeout=_settings(request).rpc_timeout_seconds,
+    )
+    data = {"jobId": reply.job_id, "jobIds": list(reply.job_ids), "queued": reply.queued, "operation": body.operation}
+    return _ok(data, status_code=202)
 
 
 @router.get("/{media_id}", summary="One media with its variants")

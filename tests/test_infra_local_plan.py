@@ -29,6 +29,7 @@ def test_procfile_runs_every_service_worker_gateway_and_the_demo_feed() -> None:
         "media",
         "media_worker",
         "media_watermark_worker",
+        "media_sync_worker",
         "notify",
         "notify_worker",
         "notify_telegram_worker",

@@ -36,6 +36,7 @@ from services.media.servicer import SCOPES, SERVICE_NAME, MediaServicer
 from services.media.settings import MediaSettings
 from services.media.store import LocalStore, S3Store, s3_client
 from services.media.sync import MediaSync
+from services.media.sync_requests import SyncRequests
 from services.media.watermarking import MediaWatermarker
 
 
@@ -75,15 +76,18 @@ class MediaApp:
     processing: QueueClient
     watermarking: QueueClient
     library: MediaLibrary
+    sync: SyncRequests
 
     async def close(self) -> None:
         await self.processing.close()
         await self.watermarking.close()
+        if self.sync.queue is not None:
+            await self.sync.queue.close()
         await self.parts.close()
 
     def grpc_service(self) -> GrpcService:
         # The RPCs not overridden answer UNIMPLEMENTED (the generated base); abstract only for mypy.
-        servicer = MediaServicer(self.library)  # type: ignore[abstract]
+        servicer = MediaServicer(self.library, self.sync)  # type: ignore[abstract]
         return GrpcService(
             name="media",
             address=self.parts.settings.media_addr,
@@ -103,6 +107,11 @@ async def create_app(settings: MediaSettings) -> MediaApp:
     watermarking = QueueClient(watermark_queue(settings), parts.redis, spool=spool)
     await processing.start()
     await watermarking.start()
+    remote = s3_store(settings)
+    sync = None
+    if remote is not None:
+        sync = QueueClient(sync_queue(settings), parts.redis, spool=spool)
+        await sync.start()
     library = MediaLibrary(
         parts.database,
         parts.store,
@@ -112,10 +121,10 @@ async def create_app(settings: MediaSettings) -> MediaApp:
         presets=settings.presets,
         max_upload_bytes=settings.media_max_upload_bytes,
         max_pixels=settings.media_max_pixels,
-        remote=s3_store(settings),
+        remote=remote,
         presign_expires_s=settings.media_presign_expires_s,
     )
-    return MediaApp(parts, processing, watermarking, library)
+    return MediaApp(parts, processing, watermarking, library, SyncRequests(parts.database, sync))
 
 
 def s3_store(settings: MediaSettings) -> S3Store | None:
@@ -133,9 +142,8 @@ async def worker_context(parts: MediaParts, queue: str = PROCESSING_QUEUE) -> di
     settings = parts.settings
     if queue == SYNC_QUEUE:
         remote = s3_store(settings)
-        if remote is None:
-            raise ValueError("the media-sync worker needs S3_BUCKET")
-        return {SYNCER: MediaSync(parts.database, parts.store, remote, parts.events)}
+        # Without S3 its sync jobs fail at once (PermanentError naming S3_BUCKET).
+        return {} if remote is None else {SYNCER: MediaSync(parts.database, parts.store, remote, parts.events)}
     sync = None
     if settings.s3_bucket:
         sync = QueueClient(sync_queue(settings), parts.redis)

@@ -204,6 +204,15 @@ class MediaDatabase:
             total = (await session.execute(select(func.count()).select_from(MediaRow).where(*conditions))).scalar_one()
         return [_record(r) for r in rows], int(total)
 
+    async def ids(self, *, state: MediaState, synced_to_s3: bool | None = None) -> tuple[str, ...]:
+        """Every media id in ``state`` (and with that S3 flag, when given), oldest first."""
+        conditions = [MediaRow.state == state.value]
+        if synced_to_s3 is not None:
+            conditions.append(MediaRow.synced_to_s3.is_(synced_to_s3))
+        query = select(MediaRow.media_id).where(*conditions).order_by(MediaRow.created_at_ms, MediaRow.media_id)
+        async with self._sessions() as session:
+            return tuple((await session.execute(query)).scalars().all())
+
     async def transition(
         self, media_id: str, new_state: MediaState, *, expect: Sequence[MediaState] = (), **changes: Any
     ) -> MediaRecord:

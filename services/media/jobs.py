@@ -1,13 +1,15 @@
 """The media job functions (arq convention: ``async def job(ctx, **data)``).
 
 They find their collaborators in ``ctx`` (put there once by the worker's startup,
-:mod:`services.media.worker`) and delegate: the work itself is :class:`MediaProcessor`'s.
+:mod:`services.media.worker`) and delegate: the work itself is :class:`MediaProcessor`'s,
+:class:`MediaSync`'s and :class:`MediaWatermarker`'s.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from runtime.errors import PermanentError
 from runtime.queue import JobContext
 from services.media.processing import MediaProcessor
 from services.media.sync import MediaSync
@@ -24,9 +26,25 @@ async def process_media(ctx: JobContext, media_id: str) -> dict[str, Any]:
     return await processor.process(media_id, last_attempt=last_attempt)
 
 
-async def sync_media(ctx: JobContext, media_id: str) -> dict[str, Any]:
-    syncer: MediaSync = ctx[SYNCER]
-    return await syncer.upload(media_id)
+def _syncer(ctx: JobContext) -> MediaSync:
+    syncer: MediaSync | None = ctx.get(SYNCER)
+    if syncer is None:
+        raise PermanentError("S3 is not configured on this worker (S3_BUCKET is empty)")
+    return syncer
+
+
+async def sync_media(ctx: JobContext, media_id: str, delete_source: bool = False) -> dict[str, Any]:
+    """Local → S3."""
+    return await _syncer(ctx).upload(media_id, delete_source=delete_source)
+
+
+async def sync_media_from_s3(ctx: JobContext, media_id: str, delete_source: bool = False) -> dict[str, Any]:
+    """S3 → local."""
+    return await _syncer(ctx).download(media_id, delete_source=delete_source)
+
+
+async def delete_media_from_s3(ctx: JobContext, media_id: str) -> dict[str, Any]:
+    return await _syncer(ctx).delete_remote(media_id)
 
 
 async def watermark_media(ctx: JobContext, media_id: str, watermark: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from services.media.queues import PROCESS_JOB, WATERMARK_JOB
 from services.media.store import LocalStore, S3Store
 from services.media.watermarking import overlay_variant, plain_variants, spec_to_job
 
-__all__ = ["MediaLibrary", "UploadRequest", "UploadResult"]
+__all__ = ["MediaLibrary", "UploadRequest", "UploadResult", "check_media_id"]
 
 log = get_logger("media.library")
 
@@ -162,7 +162,7 @@ class MediaLibrary:
             raise
 
     async def get(self, media_id: str) -> MediaRecord:
-        return await self.database.get(_check_id(media_id))
+        return await self.database.get(check_media_id(media_id))
 
     async def list(
         self, *, entity_type: str, owner_id: str, state: MediaState | None, page: int, page_size: int
@@ -177,7 +177,7 @@ class MediaLibrary:
 
     async def delete(self, media_id: str) -> MediaRecord:
         """Soft delete: the record says ``deleted``; cleanup purges the bytes later."""
-        record = await self.database.transition(_check_id(media_id), MediaState.DELETED)
+        record = await self.database.transition(check_media_id(media_id), MediaState.DELETED)
         await self.events.publish(record)
         return record
 
@@ -186,7 +186,12 @@ class MediaLibrary:
         variant = record.variant(name)
         if variant is None or record.state is MediaState.DELETED:
             raise NotFound(f"media {media_id} has no variant {name!r}", details={"mediaId": media_id, "variant": name})
-        return variant, await self.store.get_bytes(variant.storage_key)
+        try:
+            return variant, await self.store.get_bytes(variant.storage_key)
+        except NotFound:
+            if self.remote is None or not record.synced_to_s3:
+                raise
+        return variant, await self.remote.get_bytes(variant.storage_key)
 
     async def watermark(self, media_id: str, spec: WatermarkSpec) -> str:
         """Queue ``spec`` onto a ready media's variants; the job's id. Checked first: the media is
@@ -200,7 +205,7 @@ class MediaLibrary:
         spec.chosen([v.name for v in plain_variants(record)])
         if spec.overlay_media_id:
             try:
-                overlay_variant(await self.database.get(_check_id(spec.overlay_media_id, "watermarkId")))
+                overlay_variant(await self.database.get(check_media_id(spec.overlay_media_id, "watermarkId")))
             except NotFound:
                 raise InvalidArgument("watermarkId", f"no media {spec.overlay_media_id}") from None
         job_id = f"watermark:{media_id}:{uuid.uuid4().hex[:16]}"
@@ -220,7 +225,7 @@ class MediaLibrary:
         return await self.database.stats()
 
 
-def _check_id(media_id: str, field: str = "mediaId") -> str:
+def check_media_id(media_id: str, field: str = "mediaId") -> str:
     if not (len(media_id) == 32 and all(c in "0123456789abcdef" for c in media_id)):
         raise InvalidArgument(field, f"{media_id[:40]!r} is not a media id (32 hex digits)")
     return media_id

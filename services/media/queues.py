@@ -12,7 +12,13 @@ from collections.abc import Callable
 
 from runtime.queue import QueueSpec
 from runtime.retry import RetryPolicy
-from services.media.jobs import process_media, sync_media, watermark_media
+from services.media.jobs import (
+    delete_media_from_s3,
+    process_media,
+    sync_media,
+    sync_media_from_s3,
+    watermark_media,
+)
 from services.media.settings import MediaSettings
 
 PROCESSING_QUEUE = "media-processing"
@@ -21,6 +27,12 @@ SYNC_QUEUE = "media-sync"
 SYNC_JOB = sync_media.__name__
 WATERMARK_QUEUE = "media-watermark"
 WATERMARK_JOB = watermark_media.__name__
+SYNC_JOBS = {
+    "upload": sync_media.__name__,
+    "download": sync_media_from_s3.__name__,
+    "delete": delete_media_from_s3.__name__,
+}
+"""The job of each sync operation (:class:`services.media.sync.SyncOperation`)."""
 
 
 def processing_queue(settings: MediaSettings) -> QueueSpec:
@@ -40,10 +52,11 @@ def processing_queue(settings: MediaSettings) -> QueueSpec:
 
 
 def sync_queue(settings: MediaSettings) -> QueueSpec:
-    """``media-sync``: one job per ready media when S3_BUCKET is set; concurrency 5, 3 attempts."""
+    """``media-sync``: copies between the local store and S3, one job per media and operation
+    (every ready media is uploaded automatically when S3_BUCKET is set); concurrency 5, 3 attempts."""
     return QueueSpec(
         name=SYNC_QUEUE,
-        functions=(sync_media,),
+        functions=(sync_media, sync_media_from_s3, delete_media_from_s3),
         concurrency=settings.media_sync_concurrency,
         attempts=settings.media_sync_attempts,
         backoff=RetryPolicy(attempts=settings.media_sync_attempts, base=1.0, cap=60.0, jitter=0.2),

@@ -3,7 +3,8 @@
 ``Upload`` is client streaming: the first message carries ``metadata``, every further one a
 ``chunk``. Refusals arrive as soon as the bytes show them (INVALID_ARGUMENT with reason
 UnsupportedMediaType → HTTP 415; RESOURCE_EXHAUSTED with reason PayloadTooLarge → 413). ``Watermark`` checks the request
-and queues a ``media-watermark`` job. The RPCs not served here answer UNIMPLEMENTED.
+and queues a ``media-watermark`` job. ``SyncToS3``, ``SyncFromS3`` and ``DeleteFromS3`` queue one
+``media-sync`` job per media (:class:`SyncRequests`). The RPCs not served here answer UNIMPLEMENTED.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from services.media.domain.records import MediaRecord, MediaState
 from services.media.domain.watermark import DEFAULT_OPACITY, DEFAULT_SCALE, Position, WatermarkSpec
 from services.media.events import subscription
 from services.media.library import MediaLibrary, UploadRequest
+from services.media.sync import SyncOperation
+from services.media.sync_requests import SyncRequests
 
 SERVICE_NAME = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
 SCOPES = method_scopes(
@@ -29,7 +32,7 @@ SCOPES = method_scopes(
     {
         **dict.fromkeys(("GetMedia", "GetStats", "ListMedia", "WatchMedia", "ReadVariant"), Scope.READ),
         **dict.fromkeys(("Upload", "Watermark"), Scope.OPERATE),
-        **dict.fromkeys(("SyncToS3", "SyncFromS3", "DeleteMedia", "Cleanup"), Scope.ADMIN),
+        **dict.fromkeys(("SyncToS3", "SyncFromS3", "DeleteFromS3", "DeleteMedia", "Cleanup"), Scope.ADMIN),
     },
 )
 """The scope of every MediaService method (the server refuses to start with one missing)."""
@@ -65,8 +68,9 @@ def watermark_spec(request: media_pb2.WatermarkRequest) -> WatermarkSpec:
 
 
 class MediaServicer(media_pb2_grpc.MediaServiceServicer):
-    def __init__(self, library: MediaLibrary) -> None:
+    def __init__(self, library: MediaLibrary, sync: SyncRequests) -> None:
         self.library = library
+        self.sync = sync
 
     def _media(self, record: MediaRecord) -> media_pb2.Media:
         return media_to_pb(record, self.library.variant_urls(record))
@@ -154,6 +158,21 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         yield media_pb2.VariantChunk(header=header)
         for start in range(0, len(data), READ_CHUNK):
             yield media_pb2.VariantChunk(chunk=data[start : start + READ_CHUNK])
+
+    async def SyncToS3(self, request: media_pb2.SyncRequest, context: Context) -> media_pb2.SyncResponse:
+        return await self._sync(SyncOperation.UPLOAD, request)
+
+    async def SyncFromS3(self, request: media_pb2.SyncRequest, context: Context) -> media_pb2.SyncResponse:
+        return await self._sync(SyncOperation.DOWNLOAD, request)
+
+    async def DeleteFromS3(self, request: media_pb2.SyncRequest, context: Context) -> media_pb2.SyncResponse:
+        return await self._sync(SyncOperation.DELETE, request)
+
+    async def _sync(self, operation: SyncOperation, request: media_pb2.SyncRequest) -> media_pb2.SyncResponse:
+        batch = await self.sync.request(
+            operation, list(request.media_ids), all_media=request.all, delete_source=request.delete_source
+        )
+        return media_pb2.SyncResponse(job_id=batch.batch_id, queued=len(batch.job_ids), job_ids=batch.job_ids)
 
     async def GetStats(self, request: media_pb2.GetStatsRequest, context: Context) -> media_pb2.MediaStats:
         stats = await self.library.stats()

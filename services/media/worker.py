@@ -2,9 +2,11 @@
 queue until SIGTERM.
 
 ``processing`` (the default) serves ``media-processing``: uploads become variants; with
-``S3_BUCKET`` set each ready media is then queued on ``media-sync``, which ``sync`` serves
-(copies to S3); ``watermark`` serves ``media-watermark`` (watermarked outputs beside the variants).
-The service (``python -m services.media``) owns the migrations: jobs only
+``S3_BUCKET`` set each ready media is then queued on ``media-sync``, which ``sync`` serves:
+copies between the local store and S3, automatic and manual (``SyncToS3``, ``SyncFromS3``,
+``DeleteFromS3``); without ``S3_BUCKET`` the sync worker still runs (``make run``) and its sync
+jobs fail at once, naming the setting. ``watermark`` serves ``media-watermark`` (watermarked
+outputs beside the variants). The service (``python -m services.media``) owns the migrations: jobs only
 exist once it has taken an upload, so a worker never needs the table before the service made it.
 """
 

@@ -19,6 +19,7 @@ from devsupport.waiting import wait_until
 from runtime.queue import QueueSpec, Worker
 from services.media.app import close_worker_context, open_parts, worker_context
 from services.media.settings import MediaSettings
+from services.media.store import s3_client
 
 CHUNK = 64 * 1024
 
@@ -56,7 +57,6 @@ BUCKET = "switchboard-media"
 
 def with_s3(settings: MediaSettings, server: S3Server) -> MediaSettings:
     """``settings`` syncing to a fresh, empty bucket on ``server``."""
-    from services.media.store import s3_client
 
     server.reset()
     s3_client(server.url, "testing", "testing", "us-east-1").create_bucket(Bucket=BUCKET)

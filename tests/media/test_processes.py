@@ -26,6 +26,8 @@ async def test_service_and_worker_processes_take_an_upload_to_ready_watermark_it
     service = spawn("services.media", env=env)
     worker = spawn("services.media.worker", env=env)
     watermarker = spawn("services.media.worker", "watermark", env=env)
+    sync_metrics = free_port()
+    sync_worker = spawn("services.media.worker", "sync", env={**env, "METRICS_PORT": str(sync_metrics)})
     service.wait_serving(address, "switchboard.media.v1.MediaService", timeout=40)
     async with aio_channel(address) as channel:
         client = MediaClient(media_pb2_grpc.MediaServiceStub(channel), channel)
@@ -43,3 +45,6 @@ async def test_service_and_worker_processes_take_an_upload_to_ready_watermark_it
     assert service.stop(signal.SIGTERM, timeout=15) == 0
     assert worker.stop(signal.SIGTERM, timeout=15) == 0
     assert watermarker.stop(signal.SIGTERM, timeout=15) == 0
+    # The sync worker serves its queue without S3 (the embedded default) until SIGTERM.
+    sync_worker.wait_http(f"http://127.0.0.1:{sync_metrics}/readyz", timeout=40)
+    assert sync_worker.stop(signal.SIGTERM, timeout=15) == 0

@@ -52,5 +52,5 @@ async def test_a_ready_media_is_synced_to_s3_with_identical_bytes(
         return job.result if job.state == "completed" else None
 
     outcome = await wait_until(result, within=30, what="the second sync finished")
-    assert outcome == {"mediaId": media_id, "uploaded": 0, "unchanged": 4}
+    assert outcome == {"mediaId": media_id, "operation": "upload", "copied": 0, "unchanged": 4, "sourceDeleted": 0}
     assert hashlib.sha256(await bucket.get_bytes(f"originals/{media_id}")).hexdigest() == ready.sha256

@@ -85,6 +85,11 @@ class MediaRecord:
     def variant(self, name: str) -> StoredVariant | None:
         return next((v for v in self.variants if v.name == name), None)
 
+    @property
+    def objects(self) -> tuple[tuple[str, str], ...]:
+        """Every stored object of this media, ``(key, content type)``: the original, then each variant."""
+        return ((self.original_key, self.content_type), *((v.storage_key, v.content_type) for v in self.variants))
+
 
 def original_key(media_id: str) -> str:
     """Where an upload's original bytes are stored."""
