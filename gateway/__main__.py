@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from gateway.app import create_app
+from gateway.http_server import server_config
 from gateway.settings import GatewaySettings
 from runtime.config import load_settings
 from runtime.logging import get_logger
@@ -45,15 +46,7 @@ async def serve(settings: GatewaySettings) -> None:
     get_logger("gateway").info(
         "gateway listening", url=f"http://{settings.gateway_host}:{settings.gateway_port}/dashboard"
     )
-    config = uvicorn.Config(
-        app,
-        host=settings.gateway_host,
-        port=settings.gateway_port,
-        log_config=None,  # keep runtime.logging's JSON handler
-        timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_seconds)),
-        lifespan="on",
-    )
-    await GatewayServer(config).serve()
+    await GatewayServer(server_config(app, settings)).serve()
 
 
 def main() -> None:

@@ -33,9 +33,11 @@ from gateway.backends import Backends
 from gateway.browser_safety import BrowserSafety
 from gateway.errors import install_error_handlers
 from gateway.http_metrics import HttpMetricsMiddleware
+from gateway.request_body import BodyLimit, BodyRefused, RequestBodyGuard, on_body_refused
 from gateway.settings import GatewaySettings
 from gateway.status_mirror import StatusMirror
 from gateway.status_reads import StatusReads
+from gateway.stream_caps import StreamCaps
 from gateway.templating import STATIC_DIR
 from runtime.auth import Authenticator
 from runtime.auth.http import CSRF_HEADER, HttpAuth
@@ -94,6 +96,7 @@ def create_app(
     app.state.status_mirror = None
     app.state.status_reads = reads
     install_error_handlers(app)
+    app.add_exception_handler(BodyRefused, on_body_refused)
     # Added last = outermost: the trace span wraps the metrics and everything below.
     app.add_middleware(AuditMiddleware)
     if settings.gateway_cors_origins:
@@ -103,6 +106,23 @@ def create_app(
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", CSRF_HEADER],
         )
+    app.add_middleware(
+        StreamCaps,
+        max_per_client=settings.gateway_max_streams_per_client,
+        retry_after_seconds=settings.gateway_retry_after_seconds,
+    )
+    # Inside the Host check (a refused host reads no body), outside everything that might read one.
+    app.add_middleware(
+        RequestBodyGuard,
+        default=BodyLimit(settings.gateway_max_body_bytes, settings.gateway_body_timeout_seconds),
+        by_path={
+            routes_media.UPLOAD_PATH: BodyLimit(
+                settings.media_max_upload_bytes + routes_media.MULTIPART_OVERHEAD,
+                settings.gateway_upload_timeout_seconds,
+            )
+        },
+        idle_seconds=settings.gateway_body_idle_seconds,
+    )
     app.add_middleware(BrowserSafety, allowed_hosts=settings.gateway_allowed_hosts)
     app.add_middleware(HttpMetricsMiddleware)
     # No per-chunk receive/send spans: an SSE stream would emit one per event.

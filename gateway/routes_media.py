@@ -55,6 +55,8 @@ PROCESSING_QUEUE = "media-processing"
 MULTIPART_OVERHEAD = 64 * 1024
 """Room for the multipart framing and the small fields around the file in a Content-Length."""
 VARIANT_CACHE_CONTROL = "public, max-age=3600"
+UPLOAD_PATH = "/api/admin/media/upload-async"
+"""The upload route's full path: its body limit and timeout are the upload ones (gateway.request_body)."""
 
 
 class MediaStateName(enum.StrEnum):

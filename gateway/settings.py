@@ -63,3 +63,26 @@ class GatewaySettings(CommonSettings):
     """Mark the session cookie ``Secure`` (browsers keep sending it to http://localhost and 127.0.0.1)."""
     auth_migrate_on_start: bool = True
     """The gateway applies the auth tables' migrations (API keys, audit log) before serving."""
+    gateway_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    """Largest request body (JSON, forms) the gateway takes: a bigger one is 413 the moment it passes
+    the limit (at once from its Content-Length), never read whole. Uploads have their own limit
+    (MEDIA_MAX_UPLOAD_BYTES)."""
+    gateway_body_idle_seconds: float = Field(default=10.0, gt=0.0, le=300.0)
+    """Longest wait for the next chunk of a request body before the request is 408."""
+    gateway_body_timeout_seconds: float = Field(default=30.0, gt=0.0, le=600.0)
+    """Longest time a request body (JSON, forms) may take to arrive in full before the request is 408."""
+    gateway_upload_timeout_seconds: float = Field(default=300.0, gt=0.0, le=3600.0)
+    """The same for an upload's body (up to MEDIA_MAX_UPLOAD_BYTES)."""
+    gateway_header_timeout_seconds: float = Field(default=10.0, gt=0.0, le=300.0)
+    """A connection must send a complete request line and headers within this long after it opens or
+    starts a request; otherwise it gets 408 and is closed (slowloris)."""
+    gateway_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    """How long an idle keep-alive connection stays open between requests."""
+    gateway_max_connections_per_client: int = Field(default=64, ge=0)
+    """Open connections one client address may hold; the next one gets 429 with Retry-After and is
+    closed. 0: no cap. Behind a proxy every client shares the proxy's address: raise it or cap there."""
+    gateway_max_streams_per_client: int = Field(default=8, ge=0)
+    """Open Server-Sent-Event streams one client address may hold; the next one is 429 with
+    Retry-After. 0: no cap."""
+    gateway_retry_after_seconds: int = Field(default=5, ge=1, le=3600)
+    """The Retry-After of a 429 answered for a connection or stream cap."""

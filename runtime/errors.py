@@ -11,6 +11,7 @@ Hierarchy (catch the most specific you can handle)::
     ├── FailedPrecondition           the request is valid but the system is not in a state to do it
     ├── ResourceExhausted            a limit (rate, size, quota) was hit
     │   └── PayloadTooLarge          an upload passed its size (or declared pixel) limit
+    ├── RequestTimeout               the caller did not send its request in time (slow body)
     ├── Unavailable                  a dependency (Redis, DB, S3, SMTP, Asterisk) cannot be reached now
     │   └── TransientError           a retryable failure of a single operation
     ├── PermissionDenied             the caller may not do this (a bad signature, a missing scope)
@@ -20,7 +21,7 @@ Hierarchy (catch the most specific you can handle)::
 ``GRPC_STATUS`` maps each class to its gRPC status code; ``HTTP_STATUS`` is the canonical
 google.rpc.Code → HTTP mapping (the one grpc-gateway uses). Servicers and the gateway both
 use these two tables and nothing else, plus ``HTTP_STATUS_BY_REASON``: the few errors whose HTTP
-status is more precise than their gRPC code's (415, 413), recognised by the error class name the
+status is more precise than their gRPC code's (415, 413, 408), recognised by the error class name the
 rich-error trailer carries as its ``reason``.
 """
 
@@ -77,6 +78,10 @@ class PayloadTooLarge(ResourceExhausted):
     """An upload is over its size limit, or declares more pixels than allowed (HTTP 413)."""
 
 
+class RequestTimeout(SwitchboardError):
+    """The caller stopped sending its request before it was complete (HTTP 408)."""
+
+
 class Unavailable(SwitchboardError):
     pass
 
@@ -104,6 +109,7 @@ GRPC_STATUS: dict[type[SwitchboardError], grpc.StatusCode] = {
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    RequestTimeout: grpc.StatusCode.DEADLINE_EXCEEDED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
     TransientError: grpc.StatusCode.UNAVAILABLE,
     PermanentError: grpc.StatusCode.FAILED_PRECONDITION,
@@ -136,6 +142,7 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
 HTTP_STATUS_BY_REASON: dict[str, int] = {
     UnsupportedMediaType.__name__: 415,
     PayloadTooLarge.__name__: 413,
+    RequestTimeout.__name__: 408,
 }
 
 

@@ -11,7 +11,7 @@ import pytest
 from gateway.app import create_app
 from gateway.settings import BACKEND_NAMES, GatewaySettings
 from tests.gateway.fake_status import FakeStatusService, start_backend
-from tests.gateway.harness import Backends, LiveGateway, client_for, sample_center
+from tests.gateway.harness import Backends, LiveGateway, client_for, sample_center, served
 
 
 @pytest.fixture
@@ -44,9 +44,5 @@ async def client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def live_gateway(settings: GatewaySettings) -> AsyncIterator[LiveGateway]:
-    live = LiveGateway(create_app(settings))
-    await live.start()
-    try:
+    async for live in served(create_app(settings)):
         yield live
-    finally:
-        await live.stop()

@@ -15,6 +15,7 @@ from switchboard.status.v1 import status_pb2 as S
 from devsupport.auth import AUTH_HEADERS
 from devsupport.ports import free_port
 from devsupport.waiting import wait_until
+from gateway.http_server import server_config
 from gateway.settings import GatewaySettings
 from tests.gateway.fake_status import FakeStatusService, GrpcBackend, operator
 
@@ -128,8 +129,7 @@ class LiveGateway:
         self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on")
-        self.server = uvicorn.Server(config)
+        self.server = uvicorn.Server(server_config(app, app.state.settings, host="127.0.0.1", port=self.port))
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -146,3 +146,13 @@ class LiveGateway:
         self.server.should_exit = True
         if self.task is not None:
             await asyncio.wait_for(self.task, timeout=10)
+
+
+async def served(app: FastAPI) -> AsyncIterator[LiveGateway]:
+    """A fixture body: ``app`` on a live uvicorn for the test's duration."""
+    live = LiveGateway(app)
+    await live.start()
+    try:
+        yield live
+    finally:
+        await live.stop()
