@@ -67,7 +67,7 @@ def test_retyped_field_fails_the_check(protos: Path) -> None:
 
 
 def test_removed_rpc_fails_the_check(protos: Path) -> None:
-    edit(protos, r"^\s*rpc Clear\(ClearRequest\) returns \(ClearResponse\);\n", "")
+    edit(protos, r"^\s*rpc Clear\(ClearRequest\) returns \(ClearResponse\) \{\n[^}]*\}\n", "")
     result = run_check(protos)
     assert result.returncode == 1
     assert "switchboard.status.v1.StatusService.Clear was removed" in result.stderr
