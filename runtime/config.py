@@ -147,6 +147,17 @@ def normalize_database_url(value: str) -> str:
     return f"{_DB_SCHEMES[scheme.lower()]}://{rest}"
 
 
+TRACES_EXPORTERS = ("otlp", "console", "none")
+
+
+def _check_traces_exporter(value: str) -> str:
+    names = [name.strip().lower() for name in value.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(TRACES_EXPORTERS))
+    if unknown:
+        raise ValueError(f"unknown exporter {', '.join(unknown)} (use {', '.join(TRACES_EXPORTERS)})")
+    return ",".join(names) or "none"
+
+
 def _check_database_url(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
@@ -154,6 +165,7 @@ def _check_database_url(value: str | None) -> str | None:
 
 
 Port = Annotated[int, AfterValidator(_check_port)]
+OtlpProtocol = Literal["grpc", "http/protobuf"]
 Address = Annotated[str, AfterValidator(_check_address)]
 RedisUrl = Annotated[str, AfterValidator(_check_redis_url)]
 MetricsPort = Annotated[int, AfterValidator(_check_metrics_port)]
@@ -203,8 +215,16 @@ class CommonSettings(Topology):
     data_dir: Path = Path(".data")
     log_level: LogLevel = "INFO"
     log_format: Literal["json", "console"] = "json"
-    otel_exporter_otlp_endpoint: str | None = None
+    # Tracing: the standard OpenTelemetry variables (runtime.trace_export says how each is used).
+    otel_sdk_disabled: bool = False
+    otel_traces_exporter: Annotated[str, AfterValidator(_check_traces_exporter)] = "otlp"
+    otel_exporter_otlp_endpoint: Annotated[str | None, BeforeValidator(_empty_is_none)] = None
+    otel_exporter_otlp_traces_endpoint: Annotated[str | None, BeforeValidator(_empty_is_none)] = None
+    otel_exporter_otlp_protocol: OtlpProtocol = "grpc"
+    otel_exporter_otlp_traces_protocol: Annotated[OtlpProtocol | None, BeforeValidator(_empty_is_none)] = None
     otel_service_name: str | None = None
+    # Background loops (polls, claims, leases, probes) begin no trace unless this is set.
+    trace_background: bool = False
     # Set by the image (build args VERSION, GIT_COMMIT) and the deployment; on every span's resource.
     service_version: str | None = None
     service_revision: str | None = None

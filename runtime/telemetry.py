@@ -1,10 +1,11 @@
 """OpenTelemetry tracing for every Switchboard process.
 
 :func:`configure_telemetry` installs a global ``TracerProvider`` whose resource carries
-``service.name``. Spans are always created (so ``trace_id`` appears in logs); they are only
-exported, over OTLP/gRPC, when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set. Sampling follows the
-standard ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG`` variables (read by the SDK's
-``TracerProvider``; default ``parentbased_always_on``): for example
+``service.name``. Spans are always created (so ``trace_id`` appears in logs); where they are
+exported (OTLP over gRPC or HTTP, the console, nowhere) follows the standard OTEL_* variables,
+see :mod:`runtime.trace_export`, which also keeps background loops from beginning traces.
+Sampling follows the standard ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG`` variables
+(default ``parentbased_always_on``): for example
 ``OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01`` records 1 % of
 new traces and follows the caller's decision otherwise. Unsampled calls still get a trace id
 (logs keep ``trace_id``) and still propagate context; they just record and export nothing. It also instruments
@@ -29,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -38,10 +39,11 @@ import grpc.aio
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.trace import Status, StatusCode
 
+from runtime import trace_export
 from runtime.config import CommonSettings
 
 __all__ = [
@@ -63,17 +65,18 @@ def configure_telemetry(
     service_name: str,
     *,
     resource_attributes: Mapping[str, str | None] | None = None,
-    otlp_endpoint: str | None = None,
-    exporter: SpanExporter | None = None,
+    processors: Sequence[SpanProcessor] = (),
+    sampler: Sampler | None = None,
     instrument_libraries: bool = True,
 ) -> TracerProvider:
     """Install the global tracer provider for ``service_name`` (idempotent per process).
 
-    ``otlp_endpoint`` (``http://collector:4317``) adds a batching OTLP/gRPC exporter;
-    ``exporter`` adds any other exporter (tests use the in-memory one). ``resource_attributes``
-    (``service.version``, ``deployment.environment``; None values are left out) join
-    ``service.name`` and whatever ``OTEL_RESOURCE_ATTRIBUTES`` says (the Kubernetes pod, node
-    and namespace, from the Downward API).
+    ``processors`` export the spans (:func:`runtime.trace_export.span_processors` builds them
+    from the OTEL_* settings; tests pass an in-memory one); ``sampler`` None is the SDK's
+    default (``OTEL_TRACES_SAMPLER``). ``resource_attributes`` (``service.version``,
+    ``deployment.environment``; None values are left out) join ``service.name`` and whatever
+    ``OTEL_RESOURCE_ATTRIBUTES`` says (the Kubernetes pod, node and namespace, from the
+    Downward API).
     """
     global _provider
     if _provider is not None:
@@ -81,14 +84,9 @@ def configure_telemetry(
     # No atexit shutdown: an unreachable collector must not hold the process past its exit budget.
     attributes = {key: value for key, value in (resource_attributes or {}).items() if value}
     resource = Resource.create({**attributes, SERVICE_NAME: service_name})
-    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    if otlp_endpoint:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        insecure = otlp_endpoint.startswith("http://")
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=insecure)))
-    if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
+    for processor in processors:
+        provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     _provider = provider
     if instrument_libraries:
@@ -312,7 +310,8 @@ def configure_process_telemetry(name: str, settings: CommonSettings) -> TracerPr
     return configure_telemetry(
         settings.otel_service_name or name,
         resource_attributes=resource_attributes(settings),
-        otlp_endpoint=settings.otel_exporter_otlp_endpoint,
+        processors=trace_export.span_processors(settings),
+        sampler=trace_export.sampler(settings),
     )
 
 

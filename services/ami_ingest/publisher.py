@@ -35,12 +35,16 @@ from typing import Any, Generic, TypeVar
 
 import grpc
 import grpc.aio
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from runtime.logging import get_logger
 from runtime.retry import RetryPolicy
+from runtime.telemetry import inject_context
 
 log = get_logger("ami_ingest.publisher")
+tracer = trace.get_tracer("services.ami_ingest")
 
 ChangeT = TypeVar("ChangeT")
 SnapshotProvider = Callable[[], Sequence[ChangeT] | None]
@@ -228,5 +232,26 @@ class StatusPublisher(Generic[ChangeT]):
             batch.replace_all = batch.replace_all or head.replace_all
             batch.emitted_at = head.emitted_at
         batch.changes.extend(self._encode(raw))
+        if batch.changes or batch.replace_all:
+            self._trace(batch)
         self.batches_sent += 1
         return batch
+
+    @staticmethod
+    def _trace(batch: status_pb2.IngestBatch) -> None:
+        """One trace per batch of changes (heartbeats get none): its span begins a new trace, not
+        one under the long-lived stream, and its context rides in the batch so the status
+        service's apply and watch fan-out continue it."""
+        span = tracer.start_span(
+            "ingest.batch",
+            context=otel_context.Context(),
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "ingest.source_id": batch.source_id,
+                "ingest.sequence": batch.sequence,
+                "ingest.changes": len(batch.changes),
+                "ingest.replace_all": batch.replace_all,
+            },
+        )
+        with trace.use_span(span, end_on_exit=True):
+            batch.trace_context.update(inject_context())

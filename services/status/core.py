@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 
+from opentelemetry import trace
 from switchboard.status.v1 import status_pb2
 
 from runtime.errors import Unavailable
 from runtime.logging import get_logger
+from services.status import ingest_tracing
 from services.status.db import ConfigWriter, StatusDatabase
 from services.status.domain import validation, wire
 from services.status.domain.batch import upserts_for_config
@@ -102,27 +104,35 @@ class StatusCore:
 
         Raises ``PartiallyApplied`` when a batch was fenced off after earlier ones were applied.
         """
+        spans = ingest_tracing.start(batches)
         try:
-            results = await self.store.apply_batches(batches)
+            with ingest_tracing.current(spans[0]):
+                results = await self.store.apply_batches(batches)
         except PartiallyApplied as partial:
-            self._deliver(partial.applied)
+            self._deliver(partial.applied, spans)
             for batch in batches[: len(partial.applied)]:
                 self._write_through(batch)
+            ingest_tracing.end(spans, revisions=[r.revision for r in partial.applied], error=partial.error)
             raise
-        self._deliver(results)
+        except BaseException as error:
+            ingest_tracing.end(spans, error=error)
+            raise
+        self._deliver(results, spans)
         for batch in batches:
             self._write_through(batch)
+        ingest_tracing.end(spans, revisions=[r.revision for r in results])
         return results
 
     def ingest_stream(self, batches: AsyncIterator[status_pb2.IngestBatch]) -> AsyncIterator[status_pb2.IngestAck]:
         """One Ingest stream: the ack of every batch, in order (see :mod:`services.status.ingest_stream`)."""
         return acknowledge(batches, self.ingest_group)
 
-    def _deliver(self, results: Sequence[ApplyResult]) -> None:
+    def _deliver(self, results: Sequence[ApplyResult], spans: Sequence[trace.Span | None]) -> None:
         # This replica's watchers get its own writes straight away (see Follower.deliver);
         # the other replicas, and this one whenever the revision does not follow, read the stream.
-        for result in results:
-            self.follower.deliver(result)
+        for result, span in zip(results, spans, strict=False):
+            with ingest_tracing.current(span):
+                self.follower.deliver(result)
 
     def _write_through(self, batch: status_pb2.IngestBatch) -> None:
         if batch.replace_all:

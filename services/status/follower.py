@@ -25,6 +25,7 @@ from runtime.background import BackgroundTask
 from runtime.errors import Unavailable
 from runtime.logging import get_logger
 from runtime.retry import RetryPolicy
+from runtime.telemetry import use_context
 from services.status.domain.state import LiveState, RevisionGap
 from services.status.redis_store import ApplyResult, RedisStore
 from services.status.watch import WatchHub
@@ -201,7 +202,8 @@ class Follower:
                     continue  # a heartbeat, or already delivered by this replica's ingest
                 changes = entry.changes
                 assert changes is not None
-                self._apply(state, changes, entry.raw_changes)
+                with use_context({"traceparent": entry.traceparent} if entry.traceparent else None):
+                    self._apply(state, changes, entry.raw_changes)
                 news = True
             if entries:
                 self._wake(state.revision)

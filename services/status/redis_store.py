@@ -59,6 +59,8 @@ class StreamEntry:
     raw_changes: bytes
     last_ingest_at: float
     touched_at: float
+    traceparent: str = ""
+    """The W3C traceparent of the batch that made this change set ('' when untraced)."""
 
     @property
     def revision(self) -> int:
@@ -116,6 +118,7 @@ class RedisStore:
         touch_ingest: bool,
         now: float | None,
         owner: str,
+        traceparent: str = "",
     ) -> list[Any]:
         encoded = encode_changes(changes)
         when = time.time() if now is None else now
@@ -131,6 +134,7 @@ class RedisStore:
             changeset_tail(emitted_at=emitted_at, replace_all=replace_all),
             encoded.count,
             owner,
+            traceparent,
             *encoded.args,
         ]
 
@@ -226,6 +230,7 @@ class RedisStore:
             touch_ingest=True,
             now=None,
             owner=batch.source_id,
+            traceparent=batch.trace_context.get("traceparent", ""),
         )
 
     async def _evalsha_pipeline(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
@@ -298,6 +303,7 @@ class RedisStore:
                         raw_changes=fields.get(b"cs", b""),
                         last_ingest_at=float(fields.get(b"at", 0) or 0),
                         touched_at=float(fields.get(b"tt", 0) or 0),
+                        traceparent=fields.get(b"tp", b"").decode(),
                     )
                 )
         return entries

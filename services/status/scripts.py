@@ -7,7 +7,8 @@
     ARGV  1 source_id ('' = no fencing), 2 fencing_token (decimal), 3 mode ('set' | 'nx' |
           'nx-if-empty'), 4 replace_all ('1'/'0'), 5 now, 6 touch_ingest ('1'/'0'), 7 ttl,
           8 stream maxlen, 9 ChangeSet tail bytes, 10 change count, 11 owner (the source the
-          rows belong to), then op/field/value/header per change (see services.status.domain.batch)
+          rows belong to), 12 the batch's W3C traceparent ('' = untraced), then
+          op/field/value/header per change (see services.status.domain.batch)
     ->    {-1, token, 'lease'}           refused: the lease holder's token (``''``: no lease) is
                                          not the batch's
           {-1, highest, 'lower'}         refused: the token is lower than the highest seen
@@ -24,7 +25,9 @@ Steps: fencing check — the batch's token must be the one the lease holder got 
 strings — and record the new highest token; for ``replace_all`` remove the rows owned by this
 source (``owners``) and re-announce the other sources' rows in the ChangeSet; HSET (batched,
 1000 rows a call) / HSETNX / HDEL in the batch's order, recording each row's owner; when
-anything changed INCR ``revision`` and XADD the ChangeSet it produced as ``<revision>-0``;
+anything changed INCR ``revision`` and XADD the ChangeSet it produced as ``<revision>-0``
+(with ``tp``, the traceparent, when the batch is traced: every replica's watch fan-out joins
+the batch's trace);
 a batch without changes (a heartbeat) XADDs a freshness-only entry ``<revision>-<beat>``
 (``beat`` counts heartbeats since the last revision; explicit ids keep Redis 6.2 supported);
 EXPIRE the live keys.
@@ -151,7 +154,7 @@ local function own(h, field)
 end
 local entries = {}
 local applied = {0, 0, 0}
-local i = 12
+local i = 13
 for _ = 1, tonumber(ARGV[10]) do
   local op, field, value, header = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   i = i + 4
@@ -197,7 +200,11 @@ if #entries > 0 or replace_all then
   revision = redis.call('HINCRBY', meta, 'revision', 1)
   cs = '\\8' .. varint(revision) .. table.concat(kept) .. table.concat(entries) .. ARGV[9]
   redis.call('HSET', meta, 'beat', 0)
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], revision .. '-0', 'cs', cs, 'at', last, 'tt', now)
+  local entry = {'cs', cs, 'at', last, 'tt', now}
+  if ARGV[12] ~= '' then
+    entry[#entry + 1], entry[#entry + 2] = 'tp', ARGV[12]
+  end
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], revision .. '-0', unpack(entry))
 else
   revision = tonumber(redis.call('HGET', meta, 'revision') or '0')
   if ARGV[6] == '1' then

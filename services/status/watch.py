@@ -15,6 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Final
 
+from opentelemetry import trace
 from prometheus_client import Counter, Gauge
 from switchboard.status.v1 import status_pb2
 
@@ -28,6 +29,7 @@ END: Final = -2
 FRESHNESS: Final = -3
 """Queue item revision meaning "the freshness moved without a change set" (an ingest heartbeat)."""
 
+tracer = trace.get_tracer("services.status")
 WATCHERS = Gauge("status_watchers", "Open WatchSnapshot streams on this replica")
 WATCH_SKIPS = Counter(
     "status_watch_skip_ahead_total", "Watchers that overflowed (or were reset) and were sent a fresh snapshot"
@@ -97,9 +99,22 @@ class WatchHub:
         WATCHERS.set(len(self.watchers))
 
     def publish(self, changes: status_pb2.ChangeSet, raw: bytes) -> None:
-        """Offer one change set (``raw`` = its serialization) to every watcher."""
+        """Offer one change set (``raw`` = its serialization) to every watcher.
+
+        Inside a sampled trace (a batch's apply span, or the traceparent its stream entry
+        carries) the fan-out gets its own span; an untraced change set is fanned out untraced."""
         if not self.watchers:
             return
+        if not trace.get_current_span().get_span_context().trace_flags.sampled:
+            self._offer(changes, raw)
+            return
+        with tracer.start_as_current_span(
+            "status.watch.fanout",
+            attributes={"status.revision": changes.revision, "status.watchers": len(self.watchers)},
+        ):
+            self._offer(changes, raw)
+
+    def _offer(self, changes: status_pb2.ChangeSet, raw: bytes) -> None:
         revision = changes.revision
         everything = wire.length_delimited(wire.WATCH_CHANGES, raw)
         filtered: dict[frozenset[str], bytes | None] = {}

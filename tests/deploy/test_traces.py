@@ -1,0 +1,146 @@
+"""Traces worth reading: the whole suite (``make run``'s runner) exports to a real OTLP receiver.
+
+As the OpenTelemetry demo's telemetry tests do, the test reads the trace edges from what a
+collector received: gateway → queue_admin → worker for an enqueued job, gateway → status for a
+read, AMI batch → status apply → watch fan-out for the demo feed; and background loops (worker
+claims, leases, probes, health checks) make at most a tenth of the exported traces.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import urllib.request
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from devsupport.auth import AUTH_HEADERS
+from devsupport.ports import free_ports
+from devsupport.procs import ServiceProcess
+from devsupport.waiting import wait_until_blocking
+from scripts.local_plan import SERVICE_ADDRS
+from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
+
+BACKGROUND_SHARE_AT_MOST = 0.10
+
+
+def call(url: str, body: dict | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"content-type": "application/json", **AUTH_HEADERS}
+    with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers), timeout=10) as answer:
+        return json.load(answer)
+
+
+class Traces:
+    def __init__(self, spans: Iterable[ReceivedSpan]) -> None:
+        self.spans = list(spans)
+        self.by_id = {span.span_id: span for span in self.spans}
+        self.by_trace: dict[str, list[ReceivedSpan]] = defaultdict(list)
+        for span in self.spans:
+            self.by_trace[span.trace_id].append(span)
+
+    def named(self, name: str, service: str | None = None) -> list[ReceivedSpan]:
+        return [s for s in self.spans if s.name == name and (service is None or s.service == service)]
+
+    def ancestors(self, span: ReceivedSpan) -> list[ReceivedSpan]:
+        """``span``'s parent, its parent, …, as far as the received spans go."""
+        chain = []
+        while span.parent_id in self.by_id:
+            span = self.by_id[span.parent_id]
+            chain.append(span)
+        return chain
+
+    def services_up_from(self, span: ReceivedSpan) -> list[str]:
+        """The services on the way from ``span`` to its root, each once, nearest first."""
+        services: list[str] = []
+        for each in [span, *self.ancestors(span)]:
+            if not services or services[-1] != each.service:
+                services.append(each.service)
+        return services
+
+    @staticmethod
+    def is_request_root(span: ReceivedSpan) -> bool:
+        """A trace begun by a caller: a gateway HTTP request, or a batch of AMI changes."""
+        return (span.service == "gateway" and span.kind == "server") or span.name == "ingest.batch"
+
+    def background_traces(self) -> list[str]:
+        """Traces not begun by a request (roots of anything else, or no root received)."""
+        return [
+            trace_id
+            for trace_id, spans in self.by_trace.items()
+            if not any(span.root and self.is_request_root(span) for span in spans)
+        ]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_the_suite_exports_request_traces_with_their_edges_and_little_background(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for inherited in ("AMI_HOST", "RUN_PROCESSES", "DATABASE_URL", "TRACE_BACKGROUND", "OTEL_SDK_DISABLED"):
+        monkeypatch.delenv(inherited, raising=False)
+    gateway, ami, *service_ports, smtp, bot, push, sms, sinks = free_ports(2 + len(SERVICE_ADDRS) + 5)
+    addresses = {name: f"127.0.0.1:{port}" for name, port in zip(SERVICE_ADDRS, service_ports, strict=True)}
+    with OtlpReceiver() as receiver:
+        env = {
+            "REDIS_URL": redis_url,
+            "DATA_DIR": str(tmp_path / "data"),
+            "GATEWAY_PORT": str(gateway),
+            "AMI_PORT": str(ami),
+            "NOTIFY_SINK_SMTP_PORT": str(smtp),
+            "NOTIFY_SINK_TELEGRAM_PORT": str(bot),
+            "NOTIFY_SINK_PUSH_PORT": str(push),
+            "NOTIFY_SINK_SMS_PORT": str(sms),
+            "NOTIFY_SINKS_PORT": str(sinks),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.grpc_endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+            **addresses,
+        }
+        base = f"http://127.0.0.1:{gateway}"
+        with ServiceProcess.module("scripts.run_local", env=env) as suite:
+            suite.wait_http(f"{base}/readyz/backends", timeout=90)
+            job_id = call(f"{base}/api/queues/workflow/jobs", {"name": "statistics_aggregation", "data": {}})["data"][
+                "jobId"
+            ]
+            call(f"{base}/api/queue-status/sync/status")
+
+            def job_traced() -> bool:
+                return any(s.attributes.get("queue.job_id") == job_id for s in receiver.snapshot())
+
+            wait_until_blocking(job_traced, within=60, what="the job's run span", interval=0.2, detail=suite.output)
+            wait_until_blocking(
+                lambda: Traces(receiver.snapshot()).named("status.watch.fanout"),
+                within=60,
+                what="an AMI batch fanned out to watchers",
+                interval=0.2,
+                detail=lambda: str(Counter((s.service, s.name, s.kind) for s in receiver.snapshot())),
+            )
+            suite.send_signal(signal.SIGINT)
+            assert suite.wait_exit(timeout=30) == 0, suite.output()
+
+    traces = Traces(receiver.snapshot())
+    (run,) = [s for s in traces.spans if s.attributes.get("queue.job_id") == job_id and s.kind == "consumer"]
+    assert run.name == "queue.run statistics_aggregation"
+    assert traces.services_up_from(run) == ["workflow_worker", "queue_admin", "gateway"]
+    assert [s.name for s in traces.ancestors(run)][-1].startswith("POST /api/queues/")
+
+    (sync_status,) = traces.named("/switchboard.status.v1.StatusService/GetSyncStatus", "status")
+    assert traces.services_up_from(sync_status) == ["status", "gateway"]
+
+    applies = traces.named("status.ingest.apply", "status")
+    assert applies
+    for apply in applies:
+        parent = traces.by_id[apply.parent_id]
+        assert (parent.name, parent.service, parent.kind) == ("ingest.batch", "ami_ingest", "producer")
+    for fanout in traces.named("status.watch.fanout", "status"):
+        # Under the apply when delivered straight away, under the batch when read from the stream.
+        assert traces.by_id[fanout.parent_id].name in {"status.ingest.apply", "ingest.batch"}
+        assert any(s.name == "ingest.batch" for s in traces.by_trace[fanout.trace_id])
+
+    background = traces.background_traces()
+    share = len(background) / len(traces.by_trace)
+    roots = sorted({s.service + " " + s.name for t in background for s in traces.by_trace[t] if s.root})
+    assert share <= BACKGROUND_SHARE_AT_MOST, f"{len(background)} of {len(traces.by_trace)} traces: {roots}"

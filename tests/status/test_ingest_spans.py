@@ -1,0 +1,85 @@
+"""An ingested batch continues the ingest's trace: apply span, then this replica's watch fan-out."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from devsupport.status_batches import batch, op_up
+from runtime.telemetry import inject_context
+from services.status import ingest_tracing, watch
+from tests.status.harness import MakeStatus, RunningStatus
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> tuple[trace.Tracer, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("tests.status")
+    monkeypatch.setattr(ingest_tracing, "tracer", tracer)
+    monkeypatch.setattr(watch, "tracer", tracer)
+    return tracer, exporter
+
+
+def by_name(exporter: InMemorySpanExporter) -> dict[str, ReadableSpan]:
+    return {span.name: span for span in exporter.get_finished_spans()}
+
+
+async def test_a_traced_batch_is_applied_and_fanned_out_under_the_ingests_span(
+    status: RunningStatus, spans: tuple[trace.Tracer, InMemorySpanExporter]
+) -> None:
+    tracer, exporter = spans
+    watcher = status.app.service.hub.subscribe()
+    with tracer.start_as_current_span("ingest.batch", kind=trace.SpanKind.PRODUCER) as producer:
+        traced = batch(op_up("sales", "PJSIP/1"))
+        traced.trace_context.update(inject_context())
+    await status.ingest(traced)
+
+    found = by_name(exporter)
+    apply, fanout = found["status.ingest.apply"], found["status.watch.fanout"]
+    batch_span = producer.get_span_context()
+    assert apply.parent is not None
+    assert apply.parent.span_id == batch_span.span_id
+    assert apply.context.trace_id == batch_span.trace_id
+    assert apply.kind is trace.SpanKind.CONSUMER
+    assert apply.attributes is not None
+    assert apply.attributes["ingest.changes"] == 1
+    # Delivered straight after the apply, or read back from the stream first: the same trace.
+    assert fanout.context.trace_id == batch_span.trace_id
+    assert fanout.parent is not None
+    assert fanout.parent.span_id in {apply.context.span_id, batch_span.span_id}
+    assert fanout.attributes is not None
+    assert fanout.attributes["status.watchers"] >= 1
+    assert not watcher.queue.empty()
+
+
+async def test_another_replicas_fanout_joins_the_batchs_trace_through_the_stream(
+    make_status: MakeStatus, spans: tuple[trace.Tracer, InMemorySpanExporter]
+) -> None:
+    tracer, exporter = spans
+    writer, reader = await make_status(), await make_status()
+    watcher = reader.app.service.hub.subscribe()
+    with tracer.start_as_current_span("ingest.batch", kind=trace.SpanKind.PRODUCER) as producer:
+        traced = batch(op_up("sales", "PJSIP/1"))
+        traced.trace_context.update(inject_context())
+    [ack] = await writer.ingest(traced)
+    assert await reader.app.service.follower.caught_up(ack.revision, 5.0)
+
+    fanouts = [s for s in exporter.get_finished_spans() if s.name == "status.watch.fanout"]
+    assert [s.context.trace_id for s in fanouts] == [producer.get_span_context().trace_id]
+    assert fanouts[0].parent is not None
+    assert fanouts[0].parent.span_id == producer.get_span_context().span_id
+    assert not watcher.queue.empty()
+
+
+async def test_a_batch_without_a_trace_context_gets_no_span(
+    status: RunningStatus, spans: tuple[trace.Tracer, InMemorySpanExporter]
+) -> None:
+    _, exporter = spans
+    status.app.service.hub.subscribe()
+    await status.ingest(batch(op_up("sales", "PJSIP/1")))
+    assert not {"status.ingest.apply", "status.watch.fanout"} & by_name(exporter).keys()
