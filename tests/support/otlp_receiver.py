@@ -53,7 +53,7 @@ def _value(any_value: Any) -> str:
 class OtlpReceiver:
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
-        self.requests = defaultdict(int)
+        self.requests: defaultdict[str, int] = defaultdict(int)
         """Export requests received, by protocol (``grpc``, ``http``)."""
         self._lock = threading.Lock()
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
