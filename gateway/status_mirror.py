@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 import grpc
 import grpc.aio
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import Counter, Gauge
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
@@ -179,19 +178,21 @@ class StatusMirror:
             await asyncio.sleep(self.retry.delay_for(failures))
 
     async def _watch_once(self) -> None:
-        # A background stream, not part of any request: no span for it (nor per message).
-        with suppress_instrumentation():
-            call = self._stub().WatchSnapshot(status_pb2.WatchSnapshotRequest(freshness=True))
-            try:
-                while True:
-                    message = await call.read()
-                    if message is grpc.aio.EOF:
-                        return
-                    async with self._heard:
-                        self._on_message(message)
-                        self._heard.notify_all()
-            finally:
-                call.cancel()
+        # A background stream, not part of any request. Its client span begins a trace that the
+        # sampler drops (runtime.trace_export), and that "not sampled" travels to the status
+        # service, so its span for this stream is not recorded either. (Suppressing the
+        # instrumentation instead would send no context: the server would begin a trace of its own.)
+        call = self._stub().WatchSnapshot(status_pb2.WatchSnapshotRequest(freshness=True))
+        try:
+            while True:
+                message = await call.read()
+                if message is grpc.aio.EOF:
+                    return
+                async with self._heard:
+                    self._on_message(message)
+                    self._heard.notify_all()
+        finally:
+            call.cancel()
 
     def _on_message(self, message: status_pb2.WatchSnapshotResponse) -> None:
         event = message.WhichOneof("event")

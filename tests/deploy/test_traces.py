@@ -25,6 +25,7 @@ from scripts.local_plan import SERVICE_ADDRS
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 BACKGROUND_SHARE_AT_MOST = 0.10
+BATCHES_AT_LEAST = 10
 
 
 def call(url: str, body: dict | None = None) -> dict:
@@ -76,7 +77,7 @@ class Traces:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_the_suite_exports_request_traces_with_their_edges_and_little_background(
     redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,6 +112,15 @@ def test_the_suite_exports_request_traces_with_their_edges_and_little_background
                 return any(s.attributes.get("queue.job_id") == job_id for s in receiver.snapshot())
 
             wait_until_blocking(job_traced, within=60, what="the job's run span", interval=0.2, detail=suite.output)
+            # Long enough for every background loop to have run many times (the queue probe
+            # every 0.5 s, worker claims, leases, health checks): ten of the demo feed's batches.
+            wait_until_blocking(
+                lambda: len(Traces(receiver.snapshot()).named("ingest.batch")) >= BATCHES_AT_LEAST,
+                within=120,
+                what=f"{BATCHES_AT_LEAST} AMI batches traced",
+                interval=0.2,
+                detail=suite.output,
+            )
             wait_until_blocking(
                 lambda: Traces(receiver.snapshot()).named("status.watch.fanout"),
                 within=60,
