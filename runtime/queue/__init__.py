@@ -57,6 +57,9 @@ Semantics
   is due; every enqueue (delayed ones too), retry, resume, promote and put-back pushes a token, so
   the worker re-times its wait at once instead of oversleeping a short delay or back-off.
 * Jobs run as one task each under ``asyncio.timeout`` (no extra ``wait_for`` task).
+* Schedules (``QueueSpec.schedules``, :mod:`schedule`, :mod:`scheduler`): cron expressions (UTC)
+  whose jobs every worker of the queue enqueues, each tick exactly once however many workers run
+  (the tick and its job are one Lua call that refuses a tick already taken).
 * Tracing: the enqueuer's context (``runtime.telemetry.inject_context``) rides in the job's options;
   the worker runs the job inside ``runtime.telemetry.use_context`` of it, so the run span is its child.
 """
@@ -67,6 +70,7 @@ from runtime.queue.execution import JobContext, Requeue
 from runtime.queue.keys import JOB_ID_PATTERN, QUEUE_NAME_PATTERN
 from runtime.queue.models import AttemptError, JobInfo, JobState, QueueCounts, QueueEvent
 from runtime.queue.producer import Enqueued, JobRequest, QueueClient
+from runtime.queue.schedule import Schedule
 from runtime.queue.spec import QueueSpec, RateLimit, Retention
 from runtime.queue.spool import DiskSpool
 from runtime.queue.worker import Worker
@@ -91,6 +95,7 @@ __all__ = [
     "RateLimit",
     "Requeue",
     "Retention",
+    "Schedule",
     "Worker",
     "decode_event",
     "watch_events",

@@ -23,6 +23,7 @@ key                                     type   holds
 ``sbq:v1:{q}:hold``                     STR    present (PX) while a provider's retry-after holds
                                                every claim
 ``sbq:v1:{q}:workers``                  ZSET   worker id -> last heartbeat ms
+``sbq:v1:{q}:schedules``                HASH   schedule name -> the last tick taken (ms)
 ``sbq:v1:{q}:events``                   chan   pub/sub channel of job events (JSON)
 ======================================  =====  ==============================================
 

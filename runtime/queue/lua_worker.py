@@ -44,10 +44,33 @@ local function trim(set, keep)
 end
 """
 
+# One job into 'wait' (or 'delayed' when delay_ms > 0) unless its id exists; false then. The
+# caller pushes the wake-up token once (``wake()``) after its last enqueue.
+ENQUEUE_ONE = """
+local function enqueue_one(id, name, data, pri, delay, max_attempts, rate_key, options)
+  local jk = prefix .. 'j:' .. id
+  if redis.call('EXISTS', jk) == 1 then return false end
+  pri, delay = tonumber(pri), tonumber(delay)
+  redis.call('HSET', jk, 'n', name, 'd', data, 'p', pri, 'a', 0, 'm', max_attempts, 't', now)
+  if rate_key ~= '' then redis.call('HSET', jk, 'k', rate_key) end
+  if options ~= '' then redis.call('HSET', jk, 'o', options) end
+  if delay > 0 then
+    -- an idle worker blocks up to a second: the wake-up re-times its wait to this job
+    redis.call('ZADD', prefix .. 'delayed', now + delay, id)
+    ev('delayed', id)
+  else
+    redis.call('ZADD', prefix .. 'wait', (10 - pri) * SPAN + redis.call('INCR', prefix .. 'seq'), id)
+    ev('waiting', id)
+  end
+  return true
+end
+"""
+
 # ARGV: count, then per job: id ('' = generate), name, data, priority, delay_ms, max_attempts,
 # rate_key, options.  Returns one entry per job: its id, or '' when that id already exists.
 ENQUEUE = (
     PREAMBLE
+    + ENQUEUE_ONE
     + """
 local n = tonumber(ARGV[1])
 local out = {}
@@ -58,29 +81,36 @@ for i = 0, n - 1 do
   if id == '' then
     repeat id = tostring(redis.call('INCR', prefix .. 'seq')) until redis.call('EXISTS', prefix .. 'j:' .. id) == 0
   end
-  local jk = prefix .. 'j:' .. id
-  if redis.call('EXISTS', jk) == 1 then
-    out[#out + 1] = ''
-  else
-    local pri = tonumber(ARGV[b + 3])
-    local delay = tonumber(ARGV[b + 4])
-    redis.call('HSET', jk, 'n', ARGV[b + 1], 'd', ARGV[b + 2], 'p', pri, 'a', 0, 'm', ARGV[b + 5], 't', now)
-    if ARGV[b + 6] ~= '' then redis.call('HSET', jk, 'k', ARGV[b + 6]) end
-    if ARGV[b + 7] ~= '' then redis.call('HSET', jk, 'o', ARGV[b + 7]) end
-    if delay > 0 then
-      redis.call('ZADD', prefix .. 'delayed', now + delay, id)
-      woke = true  -- an idle worker blocks up to a second: it re-times its wait to this job
-      ev('delayed', id)
-    else
-      redis.call('ZADD', prefix .. 'wait', (10 - pri) * SPAN + redis.call('INCR', prefix .. 'seq'), id)
-      woke = true
-      ev('waiting', id)
-    end
+  if enqueue_one(id, ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7]) then
+    woke = true
     out[#out + 1] = id
+  else
+    out[#out + 1] = ''
   end
 end
 if woke then wake() end
 return out
+"""
+)
+
+# A schedule's tick, at most once however many workers ask: the tick is taken only if it is later
+# than the last one taken (HASH 'schedules': schedule name -> last tick ms), and its job is
+# enqueued in the same call, so no crash can take a tick without queueing its job.
+# ARGV: schedule name, tick ms, then the job's 8 fields as for ENQUEUE (its id never '').
+# Returns 1 = taken and queued, 0 = this tick (or a later one) was already taken, 2 = taken but
+# a job with that id existed.
+SCHEDULE_TICK = (
+    PREAMBLE
+    + ENQUEUE_ONE
+    + """
+local last = tonumber(redis.call('HGET', prefix .. 'schedules', ARGV[1]) or '-1')
+if last >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', prefix .. 'schedules', ARGV[1], ARGV[2])
+if enqueue_one(ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]) then
+  wake()
+  return 1
+end
+return 2
 """
 )
 

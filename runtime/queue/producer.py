@@ -90,6 +90,7 @@ class QueueClient:
         self.spool = spool
         self._prefix = spec.keys.prefix
         self._enqueue_script = redis.register_script(lua_worker.ENQUEUE)
+        self._tick_script = redis.register_script(lua_worker.SCHEDULE_TICK)
         self._tracer = tracing.tracer(tracer_provider)
         self._flush_interval = flush_interval_s
         self._flusher: asyncio.Task[None] | None = None
@@ -149,6 +150,22 @@ class QueueClient:
                 return Enqueued(fields[0])
             raise AlreadyExists(f"job {request.job_id!r} already exists in queue {self.spec.name!r}")
         return Enqueued(result.decode() if isinstance(result, bytes) else str(result))
+
+    async def enqueue_for_tick(self, schedule: str, tick_ms: int, request: JobRequest) -> bool:
+        """Enqueue ``request`` as the job of ``schedule``'s tick ``tick_ms``, unless that tick (or a
+        later one) was taken already, by any client: True when this call took it.
+
+        The tick and its job are one Redis call (no crash takes one without the other); no
+        spool: a tick that cannot reach Redis is asked for again by the next check.
+        """
+        if request.job_id is None:
+            raise InvalidArgument("job_id", "a scheduled job needs its own id")
+        with self._tracer.start_as_current_span(f"queue.schedule {request.name}", kind=trace.SpanKind.PRODUCER):
+            fields = self._fields(request)
+            taken = await self._within_budget(
+                lambda: self._tick_script(keys=[self._prefix], args=[schedule, tick_ms, *fields])
+            )
+        return int(taken) != 0
 
     async def enqueue_many(self, requests: Sequence[JobRequest], *, chunk: int = 5000) -> list[str | None]:
         """Enqueue many jobs in few round trips (one Lua call per ``chunk``).

@@ -12,6 +12,7 @@ from arq.worker import Function, func
 from runtime.errors import InvalidArgument
 from runtime.queue import schema
 from runtime.queue.keys import QUEUE_NAME_PATTERN, QueueKeys
+from runtime.queue.schedule import Schedule
 from runtime.retry import RetryPolicy
 
 JobFunction = Callable[..., Any]
@@ -82,6 +83,9 @@ class QueueSpec:
     at most ``lease_s`` + one reaper tick (``lease_s / 5``)."""
     max_payload_bytes: int = 512 * 1024
     shutdown_grace_s: float = 10.0
+    schedules: Sequence[Schedule] = ()
+    """Cron-style schedules of this queue's jobs, run by its workers, each tick exactly once
+    (:mod:`runtime.queue.schedule`)."""
     data_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """JSON Schemas of job data by job name, where they are known from elsewhere (a queue rebuilt
     from its registry declaration); every other job's schema is derived from its function."""
@@ -96,6 +100,14 @@ class QueueSpec:
             raise ValueError(f"queue name {self.name!r} must match {QUEUE_NAME_PATTERN.pattern}")
         if self.concurrency < 1 or self.attempts < 1 or self.lease_s <= 0:
             raise ValueError("concurrency, attempts and lease_s must be positive")
+        names = [s.name for s in self.schedules]
+        if len(set(names)) != len(names):
+            raise ValueError(f"queue {self.name!r}: schedule names must be unique ({names})")
+        for schedule in self.schedules:
+            try:
+                self.check_data(schedule.job, schedule.data)
+            except InvalidArgument as exc:
+                raise ValueError(f"schedule {schedule.name!r}: {exc.message}") from None
 
     @property
     def keys(self) -> QueueKeys:

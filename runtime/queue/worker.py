@@ -24,6 +24,7 @@ from runtime.logging import get_logger
 from runtime.queue import codec, lua_admin, lua_worker, registry, tracing
 from runtime.queue.execution import ClaimedJob, JobContext, Requeue, decide_failure
 from runtime.queue.metrics import JOBS_BY_STATE, JOBS_TOTAL, RUN_SECONDS, WAIT_SECONDS
+from runtime.queue.scheduler import Clock, Scheduler
 from runtime.queue.spec import QueueSpec
 
 log = get_logger("runtime.queue.worker")
@@ -57,6 +58,8 @@ class Worker:
         worker_id: str | None = None,
         shared: dict[str, Any] | None = None,
         tracer_provider: trace.TracerProvider | None = None,
+        clock: Clock = time.time,
+        schedule_poll_s: float = 1.0,
     ) -> None:
         self.spec = spec
         self.redis = redis
@@ -99,6 +102,8 @@ class Worker:
             self._limits.extend((prefix, limit.max_jobs, limit.period_ms))
         self._lease_ms = int(spec.lease_s * 1000)
         self.jobs_started = 0
+        self.scheduler = Scheduler(spec, redis, clock=clock, poll_s=schedule_poll_s) if spec.schedules else None
+        """Runs the queue's schedules (``clock``: epoch seconds, injectable for tests)."""
 
     def holds(self, job_id: str) -> bool:
         """Whether this worker still renews the job's lease (its outcome has not reached Redis)."""
@@ -120,9 +125,13 @@ class Worker:
         completer = asyncio.create_task(self._completer(), name="queue-completer")
         maintenance = asyncio.create_task(self._maintenance(), name="queue-maintenance")
         fetcher = asyncio.create_task(self._fetch_loop(), name="queue-fetch")
+        scheduling = asyncio.create_task(self.scheduler.run(), name="queue-schedules") if self.scheduler else None
         stop_wait = asyncio.create_task(self._stopping.wait())
         await asyncio.wait([fetcher, stop_wait], return_when=asyncio.FIRST_COMPLETED)
         self._shutting_down = True
+        if scheduling is not None:
+            scheduling.cancel()
+            await asyncio.gather(scheduling, return_exceptions=True)
         if self._blocking or fetcher.done():  # never cut a claim short: its jobs would be stranded
             fetcher.cancel()
         stop_wait.cancel()
