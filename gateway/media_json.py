@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from switchboard.media.v1 import media_pb2
-from switchboard.queue.v1 import queue_pb2
 
 __all__ = ["STATE_NAMES", "event_json", "media_json", "queue_stats_json", "variant_url"]
 
@@ -62,16 +61,13 @@ def event_json(event: media_pb2.MediaEvent) -> dict[str, Any]:
     }
 
 
-def queue_stats_json(queue: queue_pb2.QueueInfo | None) -> dict[str, Any]:
+def queue_stats_json(queue: media_pb2.MediaQueueStats) -> dict[str, Any]:
     """One media queue in the shape ``{waiting, active, completed, failed, type}``; ``type`` says
     where new jobs go: ``redis``, or ``spool`` (the durable disk spool while Redis is away)."""
-    if queue is None:  # no worker has declared it yet: nothing was ever queued there
-        return {"waiting": 0, "active": 0, "completed": 0, "failed": 0, "type": "redis"}
-    c = queue.counts
     return {
-        "waiting": c.waiting + c.delayed + c.paused,
-        "active": c.active,
-        "completed": c.completed,
-        "failed": c.failed,
-        "type": "spool" if queue.degraded else "redis",
+        "waiting": queue.waiting,
+        "active": queue.active,
+        "completed": queue.completed,
+        "failed": queue.failed,
+        "type": queue.type,
     }

@@ -17,7 +17,8 @@
 - ``POST /api/admin/media/{id}/watermark`` ``{"watermarkId" | "text", "position", "opacity",
   "scale", "variants"}`` → ``202 {"jobId", "mediaId"}``; each watermarked variant then appears
   beside its plain one as ``<name>.watermarked``. A bad field is 400 naming it.
-- ``GET /api/admin/media/queue``: ``{"processing": {waiting, active, completed, failed, type}}``.
+- ``GET /api/admin/media/queue``: ``{"processing" | "sync" | "watermark": {waiting, active, completed,
+  failed, type}}``, counted by the media service from the queue layer (workers running or not).
 - ``POST /api/admin/media/sync`` ``{"mediaIds": [...] | "all": true, "operation": upload|download|delete,
   "deleteSource": bool}``: one ``media-sync`` job per media; ``202 {"jobId", "jobIds", "queued",
   "operation"}`` (``jobId`` is the batch every job id starts with).
@@ -37,7 +38,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
-from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
 
 from gateway.errors import error_body
 from gateway.media_json import event_json, media_json, queue_stats_json
@@ -51,7 +51,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/admin/media", tags=["media"], dependencies=[requires(Scope.READ)])
 
-PROCESSING_QUEUE = "media-processing"
 MULTIPART_OVERHEAD = 64 * 1024
 """Room for the multipart framing and the small fields around the file in a Content-Length."""
 VARIANT_CACHE_CONTROL = "public, max-age=3600"
@@ -243,16 +242,10 @@ async def events(request: Request) -> EventSourceResponse:
 
 @router.get("/queue", summary="The media queues: waiting, active, completed, failed, and where jobs are")
 async def queue_stats(request: Request) -> JSONResponse:
-    stub: queue_pb2_grpc.QueueAdminStub = request.app.state.backends.queue_admin
-    try:
-        info = await stub.GetQueue(
-            queue_pb2.GetQueueRequest(queue=PROCESSING_QUEUE), timeout=_settings(request).rpc_timeout_seconds
-        )
-    except grpc.aio.AioRpcError as error:
-        if error.code() != grpc.StatusCode.NOT_FOUND:
-            raise
-        info = None
-    return _ok({"processing": queue_stats_json(info)})
+    reply = await _stub(request).GetQueueStats(
+        media_pb2.GetQueueStatsRequest(), timeout=_settings(request).rpc_timeout_seconds
+    )
+    return _ok({q.section: queue_stats_json(q) for q in reply.queues})
 
 
 class SyncOperationName(enum.StrEnum):

@@ -24,6 +24,7 @@ from services.media.jobs import PROCESSOR, SYNCER, WATERMARKER
 from services.media.library import MediaLibrary
 from services.media.migrate import upgrade
 from services.media.processing import MediaProcessor
+from services.media.queue_stats import MediaQueues
 from services.media.queues import (
     PROCESSING_QUEUE,
     SYNC_QUEUE,
@@ -77,8 +78,10 @@ class MediaApp:
     watermarking: QueueClient
     library: MediaLibrary
     sync: SyncRequests
+    queues: MediaQueues
 
     async def close(self) -> None:
+        await self.queues.stop()
         await self.processing.close()
         await self.watermarking.close()
         if self.sync.queue is not None:
@@ -87,7 +90,7 @@ class MediaApp:
 
     def grpc_service(self) -> GrpcService:
         # The RPCs not overridden answer UNIMPLEMENTED (the generated base); abstract only for mypy.
-        servicer = MediaServicer(self.library, self.sync)  # type: ignore[abstract]
+        servicer = MediaServicer(self.library, self.sync, self.queues)  # type: ignore[abstract]
         return GrpcService(
             name="media",
             address=self.parts.settings.media_addr,
@@ -124,7 +127,12 @@ async def create_app(settings: MediaSettings) -> MediaApp:
         remote=remote,
         presign_expires_s=settings.media_presign_expires_s,
     )
-    return MediaApp(parts, processing, watermarking, library, SyncRequests(parts.database, sync))
+    producers = {PROCESSING_QUEUE: processing, WATERMARK_QUEUE: watermarking}
+    if sync is not None:
+        producers[SYNC_QUEUE] = sync
+    queues = MediaQueues(parts.redis, producers, interval_s=settings.media_queue_metrics_interval_s)
+    queues.start()
+    return MediaApp(parts, processing, watermarking, library, SyncRequests(parts.database, sync), queues)
 
 
 def s3_store(settings: MediaSettings) -> S3Store | None:

@@ -10,6 +10,7 @@ and queues a ``media-watermark`` job. ``SyncToS3``, ``SyncFromS3`` and ``DeleteF
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
@@ -23,6 +24,7 @@ from services.media.domain.records import MediaRecord, MediaState
 from services.media.domain.watermark import DEFAULT_OPACITY, DEFAULT_SCALE, Position, WatermarkSpec
 from services.media.events import subscription
 from services.media.library import MediaLibrary, UploadRequest
+from services.media.queue_stats import MediaQueues
 from services.media.sync import SyncOperation
 from services.media.sync_requests import SyncRequests
 
@@ -30,7 +32,9 @@ SERVICE_NAME = media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name
 SCOPES = method_scopes(
     media_pb2.DESCRIPTOR.services_by_name["MediaService"],
     {
-        **dict.fromkeys(("GetMedia", "GetStats", "ListMedia", "WatchMedia", "ReadVariant"), Scope.READ),
+        **dict.fromkeys(
+            ("GetMedia", "GetStats", "ListMedia", "WatchMedia", "ReadVariant", "GetQueueStats"), Scope.READ
+        ),
         **dict.fromkeys(("Upload", "Watermark"), Scope.OPERATE),
         **dict.fromkeys(("SyncToS3", "SyncFromS3", "DeleteFromS3", "DeleteMedia", "Cleanup"), Scope.ADMIN),
     },
@@ -68,9 +72,10 @@ def watermark_spec(request: media_pb2.WatermarkRequest) -> WatermarkSpec:
 
 
 class MediaServicer(media_pb2_grpc.MediaServiceServicer):
-    def __init__(self, library: MediaLibrary, sync: SyncRequests) -> None:
+    def __init__(self, library: MediaLibrary, sync: SyncRequests, queues: MediaQueues) -> None:
         self.library = library
         self.sync = sync
+        self.queues = queues
 
     def _media(self, record: MediaRecord) -> media_pb2.Media:
         return media_to_pb(record, self.library.variant_urls(record))
@@ -183,6 +188,13 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             count_by_state=by_state,
             synced_to_s3=stats["synced"],
         )
+
+    async def GetQueueStats(
+        self, request: media_pb2.GetQueueStatsRequest, context: Context
+    ) -> media_pb2.GetQueueStatsResponse:
+        # QueueStats has exactly the message's fields.
+        stats = [media_pb2.MediaQueueStats(**dataclasses.asdict(q)) for q in await self.queues.stats()]
+        return media_pb2.GetQueueStatsResponse(queues=stats)
 
 
 async def _chunks(requests: AsyncIterator[media_pb2.UploadRequest]) -> AsyncIterator[bytes]:

@@ -25,6 +25,8 @@ class MediaSettings(CommonSettings):
     media_sync_attempts: int = Field(default=3, ge=1, le=100)
     media_watermark_concurrency: int = Field(default=3, ge=1, le=1000)
     media_watermark_attempts: int = Field(default=3, ge=1, le=100)
+    media_queue_metrics_interval_s: float = Field(default=5.0, gt=0)
+    """How often the service reads the queue sizes into ``media_*_queue_size``."""
     media_presign_expires_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
     """How long a variant's presigned S3 URL stays valid (once the media is synced)."""
     s3_bucket: str = ""

@@ -11,7 +11,9 @@ import pytest
 
 from devsupport.auth import AUTH_HEADERS
 from devsupport.waiting import wait_until
-from runtime.queue import Worker
+from runtime.queue import QueueClient, Worker
+from services.media.queues import SYNC_JOB, sync_queue
+from services.media.settings import MediaSettings
 from tests.media.images import shared
 
 PHOTO = shared("sk_rocket.jpg")
@@ -142,6 +144,28 @@ async def test_queue_stats_show_the_processing_queue(gateway: httpx.AsyncClient,
 
     stats = await wait_until(completed, within=20, what="one completed processing job")
     assert stats == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "type": "redis"}
+
+
+async def test_queue_stats_show_the_watermark_and_sync_queues_too(
+    gateway: httpx.AsyncClient, media_worker: Worker, watermark_worker: Worker, media_settings: MediaSettings
+) -> None:
+    media_id = (await post_upload(gateway, PHOTO)).json()["data"]["mediaId"]
+    await ready(gateway, media_id)
+    idle = (await gateway.get("/api/admin/media/queue")).json()["data"]
+    assert idle["sync"] == {"waiting": 0, "active": 0, "completed": 0, "failed": 0, "type": "redis"}
+    await gateway.post(f"/api/admin/media/{media_id}/watermark", json={"text": "ACME"})
+    sync = QueueClient(sync_queue(media_settings), watermark_worker.redis)  # no sync worker runs here
+    await sync.enqueue(SYNC_JOB, {"media_id": media_id}, job_id=f"stats:{media_id}")
+    await sync.close()
+
+    async def counted() -> dict[str, dict[str, object]] | None:
+        stats: dict[str, dict[str, object]] = (await gateway.get("/api/admin/media/queue")).json()["data"]
+        return stats if stats["watermark"]["completed"] == 1 and stats["sync"]["waiting"] == 1 else None
+
+    stats = await wait_until(counted, within=30, what="a completed watermark job and a waiting sync job")
+    assert set(stats) == {"processing", "sync", "watermark"}
+    assert stats["watermark"] == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "type": "redis"}
+    assert stats["sync"] == {"waiting": 1, "active": 0, "completed": 0, "failed": 0, "type": "redis"}
 
 
 async def test_state_changes_stream_as_server_sent_events(live_media_gateway: str, media_worker: Worker) -> None:

@@ -1,0 +1,88 @@
+"""The media job queues as the queue layer counts them, and the ``media_*_queue_size`` gauges.
+
+The service reads the counts straight from Redis (:class:`runtime.queue.QueueAdmin`), so a queue
+shows its jobs even while none of its workers runs (the queue admin service only knows queues a
+worker has declared). ``type`` says where this service puts new jobs: ``redis``, or ``spool``
+while Redis is away and its producer writes to the durable disk spool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from prometheus_client import Gauge
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from runtime.background import BackgroundTask
+from runtime.errors import Unavailable
+from runtime.logging import get_logger
+from runtime.queue import QueueAdmin, QueueClient
+from services.media.metrics import PROCESSING_QUEUE_SIZE, SYNC_QUEUE_SIZE, WATERMARK_QUEUE_SIZE
+from services.media.queues import PROCESSING_QUEUE, SYNC_QUEUE, WATERMARK_QUEUE
+
+__all__ = ["SECTIONS", "MediaQueues", "QueueStats"]
+
+log = get_logger("media.queue_stats")
+
+SECTIONS: Mapping[str, str] = {"processing": PROCESSING_QUEUE, "sync": SYNC_QUEUE, "watermark": WATERMARK_QUEUE}
+"""Section name → queue name."""
+_GAUGES: Mapping[str, Gauge] = {
+    PROCESSING_QUEUE: PROCESSING_QUEUE_SIZE,
+    SYNC_QUEUE: SYNC_QUEUE_SIZE,
+    WATERMARK_QUEUE: WATERMARK_QUEUE_SIZE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    section: str
+    queue: str
+    waiting: int
+    """Waiting for a worker: waiting, delayed (back-off, scheduled) and paused."""
+    active: int
+    completed: int
+    failed: int
+    type: str
+
+
+class MediaQueues:
+    """Counts of every media queue; :meth:`start` keeps the size gauges current every ``interval_s``."""
+
+    def __init__(self, redis: Redis, producers: Mapping[str, QueueClient], *, interval_s: float) -> None:
+        self.redis = redis
+        self.producers = producers
+        """Queue name → this service's producer of it (its health says redis or spool)."""
+        self.interval_s = interval_s
+        self._refresher = BackgroundTask(self._refresh_forever, "media-queue-gauges")
+
+    async def stats(self) -> list[QueueStats]:
+        """Every media queue's counts (and the gauges set from them); Unavailable without Redis."""
+        try:
+            counts = await asyncio.gather(*(QueueAdmin(queue, self.redis).counts() for queue in SECTIONS.values()))
+        except (RedisError, OSError) as exc:
+            raise Unavailable(f"the media queues cannot be read: {exc}") from None
+        out = []
+        for (section, queue), c in zip(SECTIONS.items(), counts, strict=True):
+            producer = self.producers.get(queue)
+            backend = "spool" if producer is not None and producer.health() == "degraded" else "redis"
+            waiting = c.waiting + c.delayed  # paused jobs are counted in waiting already
+            out.append(QueueStats(section, queue, waiting, c.active, c.completed, c.failed, backend))
+            _GAUGES[queue].set(waiting)
+        return out
+
+    def start(self) -> None:
+        self._refresher.start()
+
+    async def stop(self) -> None:
+        await self._refresher.stop()
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            try:
+                await self.stats()
+            except Unavailable as exc:
+                log.warning("media queue sizes not read", error=exc.message)
+            await asyncio.sleep(self.interval_s)
