@@ -102,3 +102,49 @@ async def test_a_provider_that_hangs_is_cut_off_and_retried_and_garbage_is_trans
     assert [a.ok for a in status.attempts] == [False, False]
     assert "did not answer within 0.5 s" in status.attempts[0].error
     assert "without a Bot API body" in status.attempts[1].error
+
+
+async def test_a_hanging_push_service_does_not_make_the_users_other_device_get_the_push_twice(
+    redis_url: str, tmp_path: Path, providers: Providers
+) -> None:
+    release, hang_ended = asyncio.Event(), asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        try:
+            await asyncio.wait_for(release.wait(), 30)
+        finally:
+            hang_ended.set()
+        return web.Response(status=201)
+
+    app = web.Application()
+    app.router.add_post("/push/{id}", hang)
+    server = await start(app)
+    try:
+        settings = notify_settings(redis_url, tmp_path, providers, notify_provider_timeout_s=1.0)
+        async with running_notify(settings, providers) as notify:
+            answering, other = await providers.new_push_subscription(), await providers.new_push_subscription()
+            for endpoint, keys in (
+                (answering["endpoint"], answering["keys"]),  # pushed to first: subscriptions go in order
+                (f"{server.url}/push/{other['id']}", other["keys"]),
+            ):
+                await notify.stub.RegisterPushSubscription(
+                    notify_pb2.RegisterPushSubscriptionRequest(
+                        user_id="two-devices", endpoint=endpoint, p256dh=keys["p256dh"], auth=keys["auth"]
+                    ),
+                    timeout=10,
+                )
+            nid = await notify.send(
+                channel=notify_pb2.NOTIFICATION_CHANNEL_WEB_PUSH,
+                recipient=notify_pb2.Recipient(user_id="two-devices"),
+                subject="s",
+                body="once",
+                max_attempts=3,
+            )
+            status = await notify.settled(nid)
+    finally:
+        release.set()
+        await asyncio.wait_for(hang_ended.wait(), 20)
+        await server.stop()
+    assert status.state == notify_pb2.DELIVERY_STATE_DELIVERED
+    assert [(a.attempt, a.ok) for a in status.attempts] == [(1, True)]
+    assert len(providers.push.received) == 1

@@ -4,10 +4,16 @@ user's subscriptions, requests signed with a VAPID JWT (RFC 8292).
 A user's notification goes to every subscription they registered; it is delivered when at least
 one push service accepted it. A push service answering 404 or 410 says the subscription is gone:
 it is removed, so nobody pushes to it again.
+
+The pushes of one attempt run at once, each cut off at ``PUSH_SHARE_OF_TIMEOUT`` of the provider
+timeout: the attempt learns every push's outcome before the deliverer's own timeout (the whole
+provider timeout) would cut it off, which would retry the attempt and push again to the devices
+that had accepted it. An attempt is retried only when no push service accepted it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from urllib.parse import urlsplit
@@ -23,6 +29,7 @@ from services.notify.vapid import load_vapid
 
 TOKEN_LIFETIME_S = 12 * 3600
 TTL_S = 24 * 3600
+PUSH_SHARE_OF_TIMEOUT = 0.8
 
 
 class VapidSigner:
@@ -68,7 +75,7 @@ class WebPushSender:
         if not subscriptions:
             return Outcome.permanent(f"user {notification.to!r} has no push subscription")
         data = self.payload(notification)
-        outcomes = [await self._push(subscription, data) for subscription in subscriptions]
+        outcomes = await asyncio.gather(*(self._push(subscription, data) for subscription in subscriptions))
         delivered = [o for o in outcomes if o.ok]
         if delivered:
             return Outcome.delivered(f"{len(delivered)}/{len(outcomes)} subscriptions")
@@ -85,7 +92,7 @@ class WebPushSender:
                 headers=self.signer.headers(subscription.endpoint),
                 ttl=TTL_S,
                 content_encoding="aes128gcm",
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s * PUSH_SHARE_OF_TIMEOUT),
             )
         except WebPushException as exc:  # a subscription whose keys cannot be used
             await self.users.unregister(subscription_id=subscription.id)
