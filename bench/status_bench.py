@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
+import grpc.aio
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from bench._h2load import check_answers, start_h2load
@@ -45,6 +47,7 @@ from devsupport.procs import ServiceProcess, descendants
 from devsupport.redis_server import RedisServer
 from devsupport.status_batches import batch, center, op_up
 from devsupport.status_leases import lease_token
+from devsupport.streams import next_message
 from devsupport.waiting import wait_until_blocking
 
 SERVICE = "switchboard.status.v1.StatusService"
@@ -103,7 +106,9 @@ def load_center(address: str, token: int, operators: int, queues: int, channels:
 
 def snapshot_latency(address: str, seconds: float = 3.0) -> list[float]:
     with sync_channel(address) as channel:
-        call = channel.unary_unary(SNAPSHOT_METHOD, response_deserializer=status_pb2.Snapshot.FromString)
+        call: grpc.UnaryUnaryMultiCallable[bytes, status_pb2.Snapshot] = channel.unary_unary(
+            SNAPSHOT_METHOD, response_deserializer=status_pb2.Snapshot.FromString
+        )
         request = status_pb2.GetSnapshotRequest().SerializeToString()
         for _ in range(200):  # warm up
             call(request, timeout=5)
@@ -121,7 +126,7 @@ async def _throughput_clients(address: str, clients: int, start_at: float, secon
     (wall clock), and this client process's CPU seconds in that window."""
     channels = [aio_channel(address, options=OWN_CONNECTION) for _ in range(max(1, clients // CLIENTS_PER_CONNECTION))]
     request = status_pb2.GetSnapshotRequest().SerializeToString()
-    calls = [ch.unary_unary(SNAPSHOT_METHOD) for ch in channels]
+    calls: list[grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]] = [ch.unary_unary(SNAPSHOT_METHOD) for ch in channels]
     done = 0
 
     async def client(index: int) -> None:
@@ -211,7 +216,8 @@ def snapshot_throughput_h2load(
     call in flight on it), in ``rounds`` runs after a warm-up, and the server CPU per answer.
     The answers are checked first: h2load itself cannot tell a gRPC error from a good answer."""
     with sync_channel(address) as channel:
-        answer = channel.unary_unary(SNAPSHOT_METHOD)(b"", timeout=5)
+        snapshot: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(SNAPSHOT_METHOD)
+        answer = snapshot(b"", timeout=5)
     check_answers(address, SNAPSHOT_METHOD, b"", answer_size=len(answer))
     pids = server_pids(server_pid)
     rates: list[float] = []
@@ -234,14 +240,14 @@ async def watch_latency(address: str, token: int, operators: int) -> list[float]
     async with aio_channel(address) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
         watch = stub.WatchSnapshot(status_pb2.WatchSnapshotRequest())
-        first = await watch.read()
+        first = await next_message(watch)
         assert first.WhichOneof("event") == "snapshot"
         total = int(EVENTS_PER_SECOND * WATCH_SECONDS)
         latencies: list[float] = []
 
         async def receive() -> None:
             while len(latencies) < total:
-                message = await watch.read()
+                message = await next_message(watch)
                 if message.WhichOneof("event") == "changes":
                     latencies.append((time.time() - message.changes.emitted_at) * 1000)
 

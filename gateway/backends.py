@@ -45,10 +45,10 @@ class Backends:
         self.addresses = dict(addresses)
         self.settings = settings
         self._channels: dict[str, grpc.aio.Channel] = {}
-        self._status: status_pb2_grpc.StatusServiceStub | None = None
-        self._queue_admin: queue_pb2_grpc.QueueAdminStub | None = None
-        self._media: media_pb2_grpc.MediaServiceStub | None = None
-        self._notify: notify_pb2_grpc.NotifyServiceStub | None = None
+        self._status: status_pb2_grpc.StatusServiceAsyncStub | None = None
+        self._queue_admin: queue_pb2_grpc.QueueAdminAsyncStub | None = None
+        self._media: media_pb2_grpc.MediaServiceAsyncStub | None = None
+        self._notify: notify_pb2_grpc.NotifyServiceAsyncStub | None = None
 
     async def open(self) -> None:
         for name, address in self.addresses.items():
@@ -81,25 +81,25 @@ class Backends:
             raise RuntimeError(f"backend {name!r} is not open") from None
 
     @property
-    def status(self) -> status_pb2_grpc.StatusServiceStub:
+    def status(self) -> status_pb2_grpc.StatusServiceAsyncStub:
         if self._status is None:
             raise RuntimeError("backend 'status' is not open")
         return self._status
 
     @property
-    def queue_admin(self) -> queue_pb2_grpc.QueueAdminStub:
+    def queue_admin(self) -> queue_pb2_grpc.QueueAdminAsyncStub:
         if self._queue_admin is None:
             raise RuntimeError("backend 'queue_admin' is not open")
         return self._queue_admin
 
     @property
-    def media(self) -> media_pb2_grpc.MediaServiceStub:
+    def media(self) -> media_pb2_grpc.MediaServiceAsyncStub:
         if self._media is None:
             raise RuntimeError("backend 'media' is not open")
         return self._media
 
     @property
-    def notify(self) -> notify_pb2_grpc.NotifyServiceStub:
+    def notify(self) -> notify_pb2_grpc.NotifyServiceAsyncStub:
         if self._notify is None:
             raise RuntimeError("backend 'notify' is not open")
         return self._notify

@@ -46,6 +46,7 @@ from gateway.settings import GatewaySettings
 from runtime.auth import Scope
 from runtime.auth.http import requires
 from runtime.errors import InvalidArgument, PayloadTooLarge
+from runtime.grpc_client import read_message
 
 __all__ = ["router"]
 
@@ -96,8 +97,8 @@ _STATE_VALUES = {
 }
 
 
-def _stub(request: Request) -> media_pb2_grpc.MediaServiceStub:
-    stub: media_pb2_grpc.MediaServiceStub = request.app.state.backends.media
+def _stub(request: Request) -> media_pb2_grpc.MediaServiceAsyncStub:
+    stub: media_pb2_grpc.MediaServiceAsyncStub = request.app.state.backends.media
     return stub
 
 
@@ -212,10 +213,7 @@ def _dumps(value: Any) -> str:
 
 async def _relay(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[ServerSentEvent]:
     try:
-        while True:
-            message = await call.read()
-            if message is grpc.aio.EOF:
-                return
+        while (message := await read_message(call)) is not None:
             if not message.media_id:
                 yield ServerSentEvent(_dumps({"live": True}), event="ready")
             else:

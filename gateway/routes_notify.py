@@ -95,8 +95,8 @@ class PushSubscriptionBody(BaseModel):
     expirationTime: int | None = None
 
 
-def _stub(request: Request) -> notify_pb2_grpc.NotifyServiceStub:
-    stub: notify_pb2_grpc.NotifyServiceStub = request.app.state.backends.notify
+def _stub(request: Request) -> notify_pb2_grpc.NotifyServiceAsyncStub:
+    stub: notify_pb2_grpc.NotifyServiceAsyncStub = request.app.state.backends.notify
     return stub
 
 

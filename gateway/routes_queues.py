@@ -32,6 +32,7 @@ from gateway.settings import GatewaySettings
 from runtime.auth import Scope
 from runtime.auth.http import requires
 from runtime.errors import InvalidArgument
+from runtime.grpc_client import read_message
 from runtime.grpc_errors import details_from_rpc_error
 
 __all__ = ["router"]
@@ -76,8 +77,8 @@ class CleanBody(BaseModel):
     limit: int = Field(default=0, ge=INT32_MIN, le=INT32_MAX, description="At most this many; 0: no limit.")
 
 
-def _stub(request: Request) -> queue_pb2_grpc.QueueAdminStub:
-    stub: queue_pb2_grpc.QueueAdminStub = request.app.state.backends.queue_admin
+def _stub(request: Request) -> queue_pb2_grpc.QueueAdminAsyncStub:
+    stub: queue_pb2_grpc.QueueAdminAsyncStub = request.app.state.backends.queue_admin
     return stub
 
 
@@ -131,10 +132,7 @@ def _dumps(value: Any) -> str:
 async def _relay(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[ServerSentEvent]:
     try:
         yield ServerSentEvent(_dumps({"live": True}), event="ready")
-        while True:
-            message = await call.read()
-            if message is grpc.aio.EOF:
-                return
+        while (message := await read_message(call)) is not None:
             if message.subscribed:  # the stream's own "live" marker: `ready` above says it
                 continue
             yield ServerSentEvent(_dumps(event_json(message)), event="job")

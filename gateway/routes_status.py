@@ -36,6 +36,7 @@ from gateway.status_reads import StatusReads
 from runtime.auth import Scope
 from runtime.auth.http import requires
 from runtime.errors import Unavailable
+from runtime.grpc_client import read_message
 
 __all__ = ["StatusName", "router"]
 
@@ -186,10 +187,7 @@ async def _relay(
     SSE_STREAMS.inc()
     try:
         yield _event(first)
-        while True:
-            message = await call.read()
-            if message is grpc.aio.EOF:
-                return
+        while (message := await read_message(call)) is not None:
             yield _event(message)
     except grpc.aio.AioRpcError as error:
         # Headers are gone: the failure travels as a last event; EventSource then reconnects.
@@ -213,11 +211,11 @@ async def stream(
     call = _backends(request).status.WatchSnapshot(status_pb2.WatchSnapshotRequest(queue_names=queue or []))
     try:
         # Wait for the snapshot first, so an unreachable backend is a plain 503, not a broken stream.
-        first = await call.read()
+        first = await read_message(call)
     except BaseException:
         call.cancel()
         raise
-    if first is grpc.aio.EOF:
+    if first is None:
         raise Unavailable("status watch ended before its snapshot")
     return EventSourceResponse(
         _relay(call, first),

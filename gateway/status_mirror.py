@@ -41,6 +41,7 @@ from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from gateway.status_json_state import JsonReadState
 from runtime.background import BackgroundTask
+from runtime.grpc_client import read_message
 from runtime.logging import get_logger
 from runtime.retry import RetryPolicy
 from runtime.status_model import RevisionGap, is_stale
@@ -83,7 +84,7 @@ class StatusMirror:
 
     def __init__(
         self,
-        stub: Callable[[], status_pb2_grpc.StatusServiceStub],
+        stub: Callable[[], status_pb2_grpc.StatusServiceAsyncStub],
         *,
         stale_after_seconds: float,
         freshness_max_age_seconds: float = 2.0,
@@ -163,7 +164,7 @@ class StatusMirror:
                 await self._watch_once()
                 reason = "stream ended"
             except (grpc.aio.AioRpcError, RevisionGap) as error:
-                reason = error.details() if isinstance(error, grpc.aio.AioRpcError) else str(error)
+                reason = (error.details() or "") if isinstance(error, grpc.aio.AioRpcError) else str(error)
             except Exception as error:  # never let the mirror's loop die: reads fall back meanwhile
                 log.exception("status mirror failed", error=repr(error))
                 reason = repr(error)
@@ -184,10 +185,7 @@ class StatusMirror:
         # instrumentation instead would send no context: the server would begin a trace of its own.)
         call = self._stub().WatchSnapshot(status_pb2.WatchSnapshotRequest(freshness=True))
         try:
-            while True:
-                message = await call.read()
-                if message is grpc.aio.EOF:
-                    return
+            while (message := await read_message(call)) is not None:
                 async with self._heard:
                     self._on_message(message)
                     self._heard.notify_all()

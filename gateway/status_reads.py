@@ -83,7 +83,7 @@ class StatusReads:
     def __init__(
         self,
         mirror: StatusMirror | None,
-        stub: Callable[[], status_pb2_grpc.StatusServiceStub],
+        stub: Callable[[], status_pb2_grpc.StatusServiceAsyncStub],
         *,
         timeout_seconds: float,
     ) -> None:

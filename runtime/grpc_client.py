@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any, TypeVar, cast
 
 import grpc
 import grpc.aio
+
+ResponseT = TypeVar("ResponseT")
 
 __all__ = ["CHANNEL_OPTIONS", "insecure_channel", "target"]
 
@@ -50,3 +53,12 @@ def target(address: str) -> str:
 def insecure_channel(address: str, options: Sequence[tuple[str, str | int]] = ()) -> grpc.aio.Channel:
     """A grpc.aio channel to ``address`` with round-robin over every resolved address."""
     return grpc.aio.insecure_channel(target(address), options=[*CHANNEL_OPTIONS, *options])
+
+
+async def read_message(
+    call: grpc.aio.UnaryStreamCall[Any, ResponseT] | grpc.aio.StreamStreamCall[Any, ResponseT],
+) -> ResponseT | None:
+    """The stream's next message, or None once it ended (``grpc.aio.EOF``, which the type
+    stubs can only describe as ``object``)."""
+    message = await call.read()
+    return None if message is grpc.aio.EOF else cast(ResponseT, message)

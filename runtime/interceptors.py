@@ -23,7 +23,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from typing import Any
 
 import grpc
@@ -31,6 +31,7 @@ import grpc.aio
 
 from runtime.errors import SwitchboardError
 from runtime.grpc_errors import grpc_error_for
+from runtime.grpc_types import Continuation, MethodHandler
 from runtime.logging import get_logger
 from runtime.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED, split_method
 
@@ -210,13 +211,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         """``debug_when_ok``: full method names (``/pkg.Service/Method``) whose successful calls
         faster than :data:`SLOW_CALL_SECONDS` log at DEBUG (see ``GrpcService.debug_when_ok``)."""
         self._debug_when_ok = frozenset(debug_when_ok)
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> MethodHandler | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return None

@@ -11,6 +11,7 @@ import grpc.aio
 import pytest
 
 from bench._h2load import H2LoadError, check_answers, grpc_frame, parse_output, start_h2load
+from runtime.grpc_types import MethodHandler
 
 ANSWER = b"\x0a\x03abc" * 100
 
@@ -50,7 +51,7 @@ async def refuse(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
 @pytest.fixture
 async def probe_address() -> AsyncIterator[str]:
     server = grpc.aio.server()
-    handlers = {
+    handlers: dict[str, MethodHandler] = {
         "Get": grpc.unary_unary_rpc_method_handler(answer),
         "Refuse": grpc.unary_unary_rpc_method_handler(refuse),
     }

@@ -29,6 +29,7 @@ import grpc.aio
 from runtime.auth.authenticator import Authenticator
 from runtime.auth.scopes import Principal, Scope, granted_by
 from runtime.errors import PermissionDenied, SwitchboardError, grpc_status_for
+from runtime.grpc_types import Continuation, MethodHandler
 from runtime.logging import get_logger
 
 __all__ = ["OPEN_SERVICES", "AuthInterceptor", "bearer_token", "check_declared"]
@@ -60,7 +61,7 @@ def _certificate_principal(context: grpc.aio.ServicerContext) -> Principal | Non
     names = auth.get("x509_common_name") or auth.get("x509_subject_alternative_name")
     if not names:
         return None  # TLS without a client certificate
-    return Principal(f"cert:{names[0].decode(errors='replace')}", "certificate", granted_by(Scope.INTERNAL))
+    return Principal(f"cert:{next(iter(names)).decode(errors='replace')}", "certificate", granted_by(Scope.INTERNAL))
 
 
 def check_declared(service_names: list[str], scopes: Mapping[str, Scope]) -> None:
@@ -83,13 +84,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, authenticator: Authenticator, scopes: Mapping[str, Scope]) -> None:
         self.authenticator = authenticator
         self.scopes = dict(scopes)
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> MethodHandler | None:
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
         if handler is None or method.startswith(_OPEN_METHOD_PREFIXES):

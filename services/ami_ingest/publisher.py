@@ -70,7 +70,7 @@ def _task_cancelling() -> bool:
 class StatusPublisher(Generic[ChangeT]):
     def __init__(
         self,
-        stub: status_pb2_grpc.StatusServiceStub,
+        stub: status_pb2_grpc.StatusServiceAsyncStub,
         *,
         source_id: str,
         snapshot: SnapshotProvider[ChangeT],

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
-from typing import Any, TypeAlias
 
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
 
 from runtime.auth import Scope, method_scopes
 from runtime.errors import InvalidArgument
 from runtime.grpc_server import shutdown_event
+from runtime.grpc_types import ServicerContext as Context
 from services.media.convert import media_to_pb, state_from_pb, state_to_pb, variant_spec
 from services.media.domain.records import MediaRecord, MediaState
 from services.media.domain.watermark import DEFAULT_OPACITY, DEFAULT_SCALE, Position, WatermarkSpec
@@ -43,7 +43,6 @@ SCOPES = method_scopes(
 DEFAULT_PAGE_SIZE = 20
 READ_CHUNK = 256 * 1024
 
-Context: TypeAlias = Any  # grpc.aio.ServicerContext (grpc ships no type information)
 
 _POSITIONS = {
     media_pb2.WATERMARK_POSITION_UNSPECIFIED: Position.BOTTOM_RIGHT,

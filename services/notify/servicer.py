@@ -8,13 +8,13 @@ provider FAILED_PRECONDITION, Redis or the database unreachable UNAVAILABLE.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, TypeAlias
 
 from switchboard.common.v1 import common_pb2
 from switchboard.notify.v1 import notify_pb2, notify_pb2_grpc
 
 from runtime.auth import Scope, method_scopes
 from runtime.errors import SwitchboardError
+from runtime.grpc_types import ServicerContext as Context
 from services.notify import convert
 from services.notify.service import NotifyCore
 
@@ -33,7 +33,6 @@ SCOPES = method_scopes(
     },
 )
 """The scope of every NotifyService method (the server refuses to start with one missing)."""
-Context: TypeAlias = Any  # grpc.aio.ServicerContext (grpc ships no type information)
 
 
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):

@@ -17,7 +17,7 @@ import functools
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -27,6 +27,7 @@ from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
 from runtime.auth import Scope, method_scopes
 from runtime.errors import InvalidArgument, PayloadTooLarge, Unavailable
 from runtime.grpc_server import shutdown_event
+from runtime.grpc_types import ServicerContext as Context
 from runtime.queue import QUEUE_NAME_PATTERN, JobInfo, JobRequest, JobState
 from runtime.redis_durability import check_redis_durability
 from services.queue_admin.convert import event_pb, job_pb, layer_state, proto_invalid_argument, queue_info_pb
@@ -52,7 +53,6 @@ SCOPES = method_scopes(
 DEFAULT_PAGE_SIZE = 50
 CLEAN_BATCH = 1000
 
-Context: TypeAlias = Any  # grpc.aio.ServicerContext (grpc ships no type information)
 R = TypeVar("R")
 
 

@@ -10,7 +10,7 @@ cached, already serialized rows (see :mod:`services.status.domain.state`).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, TypeAlias
+from typing import Any, cast
 
 import grpc
 import grpc.aio
@@ -18,6 +18,7 @@ from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from runtime.auth import Scope, method_scopes
 from runtime.errors import NotFound
+from runtime.grpc_types import ServicerContext as Context
 from runtime.status_model.rules import operator_matches, operators_of_member
 from services.status.core import StatusCore
 from services.status.domain import validation
@@ -37,8 +38,6 @@ SCOPES = method_scopes(
     },
 )
 """The scope of every StatusService method (the server refuses to start with one missing)."""
-
-Context: TypeAlias = Any  # grpc.aio.ServicerContext (grpc ships no type information)
 
 
 class StatusServicer(status_pb2_grpc.StatusServiceServicer):
@@ -153,9 +152,12 @@ def register(servicer: StatusServicer, server: grpc.aio.Server) -> None:
     """Add the StatusService to ``server``: the generated handlers, with a pass-through response
     serializer for the two prebuilt answers (:data:`PREBUILT_ANSWERS`)."""
     table = _HandlerTable()
-    status_pb2_grpc.add_StatusServiceServicer_to_server(servicer, table)
+    # The generated function calls only the two methods the table has.
+    status_pb2_grpc.add_StatusServiceServicer_to_server(servicer, cast(grpc.aio.Server, table))
     handlers = table.handlers
     for name in PREBUILT_ANSWERS:
-        handlers[name] = handlers[name]._replace(response_serializer=_bytes_or_message)
+        # grpc's handlers are named tuples; its type stubs describe only their fields.
+        handler: Any = handlers[name]
+        handlers[name] = handler._replace(response_serializer=_bytes_or_message)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)

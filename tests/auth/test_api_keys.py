@@ -22,6 +22,7 @@ from runtime.auth.scopes import Scope
 from runtime.auth.store import AuthStore, api_keys
 from runtime.errors import Unauthenticated
 from runtime.grpc_server import GrpcServer, GrpcService
+from runtime.grpc_types import MethodHandler
 from tests.auth.harness import Keys
 
 
@@ -114,7 +115,7 @@ async def open_vault(request: bytes, context: grpc.aio.ServicerContext) -> bytes
 
 
 async def test_grpc_refusals_are_logged_without_the_credential(keys: Keys) -> None:
-    handlers = {"Open": grpc.unary_unary_rpc_method_handler(open_vault)}
+    handlers: dict[str, MethodHandler] = {"Open": grpc.unary_unary_rpc_method_handler(open_vault)}
     address = f"127.0.0.1:{free_port()}"
     authenticator = keys.authenticator()
     server = GrpcServer(
@@ -131,7 +132,7 @@ async def test_grpc_refusals_are_logged_without_the_credential(keys: Keys) -> No
     await server.start()
     try:
         async with grpc.aio.insecure_channel(address) as channel:
-            call = channel.unary_unary(f"/{SERVICE}/Open")
+            call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(f"/{SERVICE}/Open")
             with structlog.testing.capture_logs() as logs:
                 with pytest.raises(grpc.aio.AioRpcError) as anonymous:
                     await call(b"", timeout=5)

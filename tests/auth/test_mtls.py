@@ -17,6 +17,7 @@ from runtime.auth.scopes import Scope
 from runtime.auth.tls import server_credentials
 from runtime.config import CommonSettings
 from runtime.grpc_server import GrpcServer, GrpcService
+from runtime.grpc_types import MethodHandler
 from tests.auth.certs import CertificateAuthority, Issued
 from tests.auth.harness import Keys
 
@@ -29,7 +30,7 @@ async def who(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
 
 
 def register(server: grpc.aio.Server) -> None:
-    handlers = {name: grpc.unary_unary_rpc_method_handler(who) for name in ("Open", "Peek")}
+    handlers: dict[str, MethodHandler] = {name: grpc.unary_unary_rpc_method_handler(who) for name in ("Open", "Peek")}
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
 
 
@@ -68,7 +69,8 @@ async def vault(tmp_path: Path, keys: Keys) -> AsyncIterator[Vault]:
 
 async def call(channel: grpc.aio.Channel, method: str, metadata: tuple[tuple[str, str], ...] = ()) -> grpc.StatusCode:
     try:
-        await channel.unary_unary(f"/{SERVICE}/{method}")(b"", metadata=metadata, timeout=10)
+        call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(f"/{SERVICE}/{method}")
+        await call(b"", metadata=metadata, timeout=10)
     except grpc.aio.AioRpcError as error:
         return error.code()
     return grpc.StatusCode.OK

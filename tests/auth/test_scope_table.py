@@ -24,6 +24,7 @@ from runtime.auth import bearer_metadata
 from runtime.auth.http import declared_scope
 from runtime.auth.scopes import DECLARED, PUBLIC, Scope
 from runtime.grpc_server import GrpcServer, GrpcService
+from runtime.grpc_types import MethodHandler
 from tests.auth.harness import INTERNAL_TOKEN, Keys
 from tests.gateway.harness import Backends, LiveGateway
 from tools import scope_table
@@ -125,7 +126,7 @@ def _answering_every_method(service: str, methods: list[str]) -> Any:
     from google.protobuf import descriptor_pool
 
     descriptor = descriptor_pool.Default().FindServiceByName(service)
-    handlers = {}
+    handlers: dict[str, MethodHandler] = {}
     for method in descriptor.methods:
         if method.client_streaming and method.server_streaming:
             handlers[method.name] = grpc.stream_stream_rpc_method_handler(bidi)
@@ -145,16 +146,19 @@ def _register(generic: grpc.GenericRpcHandler, server: grpc.aio.Server) -> None:
 async def _call(channel: grpc.aio.Channel, method: str, kind: Any, metadata: Any) -> grpc.StatusCode:
     try:
         if kind.client_streaming and kind.server_streaming:
-            call = channel.stream_stream(method)(iter([b""]), metadata=metadata, timeout=10)
-            async for _ in call:
+            both: grpc.aio.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(method)
+            async for _ in both(iter([b""]), metadata=metadata, timeout=10):
                 pass
         elif kind.client_streaming:
-            await channel.stream_unary(method)(iter([b""]), metadata=metadata, timeout=10)
+            uploads: grpc.aio.StreamUnaryMultiCallable[bytes, bytes] = channel.stream_unary(method)
+            await uploads(iter([b""]), metadata=metadata, timeout=10)
         elif kind.server_streaming:
-            async for _ in channel.unary_stream(method)(b"", metadata=metadata, timeout=10):
+            streams: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(method)
+            async for _ in streams(b"", metadata=metadata, timeout=10):
                 pass
         else:
-            await channel.unary_unary(method)(b"", metadata=metadata, timeout=10)
+            unary: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
+            await unary(b"", metadata=metadata, timeout=10)
     except grpc.aio.AioRpcError as error:
         return error.code()
     return grpc.StatusCode.OK

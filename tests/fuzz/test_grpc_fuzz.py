@@ -29,14 +29,20 @@ def _call(channel: grpc.Channel, method: MethodDescriptor, requests: list[Any]) 
     serialize = type(requests[0]).SerializeToString
     try:
         if method.client_streaming:
-            call = (channel.stream_stream if method.server_streaming else channel.stream_unary)(
-                path, request_serializer=serialize
-            )(iter(requests), timeout=5)
             if method.server_streaming:
-                for _ in call:
+                both: grpc.StreamStreamMultiCallable[Any, bytes] = channel.stream_stream(
+                    path, request_serializer=serialize
+                )
+                for _ in both(iter(requests), timeout=5):
                     pass
+            else:
+                upload: grpc.StreamUnaryMultiCallable[Any, bytes] = channel.stream_unary(
+                    path, request_serializer=serialize
+                )
+                upload(iter(requests), timeout=5)
         elif method.server_streaming:
-            stream = channel.unary_stream(path, request_serializer=serialize)(requests[0], timeout=1.5)
+            follow: grpc.UnaryStreamMultiCallable[Any, bytes] = channel.unary_stream(path, request_serializer=serialize)
+            stream = follow(requests[0], timeout=1.5)
             for _ in stream:
                 break  # a live stream: its first answer (or its refusal) is what is checked
             stream.cancel()

@@ -24,7 +24,7 @@ from services.status.settings import StatusSettings
 @dataclass
 class Pipeline:
     ingest: IngestApp
-    status: status_pb2_grpc.StatusServiceStub
+    status: status_pb2_grpc.StatusServiceAsyncStub
     status_addr: str
 
     async def settle(self) -> None:

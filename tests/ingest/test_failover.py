@@ -109,7 +109,7 @@ def test_one_replica_leads_and_a_standby_takes_over_within_10s_of_its_death(
 
 
 @asynccontextmanager
-async def running_status(redis_url: str, data_dir: Path) -> AsyncIterator[status_pb2_grpc.StatusServiceStub]:
+async def running_status(redis_url: str, data_dir: Path) -> AsyncIterator[status_pb2_grpc.StatusServiceAsyncStub]:
     address = f"127.0.0.1:{free_port()}"
     app = await create_app(StatusSettings(redis_url=redis_url, data_dir=data_dir, status_addr=address))
     await app.start()

@@ -83,7 +83,7 @@ async def stream(messages: Sequence[media_pb2.UploadRequest]) -> AsyncIterator[m
 
 @dataclass
 class MediaClient:
-    stub: media_pb2_grpc.MediaServiceStub
+    stub: media_pb2_grpc.MediaServiceAsyncStub
     channel: grpc.aio.Channel
     address: str = ""
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 
 import grpc
 import grpc.aio
 import pytest
 from switchboard.media.v1 import media_pb2
 
+from devsupport.streams import next_message
 from devsupport.waiting import wait_until
 from runtime.grpc_errors import details_from_rpc_error
 from runtime.queue import JobInfo, QueueAdmin, Worker
@@ -79,7 +81,7 @@ async def test_an_upload_over_the_byte_limit_is_refused_as_soon_as_it_passes(
     media_app.library.max_upload_bytes = 200_000
     sent = 0
 
-    async def endless() -> object:
+    async def endless() -> AsyncIterator[media_pb2.UploadRequest]:
         nonlocal sent
         for message in upload_messages(PHOTO[:32] + bytes(10_000_000), filename="big.jpg"):
             sent += len(message.chunk)
@@ -189,12 +191,12 @@ async def _failed_job(admin: QueueAdmin, job_id: str) -> JobInfo | None:
 
 async def test_watchers_see_every_state_change_of_an_upload(media: MediaClient, media_worker: Worker) -> None:
     call = media.stub.WatchMedia(media_pb2.WatchMediaRequest(), timeout=60)
-    live = await call.read()
+    live = await next_message(call)
     assert live.media_id == ""  # subscribed
     media_id = (await media.upload(PHOTO, owner_id="watch")).media.media_id
     seen: list[int] = []
     while not seen or seen[-1] != media_pb2.MEDIA_STATE_READY:
-        event = await call.read()
+        event = await next_message(call)
         if event.media_id == media_id:
             seen.append(event.state)
     call.cancel()

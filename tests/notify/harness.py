@@ -83,7 +83,7 @@ class Notify:
     app: NotifyApp
     server: GrpcServer
     channel: grpc.aio.Channel
-    stub: notify_pb2_grpc.NotifyServiceStub
+    stub: notify_pb2_grpc.NotifyServiceAsyncStub
     providers: Providers
 
     async def send(self, **fields: Any) -> str:

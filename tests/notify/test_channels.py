@@ -10,6 +10,7 @@ import grpc
 import pytest
 from switchboard.notify.v1 import notify_pb2
 
+from devsupport.streams import next_message
 from devsupport.waiting import wait_until
 from tests.notify.harness import Notify
 
@@ -166,7 +167,7 @@ async def test_an_in_app_message_is_stored_and_reaches_an_open_watch(notify: Not
     async def watched() -> bool:
         return "op-7" in notify.app.core.hub._watchers
 
-    first = asyncio.ensure_future(stream.read())
+    first = asyncio.ensure_future(next_message(stream))
     await wait_until(watched, within=20, what="the watch to subscribe")
     nid = await notify.send(channel=IN_APP, recipient=to(user_id="op-7"), subject="Hi", body="Welcome")
     live = await asyncio.wait_for(first, 20)

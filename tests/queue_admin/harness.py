@@ -43,7 +43,7 @@ class AdminServer:
     app: QueueAdminApp
     server: GrpcServer
     channel: grpc.aio.Channel
-    stub: queue_pb2_grpc.QueueAdminStub
+    stub: queue_pb2_grpc.QueueAdminAsyncStub
 
     async def state_of(self, job_id: str, queue: str = "workflow") -> queue_pb2.JobState.ValueType:
         job = await self.stub.GetJob(queue_pb2.JobRef(queue=queue, job_id=job_id), timeout=5)

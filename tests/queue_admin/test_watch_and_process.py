@@ -16,6 +16,7 @@ from switchboard.queue.v1 import queue_pb2_grpc
 from devsupport.auth import sync_channel
 from devsupport.ports import free_port
 from devsupport.procs import SpawnService, health_status
+from devsupport.streams import next_message
 from runtime.grpc_errors import details_from_rpc_error
 from runtime.queue import QueueSpec
 from runtime.queue.registry import declare
@@ -35,7 +36,7 @@ async def next_events(call: grpc.aio.UnaryStreamCall, n: int) -> list[Q.JobEvent
     got: list[Q.JobEvent] = []
     async with asyncio.timeout(10):
         while len(got) < n:
-            got.append(await call.read())
+            got.append(await next_message(call))
     return got
 
 
@@ -50,7 +51,7 @@ async def test_watch_streams_a_job_through_its_lifecycle(
     seen: list[Q.JobEvent] = []
     async with asyncio.timeout(10):
         while not seen or seen[-1].event != "completed":
-            seen.append(await call.read())
+            seen.append(await next_message(call))
     call.cancel()
     assert {e.job_id for e in seen} == {job_id}
     kinds = [e.event for e in seen]

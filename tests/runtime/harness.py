@@ -30,7 +30,8 @@ class Probe:
 
     def call(self, method: str, request: bytes = b"", **kwargs: Any) -> bytes:
         with self.channel() as channel:
-            reply: bytes = channel.unary_unary(f"/{PROBE_SERVICE}/{method}")(request, timeout=5, **kwargs)
+            call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(f"/{PROBE_SERVICE}/{method}")
+            reply: bytes = call(request, timeout=5, **kwargs)
             return reply
 
     def log_lines(self) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from runtime.auth import Scope
 from runtime.config import Address, CommonSettings
 from runtime.errors import InvalidArgument
 from runtime.grpc_server import GrpcService, run_service
+from runtime.grpc_types import MethodHandler
 from runtime.logging import get_logger
 from runtime.redis import create_redis, redis_health_check
 
@@ -60,7 +61,7 @@ async def count(request: bytes, context: grpc.aio.ServicerContext) -> AsyncItera
 
 
 def register(server: grpc.aio.Server) -> None:
-    handlers = {
+    handlers: dict[str, MethodHandler] = {
         "Echo": grpc.unary_unary_rpc_method_handler(echo),
         "Slow": grpc.unary_unary_rpc_method_handler(slow),
         "Invalid": grpc.unary_unary_rpc_method_handler(invalid),

@@ -14,6 +14,7 @@ from devsupport.auth import aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
 from runtime.auth import Scope
 from runtime.grpc_server import GrpcServer, GrpcService, shutdown_event
+from runtime.grpc_types import MethodHandler
 
 SERVICE = "test.runtime.v1.Feed"
 SCOPES = {f"/{SERVICE}/Follow": Scope.READ}
@@ -28,7 +29,7 @@ async def follow(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIter
 
 
 def register(server: grpc.aio.Server) -> None:
-    handlers = {"Follow": grpc.unary_stream_rpc_method_handler(follow)}
+    handlers: dict[str, MethodHandler] = {"Follow": grpc.unary_stream_rpc_method_handler(follow)}
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
 
 
@@ -57,7 +58,8 @@ async def test_drain_ends_long_streams_instead_of_waiting_out_the_grace() -> Non
         reply = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=2)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
-        stream = channel.unary_stream(f"/{SERVICE}/Follow")(b"", timeout=10)
+        follow: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(f"/{SERVICE}/Follow")
+        stream = follow(b"", timeout=10)
         assert await stream.read() == b"first"
         started = time.monotonic()
         stopping = asyncio.create_task(server.stop())

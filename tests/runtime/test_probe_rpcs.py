@@ -119,7 +119,8 @@ def test_metrics_count_rpcs_by_method_and_code(shared_probe: Probe) -> None:
 
 def test_server_streaming_rpc_passes_through(shared_probe: Probe) -> None:
     with shared_probe.channel() as channel:
-        replies = list(channel.unary_stream(f"/{PROBE_SERVICE}/Count")(b"4", timeout=5))
+        count: grpc.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(f"/{PROBE_SERVICE}/Count")
+        replies = list(count(b"4", timeout=5))
     assert replies == [b"0", b"1", b"2", b"3"]
 
 

@@ -19,6 +19,7 @@ from devsupport.auth import aio_channel
 from devsupport.waiting import wait_until
 from runtime import telemetry
 from runtime.errors import InvalidArgument
+from runtime.grpc_types import MethodHandler
 from runtime.interceptors import ServerInterceptor
 
 SERVICE = "test.spans.v1.Probe"
@@ -58,7 +59,7 @@ async def traced() -> AsyncIterator[tuple[grpc.aio.Channel, InMemorySpanExporter
     finally:
         telemetry._provider = saved
     server = grpc.aio.server(interceptors=[interceptor, ServerInterceptor()])
-    handlers = {
+    handlers: dict[str, MethodHandler] = {
         "Echo": grpc.unary_unary_rpc_method_handler(echo),
         "Mark": grpc.unary_unary_rpc_method_handler(mark),
         "Invalid": grpc.unary_unary_rpc_method_handler(invalid),
@@ -78,6 +79,11 @@ async def traced() -> AsyncIterator[tuple[grpc.aio.Channel, InMemorySpanExporter
 MARK = f"/{SERVICE}/Mark"
 
 
+def unary(channel: grpc.aio.Channel, method: str) -> grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]:
+    """A unary call on raw bytes (no serializers)."""
+    return channel.unary_unary(method)
+
+
 async def spans_before_a_mark(channel: grpc.aio.Channel, exporter: InMemorySpanExporter) -> list[ReadableSpan]:
     """The finished spans of the calls made so far, the ``Mark`` call's own left out.
 
@@ -86,7 +92,7 @@ async def spans_before_a_mark(channel: grpc.aio.Channel, exporter: InMemorySpanE
     span has ended, so has every span of the calls before it (each ends in its own call's task
     without waiting on anything, while the mark needs a whole round trip first).
     """
-    assert await channel.unary_unary(MARK)(b"", timeout=5) == b""
+    assert await unary(channel, MARK)(b"", timeout=5) == b""
     await wait_until(
         lambda: any(span.name == MARK for span in exporter.get_finished_spans()), within=10, what="the mark's span"
     )
@@ -107,7 +113,7 @@ async def test_a_call_continues_the_callers_trace_in_a_server_span(
     metadata = (("traceparent", f"00-{trace_id}-{parent_id}-01"),)
     for _ in range(2):  # the second call goes through the cached wrapping
         exporter.clear()
-        assert await channel.unary_unary(f"/{SERVICE}/Echo")(b"hi", metadata=metadata, timeout=5) == b"hi"
+        assert await unary(channel, f"/{SERVICE}/Echo")(b"hi", metadata=metadata, timeout=5) == b"hi"
         span = await only_span(channel, exporter)
         assert span.name == f"/{SERVICE}/Echo"
         assert span.kind is SpanKind.SERVER
@@ -129,13 +135,13 @@ async def test_a_client_error_is_recorded_by_code_and_a_server_fault_as_an_error
 ) -> None:
     channel, exporter = traced
     with pytest.raises(grpc.aio.AioRpcError):
-        await channel.unary_unary(f"/{SERVICE}/Invalid")(b"", timeout=5)
+        await unary(channel, f"/{SERVICE}/Invalid")(b"", timeout=5)
     span = await only_span(channel, exporter)
     assert dict(span.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert span.status.status_code is StatusCode.UNSET
     exporter.clear()
     with pytest.raises(grpc.aio.AioRpcError):
-        await channel.unary_unary(f"/{SERVICE}/Crash")(b"", timeout=5)
+        await unary(channel, f"/{SERVICE}/Crash")(b"", timeout=5)
     span = await only_span(channel, exporter)
     assert dict(span.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.INTERNAL.value[0]
     assert span.status.status_code is StatusCode.ERROR
@@ -145,7 +151,8 @@ async def test_a_stream_gets_one_span_and_health_checks_none(
     traced: tuple[grpc.aio.Channel, InMemorySpanExporter],
 ) -> None:
     channel, exporter = traced
-    replies = [reply async for reply in channel.unary_stream(f"/{SERVICE}/Count")(b"", timeout=5)]
+    count: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(f"/{SERVICE}/Count")
+    replies = [reply async for reply in count(b"", timeout=5)]
     assert replies == [b"0", b"1", b"2"]
     assert (await only_span(channel, exporter)).name == f"/{SERVICE}/Count"
     exporter.clear()

@@ -36,7 +36,8 @@ def new_call_refused(address: str) -> bool:
     """A new call on a new connection is refused (UNAVAILABLE); False while it is still served."""
     with sync_channel(address) as fresh:
         try:
-            fresh.unary_unary(f"/{PROBE_SERVICE}/Echo")(b"x", timeout=2)
+            echo: grpc.UnaryUnaryMultiCallable[bytes, bytes] = fresh.unary_unary(f"/{PROBE_SERVICE}/Echo")
+            echo(b"x", timeout=2)
         except grpc.RpcError as error:
             code = error.code()
         else:
@@ -48,7 +49,7 @@ def new_call_refused(address: str) -> bool:
 def test_sigterm_refuses_new_rpcs_lets_the_in_flight_one_finish_and_exits_within_5s(start_probe: StartProbe) -> None:
     probe = start_probe()
     with probe.channel() as channel, concurrent.futures.ThreadPoolExecutor(1) as pool:
-        slow = channel.unary_unary(f"/{PROBE_SERVICE}/Slow")
+        slow: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(f"/{PROBE_SERVICE}/Slow")
         in_flight = pool.submit(slow, b"1.5", timeout=10)
         wait_until_blocking(
             lambda: "slow started" in probe.process.stdout,

@@ -22,7 +22,7 @@ class RunningStatus:
     app: StatusApp
     server: GrpcServer
     channel: grpc.aio.Channel
-    stub: status_pb2_grpc.StatusServiceStub
+    stub: status_pb2_grpc.StatusServiceAsyncStub
     address: str
     tokens: dict[str, int] = field(default_factory=dict)
     """Lease tokens taken so far, by source (a test may stop Redis after the first batch)."""

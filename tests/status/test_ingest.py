@@ -12,6 +12,7 @@ from switchboard.status.v1 import status_pb2
 
 from devsupport.status_batches import batch, center, channel_up, op_rm, op_up, queue_up
 from devsupport.status_leases import TEST_HOLDER, take_lease
+from devsupport.streams import next_message
 from devsupport.waiting import wait_until
 from runtime.grpc_errors import details_from_rpc_error
 from services.ami_ingest import keys as ingest_keys
@@ -157,7 +158,7 @@ async def test_a_replace_all_keeps_the_rows_of_other_sources(status: RunningStat
     assert [c.unique_id for c in snapshot.channels] == ["1.1"]
     # A watcher (and every replica's mirror) restarting from that replace_all keeps pbx1's rows.
     watch = status.stub.WatchSnapshot(status_pb2.WatchSnapshotRequest())
-    first = await watch.read()
+    first = await next_message(watch)
     assert sorted(q.name for q in first.snapshot.queues) == ["fake", "sales"]
     watch.cancel()
 
