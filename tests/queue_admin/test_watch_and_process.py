@@ -25,9 +25,9 @@ from tests.queue_admin.harness import AdminServer, StartWorker, start_admin_serv
 SERVICE = "switchboard.queue.v1.QueueAdmin"
 
 
-async def subscribed(call: grpc.aio.UnaryStreamCall) -> None:
+async def subscribed(call: grpc.aio.UnaryStreamCall[Q.WatchEventsRequest, Q.JobEvent]) -> None:
     """Read the stream's first message: it says the subscription is live."""
-    first = await asyncio.wait_for(call.read(), 10)
+    first = await asyncio.wait_for(next_message(call), 10)
     assert (first.subscribed, first.event, first.queue, first.job_id) == (True, "subscribed", "", "")
     assert first.at_ms > 0
 

@@ -33,7 +33,8 @@ def wait_for_status(address: str, expected: str, service: str = "", timeout: flo
 
 
 def new_call_refused(address: str) -> bool:
-    """A new call on a new connection is refused (UNAVAILABLE); False while it is still served."""
+    """A new call on a new connection is refused (UNAVAILABLE); False while it is still served
+    or the answer is not yet clear."""
     with sync_channel(address) as fresh:
         try:
             echo: grpc.UnaryUnaryMultiCallable[bytes, bytes] = fresh.unary_unary(f"/{PROBE_SERVICE}/Echo")
@@ -42,6 +43,8 @@ def new_call_refused(address: str) -> bool:
             code = error.code()
         else:
             return False
+    if code is grpc.StatusCode.CANCELLED:
+        return False  # it raced the server's switch to refusing (reset mid-way): look again
     assert code is grpc.StatusCode.UNAVAILABLE
     return True
 
