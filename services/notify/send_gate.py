@@ -68,6 +68,10 @@ class Admission:
     """HELD: what is left of the hold; BUSY: until the fullest window has room again."""
 
 
+def _widened(limit: RateLimit | None, margin_s: float) -> RateLimit | None:
+    return None if limit is None else RateLimit(limit.max_jobs, limit.period_s + margin_s)
+
+
 class SendGate(Protocol):
     async def admit(self, notification_id: str, recipient: str) -> Admission:
         """Whether a send to ``recipient`` may start now (and if so, it is counted)."""
@@ -79,6 +83,8 @@ class TelegramSendGate:
 
     ``admit`` waits (up to ``max_wait_s``) for a full window rather than giving the job back:
     claims are paced by the same limits, so the wait is the claim-to-send jitter, short.
+    ``margin_s`` lengthens the chat and group windows, so sends that leave the gate a window
+    apart still arrive at least a window apart when the first was delayed on its way.
     """
 
     def __init__(
@@ -89,12 +95,14 @@ class TelegramSendGate:
         bot: RateLimit,
         chat: RateLimit | None,
         group: RateLimit | None,
+        margin_s: float = 0.0,
         max_wait_s: float = 2.0,
     ) -> None:
         self._script = redis.register_script(ADMIT)
         self._queue = queue
         self._hold = QueueKeys(queue).hold
-        self._bot, self._chat, self._group = bot, chat, group
+        self._bot = bot
+        self._chat, self._group = _widened(chat, margin_s), _widened(group, margin_s)
         self.max_wait_s = max_wait_s
 
     def _windows(self, chat: str) -> list[tuple[str, RateLimit]]:

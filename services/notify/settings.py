@@ -52,6 +52,10 @@ class NotifySettings(CommonSettings):
     """Per chat, in ``RateLimit.parse`` form."""
     telegram_group_rate: str = "20/60s"
     """Per group chat (negative chat id), on top of the per-chat limit."""
+    telegram_send_margin_ms: int = Field(default=100, ge=0, le=5000)
+    """Added to the per-chat and per-group windows at the send gate: the Bot API counts arrivals,
+    which trail the gate by the event loop's and the network's delay. The bot-wide window gets
+    none (it would cost throughput at every second); a 429 there pauses and requeues."""
 
     vapid_private_key: str = ""
     """Base64url raw key or PEM; ``make run`` generates one into ``DATA_DIR`` when unset."""
