@@ -10,7 +10,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
@@ -33,6 +33,7 @@ from gateway.backends import Backends
 from gateway.browser_safety import BrowserSafety
 from gateway.errors import install_error_handlers
 from gateway.http_metrics import HttpMetricsMiddleware
+from gateway.query_params import refuse_unknown_query
 from gateway.request_body import BodyLimit, BodyRefused, RequestBodyGuard, on_body_refused
 from gateway.settings import GatewaySettings
 from gateway.status_mirror import StatusMirror
@@ -45,6 +46,9 @@ from runtime.auth.sessions import SessionCodec
 from runtime.logging import get_logger
 
 __all__ = ["create_app"]
+
+API_DEPENDENCIES = [Depends(refuse_unknown_query)]
+"""Every ``/api`` route: unknown query parameters are 400, like unknown body fields."""
 
 log = get_logger("gateway")
 
@@ -134,13 +138,13 @@ def create_app(
     )
     app.include_router(routes_ops.router)
     app.include_router(login.router)
-    app.include_router(routes_status.router)
+    app.include_router(routes_status.router, dependencies=API_DEPENDENCIES)
     app.include_router(dashboard.router)
-    app.include_router(routes_queues.router)
+    app.include_router(routes_queues.router, dependencies=API_DEPENDENCIES)
     app.include_router(queue_dashboard.router)
-    app.include_router(routes_media.router)
+    app.include_router(routes_media.router, dependencies=API_DEPENDENCIES)
     app.include_router(media_page.router)
-    app.include_router(routes_notify.router)
+    app.include_router(routes_notify.router, dependencies=API_DEPENDENCIES)
     app.include_router(notify_dashboard.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -70,17 +70,25 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) if parts else ".".join(str(p) for p in loc)
 
 
+def _violation(e: dict[str, Any]) -> dict[str, Any]:
+    loc = tuple(e["loc"])
+    if e.get("type") == "json_invalid":  # loc is ("body", <character offset>), not a field
+        problem = (e.get("ctx") or {}).get("error", "JSON decode error")
+        return {
+            "field": "body",
+            "location": "body",
+            "description": f"is not valid JSON: {problem} at character {loc[-1]}",
+        }
+    return {"field": _field_name(loc), "location": str(loc[0]), "description": e["msg"]}
+
+
 def validation_details(error: RequestValidationError) -> tuple[str, dict[str, Any]]:
     """The message and details of a 400 for a request that failed validation."""
-    violations = [
-        {"field": _field_name(tuple(e.get("loc", ()))), "location": str(e["loc"][0]), "description": e["msg"]}
-        for e in error.errors()
-        if e.get("loc")
-    ]
+    violations = [_violation(e) for e in error.errors() if e.get("loc")]
     if not violations:
         return "invalid request", {}
     first = violations[0]
-    return f"{first['field']}: {first['description']}", {"field": first["field"], "field_violations": violations}
+    return f"{first['field']}: {first['description']}", {"field": first["field"], "fieldViolations": violations}
 
 
 async def _on_rpc_error(_: Request, exc: Exception) -> FastJSONResponse:

@@ -117,7 +117,7 @@ async def _call(call: Awaitable[T]) -> T:
         if not field:
             raise
         problem = (error.details() or "").removeprefix(f"{field}: ")
-        extra = {k: v for k, v in details.items() if k not in ("field", "field_violations")}
+        extra = {k: v for k, v in details.items() if k not in ("field", "fieldViolations")}
         raise InvalidArgument(JSON_FIELD.get(field, field), problem, details=extra) from None
 
 

@@ -117,7 +117,8 @@ async def list_operators(
 async def list_queue_operators(
     request: Request, queue: str, status: StatusFilter = None, paused: PausedFilter = None
 ) -> Response:
-    return await _operators(request, queue, status, paused)
+    code = None if status is None else status_from_name(status.value)
+    return _json(await _reads(request).queue_operators(queue, code, paused))
 
 
 @router.get(

@@ -116,6 +116,25 @@ class StatusReads:
         reply = await self._stub().ListOperators(request, timeout=self.timeout_seconds)
         return _list_body(_rows(reply.operators, operator_json), len(reply.operators), _meta(reply.meta))
 
+    async def queue_operators(self, queue: str, status: int | None, paused: bool | None) -> bytes:
+        """:meth:`operators` of a queue named in the path: NotFound when no such queue is known
+        (neither a queue row nor a member of one), as ``/queues/{name}`` and WatchSnapshot say."""
+        body = await self.operators(queue, status, paused)
+        if not body.startswith(b'{"success":true,"data":[]'):
+            return body
+        view = self._view(queue)
+        if view is not None:
+            _, members = view.state.operators_where(lambda op: op.queue_name == queue)
+            if members or view.state.queue_encoded(queue, view.now) is not None:
+                return body
+            raise NotFound(f"no queue {queue!r} (neither a queue nor a member of one)", details={"queue": queue})
+        reply = await self._stub().ListOperators(
+            status_pb2.ListOperatorsRequest(queue_name=queue), timeout=self.timeout_seconds
+        )
+        if not reply.operators:  # the status service words the 404 of a queue it does not know
+            await self._stub().GetQueue(status_pb2.GetQueueRequest(name=queue), timeout=self.timeout_seconds)
+        return body
+
     async def member(self, member_id: str, queue: str | None) -> bytes:
         """One member's rows (one per queue, or in ``queue`` only); NotFound when there are none."""
         view = self._view(member_id, queue)

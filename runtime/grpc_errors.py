@@ -8,6 +8,11 @@ error's ``details`` as strings) and, for ``InvalidArgument``, a ``BadRequest`` n
 
 The client side (gateway, other services) calls :func:`details_from_rpc_error` to get a plain
 dict such as ``{"reason": "InvalidArgument", "field": "queue"}`` for its JSON error body.
+
+One vocabulary for every service's details (docs/api-conventions.md): keys are lowerCamelCase
+(as Google's AIP-193 asks of ErrorInfo metadata), and a thing is named the same everywhere:
+``queue``, ``memberId``, ``jobId``, ``mediaId``, ``field`` (the request field at fault),
+``fieldViolations`` (BadRequest), ``reason`` (the error class).
 """
 
 from __future__ import annotations
@@ -78,7 +83,7 @@ def details_from_trailers(trailers: Any) -> dict[str, Any]:
             details["reason"] = info.reason
             details.update(info.metadata)
         elif packed.Unpack(bad_request):
-            details["field_violations"] = [
+            details["fieldViolations"] = [
                 {"field": v.field, "description": v.description} for v in bad_request.field_violations
             ]
     return details

@@ -79,9 +79,9 @@ def _text(value: Any) -> str:
 
 def _fenced_off(source_id: str, fencing_token: int, *, reason: str, token: str) -> FailedPrecondition:
     """The refusal of a batch whose token is not the lease holder's (``reason`` from the script)."""
-    details: dict[str, Any] = {"source_id": source_id, "fencing_token": fencing_token}
+    details: dict[str, Any] = {"sourceId": source_id, "fencingToken": fencing_token}
     if reason == "lease":
-        details["lease_token"] = int(token) if token else 0
+        details["leaseToken"] = int(token) if token else 0
         held = f"the lease holds token {token}" if token else "nobody holds the lease"
         message = f"fencing token {fencing_token} of source {source_id!r} is not the lease holder's ({held})"
     else:
@@ -215,7 +215,7 @@ class RedisStore:
             try:
                 results.append(self._result(reply, batch.source_id, batch.fencing_token))
             except FailedPrecondition as refused:
-                refused.details["applied_before"] = len(results)
+                refused.details["appliedBefore"] = len(results)
                 raise PartiallyApplied(results, refused) from refused
         return results
 

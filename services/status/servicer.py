@@ -68,7 +68,7 @@ class StatusServicer(status_pb2_grpc.StatusServiceServicer):
         operators = operators_of_member(view.state.operators(), request.member_id, queue_name)
         if not operators:
             where = f" in queue {queue_name!r}" if queue_name is not None else ""
-            raise NotFound(f"no operator {request.member_id!r}{where}", details={"member_id": request.member_id})
+            raise NotFound(f"no operator {request.member_id!r}{where}", details={"memberId": request.member_id})
         return status_pb2.GetOperatorResponse(operators=operators, meta=view.meta)
 
     async def ListQueues(
@@ -82,7 +82,7 @@ class StatusServicer(status_pb2_grpc.StatusServiceServicer):
         view = await self.core.reader.view()
         queue = view.state.queue(request.name, view.now)
         if queue is None:
-            raise NotFound(f"no queue {request.name!r}", details={"name": request.name})
+            raise NotFound(f"no queue {request.name!r}", details={"queue": request.name})
         operators = [op for op in view.state.operators() if op.queue_name == request.name]
         return status_pb2.GetQueueResponse(queue=queue, operators=operators, meta=view.meta)
 

@@ -126,7 +126,7 @@ class FakeStatusService(status_pb2_grpc.StatusServiceServicer):
             and (not request.HasField("queue_name") or op.queue_name == request.queue_name)
         ]
         if not ops:
-            raise NotFound(f"operator {request.member_id} not found", details={"member_id": request.member_id})
+            raise NotFound(f"operator {request.member_id} not found", details={"memberId": request.member_id})
         return S.GetOperatorResponse(operators=ops, meta=self._meta())
 
     async def ListQueues(self, request, context):

@@ -49,6 +49,19 @@ async def test_operators_of_one_queue(client: httpx.AsyncClient) -> None:
     assert body["data"][0]["queueName"] == "support"
 
 
+async def test_operators_of_an_unknown_queue_are_404_naming_it(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"{API}/operators/queue/nope")
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert (error["code"], error["details"]["queue"]) == ("NOT_FOUND", "nope")
+
+
+async def test_a_known_queue_whose_filter_matches_nobody_is_an_empty_list(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"{API}/operators/queue/support", params={"status": "busy"})
+    assert response.status_code == 200
+    assert response.json()["data"] == []
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -143,7 +156,13 @@ async def test_resync_and_clear(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"status": "sleeping"}, "status"), ({"paused": "maybe"}, "paused"), ({"queue": ""}, "queue")],
+    [
+        ({"status": "sleeping"}, "status"),
+        ({"paused": "maybe"}, "paused"),
+        ({"queue": ""}, "queue"),
+        ({"page_size": "1"}, "page_size"),  # unknown query parameters are refused like unknown body fields
+        ({"queue": "sales", "Status": "idle"}, "Status"),
+    ],
 )
 async def test_bad_query_is_400_naming_the_field(
     client: httpx.AsyncClient, fake_status: FakeStatusService, params: dict[str, str], field: str
@@ -168,7 +187,7 @@ async def test_backend_invalid_argument_is_400_with_its_details(
     assert error["code"] == "INVALID_ARGUMENT"
     assert error["message"] == "queue_name: must not contain spaces"
     assert error["details"]["field"] == "queue_name"
-    assert error["details"]["field_violations"] == [{"field": "queue_name", "description": "must not contain spaces"}]
+    assert error["details"]["fieldViolations"] == [{"field": "queue_name", "description": "must not contain spaces"}]
 
 
 async def test_status_service_down_is_503_unavailable(client: httpx.AsyncClient, backends: Backends) -> None:

@@ -35,9 +35,18 @@ def test_validation_error_names_the_query_field() -> None:
     message, details = validation_details(error)
     assert message == "paused: Input should be a valid boolean"
     assert details["field"] == "paused"
-    assert details["field_violations"] == [
+    assert details["fieldViolations"] == [
         {"field": "paused", "location": "query", "description": "Input should be a valid boolean"}
     ]
+
+
+def test_malformed_json_names_the_body_and_where_it_broke() -> None:
+    error = RequestValidationError(
+        [{"loc": ("body", 1), "msg": "JSON decode error", "type": "json_invalid", "ctx": {"error": "Expecting value"}}]
+    )
+    message, details = validation_details(error)
+    assert message == "body: is not valid JSON: Expecting value at character 1"
+    assert details["field"] == "body"
 
 
 def test_validation_error_in_a_body_keeps_the_nested_path() -> None:

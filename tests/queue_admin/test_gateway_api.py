@@ -141,7 +141,13 @@ async def test_job_listing_pages_and_job_detail_names(api: httpx.AsyncClient) ->
 
 
 @pytest.mark.parametrize(
-    ("params", "field"), [({"state": "sleeping"}, "state"), ({"page": 0}, "page"), ({"pageSize": 5000}, "pageSize")]
+    ("params", "field"),
+    [
+        ({"state": "sleeping"}, "state"),
+        ({"page": 0}, "page"),
+        ({"pageSize": 5000}, "pageSize"),
+        ({"page_size": 5}, "page_size"),
+    ],
 )
 async def test_bad_listing_is_400_naming_the_parameter(
     api: httpx.AsyncClient, params: dict[str, Any], field: str
@@ -242,3 +248,12 @@ async def test_events_stream_of_an_undeclared_queue_is_404(api: httpx.AsyncClien
     response = await api.get("/api/queues/events", params={"queue": "nope"})
     assert response.status_code == 404
     assert response.json()["error"]["details"]["queue"] == "nope"
+
+
+async def test_malformed_json_is_400_naming_the_body(api: httpx.AsyncClient, layer: QueueAdmin) -> None:
+    response = await api.post(JOBS, content=b'{"name": ', headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["details"]["field"] == "body"
+    assert error["message"].startswith("body: is not valid JSON: ")
+    assert (await layer.counts()).waiting == 0

@@ -16,7 +16,7 @@ def test_invalid_argument_carries_the_field() -> None:
     assert details_from_trailers(trailers) == {
         "reason": "InvalidArgument",
         "field": "queue",
-        "field_violations": [{"field": "queue", "description": "must not be empty"}],
+        "fieldViolations": [{"field": "queue", "description": "must not be empty"}],
     }
 
 

@@ -64,7 +64,7 @@ def test_invalid_argument_maps_to_its_status_with_the_field(shared_probe: Probe)
     details = details_from_rpc_error(caught.value)
     assert details["reason"] == "InvalidArgument"
     assert details["field"] == "queue"
-    assert details["field_violations"] == [{"field": "queue", "description": "must not be empty"}]
+    assert details["fieldViolations"] == [{"field": "queue", "description": "must not be empty"}]
 
 
 def test_unexpected_exception_is_internal_without_leaking_and_logged(shared_probe: Probe) -> None:

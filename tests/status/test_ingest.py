@@ -103,8 +103,8 @@ async def test_a_forged_token_above_the_lease_holders_is_refused_and_the_real_in
             await status.ingest(batch(op_up("sales", "PJSIP/666"), token=forged))
         assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         details = details_from_rpc_error(error.value)
-        assert int(details["fencing_token"]) == forged  # exact: no float on the way
-        assert int(details["lease_token"]) == token
+        assert int(details["fencingToken"]) == forged  # exact: no float on the way
+        assert int(details["leaseToken"]) == token
     await status.ingest(batch(op_up("sales", "PJSIP/1"), token=token))
     reply = await status.stub.ListOperators(status_pb2.ListOperatorsRequest())
     assert [o.member_id for o in reply.operators] == ["PJSIP/1"]
@@ -120,7 +120,7 @@ async def test_a_former_leaders_token_is_refused_once_another_replica_took_the_l
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await status.ingest(batch(op_up("sales", "PJSIP/666"), token=old))
     assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert int(details_from_rpc_error(error.value)["lease_token"]) == new
+    assert int(details_from_rpc_error(error.value)["leaseToken"]) == new
     await status.ingest(batch(op_up("sales", "PJSIP/2"), token=new, sequence=2))
     reply = await status.stub.ListOperators(status_pb2.ListOperatorsRequest())
     assert [o.member_id for o in reply.operators] == ["PJSIP/1", "PJSIP/2"]
@@ -184,7 +184,7 @@ async def test_a_refusal_names_the_highest_token_seen_to_the_last_digit(status: 
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await status.ingest(batch(op_up("sales", "PJSIP/666"), token=leader - 1))
     details = details_from_rpc_error(error.value)
-    assert (details["fencing_token"], details["highest"]) == (str(leader - 1), str(leader))
+    assert (details["fencingToken"], details["highest"]) == (str(leader - 1), str(leader))
 
 
 async def test_replace_all_removes_rows_missing_from_it(status: RunningStatus) -> None:
