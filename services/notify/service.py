@@ -220,9 +220,14 @@ class NotifyCore:
 
     # ---- sms status callback ---------------------------------------------------------------
     async def sms_status(self, url: str, form: Mapping[str, str], signature: str) -> Notification:
-        """The provider's delivery report, authenticated by its signature over ``url`` and ``form``:
-        ``delivered`` and ``undelivered``/``failed`` are final, the others change nothing."""
-        if not sms_signature.verify(self.settings.sms_auth_token, url, form, signature):
+        """The provider's delivery report, authenticated by its signature over the URL and ``form``:
+        ``delivered`` and ``undelivered``/``failed`` are final, the others change nothing.
+
+        The provider signs the URL it was given (``SMS_STATUS_CALLBACK_URL``), which is what is
+        checked when set: behind a proxy that rewrites the URL, the ``url`` the gateway saw differs.
+        """
+        signed_url = self.settings.sms_status_callback_url or url
+        if not sms_signature.verify(self.settings.sms_auth_token, signed_url, form, signature):
             raise PermissionDenied("the SMS status callback's X-Twilio-Signature does not match")
         provider_id, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
         error_code, error_message = form.get("ErrorCode", ""), form.get("ErrorMessage", "")

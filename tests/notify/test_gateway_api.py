@@ -10,12 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
 from devsupport.auth import AUTH_HEADERS
 from devsupport.waiting import wait_until
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from services.notify.domain.sms_signature import sign
+from services.notify.local.http import start
 from tests.gateway.harness import LiveGateway
 from tests.gateway.sse import events
 from tests.notify.harness import SMS_TOKEN, Notify, Providers, notify_settings, running_notify
@@ -204,3 +206,44 @@ async def test_queue_stats_show_both_notification_queues(api: Api, redis_url: st
         await stop_admin_server(admin)
     names = set(stats["queues"])
     assert {"notifications", "notifications_telegram"} <= names
+
+
+async def test_an_sms_callback_through_a_url_rewriting_proxy_is_checked_against_the_configured_url(
+    redis_url: str, tmp_path: Path, providers: Providers
+) -> None:
+    base = notify_settings(redis_url, tmp_path, providers)
+    gateway = LiveGateway(create_app(GatewaySettings(notify_addr=base.notify_addr, gateway_status_mirror=False)))
+
+    async def forward(request: web.Request) -> web.Response:
+        # A reverse proxy: public path /hooks/sms -> the gateway's route, headers and body as they came.
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(
+                gateway.url + SMS_STATUS,
+                content=await request.read(),
+                headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
+            )
+        return web.Response(status=answer.status_code, body=answer.content, content_type="application/json")
+
+    proxy_app = web.Application()
+    proxy_app.router.add_post("/hooks/sms", forward)
+    proxy = await start(proxy_app)
+    settings = notify_settings(
+        redis_url,
+        tmp_path,
+        providers,
+        notify_addr=base.notify_addr,
+        sms_status_callback_url=proxy.url + "/hooks/sms",
+    )
+    try:
+        async with running_notify(settings, providers):
+            await gateway.start()
+            try:
+                async with httpx.AsyncClient(base_url=gateway.url, timeout=30, headers=AUTH_HEADERS) as http:
+                    api = Api(http, None, gateway)  # type: ignore[arg-type]
+                    (nid,) = await api.send(channel="sms", to="+4915112345678", text="code 3")
+                    assert (await api.settled(nid))["state"] == "delivered"
+            finally:
+                await gateway.stop()
+    finally:
+        await proxy.stop()
+    assert [c["status"] for c in providers.sms.callbacks] == [200]
