@@ -8,19 +8,15 @@ through ``POST /api/admin/media/upload-async``, lists ``/api/admin/media`` and f
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from gateway.login import page_context
+from gateway.templating import templates
 from runtime.auth import Scope
 from runtime.auth.http import requires
 
 __all__ = ["router"]
-
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 
 router = APIRouter(tags=["dashboard"], dependencies=[requires(Scope.READ)])
 

@@ -9,22 +9,19 @@ under ``make run``, shows what the local providers received (``GET /api/notifica
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.templating import Jinja2Templates
 
 from gateway.login import page_context
 from gateway.settings import GatewaySettings
+from gateway.templating import templates
 from runtime.auth import Scope
 from runtime.auth.http import requires
 from runtime.errors import FailedPrecondition, Unavailable
 
 __all__ = ["router"]
 
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 router = APIRouter(tags=["dashboard"], dependencies=[requires(Scope.READ)])
 CHANNELS = ("email", "telegram", "browser", "database", "sms")
 TEMPLATES = ("welcome", "reminder", "operator_alert")
