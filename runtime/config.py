@@ -241,6 +241,12 @@ class CommonSettings(Topology):
     # gRPC servers close each client connection (gracefully: a GOAWAY, open streams finish) after
     # this long, so clients resolve the name again and spread over replicas added since; 0 = never.
     grpc_max_connection_age_seconds: float = Field(default=30.0, ge=0.0, le=86_400.0)
+    # Calls one gRPC server runs at once (long streams included: Ingest, every watch); the next is
+    # refused at once with RESOURCE_EXHAUSTED, which clients retry with backoff. Without a cap calls
+    # queue in gRPC core, and once more than 1,000 wait for the Python server to take them
+    # (grpc.server.max_pending_requests) core kills the newest with CANCELLED before any handler or
+    # log line sees them: 2,000 concurrent EnqueueJob gave 93–182 such CANCELLED. 0 = no cap.
+    grpc_max_concurrent_rpcs: int = Field(default=800, ge=0, le=1_000_000)
     health_check_interval_seconds: float = Field(default=1.0, gt=0.0, le=60.0)
     # Shared by the media service and the gateway (which refuses a larger upload before streaming it).
     media_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1)

@@ -150,6 +150,7 @@ class GrpcServer:
         health_interval_seconds: float = 1.0,
         reuse_port: bool = False,
         max_connection_age_seconds: float = 0.0,
+        max_concurrent_rpcs: int = 0,
     ) -> None:
         check_declared(list(service.service_names), service.scopes)
         self.service = service
@@ -168,7 +169,17 @@ class GrpcServer:
             options=[
                 ("grpc.so_reuseport", 1 if reuse_port else 0),
                 *_connection_age_options(max_connection_age_seconds),
+                # gRPC core kills (CANCELLED, before any handler or log line sees them) the calls that
+                # arrive while more than max_pending_requests (default 1,000) wait for this process to
+                # take them. Under a burst the Python loop takes them slower than they arrive, so that
+                # queue is made long enough to hold a burst; the calls wait in it within their own
+                # deadline, and the concurrency cap below answers the excess with a clear refusal.
+                ("grpc.server.max_pending_requests", PENDING_CALLS_LIMIT),
+                ("grpc.server.max_pending_requests_hard_limit", PENDING_CALLS_LIMIT),
             ],
+            # Past the cap a call is refused at once with RESOURCE_EXHAUSTED ("Concurrent RPC limit
+            # exceeded") instead of queueing; see CommonSettings.grpc_max_concurrent_rpcs.
+            maximum_concurrent_rpcs=max_concurrent_rpcs or None,
         )
         service.register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
@@ -212,6 +223,10 @@ class GrpcServer:
                 log.exception("shutdown hook failed", hook=_name_of(hook))
 
 
+PENDING_CALLS_LIMIT = 20_000
+"""Calls that may wait in gRPC core for the server to take them (a few KB each)."""
+
+
 def _connection_age_options(seconds: float) -> list[tuple[str, int]]:
     """Close connections after ``seconds`` (gRPC adds ±10 % jitter) so clients re-resolve and
     rebalance (``runtime.grpc_client``); open streams may run on (no age grace limit)."""
@@ -232,6 +247,7 @@ async def serve(
     stop: asyncio.Event | None = None,
     reuse_port: bool = False,
     max_connection_age_seconds: float = 0.0,
+    max_concurrent_rpcs: int = 0,
 ) -> None:
     """Serve ``service`` until SIGTERM/SIGINT (or ``stop`` is set), then drain and return."""
     server = GrpcServer(
@@ -242,6 +258,7 @@ async def serve(
         health_interval_seconds=health_interval_seconds,
         reuse_port=reuse_port,
         max_connection_age_seconds=max_connection_age_seconds,
+        max_concurrent_rpcs=max_concurrent_rpcs,
     )
     stop = stop or asyncio.Event()
     received: list[str] = []
@@ -316,6 +333,7 @@ def run_service(
                 stop=stop,
                 reuse_port=worker is not None,
                 max_connection_age_seconds=settings.grpc_max_connection_age_seconds,
+                max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
             )
         finally:
             if orphan_watch is not None:

@@ -114,5 +114,6 @@ async def create_app(settings: StatusSettings, *, migrate: bool = True) -> Statu
         reader,
         request_resync=functools.partial(request_asterisk_resync, settings, settings.status_resync_timeout_seconds),
         watch_heartbeat_seconds=settings.status_watch_heartbeat_seconds,
+        ingest_read_ahead_bytes=settings.status_ingest_read_ahead_bytes,
     )
     return StatusApp(settings, redis, engine, service, StatusServicer(service))

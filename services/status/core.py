@@ -26,7 +26,7 @@ from services.status.db import ConfigWriter, StatusDatabase
 from services.status.domain import validation, wire
 from services.status.domain.batch import upserts_for_config
 from services.status.follower import Follower
-from services.status.ingest_stream import acknowledge
+from services.status.ingest_stream import DEFAULT_READ_AHEAD_BYTES, acknowledge
 from services.status.reads import StatusReader
 from services.status.redis_store import ApplyResult, PartiallyApplied, RedisStore
 from services.status.watch import WatchHub
@@ -50,6 +50,7 @@ class StatusCore:
         *,
         request_resync: ResyncRequester,
         watch_heartbeat_seconds: float = 0.5,
+        ingest_read_ahead_bytes: int = DEFAULT_READ_AHEAD_BYTES,
     ) -> None:
         self.store = store
         self.database = database
@@ -60,6 +61,7 @@ class StatusCore:
         self.request_resync = request_resync
         self.watch_heartbeat_seconds = watch_heartbeat_seconds
         """A watch that asked for freshness gets it after this long without any other message."""
+        self.ingest_read_ahead_bytes = ingest_read_ahead_bytes
         follower.on_reconnect = self._seed_after_outage
 
     async def start(self, *, ready_timeout: float = 2.0) -> None:
@@ -125,7 +127,7 @@ class StatusCore:
 
     def ingest_stream(self, batches: AsyncIterator[status_pb2.IngestBatch]) -> AsyncIterator[status_pb2.IngestAck]:
         """One Ingest stream: the ack of every batch, in order (see :mod:`services.status.ingest_stream`)."""
-        return acknowledge(batches, self.ingest_group)
+        return acknowledge(batches, self.ingest_group, max_read_ahead_bytes=self.ingest_read_ahead_bytes)
 
     def _deliver(self, results: Sequence[ApplyResult], spans: Sequence[trace.Span | None]) -> None:
         # This replica's watchers get its own writes straight away (see Follower.deliver);

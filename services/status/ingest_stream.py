@@ -5,6 +5,11 @@ whatever has arrived by then (at most :data:`MAX_GROUP`), applied together: each
 atomic, all in one Redis round trip, so a burst never queues behind per-batch round trips.
 Sequences must increase within a stream. A bad or fenced-off batch ends the stream (with its
 error) after the acks of every batch before it.
+
+The read-ahead is bounded twice: at most :data:`MAX_READ_AHEAD` batches and at most
+``max_read_ahead_bytes`` of them (``STATUS_INGEST_READ_AHEAD_BYTES``, serialized size) — a batch may
+be up to the 4 MB gRPC message limit, and 256 of those would be 1 GB per stream. Past the bound the
+stream is simply not read: HTTP/2 flow control then holds the client back.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ MAX_READ_AHEAD: Final = 256
 """Batches buffered ahead of the one being applied."""
 MAX_GROUP: Final = 64
 """Most batches applied in one Redis round trip."""
+DEFAULT_READ_AHEAD_BYTES: Final = 16 * 1024 * 1024
+"""Serialized bytes of the batches read ahead, at most (one batch is always taken, whatever its size)."""
 
 ApplyGroup = Callable[[Sequence[status_pb2.IngestBatch]], Awaitable[list[ApplyResult]]]
 """Applies validated batches of one stream in order; raises PartiallyApplied when one was refused."""
@@ -52,7 +59,45 @@ class _SequenceCheck:
         self.last_sequence = batch.sequence
 
 
-async def _next_group(arrived: asyncio.Queue[status_pb2.IngestBatch | None], check: _SequenceCheck) -> _Group:
+class _ReadAhead:
+    """The batches read ahead of the group being applied, bounded in count and in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._queue: asyncio.Queue[tuple[status_pb2.IngestBatch | None, int]] = asyncio.Queue(MAX_READ_AHEAD)
+        self._max_bytes = max_bytes
+        self.buffered_bytes = 0
+        self._room = asyncio.Event()
+        self._room.set()
+
+    async def put(self, batch: status_pb2.IngestBatch | None) -> None:
+        """Waits while the buffered batches are at the byte bound (the end marker never waits)."""
+        size = 0
+        if batch is not None:
+            await self._room.wait()
+            size = batch.ByteSize()
+            self.buffered_bytes += size
+            if self.buffered_bytes >= self._max_bytes:
+                self._room.clear()
+        await self._queue.put((batch, size))
+
+    def _taken(self, item: tuple[status_pb2.IngestBatch | None, int]) -> status_pb2.IngestBatch | None:
+        batch, size = item
+        self.buffered_bytes -= size
+        if self.buffered_bytes < self._max_bytes:
+            self._room.set()
+        return batch
+
+    async def get(self) -> status_pb2.IngestBatch | None:
+        return self._taken(await self._queue.get())
+
+    def empty(self) -> bool:
+        return self._queue.empty()
+
+    def get_nowait(self) -> status_pb2.IngestBatch | None:
+        return self._taken(self._queue.get_nowait())
+
+
+async def _next_group(arrived: _ReadAhead, check: _SequenceCheck) -> _Group:
     """Wait for one batch, then take whatever else has arrived (up to MAX_GROUP)."""
     group = _Group()
     item = await arrived.get()
@@ -79,10 +124,13 @@ def _acks(batches: Sequence[status_pb2.IngestBatch], results: Sequence[ApplyResu
 
 
 async def acknowledge(
-    batches: AsyncIterator[status_pb2.IngestBatch], apply_group: ApplyGroup
+    batches: AsyncIterator[status_pb2.IngestBatch],
+    apply_group: ApplyGroup,
+    *,
+    max_read_ahead_bytes: int = DEFAULT_READ_AHEAD_BYTES,
 ) -> AsyncIterator[status_pb2.IngestAck]:
     """Apply one stream's batches as they arrive; yield each one's ack, in order."""
-    arrived: asyncio.Queue[status_pb2.IngestBatch | None] = asyncio.Queue(MAX_READ_AHEAD)
+    arrived = _ReadAhead(max_read_ahead_bytes)
 
     async def read_ahead() -> None:
         try:

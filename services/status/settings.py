@@ -18,6 +18,8 @@ class StatusSettings(CommonSettings):
     """Change sets buffered per watcher before it is skipped ahead with a fresh snapshot."""
     status_watch_heartbeat_seconds: float = Field(default=0.5, gt=0.0, le=60.0)
     """A watch that asked for freshness events gets one after this long without any other message."""
+    status_ingest_read_ahead_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
+    """Serialized bytes of Ingest batches one stream may have read ahead of the group being applied."""
     status_resync_timeout_seconds: float = Field(default=1.0, gt=0.0, le=30.0)
     """Deadline of the best-effort IngestControl.RequestResync call made by Resync."""
     status_migrate_on_start: bool = True

@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devsupport.auth import aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
+from devsupport.waiting import wait_until
 from runtime.auth import Scope
 from runtime.grpc_server import GrpcServer, GrpcService, shutdown_event
 from runtime.grpc_types import MethodHandler
@@ -90,3 +91,36 @@ async def test_drain_ends_health_watch_streams_after_sending_not_serving() -> No
         assert await watch.read() is grpc.aio.EOF
         await stopping
         assert time.monotonic() - started < 2.0
+
+
+async def test_calls_past_the_concurrency_cap_are_refused_with_resource_exhausted() -> None:
+    address = f"127.0.0.1:{free_port()}"
+    server = GrpcServer(
+        GrpcService(name="feed", address=address, register=register, service_names=[SERVICE], scopes=SCOPES),
+        authenticator=authenticator_for_tests(),
+        max_concurrent_rpcs=2,
+    )
+    await server.start()
+    try:
+        async with aio_channel(address) as channel:
+            follow_call: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(f"/{SERVICE}/Follow")
+            held = [follow_call(b"", timeout=10) for _ in range(2)]
+            for stream in held:
+                assert await stream.read() == b"first"
+            refused = follow_call(b"", timeout=10)
+            assert await refused.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            for stream in held:
+                stream.cancel()
+
+            async def admitted() -> bool:
+                again = follow_call(b"", timeout=10)
+                try:
+                    return await again.read() == b"first"
+                except grpc.aio.AioRpcError:
+                    return False
+                finally:
+                    again.cancel()
+
+            await wait_until(admitted, within=10, what="a call admitted once the held ones ended")
+    finally:
+        await server.stop()
