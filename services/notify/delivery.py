@@ -126,6 +126,9 @@ class Deliverer:
             log.info("accepted by provider", notification_id=nid, channel=channel.value, attempt=attempt, state=state)
             return {"state": state.value, "providerId": outcome.provider_id}
         if step.action is Action.REQUEUE:
+            gate = self.gates.get(channel)
+            if gate is not None and step.delay_s > 0:
+                await gate.hold(step.delay_s)  # first: every other worker stops sending now
             TELEGRAM_RETRY_AFTER.inc(step.delay_s)
             await self.store.mark_requeued(nid, reason=step.reason, next_attempt_at_ms=at + round(step.delay_s * 1000))
             log.warning("rate limited, channel held", notification_id=nid, retry_after_s=step.delay_s)

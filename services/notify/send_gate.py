@@ -11,6 +11,9 @@ closes both gaps: one Lua call, right before the request, that
 * admits the send only if every window it belongs to (the bot, its chat, its group chat) has
   room, recording the send start in each; otherwise it says how long until the fullest frees.
 
+A 429 sets the hold through the gate the moment its answer arrives (``hold``), before the job's
+outcome is recorded.
+
 Windows are sliding logs in Redis (``keys.send_gate_window``) read with the server's ``TIME``,
 so every worker replica shares them and one clock. What is left between the gate and the
 provider is the event loop's delay before the request leaves, a few milliseconds.
@@ -55,6 +58,14 @@ return {0, 0}
 """
 
 
+# KEYS: hold.  ARGV: ms.  Hold the queue for ms unless a longer hold is already in place.
+HOLD = """
+local ms = tonumber(ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ms then redis.call('SET', KEYS[1], 1, 'PX', ms) end
+return 1
+"""
+
+
 class Verdict(Enum):
     ADMITTED = "admitted"
     HELD = "held"
@@ -75,6 +86,10 @@ def _widened(limit: RateLimit | None, margin_s: float) -> RateLimit | None:
 class SendGate(Protocol):
     async def admit(self, notification_id: str, recipient: str) -> Admission:
         """Whether a send to ``recipient`` may start now (and if so, it is counted)."""
+        ...
+
+    async def hold(self, seconds: float) -> None:
+        """Admit nothing for ``seconds`` (a provider's retry-after), starting now."""
         ...
 
 
@@ -99,6 +114,7 @@ class TelegramSendGate:
         max_wait_s: float = 2.0,
     ) -> None:
         self._script = redis.register_script(ADMIT)
+        self._hold_script = redis.register_script(HOLD)
         self._queue = queue
         self._hold = QueueKeys(queue).hold
         self._bot = bot
@@ -122,6 +138,12 @@ class TelegramSendGate:
         code, ms = await self._script(keys=[self._hold, *(key for key, _ in windows)], args=args)
         verdict = (Verdict.ADMITTED, Verdict.HELD, Verdict.BUSY)[int(code)]
         return Admission(verdict, int(ms) / 1000)
+
+    async def hold(self, seconds: float) -> None:
+        """Hold the queue (its ``hold`` key, which every claim and this gate honour) at once: the
+        429's worker still has to record it before the queue layer would set the same hold, and
+        other workers' sends must not reach the provider meanwhile."""
+        await self._hold_script(keys=[self._hold], args=[max(round(seconds * 1000), 1)])
 
     async def admit(self, notification_id: str, recipient: str) -> Admission:
         """Admitted, or why not: held (a ``retry_after`` in force) or still busy after waiting

@@ -87,12 +87,13 @@ async def test_admit_gives_up_when_the_wait_is_longer_than_its_bound(redis: Redi
 
 
 class RecordingSender:
-    def __init__(self) -> None:
+    def __init__(self, outcome: Outcome | None = None) -> None:
         self.sent: list[str] = []
+        self.outcome = outcome or Outcome.delivered("1")
 
     async def send(self, notification: Notification) -> Outcome:
         self.sent.append(notification.id)
-        return Outcome.delivered("1")
+        return self.outcome
 
     async def close(self) -> None:
         return None
@@ -126,3 +127,25 @@ async def test_a_job_that_finds_the_channel_held_at_the_moment_of_sending_goes_b
         await redis.delete(QueueKeys(TELEGRAM).hold)
         assert (await deliverer.deliver(nid, 1))["state"] == "delivered"
         assert sender.sent == [nid]
+
+
+async def test_a_429_holds_the_channel_through_the_gate_before_the_job_goes_back(
+    redis_url: str, tmp_path: Path, providers: Providers, redis: Redis
+) -> None:
+    settings = notify_settings(redis_url, tmp_path, providers)
+    async with running_notify(settings, providers, workers=False) as notify:
+        nid = await notify.send(
+            channel=TELEGRAM_CHANNEL, recipient=notify_pb2.Recipient(telegram_chat_id="6"), body="hi"
+        )
+        deliverer = Deliverer(
+            store=notify.app.core.store,
+            senders={Channel.TELEGRAM: RecordingSender(Outcome.rate_limited(30.0, "429: retry after 30"))},
+            policy=retry_policy(settings, 5),
+            timeout_s=3.0,
+            gates={Channel.TELEGRAM: gate(redis)},
+        )
+        with pytest.raises(Requeue):
+            await deliverer.deliver(nid, 1)
+        # No worker ran: the hold is the gate's, set on the 429 itself.
+        assert 20_000 < await redis.pttl(QueueKeys(TELEGRAM).hold) <= 30_000
+        assert (await gate(redis).check("other", "99")).verdict is Verdict.HELD
