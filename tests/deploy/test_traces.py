@@ -102,34 +102,40 @@ def test_the_suite_exports_request_traces_with_their_edges_and_little_background
         }
         base = f"http://127.0.0.1:{gateway}"
         with ServiceProcess.module("scripts.run_local", env=env) as suite:
-            suite.wait_http(f"{base}/readyz/backends", timeout=90)
-            job_id = call(f"{base}/api/queues/workflow/jobs", {"name": "statistics_aggregation", "data": {}})["data"][
-                "jobId"
-            ]
-            call(f"{base}/api/queue-status/sync/status")
+            try:
+                suite.wait_http(f"{base}/readyz/backends", timeout=90)
+                job_id = call(f"{base}/api/queues/workflow/jobs", {"name": "statistics_aggregation", "data": {}})[
+                    "data"
+                ]["jobId"]
+                call(f"{base}/api/queue-status/sync/status")
 
-            def job_traced() -> bool:
-                return any(s.attributes.get("queue.job_id") == job_id for s in receiver.snapshot())
+                def job_traced() -> bool:
+                    return any(s.attributes.get("queue.job_id") == job_id for s in receiver.snapshot())
 
-            wait_until_blocking(job_traced, within=60, what="the job's run span", interval=0.2, detail=suite.output)
-            # Long enough for every background loop to have run many times (the queue probe
-            # every 0.5 s, worker claims, leases, health checks): ten of the demo feed's batches.
-            wait_until_blocking(
-                lambda: len(Traces(receiver.snapshot()).named("ingest.batch")) >= BATCHES_AT_LEAST,
-                within=120,
-                what=f"{BATCHES_AT_LEAST} AMI batches traced",
-                interval=0.2,
-                detail=suite.output,
-            )
-            wait_until_blocking(
-                lambda: Traces(receiver.snapshot()).named("status.watch.fanout"),
-                within=60,
-                what="an AMI batch fanned out to watchers",
-                interval=0.2,
-                detail=lambda: str(Counter((s.service, s.name, s.kind) for s in receiver.snapshot())),
-            )
-            suite.send_signal(signal.SIGINT)
-            assert suite.wait_exit(timeout=30) == 0, suite.output()
+                wait_until_blocking(job_traced, within=60, what="the job's run span", interval=0.2, detail=suite.output)
+                # Long enough for every background loop to have run many times (the queue probe
+                # every 0.5 s, worker claims, leases, health checks): ten of the demo feed's batches.
+                wait_until_blocking(
+                    lambda: len(Traces(receiver.snapshot()).named("ingest.batch")) >= BATCHES_AT_LEAST,
+                    within=120,
+                    what=f"{BATCHES_AT_LEAST} AMI batches traced",
+                    interval=0.2,
+                    detail=suite.output,
+                )
+                wait_until_blocking(
+                    lambda: Traces(receiver.snapshot()).named("status.watch.fanout"),
+                    within=60,
+                    what="an AMI batch fanned out to watchers",
+                    interval=0.2,
+                    detail=lambda: str(Counter((s.service, s.name, s.kind) for s in receiver.snapshot())),
+                )
+            finally:
+                # Ctrl-C, as a developer stops `make run`: the runner stops every process it started
+                # (killing only the runner, as a failed test's cleanup would, leaves them running).
+                if suite.poll() is None:
+                    suite.send_signal(signal.SIGINT)
+                exit_code = suite.wait_exit(timeout=30)
+            assert exit_code == 0, suite.output()
 
     traces = Traces(receiver.snapshot())
     (run,) = [s for s in traces.spans if s.attributes.get("queue.job_id") == job_id and s.kind == "consumer"]
