@@ -263,6 +263,9 @@ class CommonSettings(Topology):
     grpc_tls_cert: Annotated[Path | None, BeforeValidator(_empty_is_none)] = None
     grpc_tls_key: Annotated[Path | None, BeforeValidator(_empty_is_none)] = None
     grpc_tls_ca: Annotated[Path | None, BeforeValidator(_empty_is_none)] = None
+    # A plaintext port serving grpc.health.v1 only, for probes that cannot present a client
+    # certificate (Kubernetes' grpc: probe) while the service port requires one.
+    grpc_health_port: Annotated[Port | None, BeforeValidator(_empty_is_none)] = None
 
     @model_validator(mode="after")
     def _check_auth_and_tls(self) -> CommonSettings:

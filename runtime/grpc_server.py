@@ -26,7 +26,9 @@ OpenTelemetry interceptor, :class:`runtime.interceptors.ServerInterceptor` and
 :class:`runtime.auth.grpc_server.AuthInterceptor`: every method of the service must have a
 declared scope (``scopes``) or the server refuses to start, and every call is authenticated
 (:class:`runtime.auth.Authenticator`, built from the settings by :func:`run_service`). With
-``GRPC_TLS_*`` set the port is TLS and requires client certificates (:mod:`runtime.auth.tls`).
+``GRPC_TLS_*`` set the port is TLS and requires client certificates (:mod:`runtime.auth.tls`);
+``GRPC_HEALTH_PORT`` then adds a plaintext port that serves grpc.health.v1 and nothing else, for
+probes that cannot present a client certificate (the kubelet's ``grpc:`` probe).
 
 A service with a one-time step before serving (database migrations) passes it as ``prepare``:
 it runs once per start, before ``build``. With ``GRPC_PROCESSES=N`` (N > 1) the entry process
@@ -151,6 +153,7 @@ class GrpcServer:
         reuse_port: bool = False,
         max_connection_age_seconds: float = 0.0,
         max_concurrent_rpcs: int = 0,
+        health_port: int | None = None,
     ) -> None:
         check_declared(list(service.service_names), service.scopes)
         self.service = service
@@ -187,6 +190,13 @@ class GrpcServer:
             [*service.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
         self.port = 0
+        self.health_port = health_port
+        self.health_server: grpc.aio.Server | None = None
+        if health_port is not None:
+            # Health only: no other service, no credentials asked (health is public anyway), so a
+            # probe reaches it in plaintext while the service port requires client certificates.
+            self.health_server = grpc.aio.server(options=[("grpc.so_reuseport", 1 if reuse_port else 0)])
+            health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.health_server)
 
     async def start(self) -> int:
         """Bind, evaluate health once and start serving; returns the bound port."""
@@ -194,8 +204,13 @@ class GrpcServer:
             self.port = self.server.add_insecure_port(self.service.listen_address)
         else:
             self.port = self.server.add_secure_port(self.service.listen_address, self.credentials)
+        if self.health_server is not None:
+            host = self.service.listen_address.rpartition(":")[0]
+            self.health_port = self.health_server.add_insecure_port(f"{host}:{self.health_port}")
         await self.health.start()
         await self.server.start()
+        if self.health_server is not None:
+            await self.health_server.start()
         log.info(
             "server started",
             address=self.service.listen_address,
@@ -212,6 +227,8 @@ class GrpcServer:
         await self.health.shutdown()
         grace = max(0.0, min(self.grace_seconds, deadline - time.monotonic() - 0.3))
         await self.server.stop(grace)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         for hook in self.service.shutdown_hooks:
             remaining = deadline - time.monotonic()
             try:
@@ -248,6 +265,7 @@ async def serve(
     reuse_port: bool = False,
     max_connection_age_seconds: float = 0.0,
     max_concurrent_rpcs: int = 0,
+    health_port: int | None = None,
 ) -> None:
     """Serve ``service`` until SIGTERM/SIGINT (or ``stop`` is set), then drain and return."""
     server = GrpcServer(
@@ -259,6 +277,7 @@ async def serve(
         reuse_port=reuse_port,
         max_connection_age_seconds=max_connection_age_seconds,
         max_concurrent_rpcs=max_concurrent_rpcs,
+        health_port=health_port,
     )
     stop = stop or asyncio.Event()
     received: list[str] = []
@@ -334,6 +353,7 @@ def run_service(
                 reuse_port=worker is not None,
                 max_connection_age_seconds=settings.grpc_max_connection_age_seconds,
                 max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+                health_port=settings.grpc_health_port,
             )
         finally:
             if orphan_watch is not None:
