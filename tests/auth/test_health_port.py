@@ -10,7 +10,8 @@ import grpc.aio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devsupport.ports import free_port
+from devsupport.ports import free_port, free_ports
+from devsupport.procs import SpawnService, health_status
 from runtime.auth.tls import server_credentials
 from runtime.config import CommonSettings
 from runtime.grpc_server import GrpcServer, GrpcService
@@ -76,3 +77,24 @@ def test_the_health_port_is_a_setting() -> None:
     assert CommonSettings(grpc_health_port="").grpc_health_port is None  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="TCP port"):
         CommonSettings(grpc_health_port=0)
+
+
+@pytest.mark.timeout(60)
+def test_a_service_process_with_mtls_answers_plaintext_probes_on_its_health_port(
+    spawn: SpawnService, redis_url: str, tmp_path: Path
+) -> None:
+    # As the production overlay runs it (k8s/components/mtls): GRPC_TLS_* and GRPC_HEALTH_PORT.
+    service_port, health_port = free_ports(2)
+    issued = CertificateAuthority(tmp_path).issue("queue-admin")
+    env = {
+        **issued.env(),
+        "GRPC_HEALTH_PORT": str(health_port),
+        "QUEUE_ADMIN_ADDR": f"127.0.0.1:{service_port}",
+        "REDIS_URL": redis_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "METRICS_PORT": "-1",
+    }
+    process = spawn("services.queue_admin", env=env)
+    process.wait_serving(f"127.0.0.1:{health_port}")
+    assert health_status(f"127.0.0.1:{health_port}", "liveness") == "SERVING"
+    assert health_status(f"127.0.0.1:{service_port}") != "SERVING"  # the service port wants a certificate
