@@ -120,6 +120,14 @@ def job_json(job: queue_pb2.Job) -> dict[str, Any]:
     }
 
 
+def job_summary_json(job: queue_pb2.Job) -> dict[str, Any]:
+    """A job in a listing: no ``data`` or ``result`` (ListJobs leaves them out; the job's own
+    route has them)."""
+    summary = job_json(job)
+    del summary["data"], summary["result"]
+    return summary
+
+
 def event_json(event: queue_pb2.JobEvent) -> dict[str, Any]:
     return {
         "queue": event.queue,

@@ -27,7 +27,16 @@ from switchboard.common.v1 import common_pb2
 from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
 
 from gateway.errors import error_body
-from gateway.queues_json import JSON_FIELD, event_json, health_json, job_json, queue_json, state_from_name, stats_json
+from gateway.queues_json import (
+    JSON_FIELD,
+    event_json,
+    health_json,
+    job_json,
+    job_summary_json,
+    queue_json,
+    state_from_name,
+    stats_json,
+)
 from gateway.settings import GatewaySettings
 from runtime.auth import Scope
 from runtime.auth.http import requires
@@ -174,7 +183,9 @@ async def get_queue(request: Request, queue: str) -> JSONResponse:
     return _ok(queue_json(reply, with_schemas=True))
 
 
-@router.get("/queues/{queue}/jobs", summary="Jobs of one state, a page at a time")
+@router.get(
+    "/queues/{queue}/jobs", summary="Jobs of one state, a page at a time (without data and result: see the job itself)"
+)
 async def list_jobs(
     request: Request,
     queue: str,
@@ -188,7 +199,7 @@ async def list_jobs(
         page=common_pb2.PageRequest(page=page, page_size=pageSize),
     )
     reply = await _call(_stub(request).ListJobs(grpc_request, timeout=_timeout(request)))
-    jobs = [job_json(j) for j in reply.jobs]
+    jobs = [job_summary_json(j) for j in reply.jobs]
     info = {"page": reply.page.page, "pageSize": reply.page.page_size, "total": reply.page.total}
     return _ok(jobs, count=len(jobs), page=info)
 

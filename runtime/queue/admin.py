@@ -25,6 +25,9 @@ _STATES = [s.value for s in JobState]
 _NEWEST_FIRST = {JobState.COMPLETED, JobState.FAILED}
 MAX_PAGE_SIZE = 1000
 """The largest page :meth:`QueueAdmin.jobs` returns."""
+SUMMARY_FIELDS = (b"n", b"p", b"a", b"m", b"e", b"g", b"t", b"s", b"f", b"k")
+"""The job hash fields a listing reads: everything but the data (``d``) and the result (``r``), which
+may be as large as the payload limit each and are for the detail view (:meth:`QueueAdmin.job`)."""
 
 
 def _check_job_id(job_id: str) -> None:
@@ -56,7 +59,8 @@ class QueueAdmin:
         return bool(await self.redis.exists(self.keys.paused))
 
     async def jobs(self, state: str, *, page: int = 1, page_size: int = 50) -> tuple[list[JobInfo], int]:
-        """One page (1-based) of jobs in ``state`` and the total in that state.
+        """One page (1-based) of jobs in ``state`` and the total in that state, as summaries: their
+        ``data`` is ``{}`` and ``result`` None (see :data:`SUMMARY_FIELDS`).
 
         Waiting jobs come in the order they will start; active by lease; delayed by due time;
         completed and failed newest first.
@@ -77,8 +81,9 @@ class QueueAdmin:
             ids, total = await pipe.execute()
         async with self.redis.pipeline(transaction=False) as pipe:
             for raw in ids:
-                pipe.hgetall(self.keys.job(raw.decode()))
-            hashes = await pipe.execute()
+                pipe.hmget(self.keys.job(raw.decode()), SUMMARY_FIELDS)
+            rows = await pipe.execute()
+        hashes = [{f: v for f, v in zip(SUMMARY_FIELDS, row, strict=True) if v is not None} for row in rows]
         found = [
             JobInfo.from_hash(self.name, raw.decode(), job_state, h) for raw, h in zip(ids, hashes, strict=True) if h
         ]

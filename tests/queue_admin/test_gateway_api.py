@@ -129,6 +129,7 @@ async def test_job_listing_pages_and_job_detail_names(api: httpx.AsyncClient) ->
     assert page["count"] == 1
     assert page["page"] == {"page": 2, "pageSize": 2, "total": 3}
     assert [j["jobId"] for j in page["data"]] == ids[2:]
+    assert set(page["data"][0]) == JOB_KEYS - {"data", "result"}  # a listing is metadata; the job has the rest
     job = (await api.get(f"{JOBS}/{ids[1]}")).json()["data"]
     assert set(job) == JOB_KEYS
     assert job["state"] == "waiting"
