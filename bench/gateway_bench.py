@@ -10,6 +10,9 @@ gateway); the same run through httpx is printed beside it, since httpx's pure-Py
 alone spends about 2 ms reading a 376 KiB body.
 The same figures follow for a 1,000-operator center (the targets hold for both sizes), and beside each the
 status service's own GetSnapshot latency measured from here, so the gateway's share is visible.
+The gRPC-fallback path follows: a second gateway with its mirror switched off answers every
+read with one GetSnapshot call and converts the rows per call, which is what any gateway does
+while its mirror is stale or its watch is down (the same ``StatusReads`` code, without a view).
 Each name carries the 1-minute load average: on a shared 2-core box the tail follows the load.
 """
 
@@ -22,6 +25,7 @@ import re
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -141,10 +145,38 @@ def _results(
     ]
 
 
+def _fallback_results(label: str, thin: list[float], share: str) -> list[dict[str, Any]]:
+    p99 = _p(thin, 99)
+    return [
+        {
+            "name": f"gateway /snapshot by one gRPC call p50 (mirror stale/off, {label}, {share})",
+            "value": round(_p(thin, 50), 3),
+            "unit": "ms",
+            "target": "info",
+            "met": True,
+        },
+        {
+            "name": f"gateway /snapshot by one gRPC call p99 (mirror stale/off, {label})",
+            "value": round(p99, 3),
+            "unit": "ms",
+            "target": f"<= {TARGET_P99_MS:g}",
+            "met": p99 <= TARGET_P99_MS,
+        },
+    ]
+
+
+def _answers(base_url: str, measure: Callable[[], list[float]]) -> tuple[list[float], str]:
+    """``measure()``'s latencies and who answered meanwhile (mirror/gRPC, from /metrics)."""
+    mirror_before, grpc_before = _mirror_share(base_url)
+    latencies = measure()
+    mirror_after, grpc_after = _mirror_share(base_url)
+    return latencies, f"{mirror_after - mirror_before:.0f} mirror/{grpc_after - grpc_before:.0f} gRPC answers"
+
+
 def run() -> list[dict[str, Any]]:
     data_dir = tempfile.mkdtemp(prefix="sb-gw-bench-")
     status_addr = f"127.0.0.1:{free_port()}"
-    gateway_port = free_port()
+    gateway_port, fallback_port = free_port(), free_port()
     common = {"STATUS_ADDR": status_addr, "LOG_LEVEL": "WARNING", "METRICS_PORT": "-1", "DATA_DIR": data_dir}
     # One ingest per center, then thousands of reads: on a loaded machine they outlast the default
     # 15 s, and a stale state is (rightly) answered by gRPC, not by the mirror this bench measures.
@@ -153,22 +185,25 @@ def run() -> list[dict[str, Any]]:
     with RedisServer() as redis_server:
         status = ServiceProcess.module("services.status", env={**common, "REDIS_URL": redis_server.url})
         gateway = ServiceProcess.module("gateway", env={**common, "GATEWAY_PORT": str(gateway_port)})
-        with status, gateway:
+        fallback_env = {**common, "GATEWAY_PORT": str(fallback_port), "GATEWAY_STATUS_MIRROR": "false"}
+        fallback = ServiceProcess.module("gateway", env=fallback_env)
+        with status, gateway, fallback:
             status.wait_serving(status_addr, timeout=60)
             gateway.wait_http(f"http://127.0.0.1:{gateway_port}/healthz", timeout=60)
+            fallback.wait_http(f"http://127.0.0.1:{fallback_port}/healthz", timeout=60)
             token = lease_token(redis_server.url)  # the ingest this benchmark plays holds the lease
             for sequence, (operators, queues, channels) in enumerate([(200, 20, 100), (1000, 20, 100)], start=1):
                 asyncio.run(_ingest(status_addr, token, center(operators, queues, channels), sequence))
                 grpc_latencies = asyncio.run(_grpc_latencies(status_addr))
                 base_url = f"http://127.0.0.1:{gateway_port}"
-                mirror_before, grpc_before = _mirror_share(base_url)
-                thin = _measure_thin(gateway_port)
-                mirror_after, grpc_after = _mirror_share(base_url)
-                share = f"{mirror_after - mirror_before:.0f} mirror/{grpc_after - grpc_before:.0f} gRPC answers"
+                thin, share = _answers(base_url, lambda: _measure_thin(gateway_port))
                 latencies, size = _measure(base_url)
+                fallback_url = f"http://127.0.0.1:{fallback_port}"
+                by_grpc, fallback_share = _answers(fallback_url, lambda: _measure_thin(fallback_port))
                 load = os.getloadavg()[0]
                 label = f"{operators} ops/{queues} queues/{channels} channels, real status+Redis, load {load:.1f}"
                 results += _results(label, thin, latencies, size, grpc_latencies, share)
+                results += _fallback_results(label, by_grpc, fallback_share)
     return results
 
 
