@@ -81,7 +81,7 @@ class QueueAdmin:
             ids, total = await pipe.execute()
         async with self.redis.pipeline(transaction=False) as pipe:
             for raw in ids:
-                pipe.hmget(self.keys.job(raw.decode()), SUMMARY_FIELDS)
+                pipe.hmget(self.keys.job(raw.decode()), list(SUMMARY_FIELDS))
             rows = await pipe.execute()
         hashes = [{f: v for f, v in zip(SUMMARY_FIELDS, row, strict=True) if v is not None} for row in rows]
         found = [
