@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from services.notify.domain.outcomes import Outcome
 from services.notify.queues import TELEGRAM, retry_policy
 from services.notify.records import Notification, State
 from services.notify.send_gate import TelegramSendGate, Verdict
-from tests.notify.harness import Providers, notify_settings, running_notify
+from tests.notify.harness import Notify, Providers, notify_settings, running_notify
 
 TELEGRAM_CHANNEL = notify_pb2.NOTIFICATION_CHANNEL_TELEGRAM
 
@@ -99,53 +100,53 @@ class RecordingSender:
         return None
 
 
-async def test_a_job_that_finds_the_channel_held_at_the_moment_of_sending_goes_back_unsent_without_an_attempt(
-    redis_url: str, tmp_path: Path, providers: Providers, redis: Redis
-) -> None:
-    settings = notify_settings(redis_url, tmp_path, providers)
-    async with running_notify(settings, providers, workers=False) as notify:
-        nid = await notify.send(
-            channel=TELEGRAM_CHANNEL, recipient=notify_pb2.Recipient(telegram_chat_id="5"), body="hi"
-        )
-        sender = RecordingSender()
-        deliverer = Deliverer(
-            store=notify.app.core.store,
-            senders={Channel.TELEGRAM: sender},
-            policy=retry_policy(settings, 5),
-            timeout_s=3.0,
-            gates={Channel.TELEGRAM: gate(redis)},
-        )
-        await redis.set(QueueKeys(TELEGRAM).hold, 1, px=60_000)
-        with pytest.raises(Requeue):
-            await deliverer.deliver(nid, 1)
-        held = await notify.app.core.store.get(nid)
-        assert sender.sent == []
-        assert held.state is State.RETRYING
-        assert held.attempts == []
-        assert "retry_after" in held.last_error
+@pytest.fixture
+async def idle_notify(redis_url: str, tmp_path: Path, providers: Providers) -> AsyncIterator[Notify]:
+    """The service without workers: the test delivers with a Deliverer of its own."""
+    async with running_notify(notify_settings(redis_url, tmp_path, providers), providers, workers=False) as notify:
+        yield notify
 
-        await redis.delete(QueueKeys(TELEGRAM).hold)
-        assert (await deliverer.deliver(nid, 1))["state"] == "delivered"
-        assert sender.sent == [nid]
+
+def gated_deliverer(notify: Notify, sender: RecordingSender, redis: Redis) -> Deliverer:
+    return Deliverer(
+        store=notify.app.core.store,
+        senders={Channel.TELEGRAM: sender},
+        policy=retry_policy(notify.settings, 5),
+        timeout_s=3.0,
+        gates={Channel.TELEGRAM: gate(redis)},
+    )
+
+
+async def test_a_job_that_finds_the_channel_held_at_the_moment_of_sending_goes_back_unsent_without_an_attempt(
+    idle_notify: Notify, redis: Redis
+) -> None:
+    notify = idle_notify  # short name for the steps below
+    nid = await notify.send(channel=TELEGRAM_CHANNEL, recipient=notify_pb2.Recipient(telegram_chat_id="5"), body="hi")
+    sender = RecordingSender()
+    deliverer = gated_deliverer(notify, sender, redis)
+    await redis.set(QueueKeys(TELEGRAM).hold, 1, px=60_000)
+    with pytest.raises(Requeue):
+        await deliverer.deliver(nid, 1)
+    held = await notify.app.core.store.get(nid)
+    assert sender.sent == []
+    assert held.state is State.RETRYING
+    assert held.attempts == []
+    assert "retry_after" in held.last_error
+
+    await redis.delete(QueueKeys(TELEGRAM).hold)
+    assert (await deliverer.deliver(nid, 1))["state"] == "delivered"
+    assert sender.sent == [nid]
 
 
 async def test_a_429_holds_the_channel_through_the_gate_before_the_job_goes_back(
-    redis_url: str, tmp_path: Path, providers: Providers, redis: Redis
+    idle_notify: Notify, redis: Redis
 ) -> None:
-    settings = notify_settings(redis_url, tmp_path, providers)
-    async with running_notify(settings, providers, workers=False) as notify:
-        nid = await notify.send(
-            channel=TELEGRAM_CHANNEL, recipient=notify_pb2.Recipient(telegram_chat_id="6"), body="hi"
-        )
-        deliverer = Deliverer(
-            store=notify.app.core.store,
-            senders={Channel.TELEGRAM: RecordingSender(Outcome.rate_limited(30.0, "429: retry after 30"))},
-            policy=retry_policy(settings, 5),
-            timeout_s=3.0,
-            gates={Channel.TELEGRAM: gate(redis)},
-        )
-        with pytest.raises(Requeue):
-            await deliverer.deliver(nid, 1)
-        # No worker ran: the hold is the gate's, set on the 429 itself.
-        assert 20_000 < await redis.pttl(QueueKeys(TELEGRAM).hold) <= 30_000
-        assert (await gate(redis).check("other", "99")).verdict is Verdict.HELD
+    notify = idle_notify  # short name for the steps below
+    nid = await notify.send(channel=TELEGRAM_CHANNEL, recipient=notify_pb2.Recipient(telegram_chat_id="6"), body="hi")
+    sender = RecordingSender(Outcome.rate_limited(30.0, "429: retry after 30"))
+    deliverer = gated_deliverer(notify, sender, redis)
+    with pytest.raises(Requeue):
+        await deliverer.deliver(nid, 1)
+    # No worker ran: the hold is the gate's, set on the 429 itself.
+    assert 20_000 < await redis.pttl(QueueKeys(TELEGRAM).hold) <= 30_000
+    assert (await gate(redis).check("other", "99")).verdict is Verdict.HELD
