@@ -23,7 +23,7 @@ __all__ = ["ALL_QUEUES_PATTERN", "decode_event", "watch_events"]
 
 ALL_QUEUES_PATTERN = QueueKeys("*").events
 """The PSUBSCRIBE pattern matching every queue's event channel."""
-_CHANNEL = re.compile(rf"^{re.escape(PREFIX)}:\{{(?P<queue>[^}}]+)\}}:events$")
+_CHANNEL = re.compile(rf"{re.escape(PREFIX)}:\{{(?P<queue>[^}}]+)\}}:events")
 
 
 def decode_event(channel: bytes | str, data: bytes | str) -> QueueEvent | None:
@@ -32,7 +32,7 @@ def decode_event(channel: bytes | str, data: bytes | str) -> QueueEvent | None:
     Raises ValueError (or KeyError/TypeError) when ``data`` is not a queue event.
     """
     name = channel.decode() if isinstance(channel, bytes) else channel
-    matched = _CHANNEL.match(name)
+    matched = _CHANNEL.fullmatch(name)
     if matched is None:
         return None
     return QueueEvent.parse(matched.group("queue"), data)

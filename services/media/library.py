@@ -10,6 +10,7 @@ If the record or the enqueue fails, what was written is removed again: nothing h
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ __all__ = ["MediaLibrary", "UploadRequest", "UploadResult", "check_media_id"]
 log = get_logger("media.library")
 
 MAX_PAGE_SIZE = 100
+_OWNER_ID = re.compile(r"[^\x00-\x1f\x7f]*")
 MAX_LABELS = 32
 
 
@@ -100,6 +102,8 @@ class MediaLibrary:
     def check_request(self, request: UploadRequest) -> tuple[VariantSpec, ...]:
         if len(request.owner_id) > 128:
             raise InvalidArgument("ownerId", "at most 128 characters")
+        if not _OWNER_ID.fullmatch(request.owner_id):
+            raise InvalidArgument("ownerId", "must not contain control characters (a newline, say)")
         if len(request.labels) > MAX_LABELS:
             raise InvalidArgument("labels", f"at most {MAX_LABELS} labels")
         return self.specs_for(request)

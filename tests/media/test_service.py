@@ -146,6 +146,12 @@ async def test_reading_an_unknown_or_malformed_id(media: MediaClient) -> None:
     assert (await refusal(media.get("../x"))).code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def test_an_owner_id_with_a_newline_is_refused_naming_it(media: MediaClient) -> None:
+    error = await refusal(media.upload(PHOTO, owner_id="u1\n"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(error)["field"] == "ownerId"
+
+
 async def test_list_filters_and_pages_newest_first(media: MediaClient) -> None:
     ids = []
     for i in range(5):

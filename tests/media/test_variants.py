@@ -72,6 +72,12 @@ def test_bad_preset_configuration_is_refused_naming_the_problem(text: str, probl
         parse_presets(text)
 
 
+def test_a_variant_name_with_a_trailing_newline_is_refused() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        VariantSpec("thumb\n", 10, 10)
+    assert caught.value.field == "variants.name"
+
+
 def test_a_variant_spec_with_a_bad_name_names_the_field() -> None:
     with pytest.raises(InvalidArgument) as refused:
         VariantSpec("Big Thumb!", 10, 10)

@@ -99,6 +99,7 @@ def test_send_at_in_the_future_is_kept_and_in_the_past_means_now() -> None:
         ({"send_at_ms": -3}, "sendAt"),
         ({"max_attempts": 21}, "maxAttempts"),
         ({"idempotency_key": "has space"}, "idempotencyKey"),
+        ({"idempotency_key": "order-7\n"}, "idempotencyKey"),  # a trailing newline does not slip past
     ],
 )
 def test_bad_schedule_attempts_or_key_are_refused_naming_the_field(fields: dict[str, Any], field: str) -> None:
@@ -137,6 +138,10 @@ def test_a_missing_template_variable_is_refused_naming_it() -> None:
 
 def test_an_unknown_template_is_refused_naming_template() -> None:
     assert refused(channel="email", to="a@example.com", text="", template="nope").field == "template"
+
+
+def test_a_template_name_with_a_trailing_newline_is_refused_naming_template() -> None:
+    assert refused(channel="email", to="a@example.com", text="", template="welcome\n").field == "template"
 
 
 def test_telegram_text_is_escaped_for_the_html_parse_mode() -> None:

@@ -37,7 +37,7 @@ __all__ = [
 
 MAX_VARIANT_SIDE = 8192
 MAX_VARIANTS = 16
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 
 class Fit(enum.Enum):
@@ -65,7 +65,7 @@ class VariantSpec:
     quality: int = 85
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
+        if not _NAME.fullmatch(self.name):
             raise InvalidArgument("variants.name", f"{self.name!r} must be 1-32 of a-z, 0-9, '_' or '-'")
         for side, value in (("width", self.width), ("height", self.height)):
             if not 1 <= value <= MAX_VARIANT_SIDE:

@@ -57,11 +57,11 @@ LIMITS: dict[Channel, Limits] = {
     Channel.SMS: Limits(subject=0, body=1600),
 }
 
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_CHAT_ID = re.compile(r"^-?[1-9][0-9]{0,19}$")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_CHAT_ID = re.compile(r"-?[1-9][0-9]{0,19}")
 # Telegram usernames: 5-32 characters, letters, digits and underscores, starting with a letter.
-_USERNAME = re.compile(r"^@[A-Za-z][A-Za-z0-9_]{4,31}$")
-_USER_ID = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
+_USERNAME = re.compile(r"@[A-Za-z][A-Za-z0-9_]{4,31}")
+_USER_ID = re.compile(r"[A-Za-z0-9_.:@\-]{1,128}")
 
 
 def normalize_recipient(channel: Channel, to: str) -> str:
@@ -75,14 +75,14 @@ def normalize_recipient(channel: Channel, to: str) -> str:
         except EmailNotValidError as exc:
             raise InvalidArgument("to", f"{value!r} is not an email address: {exc}") from None
     if channel is Channel.TELEGRAM:
-        if _CHAT_ID.match(value) or _USERNAME.match(value):
+        if _CHAT_ID.fullmatch(value) or _USERNAME.fullmatch(value):
             return value
         raise InvalidArgument("to", f"{value!r} is not a Telegram chat id or @username")
     if channel is Channel.SMS:
-        if _E164.match(value):
+        if _E164.fullmatch(value):
             return value
         raise InvalidArgument("to", f"{value!r} is not an E.164 phone number (+ and 7-15 digits)")
-    if _USER_ID.match(value):
+    if _USER_ID.fullmatch(value):
         return value
     raise InvalidArgument("to", f"{value!r} is not a user id (1-128 of A-Z a-z 0-9 _ . : @ -)")
 

@@ -23,7 +23,7 @@ from services.notify.domain.templates import TemplateLibrary
 
 MAX_ATTEMPTS = 20
 MAX_DATA_ITEMS = 100
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,7 @@ def plan_delivery(
     to = normalize_recipient(channel, request.to)
     priority = Priority.parse(request.priority)
     due = due_at_ms(request.delay_ms, request.send_at_ms, now_ms)
-    if request.idempotency_key and not _IDEMPOTENCY_KEY.match(request.idempotency_key):
+    if request.idempotency_key and not _IDEMPOTENCY_KEY.fullmatch(request.idempotency_key):
         raise InvalidArgument("idempotencyKey", "must be 1-200 printable ASCII characters without spaces")
     if not 0 <= request.max_attempts <= MAX_ATTEMPTS:
         raise InvalidArgument("maxAttempts", f"must be within 0..{MAX_ATTEMPTS} (0: the channel's default)")

@@ -24,7 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from runtime.errors import InvalidArgument
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 BLOCKS = ("subject", "text", "html")
 
 
@@ -71,7 +71,7 @@ class TemplateLibrary:
             raise InvalidArgument("data", f"template {name!r} cannot be rendered: {exc.message}") from None
 
     def _file(self, name: str) -> str:
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise InvalidArgument("template", f"{name!r} is not a template name")
         file = f"{name}.j2"
         try:

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from services.notify.domain.sms_signature import sign
 
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 @dataclass
@@ -66,7 +66,7 @@ def create_app(state: SmsState) -> web.Application:
             return web.json_response({"code": 20003, "message": "Authenticate", "status": 401}, status=401)
         form = {k: str(v) for k, v in (await request.post()).items()}
         to, body = form.get("To", ""), form.get("Body", "")
-        if not E164.match(to):
+        if not E164.fullmatch(to):
             return web.json_response(
                 {"code": 21211, "message": f"The 'To' number {to} is not a valid phone number.", "status": 400},
                 status=400,
