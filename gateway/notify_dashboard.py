@@ -3,8 +3,11 @@
 One server-rendered page (``templates/notifications.html``) whose script
 (``static/notifications.js``) lists the newest notifications with their delivery states
 (``GET /api/notifications``, re-read every two seconds and after each send), sends a test
-message on any channel (``POST /api/notifications``, errors shown with the field they name) and,
-under ``make run``, shows what the local providers received (``GET /api/notifications-local-sinks``).
+message on any channel (``POST /api/notifications``, errors shown with the field they name),
+subscribes the browser to Web Push for a user (service worker ``static/notifications-sw.js``,
+``PushManager.subscribe`` with the VAPID key, ``POST /api/push/subscriptions``; pushes that arrive
+show on the page) and, under ``make run``, shows what the local providers received
+(``GET /api/notifications-local-sinks``).
 """
 
 from __future__ import annotations

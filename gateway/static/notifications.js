@@ -81,8 +81,51 @@ async function send(event) {
   await refresh();
 }
 
+// Web Push: the service worker (static/notifications-sw.js) holds the subscription; the gateway
+// stores it for the user named in the form, and pushes to that user arrive here.
+const b64urlBytes = (text) => Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+
+async function activeWorker(registration) {
+  const worker = registration.installing || registration.waiting || registration.active;
+  if (worker.state === "activated") return;
+  await new Promise((resolve) => worker.addEventListener("statechange", () => worker.state === "activated" && resolve()));
+}
+
+async function subscribePush(event) {
+  event.preventDefault();
+  const state = $("#push-state");
+  const userId = new FormData(event.target).get("userId");
+  try {
+    if (!("serviceWorker" in navigator) || !("PushManager" in window)) throw new Error("this browser has no Web Push");
+    const registration = await navigator.serviceWorker.register("/static/notifications-sw.js", {scope: "/static/"});
+    await activeWorker(registration);
+    if ((await Notification.requestPermission()) !== "granted") throw new Error("notifications are blocked for this page");
+    const {publicKey} = await getJson("/api/push/vapid-public-key");
+    const subscription = (await registration.pushManager.getSubscription())
+      || (await registration.pushManager.subscribe({userVisibleOnly: true, applicationServerKey: b64urlBytes(publicKey)}));
+    const saved = await getJson("/api/push/subscriptions", {
+      method: "POST", headers: {"content-type": "application/json", "X-CSRF-Token": CSRF},
+      body: JSON.stringify({userId, ...subscription.toJSON()}),
+    });
+    state.className = "ok";
+    state.textContent = `subscribed as ${userId} (${saved.subscriptionId})`;
+  } catch (error) {
+    state.className = "error";
+    state.textContent = error.message;
+  }
+}
+
+function showPush(event) {
+  if (event.data?.type !== "push") return;
+  const {title, body} = event.data.message;
+  $("#push-last").className = "";
+  $("#push-last").textContent = [title, body].filter(Boolean).join(": ");
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   $("#send").addEventListener("submit", send);
+  $("#push").addEventListener("submit", subscribePush);
+  navigator.serviceWorker?.addEventListener("message", showPush);
   refresh();
   setInterval(refresh, 2000);
 });

@@ -3,12 +3,15 @@ and local providers: send a test message, watch its state, see what the provider
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, expect
 
+from devsupport.waiting import wait_until
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from services.notify.local.__main__ import sinks_app
@@ -68,3 +71,66 @@ async def test_a_bad_recipient_is_refused_on_the_page_naming_the_field(browser: 
     await page.click("#send button[type=submit]")
     await expect(page.locator("#result.error")).to_contain_text("to:", timeout=20_000)
     await expect(page.locator("#recent")).to_contain_text("No notifications yet.")
+
+
+# Chromium's own push service (FCM) is out of this machine's reach and headless Chromium refuses
+# to subscribe, so the page's PushManager hands out a subscription of the local push service:
+# the same PushSubscription JSON a browser gives, with keys the local service decrypts with.
+FAKE_PUSH_MANAGER = """
+const LOCAL = %s;
+PushManager.prototype.getSubscription = async function () { return null; };
+PushManager.prototype.subscribe = async function (options) {
+  const key = new Uint8Array(options.applicationServerKey);
+  window.pushOptions = {userVisibleOnly: options.userVisibleOnly, key: btoa(String.fromCharCode(...key))};
+  return {endpoint: LOCAL.endpoint, toJSON: () => ({endpoint: LOCAL.endpoint, expirationTime: null, keys: LOCAL.keys})};
+};
+"""
+
+
+@pytest.mark.timeout(120)
+async def test_a_browser_subscribes_on_the_page_and_its_service_worker_shows_the_push(
+    browser: Browser, gateway: LiveGateway, providers: Providers
+) -> None:
+    local = await providers.new_push_subscription()
+    context = await browser.new_context()
+    await context.grant_permissions(["notifications"], origin=gateway.url)
+    await context.add_init_script(FAKE_PUSH_MANAGER % json.dumps(local))
+    page = await context.new_page()
+    cdp = await context.new_cdp_session(page)
+    registrations: dict[str, str] = {}
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.update({r["scopeURL"]: r["registrationId"] for r in event["registrations"]}),
+    )
+    await cdp.send("ServiceWorker.enable")
+    await log_in(page, f"{gateway.url}/admin/notifications")
+    await page.fill("#push input[name=userId]", "op-push")
+    await page.click("#push button[type=submit]")
+    await expect(page.locator("#push-state.ok")).to_contain_text("subscribed as op-push", timeout=30_000)
+    options = await page.evaluate("window.pushOptions")
+    vapid = await page.evaluate("fetch('/api/push/vapid-public-key').then(r => r.json())")
+    assert options["userVisibleOnly"] is True
+    assert base64.b64decode(options["key"]) == base64.urlsafe_b64decode(vapid["data"]["publicKey"] + "==")
+
+    await page.select_option("#send select[name=channel]", "browser")
+    await page.fill("#send input[name=to]", "op-push")
+    await page.fill("#send input[name=subject]", "Queue sales")
+    await page.fill("#send textarea[name=text]", "5 waiting")
+    await page.click("#send button[type=submit]")
+    await wait_until(lambda: providers.push.received, within=30, what="the push at the push service")
+    (pushed,) = providers.push.received
+    assert pushed["subscription"] == local["id"]
+    assert (pushed["payload"]["title"], pushed["payload"]["body"]) == ("Queue sales", "5 waiting")
+
+    # What the push service would hand the browser: the decrypted payload, into the real worker.
+    await wait_until(lambda: registrations.get(f"{gateway.url}/static/"), within=10, what="the worker's registration")
+    await cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {
+            "origin": gateway.url,
+            "registrationId": registrations[f"{gateway.url}/static/"],
+            "data": json.dumps(pushed["payload"]),
+        },
+    )
+    await expect(page.locator("#push-last")).to_have_text("Queue sales: 5 waiting", timeout=20_000)
+    await context.close()
