@@ -30,7 +30,6 @@ where a scraper must find it (Kubernetes). ``METRICS_PORT=-1`` turns the endpoin
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, cast
@@ -38,6 +37,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from runtime.redaction import redact
 
 __all__ = [
     "Address",
@@ -284,11 +285,8 @@ class CommonSettings(Topology):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'switchboard.db').resolve()}"
 
 
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
-
-
 def _mask(value: Any) -> str:
-    return _URL_PASSWORD.sub(r"\1***@", str(value))
+    return redact(str(value))
 
 
 def _env_name(settings_cls: type[BaseSettings], loc: tuple[int | str, ...]) -> str:

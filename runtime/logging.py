@@ -24,6 +24,8 @@ from typing import Any, TextIO
 import structlog
 from opentelemetry import trace
 
+from runtime.redaction import redact_event
+
 __all__ = ["add_trace_context", "bind_context", "configure_logging", "get_logger"]
 
 
@@ -111,6 +113,7 @@ def configure_logging(
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             *exc_processors,
+            redact_event,  # last before rendering: the exception text is a string by now too
             renderer,
         ],
     )
