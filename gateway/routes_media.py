@@ -22,6 +22,9 @@
 - ``POST /api/admin/media/sync`` ``{"mediaIds": [...] | "all": true, "operation": upload|download|delete,
   "deleteSource": bool}``: one ``media-sync`` job per media; ``202 {"jobId", "jobIds", "queued",
   "operation"}`` (``jobId`` is the batch every job id starts with).
+- ``POST /api/admin/media/cleanup`` ``{"olderThanDays" (default: the service's MEDIA_RETENTION_DAYS),
+  "status": deleted|failed or a list of them (default deleted), "dryRun"}``: purges at once;
+  ``{"deleted", "freedBytes", "dryRun"}``.
 """
 
 from __future__ import annotations
@@ -282,6 +285,45 @@ async def sync(request: Request, body: SyncBody) -> JSONResponse:
     )
     data = {"jobId": reply.job_id, "jobIds": list(reply.job_ids), "queued": reply.queued, "operation": body.operation}
     return _ok(data, status_code=202)
+
+
+class PurgeableState(enum.StrEnum):
+    deleted = "deleted"
+    failed = "failed"
+
+
+class CleanupBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    olderThanDays: int | None = Field(
+        default=None, ge=0, le=36_500, description="Media unchanged this long; default MEDIA_RETENTION_DAYS."
+    )
+    status: PurgeableState | list[PurgeableState] = Field(default=PurgeableState.deleted)
+    dryRun: bool = Field(default=False, description="Only count what would be purged.")
+
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@router.post(
+    "/cleanup",
+    summary="Purge deleted (or failed) media for good: objects in the local store and S3, then records",
+    dependencies=[requires(Scope.ADMIN)],
+)
+async def cleanup(request: Request, body: CleanupBody) -> JSONResponse:
+    states = body.status if isinstance(body.status, list) else [body.status]
+    if not states:
+        raise InvalidArgument("status", "name deleted and/or failed")
+    reply: media_pb2.CleanupResponse = await _stub(request).Cleanup(
+        media_pb2.CleanupRequest(
+            older_than_ms=(body.olderThanDays or 0) * DAY_MS,
+            use_retention=body.olderThanDays is None,
+            states=[_STATE_VALUES[s.value] for s in states],
+            dry_run=body.dryRun,
+        ),
+        timeout=_settings(request).rpc_timeout_seconds * 12,
+    )
+    return _ok({"deleted": reply.removed, "freedBytes": reply.bytes_freed, "dryRun": body.dryRun})
 
 
 @router.get("/{media_id}", summary="One media with its variants")

@@ -18,9 +18,10 @@ from runtime.db import create_engine, db_health_check
 from runtime.grpc_server import GrpcService
 from runtime.queue import DiskSpool, QueueClient
 from runtime.redis import create_redis, redis_health_check
+from services.media.cleanup import MediaCleanup
 from services.media.db import MediaDatabase
 from services.media.events import EventPublisher
-from services.media.jobs import PROCESSOR, SYNCER, WATERMARKER
+from services.media.jobs import CLEANER, PROCESSOR, SYNCER, WATERMARKER
 from services.media.library import MediaLibrary
 from services.media.migrate import upgrade
 from services.media.processing import MediaProcessor
@@ -79,6 +80,7 @@ class MediaApp:
     library: MediaLibrary
     sync: SyncRequests
     queues: MediaQueues
+    cleanup: MediaCleanup
 
     async def close(self) -> None:
         await self.queues.stop()
@@ -89,8 +91,7 @@ class MediaApp:
         await self.parts.close()
 
     def grpc_service(self) -> GrpcService:
-        # The RPCs not overridden answer UNIMPLEMENTED (the generated base); abstract only for mypy.
-        servicer = MediaServicer(self.library, self.sync, self.queues)  # type: ignore[abstract]
+        servicer = MediaServicer(self.library, self.sync, self.queues, self.cleanup)
         return GrpcService(
             name="media",
             address=self.parts.settings.media_addr,
@@ -132,7 +133,8 @@ async def create_app(settings: MediaSettings) -> MediaApp:
         producers[SYNC_QUEUE] = sync
     queues = MediaQueues(parts.redis, producers, interval_s=settings.media_queue_metrics_interval_s)
     queues.start()
-    return MediaApp(parts, processing, watermarking, library, SyncRequests(parts.database, sync), queues)
+    sync_requests = SyncRequests(parts.database, sync)
+    return MediaApp(parts, processing, watermarking, library, sync_requests, queues, media_cleanup(parts, remote))
 
 
 def s3_store(settings: MediaSettings) -> S3Store | None:
@@ -145,13 +147,26 @@ def s3_store(settings: MediaSettings) -> S3Store | None:
     return S3Store(client, settings.s3_bucket)
 
 
+def media_cleanup(parts: MediaParts, remote: S3Store | None) -> MediaCleanup:
+    settings = parts.settings
+    return MediaCleanup(
+        parts.database,
+        parts.store,
+        remote,
+        retention_days=settings.media_retention_days,
+        temp_max_age_s=settings.media_temp_max_age_s,
+    )
+
+
 async def worker_context(parts: MediaParts, queue: str = PROCESSING_QUEUE) -> dict[str, object]:
     """What the job functions of ``queue`` find in ``ctx``; close it with :func:`close_worker_context`."""
     settings = parts.settings
     if queue == SYNC_QUEUE:
         remote = s3_store(settings)
-        # Without S3 its sync jobs fail at once (PermanentError naming S3_BUCKET).
-        return {} if remote is None else {SYNCER: MediaSync(parts.database, parts.store, remote, parts.events)}
+        context: dict[str, object] = {CLEANER: media_cleanup(parts, remote)}
+        if remote is not None:  # without S3 its sync jobs fail at once (PermanentError naming S3_BUCKET)
+            context[SYNCER] = MediaSync(parts.database, parts.store, remote, parts.events)
+        return context
     sync = None
     if settings.s3_bucket:
         sync = QueueClient(sync_queue(settings), parts.redis)

@@ -213,6 +213,18 @@ class MediaDatabase:
         async with self._sessions() as session:
             return tuple((await session.execute(query)).scalars().all())
 
+    async def older_than(self, states: Sequence[MediaState], before_ms: int, *, limit: int) -> Sequence[MediaRecord]:
+        """Up to ``limit`` media in ``states`` last changed at or before ``before_ms``, oldest change first."""
+        query = (
+            select(MediaRow)
+            .where(MediaRow.state.in_([s.value for s in states]), MediaRow.updated_at_ms <= before_ms)
+            .order_by(MediaRow.updated_at_ms, MediaRow.media_id)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).scalars().all()
+        return [_record(r) for r in rows]
+
     async def transition(
         self, media_id: str, new_state: MediaState, *, expect: Sequence[MediaState] = (), **changes: Any
     ) -> MediaRecord:

@@ -11,12 +11,14 @@ from typing import Any
 
 from runtime.errors import PermanentError
 from runtime.queue import JobContext
+from services.media.cleanup import MediaCleanup
 from services.media.processing import MediaProcessor
 from services.media.sync import MediaSync
 from services.media.watermarking import MediaWatermarker, spec_from_job
 
 PROCESSOR = "media_processor"
 SYNCER = "media_sync"
+CLEANER = "media_cleanup"
 WATERMARKER = "media_watermarker"
 
 
@@ -45,6 +47,12 @@ async def sync_media_from_s3(ctx: JobContext, media_id: str, delete_source: bool
 
 async def delete_media_from_s3(ctx: JobContext, media_id: str) -> dict[str, Any]:
     return await _syncer(ctx).delete_remote(media_id)
+
+
+async def purge_media(ctx: JobContext) -> dict[str, int]:
+    """The scheduled cleanup (``MEDIA_CLEANUP_CRON``): media past ``MEDIA_RETENTION_DAYS``, stale temp files."""
+    cleanup: MediaCleanup = ctx[CLEANER]
+    return await cleanup.daily()
 
 
 async def watermark_media(ctx: JobContext, media_id: str, watermark: dict[str, Any]) -> dict[str, Any]:

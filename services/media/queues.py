@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from runtime.queue import QueueSpec
+from runtime.queue import QueueSpec, Schedule
 from runtime.retry import RetryPolicy
 from services.media.jobs import (
     delete_media_from_s3,
     process_media,
+    purge_media,
     sync_media,
     sync_media_from_s3,
     watermark_media,
@@ -27,6 +28,7 @@ SYNC_QUEUE = "media-sync"
 SYNC_JOB = sync_media.__name__
 WATERMARK_QUEUE = "media-watermark"
 WATERMARK_JOB = watermark_media.__name__
+CLEANUP_SCHEDULE = "media-cleanup"
 SYNC_JOBS = {
     "upload": sync_media.__name__,
     "download": sync_media_from_s3.__name__,
@@ -53,10 +55,12 @@ def processing_queue(settings: MediaSettings) -> QueueSpec:
 
 def sync_queue(settings: MediaSettings) -> QueueSpec:
     """``media-sync``: copies between the local store and S3, one job per media and operation
-    (every ready media is uploaded automatically when S3_BUCKET is set); concurrency 5, 3 attempts."""
+    (every ready media is uploaded automatically when S3_BUCKET is set); concurrency 5, 3 attempts.
+    Also the storage's upkeep: the cleanup, on ``MEDIA_CLEANUP_CRON``."""
     return QueueSpec(
         name=SYNC_QUEUE,
-        functions=(sync_media, sync_media_from_s3, delete_media_from_s3),
+        functions=(sync_media, sync_media_from_s3, delete_media_from_s3, purge_media),
+        schedules=(Schedule(CLEANUP_SCHEDULE, settings.media_cleanup_cron, purge_media.__name__),),
         concurrency=settings.media_sync_concurrency,
         attempts=settings.media_sync_attempts,
         backoff=RetryPolicy(attempts=settings.media_sync_attempts, base=1.0, cap=60.0, jitter=0.2),

@@ -4,7 +4,9 @@
 ``chunk``. Refusals arrive as soon as the bytes show them (INVALID_ARGUMENT with reason
 UnsupportedMediaType → HTTP 415; RESOURCE_EXHAUSTED with reason PayloadTooLarge → 413). ``Watermark`` checks the request
 and queues a ``media-watermark`` job. ``SyncToS3``, ``SyncFromS3`` and ``DeleteFromS3`` queue one
-``media-sync`` job per media (:class:`SyncRequests`). The RPCs not served here answer UNIMPLEMENTED.
+``media-sync`` job per media (:class:`SyncRequests`). ``Cleanup`` purges at once
+(:class:`MediaCleanup`); ``older_than_ms`` is an age (0: none), empty ``states`` means failed and deleted.
+Every RPC of the contract is served here.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from runtime.auth import Scope, method_scopes
 from runtime.errors import InvalidArgument
 from runtime.grpc_server import shutdown_event
 from runtime.grpc_types import ServicerContext as Context
+from services.media.cleanup import PURGEABLE, MediaCleanup
 from services.media.convert import media_to_pb, state_from_pb, state_to_pb, variant_spec
 from services.media.domain.records import MediaRecord, MediaState
 from services.media.domain.watermark import DEFAULT_OPACITY, DEFAULT_SCALE, Position, WatermarkSpec
@@ -71,10 +74,11 @@ def watermark_spec(request: media_pb2.WatermarkRequest) -> WatermarkSpec:
 
 
 class MediaServicer(media_pb2_grpc.MediaServiceServicer):
-    def __init__(self, library: MediaLibrary, sync: SyncRequests, queues: MediaQueues) -> None:
+    def __init__(self, library: MediaLibrary, sync: SyncRequests, queues: MediaQueues, cleanup: MediaCleanup) -> None:
         self.library = library
         self.sync = sync
         self.queues = queues
+        self.cleanup = cleanup
 
     def _media(self, record: MediaRecord) -> media_pb2.Media:
         return media_to_pb(record, self.library.variant_urls(record))
@@ -177,6 +181,17 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             operation, list(request.media_ids), all_media=request.all, delete_source=request.delete_source
         )
         return media_pb2.SyncResponse(job_id=batch.batch_id, queued=len(batch.job_ids), job_ids=batch.job_ids)
+
+    async def Cleanup(self, request: media_pb2.CleanupRequest, context: Context) -> media_pb2.CleanupResponse:
+        states = [state_from_pb(s) for s in request.states]
+        if any(s is None for s in states):
+            raise InvalidArgument("states", "name a state (deleted or failed)")
+        result = await self.cleanup.purge(
+            older_than_ms=self.cleanup.retention_ms if request.use_retention else request.older_than_ms,
+            states=[s for s in states if s is not None] or PURGEABLE,
+            dry_run=request.dry_run,
+        )
+        return media_pb2.CleanupResponse(removed=result.deleted, bytes_freed=result.freed_bytes)
 
     async def GetStats(self, request: media_pb2.GetStatsRequest, context: Context) -> media_pb2.MediaStats:
         stats = await self.library.stats()

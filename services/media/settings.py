@@ -7,6 +7,7 @@ from functools import cached_property
 from pydantic import Field, field_validator
 
 from runtime.config import CommonSettings
+from runtime.queue.schedule import Schedule
 from services.media.domain.variants import VariantSpec, parse_presets
 
 
@@ -29,6 +30,12 @@ class MediaSettings(CommonSettings):
     """How often the service reads the queue sizes into ``media_*_queue_size``."""
     media_presign_expires_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
     """How long a variant's presigned S3 URL stays valid (once the media is synced)."""
+    media_retention_days: int = Field(default=30, ge=0, le=36_500)
+    """Soft-deleted media older than this are purged (local store, S3, record) by the daily cleanup."""
+    media_cleanup_cron: str = "0 3 * * *"
+    """When the cleanup runs (cron, UTC), on the media-sync workers: once a tick however many run."""
+    media_temp_max_age_s: int = Field(default=24 * 3600, ge=60)
+    """Files under the store's tmp/ older than this are left over by an interrupted upload: removed."""
     s3_bucket: str = ""
     s3_endpoint_url: str = ""
     aws_access_key_id: str = ""
@@ -36,6 +43,12 @@ class MediaSettings(CommonSettings):
     aws_region: str = "us-east-1"
 
     model_config = CommonSettings.model_config | {"ignored_types": (cached_property,)}
+
+    @field_validator("media_cleanup_cron")
+    @classmethod
+    def _cron_parses(cls, value: str) -> str:
+        Schedule("media-cleanup", value, "purge_media")  # raises ValueError naming the problem
+        return value
 
     @field_validator("media_presets")
     @classmethod
