@@ -3,8 +3,9 @@ writes, error history with tracebacks, retry of failed jobs, pause stopping pick
 
 from __future__ import annotations
 
-import asyncio
 import json
+from collections.abc import Awaitable
+from typing import cast
 
 from switchboard.queue.v1 import queue_pb2 as Q
 
@@ -92,15 +93,30 @@ async def test_retry_failed_requeues_every_failed_job_and_clean_drops_completed(
     assert (await layer.counts()).completed == 0
 
 
+async def worker_looked_again(layer: QueueAdmin) -> None:
+    """Return once the queue's idle worker has claimed (or tried to) since the last enqueue.
+
+    An enqueue leaves a wake-up token in the queue's notify list; the idle worker pops it, claims,
+    and only then blocks on the list again. So once that token is gone and a second one, pushed
+    here, is gone too, a claim ran after the enqueue.
+    """
+    redis, notify = layer.redis, layer.keys.notify
+
+    async def consumed() -> bool:
+        return await cast(Awaitable[int], redis.llen(notify)) == 0
+
+    await wait_until(consumed, within=10, what="the worker takes the enqueue's wake-up")
+    await cast(Awaitable[int], redis.rpush(notify, 1))
+    await wait_until(consumed, within=10, what="the worker takes a second wake-up, its claim done")
+
+
 async def test_pause_stops_pickup_until_resume(
     admin_server: AdminServer, start_worker: StartWorker, layer: QueueAdmin
 ) -> None:
     await start_worker()
     await admin_server.stub.PauseQueue(Q.QueueRef(queue="workflow"), timeout=5)
     job_id = await enqueue(admin_server, "statistics_aggregation")
-    # Negative check, so time passing is the test: the enqueue wakes the live worker, which on an
-    # unpaused queue starts the job within milliseconds (pickup p99 < 3 ms measured), not 0.5 s.
-    await asyncio.sleep(0.5)
+    await worker_looked_again(layer)
     assert await admin_server.state_of(job_id) == Q.JOB_STATE_PAUSED
     queue = await admin_server.stub.GetQueue(Q.GetQueueRequest(queue="workflow"), timeout=5)
     assert queue.counts.paused == 1
