@@ -157,6 +157,8 @@ def test_the_suite_exports_request_traces_with_their_edges_and_little_background
         assert any(s.name == "ingest.batch" for s in traces.by_trace[fanout.trace_id])
 
     background = traces.background_traces()
-    share = len(background) / len(traces.by_trace)
     roots = sorted({s.service + " " + s.name for t in background for s in traces.by_trace[t] if s.root})
+    share = len(background) / len(traces.by_trace)
     assert share <= BACKGROUND_SHARE_AT_MOST, f"{len(background)} of {len(traces.by_trace)} traces: {roots}"
+    spans = sum(len(traces.by_trace[t]) for t in background)
+    assert spans / len(traces.spans) <= BACKGROUND_SHARE_AT_MOST, f"{spans} of {len(traces.spans)} spans: {roots}"
