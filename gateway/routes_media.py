@@ -135,36 +135,69 @@ async def upload(
         raise _too_large(limit, int(declared))
     boundary = boundary_of(request.headers.get("content-type", ""))
     fields = {"entityType": entityType, "ownerId": ownerId}
-    call: grpc.aio.StreamUnaryCall | None = None
-    received = 0
+    body = parts(request.stream(), boundary)
+    file_part, first_chunk = await _file_part(body, fields)
+    refusals: list[BaseException] = []
+    messages = _upload_messages(
+        _metadata(file_part, fields), _file_chunks(file_part, first_chunk, body), limit, refusals
+    )
+    # The request iterator style (not call.write()): a stream-unary client interceptor such as
+    # OpenTelemetry's awaits the call's status before handing the call back, so writes would wait forever.
+    call = _stub(request).Upload(messages, timeout=_settings(request).rpc_timeout_seconds * 12)
     try:
-        async for part, data in parts(request.stream(), boundary):
-            if isinstance(part, FieldPart):
-                if part.name in fields and not fields[part.name]:
-                    fields[part.name] = part.value
-                continue
-            if part.name != "file":
-                continue
-            if call is None:
-                call = _stub(request).Upload(timeout=_settings(request).rpc_timeout_seconds * 12)
-                await _send(call, _metadata(part, fields))
-            if data:
-                received += len(data)
-                if received > limit:
-                    raise _too_large(limit, received)
-                await _send(call, media_pb2.UploadRequest(chunk=data))
-        if call is None:
-            raise InvalidArgument("file", "the form has no `file` field")
-        await call.done_writing()
         answer: media_pb2.UploadResponse = await call
     except BaseException:
-        if call is not None:
-            call.cancel()
+        call.cancel()
+        if refusals:  # the gateway's own refusal (over the limit, a malformed body) cancelled the call
+            raise refusals[0] from None
         raise
     return _ok(
         {"mediaId": answer.media.media_id, "jobId": answer.job_id, "state": media_json(answer.media)["state"]},
         status_code=202,
     )
+
+
+async def _file_part(
+    body: AsyncIterator[tuple[FieldPart | FilePart, bytes]], fields: dict[str, str]
+) -> tuple[FilePart, bytes]:
+    """Read the form up to the first chunk of ``file``, taking the ``fields`` sent before it."""
+    async for part, data in body:
+        if isinstance(part, FieldPart):
+            if part.name in fields and not fields[part.name]:
+                fields[part.name] = part.value
+        elif part.name == "file":
+            return part, data
+    raise InvalidArgument("file", "the form has no `file` field")
+
+
+async def _file_chunks(
+    part: FilePart, first: bytes, body: AsyncIterator[tuple[FieldPart | FilePart, bytes]]
+) -> AsyncIterator[bytes]:
+    """Every chunk of ``part``'s bytes (the rest of the form is read past, not kept)."""
+    yield first
+    async for other, data in body:
+        if other is part:
+            yield data
+
+
+async def _upload_messages(
+    metadata: media_pb2.UploadRequest, chunks: AsyncIterator[bytes], limit: int, refusals: list[BaseException]
+) -> AsyncIterator[media_pb2.UploadRequest]:
+    """The Upload stream: metadata, then the chunks, refused the moment they pass ``limit``. A
+    refusal is kept in ``refusals`` (gRPC cancels a call whose request iterator raises)."""
+    yield metadata
+    received = 0
+    try:
+        async for data in chunks:
+            if not data:
+                continue
+            received += len(data)
+            if received > limit:
+                raise _too_large(limit, received)
+            yield media_pb2.UploadRequest(chunk=data)
+    except Exception as exc:
+        refusals.append(exc)
+        raise
 
 
 def _metadata(part: FilePart, fields: dict[str, str]) -> media_pb2.UploadRequest:
@@ -176,15 +209,6 @@ def _metadata(part: FilePart, fields: dict[str, str]) -> media_pb2.UploadRequest
             entity_type=fields["entityType"],
         )
     )
-
-
-async def _send(call: grpc.aio.StreamUnaryCall, message: media_pb2.UploadRequest) -> None:
-    """Write one message; when the service has already answered (a refusal), raise its error."""
-    try:
-        await call.write(message)
-    except (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError):
-        await call  # raises the service's AioRpcError
-        raise
 
 
 @router.get("", summary="Media, newest first, a page at a time")

@@ -22,12 +22,13 @@ from typing import Any
 from runtime.errors import AlreadyExists, NotFound, PermanentError, SwitchboardError, Unavailable
 from runtime.logging import get_logger
 from runtime.queue import QueueClient
+from runtime.telemetry import get_tracer
 from services.media.db import MediaDatabase
 from services.media.domain.pipeline import ProcessedImage, process_image
 from services.media.domain.records import MediaRecord, MediaState, StoredVariant, variant_key
 from services.media.events import EventPublisher
 from services.media.metrics import PROCESSING_JOBS, PROCESSING_SECONDS
-from services.media.store import LocalStore
+from services.media.store import TRACER, LocalStore
 
 log = get_logger("media.processing")
 
@@ -59,12 +60,18 @@ class MediaProcessor:
         record = await self._move(record, MediaState.PROCESSING)
         started = time.perf_counter()
         try:
-            data = await self.store.get_bytes(record.original_key)
-            result = await asyncio.to_thread(
-                process_image, data, record.specs, max_pixels=self.max_pixels, keep_metadata=record.keep_metadata
-            )
-            del data
-            variants = await self._store_variants(record, result)
+            tracer = get_tracer(TRACER)
+            with tracer.start_as_current_span("media.render", attributes={"media.id": media_id}) as span:
+                data = await self.store.get_bytes(record.original_key)
+                result = await asyncio.to_thread(
+                    process_image, data, record.specs, max_pixels=self.max_pixels, keep_metadata=record.keep_metadata
+                )
+                span.set_attributes(
+                    {"media.bytes": len(data), "media.width": result.width, "media.height": result.height}
+                )
+                del data
+            with tracer.start_as_current_span("media.store_variants", attributes={"media.id": media_id}):
+                variants = await self._store_variants(record, result)
         except SwitchboardError as exc:
             if isinstance(exc, Unavailable) and not last_attempt:
                 PROCESSING_JOBS.labels("retried").inc()

@@ -21,13 +21,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
+from opentelemetry.trace import SpanKind
 
 from runtime.errors import InvalidArgument, NotFound, TransientError
+from runtime.telemetry import get_tracer
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["LocalStore", "ObjectInfo", "ObjectStore", "S3Store", "s3_client"]
+__all__ = ["TRACER", "LocalStore", "ObjectInfo", "ObjectStore", "S3Store", "s3_client"]
+
+TRACER = "switchboard.media"
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +212,19 @@ class S3Store:
         return url
 
     async def _call(self, method: Any, **kwargs: Any) -> Any:
+        operation = method.__name__  # put_object, head_object...: one CLIENT span per S3 call
+        attributes = {
+            "rpc.system": "aws-api",
+            "rpc.service": "S3",
+            "rpc.method": operation,
+            "aws.s3.bucket": self.bucket,
+        }
+        if "Key" in kwargs:
+            attributes["aws.s3.key"] = kwargs["Key"]
+        with get_tracer(TRACER).start_as_current_span(f"S3.{operation}", kind=SpanKind.CLIENT, attributes=attributes):
+            return await self._call_untraced(method, **kwargs)
+
+    async def _call_untraced(self, method: Any, **kwargs: Any) -> Any:
         try:
             return await asyncio.to_thread(method, **kwargs)
         except ClientError as exc:

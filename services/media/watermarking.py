@@ -16,11 +16,10 @@ import hashlib
 import time
 from typing import Any
 
-from opentelemetry import trace
-
 from runtime.errors import AlreadyExists, InvalidArgument, NotFound, PermanentError, SwitchboardError, Unavailable
 from runtime.logging import get_logger
 from runtime.queue import QueueClient
+from runtime.telemetry import get_tracer
 from services.media.db import MediaDatabase
 from services.media.domain.records import MediaRecord, MediaState, StoredVariant, variant_key
 from services.media.domain.watermark import (
@@ -32,12 +31,11 @@ from services.media.domain.watermark import (
 )
 from services.media.events import EventPublisher
 from services.media.metrics import WATERMARK_JOBS
-from services.media.store import LocalStore
+from services.media.store import TRACER, LocalStore
 
 __all__ = ["MediaWatermarker", "spec_from_job", "spec_to_job"]
 
 log = get_logger("media.watermark")
-tracer = trace.get_tracer("switchboard.media")
 
 
 def spec_to_job(spec: WatermarkSpec) -> dict[str, Any]:
@@ -96,7 +94,8 @@ class MediaWatermarker:
             marked = []
             for name in spec.chosen(list(plain)):
                 variant = plain[name]
-                with tracer.start_as_current_span("media.watermark_variant", attributes={"media.variant": name}):
+                attributes = {"media.id": media_id, "media.variant": name}
+                with get_tracer(TRACER).start_as_current_span("media.watermark_variant", attributes=attributes):
                     data = await self.store.get_bytes(variant.storage_key)
                     rendered = await asyncio.to_thread(apply_watermark, data, specs[name], spec, overlay)
                     key = variant_key(media_id, watermarked_name(name), rendered.content_type)

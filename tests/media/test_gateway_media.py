@@ -96,16 +96,19 @@ async def test_a_declared_length_over_the_limit_is_413_before_reading(gateway: h
     assert answer.status_code == 413
 
 
-async def test_a_streamed_file_is_413_as_soon_as_it_passes_the_limit(gateway: httpx.AsyncClient) -> None:
+async def post_streamed_over_limit(gateway: httpx.AsyncClient) -> httpx.Response:
+    """A file over the gateway's 2 MB limit, sent without a Content-Length (found while streaming)."""
     body, content_type = form(PHOTO[:64] + bytes(3_000_000))
 
-    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: the limit is found while streaming
+    async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(body), 65536):
             yield body[start : start + 65536]
 
-    answer = await gateway.post(
-        "/api/admin/media/upload-async", content=chunks(), headers={"Content-Type": content_type}
-    )
+    return await gateway.post("/api/admin/media/upload-async", content=chunks(), headers={"Content-Type": content_type})
+
+
+async def test_a_streamed_file_is_413_as_soon_as_it_passes_the_limit(gateway: httpx.AsyncClient) -> None:
+    answer = await post_streamed_over_limit(gateway)
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "RESOURCE_EXHAUSTED"
 
