@@ -52,7 +52,8 @@ API_DEPENDENCIES = [Depends(refuse_unknown_query)]
 
 log = get_logger("gateway")
 
-DESCRIPTION = """HTTP/JSON front of Switchboard. Successes are `{"success": true, "data": …, "count": n}`;
+DESCRIPTION = """HTTP/JSON front of Switchboard (conventions: docs/api-conventions.md). Successes are
+`{"success": true, "data": …, "meta": {…}}` (meta: count, page, source, stale, asOf, when there is some);
 failures are `{"success": false, "error": {"code": "<gRPC code name>", "message": "…", "details": {…}}}`
 with the HTTP status of the canonical gRPC → HTTP mapping."""
 

@@ -1,11 +1,11 @@
 """``switchboard.queue.v1`` messages as the gateway's JSON (the names other teams read).
 
-A queue: ``name``, ``paused``, ``counts`` {waiting, active, delayed, completed, failed, paused},
+A queue: ``name``, ``isPaused``, ``counts`` {waiting, active, delayed, completed, failed, paused},
 ``rateLimit`` ({max, periodMs} or null), ``concurrency``, ``jobNames``, ``workers``, ``degraded``
 and, for one queue, ``jobSchemas`` (job name -> the JSON Schema its ``data`` must match).
 A job: ``jobId``, ``name``, ``queue``, ``state`` (waiting, active, delayed, completed, failed),
 ``priority``, ``data`` (parsed JSON), ``attempts`` (made), ``maxAttempts``, ``errors[]``
-({attempt, type, message, traceback, at}), ``progress``, ``result``, ``enqueuedAt``,
+({attempt, type, message, traceback, failedAt}), ``progress``, ``result``, ``enqueuedAt``,
 ``startedAt``, ``finishedAt``, ``runAt`` (epoch ms, null when not yet).
 """
 
@@ -79,7 +79,7 @@ def queue_json(queue: queue_pb2.QueueInfo, *, with_schemas: bool = False) -> dic
     schemas = {"jobSchemas": {n: json.loads(s) for n, s in sorted(queue.job_data_schemas_json.items())}}
     return {
         "name": queue.name,
-        "paused": queue.paused,
+        "isPaused": queue.paused,
         "counts": counts_json(queue.counts),
         "rateLimit": {"max": rate.max_jobs, "periodMs": rate.period_ms} if rate is not None else None,
         "concurrency": queue.concurrency,
@@ -96,7 +96,7 @@ def _error_json(error: queue_pb2.JobError) -> dict[str, Any]:
         "type": error.error_type,
         "message": error.message,
         "traceback": error.traceback,
-        "at": error.at_ms,
+        "failedAt": _ms(error.at_ms),
     }
 
 
@@ -133,7 +133,7 @@ def event_json(event: queue_pb2.JobEvent) -> dict[str, Any]:
         "queue": event.queue,
         "jobId": event.job_id,
         "event": event.event,
-        "at": event.at_ms,
+        "emittedAt": event.at_ms,
         "detail": _parsed(event.detail_json),
     }
 

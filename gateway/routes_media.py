@@ -45,6 +45,7 @@ from switchboard.media.v1 import media_pb2, media_pb2_grpc
 from gateway.errors import error_body
 from gateway.media_json import event_json, media_json, queue_stats_json
 from gateway.multipart_stream import FieldPart, FilePart, boundary_of, parts
+from gateway.responses import ok
 from gateway.settings import GatewaySettings
 from runtime.auth import Scope
 from runtime.auth.http import requires
@@ -110,10 +111,6 @@ def _settings(request: Request) -> GatewaySettings:
     return settings
 
 
-def _ok(data: Any, status_code: int = 200, **extra: Any) -> JSONResponse:
-    return JSONResponse({"success": True, "data": data, **extra}, status_code=status_code)
-
-
 def _too_large(limit: int, received: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"upload is over the limit of {limit} bytes", details={"limit": limit, "received": received})
 
@@ -151,7 +148,7 @@ async def upload(
         if refusals:  # the gateway's own refusal (over the limit, a malformed body) cancelled the call
             raise refusals[0] from None
         raise
-    return _ok(
+    return ok(
         {"mediaId": answer.media.media_id, "jobId": answer.job_id, "state": media_json(answer.media)["state"]},
         status_code=202,
     )
@@ -231,7 +228,7 @@ async def list_media(
         timeout=_settings(request).rpc_timeout_seconds,
     )
     items = [media_json(m) for m in reply.media]
-    return _ok(items, count=len(items), page={"page": reply.page, "pageSize": reply.page_size, "total": reply.total})
+    return ok(items, count=len(items), page={"page": reply.page, "pageSize": reply.page_size, "total": reply.total})
 
 
 def _dumps(value: Any) -> str:
@@ -270,7 +267,7 @@ async def queue_stats(request: Request) -> JSONResponse:
     reply = await _stub(request).GetQueueStats(
         media_pb2.GetQueueStatsRequest(), timeout=_settings(request).rpc_timeout_seconds
     )
-    return _ok({q.section: queue_stats_json(q) for q in reply.queues})
+    return ok({q.section: queue_stats_json(q) for q in reply.queues})
 
 
 class SyncOperationName(enum.StrEnum):
@@ -308,7 +305,7 @@ async def sync(request: Request, body: SyncBody) -> JSONResponse:
         timeout=_settings(request).rpc_timeout_seconds,
     )
     data = {"jobId": reply.job_id, "jobIds": list(reply.job_ids), "queued": reply.queued, "operation": body.operation}
-    return _ok(data, status_code=202)
+    return ok(data, status_code=202)
 
 
 class PurgeableState(enum.StrEnum):
@@ -355,7 +352,7 @@ async def get_media(request: Request, media_id: str) -> JSONResponse:
     media = await _stub(request).GetMedia(
         media_pb2.GetMediaRequest(media_id=media_id), timeout=_settings(request).rpc_timeout_seconds
     )
-    return _ok(media_json(media))
+    return ok(media_json(media))
 
 
 @router.delete(
@@ -367,7 +364,7 @@ async def delete_media(request: Request, media_id: str) -> JSONResponse:
     await _stub(request).DeleteMedia(
         media_pb2.DeleteMediaRequest(media_id=media_id), timeout=_settings(request).rpc_timeout_seconds
     )
-    return _ok({"mediaId": media_id, "deleted": True})
+    return ok({"mediaId": media_id, "deleted": True})
 
 
 @router.post(
@@ -389,7 +386,7 @@ async def watermark(request: Request, media_id: str, body: WatermarkBody) -> JSO
         ),
         timeout=_settings(request).rpc_timeout_seconds,
     )
-    return _ok({"jobId": answer.job_id, "mediaId": answer.media_id}, status_code=202)
+    return ok({"jobId": answer.job_id, "mediaId": answer.media_id}, status_code=202)
 
 
 @router.get("/{media_id}/variants/{name}", summary="A variant's bytes (ETag, Cache-Control; 304 when unchanged)")

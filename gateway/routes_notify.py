@@ -41,6 +41,7 @@ from gateway.notify_json import (
     message_json,
     status_json,
 )
+from gateway.responses import ok
 from gateway.settings import GatewaySettings
 from runtime.auth import Scope
 from runtime.auth.http import public, requires
@@ -176,7 +177,7 @@ async def recent(
     )
     reply = await _call(_stub(request).ListNotifications(ask, timeout=_timeout(request)))
     items = [status_json(s) for s in reply.notifications]
-    return JSONResponse({"success": True, "data": items, "count": len(items)})
+    return ok(items, count=len(items))
 
 
 @router.post(

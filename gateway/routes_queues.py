@@ -1,7 +1,7 @@
 """``/api/queues/*`` and ``/api/queue/stats``: the queue admin service over HTTP/JSON.
 
-Successes are ``{"success": true, "data": …}`` (lists add ``count``; job listings add
-``page`` {page, pageSize, total}); failures go through :mod:`gateway.errors` like every other
+Successes are ``{"success": true, "data": …}`` (lists add ``meta.count``; job listings add
+``meta.page`` {page, pageSize, total}); failures go through :mod:`gateway.errors` like every other
 route: an unknown queue or job is 404, bad input 400 naming the JSON field (``name``, ``data``,
 ``priority``, ``delayMs``, ``jobId``, ``attempts``, ``state``, ``page``, ``pageSize``,
 ``olderThanMs``, ``limit``), an existing job id 409, a job in the wrong state for the action 400
@@ -37,6 +37,7 @@ from gateway.queues_json import (
     state_from_name,
     stats_json,
 )
+from gateway.responses import ok
 from gateway.settings import GatewaySettings
 from runtime.auth import Scope
 from runtime.auth.http import requires
@@ -96,10 +97,6 @@ def _timeout(request: Request) -> float:
     return settings.rpc_timeout_seconds
 
 
-def _ok(data: Any, **extra: Any) -> JSONResponse:
-    return JSONResponse({"success": True, "data": data, **extra})
-
-
 async def _call(call: Awaitable[T]) -> T:
     """Await a backend call; an INVALID_ARGUMENT names the JSON field the caller sent."""
     try:
@@ -119,19 +116,19 @@ async def _call(call: Awaitable[T]) -> T:
 async def list_queues(request: Request) -> JSONResponse:
     reply = await _call(_stub(request).ListQueues(queue_pb2.ListQueuesRequest(), timeout=_timeout(request)))
     queues = [queue_json(q) for q in reply.queues]
-    return _ok(queues, count=len(queues))
+    return ok(queues, count=len(queues))
 
 
 @router.get("/queue/stats", summary="Counts of every queue and their totals")
 async def queue_stats(request: Request) -> JSONResponse:
     reply = await _call(_stub(request).ListQueues(queue_pb2.ListQueuesRequest(), timeout=_timeout(request)))
-    return _ok(stats_json(list(reply.queues)))
+    return ok(stats_json(list(reply.queues)))
 
 
 @router.get("/queues/health", summary="Redis reachability and, per queue, workers, backlog age, spooling")
 async def queues_health(request: Request) -> JSONResponse:
     reply = await _call(_stub(request).GetHealth(queue_pb2.GetHealthRequest(), timeout=_timeout(request)))
-    return _ok(health_json(reply))
+    return ok(health_json(reply))
 
 
 def _dumps(value: Any) -> str:
@@ -180,7 +177,7 @@ async def events(
 @router.get("/queues/{queue}", summary="One queue")
 async def get_queue(request: Request, queue: str) -> JSONResponse:
     reply = await _call(_stub(request).GetQueue(queue_pb2.GetQueueRequest(queue=queue), timeout=_timeout(request)))
-    return _ok(queue_json(reply, with_schemas=True))
+    return ok(queue_json(reply, with_schemas=True))
 
 
 @router.get(
@@ -201,7 +198,7 @@ async def list_jobs(
     reply = await _call(_stub(request).ListJobs(grpc_request, timeout=_timeout(request)))
     jobs = [job_summary_json(j) for j in reply.jobs]
     info = {"page": reply.page.page, "pageSize": reply.page.page_size, "total": reply.page.total}
-    return _ok(jobs, count=len(jobs), page=info)
+    return ok(jobs, count=len(jobs), page=info)
 
 
 @router.post(
@@ -223,13 +220,13 @@ async def enqueue_job(request: Request, queue: str, body: EnqueueBody) -> JSONRe
     )
     reply = await _call(_stub(request).EnqueueJob(grpc_request, timeout=_timeout(request)))
     # spooled: durable on the queue service's disk while Redis is unreachable; reaches Redis later.
-    return _ok({"jobId": reply.job_id, "spooled": reply.spooled})
+    return ok({"jobId": reply.job_id, "spooled": reply.spooled})
 
 
 @router.get("/queues/{queue}/jobs/{job_id}", summary="One job with its data, errors, progress and result")
 async def get_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     reply = await _call(_stub(request).GetJob(queue_pb2.JobRef(queue=queue, job_id=job_id), timeout=_timeout(request)))
-    return _ok(job_json(reply))
+    return ok(job_json(reply))
 
 
 @router.post(
@@ -240,7 +237,7 @@ async def get_job(request: Request, queue: str, job_id: str) -> JSONResponse:
 async def retry_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     ref = queue_pb2.JobRef(queue=queue, job_id=job_id)
     reply = await _call(_stub(request).RetryJob(ref, timeout=_timeout(request)))
-    return _ok(job_json(reply.job))
+    return ok(job_json(reply.job))
 
 
 @router.post(
@@ -251,7 +248,7 @@ async def retry_job(request: Request, queue: str, job_id: str) -> JSONResponse:
 async def promote_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     ref = queue_pb2.JobRef(queue=queue, job_id=job_id)
     reply = await _call(_stub(request).PromoteJob(ref, timeout=_timeout(request)))
-    return _ok(job_json(reply.job))
+    return ok(job_json(reply.job))
 
 
 @router.post(
@@ -262,7 +259,7 @@ async def promote_job(request: Request, queue: str, job_id: str) -> JSONResponse
 async def remove_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     ref = queue_pb2.JobRef(queue=queue, job_id=job_id)
     reply = await _call(_stub(request).RemoveJob(ref, timeout=_timeout(request)))
-    return _ok({"jobId": job_id, "removed": reply.removed})
+    return ok({"jobId": job_id, "removed": reply.removed})
 
 
 @router.post(
@@ -272,13 +269,13 @@ async def remove_job(request: Request, queue: str, job_id: str) -> JSONResponse:
 )
 async def pause_queue(request: Request, queue: str) -> JSONResponse:
     reply = await _call(_stub(request).PauseQueue(queue_pb2.QueueRef(queue=queue), timeout=_timeout(request)))
-    return _ok(queue_json(reply))
+    return ok(queue_json(reply))
 
 
 @router.post("/queues/{queue}/resume", summary="Resume a paused queue", dependencies=[requires(Scope.OPERATE)])
 async def resume_queue(request: Request, queue: str) -> JSONResponse:
     reply = await _call(_stub(request).ResumeQueue(queue_pb2.QueueRef(queue=queue), timeout=_timeout(request)))
-    return _ok(queue_json(reply))
+    return ok(queue_json(reply))
 
 
 @router.post(
@@ -288,7 +285,7 @@ async def resume_queue(request: Request, queue: str) -> JSONResponse:
 )
 async def retry_failed(request: Request, queue: str) -> JSONResponse:
     reply = await _call(_stub(request).RetryFailed(queue_pb2.QueueRef(queue=queue), timeout=_timeout(request)))
-    return _ok({"retried": reply.retried})
+    return ok({"retried": reply.retried})
 
 
 @router.post(
@@ -305,4 +302,4 @@ async def clean_queue(request: Request, queue: str, body: Annotated[CleanBody | 
         queue=queue, state=state_from_name(clean.state.value), older_than_ms=older, limit=clean.limit
     )
     reply = await _call(_stub(request).CleanQueue(grpc_request, timeout=_timeout(request)))
-    return _ok({"removed": reply.removed})
+    return ok({"removed": reply.removed})

@@ -1,7 +1,7 @@
 """``/api/queue-status/*``: the live status service over HTTP/JSON.
 
-Every success is ``{"success": true, "data": …}`` (lists add ``"count"``, reads add ``"meta"``
-with source/stale/timestamp/lastIngestAt); every failure is rendered by :mod:`gateway.errors`.
+Every success is ``{"success": true, "data": …, "meta": …}`` (reads' meta: source, stale, asOf,
+lastIngestAt; lists add count); every failure is rendered by :mod:`gateway.errors`.
 Reads take one path (:class:`gateway.status_reads.StatusReads`); writes and the SSE stream
 are gRPC calls.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import grpc
 import grpc.aio
@@ -22,7 +22,7 @@ from switchboard.status.v1 import status_pb2
 
 from gateway.backends import Backends
 from gateway.errors import error_body
-from gateway.responses import FastJSONResponse, dumps
+from gateway.responses import FastJSONResponse, dumps, ok
 from gateway.settings import GatewaySettings
 from gateway.status_json import (
     STATUS_NAMES,
@@ -91,10 +91,6 @@ def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
 
-def _ok(data: Any) -> FastJSONResponse:
-    return FastJSONResponse({"success": True, "data": data})
-
-
 async def _operators(request: Request, queue: str | None, status: StatusName | None, paused: bool | None) -> Response:
     code = None if status is None else status_from_name(status.value)
     return _json(await _reads(request).operators(queue, code, paused))
@@ -147,7 +143,7 @@ async def list_channels(request: Request) -> Response:
 @router.get("/sync/status", summary="Row counts in the database and in Redis, and ingest freshness")
 async def sync_status(request: Request) -> FastJSONResponse:
     reply = await _backends(request).status.GetSyncStatus(status_pb2.GetSyncStatusRequest(), timeout=_timeout(request))
-    return _ok(sync_status_json(reply))
+    return ok(sync_status_json(reply))
 
 
 @router.post(
@@ -158,7 +154,7 @@ async def sync_status(request: Request) -> FastJSONResponse:
 async def resync(request: Request) -> FastJSONResponse:
     reply = await _backends(request).status.Resync(status_pb2.ResyncRequest(), timeout=_timeout(request))
     _fence(request)
-    return _ok(
+    return ok(
         {
             "queuesSeeded": reply.queues_seeded,
             "operatorsSeeded": reply.operators_seeded,
@@ -171,7 +167,7 @@ async def resync(request: Request) -> FastJSONResponse:
 async def clear(request: Request) -> FastJSONResponse:
     reply = await _backends(request).status.Clear(status_pb2.ClearRequest(), timeout=_timeout(request))
     _fence(request)
-    return _ok({"removedKeys": reply.removed_keys})
+    return ok({"removedKeys": reply.removed_keys})
 
 
 def _event(message: status_pb2.WatchSnapshotResponse) -> ServerSentEvent:

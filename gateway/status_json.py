@@ -4,7 +4,11 @@ Other teams' dashboards and the acceptance checks read these names, so each one 
 here instead of derived from the proto (``MessageToDict`` would give ``queueName`` but also
 ``"MEMBER_STATUS_IDLE"``, drop zero values and turn int64 into strings).
 
-Times are Unix epoch seconds, ``0`` meaning "never"/"unknown", as in the contract.
+The JSON follows docs/api-conventions.md, whatever the proto carries: instants are epoch
+milliseconds as integers under names ending in ``At`` (``null`` for never/unknown), durations are
+integer milliseconds under names ending in ``Ms``. The status proto's seconds (``last_call``,
+``waiting_since``, ``hold_time`` …) are converted here, in one place (:func:`at_ms`,
+:func:`duration_ms`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ __all__ = [
     "MEMBERSHIP_NAMES",
     "SOURCE_NAMES",
     "STATUS_NAMES",
+    "at_ms",
     "caller_json",
     "change_set_json",
     "channel_json",
+    "duration_ms",
     "meta_json",
     "operator_json",
     "queue_json",
@@ -56,6 +62,16 @@ SOURCE_NAMES: dict[int, str] = {
 }
 
 
+def at_ms(epoch_seconds: float) -> int | None:
+    """An instant in epoch seconds (0: never/unknown) as epoch milliseconds, or None."""
+    return round(epoch_seconds * 1000) if epoch_seconds > 0 else None
+
+
+def duration_ms(seconds: float) -> int:
+    """A duration in seconds as integer milliseconds."""
+    return round(seconds * 1000)
+
+
 def status_from_name(name: str) -> status_pb2.MemberStatus.ValueType:
     """``"in_use"`` → ``MEMBER_STATUS_IN_USE``; raises KeyError for an unknown name."""
     return status_pb2.MemberStatus.ValueType(_STATUS_BY_NAME[name])
@@ -75,13 +91,12 @@ def operator_json(op: status_pb2.Operator) -> dict[str, Any]:
         "penalty": op.penalty,
         "inCall": op.in_call,
         "callsTaken": op.calls_taken,
-        "lastCall": op.last_call,
-        "loginTime": op.login_time,
+        "lastCallAt": at_ms(op.last_call),
+        "loggedInAt": at_ms(op.login_time),
         "currentCallId": op.current_call_id,
         "ringinuse": op.ringinuse,
-        "lastPause": op.last_pause,
-        "wrapupTime": op.wrapup_time,
-        "updatedAt": op.updated_at,
+        "lastPauseAt": at_ms(op.last_pause),
+        "wrapupTimeMs": duration_ms(op.wrapup_time),
     }
 
 
@@ -91,7 +106,7 @@ def caller_json(caller: status_pb2.Caller) -> dict[str, Any]:
         "callerIdNum": caller.caller_id_num,
         "callerIdName": caller.caller_id_name,
         "position": caller.position,
-        "waitingSince": caller.waiting_since,
+        "joinedAt": at_ms(caller.waiting_since),
         "uniqueId": caller.unique_id,
     }
 
@@ -104,15 +119,14 @@ def queue_json(queue: status_pb2.Queue) -> dict[str, Any]:
         "callers": [caller_json(c) for c in queue.callers],
         "completed": queue.completed,
         "abandoned": queue.abandoned,
-        "holdTime": queue.hold_time,
-        "talkTime": queue.talk_time,
+        "holdTimeMs": duration_ms(queue.hold_time),
+        "talkTimeMs": duration_ms(queue.talk_time),
         "serviceLevel": queue.service_level,
         "serviceLevelPerf": queue.service_level_perf,
         "serviceLevelPerf2": queue.service_level_perf2,
-        "longestWait": queue.longest_wait,
+        "longestWaitMs": duration_ms(queue.longest_wait),
         "max": queue.max,
         "weight": queue.weight,
-        "updatedAt": queue.updated_at,
     }
 
 
@@ -131,30 +145,31 @@ def channel_json(channel: status_pb2.Channel) -> dict[str, Any]:
         "bridgeId": channel.bridge_id,
         "connectedLineNum": channel.connected_line_num,
         "connectedLineName": channel.connected_line_name,
-        "startedAt": channel.started_at,
-        "updatedAt": channel.updated_at,
+        "startedAt": at_ms(channel.started_at),
     }
 
 
 def meta_json(meta: status_pb2.ReadMeta) -> dict[str, Any]:
+    """The envelope's ``meta`` of a read: where the answer came from and as of when."""
     return {
         "source": SOURCE_NAMES.get(meta.source, "unknown"),
         "stale": meta.stale,
-        "timestamp": meta.timestamp,
-        "lastIngestAt": meta.last_ingest_at,
+        "asOf": at_ms(meta.timestamp),
+        "lastIngestAt": at_ms(meta.last_ingest_at),
     }
 
 
 def snapshot_json(snapshot: status_pb2.Snapshot) -> dict[str, Any]:
+    """The SSE ``snapshot`` event: the rows, the revision and the read's meta in one object."""
     return {
         "operators": [operator_json(op) for op in snapshot.operators],
         "queues": [queue_json(q) for q in snapshot.queues],
         "channels": [channel_json(c) for c in snapshot.channels],
-        "timestamp": snapshot.timestamp,
+        "revision": snapshot.revision,
         "source": SOURCE_NAMES.get(snapshot.source, "unknown"),
         "stale": snapshot.stale,
-        "revision": snapshot.revision,
-        "lastIngestAt": snapshot.last_ingest_at,
+        "asOf": at_ms(snapshot.timestamp),
+        "lastIngestAt": at_ms(snapshot.last_ingest_at),
     }
 
 
@@ -180,7 +195,7 @@ def state_change_json(change: status_pb2.StateChange) -> dict[str, Any]:
 def change_set_json(changes: status_pb2.ChangeSet) -> dict[str, Any]:
     return {
         "revision": changes.revision,
-        "emittedAt": changes.emitted_at,
+        "emittedAt": at_ms(changes.emitted_at),
         "replaceAll": changes.replace_all,
         "changes": [state_change_json(c) for c in changes.changes],
     }
@@ -194,6 +209,6 @@ def sync_status_json(status: status_pb2.SyncStatus) -> dict[str, Any]:
         "redisQueues": status.redis_queues,
         "redisChannels": status.redis_channels,
         "redisAvailable": status.redis_available,
-        "lastIngestAt": status.last_ingest_at,
+        "lastIngestAt": at_ms(status.last_ingest_at),
         "stale": status.stale,
     }

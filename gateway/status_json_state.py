@@ -4,7 +4,7 @@
 ``Snapshot`` and advanced by its ``ChangeSet`` messages. Each row is converted to JSON once, when
 it arrives (:class:`JsonRows`); a whole list is joined once per revision. Only what depends on
 the time of the answer is encoded per request: queues with waiting callers (``waiting`` and
-``longestWait``, by the read model's rules) and the envelope's timestamp.
+``longestWaitMs``, by the read model's rules) and the envelope's timestamp.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from switchboard.status.v1 import status_pb2
 
-from gateway.status_json import channel_json, operator_json, queue_json
+from gateway.status_json import channel_json, duration_ms, operator_json, queue_json
 from runtime.status_model import ReadState, longest_wait
 from runtime.status_model.state import Rows
 
@@ -28,7 +28,7 @@ def json_array(encoded: list[bytes]) -> bytes:
 
 
 class _WaitingQueue:
-    """A queue with callers: its JSON completed with ``waiting`` and ``longestWait`` at answer time."""
+    """A queue with callers: its JSON completed with ``waiting`` and ``longestWaitMs`` at answer time."""
 
     __slots__ = ("earliest", "row", "waiting")
 
@@ -40,7 +40,7 @@ class _WaitingQueue:
     def at(self, now: float) -> bytes:
         view = dict(self.row)
         view["waiting"] = self.waiting
-        view["longestWait"] = longest_wait(self.earliest, now)
+        view["longestWaitMs"] = duration_ms(longest_wait(self.earliest, now))
         return orjson.dumps(view)
 
 

@@ -1,9 +1,10 @@
 """Every status read of the gateway, on one path: the mirror while it is live and fresh,
 otherwise one gRPC call to the status service.
 
-Each read returns the finished JSON body (``{"success": true, "data": …}``, lists with
-``"count"``, reads with ``"meta"``), assembled from encoded rows: the mirror's, joined as they
-are (:class:`~gateway.status_json_state.JsonReadState`), or the gRPC reply's, converted once.
+Each read returns the finished JSON body (``{"success": true, "data": …, "meta": {…}}``: meta
+holds ``source``, ``stale``, ``asOf`` and ``lastIngestAt``, lists add ``count``), assembled from
+encoded rows: the mirror's, joined as they are (:class:`~gateway.status_json_state.JsonReadState`),
+or the gRPC reply's, converted once.
 Both give the same JSON for the same state. A request the mirror cannot answer exactly (a name
 the status service would refuse, an operator or queue it does not hold: the status service
 words the 400 or 404) goes to the status service too.
@@ -18,7 +19,7 @@ import orjson
 from prometheus_client import Counter
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
-from gateway.status_json import SOURCE_NAMES, channel_json, meta_json, operator_json, queue_json
+from gateway.status_json import SOURCE_NAMES, at_ms, channel_json, operator_json, queue_json
 from gateway.status_mirror import MirrorView, StatusMirror
 from runtime.errors import NotFound
 from runtime.status_model.rules import is_member_row, operator_matches
@@ -43,19 +44,24 @@ def _rows(rows: Iterable[Any], to_json: Callable[[Any], dict[str, Any]]) -> byte
     return orjson.dumps([to_json(row) for row in rows])
 
 
-def _mirror_meta(view: MirrorView) -> bytes:
+def _meta_fields(source: bytes, stale: bool, as_of: float, last_ingest_at: float) -> bytes:
+    """The members of a read's ``meta`` (without braces), times as the JSON convention wants."""
     return (
-        b'{"source":"' + _REDIS + b'","stale":false,"timestamp":' + orjson.dumps(view.now)
-        + b',"lastIngestAt":' + orjson.dumps(view.last_ingest_at) + b"}"
+        b'"source":"' + source + b'","stale":' + (b"true" if stale else b"false")
+        + b',"asOf":' + orjson.dumps(at_ms(as_of)) + b',"lastIngestAt":' + orjson.dumps(at_ms(last_ingest_at))
     )  # fmt: skip
 
 
+def _mirror_meta(view: MirrorView) -> bytes:
+    return _meta_fields(_REDIS, False, view.now, view.last_ingest_at)
+
+
 def _list_body(rows: bytes, count: int, meta: bytes) -> bytes:
-    return b'{"success":true,"data":' + rows + b',"count":' + str(count).encode() + b',"meta":' + meta + b"}"
+    return b'{"success":true,"data":' + rows + b',"meta":{"count":' + str(count).encode() + b"," + meta + b"}}"
 
 
 def _data_body(data: bytes, meta: bytes) -> bytes:
-    return b'{"success":true,"data":' + data + b',"meta":' + meta + b"}"
+    return b'{"success":true,"data":' + data + b',"meta":{' + meta + b"}}"
 
 
 def _snapshot_body(
@@ -72,9 +78,8 @@ def _snapshot_body(
     return b"".join(
         (
             b'{"success":true,"data":{"operators":', operators, b',"queues":', queues, b',"channels":', channels,
-            b',"timestamp":', orjson.dumps(timestamp), b',"source":"', source, b'","stale":',
-            b"true" if stale else b"false", b',"revision":', str(revision).encode(),
-            b',"lastIngestAt":', orjson.dumps(last_ingest_at), b"}}",
+            b',"revision":', str(revision).encode(), b'},"meta":{',
+            _meta_fields(source, stale, timestamp, last_ingest_at), b"}}",
         )
     )  # fmt: skip
 
@@ -120,7 +125,7 @@ class StatusReads:
         """:meth:`operators` of a queue named in the path: NotFound when no such queue is known
         (neither a queue row nor a member of one), as ``/queues/{name}`` and WatchSnapshot say."""
         body = await self.operators(queue, status, paused)
-        if not body.startswith(b'{"success":true,"data":[]'):
+        if not body.startswith(b'{"success":true,"data":[],'):
             return body
         view = self._view(queue)
         if view is not None:
@@ -207,4 +212,6 @@ class StatusReads:
 
 
 def _meta(meta: status_pb2.ReadMeta) -> bytes:
-    return orjson.dumps(meta_json(meta))
+    return _meta_fields(
+        SOURCE_NAMES.get(meta.source, "unknown").encode(), meta.stale, meta.timestamp, meta.last_ingest_at
+    )

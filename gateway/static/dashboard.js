@@ -6,17 +6,17 @@
   const $ = (id) => document.getElementById(id);
   const board = $("board");
   const state = { operators: new Map(), queues: new Map(), channels: new Map(), meta: {} };
-  let clockOffset = 0; // server epoch seconds minus local epoch seconds
+  let clockOffset = 0; // server epoch ms minus local epoch ms
   let renderQueued = false;
 
-  const now = () => Date.now() / 1000 + clockOffset;
+  const now = () => Date.now() + clockOffset; // epoch ms, as every time in the API
   const opKey = (queue, member) => `${queue}\u0000${member}`;
   const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const label = (s) => s.replace(/_/g, " ");
   const count = (n, word) => `<span><b>${n}</b>${word}${n === 1 ? "" : "s"}</span>`;
   function duration(since) {
     if (!since) return "–";
-    const s = Math.max(0, Math.floor(now() - since));
+    const s = Math.max(0, Math.floor((now() - since) / 1000));
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
     const mm = String(m).padStart(h ? 2 : 1, "0"), ss = String(r).padStart(2, "0");
     return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
@@ -24,7 +24,7 @@
   const since = (t) => `<span class="dur" data-since="${t}">${duration(t)}</span>`;
 
   function applySnapshot(snap) {
-    clockOffset = snap.timestamp ? snap.timestamp - Date.now() / 1000 : 0;
+    clockOffset = snap.asOf ? snap.asOf - Date.now() : 0;
     state.operators = new Map(snap.operators.map((o) => [opKey(o.queueName, o.memberId), o]));
     state.queues = new Map(snap.queues.map((q) => [q.name, q]));
     state.channels = new Map(snap.channels.map((c) => [c.uniqueId, c]));
@@ -56,7 +56,7 @@
 
   function queueCard(q, ops) {
     const callers = [...q.callers].sort((a, b) => a.position - b.position);
-    const oldest = callers.reduce((t, c) => (c.waitingSince && (!t || c.waitingSince < t) ? c.waitingSince : t), 0);
+    const oldest = callers.reduce((t, c) => (c.joinedAt && (!t || c.joinedAt < t) ? c.joinedAt : t), 0);
     const free = ops.filter((o) => !o.paused && o.status === "idle").length;
     return `<article class="queue" data-queue="${esc(q.name)}">
       <header><h3>${esc(q.name)}</h3><span class="strategy">${esc(q.strategy)}</span></header>
@@ -64,7 +64,7 @@
         <span>longest <b>${oldest ? since(oldest) : "–"}</b></span><span><b>${free}/${ops.length}</b>free</span>
         <span><b>${q.completed}</b>done</span><span><b>${q.abandoned}</b>abandoned</span></div>
       <ul class="callers">${callers.map((c) => `<li><span>${c.position}. ${esc(c.callerIdName || c.callerIdNum || c.channel)}
-        ${c.callerIdName && c.callerIdNum ? `<span class="iface">${esc(c.callerIdNum)}</span>` : ""}</span>${since(c.waitingSince)}</li>`).join("")}</ul>
+        ${c.callerIdName && c.callerIdNum ? `<span class="iface">${esc(c.callerIdNum)}</span>` : ""}</span>${since(c.joinedAt)}</li>`).join("")}</ul>
       <ul class="ops">${ops.map(operatorRow).join("") || '<li class="empty">no operators</li>'}</ul></article>`;
   }
 

@@ -57,9 +57,9 @@
 
   function queueCard(q) {
     const current = q.name === ui.queue;
-    const tags = [q.paused ? '<span class="tag">paused</span>' : "",
+    const tags = [q.isPaused ? '<span class="tag">paused</span>' : "",
       q.workers ? "" : '<span class="tag warn">no workers</span>', q.degraded ? '<span class="tag warn">spooling</span>' : ""];
-    return `<button type="button" class="qcard" data-queue="${esc(q.name)}" data-paused="${q.paused}" aria-current="${current}">
+    return `<button type="button" class="qcard" data-queue="${esc(q.name)}" data-paused="${q.isPaused}" aria-current="${current}">
       <span class="row"><h3>${esc(q.name)}</h3>${tags.join("")}<span class="meta">${q.workers} worker${q.workers === 1 ? "" : "s"}</span></span>
       <span class="chips">${chips(q.counts)}</span></button>`;
   }
@@ -76,11 +76,11 @@
     const q = ui.queues.get(ui.queue);
     if (!q) { $("queue-head").innerHTML = '<p class="empty">Pick a queue.</p>'; return; }
     const rate = q.rateLimit ? `${q.rateLimit.max} / ${q.rateLimit.periodMs} ms` : "none";
-    $("queue-head").innerHTML = `<h2>${esc(q.name)}</h2>${q.paused ? '<span class="tag">paused</span>' : ""}
+    $("queue-head").innerHTML = `<h2>${esc(q.name)}</h2>${q.isPaused ? '<span class="tag">paused</span>' : ""}
       <span class="facts"><span>concurrency <b>${q.concurrency}</b></span><span>rate limit <b>${esc(rate)}</b></span>
         <span>workers <b>${q.workers}</b></span><span>jobs <b>${esc(q.jobNames.join(", "))}</b></span></span>
       <span class="tools">
-        <button type="button" class="btn ${q.paused ? "primary" : ""}" data-action="${q.paused ? "resume" : "pause"}" id="pause-toggle">${q.paused ? "Resume" : "Pause"}</button>
+        <button type="button" class="btn ${q.isPaused ? "primary" : ""}" data-action="${q.isPaused ? "resume" : "pause"}" id="pause-toggle">${q.isPaused ? "Resume" : "Pause"}</button>
         <button type="button" class="btn" data-action="retry-failed" ${q.counts.failed ? "" : "disabled"}>Retry all failed</button>
         <select id="clean-state" aria-label="State to clean">${["completed", "failed", "delayed", "waiting"].map((s) =>
           `<option value="${s}"${s === (ui.state === "failed" ? "failed" : "completed") ? " selected" : ""}>${s}</option>`).join("")}</select>
@@ -161,9 +161,9 @@
     if (!ui.queue) { ui.jobs = []; ui.total = 0; renderJobs(); return; }
     const before = live ? new Set(ui.jobs.map((j) => j.jobId)) : new Set();
     const body = await api(`/api/queues/${enc(ui.queue)}/jobs?state=${ui.state}&page=${ui.page}&pageSize=${PAGE_SIZE}`);
-    if (!body.data.length && ui.page > 1 && body.page.total) { ui.page = Math.ceil(body.page.total / PAGE_SIZE); return loadJobs(live); }
+    if (!body.data.length && ui.page > 1 && body.meta.page.total) { ui.page = Math.ceil(body.meta.page.total / PAGE_SIZE); return loadJobs(live); }
     ui.jobs = body.data;
-    ui.total = body.page.total;
+    ui.total = body.meta.page.total;
     renderJobs(before);
   }
 
@@ -174,7 +174,7 @@
     panel.dataset.jobId = job.jobId;
     const fact = (label, value) => `<span>${label}<b>${value}</b></span>`;
     const errors = job.errors.slice().reverse().map((e) => `<details${e === job.errors[job.errors.length - 1] ? " open" : ""}>
-      <summary>attempt ${e.attempt} · <span class="t">${esc(e.type || "Error")}</span>: ${esc(e.message)} · ${esc(clock(e.at))}</summary>
+      <summary>attempt ${e.attempt} · <span class="t">${esc(e.type || "Error")}</span>: ${esc(e.message)} · ${esc(clock(e.failedAt))}</summary>
       <pre>${esc(e.traceback)}</pre></details>`).join("");
     panel.innerHTML = `<header><h3 class="jid">${esc(job.jobId)}</h3><span class="state st-${job.state}">${job.state}</span>
         <span class="jname">${esc(job.name)} · ${esc(job.queue)}</span><span class="tools">${actions(job)}

@@ -20,7 +20,7 @@ async def test_operators_list_every_membership_with_count_and_meta(client: httpx
     assert response.status_code == 200
     body = response.json()
     assert body["success"] is True
-    assert body["count"] == 3 == len(body["data"])
+    assert body["meta"]["count"] == 3 == len(body["data"])
     assert body["meta"]["source"] == "redis"
     assert body["meta"]["stale"] is False
     rows = {(o["queueName"], o["memberId"]): o for o in body["data"]}
@@ -45,7 +45,7 @@ async def test_paused_filter_true(client: httpx.AsyncClient) -> None:
 
 async def test_operators_of_one_queue(client: httpx.AsyncClient) -> None:
     body = (await client.get(f"{API}/operators/queue/support")).json()
-    assert body["count"] == 1
+    assert body["meta"]["count"] == 1
     assert body["data"][0]["queueName"] == "support"
 
 
@@ -74,7 +74,7 @@ async def test_one_operator_by_member_id_with_slash_and_at(client: httpx.AsyncCl
     response = await client.get(path)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["count"] == 2
+    assert body["meta"]["count"] == 2
     assert {o["queueName"] for o in body["data"]} == {"sales", "support"}
     assert {o["memberId"] for o in body["data"]} == {"Local/1001@agents"}
 
@@ -96,11 +96,11 @@ async def test_unknown_operator_is_404_with_error_body(client: httpx.AsyncClient
 
 async def test_queues_with_waiting_callers(client: httpx.AsyncClient) -> None:
     body = (await client.get(f"{API}/queues")).json()
-    assert body["count"] == 2
+    assert body["meta"]["count"] == 2
     sales = next(q for q in body["data"] if q["name"] == "sales")
     assert sales["waiting"] == 1
     assert sales["callers"][0]["callerIdName"] == "Carol"
-    assert sales["longestWait"] == 42.0
+    assert sales["longestWaitMs"] == 42_000
 
 
 async def test_one_queue_with_its_operators(client: httpx.AsyncClient) -> None:
@@ -111,25 +111,28 @@ async def test_one_queue_with_its_operators(client: httpx.AsyncClient) -> None:
 
 async def test_channels(client: httpx.AsyncClient) -> None:
     body = (await client.get(f"{API}/channels")).json()
-    assert body["count"] == 1
+    assert body["meta"]["count"] == 1
     assert body["data"][0]["bridgedTo"] == "Local/1001@agents-0003;1"
 
 
 async def test_snapshot_has_the_public_json_names(client: httpx.AsyncClient) -> None:
     response = await client.get(f"{API}/snapshot")
     assert response.status_code == 200
-    data = response.json()["data"]
-    assert {"operators", "queues", "channels", "timestamp", "source", "stale"} <= set(data)
-    assert data["source"] == "redis"
-    assert data["stale"] is False
+    body = response.json()
+    data, meta = body["data"], body["meta"]
+    assert set(data) == {"operators", "queues", "channels", "revision"}
+    assert set(meta) == {"source", "stale", "asOf", "lastIngestAt"}  # the envelope's meta, top-level
+    assert meta["source"] == "redis"
+    assert meta["stale"] is False
+    assert isinstance(meta["asOf"], int)
     assert len(data["operators"]) == 3
-    assert data["queues"][0]["callers"][0]["waitingSince"] > 0
+    assert data["queues"][0]["callers"][0]["joinedAt"] > 1_000_000_000_000  # epoch ms
     assert data["channels"][0]["uniqueId"] == "1700000000.1"
 
 
 async def test_snapshot_reports_database_source(client: httpx.AsyncClient, fake_status: FakeStatusService) -> None:
     fake_status.source = S.SOURCE_DATABASE
-    assert (await client.get(f"{API}/snapshot")).json()["data"]["source"] == "database"
+    assert (await client.get(f"{API}/snapshot")).json()["meta"]["source"] == "database"
 
 
 async def test_sync_status_names(client: httpx.AsyncClient) -> None:
@@ -141,7 +144,7 @@ async def test_sync_status_names(client: httpx.AsyncClient) -> None:
         "redisQueues": 2,
         "redisChannels": 1,
         "redisAvailable": True,
-        "lastIngestAt": 1_700_000_000.5,
+        "lastIngestAt": 1_700_000_000_500,
         "stale": False,
     }
 
@@ -151,7 +154,7 @@ async def test_resync_and_clear(client: httpx.AsyncClient) -> None:
     assert resync.json()["data"] == {"queuesSeeded": 2, "operatorsSeeded": 3, "asteriskResyncRequested": True}
     cleared = await client.delete(f"{API}/clear")
     assert cleared.json() == {"success": True, "data": {"removedKeys": 6}}
-    assert (await client.get(f"{API}/operators")).json()["count"] == 0
+    assert (await client.get(f"{API}/operators")).json()["meta"]["count"] == 0
 
 
 @pytest.mark.parametrize(

@@ -22,13 +22,13 @@ from gateway.status_json import (
 
 OPERATOR_NAMES = {
     "queueName", "memberId", "memberName", "stateInterface", "membership", "statusCode", "status", "paused",
-    "pausedReason", "penalty", "inCall", "callsTaken", "lastCall", "loginTime", "currentCallId",
+    "pausedReason", "penalty", "inCall", "callsTaken", "lastCallAt", "loggedInAt", "currentCallId",
 }  # fmt: skip
 QUEUE_NAMES = {
-    "name", "strategy", "waiting", "callers", "completed", "abandoned", "holdTime", "talkTime", "serviceLevel",
-    "serviceLevelPerf", "longestWait",
+    "name", "strategy", "waiting", "callers", "completed", "abandoned", "holdTimeMs", "talkTimeMs", "serviceLevel",
+    "serviceLevelPerf", "longestWaitMs",
 }  # fmt: skip
-CALLER_NAMES = {"channel", "callerIdNum", "callerIdName", "position", "waitingSince"}
+CALLER_NAMES = {"channel", "callerIdNum", "callerIdName", "position", "joinedAt"}
 CHANNEL_NAMES = {
     "channelName", "uniqueId", "linkedId", "callerIdNum", "callerIdName", "context", "extension", "state",
     "bridgedTo", "startedAt",
@@ -68,8 +68,8 @@ def test_operator_json_carries_every_contract_name_with_its_value() -> None:
         "penalty": 3,
         "inCall": True,
         "callsTaken": 12,
-        "lastCall": 1_700_000_100,
-        "loginTime": 1_700_000_000,
+        "lastCallAt": 1_700_000_100_000,
+        "loggedInAt": 1_700_000_000_000,
         "currentCallId": "Local/2001@callers-0001;2",
     }
 
@@ -80,7 +80,8 @@ def test_zero_values_are_present_not_dropped() -> None:
     assert data["statusCode"] == 0
     assert data["status"] == "unknown"
     assert data["membership"] == "unknown"
-    assert data["lastCall"] == 0
+    assert data["lastCallAt"] is None  # never: null, not 0
+    assert "updatedAt" not in data  # never filled by the status service: not published
 
 
 def test_queue_and_caller_json_names() -> None:
@@ -100,8 +101,8 @@ def test_queue_and_caller_json_names() -> None:
     data = queue_json(queue)
     assert set(data) >= QUEUE_NAMES
     assert set(data["callers"][0]) >= CALLER_NAMES
-    assert data["callers"][0]["waitingSince"] == 9.5
-    assert (data["serviceLevelPerf"], data["longestWait"], data["holdTime"]) == (87.5, 12.25, 11)
+    assert data["callers"][0]["joinedAt"] == 9500
+    assert (data["serviceLevelPerf"], data["longestWaitMs"], data["holdTimeMs"]) == (87.5, 12250, 11000)
 
 
 def test_channel_json_names() -> None:
@@ -117,13 +118,14 @@ def test_channel_json_names() -> None:
         "1.0",
         "Up",
     )
-    assert (data["bridgedTo"], data["startedAt"]) == ("X", 5.0)
+    assert (data["bridgedTo"], data["startedAt"]) == ("X", 5000)
 
 
 @pytest.mark.parametrize(("source", "name"), [(S.SOURCE_REDIS, "redis"), (S.SOURCE_DATABASE, "database")])
-def test_snapshot_json_source_stale_timestamp(source: int, name: str) -> None:
+def test_snapshot_json_source_stale_as_of(source: int, name: str) -> None:
     data = snapshot_json(S.Snapshot(timestamp=12.5, source=source, stale=True, revision=7))  # type: ignore[arg-type]
-    assert (data["source"], data["stale"], data["timestamp"], data["revision"]) == (name, True, 12.5, 7)
+    assert (data["source"], data["stale"], data["asOf"], data["revision"]) == (name, True, 12500, 7)
+    assert data["lastIngestAt"] is None
     assert data["operators"] == data["queues"] == data["channels"] == []
 
 
@@ -168,7 +170,7 @@ def test_change_set_json() -> None:
     )
     assert data == {
         "revision": 9,
-        "emittedAt": 3.5,
+        "emittedAt": 3500,
         "replaceAll": True,
         "changes": [{"kind": "queueRemoved", "name": "q"}],
     }

@@ -120,13 +120,15 @@ def _reads(path: str) -> float:
 
 
 def _same_answer(mine: dict[str, Any], theirs: dict[str, Any]) -> None:
-    """Equal except the time of the answer: ``longestWait - timestamp`` (= -earliest caller) must agree."""
+    """Equal except the time of the answer: ``longestWaitMs - asOf`` (= -earliest caller) must agree."""
     mine, theirs = dict(mine), dict(theirs)
-    now_mine, now_theirs = mine.pop("timestamp"), theirs.pop("timestamp")
+    now_mine, now_theirs = mine.pop("asOf"), theirs.pop("asOf")
     for queue_mine, queue_theirs in zip(mine.get("queues", []), theirs.get("queues", []), strict=True):
-        if queue_mine["callers"]:
-            assert queue_mine["longestWait"] - now_mine == pytest.approx(queue_theirs["longestWait"] - now_theirs)
-            queue_mine["longestWait"] = queue_theirs["longestWait"]
+        if queue_mine["callers"]:  # each side rounded to whole ms
+            assert queue_mine["longestWaitMs"] - now_mine == pytest.approx(
+                queue_theirs["longestWaitMs"] - now_theirs, abs=2
+            )
+            queue_mine["longestWaitMs"] = queue_theirs["longestWaitMs"]
     assert mine == theirs
 
 
@@ -179,7 +181,7 @@ async def test_mirror_answers_equal_the_status_service_across_changes(
                 assert snapshot["success"] is True
                 expected = snapshot_json(await real_status.stub.GetSnapshot(S.GetSnapshotRequest()))
                 assert snapshot["data"]["revision"] == revision
-                _same_answer(snapshot["data"], expected)
+                _same_answer({**snapshot["data"], **snapshot["meta"]}, expected)
                 for path in (
                     "/operators",
                     "/operators?status=in_use",
@@ -195,10 +197,10 @@ async def test_mirror_answers_equal_the_status_service_across_changes(
                     _same_answer(mine["meta"], theirs["meta"])
                     if path == "/queues":
                         for queue in mine["data"] + theirs["data"]:
-                            queue["longestWait"] = round(queue["longestWait"] - mine["meta"]["timestamp"])
+                            queue["longestWaitMs"] = round((queue["longestWaitMs"] - mine["meta"]["asOf"]) / 1000)
                     if path == "/queues/sales":
                         for body in (mine, theirs):
-                            body["data"]["queue"]["longestWait"] = 0
+                            body["data"]["queue"]["longestWaitMs"] = 0
                     mine.pop("meta"), theirs.pop("meta")
                     assert mine == theirs, path
             assert _reads("mirror") > 0
@@ -216,17 +218,18 @@ async def test_a_quiet_ingest_turns_stale_through_the_status_service(
     async for client in client_for(app):
         revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales")))
         assert await app.state.status_mirror.wait_fresh(revision, 5)
-        fresh = (await client.get(f"{API}/snapshot")).json()["data"]
+        fresh = (await client.get(f"{API}/snapshot")).json()["meta"]
         assert fresh["stale"] is False
         mirror: StatusMirror = app.state.status_mirror
         await wait_until(_no_view(mirror), within=STALE_AFTER + 10, what="the mirror sees the ingest quiet")
         before = _reads("grpc")
-        stale = (await client.get(f"{API}/snapshot")).json()["data"]
+        stale_body = (await client.get(f"{API}/snapshot")).json()
+        stale = {**stale_body["data"], **stale_body["meta"]}
         assert (stale["stale"], stale["source"], stale["revision"]) == (True, "redis", revision)
         assert _reads("grpc") == before + 1, "a stale state is answered by the status service"
         revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales", completed=1)))
         assert await app.state.status_mirror.wait_fresh(revision, 5)
-        assert (await client.get(f"{API}/snapshot")).json()["data"]["stale"] is False
+        assert (await client.get(f"{API}/snapshot")).json()["meta"]["stale"] is False
 
 
 async def test_no_answer_comes_from_a_dead_watch_and_the_watch_comes_back(
@@ -284,14 +287,15 @@ async def test_while_redis_is_down_the_database_answers_not_the_mirror(
         await wait_until(
             lambda: app.state.status_mirror.view() is None, within=5, what="the probe sees the database answering"
         )
-        fallback = (await client.get(f"{API}/snapshot")).json()["data"]
+        fallback = (await client.get(f"{API}/snapshot")).json()["meta"]
         assert (fallback["source"], fallback["stale"]) == ("database", True)
 
         redis_server.start()  # empty again: the ingest's resync brings the truth back
         revision = await real_status.ingest(S.StateChange(operator_upserted=operator("sales", "PJSIP/2", "B")))
         assert await mirror.wait_fresh(revision, 15)
         before = _reads("mirror")
-        back = (await client.get(f"{API}/snapshot")).json()["data"]
+        back_body = (await client.get(f"{API}/snapshot")).json()
+        back = {**back_body["data"], **back_body["meta"]}
         assert _reads("mirror") == before + 1
         assert (back["source"], back["stale"], back["revision"]) == ("redis", False, revision)
         assert [o["memberId"] for o in back["operators"]] == ["PJSIP/2"]
@@ -325,7 +329,7 @@ async def test_a_clear_through_the_gateway_is_read_back(real_status: RealStatus,
         revision = await real_status.ingest(S.StateChange(operator_upserted=operator("sales", "PJSIP/1", "A")))
         assert await app.state.status_mirror.wait_fresh(revision, 5)
         assert (await client.delete(f"{API}/clear")).status_code == 200
-        assert (await client.get(f"{API}/operators")).json()["count"] == 0
+        assert (await client.get(f"{API}/operators")).json()["meta"]["count"] == 0
 
 
 READ_PATHS = (
@@ -375,7 +379,7 @@ async def test_each_read_answers_from_the_fresh_mirror_then_by_one_grpc_call_onc
         for path in READ_PATHS:
             mirror_before, grpc_before, calls_before = _reads("mirror"), _reads("grpc"), _status_calls()
             answer = (await client.get(API + path)).json()
-            meta = answer["data"] if path == "/snapshot" else answer["meta"]
+            meta = answer["meta"]
             assert (meta["source"], meta["stale"]) == ("redis", True), path
             assert (_reads("mirror"), _reads("grpc")) == (mirror_before, grpc_before + 1), path
             assert _status_calls() == calls_before + 1, f"{path}: one gRPC call"
@@ -413,7 +417,7 @@ async def test_the_mirror_stays_fresh_on_the_watchs_heartbeats_without_polling(
             assert await mirror.wait_fresh(revision, 5)
         assert mirror.view() is not None
         assert _status_calls() == calls_before, "freshness came on the watch, not by polling"
-        assert (await client.get(f"{API}/snapshot")).json()["data"]["stale"] is False
+        assert (await client.get(f"{API}/snapshot")).json()["meta"]["stale"] is False
 
 
 @pytest.mark.parametrize("callers", [0, 1, 3])

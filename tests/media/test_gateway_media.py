@@ -129,7 +129,7 @@ async def test_list_get_and_soft_delete(gateway: httpx.AsyncClient) -> None:
     media_id = (await post_upload(gateway, PHOTO, ownerId="lister")).json()["data"]["mediaId"]
     listed = (await gateway.get("/api/admin/media", params={"ownerId": "lister", "state": "pending"})).json()
     assert [m["mediaId"] for m in listed["data"]] == [media_id]
-    assert listed["page"] == {"page": 1, "pageSize": 20, "total": 1}
+    assert listed["meta"]["page"] == {"page": 1, "pageSize": 20, "total": 1}
     assert (await gateway.delete(f"/api/admin/media/{media_id}")).json()["data"]["deleted"] is True
     assert (await gateway.get(f"/api/admin/media/{media_id}")).json()["data"]["state"] == "deleted"
     assert (await gateway.delete(f"/api/admin/media/{media_id}")).status_code == 400

@@ -90,7 +90,7 @@ async def test_several_recipients_get_one_notification_each_and_a_key_answers_th
     for nid in first:
         assert (await api.settled(nid))["state"] == "delivered"
     listed = (await api.http.get("/api/notifications")).json()
-    assert listed["count"] == 2
+    assert listed["meta"]["count"] == 2
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ async def test_bad_input_is_400_naming_the_field_and_queues_nothing(api: Api, bo
     error = response.json()["error"]
     assert error["code"] == "INVALID_ARGUMENT"
     assert error["details"]["field"] == field
-    assert (await api.http.get("/api/notifications")).json()["count"] == 0
+    assert (await api.http.get("/api/notifications")).json()["meta"]["count"] == 0
 
 
 async def test_an_unknown_notification_is_404(api: Api) -> None:

@@ -14,6 +14,7 @@ from devsupport.waiting import wait_until
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from runtime.queue import QueueAdmin, QueueSpec
+from tests.gateway.conventions import convention_breaks
 from tests.gateway.harness import LiveGateway
 from tests.gateway.sse import events
 from tests.queue_admin.harness import AdminServer, StartWorker
@@ -107,10 +108,10 @@ async def test_queues_list_one_queue_and_stats_use_the_documented_names(api: htt
     await enqueue(api, delayMs=60_000)
     listed = (await api.get("/api/queues")).json()
     assert listed["success"] is True
-    assert listed["count"] == 1
+    assert listed["meta"]["count"] == 1
     (queue,) = listed["data"]
     assert queue["name"] == "workflow"
-    assert queue["paused"] is False
+    assert queue["isPaused"] is False
     assert queue["counts"] == {"waiting": 1, "active": 0, "delayed": 1, "completed": 0, "failed": 0, "paused": 0}
     assert queue["rateLimit"] is None
     assert queue["concurrency"] == 50
@@ -126,8 +127,8 @@ async def test_queues_list_one_queue_and_stats_use_the_documented_names(api: htt
 async def test_job_listing_pages_and_job_detail_names(api: httpx.AsyncClient) -> None:
     ids = [await enqueue(api, data={"duration_ms": n}) for n in range(3)]
     page = (await api.get(JOBS, params={"state": "waiting", "page": 2, "pageSize": 2})).json()
-    assert page["count"] == 1
-    assert page["page"] == {"page": 2, "pageSize": 2, "total": 3}
+    assert page["meta"]["count"] == 1
+    assert page["meta"]["page"] == {"page": 2, "pageSize": 2, "total": 3}
     assert [j["jobId"] for j in page["data"]] == ids[2:]
     assert set(page["data"][0]) == JOB_KEYS - {"data", "result"}  # a listing is metadata; the job has the rest
     job = (await api.get(f"{JOBS}/{ids[1]}")).json()["data"]
@@ -169,9 +170,9 @@ async def test_promote_remove_pause_resume_and_clean(api: httpx.AsyncClient, lay
     assert removed.json() == {"success": True, "data": {"jobId": delayed, "removed": True}}
 
     paused = (await api.post("/api/queues/workflow/pause")).json()["data"]
-    assert paused["paused"] is True
+    assert paused["isPaused"] is True
     assert await layer.is_paused()
-    assert (await api.post("/api/queues/workflow/resume")).json()["data"]["paused"] is False
+    assert (await api.post("/api/queues/workflow/resume")).json()["data"]["isPaused"] is False
 
     for _ in range(3):
         await enqueue(api, delayMs=60_000)
@@ -196,7 +197,7 @@ async def test_a_failed_job_shows_its_errors_and_retry_failed_reruns_it(
     job = (await api.get(f"{JOBS}/{job_id}")).json()["data"]
     assert job["state"] == "failed"
     (error,) = job["errors"]
-    assert set(error) == {"attempt", "type", "message", "traceback", "at"}
+    assert set(error) == {"attempt", "type", "message", "traceback", "failedAt"}
     assert (error["attempt"], error["type"]) == (1, "TransientError")
     assert "Traceback" in error["traceback"]
     listed = (await api.get(JOBS, params={"state": "failed"})).json()
@@ -258,3 +259,22 @@ async def test_malformed_json_is_400_naming_the_body(api: httpx.AsyncClient, lay
     assert error["details"]["field"] == "body"
     assert error["message"].startswith("body: is not valid JSON: ")
     assert (await layer.counts()).waiting == 0
+
+
+async def test_queue_answers_follow_the_json_convention(api: httpx.AsyncClient) -> None:
+    job_id = await enqueue(api, data={"duration_ms": 5}, delayMs=60_000)
+    answers = [
+        await api.get("/api/queues"),
+        await api.get("/api/queues/workflow"),
+        await api.get("/api/queue/stats"),
+        await api.get("/api/queues/health"),
+        await api.get(JOBS, params={"state": "delayed"}),
+        await api.get(f"{JOBS}/{job_id}"),
+        await api.post(JOBS, json={"name": HEAVY, "jobId": job_id}),
+        await api.post(JOBS, json={"name": HEAVY, "data": {"duration_ms": "abc"}}),
+        await api.get("/api/queues/nope"),
+        await api.get(JOBS, params={"page_size": 5}),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 200, 200, 409, 400, 404, 400]
+    broken = [(a.request.method, str(a.request.url), convention_breaks(a.json())) for a in answers]
+    assert [b for b in broken if b[2]] == []

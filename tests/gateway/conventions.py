@@ -1,0 +1,64 @@
+"""The JSON convention of docs/api-conventions.md as a check over a real response body.
+
+Used by the tests that drive sample routes of every API family (tests/gateway/test_conventions.py,
+tests/queue_admin/test_conventions.py), so a new key that breaks the convention fails a test.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]*$")
+GRPC_CODE = re.compile(r"^[A-Z][A-Z_]*$")
+EPOCH_MS_AFTER_2001 = 10**12
+TIME_WORDS = {"at", "time", "timestamp", "since", "when", "date"}
+"""Names that say "a time" without saying instant (``…At``) or duration (``…Ms``)."""
+OPAQUE = {"result", "progress", "detail", "jobSchemas", "variables"}
+"""Values that are the caller's or a job's own JSON: their keys are not ours to name."""
+
+
+def convention_breaks(body: Any) -> list[str]:
+    """Every way ``body`` (a parsed response) breaks the convention; [] when it follows it."""
+    problems: list[str] = []
+    if not isinstance(body, dict):
+        return [f"body is {type(body).__name__}, not the envelope object"]
+    extra = set(body) - {"success", "data", "meta", "error"}
+    if extra or not isinstance(body.get("success"), bool):
+        problems.append(f"envelope keys {sorted(body)}: only success, data, meta?, error?")
+    if body.get("success") is False:
+        error = body.get("error") or {}
+        if set(error) != {"code", "message", "details"}:
+            problems.append(f"error keys {sorted(error)}: code, message, details")
+        if not GRPC_CODE.fullmatch(str(error.get("code", ""))):
+            problems.append(f"error code {error.get('code')!r} is not a gRPC code name")
+    _walk(body, "$", problems)
+    return problems
+
+
+def _walk(value: Any, path: str, problems: list[str]) -> None:
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _walk(item, f"{path}[{i}]", problems)
+        return
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        where = f"{path}.{key}"
+        if not CAMEL.fullmatch(key):
+            problems.append(f"{where}: not camelCase")
+        lowered = key.lower()
+        if lowered in TIME_WORDS or key.endswith("Time") or key.endswith("Since"):
+            problems.append(f"{where}: a time must be named …At (epoch ms) or …Ms (duration)")
+        if key.endswith("At") and not (item is None or (_is_int(item) and item > EPOCH_MS_AFTER_2001)):
+            problems.append(f"{where}: {item!r} is not epoch milliseconds (int) or null")
+        if key.endswith("Ms") and not (item is None or _is_int(item)):
+            problems.append(f"{where}: {item!r} is not integer milliseconds or null")
+        # A job's data is the caller's JSON (the envelope's own "data" is ours).
+        if key in OPAQUE or (key == "data" and path != "$"):
+            continue
+        _walk(item, where, problems)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
