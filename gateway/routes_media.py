@@ -344,7 +344,7 @@ async def cleanup(request: Request, body: CleanupBody) -> JSONResponse:
         ),
         timeout=_settings(request).rpc_timeout_seconds * 12,
     )
-    return _ok({"deleted": reply.removed, "freedBytes": reply.bytes_freed, "dryRun": body.dryRun})
+    return ok({"deleted": reply.removed, "freedBytes": reply.bytes_freed, "dryRun": body.dryRun})
 
 
 @router.get("/{media_id}", summary="One media with its variants")

@@ -220,12 +220,9 @@ async def inbox(
         user_id=user_id, unread_only=unreadOnly, page=common_pb2.PageRequest(page=page, page_size=pageSize)
     )
     reply = await _call(_stub(request).ListInApp(ask, timeout=_timeout(request)))
-    data = {
-        "messages": [message_json(m) for m in reply.messages],
-        "unreadCount": reply.unread_count,
-        "page": {"page": reply.page.page, "pageSize": reply.page.page_size, "total": reply.page.total},
-    }
-    return JSONResponse({"success": True, "data": data})
+    data = {"messages": [message_json(m) for m in reply.messages], "unreadCount": reply.unread_count}
+    page_info = {"page": reply.page.page, "pageSize": reply.page.page_size, "total": reply.page.total}
+    return ok(data, count=len(reply.messages), page=page_info)
 
 
 @router.post(
