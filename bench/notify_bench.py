@@ -124,7 +124,7 @@ def max_in_window(times: list[float], window: float) -> int:
     return best
 
 
-async def telegram_run(s: Suite, tag: str, *, kill_after: int = 0) -> dict[str, float]:
+async def telegram_run(s: Suite, tag: str, *, kill_after: int = 0) -> dict[str, Any]:
     """Private chats x 3 plus 2 group chats x 40, each text unique; returns the provider's view."""
     chats, groups = max(int(500 * SCALE), 10), ["-1001", "-1002"]
     per_group = max(int(40 * SCALE), 5)
@@ -167,6 +167,7 @@ async def telegram_run(s: Suite, tag: str, *, kill_after: int = 0) -> dict[str, 
         "chat_max_1s": max((max_in_window(t, 1.0) for c, t in per_chat.items() if not c.startswith("-")), default=0),
         "group_max_60s": max((max_in_window(t, 60.0) for c, t in per_chat.items() if c.startswith("-")), default=0),
         "during_pause": s.bot.sent_during_pause,
+        "by_limit": dict(s.bot.violations_by_limit),
     }
 
 
@@ -221,6 +222,10 @@ async def measure() -> list[dict[str, Any]]:
                     one["rate"] >= 29.5,
                 ),
                 row("notify telegram 429s", one["too_many"], "count", "== 0", one["too_many"] == 0),
+                *(
+                    row(f"notify telegram 429s over the {limit} limit", n, "count", "info", True)
+                    for limit, n in sorted(one["by_limit"].items())
+                ),
                 row("notify telegram lost", one["lost"], "count", "== 0", one["lost"] == 0),
                 row("notify telegram duplicated", one["duplicated"], "count", "== 0", one["duplicated"] == 0),
                 row("notify telegram max per chat in 1 s", one["chat_max_1s"], "msg", "<= 1", one["chat_max_1s"] <= 1),

@@ -39,6 +39,8 @@ class BotApiState:
     accepted: list[dict[str, Any]] = field(default_factory=list)
     too_many: int = 0
     limit_violations: int = 0
+    violations_by_limit: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """Which window refused: ``bot``, ``chat`` or ``group`` (the fullest when several)."""
     sent_during_pause: int = 0
     paused_until: float = 0.0
     pauses: list[tuple[float, float]] = field(default_factory=list)
@@ -50,6 +52,7 @@ class BotApiState:
     def reset(self) -> None:
         self.accepted.clear()
         self.too_many = self.limit_violations = self.sent_during_pause = 0
+        self.violations_by_limit.clear()
         self.paused_until = 0.0
         self.pauses.clear()
         self._bot.clear()
@@ -72,14 +75,19 @@ class BotApiState:
             return 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
         if self.flood_ratio and self.rng.random() < self.flood_ratio:
             return self._too_many(self.flood_retry_after)
-        windows = [(self._bot, self.rate_per_second, 1.0), (self._chats[chat], self.chat_per_second, 1.0)]
+        windows = {
+            "bot": (self._bot, self.rate_per_second, 1.0),
+            "chat": (self._chats[chat], self.chat_per_second, 1.0),
+        }
         if chat.startswith("-"):
-            windows.append((self._groups[chat], self.group_per_minute, 60.0))
-        wait = max(self._wait_needed(w, limit, period, now) for w, limit, period in windows)
-        if wait > 0:
+            windows["group"] = (self._groups[chat], self.group_per_minute, 60.0)
+        waits = {name: self._wait_needed(w, limit, period, now) for name, (w, limit, period) in windows.items()}
+        fullest = max(waits, key=lambda name: waits[name])
+        if waits[fullest] > 0:
             self.limit_violations += 1
-            return self._too_many(max(math.ceil(wait), 1))
-        for window, _, _ in windows:
+            self.violations_by_limit[fullest] += 1
+            return self._too_many(max(math.ceil(waits[fullest]), 1))
+        for window, _, _ in windows.values():
             window.append(now)
         message_id = len(self.accepted) + 1
         self.accepted.append({"chat_id": chat, "text": text, "message_id": message_id, "at": time.time()})
@@ -102,6 +110,7 @@ class BotApiState:
             "accepted": self.accepted,
             "tooMany": self.too_many,
             "limitViolations": self.limit_violations,
+            "violationsByLimit": dict(self.violations_by_limit),
             "sentDuringPause": self.sent_during_pause,
             "pauses": self.pauses,
         }
