@@ -1,19 +1,21 @@
 """``make drill``: two replicas of every process against one Redis; kill -9 one of each in turn.
 
 The suite runs as it would with two pods per Deployment: status, ami_ingest, queue_admin, the
-workflow worker and the gateway twice each, on distinct ports, one Redis (append-only, fsync
-always, as ``make run`` starts it) and one SQLite database. Clients dial both replicas of a
-service (``ipv4:127.0.0.1:A,127.0.0.1:B``, round_robin: what a headless Service's name gives).
-Load goes through both gateways, as a Service would spread it, with the suite's credential
-(devsupport.auth): status reads that reach the status service (``/api/queue-status/sync/status``)
-and job enqueues (``POST /api/queues/workflow/jobs``).
+workflow worker, notify, the notify worker and the gateway twice each, on distinct ports, one
+Redis (append-only, fsync always, as ``make run`` starts it) and one SQLite database. Clients
+dial both replicas of a service (``ipv4:127.0.0.1:A,127.0.0.1:B``, round_robin: what a headless
+Service's name gives). Load goes through both gateways, as a Service would spread it, with the
+suite's credential (devsupport.auth): status reads that reach the status service
+(``/api/queue-status/sync/status``), job enqueues (``POST /api/queues/workflow/jobs``) and in-app
+notifications (``POST /api/notifications``).
 
 Then, for each kind in turn, one replica is killed with SIGKILL (for ami_ingest: the one holding
 the lease), left dead for ``--down-seconds``, and started again. The drill counts the failed
 calls of each phase (failover), measures how long the ingest standby took to take over (the
-time until the status service saw an ingest write again), and finally waits for every accepted
-job to complete. It prints a JSON summary; exit status 0 when nothing accepted was lost, the
-standby took over, and reads and enqueues answered again after every failover.
+time until the status service saw an ingest write again; the bound is lease + poll), and finally
+waits for every accepted job to complete and every accepted notification to be delivered. It
+prints a JSON summary; exit status 0 when nothing accepted was lost, the standby took over, and
+every kind of call answered again after every failover.
 """
 
 from __future__ import annotations
@@ -43,18 +45,29 @@ from devsupport.waiting import wait_until_blocking
 from services.ami_ingest import keys as ingest_keys
 
 REPLICAS = 2
-KINDS = ("status", "ami_ingest", "queue_admin", "workflow_worker", "gateway")
+KINDS = ("status", "ami_ingest", "queue_admin", "workflow_worker", "notify", "notify_worker", "gateway")
 MODULES = {
     "status": "services.status",
     "ami_ingest": "services.ami_ingest",
     "queue_admin": "services.queue_admin",
     "workflow_worker": "services.workflow.worker",
+    "notify": "services.notify",
+    "notify_worker": "services.notify.worker",
     "gateway": "gateway",
 }
-GRPC_KINDS = {"status": "STATUS_ADDR", "ami_ingest": "AMI_INGEST_ADDR", "queue_admin": "QUEUE_ADMIN_ADDR"}
+GRPC_KINDS = {
+    "status": "STATUS_ADDR",
+    "ami_ingest": "AMI_INGEST_ADDR",
+    "queue_admin": "QUEUE_ADMIN_ADDR",
+    "notify": "NOTIFY_ADDR",
+}
 JOB = {"name": "statistics_aggregation", "data": {"duration_ms": 200}}
 """A job that takes a while, so a killed worker has jobs in flight (re-run once their lease lapses)."""
+NOTIFICATION = {"channel": "database", "to": "drill-operator", "text": "failover drill"}
+"""An in-app notification: delivered by the notify worker into the inbox, no provider needed."""
+CALLS = ("reads", "enqueues", "notifications")
 INGEST_LEASE_MS = 2000
+INGEST_POLL_SECONDS = 1.0
 READY_SECONDS = 90.0
 
 
@@ -97,18 +110,22 @@ class Tally:
 
 
 class Load:
-    """Two threads calling the gateways in turn: status reads, and enqueues (accepted ids kept)."""
+    """A thread per kind of call, each calling the gateways in turn: status reads, job enqueues and
+    notifications (the ids of the accepted ones kept)."""
 
     def __init__(self, gateways: list[str]) -> None:
         self.gateways = gateways
         self.phase = "warm-up"
-        self.reads = Tally()
-        self.enqueues = Tally()
+        self.tallies = {name: Tally() for name in CALLS}
         self.accepted: list[str] = []
+        self.notified: list[str] = []
         self._stop = threading.Event()
+        calls = {"reads": self._read, "enqueues": self._enqueue, "notifications": self._notify}
         self._threads = [
-            threading.Thread(target=self._loop, args=(self._read, self.reads), name="drill-reads", daemon=True),
-            threading.Thread(target=self._loop, args=(self._enqueue, self.enqueues), name="drill-jobs", daemon=True),
+            threading.Thread(
+                target=self._loop, args=(calls[name], self.tallies[name]), name=f"drill-{name}", daemon=True
+            )
+            for name in CALLS
         ]
 
     def start(self) -> None:
@@ -142,6 +159,10 @@ class Load:
         job_id = http_json(f"{gateway}/api/queues/workflow/jobs", JOB)["data"]["jobId"]
         self.accepted.append(job_id)
 
+    def _notify(self, gateway: str) -> None:
+        (notification_id,) = http_json(f"{gateway}/api/notifications", NOTIFICATION)["data"]["notificationIds"]
+        self.notified.append(notification_id)
+
 
 def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:
     data = None if body is None else json.dumps(body).encode()
@@ -167,8 +188,8 @@ class Drill:
             "AMI_HOST": "127.0.0.1",
             "AMI_PORT": str(ami_port),
             "INGEST_LEASE_MS": str(INGEST_LEASE_MS),
+            "INGEST_POLL_SECONDS": str(INGEST_POLL_SECONDS),
             "MEDIA_ADDR": "127.0.0.1:9",
-            "NOTIFY_ADDR": "127.0.0.1:9",
             "METRICS_PORT": "-1",
             "LOG_FORMAT": "console",
             "WORKFLOW_CONCURRENCY": "4",
@@ -245,26 +266,26 @@ class Drill:
         load.phase = f"after {kind}"
         time.sleep(self.calm_seconds)
 
-    def completed(self, job_ids: list[str], within: float) -> list[str]:
-        """Wait up to ``within`` s for every job to complete; the ids that did not."""
-        pending = list(job_ids)
+    def unfinished(self, ids: list[str], url: str, finished: str, within: float) -> list[str]:
+        """Wait up to ``within`` s until every ``url.format(id)`` says state ``finished``; the ids that
+        never did (unknown ones count: lost)."""
+        pending = list(ids)
+
+        def state(item: str) -> str:
+            try:
+                return str(http_json(f"{self.gateways[0]}{url.format(item)}")["data"]["state"])
+            except urllib.error.HTTPError as error:
+                if error.code == 404:
+                    return "unknown"
+                raise
 
         def done() -> bool:
-            pending[:] = [job for job in pending if not self._is_completed(job)]
+            pending[:] = [item for item in pending if state(item) != finished]
             return not pending
 
         with contextlib.suppress(TimeoutError):
-            wait_until_blocking(done, within=within, what="every accepted job completed", interval=0.5)
+            wait_until_blocking(done, within=within, what=f"every accepted one {finished}", interval=0.5)
         return pending
-
-    def _is_completed(self, job_id: str) -> bool:
-        try:
-            job = http_json(f"{self.gateways[0]}/api/queues/workflow/jobs/{job_id}")
-        except urllib.error.HTTPError as error:
-            if error.code == 404:
-                return False  # not (or no longer) known: lost
-            raise
-        return bool(job["data"]["state"] == "completed")
 
 
 def run(workdir: Path, redis_url: str, *, down_seconds: float, calm_seconds: float) -> dict[str, Any]:
@@ -279,21 +300,30 @@ def run(workdir: Path, redis_url: str, *, down_seconds: float, calm_seconds: flo
         for kind in KINDS:
             drill.kill_and_restart(kind, load)
         load.stop()
-        lost = drill.completed(load.accepted, within=120)
+        lost = drill.unfinished(load.accepted, "/api/queues/workflow/jobs/{}", "completed", within=120)
+        undelivered = drill.unfinished(load.notified, "/api/notifications/{}", "delivered", within=60)
     finally:
         drill.stop()
-    recovered = all(load.reads.ok[f"after {kind}"] and load.enqueues.ok[f"after {kind}"] for kind in KINDS)
-    return {
+    recovered = all(load.tallies[name].ok[f"after {kind}"] for name in CALLS for kind in KINDS)
+    summary: dict[str, Any] = {
         "replicas": REPLICAS,
         "accepted_jobs": len(load.accepted),
         "lost_jobs": lost,
-        "reads": {"ok": sum(load.reads.ok.values()), "failed": dict(load.reads.failed)},
-        "enqueues": {"ok": sum(load.enqueues.ok.values()), "failed": dict(load.enqueues.failed)},
+        "accepted_notifications": len(load.notified),
+        "undelivered_notifications": undelivered,
+        **{name: {"ok": sum(tally.ok.values()), "failed": dict(tally.failed)} for name, tally in load.tallies.items()},
         "ingest_takeover_seconds": drill.takeover_seconds,
-        "ingest_lease_seconds": INGEST_LEASE_MS / 1000,
+        "ingest_lease_plus_poll_seconds": INGEST_LEASE_MS / 1000 + INGEST_POLL_SECONDS,
         "recovered_after_every_kill": recovered,
-        "passed": not lost and drill.takeover_seconds is not None and recovered and bool(load.accepted),
     }
+    summary["passed"] = (
+        not lost
+        and not undelivered
+        and drill.takeover_seconds is not None
+        and recovered
+        and bool(load.accepted and load.notified)
+    )
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
