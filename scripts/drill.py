@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import secrets
 import sys
 import tempfile
 import threading
@@ -187,6 +188,8 @@ class Drill:
             "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'switchboard.db'}",
             "AMI_HOST": "127.0.0.1",
             "AMI_PORT": str(ami_port),
+            "AMI_USERNAME": "drill",  # the demo feed accepts this login, ami_ingest presents it
+            "AMI_SECRET": secrets.token_urlsafe(16),
             "INGEST_LEASE_MS": str(INGEST_LEASE_MS),
             "INGEST_POLL_SECONDS": str(INGEST_POLL_SECONDS),
             "MEDIA_ADDR": "127.0.0.1:9",

@@ -259,6 +259,13 @@ def main() -> int:
         env["VAPID_PRIVATE_KEY"] = ensure_key_file(data_dir / "vapid-private.pem")
     if not env.get("AUTH_BOOTSTRAP_TOKEN", "").strip():
         env["AUTH_BOOTSTRAP_TOKEN"] = bootstrap_token(data_dir)
+    if not env.get("AMI_HOST", "").strip():
+        # The demo feed and ami_ingest share a login made for this run: there is no default one.
+        env.setdefault("AMI_USERNAME", "demo")
+        env.setdefault("AMI_SECRET", secrets.token_urlsafe(16))
+    elif not (env.get("AMI_USERNAME", "").strip() and env.get("AMI_SECRET", "").strip()):
+        say("cannot start: AMI_HOST is set, so AMI_USERNAME and AMI_SECRET must be too (no default AMI login)")
+        return 2
     redis_server: RedisServer | None = None
     try:
         procfile = load_procfile()

@@ -103,6 +103,8 @@ class IngestApp:
             auth=self.settings.ami_auth,
             ping_interval=self.settings.ami_ping_interval_seconds,
             ping_timeout=self.settings.ami_ping_timeout_seconds,
+            tls=self.settings.tls_context(),
+            tls_server_name=self.settings.ami_tls_server_name,
         )
         self.client = AmiClient(config, on_connect=self._on_connect, on_disconnect=self._on_disconnect)
         self.client.start()

@@ -79,8 +79,9 @@ async def test_resync_answer_equals_initial_snapshot_plus_emitted_events() -> No
     center = CallCenter(seed=3, calls_per_minute=40)
     for _ in range(100):
         center.tick()  # calls already in progress before the client connects
-    async with SimulatorServer(center, run_clock=False) as sim:
-        async with running_client(client_config(sim.port, secret=SecretStr("switchboard")), resync) as (client, events):
+    async with SimulatorServer(center, credentials=CREDS, run_clock=False) as sim:
+        config = client_config(sim.port, username=CREDS.username, secret=SecretStr(CREDS.secret))
+        async with running_client(config, resync) as (client, events):
             async with asyncio.timeout(5):
                 await client.wait_connected()
                 await resynced.wait()
@@ -128,6 +129,8 @@ async def test_cli_serves_the_simulation_and_stops_on_sigterm() -> None:
         "40",
         "--calls-per-minute",
         "60",
+        "--username",
+        "cli-user",
         "--secret",
         "cli-secret",
         cwd=os.getcwd(),
@@ -138,7 +141,7 @@ async def test_cli_serves_the_simulation_and_stops_on_sigterm() -> None:
         async with asyncio.timeout(20):
             while b"ready on" not in await proc.stderr.readline():
                 pass
-        config = client_config(port, secret=SecretStr("cli-secret"))
+        config = client_config(port, username="cli-user", secret=SecretStr("cli-secret"))
         client = AmiClient(config)
         client.start()
         events = EventCollector(client)

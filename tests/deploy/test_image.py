@@ -80,6 +80,8 @@ def test_every_process_serves_from_the_image_as_nobody_on_a_read_only_root(tree:
         "GATEWAY_PORT": str(gateway),
         "AMI_HOST": "127.0.0.1",
         "AMI_PORT": str(ami),
+        "AMI_USERNAME": "image-test",  # the feed accepts this login, ami_ingest presents it
+        "AMI_SECRET": "image-test-secret",
         "METRICS_PORT": "0",
         "WORKFLOW_CONCURRENCY": "2",
         **AUTH_ENV,  # the deployment's credential: services present it to each other, the test sends it

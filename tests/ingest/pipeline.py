@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from devsupport.auth import aio_channel, authenticator_for_tests
@@ -17,8 +18,12 @@ from devsupport.waiting import wait_until
 from runtime.grpc_server import GrpcServer
 from services.ami_ingest.app import IngestApp
 from services.ami_ingest.settings import AmiIngestSettings
+from services.ami_ingest.simulator.protocol import Credentials
 from services.status.app import create_app
 from services.status.settings import StatusSettings
+
+AMI_CREDENTIALS = Credentials("ingest-test", "not-a-default-secret")
+"""The login the pipeline's ami_ingest uses; the simulators the tests start accept exactly this."""
 
 
 @dataclass
@@ -63,6 +68,8 @@ async def running_pipeline(
             ami_host="127.0.0.1",
             ami_port=ami_port,
             ami_auth=ami_auth,  # type: ignore[arg-type]
+            ami_username=AMI_CREDENTIALS.username,
+            ami_secret=SecretStr(AMI_CREDENTIALS.secret),
             ingest_heartbeat_seconds=0.5,
             **ingest_env,
         )

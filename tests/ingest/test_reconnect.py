@@ -21,7 +21,7 @@ from services.ami_ingest.simulator.recording import parse_recording
 from services.ami_ingest.simulator.replay import ReplayServer
 from services.ami_ingest.simulator.server import SimulatorServer
 from tests.ingest._simulated import Driver, model_truth, snapshot_truth
-from tests.ingest.pipeline import Pipeline, running_pipeline
+from tests.ingest.pipeline import AMI_CREDENTIALS, Pipeline, running_pipeline
 from tests.ingest.test_fixture_pipeline import FIXTURES, operator_fields
 
 
@@ -42,7 +42,7 @@ async def drop_every_session(sim: SimulatorServer) -> SimulatorServer:
 async def restart_on_the_same_port(sim: SimulatorServer) -> SimulatorServer:
     """Asterisk restarted: the server goes away and comes back on its port, the model carries on."""
     await sim.close()
-    restarted = SimulatorServer(sim.center, port=sim.port, run_clock=False)
+    restarted = SimulatorServer(sim.center, port=sim.port, credentials=AMI_CREDENTIALS, run_clock=False)
     await restarted.start()
     return restarted
 
@@ -52,7 +52,7 @@ async def restart_on_the_same_port(sim: SimulatorServer) -> SimulatorServer:
 async def test_after_a_reconnect_in_mid_stream_the_status_equals_the_simulated_truth(
     outage: Any, redis_url: str, tmp_path: Path
 ) -> None:
-    sim = SimulatorServer(CallCenter(seed=11, calls_per_minute=120), run_clock=False)
+    sim = SimulatorServer(CallCenter(seed=11, calls_per_minute=120), credentials=AMI_CREDENTIALS, run_clock=False)
     await sim.start()
     try:
         async with running_pipeline(redis_url, tmp_path, ami_port=sim.port) as pipeline:

@@ -20,7 +20,7 @@ from devsupport.waiting import wait_until
 from services.ami_ingest.simulator.callcenter import QUEUES, CallCenter
 from services.ami_ingest.simulator.server import SimulatorServer
 from tests.ingest._simulated import Driver, model_truth, snapshot_truth
-from tests.ingest.pipeline import Pipeline, running_pipeline
+from tests.ingest.pipeline import AMI_CREDENTIALS, Pipeline, running_pipeline
 
 OPERATORS = sum(len(members) for _, members in QUEUES.values())
 BACK_WITHIN_S = 10.0
@@ -49,7 +49,7 @@ def core_tasks_alive(pipeline: Pipeline) -> bool:
 async def test_reads_fall_back_to_the_database_and_return_to_the_full_live_state_in_redis(
     redis_server: RedisServer, redis_url: str, tmp_path: Path
 ) -> None:
-    sim = SimulatorServer(CallCenter(seed=5, calls_per_minute=120), run_clock=False)
+    sim = SimulatorServer(CallCenter(seed=5, calls_per_minute=120), credentials=AMI_CREDENTIALS, run_clock=False)
     await sim.start()
     try:
         async with running_pipeline(redis_url, tmp_path, ami_port=sim.port, ingest_poll_seconds=0.2) as pipeline:
@@ -124,7 +124,7 @@ async def resync_heard(pipeline: Pipeline, within: float) -> bool:
 async def test_resync_requests_still_reach_the_leader_after_a_redis_outage(
     redis_server: RedisServer, redis_url: str, tmp_path: Path
 ) -> None:
-    sim = SimulatorServer(CallCenter(seed=5), run_clock=False)
+    sim = SimulatorServer(CallCenter(seed=5), credentials=AMI_CREDENTIALS, run_clock=False)
     await sim.start()
     try:
         async with running_pipeline(redis_url, tmp_path, ami_port=sim.port, ingest_poll_seconds=0.2) as pipeline:

@@ -44,6 +44,8 @@ def test_no_process_redefines_the_topology_or_a_shared_threshold(settings_cls: t
 
 def test_an_address_set_in_the_environment_reaches_every_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUEUE_ADMIN_ADDR", "queue-admin:7000")
+    monkeypatch.setenv("AMI_USERNAME", "board")  # ami_ingest has no default AMI login
+    monkeypatch.setenv("AMI_SECRET", "board-secret")
     for settings_cls in PROCESS_SETTINGS:
         assert settings_cls().queue_admin_addr == "queue-admin:7000"  # type: ignore[attr-defined]
 

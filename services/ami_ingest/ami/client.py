@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import itertools
 import secrets
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol
@@ -93,6 +94,10 @@ class AmiClientConfig:
     ping_interval: float = 20.0
     ping_timeout: float = 5.0
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=0, base=0.5, cap=30.0))
+    tls: ssl.SSLContext | None = None
+    """Speak AMI over TLS (Asterisk's ``tlsenable``, usually port 5039); None: plain TCP."""
+    tls_server_name: str | None = None
+    """The name the server's certificate must carry; None: ``host``."""
     action_id_prefix: str = field(default_factory=lambda: f"sb{secrets.token_hex(3)}")
 
 
@@ -263,6 +268,8 @@ class AmiClient:
             action_id_prefix=cfg.action_id_prefix,
             connect_timeout=cfg.connect_timeout,
             default_timeout=cfg.action_timeout,
+            tls=cfg.tls,
+            tls_server_name=cfg.tls_server_name,
         )
         self._transport = transport
         self.connection_number += 1

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -138,10 +139,17 @@ class AmiTransport:
         default_timeout: float = 10.0,
         parser: FrameParser | None = None,
         on_read: Callable[[], None] | None = None,
+        tls: ssl.SSLContext | None = None,
+        tls_server_name: str | None = None,
     ) -> AmiTransport:
-        """Connect and wait for the ``Asterisk Call Manager/x.y.z`` banner."""
+        """Connect (over TLS when ``tls`` is given) and wait for the ``Asterisk Call Manager/x.y.z`` banner."""
         async with asyncio.timeout(connect_timeout):
-            reader, writer = await asyncio.open_connection(host, port)
+            if tls is None:
+                reader, writer = await asyncio.open_connection(host, port)
+            else:
+                reader, writer = await asyncio.open_connection(
+                    host, port, ssl=tls, server_hostname=tls_server_name or host
+                )
         transport = cls(
             reader,
             writer,

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 
 from services.ami_ingest.simulator.callcenter import CallCenter
@@ -27,10 +28,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--calls-per-minute", type=float, default=12.0)
     parser.add_argument("--speed", type=float, default=1.0, help="time factor (replay: 0 = as fast as possible)")
-    parser.add_argument("--username", default="switchboard")
-    parser.add_argument("--secret", default="switchboard")
+    # The login it accepts: the same variables ami_ingest reads, so one environment serves both.
+    parser.add_argument("--username", default=os.environ.get("AMI_USERNAME", ""), help="default: AMI_USERNAME")
+    parser.add_argument("--secret", default=os.environ.get("AMI_SECRET", ""), help="default: AMI_SECRET")
     parser.add_argument("--log-level", default="INFO")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.username or not args.secret:
+        parser.error("give the login to accept (--username/--secret or AMI_USERNAME/AMI_SECRET): no default")
+    return args
 
 
 async def run(args: argparse.Namespace) -> None:

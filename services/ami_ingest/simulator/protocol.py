@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import logging
 import random
+import ssl
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -222,6 +223,8 @@ class AmiTcpServer(abc.ABC):
 
     host: str
     port: int
+    tls: ssl.SSLContext | None = None
+    """Set before :meth:`start` to serve AMI over TLS (as Asterisk's ``tlsenable``), for tests."""
     _server: asyncio.Server | None = None
 
     @abc.abstractmethod
@@ -233,7 +236,7 @@ class AmiTcpServer(abc.ABC):
         """Close every client connection."""
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self._server = await asyncio.start_server(self._handle, self.host, self.port, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:

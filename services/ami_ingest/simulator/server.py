@@ -36,7 +36,7 @@ class SimulatorServer(AmiTcpServer):
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        credentials: Credentials | None = None,
+        credentials: Credentials,
         speed: float = 1.0,
         run_clock: bool = True,
     ) -> None:
@@ -45,7 +45,7 @@ class SimulatorServer(AmiTcpServer):
         self.center = center
         self.host = host
         self.port = port
-        self.credentials = credentials or Credentials("switchboard", "switchboard")
+        self.credentials = credentials
         self.speed = speed
         self.run_clock = run_clock
         self.events_emitted = 0
