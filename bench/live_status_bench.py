@@ -80,10 +80,12 @@ def check_truth(snap: status_pb2.Snapshot) -> None:
 def replay_once(redis_url: str, status_addr: str) -> float:
     """Seconds from the ingest's connect to the status applying its last batch."""
     port = free_port()
+    username, secret = "bench", "bench-replay-secret"  # the login the replay accepts and the ingest presents
     args = ["--port", str(port), "--replay", str(FIXTURE), "--speed", "0", "--log-level", "INFO"]
+    args += ["--username", username, "--secret", secret]
     with (
         module_process("services.ami_ingest.simulator", *args, ready_text="simulator ready"),
-        ingest_process(redis_url, status_addr, port, "switchboard", "switchboard") as ingest,
+        ingest_process(redis_url, status_addr, port, username, secret) as ingest,
     ):
         deadline = time.monotonic() + 60
         last, stable_since = -1, time.monotonic()
