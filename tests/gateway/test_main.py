@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 
 import httpx
 
@@ -33,11 +32,8 @@ async def test_runs_from_env_answers_and_stops_on_sigterm(spawn: SpawnService, b
         # An open SSE stream must not hold the shutdown: the drain ends it.
         async with client.stream("GET", "/api/queue-status/stream") as stream:
             assert (await anext(events(stream))).event == "snapshot"
-            started = time.monotonic()
             process.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(process.wait_exit, 6) == 0, process.output()
-    elapsed = time.monotonic() - started
-    assert elapsed < 5
     lines = [json.loads(line) for line in process.stdout.splitlines() if line.startswith("{")]
     assert any(line.get("event") == "gateway started" and line.get("service") == "gateway" for line in lines)
 

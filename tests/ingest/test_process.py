@@ -5,7 +5,6 @@ hands its lease back so another replica leads at once."""
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -59,9 +58,7 @@ def test_the_ingest_process_goes_live_fills_the_status_and_hands_its_lease_back_
     assert {o.member_name for o in snapshot.operators} >= {"Alice Smith", "Мария Иванова"}
     assert not snapshot.stale
 
-    started = time.monotonic()
     assert first.process.stop(signal.SIGTERM, timeout=5) == 0, first.process.output()
-    assert time.monotonic() - started <= 5
     lease = redis.Redis.from_url(redis_url)
     try:
         assert lease.get(keys.leader_key(live.source_id)) is None, "the lease is handed back on SIGTERM"
@@ -69,8 +66,7 @@ def test_the_ingest_process_goes_live_fills_the_status_and_hands_its_lease_back_
         lease.close()
 
     second = cluster.start_ingest(lease_ms=60_000)
-    took_over = time.monotonic()
+    # The lease lasts 60 s: leading within 10 s proves the handed-back lease was not waited out.
     after = wait_until_blocking(second.live_leader, within=10, what="the next replica leads without waiting for expiry")
-    assert time.monotonic() - took_over < 5
     assert after.fencing_token > live.fencing_token
     assert after.state == STATES.CONNECTION_STATE_LIVE
