@@ -180,3 +180,43 @@ def test_the_image_tag_is_pinned_to_the_project_version() -> None:
     for overlay in ("base", "production"):
         for deployment in suite_deployments(overlay):
             assert container(deployment)["image"] == f"registry.example.internal/switchboard:{version[1]}"
+
+
+SECRET_READERS = {
+    "ami-ingest-asterisk": {"ami-ingest"},
+    "status-database": {"status"},
+    "media-database": {"media", "media-worker", "media-sync-worker"},
+    "switchboard-media-s3": {"media", "media-worker", "media-sync-worker"},
+    "notify-database": {"notify", "notify-worker", "notify-telegram-worker"},
+    "switchboard-notify-providers": {"notify", "notify-worker", "notify-telegram-worker"},
+    "gateway-session": {"gateway"},
+}
+"""Which Deployments may mount each service-specific Secret: a process gets only the secrets it uses."""
+
+
+def mounted_secrets(deployment: dict[str, Any]) -> set[str]:
+    names: set[str] = set()
+    for volume in deployment["spec"]["template"]["spec"].get("volumes", []):
+        if "secret" in volume:
+            names.add(volume["secret"]["secretName"])
+        for source in volume.get("projected", {}).get("sources", []):
+            if "secret" in source:
+                names.add(source["secret"]["name"])
+    for env in container(deployment).get("env", []):
+        ref = env.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            names.add(ref["name"])
+    for env_from in container(deployment).get("envFrom", []):
+        if "secretRef" in env_from:
+            names.add(env_from["secretRef"]["name"])
+    return names
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_secret_reaches_only_the_processes_that_use_it(overlay: str) -> None:
+    for deployment in suite_deployments(overlay):
+        name = deployment["metadata"]["name"]
+        for secret in mounted_secrets(deployment):
+            allowed = SECRET_READERS.get(secret)
+            assert allowed is None or name in allowed, f"{name} mounts {secret}, which only {sorted(allowed)} use"
+    assert "ami-ingest-asterisk" not in mounted_secrets(named(overlay, "Deployment", "status"))
