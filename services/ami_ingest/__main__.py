@@ -31,6 +31,11 @@ async def build(settings: AmiIngestSettings) -> GrpcService:
     # Everything built so far lives as long as the process: keep it out of the collector's
     # full passes, which otherwise walk it again and again under a busy event stream.
     gc.freeze()
+    return grpc_service(app, settings)
+
+
+def grpc_service(app: IngestApp, settings: AmiIngestSettings) -> GrpcService:
+    """IngestControl over a started ``app`` (its shutdown hook stops the app)."""
     servicer = IngestControlServicer(app)
     return GrpcService(
         name="ami_ingest",

@@ -1,5 +1,6 @@
-"""The real services the fuzzers aim at: status and queue admin in-process on real Redis and
-SQLite, health-only loopback servers for the rest, and the gateway in front of them."""
+"""The real services the fuzzers aim at (status and queue admin in-process on real Redis and
+SQLite, health-only loopback servers for the rest, and the gateway in front of them), and the
+descriptor-driven gRPC fuzzing every fuzz test runs (:func:`fuzz`)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from devsupport.auth import authenticator_for_tests
+import grpc
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import MethodDescriptor
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from devsupport.auth import authenticator_for_tests, sync_channel
 from gateway.settings import BACKEND_NAMES
 from runtime.grpc_server import GrpcServer
 from services.status.app import create_app as create_status_app
+from tests.fuzz.protobuf_strategies import messages
 from tests.gateway.fake_status import GrpcBackend, start_backend
 from tests.queue_admin.harness import AdminServer, start_admin_server, stop_admin_server
 from tests.status.harness import settings_for
 
+EXAMPLES_PER_METHOD = 25
+CRASHES = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 REAL = ("status", "queue_admin")
-"""Backends served for real; routes and RPCs of the others (media, notify, ami_ingest) are not fuzzed here."""
+"""Backends served for real here; media, notify and ami_ingest RPCs have their own fuzz test
+(test_grpc_fuzz_edge_services), their HTTP routes are not fuzzed from the OpenAPI schema yet."""
 
 
 @dataclass
@@ -50,3 +62,70 @@ async def real_backends(redis_url: str, data_dir: Path) -> AsyncIterator[RealBac
             await backend.stop()
         await stop_admin_server(admin)
         await status_server.stop()
+
+
+def _call(channel: grpc.Channel, method: MethodDescriptor, requests: list[Any]) -> grpc.StatusCode:
+    path = f"/{method.containing_service.full_name}/{method.name}"
+    serialize = type(requests[0]).SerializeToString
+    try:
+        if method.client_streaming:
+            if method.server_streaming:
+                both: grpc.StreamStreamMultiCallable[Any, bytes] = channel.stream_stream(
+                    path, request_serializer=serialize
+                )
+                for _ in both(iter(requests), timeout=5):
+                    pass
+            else:
+                upload: grpc.StreamUnaryMultiCallable[Any, bytes] = channel.stream_unary(
+                    path, request_serializer=serialize
+                )
+                upload(iter(requests), timeout=5)
+        elif method.server_streaming:
+            follow: grpc.UnaryStreamMultiCallable[Any, bytes] = channel.unary_stream(path, request_serializer=serialize)
+            stream = follow(requests[0], timeout=1.5)
+            for _ in stream:
+                break  # a live stream: its first answer (or its refusal) is what is checked
+            stream.cancel()
+        else:
+            channel.unary_unary(path, request_serializer=serialize)(requests[0], timeout=5)
+    except grpc.RpcError as error:
+        code = error.code()
+        return grpc.StatusCode.OK if code in (grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED) else code
+    return grpc.StatusCode.OK
+
+
+def _fuzz_method(channel: grpc.Channel, method: MethodDescriptor, crashes: list[str]) -> int:
+    """EXAMPLES_PER_METHOD generated calls of ``method``; returns how many ran."""
+    ran = 0
+    batch = st.lists(messages(method.input_type), min_size=1, max_size=3 if method.client_streaming else 1)
+
+    @settings(
+        max_examples=EXAMPLES_PER_METHOD,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(requests=batch)
+    def check(requests: list[Any]) -> None:
+        nonlocal ran
+        ran += 1
+        code = _call(channel, method, requests)
+        if code in CRASHES:
+            crashes.append(f"{method.full_name}({requests[0]}) -> {code.name}")
+
+    check()
+    return ran
+
+
+def fuzz(addresses: dict[str, str], services: dict[str, str]) -> tuple[int, list[str]]:
+    """Every method of each ``services`` (backend name -> gRPC service) fuzzed at ``addresses``:
+    (requests sent, crashes seen)."""
+    pool = descriptor_pool.Default()
+    ran = 0
+    crashes: list[str] = []
+    for backend, service_name in services.items():
+        with sync_channel(addresses[backend]) as channel:
+            for method in pool.FindServiceByName(service_name).methods:
+                ran += _fuzz_method(channel, method, crashes)
+    return ran, crashes
