@@ -98,8 +98,9 @@ class TelegramSendGate:
 
     ``admit`` waits (up to ``max_wait_s``) for a full window rather than giving the job back:
     claims are paced by the same limits, so the wait is the claim-to-send jitter, short.
-    ``margin_s`` lengthens the chat and group windows, so sends that leave the gate a window
-    apart still arrive at least a window apart when the first was delayed on its way.
+    ``margin_s`` lengthens the chat and group windows (``bot_margin_s`` the bot's), so sends that
+    leave the gate a window apart still arrive at least a window apart when the first was
+    delayed on its way.
     """
 
     def __init__(
@@ -111,13 +112,14 @@ class TelegramSendGate:
         chat: RateLimit | None,
         group: RateLimit | None,
         margin_s: float = 0.0,
+        bot_margin_s: float = 0.0,
         max_wait_s: float = 2.0,
     ) -> None:
         self._script = redis.register_script(ADMIT)
         self._hold_script = redis.register_script(HOLD)
         self._queue = queue
         self._hold = QueueKeys(queue).hold
-        self._bot = bot
+        self._bot = _widened(bot, bot_margin_s) or bot
         self._chat, self._group = _widened(chat, margin_s), _widened(group, margin_s)
         self.max_wait_s = max_wait_s
 

@@ -56,12 +56,16 @@ def build_gates(settings: NotifySettings, redis: Redis, queue: str) -> dict[Chan
     if queue != TELEGRAM:
         return {}
     limits = telegram_limits(settings)
-    margin_s = settings.telegram_send_margin_ms / 1000
-    return {
-        Channel.TELEGRAM: TelegramSendGate(
-            redis, TELEGRAM, bot=limits.bot, chat=limits.chat, group=limits.group, margin_s=margin_s
-        )
-    }
+    gate = TelegramSendGate(
+        redis,
+        TELEGRAM,
+        bot=limits.bot,
+        chat=limits.chat,
+        group=limits.group,
+        margin_s=settings.telegram_send_margin_ms / 1000,
+        bot_margin_s=settings.telegram_bot_margin_ms / 1000,
+    )
+    return {Channel.TELEGRAM: gate}
 
 
 class WorkerResources:

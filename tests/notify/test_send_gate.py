@@ -39,12 +39,14 @@ async def test_a_chat_gets_one_send_per_window_and_the_refusal_says_how_long_to_
     assert (await g.check("n3", "8")).verdict is Verdict.ADMITTED
 
 
-async def test_the_margin_lengthens_the_chat_window_but_not_the_bot_window(redis: Redis) -> None:
-    g = TelegramSendGate(redis, TELEGRAM, bot=RateLimit(1, 1.0), chat=RateLimit(1, 1.0), group=None, margin_s=5.0)
+async def test_the_margins_lengthen_the_chat_and_the_bot_windows_each_by_their_own(redis: Redis) -> None:
+    g = TelegramSendGate(
+        redis, TELEGRAM, bot=RateLimit(1, 1.0), chat=RateLimit(1, 1.0), group=None, margin_s=10.0, bot_margin_s=3.0
+    )
     assert (await g.check("n1", "7")).verdict is Verdict.ADMITTED
-    assert (await g.check("n2", "7")).wait_s > 1.0  # the chat's window: 1 s + 5 s of margin
-    bot_window = await redis.pttl(keys.send_gate_window(TELEGRAM, "bot"))
-    assert 0 < bot_window <= 1000
+    assert (await g.check("n2", "7")).wait_s > 4.0  # the chat's window: 1 s + 10 s of margin
+    assert 1000 < await redis.pttl(keys.send_gate_window(TELEGRAM, "bot")) <= 4000
+    assert 4000 < await redis.pttl(keys.send_gate_window(TELEGRAM, "chat:7")) <= 11000
 
 
 async def test_the_bot_window_admits_its_rate_across_chats(redis: Redis) -> None:
