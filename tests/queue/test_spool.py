@@ -35,7 +35,7 @@ async def test_enqueues_during_an_outage_are_flushed_in_order_when_redis_returns
     await wait_until(lambda: _drained(client), within=10, what="spool flushed")
     waiting, _ = await admin.jobs("waiting")
     assert [j.job_id for j in waiting] == ids
-    assert [j.data for j in waiting] == [{"duration_ms": i} for i in range(5)]
+    assert [(await admin.job(job_id)).data for job_id in ids] == [{"duration_ms": i} for i in range(5)]
     assert switches("spool", "redis") == before[1] + 1
     await client.close()
 
