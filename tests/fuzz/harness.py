@@ -4,6 +4,8 @@ descriptor-driven gRPC fuzzing every fuzz test runs (:func:`fuzz`)."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,10 +17,20 @@ from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import MethodDescriptor
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from devsupport.auth import authenticator_for_tests, sync_channel
+from devsupport.ports import free_port
 from gateway.settings import BACKEND_NAMES
-from runtime.grpc_server import GrpcServer
+from runtime.grpc_server import GrpcServer, GrpcService
+from services.ami_ingest.__main__ import grpc_service as ingest_grpc_service
+from services.ami_ingest.app import IngestApp
+from services.ami_ingest.settings import AmiIngestSettings
+from services.media.app import create_app as create_media_app
+from services.media.app import prepare_database
+from services.media.settings import MediaSettings
+from services.notify.app import NotifyApp
+from services.notify.settings import NotifySettings
 from services.status.app import create_app as create_status_app
 from tests.fuzz.protobuf_strategies import messages
 from tests.gateway.fake_status import GrpcBackend, start_backend
@@ -129,3 +141,49 @@ def fuzz(addresses: dict[str, str], services: dict[str, str]) -> tuple[int, list
             for method in pool.FindServiceByName(service_name).methods:
                 ran += _fuzz_method(channel, method, crashes)
     return ran, crashes
+
+
+@contextlib.asynccontextmanager
+async def serving(service: GrpcService) -> AsyncIterator[str]:
+    server = GrpcServer(
+        service, authenticator=authenticator_for_tests(), grace_seconds=0.2, health_interval_seconds=0.2
+    )
+    port = await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def edge_services(redis_url: str, data_dir: Path) -> AsyncIterator[dict[str, str]]:
+    media_settings = MediaSettings(redis_url=redis_url, data_dir=data_dir, media_addr=f"127.0.0.1:{free_port()}")
+    await prepare_database(media_settings)
+    media = await create_media_app(media_settings)
+    notify = await NotifyApp.create(
+        NotifySettings(
+            redis_url=redis_url,
+            data_dir=data_dir,
+            database_url=f"sqlite:///{data_dir / 'notify.db'}",
+            notify_addr=f"127.0.0.1:{free_port()}",
+        )
+    )
+    ingest_settings = AmiIngestSettings(
+        redis_url=redis_url,
+        ami_ingest_addr=f"127.0.0.1:{free_port()}",
+        status_addr=f"127.0.0.1:{free_port()}",  # nothing there: batches wait, as in an outage
+        ami_port=free_port(),  # no Asterisk either
+        ami_username="fuzz",
+        ami_secret=SecretStr("fuzz-secret"),
+    )
+    ingest = IngestApp(ingest_settings)
+    await ingest.start()
+    try:
+        async with (
+            serving(dataclasses.replace(media.grpc_service(), shutdown_hooks=())) as media_address,
+            serving(notify.grpc_service()) as notify_address,
+            serving(ingest_grpc_service(ingest, ingest_settings)) as ingest_address,
+        ):
+            yield {"media": media_address, "notify": notify_address, "ami_ingest": ingest_address}
+    finally:
+        await media.close()

@@ -1,8 +1,9 @@
 """Fuzz the gateway's HTTP API from its own OpenAPI schema (schemathesis): no 5xx, no crash.
 
-The gateway runs on a real port in front of the real status and queue admin services; every
-operation of the schema whose backend is real gets a bounded number of generated requests
-(authenticated as admin, so they reach the code behind the auth check). The count is printed.
+The gateway runs on a real port in front of real services, twice: the status and queue admin
+routes against the real status and queue admin; the media and notification routes against the
+real media and notify services. Every operation gets a bounded number of generated requests
+(authenticated as admin, so they reach the code behind the auth check). The counts are printed.
 """
 
 from __future__ import annotations
@@ -22,18 +23,19 @@ from gateway.settings import GatewaySettings
 from runtime.queue.registry import declare
 from services.workflow.queue import workflow_queue
 from services.workflow.settings import WorkflowSettings
-from tests.fuzz.harness import real_backends
-from tests.gateway.harness import LiveGateway
+from tests.fuzz.harness import edge_services, real_backends
+from tests.gateway.harness import LiveGateway, served
 
 EXAMPLES_PER_OPERATION = 12
-NOT_FUZZED = ("/api/admin/media", "/api/notifications", "/api/users", "/api/push")
-"""Routes of backends this test does not run for real (media, notify: their own suites cover them)."""
+EDGE_ROUTES = ("/api/admin/media", "/api/notifications", "/api/users", "/api/push", "/api/sms")
+"""The media and notify routes (fuzzed against those services; the others against status and queue admin)."""
 SERVER_SENT_EVENTS = ("/stream", "/events")
 """Endpoints that answer for ever (schemathesis reads a whole body); their own tests drive them."""
 
 
-def fuzz(base_url: str, schema_document: dict[str, Any]) -> tuple[int, list[str]]:
-    """Every operation, EXAMPLES_PER_OPERATION generated cases each; (cases run, 5xx answers)."""
+def fuzz(base_url: str, schema_document: dict[str, Any], *, edge: bool) -> tuple[int, list[str]]:
+    """Every operation of the media/notify routes (``edge``) or of the others,
+    EXAMPLES_PER_OPERATION generated cases each; (cases run, 5xx answers)."""
     schema = schemathesis.openapi.from_dict(schema_document)
     ran = 0
     failures: list[str] = []
@@ -42,7 +44,7 @@ def fuzz(base_url: str, schema_document: dict[str, Any]) -> tuple[int, list[str]
             failures.append(f"schema: {result.err()}")
             continue
         operation = result.ok()
-        if operation.path.startswith(NOT_FUZZED) or operation.path.endswith(SERVER_SENT_EVENTS):
+        if operation.path.startswith(EDGE_ROUTES) is not edge or operation.path.endswith(SERVER_SENT_EVENTS):
             continue
 
         @settings(
@@ -77,9 +79,23 @@ async def test_generated_requests_never_get_a_server_error(redis_url: str, tmp_p
         live = LiveGateway(app)
         await live.start()
         try:
-            ran, failures = await asyncio.to_thread(fuzz, live.url, app.openapi())
+            ran, failures = await asyncio.to_thread(fuzz, live.url, app.openapi(), edge=False)
         finally:
             await live.stop()
     print(f"schemathesis: {ran} generated requests, {len(failures)} answered 5xx")
+    assert ran > 0
+    assert failures == []
+
+
+@pytest.mark.timeout(600)
+async def test_generated_media_and_notification_requests_never_get_a_server_error(
+    redis_url: str, tmp_path: Path
+) -> None:
+    async with edge_services(redis_url, tmp_path) as addresses:
+        names = {f"{name}_addr": address for name, address in addresses.items()}
+        app = create_app(GatewaySettings(**names, rpc_timeout_seconds=10.0, sse_ping_seconds=1.0))  # type: ignore[arg-type]
+        async for live in served(app):
+            ran, failures = await asyncio.to_thread(fuzz, live.url, app.openapi(), edge=True)
+    print(f"schemathesis (media, notifications): {ran} generated requests, {len(failures)} answered 5xx")
     assert ran > 0
     assert failures == []
