@@ -31,13 +31,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from prometheus_client import Counter as MetricCounter
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.errors import error_body
 from gateway.settings import GatewaySettings
 from runtime.errors import RequestTimeout, ResourceExhausted, grpc_status_for
 
-__all__ = ["LINGER_SECONDS", "ConnectionGuards", "guarded_protocol", "server_config"]
+__all__ = ["CONNECTIONS_REFUSED", "LINGER_SECONDS", "ConnectionGuards", "guarded_protocol", "server_config"]
+
+CONNECTIONS_REFUSED = MetricCounter(
+    "switchboard_gateway_connections_refused_total",
+    "Connections the gateway answered and closed before any request reached the app.",
+    ["reason"],  # too_many_connections (per client) | header_timeout
+)
 
 LINGER_SECONDS = 5.0
 """How long a refused client's remaining bytes are read and dropped before the connection is closed."""
@@ -96,6 +103,7 @@ def guarded_protocol(guards: ConnectionGuards) -> type[asyncio.Protocol]:
             client = self.client[0] if self.client else ""
             cap = guards.max_connections_per_client
             if cap and open_by_client[client] >= cap:
+                CONNECTIONS_REFUSED.labels("too_many_connections").inc()
                 lingering.write(too_many)
                 lingering.linger()
                 return
@@ -145,6 +153,7 @@ def guarded_protocol(guards: ConnectionGuards) -> type[asyncio.Protocol]:
         def _headers_too_slow(self) -> None:
             self._header_timer = None
             if self._lingering is not None and not self._lingering.is_closing():
+                CONNECTIONS_REFUSED.labels("header_timeout").inc()
                 self._lingering.write(too_slow)
                 self._lingering.linger()
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from devsupport.auth import AUTH_HEADERS, BOOTSTRAP_TOKEN
 from devsupport.waiting import wait_until
@@ -152,16 +153,23 @@ async def test_headers_that_never_complete_are_408_and_closed(gateway: LiveGatew
     assert "headers not received" in body["error"]["message"]
 
 
-async def test_a_connection_that_sends_nothing_is_closed(gateway: LiveGateway) -> None:
+def refused(reason: str) -> float:
+    return REGISTRY.get_sample_value("switchboard_gateway_connections_refused_total", {"reason": reason}) or 0.0
+
+
+async def test_a_connection_that_sends_nothing_is_closed_and_counted(gateway: LiveGateway) -> None:
+    before = refused("header_timeout")
     conn = await RawConnection.open(gateway)
     try:
         status, _, _ = await conn.answer()
     finally:
         await conn.close()
     assert status == 408
+    assert refused("header_timeout") == before + 1
 
 
 async def test_connections_past_the_per_client_cap_get_429_with_retry_after(gateway: LiveGateway) -> None:
+    before = refused("too_many_connections")
     held = [await RawConnection.open(gateway) for _ in range(4)]
     try:
         for conn in held:  # each one is served: it counts while it is open
@@ -175,6 +183,7 @@ async def test_connections_past_the_per_client_cap_get_429_with_retry_after(gate
         assert status == 429
         assert headers["retry-after"] == "7"
         assert body["error"]["code"] == "RESOURCE_EXHAUSTED"
+        assert refused("too_many_connections") == before + 1
     finally:
         for conn in held:
             await conn.close()
