@@ -90,17 +90,19 @@ def queue_json(queue: queue_pb2.QueueInfo, *, with_schemas: bool = False) -> dic
     }
 
 
-def _error_json(error: queue_pb2.JobError) -> dict[str, Any]:
+def _error_json(error: queue_pb2.JobError, tracebacks: bool) -> dict[str, Any]:
     return {
         "attempt": error.attempt,
         "type": error.error_type,
         "message": error.message,
-        "traceback": error.traceback,
+        "traceback": (error.traceback or None) if tracebacks else None,
         "failedAt": _ms(error.at_ms),
     }
 
 
-def job_json(job: queue_pb2.Job) -> dict[str, Any]:
+def job_json(job: queue_pb2.Job, *, tracebacks: bool = False) -> dict[str, Any]:
+    """The job; its errors' ``traceback`` (server code and paths) is null unless ``tracebacks``
+    (admins): every caller reads the error's ``type`` and ``message``."""
     return {
         "jobId": job.job_id,
         "name": job.name,
@@ -110,7 +112,7 @@ def job_json(job: queue_pb2.Job) -> dict[str, Any]:
         "data": _parsed(job.data_json) or {},
         "attempts": job.attempts,
         "maxAttempts": job.max_attempts,
-        "errors": [_error_json(e) for e in job.errors],
+        "errors": [_error_json(e, tracebacks) for e in job.errors],
         "progress": _parsed(job.progress_json),
         "result": _parsed(job.result_json),
         "enqueuedAt": job.enqueued_at_ms,
@@ -120,10 +122,10 @@ def job_json(job: queue_pb2.Job) -> dict[str, Any]:
     }
 
 
-def job_summary_json(job: queue_pb2.Job) -> dict[str, Any]:
+def job_summary_json(job: queue_pb2.Job, *, tracebacks: bool = False) -> dict[str, Any]:
     """A job in a listing: no ``data`` or ``result`` (ListJobs leaves them out; the job's own
     route has them)."""
-    summary = job_json(job)
+    summary = job_json(job, tracebacks=tracebacks)
     del summary["data"], summary["result"]
     return summary
 

@@ -41,6 +41,7 @@ from gateway.responses import ok
 from gateway.settings import GatewaySettings
 from runtime.auth import Scope
 from runtime.auth.http import requires
+from runtime.auth.scopes import Principal
 from runtime.errors import InvalidArgument
 from runtime.grpc_client import read_message
 from runtime.grpc_errors import details_from_rpc_error
@@ -90,6 +91,12 @@ class CleanBody(BaseModel):
 def _stub(request: Request) -> queue_pb2_grpc.QueueAdminAsyncStub:
     stub: queue_pb2_grpc.QueueAdminAsyncStub = request.app.state.backends.queue_admin
     return stub
+
+
+def _admin(request: Request) -> bool:
+    """Whether the caller may read job tracebacks (server code and paths): admins only."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal is not None and principal.allows(Scope.ADMIN)
 
 
 def _timeout(request: Request) -> float:
@@ -196,7 +203,7 @@ async def list_jobs(
         page=common_pb2.PageRequest(page=page, page_size=pageSize),
     )
     reply = await _call(_stub(request).ListJobs(grpc_request, timeout=_timeout(request)))
-    jobs = [job_summary_json(j) for j in reply.jobs]
+    jobs = [job_summary_json(j, tracebacks=_admin(request)) for j in reply.jobs]
     info = {"page": reply.page.page, "pageSize": reply.page.page_size, "total": reply.page.total}
     return ok(jobs, count=len(jobs), page=info)
 
@@ -226,7 +233,7 @@ async def enqueue_job(request: Request, queue: str, body: EnqueueBody) -> JSONRe
 @router.get("/queues/{queue}/jobs/{job_id}", summary="One job with its data, errors, progress and result")
 async def get_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     reply = await _call(_stub(request).GetJob(queue_pb2.JobRef(queue=queue, job_id=job_id), timeout=_timeout(request)))
-    return ok(job_json(reply))
+    return ok(job_json(reply, tracebacks=_admin(request)))
 
 
 @router.post(
@@ -237,7 +244,7 @@ async def get_job(request: Request, queue: str, job_id: str) -> JSONResponse:
 async def retry_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     ref = queue_pb2.JobRef(queue=queue, job_id=job_id)
     reply = await _call(_stub(request).RetryJob(ref, timeout=_timeout(request)))
-    return ok(job_json(reply.job))
+    return ok(job_json(reply.job, tracebacks=_admin(request)))
 
 
 @router.post(
@@ -248,7 +255,7 @@ async def retry_job(request: Request, queue: str, job_id: str) -> JSONResponse:
 async def promote_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     ref = queue_pb2.JobRef(queue=queue, job_id=job_id)
     reply = await _call(_stub(request).PromoteJob(ref, timeout=_timeout(request)))
-    return ok(job_json(reply.job))
+    return ok(job_json(reply.job, tracebacks=_admin(request)))
 
 
 @router.post(

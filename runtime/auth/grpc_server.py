@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import grpc
@@ -32,7 +33,16 @@ from runtime.errors import PermissionDenied, SwitchboardError, grpc_status_for
 from runtime.grpc_types import Continuation, MethodHandler
 from runtime.logging import get_logger
 
-__all__ = ["OPEN_SERVICES", "AuthInterceptor", "bearer_token", "check_declared"]
+__all__ = ["OPEN_SERVICES", "AuthInterceptor", "bearer_token", "caller", "check_declared"]
+
+_CALLER: ContextVar[Principal | None] = ContextVar("grpc_caller", default=None)
+
+
+def caller() -> Principal | None:
+    """Who made the RPC being served (set by the guard for the call's own task), or None
+    outside a guarded call: what a servicer asks when an answer depends on the caller's scope."""
+    return _CALLER.get()
+
 
 log = get_logger("runtime.auth")
 
@@ -118,6 +128,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                     raise PermissionDenied(f"{method} has no declared scope")
                 if not principal.allows(needed):
                     raise PermissionDenied(f"{method} needs scope {needed.value}")
+                _CALLER.set(principal)
             except SwitchboardError as error:
                 log.warning(
                     "auth refused",

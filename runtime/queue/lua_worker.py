@@ -14,10 +14,11 @@ local SPAN = 17592186044416
 -- Events are published only while someone listens (a SUBSCRIBE on the channel, or any
 -- PSUBSCRIBE: the admin hub's pattern): asked once per script, only when it has an event.
 local listening = nil
+local function ev_listening()
+  listening = redis.call('PUBSUB', 'NUMPAT') > 0 or redis.call('PUBSUB', 'NUMSUB', prefix .. 'events')[2] > 0
+end
 local function ev(name, id, extra)
-  if listening == nil then
-    listening = redis.call('PUBSUB', 'NUMPAT') > 0 or redis.call('PUBSUB', 'NUMSUB', prefix .. 'events')[2] > 0
-  end
+  if listening == nil then ev_listening() end
   if listening then
     -- cjson, not concatenation: whatever an id holds, the event stays valid JSON.
     local event = extra or {}
@@ -277,7 +278,12 @@ for i = 0, n - 1 do
     lost[#lost + 1] = id
   else
     done[#done + 1] = id
-    ev('completed', id)
+    if listening == nil then ev_listening() end
+    if listening then
+      -- The result is JSON our codec wrote: spliced in as it is, so numbers keep their types.
+      redis.call('PUBLISH', prefix .. 'events',
+        '{"event":"completed","jobId":' .. cjson.encode(id) .. ',"result":' .. (res ~= '' and res or 'null') .. '}')
+    end
     if keep == 0 then
       redis.call('DEL', jk)
     else

@@ -86,16 +86,21 @@ def queue_info_pb(
     return info
 
 
-def _error_pb(error: AttemptError) -> queue_pb2.JobError:
+def _error_pb(error: AttemptError, *, traceback: bool) -> queue_pb2.JobError:
     kind, sep, message = error.error.partition(": ")
     if not sep or not kind.replace(".", "").replace("_", "").isalnum():
         kind, message = "", error.error
     return queue_pb2.JobError(
-        attempt=error.attempt, error_type=kind, message=message, traceback=error.traceback, at_ms=error.at
+        attempt=error.attempt,
+        error_type=kind,
+        message=message,
+        traceback=error.traceback if traceback else "",
+        at_ms=error.at,
     )
 
 
-def job_pb(job: JobInfo, *, paused: bool = False, run_at_ms: int = 0) -> queue_pb2.Job:
+def job_pb(job: JobInfo, *, paused: bool = False, run_at_ms: int = 0, tracebacks: bool = True) -> queue_pb2.Job:
+    """The job; ``tracebacks`` False leaves its errors' tracebacks (server code and paths) out."""
     state = queue_pb2.JOB_STATE_PAUSED if paused and job.state is JobState.WAITING else _STATE_PB[job.state]
     return queue_pb2.Job(
         job_id=job.job_id,
@@ -106,7 +111,7 @@ def job_pb(job: JobInfo, *, paused: bool = False, run_at_ms: int = 0) -> queue_p
         data_json=dumps(job.data),
         attempts=job.attempts,
         max_attempts=job.max_attempts,
-        errors=[_error_pb(e) for e in job.errors],
+        errors=[_error_pb(e, traceback=tracebacks) for e in job.errors],
         progress_json=_json(job.progress),
         result_json=_json(job.result),
         enqueued_at_ms=job.enqueued_at,

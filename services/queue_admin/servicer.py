@@ -25,6 +25,7 @@ from switchboard.common.v1 import common_pb2
 from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
 
 from runtime.auth import Scope, method_scopes
+from runtime.auth.grpc_server import caller
 from runtime.errors import InvalidArgument, PayloadTooLarge, Unavailable
 from runtime.grpc_server import shutdown_event
 from runtime.grpc_types import ServicerContext as Context
@@ -67,6 +68,14 @@ def _redis_unavailable(method: Callable[..., Awaitable[R]]) -> Callable[..., Awa
             raise Unavailable(f"redis unreachable: {exc}") from exc
 
     return wrapper
+
+
+def _sees_tracebacks() -> bool:
+    """Tracebacks name server code and file paths: only admins (and the internal identity, which
+    acts for whoever called the gateway and leaves them out itself) read them; others get the
+    error's type and message."""
+    principal = caller()
+    return principal is None or principal.allows(Scope.ADMIN)
 
 
 class QueueAdminServicer(queue_pb2_grpc.QueueAdminServicer):
@@ -137,7 +146,9 @@ class QueueAdminServicer(queue_pb2_grpc.QueueAdminServicer):
         paused = await handle.admin.is_paused()
         run_at = await self._run_at(handle, jobs)
         return queue_pb2.ListJobsResponse(
-            jobs=[job_pb(j, paused=paused, run_at_ms=run_at.get(j.job_id, 0)) for j in jobs],
+            jobs=[
+                job_pb(j, paused=paused, run_at_ms=run_at.get(j.job_id, 0), tracebacks=_sees_tracebacks()) for j in jobs
+            ],
             page=common_pb2.PageInfo(page=page, page_size=size, total=total),
         )
 
@@ -262,7 +273,7 @@ class QueueAdminServicer(queue_pb2_grpc.QueueAdminServicer):
         job = await handle.admin.job(job_id)
         paused = await handle.admin.is_paused()
         run_at = await self._run_at(handle, [job])
-        return job_pb(job, paused=paused, run_at_ms=run_at.get(job_id, 0))
+        return job_pb(job, paused=paused, run_at_ms=run_at.get(job_id, 0), tracebacks=_sees_tracebacks())
 
     async def _run_at(self, handle: QueueHandle, jobs: list[JobInfo]) -> dict[str, int]:
         delayed = [j.job_id for j in jobs if j.state is JobState.DELAYED]

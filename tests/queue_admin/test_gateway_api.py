@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from switchboard.queue.v1 import queue_pb2 as Q
 
 from devsupport.auth import AUTH_HEADERS
 from devsupport.waiting import wait_until
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from runtime.queue import QueueAdmin, QueueSpec
+from tests.auth.harness import make_keys
 from tests.gateway.conventions import convention_breaks
 from tests.gateway.harness import LiveGateway
 from tests.gateway.sse import events
@@ -278,3 +282,53 @@ async def test_queue_answers_follow_the_json_convention(api: httpx.AsyncClient) 
     assert [a.status_code for a in answers] == [200, 200, 200, 200, 200, 200, 409, 400, 404, 400]
     broken = [(a.request.method, str(a.request.url), convention_breaks(a.json())) for a in answers]
     assert [b for b in broken if b[2]] == []
+
+
+async def test_job_tracebacks_are_for_admins_and_the_completed_event_carries_the_result(
+    admin_server: AdminServer, declared: QueueSpec, start_worker: StartWorker, layer: QueueAdmin, tmp_path: Path
+) -> None:
+    keys = await make_keys(f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}")
+    settings = GatewaySettings(
+        queue_admin_addr=admin_server.address, rpc_timeout_seconds=5.0, database_url=keys.database_url
+    )
+    app = create_app(settings)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client,
+        ):
+            await start_worker(attempts=1)
+            watch = admin_server.stub.WatchEvents(Q.WatchEventsRequest(queues=["workflow"]))
+            first = await asyncio.wait_for(watch.read(), 10)
+            assert isinstance(first, Q.JobEvent)
+            assert first.subscribed
+            admin = {"Authorization": f"Bearer {keys.admin}"}
+            reader = {"Authorization": f"Bearer {keys.read}"}
+            failing = await client.post(JOBS, json={"name": HEAVY, "data": {"fail_times": 1}}, headers=admin)
+            working = await client.post(JOBS, json={"name": HEAVY, "data": {"duration_ms": 1}}, headers=admin)
+            failing_id, working_id = failing.json()["data"]["jobId"], working.json()["data"]["jobId"]
+            completed = None
+            async with asyncio.timeout(10):
+                while completed is None:
+                    event = await watch.read()
+                    assert isinstance(event, Q.JobEvent)
+                    if event.event == "completed" and event.job_id == working_id:
+                        completed = json.loads(event.detail_json)
+            watch.cancel()
+            assert completed == {"result": {"kind": HEAVY, "attempt": 1, "workedMs": 1}}
+
+            async def failed() -> bool:
+                return (await layer.counts()).failed == 1
+
+            await wait_until(failed, within=10, what="job failed")
+            (as_admin,) = (await client.get(f"{JOBS}/{failing_id}", headers=admin)).json()["data"]["errors"]
+            (as_reader,) = (await client.get(f"{JOBS}/{failing_id}", headers=reader)).json()["data"]["errors"]
+            assert "Traceback" in as_admin["traceback"]
+            assert as_reader["traceback"] is None
+            assert {k: v for k, v in as_reader.items() if k != "traceback"} == {
+                k: v for k, v in as_admin.items() if k != "traceback"
+            }
+            listed = (await client.get(JOBS, params={"state": "failed"}, headers=reader)).json()["data"]
+            assert listed[0]["errors"][0]["traceback"] is None
+    finally:
+        await keys.store.close()

@@ -6,6 +6,7 @@ worker runs here, so enqueued jobs stay where the RPCs put them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -16,10 +17,14 @@ from redis.asyncio import Redis
 from switchboard.common.v1 import common_pb2
 from switchboard.queue.v1 import queue_pb2 as Q
 
+from runtime.auth.grpc_server import _CALLER
+from runtime.auth.scopes import Principal, Scope, granted_by
 from runtime.grpc_errors import details_from_rpc_error
-from runtime.queue import QueueAdmin, QueueSpec
+from runtime.queue import AttemptError, JobInfo, JobState, QueueAdmin, QueueSpec
 from runtime.queue.registry import declare
 from runtime.queue.spec import RateLimit
+from services.queue_admin.convert import job_pb
+from services.queue_admin.servicer import _sees_tracebacks
 from tests.queue_admin.harness import AdminServer
 
 pytestmark = pytest.mark.usefixtures("declared")
@@ -255,3 +260,23 @@ async def test_health_without_workers_names_the_problem(admin_server: AdminServe
     assert (queue.queue, queue.healthy, queue.workers) == ("workflow", False, 0)
     assert "no live worker" in queue.detail
     assert queue.oldest_waiting_ms >= 0
+
+
+@pytest.mark.parametrize(
+    ("scope", "sees"), [(Scope.READ, False), (Scope.OPERATE, False), (Scope.ADMIN, True), (Scope.INTERNAL, True)]
+)
+async def test_job_tracebacks_reach_admins_and_the_internal_identity_only(scope: Scope, sees: bool) -> None:
+    async def served_as(principal: Principal) -> bool:  # a call's own task, as grpc.aio runs one
+        _CALLER.set(principal)
+        return _sees_tracebacks()
+
+    principal = Principal(f"key:{scope}", "api_key", granted_by(scope))
+    assert await asyncio.create_task(served_as(principal)) is sees
+    error = AttemptError(attempt=1, error="ValueError: bad", traceback="Traceback (most recent call last): …", at=1)
+    job = JobInfo(
+        job_id="j", name=HEAVY, queue="workflow", state=JobState.FAILED, priority=0, data={}, attempts=1,
+        max_attempts=1, errors=[error], progress=None, result=None, enqueued_at=1, started_at=None,
+        finished_at=None, rate_key=None,
+    )  # fmt: skip
+    (shown,) = job_pb(job, tracebacks=sees).errors
+    assert (shown.error_type, shown.message, bool(shown.traceback)) == ("ValueError", "bad", sees)
