@@ -60,7 +60,21 @@ class Deliverer:
         if sender is None:
             raise PermanentError(f"the {channel} channel has no provider configured in this worker")
         await self.store.mark_sending(notification_id)
-        await self._pass_gate(notification, channel)
+        gate = await self._pass_gate(notification, channel)
+        try:
+            return await self._send_and_follow(sender, notification, channel, attempt)
+        except BaseException:
+            # Not delivered (retry, requeue, failure): the next run may send. A delivered one
+            # keeps its in-flight mark until it lapses, so a run that read the notification
+            # before it was delivered cannot send it again.
+            if gate is not None:
+                await gate.release(notification_id)
+            raise
+
+    async def _send_and_follow(
+        self, sender: Sender, notification: Notification, channel: Channel, attempt: int
+    ) -> dict[str, Any]:
+        notification_id = notification.id
         with tracer.start_as_current_span(
             f"notify.deliver {channel}",
             kind=trace.SpanKind.CLIENT,
@@ -73,20 +87,21 @@ class Deliverer:
         NOTIFICATIONS.labels(channel.value, outcome.kind.value).inc()
         return await self._follow(notification, channel, attempt, outcome)
 
-    async def _pass_gate(self, notification: Notification, channel: Channel) -> None:
-        """Right before the provider call: a held channel or a full limit window sends the job
-        back (no attempt used) instead of letting it reach the provider too early."""
+    async def _pass_gate(self, notification: Notification, channel: Channel) -> SendGate | None:
+        """Right before the provider call: a held channel, a full limit window or another worker
+        sending the same notification sends the job back (no attempt used). Returns the gate
+        that admitted the send (to release once its outcome is stored), None without a gate."""
         gate = self.gates.get(channel)
         if gate is None:
-            return
+            return None
         admission = await gate.admit(notification.id, notification.to)
         if admission.verdict is Verdict.ADMITTED:
-            return
-        reason = (
-            "the channel is held by a provider's retry_after"
-            if admission.verdict is Verdict.HELD
-            else "the channel's rate limit had no room"
-        )
+            return gate
+        reason = {
+            Verdict.HELD: "the channel is held by a provider's retry_after",
+            Verdict.BUSY: "the channel's rate limit had no room",
+            Verdict.IN_FLIGHT: "another worker is sending it",
+        }[admission.verdict]
         await self.store.mark_requeued(
             notification.id, reason=reason, next_attempt_at_ms=now_ms() + round(admission.wait_s * 1000)
         )

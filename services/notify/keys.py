@@ -8,6 +8,8 @@ layer's namespace: ``runtime/queue/keys.py``.)
 | ``sb:notify:v1:inapp:<user id>``    | pub/sub | -      | JSON of each in-app message as it is stored for the user|
 | ``sb:notify:v1:{<queue>}:gate:<w>`` | ZSET    | window | send starts admitted in one limit window (``bot``,      |
 |                                     |         |        | ``chat:<id>``, ``group:<id>``): ``<id>:<ms>`` by ms      |
+| ``sb:notify:v1:{<q>}:sending:<id>`` | STR     | bounded| present while a send of notification ``<id>`` is under |
+|                                     |         |        | way, and after it was delivered (see ``send_gate.py``)  |
 
 The send gate's windows carry the queue's hash tag so its script can read the queue's ``hold``
 key in the same Redis Cluster slot.
@@ -30,3 +32,8 @@ def send_gate_window(queue: str, window: str) -> str:
     """A send-gate window of ``queue`` (``bot``, ``chat:<id>``, ``group:<id>``): the starts of
     the sends it admitted, scored by ms, expiring one window after the last of them."""
     return f"{PREFIX}{{{queue}}}:gate:{window}"
+
+
+def send_in_flight(queue: str, notification_id: str) -> str:
+    """Present while an admitted send of the notification is under way (see ``send_gate.py``)."""
+    return f"{PREFIX}{{{queue}}}:sending:{notification_id}"

@@ -158,7 +158,7 @@ class NotificationStore:
         return [_notification(row) for row in rows]
 
     async def mark_sending(self, notification_id: str) -> None:
-        await self._set(notification_id, state=State.SENDING.value, next_attempt_at_ms=0)
+        await self._set_unfinished(notification_id, state=State.SENDING.value, next_attempt_at_ms=0)
 
     async def record_attempt(
         self,
@@ -196,13 +196,24 @@ class NotificationStore:
 
     async def mark_requeued(self, notification_id: str, *, reason: str, next_attempt_at_ms: int) -> None:
         """Sent back to the queue by a provider's rate limit: no attempt recorded."""
-        await self._set(
+        await self._set_unfinished(
             notification_id, state=State.RETRYING.value, last_error=reason, next_attempt_at_ms=next_attempt_at_ms
         )
 
     async def _set(self, notification_id: str, **values: Any) -> None:
         async with self.sessions.begin() as session:
             await session.execute(update(NotificationRow).where(NotificationRow.id == notification_id).values(**values))
+
+    async def _set_unfinished(self, notification_id: str, **values: Any) -> None:
+        """Like ``_set``, but a delivered or failed notification keeps its state: a run that
+        started before another finished it must not move it back."""
+        finished = (State.DELIVERED.value, State.FAILED.value)
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(NotificationRow)
+                .where(NotificationRow.id == notification_id, NotificationRow.state.notin_(finished))
+                .values(**values)
+            )
 
     async def note_progress(self, notification_id: str, provider_id: str) -> None:
         """Parts of a multi-part message already sent (their provider ids)."""

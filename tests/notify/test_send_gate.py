@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -109,13 +110,15 @@ async def idle_notify(redis_url: str, tmp_path: Path, providers: Providers) -> A
         yield notify
 
 
-def gated_deliverer(notify: Notify, sender: RecordingSender, redis: Redis) -> Deliverer:
+def gated_deliverer(
+    notify: Notify, sender: RecordingSender, redis: Redis, the_gate: TelegramSendGate | None = None
+) -> Deliverer:
     return Deliverer(
         store=notify.app.core.store,
         senders={Channel.TELEGRAM: sender},
         policy=retry_policy(notify.settings, 5),
         timeout_s=3.0,
-        gates={Channel.TELEGRAM: gate(redis)},
+        gates={Channel.TELEGRAM: the_gate or gate(redis)},
     )
 
 
@@ -152,3 +155,50 @@ async def test_a_429_holds_the_channel_through_the_gate_before_the_job_goes_back
     # No worker ran: the hold is the gate's, set on the 429 itself.
     assert 20_000 < await redis.pttl(QueueKeys(TELEGRAM).hold) <= 30_000
     assert (await gate(redis).check("other", "99")).verdict is Verdict.HELD
+
+
+async def test_a_notification_in_flight_is_not_admitted_again_until_released(redis: Redis) -> None:
+    g = gate(redis, chat="")
+    assert (await g.check("n1", "7")).verdict is Verdict.ADMITTED
+    again = await g.check("n1", "7")
+    assert again.verdict is Verdict.IN_FLIGHT
+    assert 0 < again.wait_s <= g.in_flight_s
+    assert (await g.check("n2", "7")).verdict is Verdict.ADMITTED
+    await g.release("n1")
+    assert (await g.check("n1", "7")).verdict is Verdict.ADMITTED
+
+
+class StalledSender(RecordingSender):
+    """The first send hangs until released: a worker starved of CPU mid-send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stalled, self.resume = asyncio.Event(), asyncio.Event()
+
+    async def send(self, notification: Notification) -> Outcome:
+        self.sent.append(notification.id)
+        if len(self.sent) == 1:
+            self.stalled.set()
+            await self.resume.wait()
+        return self.outcome
+
+
+async def test_a_second_run_while_the_first_is_still_sending_goes_back_and_never_sends_twice(
+    idle_notify: Notify, redis: Redis
+) -> None:
+    notify = idle_notify  # short name for the steps below
+    nid = await notify.send(channel=TELEGRAM_CHANNEL, recipient=notify_pb2.Recipient(telegram_chat_id="8"), body="hi")
+    sender = StalledSender()
+    # No chat limit: only the in-flight mark can keep the second run from sending.
+    first = asyncio.create_task(gated_deliverer(notify, sender, redis, gate(redis, chat="")).deliver(nid, 1))
+    await asyncio.wait_for(sender.stalled.wait(), 20)
+    second_gate = gate(redis, chat="")
+    second_gate.max_wait_s = 0.0  # the lease lapsed and another worker runs the job meanwhile
+    second = gated_deliverer(notify, sender, redis, second_gate)
+    with pytest.raises(Requeue):
+        await second.deliver(nid, 2)
+    sender.resume.set()
+    assert (await asyncio.wait_for(first, 20))["state"] == "delivered"
+    assert (await notify.app.core.store.get(nid)).state is State.DELIVERED
+    assert (await second.deliver(nid, 2)) == {"state": "delivered", "already": True}
+    assert sender.sent == [nid]
