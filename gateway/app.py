@@ -33,6 +33,7 @@ from gateway.backends import Backends
 from gateway.browser_safety import BrowserSafety
 from gateway.errors import install_error_handlers
 from gateway.http_metrics import HttpMetricsMiddleware
+from gateway.openapi import install_openapi
 from gateway.query_params import refuse_unknown_query
 from gateway.request_body import BodyLimit, BodyRefused, RequestBodyGuard, on_body_refused
 from gateway.settings import GatewaySettings
@@ -95,6 +96,7 @@ def create_app(
             log.info("gateway stopped")
 
     app = FastAPI(title="Switchboard gateway", version="1", description=DESCRIPTION, lifespan=lifespan)
+    install_openapi(app)
     app.state.settings = settings
     app.state.backends = backends
     app.state.auth = http_auth

@@ -1,0 +1,153 @@
+"""The published OpenAPI document says what the API answers, not FastAPI's defaults.
+
+FastAPI documents every route as ``200`` with an empty schema and ``422`` with its own
+validation shape, while the gateway answers the envelope of docs/api-conventions.md and the
+statuses of the canonical gRPC → HTTP table. :func:`install_openapi` rewrites each ``/api``
+operation once, when the document is first asked for:
+
+- ``2xx``: the success envelope ``{success: true, data, meta?}``, keeping a route's own schema
+  for ``data`` where it declares one;
+- the error envelope for every status the route can answer: 400 (bad input, unknown query
+  parameters), 401, 403, 404 (a name in the path, or a stream asked to follow an unknown queue),
+  409 (an enqueue whose job id exists), 413 (a body over its limit), 429 (caps), 503 (a backend
+  down); FastAPI's 422 is gone (validation failures are 400);
+- Server-Sent Event routes list their events (``x-sse-events``) with each event's data schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+__all__ = ["ERROR_ENVELOPE", "SUCCESS_ENVELOPE", "install_openapi"]
+
+ERROR_ENVELOPE: dict[str, Any] = {
+    "type": "object",
+    "required": ["success", "error"],
+    "additionalProperties": False,
+    "properties": {
+        "success": {"const": False},
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "pattern": "^[A-Z][A-Z_]*$", "description": "gRPC status name."},
+                "message": {"type": "string"},
+                "details": {
+                    "type": "object",
+                    "description": "One vocabulary (docs/api-conventions.md): reason, field, fieldViolations, "
+                    "queue, memberId, jobId, mediaId, limit …",
+                    "properties": {
+                        "reason": {"type": "string"},
+                        "field": {"type": "string"},
+                        "fieldViolations": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["field", "description"],
+                                "properties": {"field": {"type": "string"}, "description": {"type": "string"}},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+META: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "count": {"type": "integer", "minimum": 0},
+        "page": {
+            "type": "object",
+            "required": ["page", "pageSize", "total"],
+            "properties": {"page": {"type": "integer"}, "pageSize": {"type": "integer"}, "total": {"type": "integer"}},
+        },
+        "source": {"enum": ["redis", "database", "unknown"]},
+        "stale": {"type": "boolean"},
+        "asOf": {"type": ["integer", "null"], "description": "Epoch ms of the answer."},
+        "lastIngestAt": {"type": ["integer", "null"], "description": "Epoch ms; null when never."},
+    },
+}
+SUCCESS_ENVELOPE: dict[str, Any] = {
+    "type": "object",
+    "required": ["success", "data"],
+    "additionalProperties": False,
+    "properties": {"success": {"const": True}, "data": {}, "meta": {"$ref": "#/components/schemas/Meta"}},
+}
+ERROR_STATUSES = {
+    "400": "Bad input (INVALID_ARGUMENT, FAILED_PRECONDITION), naming the field; unknown query parameters too.",
+    "401": "No credential, or one nobody issued (UNAUTHENTICATED).",
+    "403": "The credential lacks the route's scope (PERMISSION_DENIED).",
+    "429": "A per-client cap or a rate limit (RESOURCE_EXHAUSTED); Retry-After says when to come back.",
+    "503": "A backend is unreachable (UNAVAILABLE).",
+}
+SSE_EVENTS: dict[str, dict[str, str]] = {
+    "/api/queue-status/stream": {
+        "snapshot": "The whole state: operators, queues, channels, revision, source, stale, asOf, lastIngestAt.",
+        "changes": "A change set: revision, emittedAt, replaceAll, changes[] ({kind, …}).",
+        "error": "The error envelope; the stream ends.",
+    },
+    "/api/queues/events": {
+        "ready": "{live: true}: subscribed; nothing after it is missed.",
+        "job": "{queue, jobId, event, emittedAt, detail}: detail {result} on completed, {progress} on progress.",
+        "error": "The error envelope; the stream ends.",
+    },
+}
+
+
+def _errors_for(path: str, method: str, operation: dict[str, Any]) -> dict[str, str]:
+    statuses = dict(ERROR_STATUSES)
+    if "{" in path or path in SSE_EVENTS:
+        statuses["404"] = "A name in the path (or a queue to follow) that does not exist (NOT_FOUND)."
+    if method in {"post", "put", "delete"}:
+        statuses["409"] = "Already exists, or changed meanwhile (ALREADY_EXISTS, ABORTED)."
+    if "requestBody" in operation:
+        statuses["413"] = "The body (or job data) is over its limit (RESOURCE_EXHAUSTED, reason PayloadTooLarge)."
+    return statuses
+
+
+def _rewrite(path: str, method: str, operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    for status, response in responses.items():
+        if not status.startswith("2"):
+            continue
+        content = response.setdefault("content", {})
+        if path in SSE_EVENTS:
+            content.pop("application/json", None)
+            content["text/event-stream"] = {"schema": {"type": "string"}}
+            response["x-sse-events"] = SSE_EVENTS[path]
+            continue
+        declared = content.get("application/json", {}).get("schema") or {}
+        envelope = {"$ref": "#/components/schemas/SuccessEnvelope"}
+        schema = {"allOf": [envelope, {"properties": {"data": declared}}]} if declared else envelope
+        content["application/json"] = {"schema": schema}
+    for status, description in _errors_for(path, method, operation).items():
+        responses[status] = {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+        }
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Replace ``app.openapi`` with the rewritten document (built once, then cached)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            schemas |= {"ErrorEnvelope": ERROR_ENVELOPE, "SuccessEnvelope": SUCCESS_ENVELOPE, "Meta": META}
+            for path, operations in spec.get("paths", {}).items():
+                if not path.startswith("/api/"):
+                    continue
+                for method, operation in operations.items():
+                    _rewrite(path, method, operation)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
