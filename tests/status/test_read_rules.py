@@ -49,6 +49,14 @@ def test_status_is_stale_when_the_ingest_never_wrote() -> None:
     assert is_stale(0.0, NOW, 10.0)
 
 
+def test_never_written_is_stale_even_on_a_clock_near_the_epoch() -> None:
+    assert is_stale(0.0, 1.0, 10.0)
+
+
+def test_any_write_time_counts_as_a_write() -> None:
+    assert not is_stale(1.0, 2.0, 10.0)
+
+
 def test_a_queue_without_callers_does_not_depend_on_the_time() -> None:
     assert not has_read_time_fields(S.Queue(name="sales"))
 
@@ -68,6 +76,11 @@ def test_a_queue_with_callers_or_waits_depends_on_the_time(queue: S.Queue) -> No
 def test_the_longest_waiting_caller_is_the_earliest_one_that_says() -> None:
     queue = S.Queue(name="sales", callers=[caller("1.1", 5), caller("1.2", 40), caller("1.3", 0)])
     assert earliest_waiting_since(queue) == NOW - 40
+
+
+def test_every_known_start_counts_however_early() -> None:
+    queue = S.Queue(name="sales", callers=[S.Caller(unique_id="1.1", waiting_since=1.0)])
+    assert earliest_waiting_since(queue) == 1.0
 
 
 def test_no_caller_saying_when_it_started_waiting_gives_zero() -> None:
