@@ -31,6 +31,7 @@ async function main() {
   const reps = Number(repsText);
   let bytes = 0;
   const started = process.hrtime.bigint();
+  const cpuBefore = process.cpuUsage();
   for (let rep = 0; rep < reps; rep++) {
     for (const file of files) {
       const written = await one(file, rep === 0);
@@ -38,8 +39,10 @@ async function main() {
     }
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore); // every thread of the process (libvips' too)
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
-  console.log(JSON.stringify({ seconds, images: files.length * reps, bytes, peakRssMb }));
+  console.log(JSON.stringify({ seconds, cpuSeconds, images: files.length * reps, bytes, peakRssMb }));
 }
 
 main().catch((error) => {

@@ -1,7 +1,8 @@
 """Our side of bench/media_vs_sharp.py: the media worker's pipeline on every file, in this process.
 
 ``python -m bench._media_worker OUT_DIR REPS FILE...`` prints one JSON line: seconds spent
-processing (imports and start-up excluded), images, output bytes (first rep), peak RSS in MB.
+processing (imports and start-up excluded), the CPU seconds of that time (every thread),
+images, output bytes (first rep), peak RSS in MB.
 """
 
 from __future__ import annotations
@@ -27,11 +28,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv: list[str]) -> None:
     out_dir, reps, files = Path(argv[0]), int(argv[1]), [Path(f) for f in argv[2:]]
     specs = DEFAULT_PRESETS[DEFAULT_PRESET]
     written = 0
     started = time.perf_counter()
+    cpu_started = cpu_seconds()
     for rep in range(reps):
         for file in files:
             result = process_image(file.read_bytes(), specs, max_pixels=MAX_PIXELS)
@@ -40,8 +47,13 @@ def main(argv: list[str]) -> None:
                 large = next(v for v in result.variants if v.name == "large")
                 (out_dir / f"{file.name}.large.webp").write_bytes(large.data)
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu_started
     peak_mb = peak_rss_mb()
-    print(json.dumps({"seconds": seconds, "images": len(files) * reps, "bytes": written, "peakRssMb": peak_mb}))
+    print(
+        json.dumps(
+            {"seconds": seconds, "cpuSeconds": cpu, "images": len(files) * reps, "bytes": written, "peakRssMb": peak_mb}
+        )
+    )
 
 
 if __name__ == "__main__":

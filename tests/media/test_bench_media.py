@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from bench.media_vs_sharp import REPO_ROOT, ssim
+from bench.media_vs_sharp import REPO_ROOT, ssim, visible_lumas, visible_ssim
 from devsupport.procs import child_env
 from tests.media.images import SHARED_IMAGES
 
@@ -20,6 +21,18 @@ def test_ssim_is_one_for_identical_images_and_lower_for_noise() -> None:
     noisy = np.clip(image + rng.normal(0, 25, size=image.shape), 0, 255)
     assert ssim(image, image) == 1.0
     assert 0 < ssim(image, noisy) < 0.99
+
+
+def test_the_colour_under_fully_transparent_pixels_does_not_count() -> None:
+    shown = Image.new("RGBA", (40, 30), (200, 40, 40, 255))
+    under_red, under_blue = shown.copy(), shown.copy()
+    for image, colour in ((under_red, (255, 0, 0, 0)), (under_blue, (0, 0, 255, 0))):
+        image.paste(Image.new("RGBA", (20, 30), colour), (20, 0))
+    assert visible_ssim(visible_lumas(under_red), visible_lumas(under_blue)) == 1.0
+    assert ssim(*(np.asarray(i.convert("L"), dtype=np.float64) for i in (under_red, under_blue))) < 0.9
+    half_visible = shown.copy()
+    half_visible.paste(Image.new("RGBA", (20, 30), (0, 0, 255, 128)), (20, 0))
+    assert visible_ssim(visible_lumas(under_red), visible_lumas(half_visible)) < 0.99
 
 
 def test_the_worker_reports_time_bytes_and_peak_rss_and_keeps_its_large_variant(tmp_path: Path) -> None:
@@ -37,4 +50,5 @@ def test_the_worker_reports_time_bytes_and_peak_rss_and_keeps_its_large_variant(
     assert report["images"] == 1
     assert report["bytes"] > 0
     assert report["peakRssMb"] > 10
+    assert 0 < report["cpuSeconds"] < 50
     assert (tmp_path / "sk_rocket.jpg.large.webp").read_bytes()[8:12] == b"WEBP"
