@@ -185,8 +185,8 @@ def test_the_image_tag_is_pinned_to_the_project_version() -> None:
 SECRET_READERS = {
     "ami-ingest-asterisk": {"ami-ingest"},
     "status-database": {"status"},
-    "media-database": {"media", "media-worker", "media-sync-worker"},
-    "switchboard-media-s3": {"media", "media-worker", "media-sync-worker"},
+    "media-database": {"media", "media-worker", "media-sync-worker", "media-watermark-worker"},
+    "switchboard-media-s3": {"media", "media-worker", "media-sync-worker", "media-watermark-worker"},
     "notify-database": {"notify", "notify-worker", "notify-telegram-worker"},
     "switchboard-notify-providers": {"notify", "notify-worker", "notify-telegram-worker"},
     "gateway-session": {"gateway"},
