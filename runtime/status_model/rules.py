@@ -37,6 +37,14 @@ def earliest_waiting_since(queue: status_pb2.Queue) -> float:
     return min(starts) if starts else 0.0
 
 
+def epoch_ms(seconds: float) -> int:
+    """Epoch seconds (or a duration in seconds) as integer milliseconds; 0 stays 0 (never/unknown).
+
+    The status contract's ``*_ms`` fields are filled with this from the seconds fields they
+    replace (still filled until a v2), so the two never disagree."""
+    return round(seconds * 1000) if seconds > 0 else 0
+
+
 def longest_wait(earliest: float, now: float) -> float:
     """Seconds the longest-waiting caller has waited at ``now`` (0 when unknown)."""
     return max(0.0, now - earliest) if earliest else 0.0
@@ -50,6 +58,7 @@ def queue_view(queue: status_pb2.Queue, now: float) -> status_pb2.Queue:
     view.CopyFrom(queue)
     view.waiting = len(queue.callers)
     view.longest_wait = longest_wait(earliest_waiting_since(queue), now)
+    view.longest_wait_ms = epoch_ms(view.longest_wait)
     return view
 
 
@@ -103,5 +112,6 @@ def filter_changeset(changes: status_pb2.ChangeSet, queue_names: Collection[str]
         revision=changes.revision,
         changes=kept,
         emitted_at=changes.emitted_at,
+        emitted_at_ms=changes.emitted_at_ms,
         replace_all=changes.replace_all,
     )

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from switchboard.status.v1 import status_pb2
 
+from runtime.status_model.rules import epoch_ms
 from services.ami_ingest.domain.model import (
     Channel,
     ChannelRemoved,
@@ -53,6 +54,9 @@ def operator_pb(op: Operator) -> status_pb2.Operator:
         ringinuse=op.ringinuse,
         last_pause=op.last_pause,
         wrapup_time=op.wrapup_time,
+        last_call_ms=epoch_ms(op.last_call),
+        login_time_ms=epoch_ms(op.login_time),
+        last_pause_ms=epoch_ms(op.last_pause),
     )
 
 
@@ -68,6 +72,7 @@ def queue_pb(queue: Queue) -> status_pb2.Queue:
                 caller_id_name=c.caller_id_name,
                 position=c.position,
                 waiting_since=c.waiting_since,
+                waiting_since_ms=epoch_ms(c.waiting_since),
                 unique_id=c.unique_id,
             )
             for c in queue.callers
@@ -93,6 +98,7 @@ def channel_pb(channel: Channel) -> status_pb2.Channel:
         state=channel.state,
         bridged_to=channel.bridged_to,
         started_at=channel.started_at,
+        started_at_ms=epoch_ms(channel.started_at),
         bridge_id=channel.bridge_id,
     )
 

@@ -21,6 +21,7 @@ from switchboard.status.v1 import status_pb2
 
 from runtime.errors import Unavailable
 from runtime.logging import get_logger
+from runtime.status_model.rules import epoch_ms
 from services.status import ingest_tracing
 from services.status.db import ConfigWriter, StatusDatabase
 from services.status.domain import validation, wire
@@ -213,6 +214,7 @@ class StatusCore:
             reply.redis_available = False
         view = await self.reader.view()
         reply.last_ingest_at = view.state.last_ingest_at
+        reply.last_ingest_at_ms = epoch_ms(view.state.last_ingest_at)
         reply.stale = view.stale
         return reply
 

@@ -24,6 +24,7 @@ from switchboard.status.v1 import status_pb2
 from runtime.errors import Unavailable
 from runtime.logging import get_logger
 from runtime.status_model import is_stale
+from runtime.status_model.rules import epoch_ms
 from services.status.db import StatusDatabase
 from services.status.domain.state import LiveState
 from services.status.follower import Follower
@@ -51,6 +52,8 @@ class View:
             stale=self.stale,
             timestamp=self.now,
             last_ingest_at=self.state.last_ingest_at,
+            timestamp_ms=epoch_ms(self.now),
+            last_ingest_at_ms=epoch_ms(self.state.last_ingest_at),
         )
 
     def snapshot_bytes(self) -> bytes:
@@ -103,6 +106,8 @@ class StatusReader:
             stale=self.is_stale(state.last_ingest_at, now),
             timestamp=now,
             last_ingest_at=state.last_ingest_at,
+            timestamp_ms=epoch_ms(now),
+            last_ingest_at_ms=epoch_ms(state.last_ingest_at),
         )
 
     async def view(self) -> View:

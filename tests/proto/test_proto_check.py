@@ -87,7 +87,7 @@ def test_removed_field_with_reserved_number_is_not_breaking(protos: Path) -> Non
 
 
 def test_added_field_passes_once_recorded_in_the_lock(protos: Path) -> None:
-    edit(protos, r"double updated_at = 19;", "double updated_at = 19;\n  string skill = 20;")
+    edit(protos, r"int64 last_pause_ms = 22;", "int64 last_pause_ms = 22;\n  string skill = 23;")
     unrecorded = run_check(protos)
     assert unrecorded.returncode == 1
     assert "make proto-lock" in unrecorded.stderr

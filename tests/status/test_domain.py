@@ -9,7 +9,7 @@ from switchboard.status.v1 import status_pb2
 
 from devsupport.status_batches import batch, channel_up, op_rm, op_up, queue_up
 from runtime.errors import InvalidArgument
-from runtime.status_model.rules import filter_changeset, queue_view
+from runtime.status_model.rules import epoch_ms, filter_changeset, queue_view
 from services.status import keys
 from services.status.domain import validation, wire
 from services.status.domain.batch import encode_change
@@ -170,7 +170,9 @@ def test_state_equals_a_plain_dict_model(sets: list[tuple[list[status_pb2.StateC
 
 @given(st.integers(0, 10_000), st.floats(0, 1e6, allow_nan=False))
 def test_queue_wait_fields_match_protobuf(waiting: int, longest_wait: float) -> None:
-    expected = status_pb2.Queue(waiting=waiting, longest_wait=longest_wait).SerializeToString()
+    expected = status_pb2.Queue(
+        waiting=waiting, longest_wait=longest_wait, longest_wait_ms=epoch_ms(longest_wait)
+    ).SerializeToString()
     assert wire.queue_wait_fields(waiting, longest_wait) == expected
 
 

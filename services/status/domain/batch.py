@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from switchboard.status.v1 import status_pb2
 
+from runtime.status_model.rules import epoch_ms
 from services.status import keys
 from services.status.domain import wire
 
@@ -76,7 +77,8 @@ def encode_changes(changes: Iterable[status_pb2.StateChange]) -> EncodedChanges:
 
 def changeset_tail(*, emitted_at: float, replace_all: bool) -> bytes:
     """The ChangeSet fields after ``changes`` (the script prepends revision and the changes)."""
-    return status_pb2.ChangeSet(emitted_at=emitted_at, replace_all=replace_all).SerializeToString()
+    tail = status_pb2.ChangeSet(emitted_at=emitted_at, emitted_at_ms=epoch_ms(emitted_at), replace_all=replace_all)
+    return tail.SerializeToString()
 
 
 def upserts_for_config(

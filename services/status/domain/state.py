@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from switchboard.status.v1 import status_pb2
 
 from runtime.status_model import ReadState, RevisionGap, longest_wait, operator_key_queue
+from runtime.status_model.rules import epoch_ms
 from services.status.domain import wire
 
 __all__ = ["LiveState", "RevisionGap", "SnapshotEntries"]
@@ -24,23 +25,22 @@ __all__ = ["LiveState", "RevisionGap", "SnapshotEntries"]
 class _WaitingQueue:
     """A queue with callers: its Snapshot entry completed with ``longest_wait`` at answer time.
 
-    The entry's framing is computed once: only the 8 bytes of the double change per answer.
+    The row's bytes are joined once: per answer only the wait fields and the entry's length
+    prefix are encoded.
     """
 
-    __slots__ = ("base", "earliest", "prefix", "waiting")
+    __slots__ = ("body", "earliest")
 
     def __init__(self, base: bytes, waiting: int, earliest: float) -> None:
-        self.base = base
-        self.waiting = waiting
+        self.body = base + wire.queue_wait_fields(waiting, 0.0)
         self.earliest = earliest
-        body = base + wire.queue_wait_fields(waiting, 0.0)
-        self.prefix = wire.field_header(wire.SNAPSHOT_QUEUES, len(body) + wire.LONGEST_WAIT_SIZE) + body
 
     def at(self, now: float) -> bytes:
         longest = longest_wait(self.earliest, now)
         if not longest:
-            return wire.length_delimited(wire.SNAPSHOT_QUEUES, self.base + wire.queue_wait_fields(self.waiting, 0.0))
-        return self.prefix + wire.longest_wait_field(longest)
+            return wire.length_delimited(wire.SNAPSHOT_QUEUES, self.body)
+        tail = wire.longest_wait_field(longest)
+        return wire.field_header(wire.SNAPSHOT_QUEUES, len(self.body) + len(tail)) + self.body + tail
 
 
 class SnapshotEntries:
@@ -61,6 +61,7 @@ class SnapshotEntries:
         base.CopyFrom(row)
         base.waiting = 0
         base.longest_wait = 0.0
+        base.longest_wait_ms = 0
         return _WaitingQueue(base.SerializeToString(), waiting, earliest)
 
 
@@ -153,7 +154,14 @@ class LiveState(ReadState):
                     if name in wanted and (encoded := self.queue_encoded(name, now)) is not None
                 ),
             ]
-        tail = status_pb2.Snapshot(timestamp=now, source=source, stale=stale, last_ingest_at=self.last_ingest_at)
+        tail = status_pb2.Snapshot(
+            timestamp=now,
+            source=source,
+            stale=stale,
+            last_ingest_at=self.last_ingest_at,
+            timestamp_ms=epoch_ms(now),
+            last_ingest_at_ms=epoch_ms(self.last_ingest_at),
+        )
         parts.append(tail.SerializeToString())
         return b"".join(parts)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import struct
 from typing import Final
 
+from runtime.status_model.rules import epoch_ms
+
 # Field numbers of switchboard.status.v1 messages used when framing by hand.
 SNAPSHOT_OPERATORS: Final = 1
 SNAPSHOT_QUEUES: Final = 2
@@ -66,20 +68,20 @@ def upsert_change_header(oneof_field: int, row_length: int) -> bytes:
 
 _QUEUE_WAITING_KEY: Final = bytes([(3 << 3) | 0])  # Queue.waiting, varint
 _QUEUE_LONGEST_WAIT_KEY: Final = bytes([(11 << 3) | 1])  # Queue.longest_wait, fixed64 double
+_QUEUE_LONGEST_WAIT_MS_KEY: Final = varint((16 << 3) | 0)  # Queue.longest_wait_ms, varint
 _DOUBLE: Final = struct.Struct("<d")
 
 
-LONGEST_WAIT_SIZE: Final = 1 + 8
-"""Bytes of a non-zero ``Queue.longest_wait`` field (key, fixed64)."""
-
-
 def longest_wait_field(longest_wait: float) -> bytes:
-    """``Queue.longest_wait`` alone (non-zero: a zero double is not written at all)."""
-    return _QUEUE_LONGEST_WAIT_KEY + _DOUBLE.pack(longest_wait)
+    """``Queue.longest_wait`` and ``Queue.longest_wait_ms`` (non-zero: zeros are not written)."""
+    out = _QUEUE_LONGEST_WAIT_KEY + _DOUBLE.pack(longest_wait)
+    ms = epoch_ms(longest_wait)
+    return out + _QUEUE_LONGEST_WAIT_MS_KEY + varint(ms) if ms else out
 
 
 def queue_wait_fields(waiting: int, longest_wait: float) -> bytes:
-    """``Queue.waiting`` and ``Queue.longest_wait``, appended to a row serialized without them."""
+    """``Queue.waiting``, ``Queue.longest_wait`` and ``longest_wait_ms``, appended to a row
+    serialized without them."""
     out = b""
     if waiting:
         out += _QUEUE_WAITING_KEY + varint(waiting)
