@@ -87,6 +87,9 @@ async def suite(data_dir: Path) -> AsyncIterator[Suite]:
         "VAPID_SUBJECT": "mailto:bench@switchboard.example",
         "NOTIFY_LEASE_S": "2",
         "RPC_TIMEOUT_SECONDS": "60",
+        # One bench process stands for many clients: the per-client caps would throttle it.
+        "GATEWAY_MAX_CONNECTIONS_PER_CLIENT": "0",
+        "GATEWAY_MAX_STREAMS_PER_CLIENT": "0",
     }
     service = ServiceProcess.module("services.notify", env=env).start()
     gateway = ServiceProcess.module("gateway", env=env).start()

@@ -142,7 +142,9 @@ def _drill(name: str, disrupt: Callable[[RedisServer], Awaitable[None]]) -> tupl
         }
         admin = ServiceProcess.module("services.queue_admin", env=common)
         worker = ServiceProcess.module("services.workflow.worker", env=common)
-        gateway = ServiceProcess.module("gateway", env={**common, "GATEWAY_PORT": str(gateway_port)})
+        # One drill process stands for many clients (up to 400 connections): no per-client cap.
+        gateway_env = {**common, "GATEWAY_PORT": str(gateway_port), "GATEWAY_MAX_CONNECTIONS_PER_CLIENT": "0"}
+        gateway = ServiceProcess.module("gateway", env=gateway_env)
         with admin, worker, gateway:
             admin.wait_serving(admin_addr, timeout=60)
             gateway.wait_http(f"http://127.0.0.1:{gateway_port}/healthz", timeout=60)
