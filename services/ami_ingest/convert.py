@@ -33,6 +33,14 @@ _MEMBERSHIP = {
 }
 
 
+CHANNEL_STATE_CODES = {
+    "Down": 0, "Rsrvd": 1, "OffHook": 2, "Dialing": 3, "Ring": 4, "Ringing": 5, "Up": 6, "Busy": 7,
+    "Dialing Offhook": 8, "Pre-ring": 9,
+}  # fmt: skip
+"""Asterisk's ChannelStateDesc → its ChannelState code (``enum ast_channel_state``), so a row's
+``state`` and ``state_code`` agree; 0 for a description Asterisk does not define."""
+
+
 def operator_pb(op: Operator) -> status_pb2.Operator:
     code = op.status_code if 0 <= op.status_code <= 8 else 0
     return status_pb2.Operator(
@@ -96,6 +104,7 @@ def channel_pb(channel: Channel) -> status_pb2.Channel:
         context=channel.context,
         extension=channel.extension,
         state=channel.state,
+        state_code=CHANNEL_STATE_CODES.get(channel.state, 0),
         bridged_to=channel.bridged_to,
         started_at=channel.started_at,
         started_at_ms=epoch_ms(channel.started_at),

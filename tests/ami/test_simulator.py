@@ -16,6 +16,9 @@ from devsupport.waiting import wait_until
 from services.ami_ingest.ami.client import AmiClient
 from services.ami_ingest.ami.errors import AmiAuthError
 from services.ami_ingest.ami.transport import ActionResult
+from services.ami_ingest.convert import channel_pb
+from services.ami_ingest.domain.model import Channel
+from services.ami_ingest.simulator.__main__ import parse_args
 from services.ami_ingest.simulator.callcenter import CallCenter
 from services.ami_ingest.simulator.protocol import Credentials
 from services.ami_ingest.simulator.server import SimulatorServer
@@ -157,3 +160,20 @@ async def test_cli_serves_the_simulation_and_stops_on_sigterm() -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_a_call_center_started_at_an_epoch_logs_its_members_in_then() -> None:
+    center = CallCenter(seed=1, start_epoch=1_800_000_000)
+    assert center.now == 1_800_000_000.0
+    assert {m.login_time for m in center.members.values()} == {1_800_000_000}
+
+
+def test_the_demo_feed_starts_its_clock_at_the_wall_clock_unless_told() -> None:
+    assert parse_args(["--username", "u", "--secret", "s"]).start_epoch is None  # run() uses time.time()
+    assert parse_args(["--username", "u", "--secret", "s", "--start-epoch", "1795431500"]).start_epoch == 1795431500
+
+
+@pytest.mark.parametrize(("state", "code"), [("Down", 0), ("Ring", 4), ("Ringing", 5), ("Up", 6), ("Busy", 7)])
+def test_a_channels_state_code_agrees_with_its_state(state: str, code: int) -> None:
+    row = channel_pb(Channel(channel_name="PJSIP/1-0001", unique_id="1.1", state=state))
+    assert (row.state, row.state_code) == (state, code)

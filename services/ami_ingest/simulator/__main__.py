@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 
 from services.ami_ingest.simulator.callcenter import CallCenter
 from services.ami_ingest.simulator.protocol import Credentials
@@ -28,6 +29,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--calls-per-minute", type=float, default=12.0)
     parser.add_argument("--speed", type=float, default=1.0, help="time factor (replay: 0 = as fast as possible)")
+    parser.add_argument(
+        "--start-epoch",
+        type=int,
+        default=None,
+        help="the simulated clock's start in epoch seconds (default: now, so its times agree with the wall clock)",
+    )
     # The login it accepts: the same variables ami_ingest reads, so one environment serves both.
     parser.add_argument("--username", default=os.environ.get("AMI_USERNAME", ""), help="default: AMI_USERNAME")
     parser.add_argument("--secret", default=os.environ.get("AMI_SECRET", ""), help="default: AMI_SECRET")
@@ -47,7 +54,8 @@ async def run(args: argparse.Namespace) -> None:
             recording, host=args.host, port=args.port, speed=args.speed or None, credentials=credentials
         )
     else:
-        center = CallCenter(seed=args.seed, calls_per_minute=args.calls_per_minute)
+        start = args.start_epoch if args.start_epoch is not None else int(time.time())
+        center = CallCenter(seed=args.seed, calls_per_minute=args.calls_per_minute, start_epoch=start)
         server = SimulatorServer(center, host=args.host, port=args.port, credentials=credentials, speed=args.speed)
     await server.start()
     logging.getLogger(__name__).info("AMI simulator ready on %s:%d", args.host, server.port)

@@ -77,11 +77,20 @@ class QueueStats:
 
 
 class CallCenter:
-    def __init__(self, *, seed: int = 1, calls_per_minute: float = 12.0, tick_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 1,
+        calls_per_minute: float = 12.0,
+        tick_seconds: float = 0.5,
+        start_epoch: int = START_EPOCH,
+    ) -> None:
+        """``start_epoch``: the simulated clock's start (fixed by default, so a seed replays the
+        same session; the demo feed of ``make run`` starts it at the wall clock)."""
         self.rng = random.Random(seed)
         self.calls_per_minute = calls_per_minute
         self.tick_seconds = tick_seconds
-        self.now = float(START_EPOCH)
+        self.now = float(start_epoch)
         self.ticks = 0
         self.queues = {name: QueueStats(strategy) for name, (strategy, _) in QUEUES.items()}
         self.members: dict[tuple[str, str], Member] = {}
@@ -90,10 +99,10 @@ class CallCenter:
         for queue, (_, exts) in QUEUES.items():
             for ext in exts:
                 member = Member(queue, f"Local/{ext}@agents", AGENTS[ext], f"Custom:agent{ext}")
-                member.login_time = START_EPOCH
+                member.login_time = start_epoch
                 member.status = self.device[ext]
                 if ext in INITIAL_PAUSES:
-                    member.paused, member.paused_reason, member.last_pause = True, INITIAL_PAUSES[ext], START_EPOCH
+                    member.paused, member.paused_reason, member.last_pause = True, INITIAL_PAUSES[ext], start_epoch
                 self.members[(queue, member.interface)] = member
         self.channels: dict[str, Channel] = {}
         self.calls: list[Call] = []
