@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import jsonschema
+
 CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]*$")
 GRPC_CODE = re.compile(r"^[A-Z][A-Z_]*$")
 EPOCH_MS_AFTER_2001 = 10**12
@@ -62,3 +64,10 @@ def _walk(value: Any, path: str, problems: list[str]) -> None:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_against_openapi(spec: dict[str, Any], method: str, template: str, status: int, body: Any) -> None:
+    """Raise jsonschema.ValidationError unless ``body`` fits what ``spec`` documents for it."""
+    operation = spec["paths"][template][method.lower()]
+    documented = operation["responses"][str(status)]["content"]["application/json"]["schema"]
+    jsonschema.validate(body, {"allOf": [documented], "components": spec["components"]})

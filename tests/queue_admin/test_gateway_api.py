@@ -18,7 +18,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from runtime.queue import QueueAdmin, QueueSpec
 from tests.auth.harness import make_keys
-from tests.gateway.conventions import convention_breaks
+from tests.gateway.conventions import check_against_openapi, convention_breaks
 from tests.gateway.harness import LiveGateway
 from tests.gateway.sse import events
 from tests.queue_admin.harness import AdminServer, StartWorker
@@ -282,6 +282,14 @@ async def test_queue_answers_follow_the_json_convention(api: httpx.AsyncClient) 
     assert [a.status_code for a in answers] == [200, 200, 200, 200, 200, 200, 409, 400, 404, 400]
     broken = [(a.request.method, str(a.request.url), convention_breaks(a.json())) for a in answers]
     assert [b for b in broken if b[2]] == []
+    spec = (await api.get("/openapi.json")).json()
+    templates = [
+        "/api/queues", "/api/queues/{queue}", "/api/queue/stats", "/api/queues/health", "/api/queues/{queue}/jobs",
+        "/api/queues/{queue}/jobs/{job_id}", "/api/queues/{queue}/jobs", "/api/queues/{queue}/jobs",
+        "/api/queues/{queue}", "/api/queues/{queue}/jobs",
+    ]  # fmt: skip
+    for answer, template in zip(answers, templates, strict=True):
+        check_against_openapi(spec, answer.request.method, template, answer.status_code, answer.json())
 
 
 async def test_job_tracebacks_are_for_admins_and_the_completed_event_carries_the_result(
