@@ -62,8 +62,11 @@ SOURCE_NAMES: dict[int, str] = {
 }
 
 
-def at_ms(epoch_seconds: float) -> int | None:
-    """An instant in epoch seconds (0: never/unknown) as epoch milliseconds, or None."""
+def at_ms(epoch_seconds: float, epoch_ms: int = 0) -> int | None:
+    """An instant as epoch milliseconds, or None for never/unknown: the contract's ``*_ms`` field
+    when the status service filled it, else its deprecated seconds field (an older service)."""
+    if epoch_ms > 0:
+        return epoch_ms
     return round(epoch_seconds * 1000) if epoch_seconds > 0 else None
 
 
@@ -91,11 +94,11 @@ def operator_json(op: status_pb2.Operator) -> dict[str, Any]:
         "penalty": op.penalty,
         "inCall": op.in_call,
         "callsTaken": op.calls_taken,
-        "lastCallAt": at_ms(op.last_call),
-        "loggedInAt": at_ms(op.login_time),
+        "lastCallAt": at_ms(op.last_call, op.last_call_ms),
+        "loggedInAt": at_ms(op.login_time, op.login_time_ms),
         "currentCallId": op.current_call_id,
         "ringinuse": op.ringinuse,
-        "lastPauseAt": at_ms(op.last_pause),
+        "lastPauseAt": at_ms(op.last_pause, op.last_pause_ms),
         "wrapupTimeMs": duration_ms(op.wrapup_time),
     }
 
@@ -106,7 +109,7 @@ def caller_json(caller: status_pb2.Caller) -> dict[str, Any]:
         "callerIdNum": caller.caller_id_num,
         "callerIdName": caller.caller_id_name,
         "position": caller.position,
-        "joinedAt": at_ms(caller.waiting_since),
+        "joinedAt": at_ms(caller.waiting_since, caller.waiting_since_ms),
         "uniqueId": caller.unique_id,
     }
 
@@ -145,7 +148,7 @@ def channel_json(channel: status_pb2.Channel) -> dict[str, Any]:
         "bridgeId": channel.bridge_id,
         "connectedLineNum": channel.connected_line_num,
         "connectedLineName": channel.connected_line_name,
-        "startedAt": at_ms(channel.started_at),
+        "startedAt": at_ms(channel.started_at, channel.started_at_ms),
     }
 
 
@@ -154,8 +157,8 @@ def meta_json(meta: status_pb2.ReadMeta) -> dict[str, Any]:
     return {
         "source": SOURCE_NAMES.get(meta.source, "unknown"),
         "stale": meta.stale,
-        "asOf": at_ms(meta.timestamp),
-        "lastIngestAt": at_ms(meta.last_ingest_at),
+        "asOf": at_ms(meta.timestamp, meta.timestamp_ms),
+        "lastIngestAt": at_ms(meta.last_ingest_at, meta.last_ingest_at_ms),
     }
 
 
@@ -168,8 +171,8 @@ def snapshot_json(snapshot: status_pb2.Snapshot) -> dict[str, Any]:
         "revision": snapshot.revision,
         "source": SOURCE_NAMES.get(snapshot.source, "unknown"),
         "stale": snapshot.stale,
-        "asOf": at_ms(snapshot.timestamp),
-        "lastIngestAt": at_ms(snapshot.last_ingest_at),
+        "asOf": at_ms(snapshot.timestamp, snapshot.timestamp_ms),
+        "lastIngestAt": at_ms(snapshot.last_ingest_at, snapshot.last_ingest_at_ms),
     }
 
 
@@ -195,7 +198,7 @@ def state_change_json(change: status_pb2.StateChange) -> dict[str, Any]:
 def change_set_json(changes: status_pb2.ChangeSet) -> dict[str, Any]:
     return {
         "revision": changes.revision,
-        "emittedAt": at_ms(changes.emitted_at),
+        "emittedAt": at_ms(changes.emitted_at, changes.emitted_at_ms),
         "replaceAll": changes.replace_all,
         "changes": [state_change_json(c) for c in changes.changes],
     }
@@ -209,6 +212,6 @@ def sync_status_json(status: status_pb2.SyncStatus) -> dict[str, Any]:
         "redisQueues": status.redis_queues,
         "redisChannels": status.redis_channels,
         "redisAvailable": status.redis_available,
-        "lastIngestAt": at_ms(status.last_ingest_at),
+        "lastIngestAt": at_ms(status.last_ingest_at, status.last_ingest_at_ms),
         "stale": status.stale,
     }

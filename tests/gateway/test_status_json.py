@@ -74,6 +74,13 @@ def test_operator_json_carries_every_contract_name_with_its_value() -> None:
     }
 
 
+def test_the_ms_fields_win_over_the_deprecated_seconds_fields() -> None:
+    op = operator_json(S.Operator(last_call=1_700_000_100, last_call_ms=1_700_000_100_123))
+    assert op["lastCallAt"] == 1_700_000_100_123
+    channel = channel_json(S.Channel(started_at_ms=1_700_000_001_500))  # a service filling only ms
+    assert channel["startedAt"] == 1_700_000_001_500
+
+
 def test_zero_values_are_present_not_dropped() -> None:
     data = operator_json(S.Operator(queue_name="q", member_id="PJSIP/1"))
     assert data["paused"] is False
