@@ -1,0 +1,46 @@
+"""bench/live_status_bench.py: the replay into Redis judged as a share of the in-process rate
+measured in the same run (row shape with tiny figures; no timings judged)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.live_status_bench import (
+    REPLAY_SHARE_TARGET,
+    WATCH_TO_RTT_TARGET,
+    RoundTrips,
+    VisibleRun,
+    replay_share_rows,
+)
+from bench.run import validate
+from devsupport.waiting import wait_until_blocking
+
+
+@pytest.mark.parametrize(("seconds", "met"), [(1.0, True), (1.25, False)])
+def test_the_replay_rate_is_judged_as_a_share_of_the_in_process_rate(seconds: float, met: bool) -> None:
+    # 1,000 events in a median of `seconds` s against a median in-process 1,000 events/s.
+    results = validate("live", replay_share_rows(1000, [seconds, 0.5, 2.0], [900.0, 1000.0, 5000.0]))
+    *information, judged = results
+    assert all(r.target == "info" for r in information)
+    assert [r.value for r in information] == [round(1000 / seconds, 3), 2000.0, 1000.0]
+    assert judged.target == f">= {REPLAY_SHARE_TARGET:g}"
+    assert (judged.value, judged.met) == (round(100 / seconds, 3), met)
+
+
+def test_the_watch_p99_is_judged_in_median_redis_round_trips_of_the_same_run() -> None:
+    run = VisibleRun(rate=2, latencies=[1.0] * 98 + [5.0, 7.0], coalesced=1, sent=4, round_trips=[1.0, 2.0, 9.0])
+    rows = {r.name: r for r in validate("live", run.rows())}
+    judged = rows["live: AMI event → WatchSnapshot p99 / median Redis round trip @2/s"]
+    assert (judged.value, judged.target, judged.met) == (3.5, f"<= {WATCH_TO_RTT_TARGET:g}", False)
+    assert rows["  anchor: Redis round trip (PING) median during the run @2/s"].value == 2.0
+    assert rows["live: events measured @2/s (after warm-up)"].value == 100
+    assert [r.target for r in rows.values()].count("info") == 4
+
+
+def test_redis_round_trips_are_sampled_while_a_run_lasts(redis_url: str) -> None:
+    with RoundTrips(redis_url) as round_trips:
+        wait_until_blocking(lambda: len(round_trips.samples) >= 3, within=20, what="three PINGs answered")
+    taken = len(round_trips.samples)
+    assert all(sample > 0 for sample in round_trips.samples)
+    assert not round_trips.sampling, "sampling stops with the run"
+    assert len(round_trips.samples) == taken
