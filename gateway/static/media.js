@@ -33,6 +33,7 @@ function render(media) {
     ...media.variants.map((v) => el("a", { href: v.url, target: "_blank", "data-variant": v.name },
       `${v.name} ${v.width}×${v.height} · ${formatBytes(v.sizeBytes)}`)));
   const actions = el("div", { class: "actions" });
+  if (media.state === "ready") actions.append(watermarkForm(media.mediaId));
   if (media.state !== "deleted") {
     actions.append(el("button", { type: "button", class: "delete", onclick: () => remove(media.mediaId) }, "Delete"));
   }
@@ -79,6 +80,33 @@ async function loadRecent() {
   const body = await fetchJson(`${API}?pageSize=30`);
   if (body.data.length === 0) $("media").replaceChildren(el("p", { class: "empty" }, "No media yet."));
   for (const media of body.data.reverse()) render(media);
+}
+
+const POSITIONS = ["bottom-right", "bottom-left", "top-right", "top-left", "center", "tile"];
+
+// Text watermark on every variant; the outputs appear beside the plain ones as <name>.watermarked.
+function watermarkForm(mediaId) {
+  const text = el("input", { type: "text", class: "wm-text", placeholder: "Watermark text", maxLength: 200 });
+  const position = el("select", { class: "wm-position" }, ...POSITIONS.map((p) => el("option", { value: p }, p)));
+  const apply = el("button", { type: "button", class: "watermark" }, "Watermark");
+  apply.onclick = () => watermark(mediaId, text.value, position.value);
+  return el("span", { class: "wm" }, text, position, apply);
+}
+
+async function watermark(mediaId, text, position) {
+  const status = $("upload-status");
+  try {
+    const body = await fetchJson(`${API}/${mediaId}/watermark`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ text, position }),
+    });
+    status.className = "status";
+    status.textContent = `Watermark queued (${body.data.jobId})`;
+  } catch (error) {
+    status.className = "status error";
+    status.textContent = `Watermark refused: ${error.message}`;
+  }
 }
 
 async function remove(mediaId) {

@@ -1,5 +1,6 @@
 """/admin/media in headless Chromium against the real gateway, media service and worker: an
-upload appears, turns ready without a reload (its thumbnail loads), and delete marks it deleted."""
+upload appears, turns ready without a reload (its thumbnail loads), is watermarked from its card,
+and delete marks it deleted."""
 
 from __future__ import annotations
 
@@ -37,6 +38,28 @@ async def test_upload_goes_live_to_ready_and_delete_marks_it(
 
     await card.locator("button.delete").click()
     await expect(card).to_have_attribute("data-state", "deleted", timeout=20_000)
+
+
+@pytest.mark.timeout(120)
+async def test_a_ready_media_is_watermarked_from_its_card_and_a_refusal_is_shown(
+    browser: Browser, live_media_gateway: str, media_worker: Worker, watermark_worker: Worker, tmp_path: Path
+) -> None:
+    photo = tmp_path / "rocket.jpg"
+    photo.write_bytes(shared("sk_rocket.jpg"))
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await log_in(page, f"{live_media_gateway}/admin/media")
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=20_000)
+    await page.locator("#file").set_input_files(str(photo))
+    card = page.locator(".mcard").first
+    await expect(card).to_have_attribute("data-state", "ready", timeout=45_000)
+
+    await card.locator("button.watermark").click()  # no text: refused, naming the field
+    await expect(page.locator("#upload-status")).to_contain_text("watermarkId")
+    await card.locator("input.wm-text").fill("© ACME")
+    await card.locator("select.wm-position").select_option("tile")
+    await card.locator("button.watermark").click()
+    await expect(card.locator('[data-variant="thumb.watermarked"]')).to_have_count(1, timeout=45_000)
+    await expect(card.locator("[data-variant]")).to_have_count(6)
 
 
 @pytest.mark.timeout(60)
