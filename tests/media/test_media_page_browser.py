@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 
 from runtime.queue import Worker
 from tests.media.images import shared
@@ -16,15 +16,21 @@ from tests.support.browser import log_in
 SCREENSHOT = "/tmp/media.png"
 
 
+async def live_page(browser: Browser, gateway: str) -> Page:
+    """/admin/media logged in, its event stream live."""
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await log_in(page, f"{gateway}/admin/media")
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=20_000)
+    return page
+
+
 @pytest.mark.timeout(90)
 async def test_upload_goes_live_to_ready_and_delete_marks_it(
     browser: Browser, live_media_gateway: str, media_worker: Worker, tmp_path: Path
 ) -> None:
     photo = tmp_path / "rocket.jpg"
     photo.write_bytes(shared("sk_rocket.jpg"))
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await log_in(page, f"{live_media_gateway}/admin/media")
-    await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=20_000)
+    page = await live_page(browser, live_media_gateway)
     await expect(page.locator("#media")).to_contain_text("No media yet")
 
     await page.locator("#owner").fill("browser-test")
@@ -46,9 +52,7 @@ async def test_a_ready_media_is_watermarked_from_its_card_and_a_refusal_is_shown
 ) -> None:
     photo = tmp_path / "rocket.jpg"
     photo.write_bytes(shared("sk_rocket.jpg"))
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await log_in(page, f"{live_media_gateway}/admin/media")
-    await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=20_000)
+    page = await live_page(browser, live_media_gateway)
     await page.locator("#file").set_input_files(str(photo))
     card = page.locator(".mcard").first
     await expect(card).to_have_attribute("data-state", "ready", timeout=45_000)
@@ -68,9 +72,7 @@ async def test_a_file_that_is_no_image_shows_the_refusal(
 ) -> None:
     fake = tmp_path / "notes.png"
     fake.write_bytes(b"<html>not an image</html>")
-    page = await browser.new_page()
-    await log_in(page, f"{live_media_gateway}/admin/media")
-    await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=20_000)
+    page = await live_page(browser, live_media_gateway)
     await page.locator("#file").set_input_files(str(fake))
     await expect(page.locator("#upload-status")).to_contain_text("not a JPEG, PNG, WebP or GIF")
     await expect(page.locator("#upload-status")).to_have_class("status error")
