@@ -17,6 +17,7 @@
 - ``POST /api/admin/media/{id}/watermark`` ``{"watermarkId" | "text", "position", "opacity",
   "scale", "variants"}`` → ``202 {"jobId", "mediaId"}``; each watermarked variant then appears
   beside its plain one as ``<name>.watermarked``. A bad field is 400 naming it.
+  ``DELETE /api/admin/media/{id}/watermark[?variants=...]`` removes those outputs again.
 - ``GET /api/admin/media/queue``: ``{"processing" | "sync" | "watermark": {waiting, active, completed,
   failed, type}}``, counted by the media service from the queue layer (workers running or not).
 - ``POST /api/admin/media/sync`` ``{"mediaIds": [...] | "all": true, "operation": upload|download|delete,
@@ -387,6 +388,21 @@ async def watermark(request: Request, media_id: str, body: WatermarkBody) -> JSO
         timeout=_settings(request).rpc_timeout_seconds,
     )
     return ok({"jobId": answer.job_id, "mediaId": answer.media_id}, status_code=202)
+
+
+@router.delete(
+    "/{media_id}/watermark",
+    summary="Remove the watermarked outputs (`variants` query parameter: only those; the plain ones stay)",
+    dependencies=[requires(Scope.OPERATE)],
+)
+async def remove_watermark(
+    request: Request, media_id: str, variants: Annotated[list[str] | None, Query(max_length=16)] = None
+) -> JSONResponse:
+    reply = await _stub(request).RemoveWatermark(
+        media_pb2.RemoveWatermarkRequest(media_id=media_id, variants=variants or []),
+        timeout=_settings(request).rpc_timeout_seconds,
+    )
+    return ok({"mediaId": media_id, "removed": list(reply.removed)})
 
 
 @router.get("/{media_id}/variants/{name}", summary="A variant's bytes (ETag, Cache-Control; 304 when unchanged)")

@@ -24,7 +24,7 @@ from services.media.db import MediaDatabase, now_ms
 from services.media.domain.records import MediaRecord, MediaState, StoredVariant
 from services.media.domain.upload_check import UploadCheck
 from services.media.domain.variants import DEFAULT_PRESET, VariantSpec, check_variant_set
-from services.media.domain.watermark import WatermarkSpec
+from services.media.domain.watermark import WATERMARKED_SUFFIX, WatermarkSpec, watermarked_name
 from services.media.events import EventPublisher
 from services.media.queues import PROCESS_JOB, WATERMARK_JOB
 from services.media.store import LocalStore, S3Store
@@ -224,6 +224,24 @@ class MediaLibrary:
         if self.remote is None or not record.synced_to_s3 or record.state is MediaState.DELETED:
             return {}
         return {v.name: self.remote.presigned_url(v.storage_key, self.presign_expires_s) for v in record.variants}
+
+    async def remove_watermark(self, media_id: str, variants: Sequence[str]) -> tuple[str, ...]:
+        """Drop the watermarked outputs of ``variants`` (empty: all); their names. The record changes
+        first, then the files go (a file left by a crash in between is only unreferenced bytes)."""
+        record = await self.get(media_id)
+        marked = {v.name: v for v in record.variants if v.name.endswith(WATERMARKED_SUFFIX)}
+        wanted = {watermarked_name(v) for v in variants} if variants else set(marked)
+        missing = sorted(wanted - set(marked))
+        if missing:
+            raise InvalidArgument("variants", f"no watermarked output {missing[0]!r} on media {media_id}")
+        if not wanted:
+            return ()
+        kept = tuple(v for v in record.variants if v.name not in wanted)
+        await self.events.publish(await self.database.update(media_id, variants=kept))
+        for name in sorted(wanted):
+            await self.store.delete(marked[name].storage_key)
+        log.info("watermark removed", media_id=media_id, removed=sorted(wanted))
+        return tuple(sorted(wanted))
 
     async def stats(self) -> Mapping[str, Any]:
         return await self.database.stats()

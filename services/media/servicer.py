@@ -38,7 +38,7 @@ SCOPES = method_scopes(
         **dict.fromkeys(
             ("GetMedia", "GetStats", "ListMedia", "WatchMedia", "ReadVariant", "GetQueueStats"), Scope.READ
         ),
-        **dict.fromkeys(("Upload", "Watermark"), Scope.OPERATE),
+        **dict.fromkeys(("Upload", "Watermark", "RemoveWatermark"), Scope.OPERATE),
         **dict.fromkeys(("SyncToS3", "SyncFromS3", "DeleteFromS3", "DeleteMedia", "Cleanup"), Scope.ADMIN),
     },
 )
@@ -105,6 +105,12 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     async def Watermark(self, request: media_pb2.WatermarkRequest, context: Context) -> media_pb2.WatermarkResponse:
         job_id = await self.library.watermark(request.media_id, watermark_spec(request))
         return media_pb2.WatermarkResponse(job_id=job_id, media_id=request.media_id)
+
+    async def RemoveWatermark(
+        self, request: media_pb2.RemoveWatermarkRequest, context: Context
+    ) -> media_pb2.RemoveWatermarkResponse:
+        removed = await self.library.remove_watermark(request.media_id, list(request.variants))
+        return media_pb2.RemoveWatermarkResponse(removed=removed)
 
     async def GetMedia(self, request: media_pb2.GetMediaRequest, context: Context) -> media_pb2.Media:
         return self._media(await self.library.get(request.media_id))

@@ -12,6 +12,7 @@ from switchboard.media.v1 import media_pb2
 
 from devsupport.waiting import wait_until
 from runtime.queue import Worker
+from services.media.settings import MediaSettings
 from tests.media.images import encoded, shared
 from tests.media.support import MediaClient
 from tests.media.test_gateway_media import post_upload, ready
@@ -135,3 +136,28 @@ async def test_the_rpc_refuses_an_opacity_over_one_as_invalid_argument_naming_it
         await media.stub.Watermark(media_pb2.WatermarkRequest(media_id="a" * 32, text="ACME", opacity=3.0), timeout=10)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "opacity" in (refused.value.details() or "")
+
+
+async def test_a_watermark_is_removed_and_the_plain_variants_stay(
+    gateway: httpx.AsyncClient, media_worker: Worker, watermark_worker: Worker, media_settings: MediaSettings
+) -> None:
+    media = await uploaded_ready(gateway)
+    media_id = media["mediaId"]
+    await gateway.post(f"/api/admin/media/{media_id}/watermark", json={"text": "ACME"})
+    marked = variants_by_name(await watermarked(gateway, media_id, {"thumb", "medium", "large"}))
+    unknown = await gateway.delete(f"/api/admin/media/{media_id}/watermark", params={"variants": ["poster"]})
+    assert unknown.status_code == 400
+    assert "variants" in unknown.text
+
+    only_thumb = await gateway.delete(f"/api/admin/media/{media_id}/watermark", params={"variants": ["thumb"]})
+    assert only_thumb.json()["data"]["removed"] == ["thumb.watermarked"]
+    rest = await gateway.delete(f"/api/admin/media/{media_id}/watermark")
+    assert rest.json()["data"]["removed"] == ["large.watermarked", "medium.watermarked"]
+
+    after = (await gateway.get(f"/api/admin/media/{media_id}")).json()["data"]
+    assert sorted(variants_by_name(after)) == ["large", "medium", "thumb"]
+    assert (await gateway.get(marked["thumb.watermarked"]["url"])).status_code == 404
+    store = media_settings.data_dir / "media" / "objects"
+    assert not [p for p in store.rglob("*") if ".watermarked" in p.name]
+    for name in ("thumb", "medium", "large"):
+        assert (await gateway.get(f"/api/admin/media/{media_id}/variants/{name}")).status_code == 200
