@@ -89,6 +89,8 @@ def test_a_bad_change_is_refused_naming_its_field(change: S.StateChange, field: 
         op_up("q" * 128, "P" * 256, status=S.MEMBER_STATUS_ON_HOLD, status_code=8, paused_reason="x" * 1024),
         S.StateChange(queue_upserted=S.Queue(name="sales", strategy="s" * 1024)),
         S.StateChange(channel_removed="u" * 256),
+        S.StateChange(operator_removed=S.OperatorKey(queue_name="q" * 128, member_id="P" * 256)),
+        op_up("sales", "PJSIP/1", status_code=0),
     ],
 )
 def test_values_at_their_limits_are_accepted(change: S.StateChange) -> None:
@@ -107,6 +109,25 @@ def test_a_batch_emitted_before_the_epoch_is_refused() -> None:
     with pytest.raises(InvalidArgument) as refused:
         validation.check_batch(bad)
     assert (refused.value.field, refused.value.problem) == ("emitted_at", "must not be negative")
+
+
+def test_a_batch_without_an_emission_time_is_accepted() -> None:
+    unstamped = batch(op_up("sales", "PJSIP/1"), token=CLOCK_TOKEN)
+    unstamped.emitted_at = 0.0
+    validation.check_batch(unstamped)
+
+
+def test_the_smallest_lease_token_is_accepted() -> None:
+    validation.check_batch(batch(op_up("sales", "PJSIP/1"), token=1))
+
+
+def test_a_batch_of_the_most_changes_is_accepted_and_one_more_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real limit (200,000) takes seconds to validate at its edge; the rule is the same at 3.
+    monkeypatch.setattr(validation, "MAX_CHANGES_PER_BATCH", 3)
+    validation.check_batch(batch(*[op_up("sales", f"PJSIP/{i}") for i in range(3)], token=CLOCK_TOKEN))
+    with pytest.raises(InvalidArgument) as refused:
+        validation.check_batch(batch(*[op_up("sales", f"PJSIP/{i}") for i in range(4)], token=CLOCK_TOKEN))
+    assert (refused.value.field, refused.value.problem) == ("changes", "too many changes (4 > 3)")
 
 
 def test_a_batch_without_a_lease_holders_token_is_refused_saying_so() -> None:
@@ -151,6 +172,7 @@ def test_get_operator_needs_a_member_and_checks_its_queue() -> None:
 
 
 def test_get_queue_needs_a_name() -> None:
+    validation.check_get_queue(S.GetQueueRequest(name="q" * 128))
     with pytest.raises(InvalidArgument) as refused:
         validation.check_get_queue(S.GetQueueRequest())
     assert refused.value.field == "name"
