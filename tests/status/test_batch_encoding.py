@@ -58,7 +58,11 @@ def test_the_tail_completes_the_assembled_changeset(replace_all: bool) -> None:
     tail = changeset_tail(emitted_at=EMITTED_AT, replace_all=replace_all)
     assembled = script_changeset(REVISION, encode_change(change), tail)
     assert assembled == status_pb2.ChangeSet(
-        revision=REVISION, changes=[change], emitted_at=EMITTED_AT, replace_all=replace_all
+        revision=REVISION,
+        changes=[change],
+        emitted_at=EMITTED_AT,
+        emitted_at_ms=1_796_211_194_750,
+        replace_all=replace_all,
     )
 
 
