@@ -170,9 +170,13 @@ async def test_a_connection_that_sends_nothing_is_closed_and_counted(gateway: Li
 
 async def test_connections_past_the_per_client_cap_get_429_with_retry_after(gateway: LiveGateway) -> None:
     before = refused("too_many_connections")
-    held = [await RawConnection.open(gateway) for _ in range(4)]
+    held: list[RawConnection] = []
     try:
-        for conn in held:  # each one is served: it counts while it is open
+        for _ in range(4):  # each one is served: it counts while it is open
+            # Each request is sent as soon as its connection opens: an opened connection that
+            # waits for its turn could meet the 0.5 s header timeout on a loaded machine.
+            conn = await RawConnection.open(gateway)
+            held.append(conn)
             await conn.send(conn.head("GET", "/healthz", "Connection: keep-alive"))
             assert (await conn.reader.readuntil(b"\r\n")).startswith(b"HTTP/1.1 200")
         extra = await RawConnection.open(gateway)
