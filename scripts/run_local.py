@@ -231,9 +231,27 @@ def watch_readiness(plan: Plan, stop: threading.Event) -> None:
             return
 
 
+class SuiteManager(Manager):
+    """honcho's Manager, safe to stop while processes are still starting.
+
+    honcho signals each unfinished process by its pid, and raises KeyError (exit status 1) for
+    one whose start it has not heard of yet: Ctrl-C during start-up. Such a process is skipped
+    here; it is killed with the rest KILL_WAIT seconds after it starts (honcho's own rule).
+    """
+
+    def _killall(self, force: bool = False) -> None:
+        starting = {name: p for name, p in self._processes.items() if "pid" not in p and "returncode" not in p}
+        for name in starting:
+            del self._processes[name]
+        try:
+            super()._killall(force=force)
+        finally:
+            self._processes.update(starting)
+
+
 def supervise(plan: Plan) -> int:
     printer = Printer(sys.stdout, colour=sys.stdout.isatty(), prefix=True)
-    manager = Manager(printer)
+    manager = SuiteManager(printer)
     for process in plan.processes:
         manager.add_process(process.name, process.command, env=process.env, cwd=str(REPO_ROOT))
     stop_watching = threading.Event()

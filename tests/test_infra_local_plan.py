@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ import redis
 from devsupport.ports import free_port
 from devsupport.redis_server import RedisServer
 from scripts.local_plan import AMI_FEED, NOTIFY_SINKS, Plan, PlanError, build_plan, load_procfile, metrics_port_names
-from scripts.run_local import choose_redis, python_module, runnable_module, say
+from scripts.run_local import SuiteManager, choose_redis, python_module, runnable_module, say
 
 PROCFILE = load_procfile()
 REDIS = "redis://127.0.0.1:7000/0"
@@ -229,3 +232,21 @@ def test_configured_notify_providers_are_used_and_no_local_servers_run(tmp_path:
     assert "notify_sinks" not in {p.name for p in plan.processes}
     assert plan.common_env["SMTP_HOST"] == "smtp.example.com"
     assert "NOTIFY_SINKS_URL" not in plan.common_env
+
+
+def test_ctrl_c_while_processes_are_still_starting_stops_the_started_ones_without_crashing() -> None:
+    from honcho.printer import Printer
+
+    manager = SuiteManager(Printer(io.StringIO()))
+    manager.add_process("started", "true")
+    manager.add_process("starting", "true")
+    # In its own session, as honcho starts processes: honcho signals the process group.
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        manager._processes["started"]["pid"] = running.pid  # honcho heard its start; not the other's
+        manager.terminate()
+        assert running.wait(timeout=10) == -15  # SIGTERM
+        assert "pid" not in manager._processes["starting"]  # kept, to be killed once it starts
+    finally:
+        running.kill()
+        running.wait()
