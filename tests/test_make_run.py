@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from devsupport.auth import AUTH_HEADERS
-from devsupport.ports import free_ports
 from devsupport.procs import ServiceProcess, descendants, health_status, is_alive, reflected_services
 from devsupport.waiting import wait_until_blocking
-from scripts.local_plan import SERVICE_ADDRS, load_procfile
+from scripts.local_plan import load_procfile
+from tests.support.local_suite import local_suite_ports
 
 READY_WITHIN_SECONDS = 30.0
 CONTRACTS = {
@@ -63,20 +63,8 @@ def test_make_run_brings_every_service_to_serving_and_ctrl_c_stops_all(
 ) -> None:
     for inherited in ("AMI_HOST", "RUN_PROCESSES", "DATABASE_URL"):
         monkeypatch.delenv(inherited, raising=False)
-    gateway, ami, *service_ports, smtp, bot, push, sms, sinks = free_ports(2 + len(SERVICE_ADDRS) + 5)
-    addresses = {name: f"127.0.0.1:{port}" for name, port in zip(SERVICE_ADDRS, service_ports, strict=True)}
-    env = {
-        "REDIS_URL": redis_url,
-        "DATA_DIR": str(tmp_path / "data"),
-        "GATEWAY_PORT": str(gateway),
-        "AMI_PORT": str(ami),
-        "NOTIFY_SINK_SMTP_PORT": str(smtp),
-        "NOTIFY_SINK_TELEGRAM_PORT": str(bot),
-        "NOTIFY_SINK_PUSH_PORT": str(push),
-        "NOTIFY_SINK_SMS_PORT": str(sms),
-        "NOTIFY_SINKS_PORT": str(sinks),
-        **addresses,
-    }
+    suite_ports = local_suite_ports(redis_url, tmp_path / "data")
+    gateway, addresses, env = suite_ports.gateway, suite_ports.addresses, suite_ports.env
     runner = ServiceProcess.module("scripts.run_local", env=env)
     with runner:
         runner.wait_http(f"http://127.0.0.1:{gateway}/readyz/backends", timeout=READY_WITHIN_SECONDS)

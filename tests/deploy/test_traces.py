@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 
 from devsupport.auth import AUTH_HEADERS
-from devsupport.ports import free_ports
 from devsupport.procs import ServiceProcess
 from devsupport.waiting import wait_until_blocking
-from scripts.local_plan import SERVICE_ADDRS
+from tests.support.local_suite import local_suite_ports
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 BACKGROUND_SHARE_AT_MOST = 0.10
@@ -91,22 +90,13 @@ def test_the_suite_exports_request_traces_with_their_edges_and_little_background
 ) -> None:
     for inherited in ("AMI_HOST", "RUN_PROCESSES", "DATABASE_URL", "TRACE_BACKGROUND", "OTEL_SDK_DISABLED"):
         monkeypatch.delenv(inherited, raising=False)
-    gateway, ami, *service_ports, smtp, bot, push, sms, sinks = free_ports(2 + len(SERVICE_ADDRS) + 5)
-    addresses = {name: f"127.0.0.1:{port}" for name, port in zip(SERVICE_ADDRS, service_ports, strict=True)}
+    suite_ports = local_suite_ports(redis_url, tmp_path / "data")
+    gateway = suite_ports.gateway
     with OtlpReceiver() as receiver:
         env = {
-            "REDIS_URL": redis_url,
-            "DATA_DIR": str(tmp_path / "data"),
-            "GATEWAY_PORT": str(gateway),
-            "AMI_PORT": str(ami),
-            "NOTIFY_SINK_SMTP_PORT": str(smtp),
-            "NOTIFY_SINK_TELEGRAM_PORT": str(bot),
-            "NOTIFY_SINK_PUSH_PORT": str(push),
-            "NOTIFY_SINK_SMS_PORT": str(sms),
-            "NOTIFY_SINKS_PORT": str(sinks),
+            **suite_ports.env,
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.grpc_endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "200",
-            **addresses,
         }
         base = f"http://127.0.0.1:{gateway}"
         with ServiceProcess.module("scripts.run_local", env=env) as suite:
