@@ -226,6 +226,9 @@ class CommonSettings(Topology):
     otel_service_name: str | None = None
     # Background loops (polls, claims, leases, probes) begin no trace unless this is set.
     trace_background: bool = False
+    trace_flush_seconds: float = Field(default=2.0, ge=0.0, le=60.0)
+    """On exit, how long the process may wait for its last spans to reach the collector, after
+    its drain. Bounded: a slow or unreachable collector never holds the exit longer."""
     # Set by the image (build args VERSION, GIT_COMMIT) and the deployment; on every span's resource.
     service_version: str | None = None
     service_revision: str | None = None

@@ -37,8 +37,9 @@ same port (:mod:`runtime.multiprocess` has the details: SO_REUSEPORT, signals, m
 
 Shutdown on SIGTERM/SIGINT: health turns NOT_SERVING, the server stops accepting RPCs, calls in
 flight get ``SHUTDOWN_GRACE_SECONDS`` (default 4, at most 4.5) to finish before being
-cancelled, then the shutdown hooks run (bounded), spans are flushed and the process exits 0 —
-within 5 s of the signal. Repeated signals are ignored; a watchdog exits with status 1 if the drain overruns.
+cancelled, then the shutdown hooks run (bounded) and the process exits 0 — within 5 s of the
+signal, plus at most ``TRACE_FLUSH_SECONDS`` while its last spans reach the collector. Repeated
+signals are ignored; a watchdog exits with status 1 if the drain overruns.
 Long-lived server streams (``Watch``) should end themselves when :func:`shutdown_event` is set,
 instead of holding the drain until the grace runs out::
 
@@ -76,7 +77,7 @@ from runtime.event_loop import event_loop_factory
 from runtime.health import HealthCheck, HealthReporter
 from runtime.interceptors import ServerInterceptor
 from runtime.logging import bind_context, configure_logging, get_logger
-from runtime.multiprocess import supervise, watch_parent, worker_index
+from runtime.multiprocess import STOP_BUDGET_SECONDS, supervise, watch_parent, worker_index
 from runtime.process import init_process, on_stop_signal, run_main
 
 __all__ = [
@@ -285,7 +286,8 @@ async def serve(
     def on_signal(name: str) -> None:
         # Repeated signals are ignored (on_stop_signal); the watchdog bounds the drain instead.
         received.append(name)
-        _start_exit_watchdog(EXIT_BUDGET_SECONDS + 0.1)
+        # The span flush after the drain has its own budget (TRACE_FLUSH_SECONDS) on top.
+        _start_exit_watchdog(EXIT_BUDGET_SECONDS + telemetry.flush_seconds() + 0.1)
         stop.set()
 
     with on_stop_signal(on_signal):
@@ -380,4 +382,11 @@ def _run_supervisor(
         except Exception:
             log.exception("prepare failed")
             sys.exit(1)
-    sys.exit(supervise(name, settings.grpc_processes, settings.metrics_port))
+    sys.exit(
+        supervise(
+            name,
+            settings.grpc_processes,
+            settings.metrics_port,
+            stop_budget_seconds=STOP_BUDGET_SECONDS + settings.trace_flush_seconds,
+        )
+    )

@@ -41,12 +41,13 @@ from collections.abc import Mapping
 
 from runtime.logging import get_logger
 
-__all__ = ["WORKER_ENV", "supervise", "watch_parent", "worker_env", "worker_index"]
+__all__ = ["STOP_BUDGET_SECONDS", "WORKER_ENV", "supervise", "watch_parent", "worker_env", "worker_index"]
 
 WORKER_ENV = "SWITCHBOARD_GRPC_WORKER"
 _SUPERVISOR_ENV = "SWITCHBOARD_GRPC_SUPERVISOR"
 POLL_SECONDS = 0.05
-# A worker exits within 5 s of SIGTERM (its own watchdog fires at 4.9 s); past this, kill it.
+# A worker drains within 5 s of SIGTERM (its own watchdog fires at 4.9 s plus its span flush
+# budget, TRACE_FLUSH_SECONDS); past this plus that budget, kill it.
 STOP_BUDGET_SECONDS = 5.5
 
 log = get_logger("runtime.multiprocess")
@@ -72,8 +73,9 @@ def _worker_command() -> list[str]:
     return [sys.executable, *sys.orig_argv[1:]]
 
 
-def supervise(name: str, processes: int, metrics_port: int) -> int:
-    """Run ``processes`` workers of this very command until they stop; returns the exit status."""
+def supervise(name: str, processes: int, metrics_port: int, *, stop_budget_seconds: float = STOP_BUDGET_SECONDS) -> int:
+    """Run ``processes`` workers of this very command until they stop; returns the exit status.
+    A worker still running ``stop_budget_seconds`` after the stop signal is killed."""
     if metrics_port > 0 and metrics_port + processes - 1 > 65535:
         log.error("metrics ports out of range", metrics_port=metrics_port, processes=processes)
         return 2
@@ -88,7 +90,7 @@ def supervise(name: str, processes: int, metrics_port: int) -> int:
         for index in range(processes):
             workers[index] = subprocess.Popen(_worker_command(), env=worker_env(index, metrics_port))
         log.info("workers started", service=name, processes=processes, pids=[p.pid for p in workers.values()])
-        return _watch(workers, requested)
+        return _watch(workers, requested, stop_budget_seconds)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -98,7 +100,7 @@ def supervise(name: str, processes: int, metrics_port: int) -> int:
                 worker.wait()
 
 
-def _watch(workers: dict[int, subprocess.Popen[bytes]], requested: list[int]) -> int:
+def _watch(workers: dict[int, subprocess.Popen[bytes]], requested: list[int], stop_budget_seconds: float) -> int:
     failed = False
     stop_sent_at: float | None = None
     running = dict(workers)
@@ -120,7 +122,7 @@ def _watch(workers: dict[int, subprocess.Popen[bytes]], requested: list[int]) ->
             for worker in running.values():
                 worker.send_signal(signal.SIGTERM)
             stop_sent_at = time.monotonic()
-        if stop_sent_at is not None and time.monotonic() - stop_sent_at > STOP_BUDGET_SECONDS:
+        if stop_sent_at is not None and time.monotonic() - stop_sent_at > stop_budget_seconds:
             for index, worker in running.items():
                 log.error("worker overran the stop budget, killing it", worker=index, pid=worker.pid)
                 worker.kill()

@@ -12,12 +12,13 @@ An entry point loads its settings and hands them over::
 3. ``/metrics`` on ``METRICS_PORT`` (unless the process serves it itself, as the gateway does),
 4. the ``main`` coroutine on uvloop's event loop (:mod:`runtime.event_loop`),
 
-then flushes spans and exits: 0 when ``main`` returned, 1 when it raised (logged first), 130 on
-a Ctrl-C that came before ``main`` installed its own handlers. ``main`` stops on SIGTERM/SIGINT:
-:func:`on_stop_signal` calls a function once on the first of them (supervisors often send both;
-repeats are ignored). gRPC services use :func:`runtime.grpc_server.run_service` and queue workers
-:func:`runtime.queue.runner.run_worker`, both built on these pieces; the gateway runs uvicorn as
-its ``main`` (uvicorn handles the signals itself and the app serves ``/metrics``).
+then flushes spans (at most ``TRACE_FLUSH_SECONDS``) and exits: 0 when ``main`` returned, 1 when
+it raised (logged first), 130 on a Ctrl-C that came before ``main`` installed its own handlers.
+``main`` stops on SIGTERM/SIGINT: :func:`on_stop_signal` calls a function once on the first of
+them (supervisors often send both; repeats are ignored). gRPC services use
+:func:`runtime.grpc_server.run_service` and queue workers :func:`runtime.queue.runner.run_worker`,
+both built on these pieces; the gateway runs uvicorn as its ``main`` (uvicorn handles the
+signals itself and the app serves ``/metrics``).
 """
 
 from __future__ import annotations
@@ -84,14 +85,14 @@ def run_main(main: Callable[[], Awaitable[object]], *, crashed: str = "process c
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
             runner.run(_call(main))
     except KeyboardInterrupt:  # Ctrl-C before main installed its handlers
-        telemetry.shutdown(timeout_seconds=0.2)
+        telemetry.shutdown()
         sys.exit(130)
     except Exception:
         log.exception(crashed)
-        telemetry.shutdown(timeout_seconds=0.2)
+        telemetry.shutdown()
         sys.exit(1)
     # The /metrics thread is a daemon: closing it would cost its 0.5 s poll for nothing.
-    telemetry.shutdown(timeout_seconds=0.2)
+    telemetry.shutdown()
     sys.exit(0)
 
 

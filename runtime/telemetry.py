@@ -22,7 +22,9 @@ worker wraps the job in ``with use_context(job_carrier): ...`` (or attaches
     with use_context(job["otel"]), tracer.start_as_current_span("media.watermark"):
         ...
 
-:func:`shutdown` flushes pending spans (bounded) and is called by ``run_service`` on exit.
+:func:`shutdown` flushes pending spans and is called by every process on exit (``run_main``):
+it waits for the collector at most ``TRACE_FLUSH_SECONDS`` (default 2 s), so spans ended just
+before SIGTERM still arrive, and a slow or unreachable collector never holds the exit longer.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ __all__ = [
     "configure_process_telemetry",
     "configure_telemetry",
     "extract_context",
+    "flush_seconds",
     "get_tracer",
     "inject_context",
     "resource_attributes",
@@ -60,6 +63,8 @@ __all__ = [
 ]
 
 _provider: TracerProvider | None = None
+DEFAULT_FLUSH_SECONDS = 2.0
+_flush_seconds = DEFAULT_FLUSH_SECONDS
 
 
 def configure_telemetry(
@@ -308,6 +313,8 @@ def use_context(carrier: Mapping[str, str] | None) -> Iterator[otel_context.Cont
 def configure_process_telemetry(name: str, settings: CommonSettings) -> TracerProvider:
     """Tracing for the process called ``name``, from its settings: the one place every process
     (gRPC service, queue worker, gateway) sets OpenTelemetry up, through runtime.process."""
+    global _flush_seconds
+    _flush_seconds = settings.trace_flush_seconds
     return configure_telemetry(
         settings.otel_service_name or name,
         resource_attributes=resource_attributes(settings),
@@ -325,12 +332,21 @@ def resource_attributes(settings: CommonSettings) -> dict[str, str | None]:
     }
 
 
-def shutdown(timeout_seconds: float = 1.0) -> None:
-    """Flush pending spans (at most ``timeout_seconds``) and stop exporting."""
+def flush_seconds() -> float:
+    """How long :func:`shutdown` may wait for the collector (``TRACE_FLUSH_SECONDS``): exit
+    budgets (the gRPC server's watchdog, the multi-process supervisor) add it to their own."""
+    return _flush_seconds
+
+
+def shutdown(timeout_seconds: float | None = None) -> None:
+    """Export the spans still pending and stop exporting, waiting at most ``timeout_seconds``
+    (default :func:`flush_seconds`) for the collector to take them."""
     global _provider
     provider, _provider = _provider, None
     if provider is None:
         return
+    if timeout_seconds is None:
+        timeout_seconds = _flush_seconds
 
     def flush_and_close() -> None:
         provider.force_flush(timeout_millis=int(timeout_seconds * 1000))

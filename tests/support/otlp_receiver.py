@@ -4,11 +4,16 @@
 (protobuf) on ``http_endpoint``; every span exported to either lands in ``spans`` as a
 :class:`ReceivedSpan`. Tests read the trace edges from them, as the OpenTelemetry demo's
 telemetry tests do.
+
+``answer_delay_seconds`` makes it a slow collector: each gRPC export is answered that long after
+it arrived, and its spans count as received only if the exporter was still waiting for the
+answer (an exporter that gave up, or a process that exited, delivered nothing).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from concurrent import futures
 from dataclasses import dataclass
@@ -51,10 +56,13 @@ def _value(any_value: Any) -> str:
 
 
 class OtlpReceiver:
-    def __init__(self) -> None:
+    def __init__(self, *, answer_delay_seconds: float = 0.0) -> None:
+        self.answer_delay_seconds = answer_delay_seconds
         self.spans: list[ReceivedSpan] = []
         self.requests: defaultdict[str, int] = defaultdict(int)
         """Export requests received, by protocol (``grpc``, ``http``)."""
+        self.arrivals = 0
+        """gRPC export requests that arrived, answered or not."""
         self._lock = threading.Lock()
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self), self._grpc)
@@ -97,6 +105,10 @@ class OtlpReceiver:
             self.spans.extend(received)
             self.requests[protocol] += 1
 
+    def arrived(self) -> None:
+        with self._lock:
+            self.arrivals += 1
+
     def snapshot(self) -> list[ReceivedSpan]:
         with self._lock:
             return list(self.spans)
@@ -109,7 +121,14 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
-        self.receiver.receive(request, "grpc")
+        self.receiver.arrived()
+        answer_at = time.monotonic() + self.receiver.answer_delay_seconds
+        while time.monotonic() < answer_at:
+            if not context.is_active():
+                return trace_service_pb2.ExportTraceServiceResponse()  # nobody is waiting any more
+            time.sleep(0.02)
+        if context.is_active():
+            self.receiver.receive(request, "grpc")
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
