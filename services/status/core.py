@@ -110,7 +110,7 @@ class StatusCore:
         spans = ingest_tracing.start(batches)
         try:
             with ingest_tracing.current(spans[0]):
-                results = await self.store.apply_batches(batches)
+                results = await self.store.apply_batches(batches, ingest_tracing.traceparents(spans))
         except PartiallyApplied as partial:
             self._deliver(partial.applied, spans)
             for batch in batches[: len(partial.applied)]:

@@ -3,10 +3,10 @@
 The ingest puts its ``ingest.batch`` span's context in ``IngestBatch.trace_context``. Here each
 batch gets a ``status.ingest.apply`` span, a child of that context linked to the Ingest stream's
 own span; while a batch's change set is fanned out to this replica's watchers its span is the
-current one, so the fan-out span (:mod:`services.status.watch`) joins the same trace. The
-batch's traceparent also rides in its change-stream entry, so the other replicas' fan-outs (and
-this one's, when its follower read the entry first) join the trace under the ingest's span.
-Batches without a context (heartbeats, older ingests) get no span.
+current one, so the fan-out span (:mod:`services.status.watch`) is its child. The apply span's
+traceparent also rides in the batch's change-stream entry (:func:`traceparents`), so the other
+replicas' fan-outs (and this one's, when its follower read the entry first) are its children
+too. Batches without a context (heartbeats, older ingests) get no span.
 """
 
 from __future__ import annotations
@@ -42,6 +42,16 @@ def start(batches: Sequence[status_pb2.IngestBatch]) -> list[trace.Span | None]:
         else None
         for batch in batches
     ]
+
+
+def traceparents(spans: Sequence[trace.Span | None]) -> list[str]:
+    """The W3C traceparent of each apply span, for its batch's change-stream entry ('' for none)."""
+    parents = []
+    for span in spans:
+        context = span.get_span_context() if span is not None else trace.INVALID_SPAN_CONTEXT
+        valid = context.is_valid
+        parents.append(f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}" if valid else "")
+    return parents
 
 
 @contextlib.contextmanager

@@ -194,21 +194,27 @@ class RedisStore:
         reply = await self._call(lambda: self._apply(keys=self._keys(source_id), args=args))
         return self._result(reply, source_id, fencing_token)
 
-    async def apply_batches(self, batches: Sequence[status_pb2.IngestBatch]) -> list[ApplyResult]:
+    async def apply_batches(
+        self, batches: Sequence[status_pb2.IngestBatch], traceparents: Sequence[str] = ()
+    ) -> list[ApplyResult]:
         """Apply several batches in order, each atomically (its own script call), in ONE round trip.
+
+        ``traceparents[i]`` goes into batch i's change-stream entry (the replicas' fan-outs join
+        that span); without it the entry carries the batch's own ``trace_context``.
 
         Results come back in order; the first fenced-off batch raises FailedPrecondition after
         the ones before it were applied (the caller acknowledges those first, see the servicer).
         """
 
+        parents = list(traceparents) or [b.trace_context.get("traceparent", "") for b in batches]
         if len(batches) == 1:  # the steady state: one EVALSHA, no pipeline bookkeeping
             batch = batches[0]
             reply = await self._call(
-                lambda: self._apply(keys=self._keys(batch.source_id), args=self._batch_args(batch))
+                lambda: self._apply(keys=self._keys(batch.source_id), args=self._batch_args(batch, parents[0]))
             )
             replies = [reply]
         else:
-            calls = [(self._keys(b.source_id), self._batch_args(b)) for b in batches]
+            calls = [(self._keys(b.source_id), self._batch_args(b, tp)) for b, tp in zip(batches, parents, strict=True)]
             replies = await self._call(lambda: self._evalsha_pipeline(calls))
         results: list[ApplyResult] = []
         for batch, reply in zip(batches, replies, strict=True):
@@ -219,7 +225,7 @@ class RedisStore:
                 raise PartiallyApplied(results, refused) from refused
         return results
 
-    def _batch_args(self, batch: status_pb2.IngestBatch) -> list[Any]:
+    def _batch_args(self, batch: status_pb2.IngestBatch, traceparent: str) -> list[Any]:
         return self._apply_args(
             batch.changes,
             source_id=batch.source_id,
@@ -230,7 +236,7 @@ class RedisStore:
             touch_ingest=True,
             now=None,
             owner=batch.source_id,
-            traceparent=batch.trace_context.get("traceparent", ""),
+            traceparent=traceparent,
         )
 
     async def _evalsha_pipeline(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:

@@ -48,16 +48,16 @@ async def test_a_traced_batch_is_applied_and_fanned_out_under_the_ingests_span(
     assert apply.kind is trace.SpanKind.CONSUMER
     assert apply.attributes is not None
     assert apply.attributes["ingest.changes"] == 1
-    # Delivered straight after the apply, or read back from the stream first: the same trace.
+    # Delivered straight after the apply, or read back from the stream first: the apply's child.
     assert fanout.context.trace_id == batch_span.trace_id
     assert fanout.parent is not None
-    assert fanout.parent.span_id in {apply.context.span_id, batch_span.span_id}
+    assert fanout.parent.span_id == apply.context.span_id
     assert fanout.attributes is not None
     assert fanout.attributes["status.watchers"] == 1
     assert not watcher.queue.empty()
 
 
-async def test_another_replicas_fanout_joins_the_batchs_trace_through_the_stream(
+async def test_another_replicas_fanout_is_the_apply_spans_child_through_the_stream(
     make_status: MakeStatus, spans: tuple[trace.Tracer, InMemorySpanExporter]
 ) -> None:
     tracer, exporter = spans
@@ -69,10 +69,12 @@ async def test_another_replicas_fanout_joins_the_batchs_trace_through_the_stream
     [ack] = await writer.ingest(traced)
     assert await reader.app.service.follower.caught_up(ack.revision, 5.0)
 
-    fanouts = [s for s in exporter.get_finished_spans() if s.name == "status.watch.fanout"]
+    found = exporter.get_finished_spans()
+    [apply] = [s for s in found if s.name == "status.ingest.apply"]
+    fanouts = [s for s in found if s.name == "status.watch.fanout"]
     assert [s.context.trace_id for s in fanouts] == [producer.get_span_context().trace_id]
     assert fanouts[0].parent is not None
-    assert fanouts[0].parent.span_id == producer.get_span_context().span_id
+    assert fanouts[0].parent.span_id == apply.context.span_id
     assert not watcher.queue.empty()
 
 
