@@ -36,7 +36,7 @@ APT_PACKAGES := \
 	$(if $(shell command -v h2load 2>/dev/null),,nghttp2-client)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup uv venv system-packages k8s-tools wheelhouse dist proto bytecode lint typecheck proto-check proto-lock pytest test bench run drill image clean distclean
+.PHONY: help setup uv venv system-packages k8s-tools wheelhouse dist proto bytecode lint typecheck proto-check proto-lock pytest test bench run drill image dev-certs clean distclean
 
 help:
 	@echo "make run          start every service locally (Redis/SQLite embedded defaults)"
@@ -49,6 +49,7 @@ help:
 	@echo "make dist         build the switchboard-protos wheel (protos + Python stubs) into dist/"
 	@echo "make proto-lock   record an additive proto change in protos/proto.lock.json"
 	@echo "make drill        2 replicas of every process, kill -9 one of each in turn, nothing lost"
+	@echo "make dev-certs    a dev CA and certificates for k8s/overlays/dev-mtls (mTLS in a dev cluster)"
 	@echo "make lint | typecheck | proto-check | pytest | clean | distclean"
 
 # --- installation -------------------------------------------------------------------------
@@ -171,6 +172,10 @@ VERSION ?= $(shell grep -m1 '^version' pyproject.toml | cut -d'"' -f2)
 IMAGE ?= switchboard:$(VERSION)
 image:
 	docker build --build-arg VERSION=$(VERSION) --build-arg GIT_COMMIT=$$(git rev-parse HEAD) -t $(IMAGE) .
+
+# The certificates k8s/overlays/dev-mtls mounts (a fresh dev CA each time; not committed).
+dev-certs: venv
+	$(PY) -m scripts.dev_certs
 
 # --- cleaning -----------------------------------------------------------------------------
 

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from devsupport.procs import REPO_ROOT
+from scripts import dev_certs
 
 K8S = REPO_ROOT / "k8s"
-OVERLAYS = {"base": K8S / "base", "dev": K8S / "overlays" / "dev", "production": K8S / "overlays" / "production"}
+OVERLAYS = {
+    "base": K8S / "base",
+    "dev": K8S / "overlays" / "dev",
+    "dev-mtls": K8S / "overlays" / "dev-mtls",
+    "production": K8S / "overlays" / "production",
+}
+NEEDS_CERTIFICATES = {"dev-mtls"}
+"""Overlays that read certificates `make dev-certs` writes (not committed)."""
 
 
 def kubectl() -> str:
@@ -24,10 +34,22 @@ def kubectl() -> str:
 
 
 @functools.cache
+def source(overlay: str) -> Path:
+    """Where ``overlay`` renders from: the repository, or for an overlay that needs certificates a
+    copy of k8s/ with freshly written ones (what `make dev-certs` writes, never the developer's)."""
+    if overlay not in NEEDS_CERTIFICATES:
+        return OVERLAYS[overlay]
+    copy = Path(tempfile.mkdtemp(prefix="sb-k8s-")) / "k8s"
+    atexit.register(shutil.rmtree, copy.parent, ignore_errors=True)
+    shutil.copytree(K8S, copy, ignore=shutil.ignore_patterns("certs"))
+    directory = copy / OVERLAYS[overlay].relative_to(K8S)
+    dev_certs.write(directory / "certs")
+    return directory
+
+
+@functools.cache
 def rendered_text(overlay: str) -> str:
-    result = subprocess.run(
-        [kubectl(), "kustomize", str(OVERLAYS[overlay])], capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([kubectl(), "kustomize", str(source(overlay))], capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         raise RuntimeError(f"kubectl kustomize {overlay} failed:\n{result.stderr}")
     return result.stdout
