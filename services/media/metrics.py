@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 PROCESSING_JOBS = Counter(
     "media_processing_jobs_total", "Media processing attempts by outcome (ready|failed|retried)", ["status"]
@@ -19,12 +19,28 @@ WATERMARK_JOBS = Counter(
     "media_watermark_jobs_total", "Watermark jobs by outcome (completed|failed|retried)", ["status"]
 )
 
-# The queue sizes are read from the queue layer by the media service (services.media.queue_stats),
-# every MEDIA_QUEUE_METRICS_INTERVAL_S; a worker process exports them as 0 (sum or max them).
+# The queue sizes are measured by the media service (services.media.queue_stats), which reads the
+# queue layer every MEDIA_QUEUE_METRICS_INTERVAL_S, and only that process exports them
+# (``export_queue_sizes``): a worker process measures nothing, so it has no such gauges rather than zeros.
 PROCESSING_QUEUE_SIZE = Gauge(
-    "media_processing_queue_size", "media-processing jobs waiting for a worker (waiting, delayed, paused)"
+    "media_processing_queue_size",
+    "media-processing jobs waiting for a worker (waiting, delayed, paused)",
+    registry=None,
 )
-SYNC_QUEUE_SIZE = Gauge("media_sync_queue_size", "media-sync jobs waiting for a worker (waiting, delayed, paused)")
+SYNC_QUEUE_SIZE = Gauge(
+    "media_sync_queue_size", "media-sync jobs waiting for a worker (waiting, delayed, paused)", registry=None
+)
 WATERMARK_QUEUE_SIZE = Gauge(
-    "media_watermark_queue_size", "media-watermark jobs waiting for a worker (waiting, delayed, paused)"
+    "media_watermark_queue_size", "media-watermark jobs waiting for a worker (waiting, delayed, paused)", registry=None
 )
+_QUEUE_SIZES = (PROCESSING_QUEUE_SIZE, SYNC_QUEUE_SIZE, WATERMARK_QUEUE_SIZE)
+_exported = False
+
+
+def export_queue_sizes() -> None:
+    """Put the queue-size gauges in this process's registry (once; later calls do nothing)."""
+    global _exported
+    if not _exported:
+        for gauge in _QUEUE_SIZES:
+            REGISTRY.register(gauge)
+        _exported = True

@@ -1,4 +1,5 @@
-"""The media job queues as the queue layer counts them, and the ``media_*_queue_size`` gauges.
+"""The media job queues as the queue layer counts them, and the ``media_*_queue_size`` gauges
+(exported by the process that runs :meth:`MediaQueues.start`: the media service, not its workers).
 
 The service reads the counts straight from Redis (:class:`runtime.queue.QueueAdmin`), so a queue
 shows its jobs even while none of its workers runs (the queue admin service only knows queues a
@@ -20,7 +21,7 @@ from runtime.background import BackgroundTask
 from runtime.errors import Unavailable
 from runtime.logging import get_logger
 from runtime.queue import QueueAdmin, QueueClient
-from services.media.metrics import PROCESSING_QUEUE_SIZE, SYNC_QUEUE_SIZE, WATERMARK_QUEUE_SIZE
+from services.media.metrics import PROCESSING_QUEUE_SIZE, SYNC_QUEUE_SIZE, WATERMARK_QUEUE_SIZE, export_queue_sizes
 from services.media.queues import PROCESSING_QUEUE, SYNC_QUEUE, WATERMARK_QUEUE
 
 __all__ = ["SECTIONS", "MediaQueues", "QueueStats"]
@@ -74,6 +75,8 @@ class MediaQueues:
         return out
 
     def start(self) -> None:
+        """Refresh the gauges from now on, and export them (this process measures them)."""
+        export_queue_sizes()
         self._refresher.start()
 
     async def stop(self) -> None:

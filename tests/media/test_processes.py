@@ -14,6 +14,7 @@ from devsupport.procs import SpawnService
 from devsupport.waiting import wait_until
 from tests.media.images import shared
 from tests.media.support import MediaClient
+from tests.media.test_metrics import scraped
 
 
 @pytest.mark.slow
@@ -23,8 +24,9 @@ async def test_service_and_worker_processes_take_an_upload_to_ready_watermark_it
 ) -> None:
     address = f"127.0.0.1:{free_port()}"
     env = {"REDIS_URL": redis_url, "DATA_DIR": str(tmp_path), "MEDIA_ADDR": address, "LOG_FORMAT": "console"}
-    service = spawn("services.media", env=env)
-    worker = spawn("services.media.worker", env=env)
+    service_metrics, worker_metrics = free_port(), free_port()
+    service = spawn("services.media", env={**env, "METRICS_PORT": str(service_metrics)})
+    worker = spawn("services.media.worker", env={**env, "METRICS_PORT": str(worker_metrics)})
     watermarker = spawn("services.media.worker", "watermark", env=env)
     sync_metrics = free_port()
     sync_worker = spawn("services.media.worker", "sync", env={**env, "METRICS_PORT": str(sync_metrics)})
@@ -42,6 +44,12 @@ async def test_service_and_worker_processes_take_an_upload_to_ready_watermark_it
             return "thumb.watermarked" in [v.name for v in (await client.get(ready.media_id)).variants]
 
         await wait_until(thumb_watermarked, within=60, what="thumb watermarked by the worker process")
+    # The queue sizes come from the service, which measures them; a worker has none, rather than zeros.
+    service_samples = await scraped(f"http://127.0.0.1:{service_metrics}/metrics")
+    worker_samples = await scraped(f"http://127.0.0.1:{worker_metrics}/metrics")
+    assert ("media_processing_queue_size", ()) in service_samples
+    assert ("media_processing_jobs_total", (("status", "ready"),)) in worker_samples
+    assert not [k for k in worker_samples if k[0].startswith("media_") and k[0].endswith("_queue_size")]
     assert service.stop(signal.SIGTERM, timeout=15) == 0
     assert worker.stop(signal.SIGTERM, timeout=15) == 0
     assert watermarker.stop(signal.SIGTERM, timeout=15) == 0
