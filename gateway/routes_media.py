@@ -25,7 +25,9 @@
   "operation"}`` (``jobId`` is the batch every job id starts with).
 - ``POST /api/admin/media/cleanup`` ``{"olderThanDays" (default: the service's MEDIA_RETENTION_DAYS),
   "status": deleted|failed or a list of them (default deleted), "dryRun"}``: purges at once;
-  ``{"deleted", "freedBytes", "dryRun"}``.
+  ``{"deleted", "freedBytes", "dryRun"}``. A purge finding more than the media service's
+  MEDIA_CLEANUP_INLINE_MAX media is queued instead: ``deleted`` and ``freedBytes`` are 0 and
+  ``"jobId"`` (a media-sync job, whose result has them) and ``"queued"`` (media found) are added.
 """
 
 from __future__ import annotations
@@ -345,7 +347,10 @@ async def cleanup(request: Request, body: CleanupBody) -> JSONResponse:
         ),
         timeout=_settings(request).rpc_timeout_seconds * 12,
     )
-    return ok({"deleted": reply.removed, "freedBytes": reply.bytes_freed, "dryRun": body.dryRun})
+    answer: dict[str, Any] = {"deleted": reply.removed, "freedBytes": reply.bytes_freed, "dryRun": body.dryRun}
+    if reply.job_id:  # too large to purge within the call: queued (its result says what went)
+        answer.update(jobId=reply.job_id, queued=reply.queued)
+    return ok(answer)
 
 
 @router.get("/{media_id}", summary="One media with its variants")

@@ -28,6 +28,7 @@ from services.media.processing import MediaProcessor
 from services.media.queue_stats import MediaQueues
 from services.media.queues import (
     PROCESSING_QUEUE,
+    PURGE_REQUESTED_JOB,
     SYNC_QUEUE,
     WATERMARK_QUEUE,
     processing_queue,
@@ -77,6 +78,7 @@ class MediaApp:
     parts: MediaParts
     processing: QueueClient
     watermarking: QueueClient
+    syncing: QueueClient
     library: MediaLibrary
     sync: SyncRequests
     queues: MediaQueues
@@ -86,8 +88,7 @@ class MediaApp:
         await self.queues.stop()
         await self.processing.close()
         await self.watermarking.close()
-        if self.sync.queue is not None:
-            await self.sync.queue.close()
+        await self.syncing.close()
         await self.parts.close()
 
     def grpc_service(self) -> GrpcService:
@@ -112,10 +113,9 @@ async def create_app(settings: MediaSettings) -> MediaApp:
     await processing.start()
     await watermarking.start()
     remote = s3_store(settings)
-    sync = None
-    if remote is not None:
-        sync = QueueClient(sync_queue(settings), parts.redis, spool=spool)
-        await sync.start()
+    # media-sync also takes the large cleanups asked for by hand, S3 or not.
+    sync = QueueClient(sync_queue(settings), parts.redis, spool=spool)
+    await sync.start()
     library = MediaLibrary(
         parts.database,
         parts.store,
@@ -128,13 +128,12 @@ async def create_app(settings: MediaSettings) -> MediaApp:
         remote=remote,
         presign_expires_s=settings.media_presign_expires_s,
     )
-    producers = {PROCESSING_QUEUE: processing, WATERMARK_QUEUE: watermarking}
-    if sync is not None:
-        producers[SYNC_QUEUE] = sync
+    producers = {PROCESSING_QUEUE: processing, WATERMARK_QUEUE: watermarking, SYNC_QUEUE: sync}
     queues = MediaQueues(parts.redis, producers, interval_s=settings.media_queue_metrics_interval_s)
     queues.start()
-    sync_requests = SyncRequests(parts.database, sync)
-    return MediaApp(parts, processing, watermarking, library, sync_requests, queues, media_cleanup(parts, remote))
+    sync_requests = SyncRequests(parts.database, sync if remote is not None else None)
+    cleanup = media_cleanup(parts, remote, jobs=sync)
+    return MediaApp(parts, processing, watermarking, sync, library, sync_requests, queues, cleanup)
 
 
 def s3_store(settings: MediaSettings) -> S3Store | None:
@@ -147,7 +146,8 @@ def s3_store(settings: MediaSettings) -> S3Store | None:
     return S3Store(client, settings.s3_bucket)
 
 
-def media_cleanup(parts: MediaParts, remote: S3Store | None) -> MediaCleanup:
+def media_cleanup(parts: MediaParts, remote: S3Store | None, *, jobs: QueueClient | None = None) -> MediaCleanup:
+    """``jobs``: the media-sync producer a large requested purge is queued on (the service's)."""
     settings = parts.settings
     return MediaCleanup(
         parts.database,
@@ -155,6 +155,9 @@ def media_cleanup(parts: MediaParts, remote: S3Store | None) -> MediaCleanup:
         remote,
         retention_days=settings.media_retention_days,
         temp_max_age_s=settings.media_temp_max_age_s,
+        jobs=jobs,
+        job_name=PURGE_REQUESTED_JOB,
+        inline_max=settings.media_cleanup_inline_max,
     )
 
 
@@ -168,13 +171,14 @@ async def worker_context(parts: MediaParts, queue: str = PROCESSING_QUEUE) -> di
             context[SYNCER] = MediaSync(parts.database, parts.store, remote, parts.events)
         return context
     sync = None
-    if settings.s3_bucket:
+    remote = s3_store(settings)
+    if remote is not None:
         sync = QueueClient(sync_queue(settings), parts.redis)
         await sync.start()
     if queue == WATERMARK_QUEUE:
-        return {WATERMARKER: MediaWatermarker(parts.database, parts.store, parts.events, sync=sync)}
+        return {WATERMARKER: MediaWatermarker(parts.database, parts.store, parts.events, sync=sync, remote=remote)}
     processor = MediaProcessor(
-        parts.database, parts.store, parts.events, max_pixels=settings.media_max_pixels, sync=sync
+        parts.database, parts.store, parts.events, max_pixels=settings.media_max_pixels, sync=sync, remote=remote
     )
     return {PROCESSOR: processor}
 

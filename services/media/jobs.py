@@ -12,6 +12,7 @@ from typing import Any
 from runtime.errors import PermanentError
 from runtime.queue import JobContext
 from services.media.cleanup import MediaCleanup
+from services.media.domain.records import MediaState
 from services.media.processing import MediaProcessor
 from services.media.sync import MediaSync
 from services.media.watermarking import MediaWatermarker, spec_from_job
@@ -53,6 +54,13 @@ async def purge_media(ctx: JobContext) -> dict[str, int]:
     """The scheduled cleanup (``MEDIA_CLEANUP_CRON``): media past ``MEDIA_RETENTION_DAYS``, stale temp files."""
     cleanup: MediaCleanup = ctx[CLEANER]
     return await cleanup.daily()
+
+
+async def purge_media_requested(ctx: JobContext, cutoff_ms: int, states: list[str]) -> dict[str, int]:
+    """A cleanup asked for by hand that was too large to run within the call (``MediaCleanup.request``)."""
+    cleanup: MediaCleanup = ctx[CLEANER]
+    result = await cleanup.purge_before(cutoff_ms, [MediaState(s) for s in states])
+    return {"deleted": result.deleted, "freedBytes": result.freed_bytes}
 
 
 async def watermark_media(ctx: JobContext, media_id: str, watermark: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
-from runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, TransientError
 from runtime.logging import get_logger
 from runtime.queue import QueueClient
 from services.media.db import MediaDatabase, now_ms
@@ -27,7 +27,7 @@ from services.media.domain.variants import DEFAULT_PRESET, VariantSpec, check_va
 from services.media.domain.watermark import WATERMARKED_SUFFIX, WatermarkSpec, watermarked_name
 from services.media.events import EventPublisher
 from services.media.queues import PROCESS_JOB, WATERMARK_JOB
-from services.media.store import LocalStore, S3Store
+from services.media.store import LocalStore, S3Store, read_object
 from services.media.watermarking import overlay_variant, plain_variants, spec_to_job
 
 __all__ = ["MediaLibrary", "UploadRequest", "UploadResult", "check_media_id"]
@@ -190,12 +190,7 @@ class MediaLibrary:
         variant = record.variant(name)
         if variant is None or record.state is MediaState.DELETED:
             raise NotFound(f"media {media_id} has no variant {name!r}", details={"mediaId": media_id, "variant": name})
-        try:
-            return variant, await self.store.get_bytes(variant.storage_key)
-        except NotFound:
-            if self.remote is None or not record.synced_to_s3:
-                raise
-        return variant, await self.remote.get_bytes(variant.storage_key)
+        return variant, await read_object(self.store, self.remote, variant.storage_key)
 
     async def watermark(self, media_id: str, spec: WatermarkSpec) -> str:
         """Queue ``spec`` onto a ready media's variants; the job's id. Checked first: the media is
@@ -227,7 +222,8 @@ class MediaLibrary:
 
     async def remove_watermark(self, media_id: str, variants: Sequence[str]) -> tuple[str, ...]:
         """Drop the watermarked outputs of ``variants`` (empty: all); their names. The record changes
-        first, then the files go (a file left by a crash in between is only unreferenced bytes)."""
+        first, then the files go, from the local store and from S3 (a file left by a crash in
+        between, or in an S3 that could not be reached, is only unreferenced bytes: logged)."""
         record = await self.get(media_id)
         marked = {v.name: v for v in record.variants if v.name.endswith(WATERMARKED_SUFFIX)}
         wanted = {watermarked_name(v) for v in variants} if variants else set(marked)
@@ -239,7 +235,13 @@ class MediaLibrary:
         kept = tuple(v for v in record.variants if v.name not in wanted)
         await self.events.publish(await self.database.update(media_id, variants=kept))
         for name in sorted(wanted):
-            await self.store.delete(marked[name].storage_key)
+            key = marked[name].storage_key
+            await self.store.delete(key)
+            if self.remote is not None:
+                try:
+                    await self.remote.delete(key)
+                except TransientError as exc:
+                    log.warning("watermarked output left in S3", media_id=media_id, key=key, error=exc.message)
         log.info("watermark removed", media_id=media_id, removed=sorted(wanted))
         return tuple(sorted(wanted))
 

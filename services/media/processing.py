@@ -28,7 +28,7 @@ from services.media.domain.pipeline import ProcessedImage, process_image
 from services.media.domain.records import MediaRecord, MediaState, StoredVariant, variant_key
 from services.media.events import EventPublisher
 from services.media.metrics import PROCESSING_JOBS, PROCESSING_SECONDS
-from services.media.store import TRACER, LocalStore
+from services.media.store import TRACER, LocalStore, ObjectStore, read_object
 
 log = get_logger("media.processing")
 
@@ -42,9 +42,12 @@ class MediaProcessor:
         *,
         max_pixels: int,
         sync: QueueClient | None = None,
+        remote: ObjectStore | None = None,
     ) -> None:
         self.database = database
         self.store = store
+        self.remote = remote
+        """S3 when configured: an original moved there (sync with deleteSource) is read from it."""
         self.events = events
         self.max_pixels = max_pixels
         self.sync = sync
@@ -62,7 +65,7 @@ class MediaProcessor:
         try:
             tracer = get_tracer(TRACER)
             with tracer.start_as_current_span("media.render", attributes={"media.id": media_id}) as span:
-                data = await self.store.get_bytes(record.original_key)
+                data = await read_object(self.store, self.remote, record.original_key)
                 result = await asyncio.to_thread(
                     process_image, data, record.specs, max_pixels=self.max_pixels, keep_metadata=record.keep_metadata
                 )

@@ -9,6 +9,9 @@ draws watermarks on ready media's variants.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, cast
+
+from arq.worker import func
 
 from runtime.queue import QueueSpec, Schedule
 from runtime.retry import RetryPolicy
@@ -16,6 +19,7 @@ from services.media.jobs import (
     delete_media_from_s3,
     process_media,
     purge_media,
+    purge_media_requested,
     sync_media,
     sync_media_from_s3,
     watermark_media,
@@ -29,6 +33,9 @@ SYNC_JOB = sync_media.__name__
 WATERMARK_QUEUE = "media-watermark"
 WATERMARK_JOB = watermark_media.__name__
 CLEANUP_SCHEDULE = "media-cleanup"
+PURGE_REQUESTED_JOB = purge_media_requested.__name__
+PURGE_REQUESTED_TIMEOUT_S = 3600.0
+"""A requested purge may be large: an attempt runs this long (the next one resumes it)."""
 SYNC_JOBS = {
     "upload": sync_media.__name__,
     "download": sync_media_from_s3.__name__,
@@ -56,10 +63,17 @@ def processing_queue(settings: MediaSettings) -> QueueSpec:
 def sync_queue(settings: MediaSettings) -> QueueSpec:
     """``media-sync``: copies between the local store and S3, one job per media and operation
     (every ready media is uploaded automatically when S3_BUCKET is set); concurrency 5, 3 attempts.
-    Also the storage's upkeep: the cleanup, on ``MEDIA_CLEANUP_CRON``."""
+    Also the storage's upkeep: the cleanup, on ``MEDIA_CLEANUP_CRON``, and the large cleanups asked for by hand."""
     return QueueSpec(
         name=SYNC_QUEUE,
-        functions=(sync_media, sync_media_from_s3, delete_media_from_s3, purge_media),
+        functions=(
+            sync_media,
+            sync_media_from_s3,
+            delete_media_from_s3,
+            purge_media,
+            # arq's func() types its coroutine's ctx as a plain dict; ours is JobContext (a dict).
+            func(cast("Any", purge_media_requested), name=PURGE_REQUESTED_JOB, timeout=PURGE_REQUESTED_TIMEOUT_S),
+        ),
         schedules=(Schedule(CLEANUP_SCHEDULE, settings.media_cleanup_cron, purge_media.__name__),),
         concurrency=settings.media_sync_concurrency,
         attempts=settings.media_sync_attempts,

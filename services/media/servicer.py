@@ -4,8 +4,9 @@
 ``chunk``. Refusals arrive as soon as the bytes show them (INVALID_ARGUMENT with reason
 UnsupportedMediaType → HTTP 415; RESOURCE_EXHAUSTED with reason PayloadTooLarge → 413). ``Watermark`` checks the request
 and queues a ``media-watermark`` job. ``SyncToS3``, ``SyncFromS3`` and ``DeleteFromS3`` queue one
-``media-sync`` job per media (:class:`SyncRequests`). ``Cleanup`` purges at once
-(:class:`MediaCleanup`); ``older_than_ms`` is an age (0: none), empty ``states`` means failed and deleted.
+``media-sync`` job per media (:class:`SyncRequests`). ``Cleanup`` counts (dry run) or purges within
+the call, or queues a large purge as a job and answers its ``job_id`` (:meth:`MediaCleanup.request`);
+``older_than_ms`` is an age (0: none), empty ``states`` means failed and deleted.
 Every RPC of the contract is served here.
 """
 
@@ -192,12 +193,14 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         states = [state_from_pb(s) for s in request.states]
         if any(s is None for s in states):
             raise InvalidArgument("states", "name a state (deleted or failed)")
-        result = await self.cleanup.purge(
+        answer = await self.cleanup.request(
             older_than_ms=self.cleanup.retention_ms if request.use_retention else request.older_than_ms,
             states=[s for s in states if s is not None] or PURGEABLE,
             dry_run=request.dry_run,
         )
-        return media_pb2.CleanupResponse(removed=result.deleted, bytes_freed=result.freed_bytes)
+        return media_pb2.CleanupResponse(
+            removed=answer.deleted, bytes_freed=answer.freed_bytes, job_id=answer.job_id, queued=answer.queued
+        )
 
     async def GetStats(self, request: media_pb2.GetStatsRequest, context: Context) -> media_pb2.MediaStats:
         stats = await self.library.stats()

@@ -34,6 +34,9 @@ class MediaSettings(CommonSettings):
     """Soft-deleted media older than this are purged (local store, S3, record) by the daily cleanup."""
     media_cleanup_cron: str = "0 3 * * *"
     """When the cleanup runs (cron, UTC), on the media-sync workers: once a tick however many run."""
+    media_cleanup_inline_max: int = Field(default=200, ge=0, le=100_000)
+    """A Cleanup call that finds more media than this to purge queues the purge as a job on
+    media-sync (answering its job id) instead of purging within the call."""
     media_temp_max_age_s: int = Field(default=24 * 3600, ge=60)
     """Files under the store's tmp/ older than this are left over by an interrupted upload: removed."""
     s3_bucket: str = ""

@@ -1,10 +1,11 @@
 """Where media bytes live: a small object-store interface, the local store under DATA_DIR and S3.
 
 Keys are relative paths (``originals/<id>``, ``variants/<id>/thumb.webp``, see
-:mod:`services.media.domain.records`). The local store is the primary one (the worker reads
-originals from it; on Kubernetes DATA_DIR is a shared volume); S3 (boto3, any S3 endpoint) is
-where the sync jobs copy them. Both compare content by MD5 (``ObjectInfo.md5``), so a sync can
-tell an object that is already there from one that differs.
+:mod:`services.media.domain.records`). The local store is the primary one (new objects are
+written there; on Kubernetes DATA_DIR is a shared volume); S3 (boto3, any S3 endpoint) is
+where the sync jobs copy them. Readers go through :func:`read_object`: local first, then S3,
+where a sync with ``deleteSource`` may have moved the only copy. Both compare content by MD5
+(``ObjectInfo.md5``), so a sync can tell an object that is already there from one that differs.
 
 boto3 and file I/O are blocking: every call runs in a worker thread.
 """
@@ -29,7 +30,7 @@ from runtime.telemetry import get_tracer
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["TRACER", "LocalStore", "ObjectInfo", "ObjectStore", "S3Store", "s3_client"]
+__all__ = ["TRACER", "LocalStore", "ObjectInfo", "ObjectStore", "S3Store", "read_object", "s3_client"]
 
 TRACER = "switchboard.media"
 
@@ -48,6 +49,17 @@ class ObjectStore(Protocol):
     async def get_bytes(self, key: str) -> bytes: ...
     async def stat(self, key: str) -> ObjectInfo | None: ...
     async def delete(self, key: str) -> bool: ...
+
+
+async def read_object(local: ObjectStore, remote: ObjectStore | None, key: str) -> bytes:
+    """The object's bytes from the local store, else from S3 (``remote``): a sync with
+    ``deleteSource`` moves a media's objects to S3 and leaves no local copy. NotFound when neither has it."""
+    try:
+        return await local.get_bytes(key)
+    except NotFound:
+        if remote is None:
+            raise
+    return await remote.get_bytes(key)
 
 
 def _check_key(key: str) -> str:

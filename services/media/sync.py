@@ -10,8 +10,10 @@ Each object is compared by MD5 (:meth:`ObjectStore.stat`) with the copy at the d
 equal one is left alone, a missing or different one is (re)written and then checked again. So
 re-running a sync never duplicates or corrupts an object, and one interrupted half-way simply
 finishes next time. With ``delete_source`` the source objects are removed only once every copy
-has been verified; an object missing at the source but already verified at the destination
-(a previous run that got that far) counts as unchanged.
+has been verified. An object missing at the source but present at the destination counts as
+unchanged: an earlier sync with ``delete_source`` moved it (a media moved to S3 and then
+watermarked has its new outputs locally and the rest in S3 only; its next upload copies just
+the new ones).
 """
 
 from __future__ import annotations
@@ -104,8 +106,8 @@ class MediaSync:
             there = await source.stat(key)
             here = await target.stat(key)
             if there is None:
-                if delete_source and here is not None:
-                    unchanged += 1  # moved by an earlier run that stopped before it finished
+                if here is not None:
+                    unchanged += 1  # moved by an earlier run with delete_source (finished or not)
                     continue
                 SYNC_JOBS.labels("failed", operation.value).inc()
                 raise PermanentError(f"media {record.media_id}: {key} is missing from the {source.name} store")

@@ -1,6 +1,7 @@
 """Watermarking a ready media's variants: the ``media-watermark`` job's work.
 
-Each chosen variant is read from the local store *un-watermarked*, the mark drawn on it
+Each chosen variant is read *un-watermarked* (from the local store, or from S3 once a sync with
+``deleteSource`` moved it there), the mark drawn on it
 (:func:`services.media.domain.watermark.apply_watermark`, in a thread: Pillow releases the GIL),
 and the result stored beside it as ``<name>.watermarked``; the record's variant list then holds
 both. The plain variants are never touched, so applying another watermark replaces the earlier
@@ -31,7 +32,7 @@ from services.media.domain.watermark import (
 )
 from services.media.events import EventPublisher
 from services.media.metrics import WATERMARK_JOBS
-from services.media.store import TRACER, LocalStore
+from services.media.store import TRACER, LocalStore, ObjectStore, read_object
 
 __all__ = ["MediaWatermarker", "spec_from_job", "spec_to_job"]
 
@@ -76,10 +77,18 @@ def overlay_variant(record: MediaRecord) -> StoredVariant:
 
 class MediaWatermarker:
     def __init__(
-        self, database: MediaDatabase, store: LocalStore, events: EventPublisher, *, sync: QueueClient | None = None
+        self,
+        database: MediaDatabase,
+        store: LocalStore,
+        events: EventPublisher,
+        *,
+        sync: QueueClient | None = None,
+        remote: ObjectStore | None = None,
     ) -> None:
         self.database = database
         self.store = store
+        self.remote = remote
+        """S3 when configured: variants moved there (sync with deleteSource) are read from it."""
         self.events = events
         self.sync = sync
         """The media-sync queue when S3 is configured: the watermarked outputs are copied there too."""
@@ -96,7 +105,7 @@ class MediaWatermarker:
                 variant = plain[name]
                 attributes = {"media.id": media_id, "media.variant": name}
                 with get_tracer(TRACER).start_as_current_span("media.watermark_variant", attributes=attributes):
-                    data = await self.store.get_bytes(variant.storage_key)
+                    data = await read_object(self.store, self.remote, variant.storage_key)
                     rendered = await asyncio.to_thread(apply_watermark, data, specs[name], spec, overlay)
                     key = variant_key(media_id, watermarked_name(name), rendered.content_type)
                     await self.store.put_bytes(key, rendered.data, rendered.content_type)
@@ -142,7 +151,7 @@ class MediaWatermarker:
             logo = overlay_variant(await self.database.get(spec.overlay_media_id))
         except NotFound:
             raise PermanentError(f"watermark media {spec.overlay_media_id} does not exist") from None
-        return await self.store.get_bytes(logo.storage_key)
+        return await read_object(self.store, self.remote, logo.storage_key)
 
     async def _replace_marked(self, media_id: str, marked: list[StoredVariant]) -> MediaRecord:
         """The record's variants: every plain one, the earlier watermarked ones not redone, the new ones.

@@ -2,6 +2,8 @@
 worker → moto's S3 server: upload, download, delete, deleteSource, all, and refusals.
 
 The processing worker here has no S3 settings, so nothing is synced until a test asks for it.
+A media moved to S3 (deleteSource) is then read from there: watermarked, processed, its
+watermarked outputs removed from both stores.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from services.media.settings import MediaSettings
 from services.media.store import LocalStore, S3Store
 from tests.media.images import shared
 from tests.media.support import MediaClient, S3Server, running_worker, with_s3
+from tests.media.test_watermark import watermarked
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -226,3 +229,60 @@ async def test_a_media_the_operation_does_not_apply_to_is_refused_naming_it(rig:
     deleted = await rig.gateway.post("/api/admin/media/sync", json={"mediaIds": [ready.media_id]})
     assert deleted.status_code == 400
     assert "is deleted, not ready" in deleted.text
+
+
+async def test_a_media_moved_to_s3_is_watermarked_from_s3_and_its_new_outputs_are_synced(
+    rig: SyncRig, watermark_worker: Worker
+) -> None:
+    ready = await rig.ready_media()
+    await rig.synced(mediaIds=[ready.media_id], deleteSource=True)
+    assert await rig.md5s(rig.local, ready) == [None] * 4
+
+    answer = await rig.gateway.post(f"/api/admin/media/{ready.media_id}/watermark", json={"text": "ACME"})
+    assert answer.status_code == 202, answer.text
+    marked = await watermarked(rig.gateway, ready.media_id, {"thumb", "medium", "large"})
+    assert marked["state"] == "ready"
+
+    async def synced() -> media_pb2.Media | None:
+        media = await rig.media.get(ready.media_id)
+        return media if media.synced_to_s3 else None
+
+    after = await wait_until(synced, within=45, what="the watermarked outputs synced")
+    outputs = [v for v in after.variants if v.name.endswith(".watermarked")]
+    assert len(outputs) == 3
+    for output in outputs:
+        assert await rig.bucket.get_bytes(output.storage_key) == await rig.local.get_bytes(output.storage_key)
+    assert await rig.md5s(rig.local, ready) == [None] * 4  # the moved objects stay in S3 only
+
+
+async def test_removing_a_watermark_removes_its_outputs_from_s3_too(rig: SyncRig, watermark_worker: Worker) -> None:
+    ready = await rig.ready_media()
+    answer = await rig.gateway.post(
+        f"/api/admin/media/{ready.media_id}/watermark", json={"text": "ACME", "variants": ["thumb"]}
+    )
+    assert answer.status_code == 202, answer.text
+    await watermarked(rig.gateway, ready.media_id, {"thumb"})
+    await rig.synced(mediaIds=[ready.media_id])
+    output = next(v for v in (await rig.media.get(ready.media_id)).variants if v.name == "thumb.watermarked")
+    assert await rig.bucket.stat(output.storage_key) is not None
+
+    removed = await rig.gateway.delete(f"/api/admin/media/{ready.media_id}/watermark")
+    assert removed.status_code == 200, removed.text
+    assert await rig.bucket.stat(output.storage_key) is None
+    assert await rig.local.stat(output.storage_key) is None
+    assert await rig.bucket.stat(f"originals/{ready.media_id}") is not None
+
+
+async def test_an_original_found_only_in_s3_is_processed_from_there(
+    media: MediaClient, media_settings: MediaSettings
+) -> None:
+    pending = (await media.upload(shared("sk_rocket.jpg"), owner_id="moved")).media  # no worker yet
+    key = f"originals/{pending.media_id}"
+    bucket, local = s3_store(media_settings), LocalStore(media_settings.data_dir / "media")
+    assert bucket is not None
+    await bucket.put_bytes(key, await local.get_bytes(key), pending.content_type)
+    assert await local.delete(key)
+
+    async with running_worker(media_settings, processing_queue(media_settings)):
+        ready = await media.wait_state(pending.media_id, media_pb2.MEDIA_STATE_READY)
+    assert {v.name for v in ready.variants} == {"thumb", "medium", "large"}
