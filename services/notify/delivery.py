@@ -2,7 +2,8 @@
 
 The job functions (``jobs.py``) call :meth:`Deliverer.deliver` with the notification id and the
 queue's attempt number. A channel with a send gate (Telegram: ``send_gate.py``) asks it right
-before the provider call; a held channel or a full window puts the job back without an attempt.
+before the provider call and tells it when the answer is in; a held channel, a full window or
+another send on the wire for too long puts the job back without an attempt.
 The attempt is one span (``notify.deliver <channel>``, child of the job's run span, itself a
 child of the ``Send`` that queued it), recorded in the database with its outcome; what follows
 is :func:`services.notify.domain.outcomes.next_step`'s decision, told to the queue layer:
@@ -29,7 +30,7 @@ from runtime.retry import RetryPolicy
 from services.notify.channels.base import Sender
 from services.notify.channels.telegram import sent_parts
 from services.notify.domain.channels import Channel
-from services.notify.domain.outcomes import Action, Outcome, next_step
+from services.notify.domain.outcomes import Action, Outcome, OutcomeKind, next_step
 from services.notify.metrics import NOTIFICATIONS, TELEGRAM_RETRY_AFTER
 from services.notify.records import Notification, State
 from services.notify.send_gate import SendGate, Verdict
@@ -60,19 +61,24 @@ class Deliverer:
         if sender is None:
             raise PermanentError(f"the {channel} channel has no provider configured in this worker")
         await self.store.mark_sending(notification_id)
-        gate = await self._pass_gate(notification, channel)
+        admitted = await self._pass_gate(notification, channel)
         try:
-            return await self._send_and_follow(sender, notification, channel, attempt)
+            return await self._send_and_follow(sender, notification, channel, attempt, admitted)
         except BaseException:
             # Not delivered (retry, requeue, failure): the next run may send. A delivered one
             # keeps its in-flight mark until it lapses, so a run that read the notification
             # before it was delivered cannot send it again.
-            if gate is not None:
-                await gate.release(notification_id)
+            if admitted is not None:
+                await admitted[0].release(notification_id)
             raise
 
     async def _send_and_follow(
-        self, sender: Sender, notification: Notification, channel: Channel, attempt: int
+        self,
+        sender: Sender,
+        notification: Notification,
+        channel: Channel,
+        attempt: int,
+        admitted: tuple[SendGate, str] | None,
     ) -> dict[str, Any]:
         notification_id = notification.id
         with tracer.start_as_current_span(
@@ -80,27 +86,36 @@ class Deliverer:
             kind=trace.SpanKind.CLIENT,
             attributes={"notify.notification_id": notification_id, "notify.attempt": attempt},
         ) as span:
-            outcome = await self._attempt(sender, notification)
+            outcome = Outcome.transient("the send did not finish")
+            try:
+                outcome = await self._attempt(sender, notification)
+            finally:
+                if admitted is not None:
+                    # The answer is in: a 429 holds the channel before the next send may start.
+                    hold_s = (outcome.retry_after_s or 0.0) if outcome.kind is OutcomeKind.RATE_LIMITED else 0.0
+                    await admitted[0].finish(admitted[1], notification.to, hold_s=hold_s)
             span.set_attribute("notify.outcome", outcome.kind.value)
             if not outcome.ok:
                 span.set_status(trace.Status(trace.StatusCode.ERROR, outcome.reason[:200]))
         NOTIFICATIONS.labels(channel.value, outcome.kind.value).inc()
         return await self._follow(notification, channel, attempt, outcome)
 
-    async def _pass_gate(self, notification: Notification, channel: Channel) -> SendGate | None:
-        """Right before the provider call: a held channel, a full limit window or another worker
-        sending the same notification sends the job back (no attempt used). Returns the gate
-        that admitted the send (to release once its outcome is stored), None without a gate."""
+    async def _pass_gate(self, notification: Notification, channel: Channel) -> tuple[SendGate, str] | None:
+        """Right before the provider call: a held channel, a full limit window, another send on
+        the wire for too long or another worker sending the same notification sends the job back
+        (no attempt used). Returns the gate that admitted the send and its ticket (to finish once
+        the provider answered, and release once a failed outcome is stored), None without a gate."""
         gate = self.gates.get(channel)
         if gate is None:
             return None
         admission = await gate.admit(notification.id, notification.to)
         if admission.verdict is Verdict.ADMITTED:
-            return gate
+            return gate, admission.ticket
         reason = {
             Verdict.HELD: "the channel is held by a provider's retry_after",
             Verdict.BUSY: "the channel's rate limit had no room",
             Verdict.IN_FLIGHT: "another worker is sending it",
+            Verdict.FLOOR: "another send stayed on the wire",
         }[admission.verdict]
         await self.store.mark_requeued(
             notification.id, reason=reason, next_attempt_at_ms=now_ms() + round(admission.wait_s * 1000)
@@ -141,9 +156,7 @@ class Deliverer:
             log.info("accepted by provider", notification_id=nid, channel=channel.value, attempt=attempt, state=state)
             return {"state": state.value, "providerId": outcome.provider_id}
         if step.action is Action.REQUEUE:
-            gate = self.gates.get(channel)
-            if gate is not None and step.delay_s > 0:
-                await gate.hold(step.delay_s)  # first: every other worker stops sending now
+            # A gated channel is already held: the gate set the hold when the answer came in.
             TELEGRAM_RETRY_AFTER.inc(step.delay_s)
             await self.store.mark_requeued(nid, reason=step.reason, next_attempt_at_ms=at + round(step.delay_s * 1000))
             log.warning("rate limited, channel held", notification_id=nid, retry_after_s=step.delay_s)

@@ -1,35 +1,38 @@
-"""The Telegram send gate: the Bot API's limits checked again right before each HTTP call.
+"""The Telegram send gate: one send on the wire at a time, each admitted under the Bot API's limits.
 
 The queue layer paces *claims* (30/s for the bot, 1/s per chat, 20/min per group chat) and holds
-every claim during a provider's ``retry_after``. The Bot API counts *arrivals*: between a claim
-and its HTTP request a worker reads and writes the database, and on a loaded machine that gap
-varies by hundreds of milliseconds, so two sends claimed a second apart can arrive closer than
-that, and a job claimed just before a 429 can reach the provider during the pause. The gate
-closes both gaps: one Lua call, right before the request, that
+every claim during a provider's ``retry_after``. The Bot API counts *arrivals*, and between a
+claim and its arrival a worker reads and writes the database and waits for the CPU: on a loaded
+machine that gap varies by tens to hundreds of milliseconds. The gate makes the limits and the
+pauses hold whatever that delay is:
 
-* refuses while the queue's ``hold`` key is set (a ``retry_after`` in force), and
-* refuses while another worker is sending the same notification (a job whose lease lapsed while
-  its worker was starved of CPU is claimed again; without this both would reach the provider),
-* admits the send only if every window it belongs to (the bot, its chat, its group chat) has
-  room, recording the send start in each; otherwise it says how long until the fullest frees.
+* **One send at a time, bot-wide** (the *floor*, ``keys.send_gate_floor``): a send is admitted
+  only while no other is on the wire, and the floor is let go only once its answer is in, a 429's
+  hold already set. So no request can be on its way when a 429 pauses the bot: the next send is
+  admitted after the hold is in place and refused by it. The cost is throughput: at most one send
+  per round trip (a few ms on loopback; 30/s needs a round trip under 33 ms).
+* **Windows counted from each send's answer**: an admitted send is recorded in every window it
+  belongs to (the bot, its chat, its group chat) and, when its answer comes back, moved to that
+  moment (``finish``). The provider saw it no later than that, and the next send arrives no earlier
+  than its admission, so sends admitted a window apart *arrive* at least a window apart.
+* **A held channel admits nothing** (the queue's ``hold`` key, a ``retry_after`` in force).
+* **A notification in flight is not admitted again** (``keys.send_in_flight``): a job whose
+  lease lapsed while its worker was starved of CPU is claimed again; without the mark both runs
+  would reach the provider. The mark stays until ``release`` (called once an outcome other than
+  delivered is stored) or for ``in_flight_s``: a delivered notification keeps it, so a run that
+  read it just before it was delivered cannot send it again.
 
-An admitted send marks its notification in flight (``keys.send_in_flight``) until ``release``,
-called once an outcome other than delivered is stored (the next run may send), or for
-``in_flight_s``: a delivered notification keeps the mark, so a run that read it just before it
-was delivered cannot send it again; a worker killed mid-send never releases, and its job is sent
-again once the mark lapses (the documented at-least-once window).
-
-A 429 sets the hold through the gate the moment its answer arrives (``hold``), before the job's
-outcome is recorded.
-
-Windows are sliding logs in Redis (``keys.send_gate_window``) read with the server's ``TIME``,
-so every worker replica shares them and one clock. What is left between the gate and the
-provider is the event loop's delay before the request leaves, a few milliseconds.
+A worker killed mid-send never finishes: its floor lapses after ``floor_s``, and its job is sent
+again once the in-flight mark lapses (the documented at-least-once window). Everything lives in
+Redis and is read with the server's ``TIME``, so every worker replica shares one clock and one
+floor. Waiting for the floor is a ``BLPOP`` on a doorbell list rung by each ``finish``, one
+waiter per worker process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -40,10 +43,11 @@ from runtime.queue.keys import QueueKeys
 from runtime.queue.spec import RateLimit
 from services.notify import keys
 
-# KEYS: hold, the notification's in-flight marker, then one window per limit.  ARGV: notification
-# id, in-flight ms, then (max, period ms) per window.  -> {0, 0} admitted (recorded in every window,
-# the marker set); {1, ms} held for ms; {2, ms} a window is full for ms more; {3, ms} another
-# worker is sending this notification (its marker lapses in ms).
+# KEYS: hold, the notification's in-flight mark, floor, then the bot's window and the others.
+# ARGV: notification id, in-flight ms, floor ms, then (max, period ms) per window.
+# -> {0, ms} admitted at ms (recorded in every window, the mark and the floor set); {1, ms} held
+# for ms; {2, ms} the bot's window is full for ms more; {5, ms} the chat's or group's is; {3, ms}
+# another worker is sending this notification; {4, ms} another send holds the floor for ms at most.
 ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -51,31 +55,51 @@ local held = redis.call('PTTL', KEYS[1])
 if held > 0 then return {1, held} end
 local sending = redis.call('PTTL', KEYS[2])
 if sending > 0 then return {3, sending} end
-local wait = 0
-for i = 3, #KEYS do
-  local max, period = tonumber(ARGV[i * 2 - 3]), tonumber(ARGV[i * 2 - 2])
+local floor = redis.call('PTTL', KEYS[3])
+if floor > 0 then return {4, floor} end
+local code, wait = 0, 0
+for i = 4, #KEYS do
+  local max, period = tonumber(ARGV[i * 2 - 4]), tonumber(ARGV[i * 2 - 3])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - period)
   if redis.call('ZCARD', KEYS[i]) >= max then
     local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-    wait = math.max(wait, tonumber(oldest[2]) + period - now)
+    local w = tonumber(oldest[2]) + period - now
+    if w > wait then wait = w; code = (i == 4) and 2 or 5 end
   end
 end
-if wait > 0 then return {2, wait} end
-for i = 3, #KEYS do
-  redis.call('ZADD', KEYS[i], now, ARGV[1] .. ':' .. now)
-  redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[i * 2 - 2]))
+if wait > 0 then return {code, wait} end
+local member = ARGV[1] .. ':' .. now
+for i = 4, #KEYS do
+  redis.call('ZADD', KEYS[i], now, member)
+  redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[i * 2 - 3]) + tonumber(ARGV[3]))
 end
 redis.call('SET', KEYS[2], 1, 'PX', tonumber(ARGV[2]))
-return {0, 0}
+redis.call('SET', KEYS[3], member, 'PX', tonumber(ARGV[3]))
+return {0, now}
 """
 
-
-# KEYS: hold.  ARGV: ms.  Hold the queue for ms unless a longer hold is already in place.
-HOLD = """
-local ms = tonumber(ARGV[1])
-if redis.call('PTTL', KEYS[1]) < ms then redis.call('SET', KEYS[1], 1, 'PX', ms) end
-return 1
+# KEYS: hold, floor, doorbell, then the windows.  ARGV: member, hold ms (0: none), then the
+# windows' periods.  The hold first, then each window's entry moved to now, then the floor let
+# go (if still this send's) and the doorbell rung.
+FINISH = """
+local hold = tonumber(ARGV[2])
+if hold > 0 and redis.call('PTTL', KEYS[1]) < hold then redis.call('SET', KEYS[1], 1, 'PX', hold) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 4, #KEYS do
+  if redis.call('ZSCORE', KEYS[i], ARGV[1]) then
+    redis.call('ZADD', KEYS[i], now, ARGV[1])
+    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[i - 1]))
+  end
+end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+redis.call('LPUSH', KEYS[3], 1)
+redis.call('LTRIM', KEYS[3], 0, 0)
+return now
 """
+
+DOORBELL_WAIT_S = 0.1
+"""Longest wait on the doorbell before looking again (a floor whose holder was killed lapses)."""
 
 
 class Verdict(Enum):
@@ -83,6 +107,7 @@ class Verdict(Enum):
     HELD = "held"
     BUSY = "busy"
     IN_FLIGHT = "in_flight"
+    FLOOR = "floor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +115,12 @@ class Admission:
     verdict: Verdict
     wait_s: float = 0.0
     """HELD: what is left of the hold; BUSY: until the fullest window has room again;
-    IN_FLIGHT: until another worker's send of the same notification is taken for lost."""
+    IN_FLIGHT: until another worker's send of the same notification is taken for lost;
+    FLOOR: until another send's floor lapses at the latest."""
+    ticket: str = ""
+    """ADMITTED: what ``finish`` is given once the provider answered."""
+    bot_window: bool = False
+    """BUSY: the bot-wide window is the full one (nobody can send before then)."""
 
 
 def _widened(limit: RateLimit | None, margin_s: float) -> RateLimit | None:
@@ -99,11 +129,13 @@ def _widened(limit: RateLimit | None, margin_s: float) -> RateLimit | None:
 
 class SendGate(Protocol):
     async def admit(self, notification_id: str, recipient: str) -> Admission:
-        """Whether a send to ``recipient`` may start now (and if so, it is counted)."""
+        """Whether a send to ``recipient`` may start now (and if so, it is counted and holds the
+        floor until ``finish``)."""
         ...
 
-    async def hold(self, seconds: float) -> None:
-        """Admit nothing for ``seconds`` (a provider's retry-after), starting now."""
+    async def finish(self, ticket: str, recipient: str, *, hold_s: float = 0.0) -> None:
+        """The admitted send's answer is in: ``hold_s`` > 0 holds the channel first (a 429's
+        ``retry_after``), then the send counts from now and the next may start."""
         ...
 
     async def release(self, notification_id: str) -> None:
@@ -115,11 +147,11 @@ class SendGate(Protocol):
 class TelegramSendGate:
     """Admits one Telegram send at a time under the bot, chat and group-chat limits.
 
-    ``admit`` waits (up to ``max_wait_s``) for a full window rather than giving the job back:
-    claims are paced by the same limits, so the wait is the claim-to-send jitter, short.
-    ``margin_s`` lengthens the chat and group windows (``bot_margin_s`` the bot's), so sends that
-    leave the gate a window apart still arrive at least a window apart when the first was
-    delayed on its way.
+    ``admit`` waits (up to ``max_wait_s``) for the floor or for room in a full window rather than
+    giving the job back: claims are paced by the same limits, so the wait is short. ``margin_s``
+    lengthens the chat and group windows (``bot_margin_s`` the bot's), for a provider whose clock
+    runs faster than Redis's. ``floor_s`` bounds how long a send may keep the others waiting
+    (a killed worker's floor lapses then; a send slower than that lets the next one start).
     """
 
     def __init__(
@@ -134,16 +166,21 @@ class TelegramSendGate:
         bot_margin_s: float = 0.0,
         max_wait_s: float = 2.0,
         in_flight_s: float = 30.0,
+        floor_s: float = 2.0,
     ) -> None:
         self._redis = redis
         self._script = redis.register_script(ADMIT)
-        self._hold_script = redis.register_script(HOLD)
+        self._finish_script = redis.register_script(FINISH)
         self._queue = queue
         self._hold = QueueKeys(queue).hold
+        self._floor = keys.send_gate_floor(queue)
+        self._doorbell = keys.send_gate_doorbell(queue)
         self._bot = _widened(bot, bot_margin_s) or bot
         self._chat, self._group = _widened(chat, margin_s), _widened(group, margin_s)
         self.max_wait_s = max_wait_s
         self.in_flight_s = in_flight_s
+        self.floor_s = floor_s
+        self._turn = asyncio.Lock()  # one contender for the floor per process
 
     def _windows(self, chat: str) -> list[tuple[str, RateLimit]]:
         windows = [(keys.send_gate_window(self._queue, "bot"), self._bot)]
@@ -154,38 +191,71 @@ class TelegramSendGate:
         return windows
 
     async def check(self, notification_id: str, chat: str) -> Admission:
-        """One look: admitted (and recorded), held, busy or in flight, in a single Redis call."""
+        """One look: admitted (recorded, holding the floor), held, busy, in flight or the floor
+        taken, in a single Redis call."""
         windows = self._windows(chat)
-        args: list[str | int] = [notification_id, max(round(self.in_flight_s * 1000), 1)]
+        args: list[str | int] = [notification_id, _ms(self.in_flight_s), _ms(self.floor_s)]
         for _, limit in windows:
             args += [limit.max_jobs, limit.period_ms]
         sending = keys.send_in_flight(self._queue, notification_id)
-        code, ms = await self._script(keys=[self._hold, sending, *(key for key, _ in windows)], args=args)
-        verdict = (Verdict.ADMITTED, Verdict.HELD, Verdict.BUSY, Verdict.IN_FLIGHT)[int(code)]
-        return Admission(verdict, int(ms) / 1000)
+        code, ms = await self._script(keys=[self._hold, sending, self._floor, *(key for key, _ in windows)], args=args)
+        code, ms = int(code), int(ms)
+        if code == 0:
+            return Admission(Verdict.ADMITTED, ticket=f"{notification_id}:{ms}")
+        verdict = {1: Verdict.HELD, 2: Verdict.BUSY, 3: Verdict.IN_FLIGHT, 4: Verdict.FLOOR, 5: Verdict.BUSY}[code]
+        return Admission(verdict, ms / 1000, bot_window=code == 2)
+
+    async def finish(self, ticket: str, recipient: str, *, hold_s: float = 0.0) -> None:
+        windows = self._windows(recipient)
+        args: list[str | int] = [ticket, _ms(hold_s) if hold_s > 0 else 0, *(limit.period_ms for _, limit in windows)]
+        await self._finish_script(
+            keys=[self._hold, self._floor, self._doorbell, *(key for key, _ in windows)], args=args
+        )
 
     async def release(self, notification_id: str) -> None:
         """Let the next run of this notification be admitted (this one's outcome is stored)."""
         await self._redis.delete(keys.send_in_flight(self._queue, notification_id))
 
-    async def hold(self, seconds: float) -> None:
-        """Hold the queue (its ``hold`` key, which every claim and this gate honour) at once: the
-        429's worker still has to record it before the queue layer would set the same hold, and
-        other workers' sends must not reach the provider meanwhile."""
-        await self._hold_script(keys=[self._hold], args=[max(round(seconds * 1000), 1)])
-
     async def admit(self, notification_id: str, recipient: str) -> Admission:
-        """Admitted, or why not: held (a ``retry_after`` in force), still busy after waiting for
-        room in a window, or still in flight elsewhere; waits ``max_wait_s`` at most."""
-        waited = 0.0
+        """Admitted (holding the floor: ``finish`` must follow), or why not: held (a
+        ``retry_after`` in force), still busy or the floor still taken after ``max_wait_s``, or
+        in flight elsewhere."""
+        deadline = time.monotonic() + self.max_wait_s
+        while True:
+            async with self._turn:
+                admission = await self._contend(notification_id, recipient, deadline)
+            if admission.verdict is not Verdict.ADMITTED and admission.verdict is not Verdict.FLOOR:
+                await self._pass_doorbell_on()  # the floor is free: another process may be waiting
+            if admission.verdict is not Verdict.BUSY or admission.bot_window:
+                return admission
+            # This chat's window is full: wait outside the turn, so sends to other chats go on.
+            left = deadline - time.monotonic()
+            if admission.wait_s > left:
+                return admission
+            await asyncio.sleep(admission.wait_s)
+
+    async def _contend(self, notification_id: str, recipient: str, deadline: float) -> Admission:
+        """The process's turn: wait for the floor and for room in the bot's window (nobody can
+        send before either), until admitted, refused for another reason, or out of time."""
         while True:
             admission = await self.check(notification_id, recipient)
-            if admission.verdict in (Verdict.ADMITTED, Verdict.HELD):
+            left = deadline - time.monotonic()
+            if admission.verdict is Verdict.FLOOR and left > 0:
+                await self._wait_for_doorbell(min(admission.wait_s, DOORBELL_WAIT_S, left))
+            elif admission.verdict is Verdict.BUSY and admission.bot_window and admission.wait_s <= left:
+                await asyncio.sleep(admission.wait_s)
+            else:
                 return admission
-            if admission.verdict is Verdict.BUSY and waited + admission.wait_s > self.max_wait_s:
-                return admission  # no room within the bound: give the job back at once
-            pause = min(admission.wait_s, self.max_wait_s - waited)
-            if pause <= 0:
-                return admission
-            await asyncio.sleep(pause)
-            waited += pause
+
+    async def _wait_for_doorbell(self, seconds: float) -> None:
+        await self._redis.execute_command("BLPOP", self._doorbell, f"{max(seconds, 0.001):.3f}")
+
+    async def _pass_doorbell_on(self) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.lpush(self._doorbell, 1)
+            pipe.ltrim(self._doorbell, 0, 0)
+            await pipe.execute()
+
+
+def _ms(seconds: float) -> int:
+    return max(round(seconds * 1000), 1)

@@ -52,12 +52,16 @@ class NotifySettings(CommonSettings):
     """Per chat, in ``RateLimit.parse`` form."""
     telegram_group_rate: str = "20/60s"
     """Per group chat (negative chat id), on top of the per-chat limit."""
-    telegram_send_margin_ms: int = Field(default=100, ge=0, le=5000)
-    """Added to the per-chat and per-group windows at the send gate: the Bot API counts arrivals,
-    which trail the gate by the event loop's and the network's delay."""
-    telegram_bot_margin_ms: int = Field(default=10, ge=0, le=1000)
-    """The same for the bot-wide window, kept small: it costs throughput every second
-    (30 per 1.01 s is 29.7/s)."""
+    telegram_send_margin_ms: int = Field(default=0, ge=0, le=5000)
+    """Added to the per-chat and per-group windows at the send gate. The gate counts each send from
+    its answer, so sends it admits a window apart arrive at least a window apart: a margin is only
+    for a provider whose clock runs faster than ours."""
+    telegram_bot_margin_ms: int = Field(default=0, ge=0, le=1000)
+    """The same for the bot-wide window (it costs throughput every second: 30 per 1.01 s is 29.7/s)."""
+    telegram_floor_ms: int = Field(default=2000, ge=10, le=120_000)
+    """How long one Telegram send may keep the next waiting for its answer (the gate sends one at
+    a time): a killed worker's send stops the channel this long at most; a slower answer lets the
+    next send start, which could then arrive during a 429's pause."""
 
     vapid_private_key: str = ""
     """Base64url raw key or PEM; ``make run`` generates one into ``DATA_DIR`` when unset."""

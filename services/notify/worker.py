@@ -64,6 +64,7 @@ def build_gates(settings: NotifySettings, redis: Redis, queue: str) -> dict[Chan
         group=limits.group,
         margin_s=settings.telegram_send_margin_ms / 1000,
         bot_margin_s=settings.telegram_bot_margin_ms / 1000,
+        floor_s=settings.telegram_floor_ms / 1000,
         # A send is cut off after the provider timeout; a mark older than that is a lost worker's.
         in_flight_s=settings.notify_provider_timeout_s,
     )

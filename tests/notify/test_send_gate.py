@@ -31,11 +31,19 @@ def gate(redis: Redis, *, bot: int = 30, chat: str = "1/1s", group: str = "20/60
     )
 
 
+async def sent(g: TelegramSendGate, notification_id: str, chat: str) -> None:
+    """Admitted, sent and answered: the floor is free again."""
+    admission = await g.check(notification_id, chat)
+    assert admission.verdict is Verdict.ADMITTED
+    await g.finish(admission.ticket, chat)
+
+
 async def test_a_chat_gets_one_send_per_window_and_the_refusal_says_how_long_to_wait(redis: Redis) -> None:
     g = gate(redis)
-    assert (await g.check("n1", "7")).verdict is Verdict.ADMITTED
+    await sent(g, "n1", "7")
     second = await g.check("n2", "7")
     assert second.verdict is Verdict.BUSY
+    assert not second.bot_window
     assert 0 < second.wait_s <= 1.0
     assert (await g.check("n3", "8")).verdict is Verdict.ADMITTED
 
@@ -44,7 +52,7 @@ async def test_the_margins_lengthen_the_chat_and_the_bot_windows_each_by_their_o
     g = TelegramSendGate(
         redis, TELEGRAM, bot=RateLimit(1, 1.0), chat=RateLimit(1, 1.0), group=None, margin_s=10.0, bot_margin_s=3.0
     )
-    assert (await g.check("n1", "7")).verdict is Verdict.ADMITTED
+    await sent(g, "n1", "7")
     assert (await g.check("n2", "7")).wait_s > 4.0  # the chat's window: 1 s + 10 s of margin
     assert 1000 < await redis.pttl(keys.send_gate_window(TELEGRAM, "bot")) <= 4000
     assert 4000 < await redis.pttl(keys.send_gate_window(TELEGRAM, "chat:7")) <= 11000
@@ -52,14 +60,17 @@ async def test_the_margins_lengthen_the_chat_and_the_bot_windows_each_by_their_o
 
 async def test_the_bot_window_admits_its_rate_across_chats(redis: Redis) -> None:
     g = gate(redis, bot=3)
-    verdicts = [(await g.check(f"n{i}", str(100 + i))).verdict for i in range(4)]
-    assert verdicts == [Verdict.ADMITTED] * 3 + [Verdict.BUSY]
+    for i in range(3):
+        await sent(g, f"n{i}", str(100 + i))
+    fourth = await g.check("n3", "103")
+    assert (fourth.verdict, fourth.bot_window) == (Verdict.BUSY, True)
 
 
 async def test_a_group_chat_is_limited_per_minute_on_top_of_the_chat_limit(redis: Redis) -> None:
     g = gate(redis, chat="", group="2/60s")
-    verdicts = [(await g.check(f"n{i}", "-1001")).verdict for i in range(3)]
-    assert verdicts == [Verdict.ADMITTED, Verdict.ADMITTED, Verdict.BUSY]
+    await sent(g, "n0", "-1001")
+    await sent(g, "n1", "-1001")
+    assert (await g.check("n2", "-1001")).verdict is Verdict.BUSY
     assert (await g.check("private", "1001")).verdict is Verdict.ADMITTED
 
 
@@ -72,19 +83,67 @@ async def test_a_held_channel_admits_nothing_and_counts_nothing(redis: Redis) ->
     assert await redis.exists(keys.send_gate_window(TELEGRAM, "bot")) == 0
 
 
+async def test_one_send_at_a_time_another_waits_for_the_floor_until_the_answer_is_in(redis: Redis) -> None:
+    g = gate(redis)
+    first = await g.check("n1", "7")
+    assert first.verdict is Verdict.ADMITTED
+    assert (await g.check("n2", "8")).verdict is Verdict.FLOOR
+    other_process = gate(redis)  # its own turn: it blocks on the doorbell, as another worker would
+    waiting = asyncio.create_task(other_process.admit("n2", "8"))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    await g.finish(first.ticket, "7")
+    assert (await asyncio.wait_for(waiting, 10)).verdict is Verdict.ADMITTED
+
+
+async def test_a_floor_whose_sender_never_answers_lapses(redis: Redis) -> None:
+    g = TelegramSendGate(redis, TELEGRAM, bot=RateLimit(30), chat=None, group=None, floor_s=0.3)
+    assert (await g.check("n1", "7")).verdict is Verdict.ADMITTED  # a worker killed mid-send
+    assert (await g.admit("n2", "8")).verdict is Verdict.ADMITTED
+
+
+async def test_a_floor_still_taken_after_the_wait_bound_sends_the_job_back(redis: Redis) -> None:
+    g = TelegramSendGate(redis, TELEGRAM, bot=RateLimit(30), chat=None, group=None, floor_s=60.0, max_wait_s=0.2)
+    assert (await g.check("n1", "7")).verdict is Verdict.ADMITTED
+    assert (await g.admit("n2", "8")).verdict is Verdict.FLOOR
+
+
+async def test_a_send_counts_in_its_windows_from_the_moment_its_answer_came_in(redis: Redis) -> None:
+    g = gate(redis)
+    admitted = await g.check("n1", "7")
+    started = int(admitted.ticket.rsplit(":", 1)[1])
+    await asyncio.sleep(0.5)  # the request on its way, the provider answering
+    await g.finish(admitted.ticket, "7")
+    for window in ("bot", "chat:7"):
+        [(member, score)] = await redis.zrange(keys.send_gate_window(TELEGRAM, window), 0, -1, withscores=True)
+        assert member.decode() == admitted.ticket
+        assert score >= started + 500
+
+
+async def test_the_hold_of_a_429_is_in_place_before_the_next_send_can_be_admitted(redis: Redis) -> None:
+    g = gate(redis)
+    first = await g.check("n1", "7")
+    await g.finish(first.ticket, "7", hold_s=3.0)
+    assert 2000 < await redis.pttl(QueueKeys(TELEGRAM).hold) <= 3000
+    assert (await g.check("n2", "8")).verdict is Verdict.HELD
+
+
 async def test_admit_waits_for_room_and_the_admitted_sends_are_a_window_apart(redis: Redis) -> None:
     g = gate(redis, chat="1/300ms")
-    assert (await g.admit("n1", "7")).verdict is Verdict.ADMITTED
+    first = await g.admit("n1", "7")
+    assert first.verdict is Verdict.ADMITTED
+    await g.finish(first.ticket, "7")
     assert (await g.admit("n2", "7")).verdict is Verdict.ADMITTED
-    # The bot's window (1 s) still holds both starts; the chat's has let go of the first.
-    starts = await redis.zrange(keys.send_gate_window(TELEGRAM, "bot"), 0, -1, withscores=True)
-    assert len(starts) == 2
-    assert starts[1][1] - starts[0][1] >= 300
+    # The bot's window (1 s) still holds both; the chat's has let go of the first.
+    sends = await redis.zrange(keys.send_gate_window(TELEGRAM, "bot"), 0, -1, withscores=True)
+    assert len(sends) == 2
+    assert sends[1][1] - sends[0][1] >= 300
 
 
 async def test_admit_gives_up_when_the_wait_is_longer_than_its_bound(redis: Redis) -> None:
     g = TelegramSendGate(redis, TELEGRAM, bot=RateLimit(30), chat=RateLimit(1, 60.0), group=None, max_wait_s=0.1)
-    await g.admit("n1", "7")
+    first = await g.admit("n1", "7")
+    await g.finish(first.ticket, "7")
     busy = await g.admit("n2", "7")
     assert busy.verdict is Verdict.BUSY
     assert busy.wait_s > 0.1
@@ -159,11 +218,11 @@ async def test_a_429_holds_the_channel_through_the_gate_before_the_job_goes_back
 
 async def test_a_notification_in_flight_is_not_admitted_again_until_released(redis: Redis) -> None:
     g = gate(redis, chat="")
-    assert (await g.check("n1", "7")).verdict is Verdict.ADMITTED
+    await sent(g, "n1", "7")
     again = await g.check("n1", "7")
     assert again.verdict is Verdict.IN_FLIGHT
     assert 0 < again.wait_s <= g.in_flight_s
-    assert (await g.check("n2", "7")).verdict is Verdict.ADMITTED
+    await sent(g, "n2", "7")
     await g.release("n1")
     assert (await g.check("n1", "7")).verdict is Verdict.ADMITTED
 
