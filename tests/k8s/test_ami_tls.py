@@ -1,0 +1,42 @@
+"""Production reaches Asterisk over TLS, with the settings ami_ingest reads and a port the policies open."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.ami_ingest.settings import AmiIngestSettings
+from tests.k8s.render import of_kind
+from tests.k8s.test_manifests import config, container, named
+
+
+def ami_ingest_env(overlay: str) -> dict[str, str]:
+    env = container(named(overlay, "Deployment", "ami-ingest")).get("env", [])
+    return {item["name"]: item["value"] for item in env if "value" in item}
+
+
+def test_production_ami_ingest_speaks_tls_and_checks_the_certificate_against_the_mounted_ca() -> None:
+    env = ami_ingest_env("production")
+    settings = AmiIngestSettings.model_validate(
+        {"ami_tls": env["AMI_TLS"], "ami_tls_ca": env["AMI_TLS_CA"], "ami_username": "u", "ami_secret": "s"}
+    )
+    assert settings.ami_tls is True
+    assert settings.ami_tls_ca is not None
+    # The CA file comes with the ami-ingest-asterisk Secret, mounted where SECRETS_DIR points.
+    assert settings.ami_tls_ca.parent == Path(config("production")["SECRETS_DIR"])
+
+
+def test_only_ami_ingest_gets_the_ami_tls_settings() -> None:
+    for deployment in of_kind("production", "Deployment"):
+        if deployment["metadata"]["name"] != "ami-ingest":
+            names = {item["name"] for item in container(deployment).get("env", [])}
+            assert not {n for n in names if n.startswith("AMI_")}, deployment["metadata"]["name"]
+
+
+def test_the_asterisk_egress_opens_the_ami_tls_port() -> None:
+    (policy,) = [p for p in of_kind("production", "NetworkPolicy") if p["metadata"]["name"] == "asterisk-egress"]
+    ports = {port["port"] for rule in policy["spec"]["egress"] for port in rule["ports"]}
+    assert 5039 in ports
+
+
+def test_development_keeps_plain_ami_against_its_simulated_pbx() -> None:
+    assert "AMI_TLS" not in ami_ingest_env("dev")
