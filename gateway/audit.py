@@ -12,46 +12,23 @@ never changes the answer already sent.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runtime.auth.audit import AUDITED_SCOPES, write_audit
 from runtime.auth.http import HttpAuth
 from runtime.auth.keys import AuditEntry
 from runtime.auth.scopes import Principal
-from runtime.auth.scopes import Scope as AuthScope
-from runtime.errors import Unavailable
-from runtime.logging import get_logger
 
 __all__ = ["AuditMiddleware", "audit"]
-
-if TYPE_CHECKING:
-    from runtime.auth.store import AuthStore
-
-log = get_logger("gateway.audit")
-
-AUDITED_SCOPES = frozenset({AuthScope.OPERATE, AuthScope.ADMIN, AuthScope.INTERNAL})
-
-
-async def _write(store: AuthStore | None, entry: AuditEntry) -> None:
-    if store is None:
-        log.error("audit log unavailable", action=entry.action, actor=entry.actor, outcome=entry.outcome)
-        return
-    try:
-        await store.record(entry)
-    except Unavailable as error:
-        log.error(
-            "audit write failed", action=entry.action, actor=entry.actor, outcome=entry.outcome, error=repr(error)
-        )
-        return
-    log.info("audit", action=entry.action, actor=entry.actor, target=entry.target, outcome=entry.outcome)
 
 
 async def audit(request: Request, action: str, *, outcome: str, actor: str, target: str = "", detail: str = "") -> None:
     auth: HttpAuth = request.app.state.auth
     entry = AuditEntry(time.time(), actor, action, target or request.url.path, outcome, detail)
-    await _write(auth.authenticator.store, entry)
+    await write_audit(auth.authenticator.store, entry)
 
 
 def _outcome(status: int) -> str:
@@ -105,4 +82,4 @@ class AuditMiddleware:
             _outcome(status),
             detail,
         )
-        await _write(auth.authenticator.store, entry)
+        await write_audit(auth.authenticator.store, entry)

@@ -246,7 +246,8 @@ class CommonSettings(Topology):
     # this long, so clients resolve the name again and spread over replicas added since; 0 = never.
     grpc_max_connection_age_seconds: float = Field(default=30.0, ge=0.0, le=86_400.0)
     # Calls one gRPC server runs at once (long streams included: Ingest, every watch); the next is
-    # refused at once with RESOURCE_EXHAUSTED, which clients retry with backoff. Without a cap calls
+    # refused at once with RESOURCE_EXHAUSTED, which clients retry with backoff, and the refusal is
+    # counted and logged (runtime.call_cap). Without a cap calls
     # queue in gRPC core, and once more than 1,000 wait for the Python server to take them
     # (grpc.server.max_pending_requests) core kills the newest with CANCELLED before any handler or
     # log line sees them: 2,000 concurrent EnqueueJob gave 93–182 such CANCELLED. 0 = no cap.

@@ -72,6 +72,7 @@ from runtime.auth.authenticator import Authenticator
 from runtime.auth.grpc_server import AuthInterceptor, check_declared
 from runtime.auth.scopes import Scope
 from runtime.auth.tls import server_credentials
+from runtime.call_cap import CallCap
 from runtime.config import CommonSettings, load_settings, parse_address
 from runtime.event_loop import event_loop_factory
 from runtime.health import HealthCheck, HealthReporter
@@ -162,11 +163,14 @@ class GrpcServer:
         self.grace_seconds = min(max(grace_seconds, 0.0), 4.5)
         self.stopping = shutdown_event()
         self.health = HealthReporter(service.service_names, service.health_checks, interval=health_interval_seconds)
+        self.auth = AuthInterceptor(authenticator, service.scopes)
         self.server = grpc.aio.server(
             interceptors=[
+                # Outermost: a call past the cap is refused (counted, logged) before anything else runs.
+                *([CallCap(max_concurrent_rpcs)] if max_concurrent_rpcs > 0 else []),
                 telemetry.server_interceptor(),
                 ServerInterceptor(debug_when_ok=service.debug_when_ok),
-                AuthInterceptor(authenticator, service.scopes),
+                self.auth,
             ],
             # A second process on the same port must fail loudly, not share it; only the
             # workers of one GRPC_PROCESSES unit share their port on purpose.
@@ -177,13 +181,11 @@ class GrpcServer:
                 # arrive while more than max_pending_requests (default 1,000) wait for this process to
                 # take them. Under a burst the Python loop takes them slower than they arrive, so that
                 # queue is made long enough to hold a burst; the calls wait in it within their own
-                # deadline, and the concurrency cap below answers the excess with a clear refusal.
+                # deadline, and the concurrency cap (runtime.call_cap) answers the excess with a clear,
+                # logged and counted refusal.
                 ("grpc.server.max_pending_requests", PENDING_CALLS_LIMIT),
                 ("grpc.server.max_pending_requests_hard_limit", PENDING_CALLS_LIMIT),
             ],
-            # Past the cap a call is refused at once with RESOURCE_EXHAUSTED ("Concurrent RPC limit
-            # exceeded") instead of queueing; see CommonSettings.grpc_max_concurrent_rpcs.
-            maximum_concurrent_rpcs=max_concurrent_rpcs or None,
         )
         service.register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
@@ -230,6 +232,7 @@ class GrpcServer:
         await self.server.stop(grace)
         if self.health_server is not None:
             await self.health_server.stop(0)
+        await self.auth.audit.drain(within=max(0.05, min(1.0, deadline - time.monotonic() - 0.2)))
         for hook in self.service.shutdown_hooks:
             remaining = deadline - time.monotonic()
             try:

@@ -35,7 +35,7 @@ from runtime.grpc_types import Continuation, MethodHandler
 from runtime.logging import get_logger
 from runtime.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED, split_method
 
-__all__ = ["SLOW_CALL_SECONDS", "ServerInterceptor"]
+__all__ = ["SLOW_CALL_SECONDS", "ServerInterceptor", "status_code_of"]
 
 log = get_logger("runtime.grpc")
 _stdlib_log = logging.getLogger("runtime.grpc")
@@ -103,7 +103,7 @@ class _Call:
         details: str | None = None,
     ) -> None:
         if code is None:
-            code = _code_of(context)
+            code = status_code_of(context)
         info = self.info
         elapsed = time.perf_counter() - self.started
         info.handled_child(code).inc()
@@ -131,7 +131,8 @@ class _Call:
             log.info("rpc finished", **fields)
 
 
-def _code_of(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+def status_code_of(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+    """The status the servicer set on ``context`` (OK when it set none)."""
     try:
         code = context.code()
     except Exception:

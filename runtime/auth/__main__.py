@@ -9,7 +9,9 @@
     python -m runtime.auth migrate
 
 Every command applies the migrations first, and every key change is written to the audit log
-(actor ``cli:<os user>``). Exit status 1 with a message for an unknown key id.
+(actor ``cli:<os user>``) and announced on Redis (``REDIS_URL``) to every running process, which
+drops its cached answers (:mod:`runtime.auth.revocation`): a revoked key is refused at once. Exit
+status 1 with a message for an unknown key id.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ import json
 import sys
 import time
 
+from redis.exceptions import RedisError
+
 from runtime.auth.migrate import upgrade
+from runtime.auth.revocation import announce_key_change
 from runtime.auth.scopes import Scope
 from runtime.auth.store import ApiKey, AuditEntry, AuthStore
 from runtime.config import CommonSettings, load_settings
@@ -38,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--scope", required=True, choices=[Scope.READ, Scope.OPERATE, Scope.ADMIN])
     listing = keys.add_parser("list", help="every key: id, name, scope, created, revoked")
     listing.add_argument("--json", action="store_true", help="one JSON array instead of a table")
-    revoke = keys.add_parser("revoke", help="revoke a key (callers get 401 within AUTH_KEY_CACHE_SECONDS)")
+    revoke = keys.add_parser("revoke", help="revoke a key (every process refuses it at once, told over Redis)")
     revoke.add_argument("key_id")
     audit = commands.add_parser("audit", help="the latest audit log entries, newest first")
     audit.add_argument("--limit", type=int, default=50)
@@ -58,6 +63,19 @@ def _key_json(key: ApiKey) -> dict[str, object]:
         "created_at": key.created_at,
         "revoked_at": key.revoked_at,
     }
+
+
+async def _announce(settings: CommonSettings, key_id: str) -> int | None:
+    """Tell every running process that ``key_id`` changed (runtime.auth.revocation); None: could not."""
+    try:
+        return await announce_key_change(settings.redis_url, key_id)
+    except (RedisError, OSError) as error:
+        print(
+            f"warning: could not announce the change on Redis ({type(error).__name__}): running processes "
+            f"notice it within AUTH_KEY_CACHE_SECONDS ({settings.auth_key_cache_seconds:g} s)",
+            file=sys.stderr,
+        )
+        return None
 
 
 async def _run(args: argparse.Namespace, settings: CommonSettings) -> int:
@@ -82,6 +100,7 @@ async def _run(args: argparse.Namespace, settings: CommonSettings) -> int:
             await store.record(
                 AuditEntry(time.time(), actor, "key create", issued.key.id, "ok", f"{args.name} ({args.scope})")
             )
+            await _announce(settings, issued.key.id)
             print(f"created key {issued.key.id} ({issued.key.name}, scope {issued.key.scope}); it is shown only now:")
             print(issued.token)
             return 0
@@ -102,7 +121,8 @@ async def _run(args: argparse.Namespace, settings: CommonSettings) -> int:
         if revoked is None:
             print(f"no key {args.key_id!r}", file=sys.stderr)
             return 1
-        print(f"revoked key {revoked.id} ({revoked.name})")
+        listening = await _announce(settings, revoked.id)
+        print(f"revoked key {revoked.id} ({revoked.name})" + (f"; {listening} processes told" if listening else ""))
         return 0
     finally:
         await store.close()

@@ -4,7 +4,10 @@ In order: ``AUTH_INTERNAL_TOKEN`` (the internal identity), ``AUTH_BOOTSTRAP_TOKE
 an API key (``sb_<id>_<secret>``, looked up in the database), a JWT (three dot-separated
 parts, verified against ``AUTH_JWKS_URL`` when configured). Answers are cached for
 ``AUTH_KEY_CACHE_SECONDS`` (default 5 s) per token digest, so a hot RPC costs one SHA-256 and a
-dict lookup, not a query; a revoked key stops working within that window. Failures raise
+dict lookup, not a query. Given a Redis URL, the first API key looked up also starts a
+:class:`runtime.auth.revocation.KeyChangeListener`, which empties the cache whenever a key is
+revoked or created anywhere, so a revoked key stops working at once in every process (within the
+cache lifetime only while Redis cannot be reached). Failures raise
 :class:`runtime.errors.Unauthenticated` with a reason that never contains the credential.
 """
 
@@ -17,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from runtime.auth.keys import ApiKey, parse_key
+from runtime.auth.revocation import KeyChangeListener
 from runtime.auth.scopes import Principal, Scope, granted_by
 from runtime.config import CommonSettings
 from runtime.errors import Unauthenticated
@@ -58,6 +62,7 @@ class Authenticator:
         database_url: str | None = None,
         jwt: JwtVerify | None = None,
         cache_seconds: float = 5.0,
+        redis_url: str | None = None,
     ) -> None:
         self._bootstrap = _digest(bootstrap_token) if bootstrap_token else None
         self._internal = _digest(internal_token) if internal_token else None
@@ -67,6 +72,10 @@ class Authenticator:
         self.cache_seconds = cache_seconds
         self._cache: dict[bytes, tuple[float, Principal | None, str]] = {}
         self._active: dict[str, tuple[float, bool]] = {}
+        # Bumped by forget_all(): a lookup that started before a revocation does not cache its answer.
+        self._generation = 0
+        self._redis_url = redis_url
+        self._listener: KeyChangeListener | None = None
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> Authenticator:
@@ -79,6 +88,7 @@ class Authenticator:
             database_url=settings.async_database_url,
             jwt=_jwt_verifier(settings) if settings.auth_jwks_url else None,
             cache_seconds=settings.auth_key_cache_seconds,
+            redis_url=settings.redis_url,
         )
 
     @property
@@ -92,8 +102,27 @@ class Authenticator:
         return self._store
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
         if self._store is not None:
             await self._store.close()
+
+    def forget_all(self) -> None:
+        """Drop every cached answer (a key changed somewhere): the next calls ask the database."""
+        self._generation += 1
+        self._cache.clear()
+        self._active.clear()
+
+    @property
+    def listener(self) -> KeyChangeListener | None:
+        """The key change listener, once an API key has been looked up (None without a Redis URL)."""
+        return self._listener
+
+    def _listen_for_key_changes(self) -> None:
+        if self._listener is None and self._redis_url is not None:
+            self._listener = KeyChangeListener(self._redis_url, self.forget_all)
+            self._listener.start()
 
     async def authenticate(self, token: str | None) -> Principal:
         """The principal behind ``token``; raises Unauthenticated (or Unavailable: store down)."""
@@ -109,10 +138,12 @@ class Authenticator:
         if cached is not None and cached[0] > now:
             principal, reason = cached[1], cached[2]
         else:
+            generation = self._generation
             principal, reason = await self._lookup(token)
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[digest] = (now + self.cache_seconds, principal, reason)
+            if generation == self._generation:
+                if len(self._cache) >= _CACHE_LIMIT:
+                    self._cache.clear()
+                self._cache[digest] = (now + self.cache_seconds, principal, reason)
         if principal is None:
             raise Unauthenticated(reason)
         return principal
@@ -122,6 +153,7 @@ class Authenticator:
         if parts is not None:
             if self.store is None:
                 return None, "API keys are not accepted here"
+            self._listen_for_key_changes()
             key = await self.store.verify_key(*parts)
             if key is None:
                 return None, f"unknown or revoked API key {parts[0]}"
@@ -141,10 +173,13 @@ class Authenticator:
             return cached[1]
         if self.store is None:
             return False
+        self._listen_for_key_changes()
+        generation = self._generation
         active = await self.store.key_active(key_id)
-        if len(self._active) >= _CACHE_LIMIT:
-            self._active.clear()
-        self._active[key_id] = (now + self.cache_seconds, active)
+        if generation == self._generation:
+            if len(self._active) >= _CACHE_LIMIT:
+                self._active.clear()
+            self._active[key_id] = (now + self.cache_seconds, active)
         return active
 
     def accepts_bootstrap(self, token: str) -> bool:

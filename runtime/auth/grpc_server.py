@@ -15,22 +15,32 @@ which other teams compile anyway (it exposes no data and calls nothing).
 
 The credential is ``authorization: Bearer <token>`` metadata; with mTLS (``GRPC_TLS_*``) a
 call without one is the internal identity of its verified client certificate.
+
+Calls of ``operate``, ``admin`` and ``internal`` methods made with a person's or a script's
+credential (or none) are written to the audit log once they end, with their status code
+(:mod:`runtime.auth.audit`); the services' own calls are not.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
 import grpc
 import grpc.aio
 
+from runtime.auth.audit import AUDITED_SCOPES, AuditTrail, audited_caller
 from runtime.auth.authenticator import Authenticator
+from runtime.auth.keys import AuditEntry
 from runtime.auth.scopes import Principal, Scope, granted_by
 from runtime.errors import PermissionDenied, SwitchboardError, grpc_status_for
-from runtime.grpc_types import Continuation, MethodHandler
+from runtime.grpc_types import Continuation, MethodHandler, ServicerContext
+from runtime.grpc_wrap import Around, wrap_around
+from runtime.interceptors import status_code_of
 from runtime.logging import get_logger
 
 __all__ = ["OPEN_SERVICES", "AuthInterceptor", "bearer_token", "caller", "check_declared"]
@@ -94,6 +104,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, authenticator: Authenticator, scopes: Mapping[str, Scope]) -> None:
         self.authenticator = authenticator
         self.scopes = dict(scopes)
+        self.audit = AuditTrail(authenticator)
         self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
 
     async def intercept_service(
@@ -108,15 +119,24 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
-        wrapped = _wrap(handler, self._guard(method))
+        wrapped = wrap_around(handler, self._guard(method))
         self._wrapped[method] = (handler, wrapped)
         return wrapped
 
-    def _guard(self, method: str) -> Callable[[grpc.aio.ServicerContext], Awaitable[None]]:
+    def _guard(self, method: str) -> Around:
         needed = self.scopes.get(method)
+        audited_method = needed in AUDITED_SCOPES
         authenticator = self.authenticator
+        audit = self.audit
 
-        async def guard(context: grpc.aio.ServicerContext) -> None:
+        def record(principal: Principal | None, code: grpc.StatusCode, reason: str = "") -> None:
+            outcome = "ok" if code is grpc.StatusCode.OK else "refused" if code in _REFUSALS else "failed"
+            detail = f"gRPC {code.name}" + (f": {reason}" if reason else "")
+            actor = principal.name if principal else "anonymous"
+            audit.record(AuditEntry(time.time(), actor, f"RPC {method}", method, outcome, detail))
+
+        @asynccontextmanager
+        async def guard(context: ServicerContext) -> AsyncIterator[None]:
             principal: Principal | None = None
             try:
                 token = bearer_token(context.invocation_metadata())
@@ -137,43 +157,33 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                     reason=error.message,
                     peer=context.peer(),
                 )
-                await context.abort(grpc_status_for(error), error.message)
+                code = grpc_status_for(error)
+                if audited_method and audited_caller(principal) and code in _REFUSALS:
+                    record(principal, code, error.message)
+                await context.abort(code, error.message)
+            if not (audited_method and audited_caller(principal)):
+                yield
+                return
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                yield
+                code = status_code_of(context)
+            except grpc.aio.AbortError:
+                code = status_code_of(context)
+                raise
+            except (asyncio.CancelledError, GeneratorExit):
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except SwitchboardError as error:
+                code = grpc_status_for(error)
+                raise
+            except BaseException:
+                code = grpc.StatusCode.INTERNAL
+                raise
+            finally:
+                record(principal, code)
 
         return guard
 
 
-def _wrap(handler: grpc.RpcMethodHandler, guard: Callable[[grpc.aio.ServicerContext], Awaitable[None]]) -> Any:
-    kwargs = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
-
-    def unary_response(behavior: Callable[..., Any]) -> Callable[..., Any]:
-        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await guard(context)
-            result = behavior(request, context)
-            return await result if inspect.isawaitable(result) else result
-
-        return guarded
-
-    def stream_response(behavior: Callable[..., Any]) -> Callable[..., Any]:
-        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            await guard(context)
-            result = behavior(request, context)
-            if hasattr(result, "__aiter__"):
-                async for item in result:
-                    yield item
-            elif inspect.isawaitable(result):
-                await result  # the servicer writes with context.write()
-            elif result is not None:
-                for item in result:
-                    yield item
-
-        return guarded
-
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary), **kwargs)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), **kwargs)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream), **kwargs)
-    if handler.stream_stream:
-        return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), **kwargs)
-    return handler
+_REFUSALS = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})

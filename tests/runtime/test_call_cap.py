@@ -1,0 +1,76 @@
+"""GRPC_MAX_CONCURRENT_RPCS: calls past the cap are refused with RESOURCE_EXHAUSTED, counted and logged."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import grpc.aio
+import pytest
+import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from devsupport.auth import aio_channel, authenticator_for_tests
+from devsupport.ports import free_port
+from runtime.call_cap import CALLS_REFUSED
+from runtime.grpc_server import GrpcServer, GrpcService
+from tests.runtime.test_grpc_server_inprocess import SCOPES, SERVICE, register
+
+FOLLOW = f"/{SERVICE}/Follow"
+
+
+def refused_so_far() -> float:
+    return CALLS_REFUSED.labels(SERVICE, "Follow")._value.get()
+
+
+@pytest.fixture
+async def capped() -> AsyncIterator[str]:
+    """A server that runs at most two calls at once."""
+    address = f"127.0.0.1:{free_port()}"
+    server = GrpcServer(
+        GrpcService(name="feed", address=address, register=register, service_names=[SERVICE], scopes=SCOPES),
+        authenticator=authenticator_for_tests(),
+        max_concurrent_rpcs=2,
+        grace_seconds=0.1,
+    )
+    await server.start()
+    try:
+        yield address
+    finally:
+        await server.stop()
+
+
+async def test_each_refusal_is_counted_and_an_overload_logs_one_line_with_the_count(capped: str) -> None:
+    before = refused_so_far()
+    async with aio_channel(capped) as channel:
+        follow: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(FOLLOW)
+        held = [follow(b"", timeout=10) for _ in range(2)]
+        for stream in held:
+            assert await stream.read() == b"first"
+        with structlog.testing.capture_logs() as logs:
+            codes = []
+            for _ in range(3):
+                refused = follow(b"", timeout=10)
+                codes.append(await refused.code())
+        for stream in held:
+            stream.cancel()
+    assert codes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 3
+    assert refused_so_far() == before + 3
+    lines = [line for line in logs if line["event"] == "calls refused past the concurrency cap"]
+    # Rate-limited: the first refusal of a quiet server is logged at once, the next ones wait their turn.
+    assert len(lines) == 1
+    assert lines[0]["method"] == FOLLOW
+    assert lines[0]["limit"] == 2
+    assert lines[0]["log_level"] == "warning"
+
+
+async def test_health_checks_are_answered_even_at_the_cap(capped: str) -> None:
+    async with aio_channel(capped) as channel:
+        follow: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(FOLLOW)
+        held = [follow(b"", timeout=10) for _ in range(2)]
+        for stream in held:
+            assert await stream.read() == b"first"
+        reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        for stream in held:
+            stream.cancel()
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
