@@ -31,6 +31,7 @@ from gateway import (
 from gateway.audit import AuditMiddleware
 from gateway.backends import Backends
 from gateway.browser_safety import BrowserSafety
+from gateway.client_caps import ClientCaps
 from gateway.errors import install_error_handlers
 from gateway.http_metrics import HttpMetricsMiddleware
 from gateway.openapi import install_openapi
@@ -39,7 +40,6 @@ from gateway.request_body import BodyLimit, BodyRefused, RequestBodyGuard, on_bo
 from gateway.settings import GatewaySettings
 from gateway.status_mirror import StatusMirror
 from gateway.status_reads import StatusReads
-from gateway.stream_caps import StreamCaps
 from gateway.templating import STATIC_DIR
 from runtime.auth import Authenticator
 from runtime.auth.http import CSRF_HEADER, HttpAuth
@@ -114,8 +114,9 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", CSRF_HEADER],
         )
     app.add_middleware(
-        StreamCaps,
-        max_per_client=settings.gateway_max_streams_per_client,
+        ClientCaps,
+        max_connections_per_client=settings.gateway_max_connections_per_client,
+        max_streams_per_client=settings.gateway_max_streams_per_client,
         retry_after_seconds=settings.gateway_retry_after_seconds,
     )
     # Inside the Host check (a refused host reads no body), outside everything that might read one.

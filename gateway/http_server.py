@@ -7,8 +7,14 @@ uvicorn times only the idle wait between two requests of a keep-alive connection
   ``GATEWAY_HEADER_TIMEOUT_SECONDS`` of opening (or of starting its next request); otherwise it gets
   408 and is closed. Without it a client that opens a connection and sends nothing, or dribbles its
   headers, holds the connection for ever (slowloris).
-- **Connections per client**: one client address may hold ``GATEWAY_MAX_CONNECTIONS_PER_CLIENT`` open
-  connections; the next one is answered 429 with ``Retry-After`` and closed before it is read.
+- **Connections per client**: one client may hold ``GATEWAY_MAX_CONNECTIONS_PER_CLIENT`` open
+  connections; the next one is answered 429 with ``Retry-After`` and closed. A connection counts
+  for its address until a request on it names a valid credential; from then on it counts for that
+  caller (:mod:`gateway.client_caps` attributes it through :meth:`claim`), so people behind one
+  NAT are not capped together and one caller cannot spread over many addresses. Connections from
+  a trusted proxy (``GATEWAY_TRUSTED_PROXIES``, the ingress) carry many clients and are not counted
+  for the proxy; each request through them counts, while it runs, for its caller or for the client
+  address the proxy put in ``X-Forwarded-For`` (uvicorn's proxy headers, from those addresses only).
 
 Every refusal sent while the client is still sending (a 413 mid-body, a 429, a 408) ends in a
 *lingering close*, as nginx does: our side of the connection is shut after the answer and whatever the
@@ -24,11 +30,12 @@ as it is here) and hook only its parser callbacks and connection events.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 from prometheus_client import Counter as MetricCounter
@@ -38,7 +45,18 @@ from gateway.errors import error_body
 from gateway.settings import GatewaySettings
 from runtime.errors import RequestTimeout, ResourceExhausted, grpc_status_for
 
-__all__ = ["CONNECTIONS_REFUSED", "LINGER_SECONDS", "ConnectionGuards", "guarded_protocol", "server_config"]
+__all__ = [
+    "CONNECTIONS_REFUSED",
+    "CONNECTION_EXTENSION",
+    "LINGER_SECONDS",
+    "ClientLedger",
+    "Connection",
+    "ConnectionGuards",
+    "TrustedProxies",
+    "address_key",
+    "guarded_protocol",
+    "server_config",
+]
 
 CONNECTIONS_REFUSED = MetricCounter(
     "switchboard_gateway_connections_refused_total",
@@ -50,11 +68,73 @@ LINGER_SECONDS = 5.0
 """How long a refused client's remaining bytes are read and dropped before the connection is closed."""
 
 
+CONNECTION_EXTENSION = "switchboard.connection"
+"""The ASGI scope extension under which each request finds its connection (a :class:`Connection`)."""
+
+
+class Connection(Protocol):
+    """What a request sees of its connection (``scope["extensions"][CONNECTION_EXTENSION]``)."""
+
+    proxied: bool
+    last_identity: tuple[Any, str] | None
+
+    def claim(self, key: str) -> Callable[[], None] | None: ...
+
+
+def address_key(host: str) -> str:
+    """The key a client without a valid credential is counted under."""
+    return f"address:{host}"
+
+
+def _noop() -> None:
+    return None
+
+
+class TrustedProxies:
+    """The addresses and CIDR ranges of ``GATEWAY_TRUSTED_PROXIES``."""
+
+    def __init__(self, entries: Sequence[str]) -> None:
+        self.entries = tuple(entries)
+        self._networks = tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+    def __bool__(self) -> bool:
+        return bool(self._networks)
+
+    def __contains__(self, host: object) -> bool:
+        if not self._networks or not isinstance(host, str):
+            return False
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self._networks)
+
+
+class ClientLedger:
+    """Open connections per client key (``address:…`` or ``caller:…``), for one server."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap  # 0: no cap
+        self.counts: Counter[str] = Counter()
+
+    def take(self, key: str) -> bool:
+        if self.cap and self.counts[key] >= self.cap:
+            return False
+        self.counts[key] += 1
+        return True
+
+    def give(self, key: str) -> None:
+        self.counts[key] -= 1
+        if self.counts[key] <= 0:
+            del self.counts[key]
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionGuards:
     header_timeout_seconds: float
     max_connections_per_client: int  # 0: no cap
     retry_after_seconds: int
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> ConnectionGuards:
@@ -62,6 +142,7 @@ class ConnectionGuards:
             header_timeout_seconds=settings.gateway_header_timeout_seconds,
             max_connections_per_client=settings.gateway_max_connections_per_client,
             retry_after_seconds=settings.gateway_retry_after_seconds,
+            trusted_proxies=tuple(settings.gateway_trusted_proxies),
         )
 
 
@@ -77,7 +158,8 @@ def _raw_response(status: str, error: Exception, message: str, extra_headers: by
 
 def guarded_protocol(guards: ConnectionGuards) -> type[asyncio.Protocol]:
     """A protocol class for one server; the per-client connection counts live with it."""
-    open_by_client: Counter[str] = Counter()
+    ledger = ClientLedger(guards.max_connections_per_client)
+    trusted = TrustedProxies(guards.trusted_proxies)
     too_many = _raw_response(
         "429 Too Many Requests",
         ResourceExhausted(""),
@@ -96,29 +178,46 @@ def guarded_protocol(guards: ConnectionGuards) -> type[asyncio.Protocol]:
             self._counted_as: str | None = None
             self._header_timer: asyncio.TimerHandle | None = None
             self._lingering: _LingeringTransport | None = None
+            self.proxied = False
+            self.ledger = ledger
+            self.last_identity: tuple[Any, str] | None = None
+            """(what identified the last request, its key): :mod:`gateway.client_caps`' memo."""
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             lingering = self._lingering = _LingeringTransport(transport, self._request_incomplete)
             super().connection_made(lingering)  # type: ignore[arg-type]
             client = self.client[0] if self.client else ""
-            cap = guards.max_connections_per_client
-            if cap and open_by_client[client] >= cap:
+            if client in trusted:
+                self.proxied = True  # many clients' requests: each counts while it runs (claim)
+            elif not ledger.take(address_key(client)):
                 CONNECTIONS_REFUSED.labels("too_many_connections").inc()
                 lingering.write(too_many)
                 lingering.linger()
                 return
-            open_by_client[client] += 1
-            self._counted_as = client
+            else:
+                self._counted_as = address_key(client)
             self._arm_header_timer()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm_header_timer()
             if self._counted_as is not None:
-                open_by_client[self._counted_as] -= 1
-                if open_by_client[self._counted_as] <= 0:
-                    del open_by_client[self._counted_as]
+                ledger.give(self._counted_as)
                 self._counted_as = None
             super().connection_lost(exc)
+
+        def claim(self, key: str) -> Callable[[], None] | None:
+            """Count this connection for client ``key`` from now on (from a trusted proxy: count the
+            current request until the returned callable is called); None when ``key`` is at its cap."""
+            if self.proxied:
+                return (lambda: ledger.give(key)) if ledger.take(key) else None
+            if key == self._counted_as:
+                return _noop
+            if not ledger.take(key):
+                return None
+            if self._counted_as is not None:
+                ledger.give(self._counted_as)
+            self._counted_as = key
+            return _noop
 
         def data_received(self, data: bytes) -> None:
             if self._lingering is not None and self._lingering.lingering:
@@ -135,6 +234,8 @@ def guarded_protocol(guards: ConnectionGuards) -> type[asyncio.Protocol]:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            # uvicorn's scope has no extensions of its own; client_caps finds the connection here.
+            self.scope["extensions"] = {CONNECTION_EXTENSION: self}  # type: ignore[dict-item]
             self._arm_header_timer()
 
         def on_headers_complete(self) -> None:
@@ -212,6 +313,10 @@ def server_config(
         host=host or settings.gateway_host,
         port=port if port is not None else settings.gateway_port,
         http=guarded_protocol(ConnectionGuards.from_settings(settings)),
+        # X-Forwarded-For / -Proto are believed only from the configured proxies (uvicorn's own default
+        # would trust 127.0.0.1, or FORWARDED_ALLOW_IPS).
+        proxy_headers=bool(settings.gateway_trusted_proxies),
+        forwarded_allow_ips=list(settings.gateway_trusted_proxies) or None,
         timeout_keep_alive=settings.gateway_keep_alive_seconds,
         log_config=None,  # keep runtime.logging's JSON handler
         timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_seconds)),

@@ -6,6 +6,7 @@ construct it directly with keyword arguments.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
@@ -21,6 +22,15 @@ BACKEND_NAMES: tuple[str, ...] = SERVICE_NAMES
 
 def _comma_list(value: Any) -> Any:
     return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+def _networks(entries: list[str]) -> list[str]:
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR range (no wildcards: name the proxies)") from None
+    return entries
 
 
 def _no_wildcard(origins: list[str]) -> list[str]:
@@ -79,10 +89,19 @@ class GatewaySettings(CommonSettings):
     gateway_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
     """How long an idle keep-alive connection stays open between requests."""
     gateway_max_connections_per_client: int = Field(default=64, ge=0)
-    """Open connections one client address may hold; the next one gets 429 with Retry-After and is
-    closed. 0: no cap. Behind a proxy every client shares the proxy's address: raise it or cap there."""
+    """Open connections one client may hold; the next one gets 429 with Retry-After and is closed.
+    0: no cap. A client is the caller its credential names (API key, OIDC subject, bootstrap), else
+    its address; through a trusted proxy each request in flight stands for a connection
+    (gateway.http_server)."""
     gateway_max_streams_per_client: int = Field(default=8, ge=0)
-    """Open Server-Sent-Event streams one client address may hold; the next one is 429 with
+    """Open Server-Sent-Event streams one client (as above) may hold; the next one is 429 with
     Retry-After. 0: no cap."""
+    gateway_trusted_proxies: Annotated[list[str], NoDecode, BeforeValidator(_comma_list), AfterValidator(_networks)] = (
+        Field(default_factory=list)
+    )
+    """Addresses or CIDR ranges of the proxies in front of the gateway (the ingress controller's
+    pods). From them only, the client's address is read from ``X-Forwarded-For`` (and the scheme from
+    ``X-Forwarded-Proto``), and their connections are not capped per address. Empty: those headers
+    are ignored and every peer is a client."""
     gateway_retry_after_seconds: int = Field(default=5, ge=1, le=3600)
     """The Retry-After of a 429 answered for a connection or stream cap."""

@@ -87,6 +87,19 @@ class HttpAuth:
             return None
         return session
 
+    async def identify(self, request: Request) -> Principal | None:
+        """Who the request's bearer token or session cookie stands for, checked as for any request;
+        None without a valid one. For accounting per caller (the gateway's caps per client), never
+        for authorization: the route's :func:`requires` decides (scope, CSRF, origin)."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        try:
+            if token.strip() and scheme.lower() == "bearer":
+                return await self.authenticator.authenticate(token.strip())
+            session = await self.session_of(request)
+        except SwitchboardError:
+            return None
+        return session.principal if session is not None else None
+
 
 def same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")

@@ -2,7 +2,7 @@
 
 The cookie is signed (itsdangerous, HMAC-SHA1 over a key derived from ``AUTH_SESSION_SECRET``)
 and carries no credential: the principal's name and kind, its top scope, the API key id (so
-revoking the key ends its sessions within the auth cache window), a fingerprint of the
+revoking the key ends its sessions at once, :mod:`runtime.auth.revocation`), a fingerprint of the
 bootstrap token it came from (a rotated token ends them), an expiry (never past a JWT's own)
 and a random CSRF token. It is ``Secure``, ``HttpOnly`` and ``SameSite=Strict``.
 """
