@@ -29,10 +29,19 @@ CHANGE_CHANNEL_UPSERTED: Final = 5
 _LENGTH_DELIMITED: Final = 2
 
 
+_ONE_BYTE: Final = tuple(bytes((value,)) for value in range(0x80))
+
+
 def varint(value: int) -> bytes:
     """Base-128 varint of a non-negative integer."""
-    if value < 0:
-        raise ValueError("varint of a negative number")
+    # Lengths, field keys and millisecond waits: most fit one or two bytes, and this runs for
+    # every waiting queue of every snapshot answer.
+    if value < 0x80:
+        if value < 0:
+            raise ValueError("varint of a negative number")
+        return _ONE_BYTE[value]
+    if value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
