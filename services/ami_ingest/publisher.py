@@ -41,6 +41,7 @@ from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from runtime.logging import get_logger
 from runtime.retry import RetryPolicy
+from runtime.status_model.rules import epoch_ms
 from runtime.telemetry import inject_context
 
 log = get_logger("ami_ingest.publisher")
@@ -231,6 +232,7 @@ class StatusPublisher(Generic[ChangeT]):
             raw.extend(head.changes)
             batch.replace_all = batch.replace_all or head.replace_all
             batch.emitted_at = head.emitted_at
+        batch.emitted_at_ms = epoch_ms(batch.emitted_at)
         batch.changes.extend(self._encode(raw))
         if batch.changes or batch.replace_all:
             self._trace(batch)

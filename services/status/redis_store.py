@@ -21,7 +21,7 @@ from switchboard.status.v1 import status_pb2
 from runtime.errors import FailedPrecondition, Unavailable
 from services.ami_ingest import keys as ingest_keys
 from services.status import keys, scripts
-from services.status.domain.batch import changeset_tail, encode_changes
+from services.status.domain.batch import batch_emitted_at, changeset_tail, encode_changes
 from services.status.domain.state import LiveState
 
 T = TypeVar("T")
@@ -231,7 +231,7 @@ class RedisStore:
             source_id=batch.source_id,
             fencing_token=batch.fencing_token,
             replace_all=batch.replace_all,
-            emitted_at=batch.emitted_at,
+            emitted_at=batch_emitted_at(batch),
             mode="set",
             touch_ingest=True,
             now=None,
@@ -271,7 +271,7 @@ class RedisStore:
             source_id=batch.source_id,
             fencing_token=batch.fencing_token,
             replace_all=batch.replace_all,
-            emitted_at=batch.emitted_at,
+            emitted_at=batch_emitted_at(batch),
         )
 
     async def load(self) -> LiveState:

@@ -107,6 +107,20 @@ async def test_changes_arrive_in_order_with_increasing_sequence(harness: tuple[H
     assert sequences == sorted(set(sequences))
 
 
+async def test_a_batch_carries_when_its_changes_were_emitted_in_ms_and_in_deprecated_seconds(
+    harness: tuple[Harness, StatusPublisher],
+) -> None:
+    h, publisher = harness
+    h.state = []
+    publisher.set_fencing_token(1)
+    await h.next_batch()
+    publisher.publish([channel_change("a")], emitted_at=1_796_211_194.75)
+    batch = await h.next_batch()
+    while not batch.changes:  # a heartbeat may come first
+        batch = await h.next_batch()
+    assert (batch.emitted_at_ms, batch.emitted_at) == (1_796_211_194_750, 1_796_211_194.75)
+
+
 async def test_queued_changes_are_coalesced_into_one_batch(harness: tuple[Harness, StatusPublisher]) -> None:
     h, publisher = harness
     h.state = []

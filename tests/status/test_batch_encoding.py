@@ -7,7 +7,13 @@ from switchboard.status.v1 import status_pb2
 
 from devsupport.status_batches import channel_up, op_rm, op_up, operator, queue_up
 from services.status.domain import wire
-from services.status.domain.batch import changeset_tail, encode_change, encode_changes, upserts_for_config
+from services.status.domain.batch import (
+    batch_emitted_at,
+    changeset_tail,
+    encode_change,
+    encode_changes,
+    upserts_for_config,
+)
 
 EMITTED_AT = 1_796_211_194.75
 REVISION = 1_796_211
@@ -64,6 +70,22 @@ def test_the_tail_completes_the_assembled_changeset(replace_all: bool) -> None:
         emitted_at_ms=1_796_211_194_750,
         replace_all=replace_all,
     )
+
+
+@pytest.mark.parametrize(
+    ("emitted_at", "emitted_at_ms", "seconds"),
+    [
+        (0.0, 1_796_211_194_750, 1_796_211_194.75),  # a batch with the ms field only
+        (1.0, 1_796_211_194_750, 1_796_211_194.75),  # the ms field wins over the seconds
+        (EMITTED_AT, 0, EMITTED_AT),  # an ingest older than emitted_at_ms
+        (0.0, 0, 0.0),  # never
+    ],
+)
+def test_a_batch_was_emitted_at_its_ms_field_else_its_deprecated_seconds(
+    emitted_at: float, emitted_at_ms: int, seconds: float
+) -> None:
+    batch = status_pb2.IngestBatch(emitted_at=emitted_at, emitted_at_ms=emitted_at_ms)
+    assert batch_emitted_at(batch) == seconds
 
 
 def test_upserts_for_config_upserts_every_queue_then_every_operator() -> None:

@@ -51,3 +51,23 @@ async def test_answers_fill_every_ms_field_beside_its_seconds_field(status: Runn
     assert (meta.timestamp_ms, meta.last_ingest_at_ms) == (epoch_ms(meta.timestamp), epoch_ms(meta.last_ingest_at))
     sync = await status.stub.GetSyncStatus(pb.GetSyncStatusRequest())
     assert sync.last_ingest_at_ms == epoch_ms(sync.last_ingest_at) > 0
+
+
+async def test_the_changeset_is_stamped_from_the_batchs_ms_field_or_an_older_ingests_seconds(
+    status: RunningStatus,
+) -> None:
+    stream = status.stub.WatchSnapshot(pb.WatchSnapshotRequest())
+    assert isinstance(await asyncio.wait_for(stream.read(), 5), pb.WatchSnapshotResponse)
+    new_ingest = batch(op_up("sales", "PJSIP/1"), sequence=1)
+    new_ingest.ClearField("emitted_at")
+    new_ingest.emitted_at_ms = 1_796_211_194_750
+    old_ingest = batch(op_up("sales", "PJSIP/2"), sequence=2)
+    old_ingest.emitted_at = 1_796_211_195.25
+    await status.ingest(new_ingest, old_ingest)
+    stamped = []
+    for _ in range(2):
+        message = await asyncio.wait_for(stream.read(), 5)
+        assert isinstance(message, pb.WatchSnapshotResponse)
+        stamped.append((message.changes.emitted_at_ms, message.changes.emitted_at))
+    stream.cancel()
+    assert stamped == [(1_796_211_194_750, 1_796_211_194.75), (1_796_211_195_250, 1_796_211_195.25)]

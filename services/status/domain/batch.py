@@ -75,6 +75,12 @@ def encode_changes(changes: Iterable[status_pb2.StateChange]) -> EncodedChanges:
     return EncodedChanges(args, count)
 
 
+def batch_emitted_at(batch: status_pb2.IngestBatch) -> float:
+    """When the batch's changes were emitted, in epoch seconds: its ``emitted_at_ms``, or the
+    deprecated ``emitted_at`` (seconds) when that is unset (an ingest older than the field)."""
+    return batch.emitted_at_ms / 1000 if batch.emitted_at_ms > 0 else batch.emitted_at
+
+
 def changeset_tail(*, emitted_at: float, replace_all: bool) -> bytes:
     """The ChangeSet fields after ``changes`` (the script prepends revision and the changes)."""
     tail = status_pb2.ChangeSet(emitted_at=emitted_at, emitted_at_ms=epoch_ms(emitted_at), replace_all=replace_all)
