@@ -14,6 +14,7 @@ from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
 from devsupport.auth import aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
 from devsupport.procs import ServiceProcess
+from runtime.auth import Authenticator
 from runtime.grpc_server import GrpcServer
 from services.queue_admin.app import QueueAdminApp
 from services.queue_admin.settings import QueueAdminSettings
@@ -50,7 +51,9 @@ class AdminServer:
         return job.state
 
 
-async def start_admin_server(redis_url: str, data_dir: Path) -> AdminServer:
+async def start_admin_server(redis_url: str, data_dir: Path, authenticator: Authenticator | None = None) -> AdminServer:
+    """The servicer on a loopback server; callers are verified by ``authenticator`` (default: the
+    tests' bootstrap token). The returned stub calls with the bootstrap token."""
     settings = QueueAdminSettings(
         redis_url=redis_url,
         queue_admin_addr=f"127.0.0.1:{free_port()}",
@@ -59,7 +62,10 @@ async def start_admin_server(redis_url: str, data_dir: Path) -> AdminServer:
     )
     app = await QueueAdminApp.create(settings)
     server = GrpcServer(
-        app.grpc_service(), authenticator=authenticator_for_tests(), grace_seconds=0.5, health_interval_seconds=0.2
+        app.grpc_service(),
+        authenticator=authenticator or authenticator_for_tests(),
+        grace_seconds=0.5,
+        health_interval_seconds=0.2,
     )
     port = await server.start()
     address = f"127.0.0.1:{port}"

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import cast
 
 from switchboard.queue.v1 import queue_pb2 as Q
 
+from devsupport.auth import BOOTSTRAP_TOKEN
 from devsupport.waiting import wait_until
-from runtime.queue import QueueAdmin
+from runtime.auth import Authenticator, bearer_metadata
+from runtime.queue import QueueAdmin, QueueSpec
 from runtime.redis_durability import check_redis_durability
-from tests.queue_admin.harness import AdminServer, StartWorker
+from tests.auth.harness import INTERNAL_TOKEN, make_keys
+from tests.queue_admin.harness import AdminServer, StartWorker, start_admin_server, stop_admin_server
 
 HEAVY = "heavy_workflow_execution"
 
@@ -128,3 +132,40 @@ async def test_pause_stops_pickup_until_resume(
         return (await layer.counts()).completed == 1
 
     await wait_until(completed, within=10, what="job ran after resume")
+
+
+async def test_over_grpc_a_failed_jobs_traceback_reaches_admins_and_the_internal_identity_only(
+    redis_url: str, tmp_path: Path, declared: QueueSpec, start_worker: StartWorker
+) -> None:
+    keys = await make_keys(f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}")
+    authenticator = Authenticator(bootstrap_token=BOOTSTRAP_TOKEN, internal_token=INTERNAL_TOKEN, store=keys.store)
+    admin_server = await start_admin_server(redis_url, tmp_path / "spool", authenticator)
+    try:
+        await start_worker(attempts=1)
+        job_id = await enqueue(admin_server, fail_times=1)
+
+        async def failed() -> bool:
+            return await admin_server.state_of(job_id) == Q.JOB_STATE_FAILED
+
+        await wait_until(failed, within=10, what="job failed")
+        ref = Q.JobRef(queue="workflow", job_id=job_id)
+        listing = Q.ListJobsRequest(queue="workflow", state=Q.JOB_STATE_FAILED)
+        seen = {}
+        for who, token in [
+            ("read", keys.read), ("operate", keys.operate), ("admin", keys.admin), ("internal", INTERNAL_TOKEN)
+        ]:  # fmt: skip
+            (error,) = (await admin_server.stub.GetJob(ref, metadata=bearer_metadata(token), timeout=5)).errors
+            (listed,) = (await admin_server.stub.ListJobs(listing, metadata=bearer_metadata(token), timeout=5)).jobs
+            assert listed.errors[0] == error
+            seen[who] = error
+        for who in ("read", "operate"):
+            assert seen[who].traceback == ""
+            assert (seen[who].error_type, seen[who].message) == (seen["admin"].error_type, seen["admin"].message)
+        assert seen["read"].error_type == "TransientError"
+        assert "simulated transient failure on attempt 1" in seen["read"].message
+        for who in ("admin", "internal"):
+            assert seen[who].traceback.startswith("Traceback (most recent call last)")
+            assert "/services/workflow/" in seen[who].traceback  # the server paths a reader must not see
+    finally:
+        await stop_admin_server(admin_server)
+        await keys.store.close()
