@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from gateway.login import page_context
+from gateway.schemas_notify import LocalSinks
 from gateway.settings import GatewaySettings
 from gateway.templating import templates
 from runtime.auth import Scope
@@ -36,7 +37,11 @@ async def notifications_page(request: Request) -> HTMLResponse:
     return templates.TemplateResponse(request, "notifications.html", context)
 
 
-@router.get("/api/notifications-local-sinks", summary="What the local providers of `make run` received")
+@router.get(
+    "/api/notifications-local-sinks",
+    response_model=LocalSinks,
+    summary="What the local providers of `make run` received",
+)
 async def local_sinks(request: Request) -> JSONResponse:
     settings: GatewaySettings = request.app.state.settings
     if not settings.notify_sinks_url:

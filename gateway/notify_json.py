@@ -48,7 +48,10 @@ def status_json(s: notify_pb2.DeliveryStatus) -> dict[str, Any]:
         "subject": s.subject,
         "priority": s.priority,
         "state": state_name(s.state),
-        "attempts": [{"attempt": a.attempt, "at": a.at_ms, "ok": a.ok, "error": a.error} for a in s.attempts],
+        "attempts": [
+            {"attempt": a.attempt, "attemptedAt": _ms_or_none(a.at_ms), "ok": a.ok, "error": a.error}
+            for a in s.attempts
+        ],
         "lastError": s.last_error,
         "createdAt": s.created_at_ms,
         "deliveredAt": _ms_or_none(s.delivered_at_ms),

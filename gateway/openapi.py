@@ -5,13 +5,15 @@ validation shape, while the gateway answers the envelope of docs/api-conventions
 statuses of the canonical gRPC → HTTP table. :func:`install_openapi` rewrites each ``/api``
 operation once, when the document is first asked for:
 
-- ``2xx``: the success envelope ``{success: true, data, meta?}``, keeping a route's own schema
-  for ``data`` where it declares one;
+- ``2xx``: the success envelope ``{success: true, data, meta?}`` with the route's data model
+  (its ``response_model``, from ``gateway.schemas_*``) as ``data``; a list answer requires
+  ``meta.count``; a route answering bytes (a media variant) keeps its own content;
 - the error envelope for every status the route can answer: 400 (bad input, unknown query
   parameters), 401, 403, 404 (a name in the path, or a stream asked to follow an unknown queue),
   409 (an enqueue whose job id exists), 413 (a body over its limit), 429 (caps), 503 (a backend
   down); FastAPI's 422 is gone (validation failures are 400);
-- Server-Sent Event routes list their events (``x-sse-events``) with each event's data schema.
+- Server-Sent Event routes list their events (``x-sse-events``: event name -> ``description``
+  and the JSON Schema of its data, whose models join ``components.schemas``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+
+from gateway.api_schema import Ready, sse_schema
+from gateway.schemas_media import MediaEventData
+from gateway.schemas_notify import InAppMessage
+from gateway.schemas_queues import JobEventData
+from gateway.schemas_status import ChangeSetEvent, SnapshotEvent
 
 __all__ = ["ERROR_ENVELOPE", "SUCCESS_ENVELOPE", "install_openapi"]
 
@@ -86,18 +94,42 @@ ERROR_STATUSES = {
     "429": "A per-client cap or a rate limit (RESOURCE_EXHAUSTED); Retry-After says when to come back.",
     "503": "A backend is unreachable (UNAVAILABLE).",
 }
-SSE_EVENTS: dict[str, dict[str, str]] = {
+ERROR_EVENT = ("The error envelope; the stream ends.", None)
+SSE_EVENTS: dict[str, dict[str, tuple[str, Any]]] = {
     "/api/queue-status/stream": {
-        "snapshot": "The whole state: operators, queues, channels, revision, source, stale, asOf, lastIngestAt.",
-        "changes": "A change set: revision, emittedAt, replaceAll, changes[] ({kind, …}).",
-        "error": "The error envelope; the stream ends.",
+        "snapshot": ("The whole state with its freshness; first, and again after a skip.", SnapshotEvent),
+        "changes": ("A change set: apply in revision order (a gap means reconnect).", ChangeSetEvent),
+        "error": ERROR_EVENT,
     },
     "/api/queues/events": {
-        "ready": "{live: true}: subscribed; nothing after it is missed.",
-        "job": "{queue, jobId, event, emittedAt, detail}: detail {result} on completed, {progress} on progress.",
-        "error": "The error envelope; the stream ends.",
+        "ready": ("Subscribed: nothing after it is missed (the moment to (re)load counts).", Ready),
+        "job": ("One queue event: detail {result} on completed, {progress} on progress.", JobEventData),
+        "error": ERROR_EVENT,
+    },
+    "/api/admin/media/events": {
+        "ready": ("Subscribed: nothing after it is missed.", Ready),
+        "media": ("A media changed state.", MediaEventData),
+        "error": ERROR_EVENT,
+    },
+    "/api/users/{user_id}/inbox/stream": {
+        "ready": ("Subscribed: nothing after it is missed.", Ready),
+        "message": ("A new in-app message of the user.", InAppMessage),
+        "error": ERROR_EVENT,
     },
 }
+"""Each SSE route's events: name -> (description, the data's model; None: the error envelope)."""
+
+
+def _sse_events(path: str, schemas: dict[str, Any]) -> dict[str, Any]:
+    events: dict[str, Any] = {}
+    for name, (description, model) in SSE_EVENTS[path].items():
+        if model is None:
+            schema: dict[str, Any] = {"$ref": "#/components/schemas/ErrorEnvelope"}
+        else:
+            schema, defs = sse_schema(model)
+            schemas.update(defs)
+        events[name] = {"description": description, "schema": schema}
+    return events
 
 
 def _errors_for(path: str, method: str, operation: dict[str, Any]) -> dict[str, str]:
@@ -111,7 +143,7 @@ def _errors_for(path: str, method: str, operation: dict[str, Any]) -> dict[str, 
     return statuses
 
 
-def _rewrite(path: str, method: str, operation: dict[str, Any]) -> None:
+def _rewrite(path: str, method: str, operation: dict[str, Any], schemas: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     responses.pop("422", None)
     for status, response in responses.items():
@@ -121,12 +153,16 @@ def _rewrite(path: str, method: str, operation: dict[str, Any]) -> None:
         if path in SSE_EVENTS:
             content.pop("application/json", None)
             content["text/event-stream"] = {"schema": {"type": "string"}}
-            response["x-sse-events"] = SSE_EVENTS[path]
+            response["x-sse-events"] = _sse_events(path, schemas)
             continue
+        if content and "application/json" not in content:
+            continue  # bytes (a media variant): the route's own content
         declared = content.get("application/json", {}).get("schema") or {}
         envelope = {"$ref": "#/components/schemas/SuccessEnvelope"}
-        schema = {"allOf": [envelope, {"properties": {"data": declared}}]} if declared else envelope
-        content["application/json"] = {"schema": schema}
+        shape: dict[str, Any] = {"properties": {"data": declared}}
+        if declared.get("type") == "array":
+            shape |= {"required": ["meta"], "properties": {"data": declared, "meta": {"required": ["count"]}}}
+        content["application/json"] = {"schema": {"allOf": [envelope, shape]} if declared else envelope}
     for status, description in _errors_for(path, method, operation).items():
         responses[status] = {
             "description": description,
@@ -146,7 +182,7 @@ def install_openapi(app: FastAPI) -> None:
                 if not path.startswith("/api/"):
                     continue
                 for method, operation in operations.items():
-                    _rewrite(path, method, operation)
+                    _rewrite(path, method, operation, schemas)
             app.openapi_schema = spec
         return app.openapi_schema
 

@@ -3,7 +3,8 @@
 A queue: ``name``, ``isPaused``, ``counts`` {waiting, active, delayed, completed, failed, paused},
 ``rateLimit`` ({max, periodMs} or null), ``concurrency``, ``jobNames``, ``workers``, ``degraded``
 and, for one queue, ``jobSchemas`` (job name -> the JSON Schema its ``data`` must match).
-A job: ``jobId``, ``name``, ``queue``, ``state`` (waiting, active, delayed, completed, failed),
+A job: ``jobId``, ``name``, ``queue``, ``state`` (waiting, paused, active, delayed, completed,
+failed: ``paused`` is a waiting job of a paused queue, as in BullMQ),
 ``priority``, ``data`` (parsed JSON), ``attempts`` (made), ``maxAttempts``, ``errors[]``
 ({attempt, type, message, traceback, failedAt}), ``progress``, ``result``, ``enqueuedAt``,
 ``startedAt``, ``finishedAt``, ``runAt`` (epoch ms, null when not yet).
@@ -37,10 +38,10 @@ STATE_NAMES: dict[queue_pb2.JobState.ValueType, str] = {
     queue_pb2.JOB_STATE_DELAYED: "delayed",
     queue_pb2.JOB_STATE_COMPLETED: "completed",
     queue_pb2.JOB_STATE_FAILED: "failed",
-    # A waiting job of a paused queue is still "waiting"; the queue says it is paused.
-    queue_pb2.JOB_STATE_PAUSED: "waiting",
+    # A waiting job of a paused queue (BullMQ's meaning): it runs once the queue is resumed.
+    queue_pb2.JOB_STATE_PAUSED: "paused",
 }
-_STATES_BY_NAME = {name: state for state, name in STATE_NAMES.items() if state != queue_pb2.JOB_STATE_PAUSED}
+_STATES_BY_NAME = {name: state for state, name in STATE_NAMES.items()}
 COUNT_NAMES = ("waiting", "active", "delayed", "completed", "failed", "paused")
 
 JSON_FIELD = {

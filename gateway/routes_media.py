@@ -49,6 +49,16 @@ from gateway.errors import error_body
 from gateway.media_json import event_json, media_json, queue_stats_json
 from gateway.multipart_stream import FieldPart, FilePart, boundary_of, parts
 from gateway.responses import ok
+from gateway.schemas_media import (
+    CleanupResult,
+    Media,
+    MediaDeleted,
+    MediaQueueStats,
+    SyncQueued,
+    Uploaded,
+    WatermarkQueued,
+    WatermarkRemoved,
+)
 from gateway.settings import GatewaySettings
 from runtime.auth import Scope
 from runtime.auth.http import requires
@@ -120,6 +130,7 @@ def _too_large(limit: int, received: int) -> PayloadTooLarge:
 
 @router.post(
     "/upload-async",
+    response_model=Uploaded,
     status_code=202,
     summary="Upload an image (multipart, field `file`); 202 once stored",
     dependencies=[requires(Scope.OPERATE)],
@@ -211,7 +222,7 @@ def _metadata(part: FilePart, fields: dict[str, str]) -> media_pb2.UploadRequest
     )
 
 
-@router.get("", summary="Media, newest first, a page at a time")
+@router.get("", response_model=list[Media], summary="Media, newest first, a page at a time")
 async def list_media(
     request: Request,
     entityType: Annotated[str, Query(max_length=64)] = "",
@@ -265,7 +276,11 @@ async def events(request: Request) -> EventSourceResponse:
     )
 
 
-@router.get("/queue", summary="The media queues: waiting, active, completed, failed, and where jobs are")
+@router.get(
+    "/queue",
+    response_model=dict[str, MediaQueueStats],
+    summary="The media queues: waiting, active, completed, failed, and where jobs are",
+)
 async def queue_stats(request: Request) -> JSONResponse:
     reply = await _stub(request).GetQueueStats(
         media_pb2.GetQueueStatsRequest(), timeout=_settings(request).rpc_timeout_seconds
@@ -292,6 +307,7 @@ class SyncBody(BaseModel):
 
 @router.post(
     "/sync",
+    response_model=SyncQueued,
     status_code=202,
     summary="Copy media to or from S3, or delete their S3 copies: one media-sync job per media",
     dependencies=[requires(Scope.ADMIN)],
@@ -331,6 +347,7 @@ DAY_MS = 24 * 3600 * 1000
 
 @router.post(
     "/cleanup",
+    response_model=CleanupResult,
     summary="Purge deleted (or failed) media for good: objects in the local store and S3, then records",
     dependencies=[requires(Scope.ADMIN)],
 )
@@ -353,7 +370,7 @@ async def cleanup(request: Request, body: CleanupBody) -> JSONResponse:
     return ok(answer)
 
 
-@router.get("/{media_id}", summary="One media with its variants")
+@router.get("/{media_id}", response_model=Media, summary="One media with its variants")
 async def get_media(request: Request, media_id: str) -> JSONResponse:
     media = await _stub(request).GetMedia(
         media_pb2.GetMediaRequest(media_id=media_id), timeout=_settings(request).rpc_timeout_seconds
@@ -363,6 +380,7 @@ async def get_media(request: Request, media_id: str) -> JSONResponse:
 
 @router.delete(
     "/{media_id}",
+    response_model=MediaDeleted,
     summary="Soft-delete a media (its bytes are purged by cleanup)",
     dependencies=[requires(Scope.ADMIN)],
 )
@@ -375,6 +393,7 @@ async def delete_media(request: Request, media_id: str) -> JSONResponse:
 
 @router.post(
     "/{media_id}/watermark",
+    response_model=WatermarkQueued,
     status_code=202,
     summary="Watermark a ready media's variants with a logo or text (queued)",
     dependencies=[requires(Scope.OPERATE)],
@@ -397,6 +416,7 @@ async def watermark(request: Request, media_id: str, body: WatermarkBody) -> JSO
 
 @router.delete(
     "/{media_id}/watermark",
+    response_model=WatermarkRemoved,
     summary="Remove the watermarked outputs (`variants` query parameter: only those; the plain ones stay)",
     dependencies=[requires(Scope.OPERATE)],
 )
@@ -410,7 +430,15 @@ async def remove_watermark(
     return ok({"mediaId": media_id, "removed": list(reply.removed)})
 
 
-@router.get("/{media_id}/variants/{name}", summary="A variant's bytes (ETag, Cache-Control; 304 when unchanged)")
+@router.get(
+    "/{media_id}/variants/{name}",
+    summary="A variant's bytes (ETag, Cache-Control; 304 when unchanged)",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}},
+        304: {"description": "Not modified (If-None-Match matched the ETag)"},
+    },
+)
 async def variant_bytes(request: Request, media_id: str, name: str) -> Response:
     held = request.headers.get("if-none-match", "").removeprefix("W/").strip('"')
     call = _stub(request).ReadVariant(

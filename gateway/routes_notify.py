@@ -42,6 +42,16 @@ from gateway.notify_json import (
     status_json,
 )
 from gateway.responses import ok
+from gateway.schemas_notify import (
+    DeliveryStatus,
+    Inbox,
+    MarkedRead,
+    NotificationIds,
+    PushRegistered,
+    PushRemoved,
+    SmsStatusAck,
+    VapidKey,
+)
 from gateway.settings import GatewaySettings
 from runtime.auth import Scope
 from runtime.auth.http import public, requires
@@ -141,6 +151,7 @@ def _notification(body: SendBody, to: str, key: str) -> notify_pb2.Notification:
 
 @router.post(
     "/notifications",
+    response_model=NotificationIds,
     status_code=202,
     summary="Send a notification to one or more recipients",
     dependencies=[requires(Scope.OPERATE)],
@@ -167,7 +178,10 @@ async def send(request: Request, body: SendBody) -> JSONResponse:
 
 
 @router.get(
-    "/notifications", summary="The newest notifications with their delivery states", dependencies=[requires(Scope.READ)]
+    "/notifications",
+    response_model=list[DeliveryStatus],
+    summary="The newest notifications with their delivery states",
+    dependencies=[requires(Scope.READ)],
 )
 async def recent(
     request: Request, limit: int = Query(default=50, ge=1, le=500), channel: ChannelName | None = None
@@ -181,7 +195,10 @@ async def recent(
 
 
 @router.post(
-    "/notifications/sms/status", summary="The SMS provider's delivery-status callback (signed)", dependencies=[public()]
+    "/notifications/sms/status",
+    response_model=SmsStatusAck,
+    summary="The SMS provider's delivery-status callback (signed)",
+    dependencies=[public()],
 )
 async def sms_status(request: Request) -> JSONResponse:
     # Parsed by hand: a form of a few short fields needs no multipart parser.
@@ -195,6 +212,7 @@ async def sms_status(request: Request) -> JSONResponse:
 
 @router.get(
     "/notifications/{notification_id}",
+    response_model=DeliveryStatus,
     summary="A notification's delivery status and attempts",
     dependencies=[requires(Scope.READ)],
 )
@@ -206,6 +224,7 @@ async def delivery_status(request: Request, notification_id: str) -> JSONRespons
 
 @router.get(
     "/users/{user_id}/inbox",
+    response_model=Inbox,
     summary="A user's in-app messages, newest first, and the unread count",
     dependencies=[requires(Scope.READ)],
 )
@@ -227,6 +246,7 @@ async def inbox(
 
 @router.post(
     "/users/{user_id}/inbox/read",
+    response_model=MarkedRead,
     summary="Mark some or all of a user's messages read",
     dependencies=[requires(Scope.OPERATE)],
 )
@@ -265,6 +285,7 @@ async def inbox_stream(request: Request, user_id: str) -> EventSourceResponse:
 
 @router.post(
     "/push/subscriptions",
+    response_model=PushRegistered,
     status_code=201,
     summary="Register a browser's Web Push subscription",
     dependencies=[requires(Scope.OPERATE)],
@@ -283,6 +304,7 @@ async def register_push(request: Request, body: PushSubscriptionBody) -> JSONRes
 
 @router.delete(
     "/push/subscriptions/{subscription_id}",
+    response_model=PushRemoved,
     summary="Remove a Web Push subscription",
     dependencies=[requires(Scope.OPERATE)],
 )
@@ -296,6 +318,7 @@ async def unregister_push(request: Request, subscription_id: str) -> JSONRespons
 
 @router.get(
     "/push/vapid-public-key",
+    response_model=VapidKey,
     summary="The VAPID public key (PushManager.subscribe's applicationServerKey)",
     dependencies=[requires(Scope.READ)],
 )

@@ -38,6 +38,18 @@ from gateway.queues_json import (
     stats_json,
 )
 from gateway.responses import ok
+from gateway.schemas_queues import (
+    Cleaned,
+    Enqueued,
+    Job,
+    JobQueue,
+    JobQueueDetail,
+    JobSummary,
+    QueuesHealth,
+    QueuesStats,
+    RemovedJob,
+    RetriedFailed,
+)
 from gateway.settings import GatewaySettings
 from runtime.auth import Scope
 from runtime.auth.http import requires
@@ -55,7 +67,11 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class JobStateName(enum.StrEnum):
+    """A job's state in JSON. ``paused``: waiting in a paused queue (BullMQ's meaning); a listing
+    of ``waiting`` jobs includes them (``counts.paused`` is part of ``counts.waiting``)."""
+
     waiting = "waiting"
+    paused = "paused"
     active = "active"
     delayed = "delayed"
     completed = "completed"
@@ -119,20 +135,26 @@ async def _call(call: Awaitable[T]) -> T:
         raise InvalidArgument(f"{JSON_FIELD.get(head, head)}{dot}{tail}", problem) from None
 
 
-@router.get("/queues", summary="Every declared queue with its counts, limits and workers")
+@router.get(
+    "/queues", response_model=list[JobQueue], summary="Every declared queue with its counts, limits and workers"
+)
 async def list_queues(request: Request) -> JSONResponse:
     reply = await _call(_stub(request).ListQueues(queue_pb2.ListQueuesRequest(), timeout=_timeout(request)))
     queues = [queue_json(q) for q in reply.queues]
     return ok(queues, count=len(queues))
 
 
-@router.get("/queue/stats", summary="Counts of every queue and their totals")
+@router.get("/queue/stats", response_model=QueuesStats, summary="Counts of every queue and their totals")
 async def queue_stats(request: Request) -> JSONResponse:
     reply = await _call(_stub(request).ListQueues(queue_pb2.ListQueuesRequest(), timeout=_timeout(request)))
     return ok(stats_json(list(reply.queues)))
 
 
-@router.get("/queues/health", summary="Redis reachability and, per queue, workers, backlog age, spooling")
+@router.get(
+    "/queues/health",
+    response_model=QueuesHealth,
+    summary="Redis reachability and, per queue, workers, backlog age, spooling",
+)
 async def queues_health(request: Request) -> JSONResponse:
     reply = await _call(_stub(request).GetHealth(queue_pb2.GetHealthRequest(), timeout=_timeout(request)))
     return ok(health_json(reply))
@@ -181,14 +203,16 @@ async def events(
     )
 
 
-@router.get("/queues/{queue}", summary="One queue")
+@router.get("/queues/{queue}", response_model=JobQueueDetail, summary="One queue")
 async def get_queue(request: Request, queue: str) -> JSONResponse:
     reply = await _call(_stub(request).GetQueue(queue_pb2.GetQueueRequest(queue=queue), timeout=_timeout(request)))
     return ok(queue_json(reply, with_schemas=True))
 
 
 @router.get(
-    "/queues/{queue}/jobs", summary="Jobs of one state, a page at a time (without data and result: see the job itself)"
+    "/queues/{queue}/jobs",
+    response_model=list[JobSummary],
+    summary="Jobs of one state, a page at a time (without data and result: see the job itself)",
 )
 async def list_jobs(
     request: Request,
@@ -210,6 +234,7 @@ async def list_jobs(
 
 @router.post(
     "/queues/{queue}/jobs",
+    response_model=Enqueued,
     summary="Enqueue a named job (operators re-running work by hand)",
     dependencies=[requires(Scope.OPERATE)],
 )
@@ -230,7 +255,9 @@ async def enqueue_job(request: Request, queue: str, body: EnqueueBody) -> JSONRe
     return ok({"jobId": reply.job_id, "spooled": reply.spooled})
 
 
-@router.get("/queues/{queue}/jobs/{job_id}", summary="One job with its data, errors, progress and result")
+@router.get(
+    "/queues/{queue}/jobs/{job_id}", response_model=Job, summary="One job with its data, errors, progress and result"
+)
 async def get_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     reply = await _call(_stub(request).GetJob(queue_pb2.JobRef(queue=queue, job_id=job_id), timeout=_timeout(request)))
     return ok(job_json(reply, tracebacks=_admin(request)))
@@ -238,6 +265,7 @@ async def get_job(request: Request, queue: str, job_id: str) -> JSONResponse:
 
 @router.post(
     "/queues/{queue}/jobs/{job_id}/retry",
+    response_model=Job,
     summary="Run a failed or completed job again",
     dependencies=[requires(Scope.OPERATE)],
 )
@@ -249,6 +277,7 @@ async def retry_job(request: Request, queue: str, job_id: str) -> JSONResponse:
 
 @router.post(
     "/queues/{queue}/jobs/{job_id}/promote",
+    response_model=Job,
     summary="Make a delayed job due now",
     dependencies=[requires(Scope.OPERATE)],
 )
@@ -260,6 +289,7 @@ async def promote_job(request: Request, queue: str, job_id: str) -> JSONResponse
 
 @router.post(
     "/queues/{queue}/jobs/{job_id}/remove",
+    response_model=RemovedJob,
     summary="Delete a job that is not running",
     dependencies=[requires(Scope.ADMIN)],
 )
@@ -271,6 +301,7 @@ async def remove_job(request: Request, queue: str, job_id: str) -> JSONResponse:
 
 @router.post(
     "/queues/{queue}/pause",
+    response_model=JobQueue,
     summary="Workers stop taking new jobs; active ones finish",
     dependencies=[requires(Scope.OPERATE)],
 )
@@ -279,7 +310,12 @@ async def pause_queue(request: Request, queue: str) -> JSONResponse:
     return ok(queue_json(reply))
 
 
-@router.post("/queues/{queue}/resume", summary="Resume a paused queue", dependencies=[requires(Scope.OPERATE)])
+@router.post(
+    "/queues/{queue}/resume",
+    response_model=JobQueue,
+    summary="Resume a paused queue",
+    dependencies=[requires(Scope.OPERATE)],
+)
 async def resume_queue(request: Request, queue: str) -> JSONResponse:
     reply = await _call(_stub(request).ResumeQueue(queue_pb2.QueueRef(queue=queue), timeout=_timeout(request)))
     return ok(queue_json(reply))
@@ -287,6 +323,7 @@ async def resume_queue(request: Request, queue: str) -> JSONResponse:
 
 @router.post(
     "/queues/{queue}/retry-failed",
+    response_model=RetriedFailed,
     summary="Retry every failed job of the queue",
     dependencies=[requires(Scope.OPERATE)],
 )
@@ -297,6 +334,7 @@ async def retry_failed(request: Request, queue: str) -> JSONResponse:
 
 @router.post(
     "/queues/{queue}/clean",
+    response_model=Cleaned,
     summary="Remove jobs of a state older than a grace period",
     dependencies=[requires(Scope.ADMIN)],
 )

@@ -23,6 +23,16 @@ from switchboard.status.v1 import status_pb2
 from gateway.backends import Backends
 from gateway.errors import error_body
 from gateway.responses import FastJSONResponse, dumps, ok
+from gateway.schemas_status import (
+    ClearResult,
+    ResyncResult,
+    Snapshot,
+    StatusChannel,
+    StatusOperator,
+    StatusQueue,
+    StatusQueueDetail,
+    SyncStatus,
+)
 from gateway.settings import GatewaySettings
 from gateway.status_json import (
     STATUS_NAMES,
@@ -97,19 +107,21 @@ async def _operators(request: Request, queue: str | None, status: StatusName | N
 
 
 # First of the routes: the most frequent read (wall screens poll it) is matched first.
-@router.get("/snapshot", summary="Operators, queues and channels at one revision")
+@router.get("/snapshot", response_model=Snapshot, summary="Operators, queues and channels at one revision")
 async def get_snapshot(request: Request) -> Response:
     return _json(await _reads(request).snapshot())
 
 
-@router.get("/operators", summary="Operators (one row per queue membership), filtered")
+@router.get(
+    "/operators", response_model=list[StatusOperator], summary="Operators (one row per queue membership), filtered"
+)
 async def list_operators(
     request: Request, queue: QueueFilter = None, status: StatusFilter = None, paused: PausedFilter = None
 ) -> Response:
     return await _operators(request, queue, status, paused)
 
 
-@router.get("/operators/queue/{queue}", summary="Operators of one queue")
+@router.get("/operators/queue/{queue}", response_model=list[StatusOperator], summary="Operators of one queue")
 async def list_queue_operators(
     request: Request, queue: str, status: StatusFilter = None, paused: PausedFilter = None
 ) -> Response:
@@ -119,28 +131,31 @@ async def list_queue_operators(
 
 @router.get(
     "/operators/{memberId:path}",
+    response_model=list[StatusOperator],
     summary="One member's rows (one per queue); memberId like PJSIP/1001 or Local/1001@agents",
 )
 async def get_operator(request: Request, memberId: str, queue: QueueFilter = None) -> Response:
     return _json(await _reads(request).member(memberId, queue))
 
 
-@router.get("/queues", summary="Queues with their waiting callers")
+@router.get("/queues", response_model=list[StatusQueue], summary="Queues with their waiting callers")
 async def list_queues(request: Request) -> Response:
     return _json(await _reads(request).queues())
 
 
-@router.get("/queues/{name}", summary="One queue with its callers and operators")
+@router.get("/queues/{name}", response_model=StatusQueueDetail, summary="One queue with its callers and operators")
 async def get_queue(request: Request, name: str) -> Response:
     return _json(await _reads(request).queue(name))
 
 
-@router.get("/channels", summary="Channels that are up")
+@router.get("/channels", response_model=list[StatusChannel], summary="Channels that are up")
 async def list_channels(request: Request) -> Response:
     return _json(await _reads(request).channels())
 
 
-@router.get("/sync/status", summary="Row counts in the database and in Redis, and ingest freshness")
+@router.get(
+    "/sync/status", response_model=SyncStatus, summary="Row counts in the database and in Redis, and ingest freshness"
+)
 async def sync_status(request: Request) -> FastJSONResponse:
     reply = await _backends(request).status.GetSyncStatus(status_pb2.GetSyncStatusRequest(), timeout=_timeout(request))
     return ok(sync_status_json(reply))
@@ -148,6 +163,7 @@ async def sync_status(request: Request) -> FastJSONResponse:
 
 @router.post(
     "/sync/resync",
+    response_model=ResyncResult,
     summary="Reseed Redis from the database and ask the ingest to resync",
     dependencies=[requires(Scope.ADMIN)],
 )
@@ -163,7 +179,12 @@ async def resync(request: Request) -> FastJSONResponse:
     )
 
 
-@router.delete("/clear", summary="Remove every live key from Redis", dependencies=[requires(Scope.ADMIN)])
+@router.delete(
+    "/clear",
+    response_model=ClearResult,
+    summary="Remove every live key from Redis",
+    dependencies=[requires(Scope.ADMIN)],
+)
 async def clear(request: Request) -> FastJSONResponse:
     reply = await _backends(request).status.Clear(status_pb2.ClearRequest(), timeout=_timeout(request))
     _fence(request)

@@ -41,7 +41,8 @@ PROTO_FIELD = {"data": "data_json", "delay": "delay_ms", "grace": "older_than_ms
 
 
 def layer_state(state: queue_pb2.JobState.ValueType, *, field: str = "state") -> JobState:
-    """The layer's state for a request's state (PAUSED lists the waiting jobs of a paused queue)."""
+    """The layer's state for a request's state: PAUSED is WAITING (the waiting jobs of a paused
+    queue; the servicer answers none while the queue runs)."""
     found = _PB_STATE.get(state)
     if found is None:
         names = ", ".join(queue_pb2.JobState.Name(s) for s in _PB_STATE)

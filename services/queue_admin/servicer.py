@@ -121,6 +121,8 @@ class QueueAdminServicer(queue_pb2_grpc.QueueAdminServicer):
             raise InvalidArgument("older_than_ms", "must be >= 0")
         if request.limit < 0:
             raise InvalidArgument("limit", "must be >= 0 (0: no limit)")
+        if request.state == queue_pb2.JOB_STATE_PAUSED and not await handle.admin.is_paused():
+            return queue_pb2.CleanQueueResponse(removed=0)
         grace_s = request.older_than_ms / 1000
         removed = 0
         while True:
@@ -142,8 +144,10 @@ class QueueAdminServicer(queue_pb2_grpc.QueueAdminServicer):
         state = layer_state(request.state)
         page = request.page.page or 1
         size = request.page.page_size or DEFAULT_PAGE_SIZE
-        jobs, total = await handle.admin.jobs(state.value, page=page, page_size=size)
         paused = await handle.admin.is_paused()
+        if request.state == queue_pb2.JOB_STATE_PAUSED and not paused:  # no job is paused in a running queue
+            return queue_pb2.ListJobsResponse(page=common_pb2.PageInfo(page=page, page_size=size, total=0))
+        jobs, total = await handle.admin.jobs(state.value, page=page, page_size=size)
         run_at = await self._run_at(handle, jobs)
         return queue_pb2.ListJobsResponse(
             jobs=[

@@ -71,3 +71,11 @@ def check_against_openapi(spec: dict[str, Any], method: str, template: str, stat
     operation = spec["paths"][template][method.lower()]
     documented = operation["responses"][str(status)]["content"]["application/json"]["schema"]
     jsonschema.validate(body, {"allOf": [documented], "components": spec["components"]})
+
+
+def check_sse_event(spec: dict[str, Any], path: str, event: str, data: Any) -> None:
+    """Raise jsonschema.ValidationError unless an SSE event's data fits what ``spec`` publishes
+    for it (``x-sse-events``); KeyError when the event is not published at all."""
+    responses = spec["paths"][path]["get"]["responses"]
+    (published,) = [r["x-sse-events"] for status, r in responses.items() if status.startswith("2")]
+    jsonschema.validate(data, {"allOf": [published[event]["schema"]], "components": spec["components"]})

@@ -18,6 +18,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from services.notify.domain.sms_signature import sign
 from services.notify.local.http import start
+from tests.gateway.conventions import check_against_openapi, check_sse_event, convention_breaks
 from tests.gateway.harness import LiveGateway
 from tests.gateway.sse import events
 from tests.notify.harness import SMS_TOKEN, Notify, Providers, notify_settings, running_notify
@@ -247,3 +248,52 @@ async def test_an_sms_callback_through_a_url_rewriting_proxy_is_checked_against_
     finally:
         await proxy.stop()
     assert [c["status"] for c in providers.sms.callbacks] == [200]
+
+
+async def test_notification_answers_and_inbox_events_validate_against_the_published_schemas(
+    api: Api, providers: Providers
+) -> None:
+    spec = (await api.http.get("/openapi.json")).json()
+    checked: list[tuple[str, str, httpx.Response]] = []
+
+    async def call(method: str, template: str, url: str, **kwargs: Any) -> httpx.Response:
+        response = await api.http.request(method, url, **kwargs)
+        checked.append((method, template, response))
+        return response
+
+    async with api.http.stream("GET", "/api/users/op-6/inbox/stream") as response:
+        stream = events(response)
+        ready = await anext(stream)
+        check_sse_event(spec, "/api/users/{user_id}/inbox/stream", ready.event, ready.json())
+
+        async def watched() -> bool:
+            return "op-6" in api.notify.app.core.hub._watchers
+
+        await wait_until(watched, within=20, what="the watch to subscribe")
+        sent = await call("post", "/api/notifications", "/api/notifications", json={
+            "channel": "database", "to": "op-6", "subject": "Alert", "text": "5 waiting"
+        })  # fmt: skip
+        event = await asyncio.wait_for(anext(stream), 20)
+        while event.event != "message":
+            event = await asyncio.wait_for(anext(stream), 20)
+        check_sse_event(spec, "/api/users/{user_id}/inbox/stream", event.event, event.json())
+    (nid,) = sent.json()["data"]["notificationIds"]
+    await api.settled(nid)
+    await call("get", "/api/notifications/{notification_id}", f"/api/notifications/{nid}")
+    await call("get", "/api/notifications", "/api/notifications")
+    await call("get", "/api/users/{user_id}/inbox", "/api/users/op-6/inbox")
+    await call("post", "/api/users/{user_id}/inbox/read", "/api/users/op-6/inbox/read", json={"all": True})
+    await call("get", "/api/push/vapid-public-key", "/api/push/vapid-public-key")
+    subscription = await providers.new_push_subscription()
+    created = await call("post", "/api/push/subscriptions", "/api/push/subscriptions", json={
+        "userId": "u7", "endpoint": subscription["endpoint"], "keys": subscription["keys"]
+    })  # fmt: skip
+    removal = f"/api/push/subscriptions/{created.json()['data']['subscriptionId']}"
+    await call("delete", "/api/push/subscriptions/{subscription_id}", removal)
+    await call("delete", "/api/push/subscriptions/{subscription_id}", removal)
+    await call("get", "/api/notifications/{notification_id}", "/api/notifications/nope")
+    await call("post", "/api/notifications", "/api/notifications", json={"channel": "pigeon", "to": "x", "text": "t"})
+    assert [r.status_code for _, _, r in checked] == [202, 200, 200, 200, 200, 200, 201, 200, 404, 404, 400]
+    for method, template, answer in checked:
+        assert convention_breaks(answer.json()) == [], (method, template)
+        check_against_openapi(spec, method, template, answer.status_code, answer.json())

@@ -18,7 +18,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from runtime.queue import QueueAdmin, QueueSpec
 from tests.auth.harness import make_keys
-from tests.gateway.conventions import check_against_openapi, convention_breaks
+from tests.gateway.conventions import check_against_openapi, check_sse_event, convention_breaks
 from tests.gateway.harness import LiveGateway
 from tests.gateway.sse import events
 from tests.queue_admin.harness import AdminServer, StartWorker
@@ -188,6 +188,34 @@ async def test_promote_remove_pause_resume_and_clean(api: httpx.AsyncClient, lay
     assert (await api.post("/api/queues/workflow/clean", json={"state": "active"})).status_code == 400
 
 
+async def test_a_waiting_job_of_a_paused_queue_is_paused_until_the_queue_resumes(api: httpx.AsyncClient) -> None:
+    job_id = await enqueue(api)
+    assert (await api.get(JOBS, params={"state": "paused"})).json()["meta"]["page"]["total"] == 0
+    await api.post("/api/queues/workflow/pause")
+    assert (await api.get(f"{JOBS}/{job_id}")).json()["data"]["state"] == "paused"
+    paused = (await api.get(JOBS, params={"state": "paused"})).json()
+    assert [(j["jobId"], j["state"]) for j in paused["data"]] == [(job_id, "paused")]
+    assert paused["meta"]["page"]["total"] == 1
+    waiting = (await api.get(JOBS, params={"state": "waiting"})).json()["data"]
+    assert [(j["jobId"], j["state"]) for j in waiting] == [(job_id, "paused")]  # BullMQ: waiting includes paused
+    assert (await api.get("/api/queues/workflow")).json()["data"]["counts"]["paused"] == 1
+    await api.post("/api/queues/workflow/resume")
+    assert (await api.get(f"{JOBS}/{job_id}")).json()["data"]["state"] == "waiting"
+    assert (await api.get(JOBS, params={"state": "paused"})).json()["data"] == []
+
+
+async def test_cleaning_paused_jobs_removes_the_waiting_jobs_of_a_paused_queue_only(
+    api: httpx.AsyncClient, layer: QueueAdmin
+) -> None:
+    await enqueue(api)
+    clean = {"state": "paused", "olderThanMs": 0}
+    assert (await api.post("/api/queues/workflow/clean", json=clean)).json()["data"] == {"removed": 0}
+    assert (await layer.counts()).waiting == 1
+    await api.post("/api/queues/workflow/pause")
+    assert (await api.post("/api/queues/workflow/clean", json=clean)).json()["data"] == {"removed": 1}
+    assert (await layer.counts()).waiting == 0
+
+
 async def test_a_failed_job_shows_its_errors_and_retry_failed_reruns_it(
     api: httpx.AsyncClient, start_worker: StartWorker, layer: QueueAdmin
 ) -> None:
@@ -231,7 +259,8 @@ async def test_events_stream_says_ready_then_relays_job_events(
             assert response.status_code == 200
             stream = events(response)
             async with asyncio.timeout(10):
-                assert (await anext(stream)).event == "ready"
+                ready = await anext(stream)
+                assert ready.event == "ready"
                 job_id = await enqueue(api)
                 job_event = await anext(stream)
             assert job_event.event == "job"
@@ -240,6 +269,9 @@ async def test_events_stream_says_ready_then_relays_job_events(
                 "jobId": job_id,
                 "event": "waiting",
             }
+            spec = (await client.get("/openapi.json")).json()
+            check_sse_event(spec, "/api/queues/events", "ready", ready.json())
+            check_sse_event(spec, "/api/queues/events", "job", job_event.json())
     finally:
         await live.stop()
 
@@ -265,31 +297,39 @@ async def test_malformed_json_is_400_naming_the_body(api: httpx.AsyncClient, lay
     assert (await layer.counts()).waiting == 0
 
 
-async def test_queue_answers_follow_the_json_convention(api: httpx.AsyncClient) -> None:
+async def test_queue_answers_follow_the_json_convention_and_the_published_schemas(api: httpx.AsyncClient) -> None:
     job_id = await enqueue(api, data={"duration_ms": 5}, delayMs=60_000)
-    answers = [
-        await api.get("/api/queues"),
-        await api.get("/api/queues/workflow"),
-        await api.get("/api/queue/stats"),
-        await api.get("/api/queues/health"),
-        await api.get(JOBS, params={"state": "delayed"}),
-        await api.get(f"{JOBS}/{job_id}"),
-        await api.post(JOBS, json={"name": HEAVY, "jobId": job_id}),
-        await api.post(JOBS, json={"name": HEAVY, "data": {"duration_ms": "abc"}}),
-        await api.get("/api/queues/nope"),
-        await api.get(JOBS, params={"page_size": 5}),
+    asked = [
+        ("get", "/api/queues", "/api/queues", None),
+        ("get", "/api/queues/workflow", "/api/queues/{queue}", None),
+        ("get", "/api/queue/stats", "/api/queue/stats", None),
+        ("get", "/api/queues/health", "/api/queues/health", None),
+        ("get", JOBS + "?state=delayed", "/api/queues/{queue}/jobs", None),
+        ("get", f"{JOBS}/{job_id}", "/api/queues/{queue}/jobs/{job_id}", None),
+        ("post", JOBS, "/api/queues/{queue}/jobs", {"name": HEAVY, "jobId": job_id}),
+        ("post", JOBS, "/api/queues/{queue}/jobs", {"name": HEAVY, "data": {"duration_ms": "abc"}}),
+        ("get", "/api/queues/nope", "/api/queues/{queue}", None),
+        ("get", JOBS + "?page_size=5", "/api/queues/{queue}/jobs", None),
+        ("post", "/api/queues/workflow/pause", "/api/queues/{queue}/pause", None),
+        ("post", f"{JOBS}/{job_id}/promote", "/api/queues/{queue}/jobs/{job_id}/promote", None),
+        ("get", JOBS + "?state=paused", "/api/queues/{queue}/jobs", None),
+        ("post", "/api/queues/workflow/resume", "/api/queues/{queue}/resume", None),
+        ("post", f"{JOBS}/{job_id}/retry", "/api/queues/{queue}/jobs/{job_id}/retry", None),
+        ("post", "/api/queues/workflow/retry-failed", "/api/queues/{queue}/retry-failed", None),
+        ("post", f"{JOBS}/{job_id}/remove", "/api/queues/{queue}/jobs/{job_id}/remove", None),
+        ("post", "/api/queues/workflow/clean", "/api/queues/{queue}/clean", {"state": "completed"}),
+        ("post", JOBS, "/api/queues/{queue}/jobs", {"name": HEAVY, "data": {"duration_ms": 5}}),
     ]
-    assert [a.status_code for a in answers] == [200, 200, 200, 200, 200, 200, 409, 400, 404, 400]
+    answers = [await api.request(method, url, json=body) for method, url, _, body in asked]
+    assert [a.status_code for a in answers] == [
+        200, 200, 200, 200, 200, 200, 409, 400, 404, 400, 200, 200, 200, 200, 400, 200, 200, 200, 200
+    ]  # fmt: skip
+    assert answers[12].json()["data"][0]["state"] == "paused"
     broken = [(a.request.method, str(a.request.url), convention_breaks(a.json())) for a in answers]
     assert [b for b in broken if b[2]] == []
     spec = (await api.get("/openapi.json")).json()
-    templates = [
-        "/api/queues", "/api/queues/{queue}", "/api/queue/stats", "/api/queues/health", "/api/queues/{queue}/jobs",
-        "/api/queues/{queue}/jobs/{job_id}", "/api/queues/{queue}/jobs", "/api/queues/{queue}/jobs",
-        "/api/queues/{queue}", "/api/queues/{queue}/jobs",
-    ]  # fmt: skip
-    for answer, template in zip(answers, templates, strict=True):
-        check_against_openapi(spec, answer.request.method, template, answer.status_code, answer.json())
+    for answer, (method, _, template, _) in zip(answers, asked, strict=True):
+        check_against_openapi(spec, method, template, answer.status_code, answer.json())
 
 
 async def test_job_tracebacks_are_for_admins_and_the_completed_event_carries_the_result(

@@ -252,6 +252,13 @@ async def test_pause_and_resume_return_the_queue(admin_server: AdminServer, laye
     assert not await layer.is_paused()
 
 
+async def test_no_job_is_paused_while_its_queue_runs(admin_server: AdminServer) -> None:
+    job_id = await enqueue(admin_server)
+    listing = await admin_server.stub.ListJobs(Q.ListJobsRequest(queue="workflow", state=Q.JOB_STATE_PAUSED), timeout=5)
+    assert (list(listing.jobs), listing.page.total) == ([], 0)
+    assert await admin_server.state_of(job_id) == Q.JOB_STATE_WAITING
+
+
 async def test_health_without_workers_names_the_problem(admin_server: AdminServer) -> None:
     await enqueue(admin_server)
     health = await admin_server.stub.GetHealth(Q.GetHealthRequest(), timeout=5)

@@ -1,0 +1,105 @@
+"""The ``/api/admin/media`` answers and SSE events as published schemas (see :mod:`gateway.api_schema`).
+
+They describe what :mod:`gateway.media_json` and :mod:`gateway.routes_media` write.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from gateway.api_schema import At, Schema
+
+__all__ = [
+    "CleanupResult",
+    "Media",
+    "MediaDeleted",
+    "MediaEventData",
+    "MediaQueueStats",
+    "SyncQueued",
+    "Uploaded",
+    "WatermarkQueued",
+    "WatermarkRemoved",
+]
+
+MediaStateText = Literal["pending", "processing", "ready", "failed", "deleted", "unknown"]
+
+
+class MediaVariant(Schema):
+    name: str
+    contentType: str
+    width: int
+    height: int
+    sizeBytes: int
+    url: str = Field(description="Where its bytes are: the gateway's variant route, or a presigned S3 URL.")
+
+
+class Media(Schema):
+    mediaId: str
+    state: MediaStateText
+    filename: str
+    contentType: str
+    width: int
+    height: int
+    sizeBytes: int
+    sha256: str
+    entityType: str
+    ownerId: str
+    variants: list[MediaVariant]
+    syncedToS3: bool
+    error: str
+    jobId: str
+    createdAt: At
+    updatedAt: At
+
+
+class Uploaded(Schema):
+    mediaId: str
+    jobId: str
+    state: MediaStateText
+
+
+class MediaQueueStats(Schema):
+    waiting: int
+    active: int
+    completed: int
+    failed: int
+    type: Literal["redis", "spool"] = Field(description="Where new jobs go: Redis, or the disk spool while it is away.")
+
+
+class SyncQueued(Schema):
+    jobId: str
+    jobIds: list[str]
+    queued: int
+    operation: Literal["upload", "download", "delete"]
+
+
+class CleanupResult(Schema):
+    deleted: int
+    freedBytes: int
+    dryRun: bool
+
+
+class MediaDeleted(Schema):
+    mediaId: str
+    deleted: bool
+
+
+class WatermarkQueued(Schema):
+    jobId: str
+    mediaId: str
+
+
+class WatermarkRemoved(Schema):
+    mediaId: str
+    removed: list[str]
+
+
+class MediaEventData(Schema):
+    """The ``media`` SSE event: a media changed state."""
+
+    mediaId: str
+    state: MediaStateText
+    error: str
+    updatedAt: At
