@@ -36,14 +36,14 @@ APT_PACKAGES := \
 	$(if $(shell command -v h2load 2>/dev/null),,nghttp2-client)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup uv venv system-packages k8s-tools wheelhouse dist proto bytecode lint typecheck proto-check proto-lock pytest test bench run drill image dev-certs clean distclean
+.PHONY: help setup uv venv system-packages k8s-tools wheelhouse buf-tool dist proto bytecode lint typecheck proto-check proto-lock pytest test bench run drill image dev-certs clean distclean
 
 help:
 	@echo "make run          start every service locally (Redis/SQLite embedded defaults)"
 	@echo "make test         setup + proto + lint + typecheck + proto-check + pytest (CI)"
 	@echo "make bench        run the benchmarks, write bench/results.json"
 	@echo "make mutation     mutation scores of the pure modules (slow: not in make test)"
-	@echo "make setup        venv from uv.lock + system packages (chromium, redis, postgresql, h2load) + checkov"
+	@echo "make setup        venv from uv.lock + system packages (chromium, redis, postgresql, h2load) + checkov + buf"
 	@echo "make image        docker build the one image (VERSION=x.y.z, needs a Docker daemon)"
 	@echo "make proto        regenerate gen/ from protos/"
 	@echo "make dist         build the switchboard-protos wheel (protos + Python stubs) into dist/"
@@ -97,7 +97,27 @@ wheelhouse: venv
 		echo "$$pins" > $(WHEELHOUSE)/.pins; \
 	fi
 
-setup: venv system-packages k8s-tools wheelhouse
+# buf (`make proto-check`'s breaking-change check, the integration guide's `buf curl` examples)
+# from npm: @bufbuild/buf ships the binary. The version is pinned in tools/buf/package.json and
+# locked with its integrity hashes in tools/buf/package-lock.json; `npm ci` installs exactly that
+# into .tools/buf (its postinstall script only checks the version, as the last line here does).
+# .tools/buf/bin/buf links the platform's native binary (npm installs only the one matching this
+# machine), not npm's node wrapper: no node start-up per call, and a signal reaches buf itself.
+BUF_DIR := .tools/buf
+BUF := $(BUF_DIR)/bin/buf
+buf-tool:
+	@if [ ! -x $(BUF) ] || [ tools/buf/package-lock.json -nt $(BUF_DIR)/.installed ]; then \
+		command -v npm >/dev/null || { echo "npm is needed to install buf (Debian: apt-get install npm)"; exit 1; }; \
+		echo "installing buf (npm @bufbuild/buf, tools/buf/package-lock.json) into $(BUF_DIR)"; \
+		rm -rf $(BUF_DIR) && mkdir -p $(BUF_DIR)/bin && cp tools/buf/package.json tools/buf/package-lock.json $(BUF_DIR)/; \
+		npm ci --prefix $(BUF_DIR) --ignore-scripts --no-audit --no-fund --loglevel=error; \
+		native=$$(ls $(BUF_DIR)/node_modules/@bufbuild/buf-*/bin/buf); \
+		ln -sf "../$${native#$(BUF_DIR)/}" $(BUF); \
+		[ "$$($(BUF) --version)" = "$$(node -p 'require("./tools/buf/package.json").dependencies["@bufbuild/buf"]')" ]; \
+		touch $(BUF_DIR)/.installed; \
+	fi
+
+setup: venv system-packages k8s-tools wheelhouse buf-tool
 
 # `make dist`: the switchboard-protos wheel (protos + generated code + type stubs) in dist/.
 dist: venv proto
@@ -131,9 +151,10 @@ lint: venv
 typecheck: venv proto
 	$(PY) -m mypy $(TYPED_DIRS)
 
-# Lint the protos and compare them with protos/proto.lock.json, the contracts as on main.
-proto-check: venv proto
-	@$(PY) tools/proto_check.py
+# Lint the protos, compare them with protos/proto.lock.json (the contracts as on main), and run
+# `buf breaking` against the protos of the commit this branch left main at.
+proto-check: venv proto buf-tool
+	@$(PY) tools/proto_check.py --buf $(BUF)
 
 # After an additive contract change: record it in protos/proto.lock.json (refuses breaking ones).
 proto-lock: venv

@@ -16,6 +16,10 @@ Usage::
     python tools/proto_check.py                 # lint + check against the lock (what `make test` runs)
     python tools/proto_check.py --update-lock   # record additive changes in the lock (refuses breaking ones)
     python tools/proto_check.py --protos DIR --lock FILE
+    python tools/proto_check.py --buf .tools/buf/bin/buf [--against REF_OR_DIR]
+
+With ``--buf``, ``buf breaking`` also runs (:mod:`tools.buf_breaking`): against the protos of
+the commit this branch left main at, or of ``--against`` (a git ref, or a directory of protos).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf import descriptor_pb2
+
+from tools.buf_breaking import baseline_ref, buf_breaking, check_against_git
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROTOS = REPO_ROOT / "protos"
@@ -225,11 +231,33 @@ def lint(fds: descriptor_pb2.FileDescriptorSet) -> list[str]:
     return problems
 
 
+def _buf_problems(buf: Path, protos: Path, against: str | None) -> list[str]:
+    if not buf.exists():
+        return [f"{buf} is missing: `make setup` installs buf (npm @bufbuild/buf) into .tools/buf"]
+    if against is not None and Path(against).is_dir():
+        baseline = against
+        problems = buf_breaking(buf, protos, Path(against))
+    else:
+        ref = against or baseline_ref()
+        if ref is None:
+            print("proto check: no git history here, so no buf baseline; the lock check ran", file=sys.stderr)
+            return []
+        baseline = f"protos/ at {ref[:12]}"
+        problems = check_against_git(buf, protos, ref)
+    if not problems:
+        print(f"proto check: buf breaking (FILE rules) finds nothing against {baseline}")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protos", type=Path, default=DEFAULT_PROTOS)
     parser.add_argument("--lock", type=Path, default=DEFAULT_LOCK)
     parser.add_argument("--update-lock", action="store_true", help="record additive changes in the lock")
+    parser.add_argument("--buf", type=Path, help="also run `buf breaking` with this buf binary")
+    parser.add_argument(
+        "--against", help="buf's baseline: a git ref or a directory (default: the merge-base with main)"
+    )
     args = parser.parse_args(argv)
 
     fds = compile_protos(args.protos)
@@ -238,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     locked = json.loads(args.lock.read_text()) if args.lock.exists() else None
     if locked is not None:
         problems.extend(f"BREAKING: {p}" for p in breaking_changes(locked, current))
+    if args.buf is not None:
+        problems.extend(f"BREAKING (buf): {p}" for p in _buf_problems(args.buf, args.protos, args.against))
     for problem in problems:
         print(f"proto check: {problem}", file=sys.stderr)
     if problems:

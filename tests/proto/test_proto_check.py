@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tools import proto_check
+from tools.buf_breaking import buf_breaking
 
 REPO = Path(__file__).resolve().parents[2]
 STATUS_PROTO = Path("switchboard/status/v1/status.proto")
@@ -114,3 +115,46 @@ def test_lint_rejects_package_that_does_not_match_its_directory(protos: Path) ->
     result = run_check(protos)
     assert result.returncode == 1
     assert "file must live in switchboard/status/v2/" in result.stderr
+
+
+BUF = REPO / ".tools/buf/bin/buf"
+
+
+def buf() -> Path:
+    assert BUF.exists(), f"{BUF} is missing: `make setup` installs buf (npm @bufbuild/buf)"
+    return BUF
+
+
+def test_buf_finds_nothing_breaking_between_the_protos_and_the_commit_they_left_main_at() -> None:
+    assert proto_check.main(["--buf", str(buf())]) == 0
+
+
+def test_buf_passes_an_added_field(protos: Path) -> None:
+    edit(protos, r"int64 last_pause_ms = 22;", "int64 last_pause_ms = 22;\n  string skill = 23;")
+    assert buf_breaking(buf(), protos, REPO / "protos") == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "replacement", "says"),
+    [
+        (
+            r"string member_name = 3;",
+            "string member_name = 30;",
+            'Previously present field "3" with name "member_name"',
+        ),
+        (r"int32 penalty = 10;", "string penalty = 10;", 'changed type from "int32" to "string"'),
+        (r"string member_name = 3;", "string display_name = 3;", 'changed name from "member_name" to "display_name"'),
+    ],
+)
+def test_buf_reports_a_breaking_change(protos: Path, pattern: str, replacement: str, says: str) -> None:
+    edit(protos, pattern, replacement)
+    problems = buf_breaking(buf(), protos, REPO / "protos")
+    assert any(says in p for p in problems), problems
+
+
+def test_the_check_fails_on_what_only_buf_sees(protos: Path) -> None:
+    # Field presence: the same wire bytes, so the lock lets it through, but generated code changes.
+    edit(protos, r"string member_name = 3;", "optional string member_name = 3;")
+    lock = ["--protos", str(protos), "--lock", str(protos / "proto.lock.json")]
+    assert proto_check.main([*lock, "--update-lock"]) == 0
+    assert proto_check.main([*lock, "--buf", str(buf()), "--against", str(REPO / "protos")]) == 1

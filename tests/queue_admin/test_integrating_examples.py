@@ -1,12 +1,18 @@
-"""docs/integrating.md stays true: its Python examples run against a real queue admin, a real
-workflow worker and Redis, and its table of public RPCs equals the contracts' audience options."""
+"""docs/integrating.md stays true: its Python and shell (``buf curl``) examples run against a real
+queue admin, a real workflow worker and Redis, and its table of public RPCs equals the contracts'
+audience options."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
+import os
 import re
+import signal
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from switchboard.common.v1 import common_pb2
@@ -19,6 +25,8 @@ from tools.scope_table import contract_methods
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "integrating.md"
 EXAMPLES = re.findall(r"```python example\n(.*?)```", GUIDE.read_text(), flags=re.S)
+SHELL_EXAMPLES = re.findall(r"```sh example\n(.*?)```", GUIDE.read_text(), flags=re.S)
+BUF_BIN = Path(__file__).resolve().parents[2] / ".tools/buf/bin"
 
 
 def run_example(code: str) -> str:
@@ -34,6 +42,76 @@ def run_example(code: str) -> str:
 
 def test_the_guide_has_the_examples_this_test_runs() -> None:
     assert len(EXAMPLES) == 2
+    assert len(SHELL_EXAMPLES) == 4
+    assert all(example.startswith("buf curl ") for example in SHELL_EXAMPLES)
+
+
+def shell_environment(address: str) -> dict[str, str]:
+    """What a reader's shell has: buf on PATH (as `make setup` installs it), the address, a token."""
+    assert (BUF_BIN / "buf").exists(), f"{BUF_BIN}/buf is missing: `make setup` installs buf (npm @bufbuild/buf)"
+    path = f"{BUF_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "PATH": path, "QUEUE_ADMIN_ADDR": address, "SWITCHBOARD_TOKEN": BOOTSTRAP_TOKEN}
+
+
+def run_shell_example(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+async def next_json_document(stdout: asyncio.StreamReader) -> Any:
+    """The next JSON document a streaming ``buf curl`` prints (one indented object per message)."""
+    lines: list[str] = []
+    while line := (await stdout.readline()).decode():
+        lines.append(line)
+        if line.rstrip() == "}":
+            return json.loads("".join(lines))
+    raise AssertionError(f"the stream ended before a message: {''.join(lines)!r}")
+
+
+async def test_the_shell_examples_get_the_queue_follow_its_events_and_enqueue(
+    admin_server: AdminServer, declared: QueueSpec, start_worker: StartWorker
+) -> None:
+    await start_worker()
+    env = shell_environment(admin_server.address)
+    get_queue, watch, enqueue, refused = SHELL_EXAMPLES
+
+    queue = await asyncio.to_thread(run_shell_example, get_queue, env)
+    assert queue.returncode == 0, queue.stderr
+    info = json.loads(queue.stdout)
+    assert info["name"] == "workflow"
+    schema = json.loads(info["jobDataSchemasJson"]["statistics_aggregation"])
+    assert schema["properties"]["duration_ms"]["type"] == "integer"
+
+    follow = await asyncio.create_subprocess_exec(
+        "bash",
+        "-c",
+        watch,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the reader's Ctrl-C ends all of it
+    )
+    assert follow.stdout is not None
+    try:
+        first = await asyncio.wait_for(next_json_document(follow.stdout), 30)
+        assert (first["event"], first["subscribed"]) == ("subscribed", True)
+        enqueued = await asyncio.to_thread(run_shell_example, enqueue, env)
+        assert enqueued.returncode == 0, enqueued.stderr
+        job_id = json.loads(enqueued.stdout)["jobId"]
+        seen = []
+        while "completed" not in seen:
+            event = await asyncio.wait_for(next_json_document(follow.stdout), 30)
+            if event.get("jobId") == job_id:
+                seen.append(event["event"])
+        assert seen[0] == "waiting"
+        assert json.loads(event["detailJson"])["result"]["kind"] == "statistics_aggregation"
+    finally:
+        os.killpg(follow.pid, signal.SIGINT)
+        await asyncio.wait_for(follow.wait(), 10)
+
+    missing = await asyncio.to_thread(run_shell_example, refused, env)
+    assert missing.returncode != 0
+    assert "not_found" in missing.stderr
+    assert "nope" in missing.stderr
 
 
 async def test_the_enqueue_and_watch_example_prints_the_schema_and_the_result(
