@@ -79,6 +79,8 @@ class CleanupResult(Schema):
     deleted: int
     freedBytes: int
     dryRun: bool
+    jobId: str = Field(default="", description="Only when the purge was queued (too many media for one call).")
+    queued: int = Field(default=0, description="With jobId: how many media the queued purge found.")
 
 
 class MediaDeleted(Schema):
