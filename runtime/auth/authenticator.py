@@ -79,7 +79,8 @@ class Authenticator:
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> Authenticator:
-        """Tokens from the settings, API keys from ``DATABASE_URL``, JWTs when ``AUTH_JWKS_URL`` is set."""
+        """Tokens from the settings, API keys from ``DATABASE_URL``, JWTs when ``AUTH_JWKS_URL`` is
+        set, key changes from ``REDIS_URL`` when it is set."""
         bootstrap = settings.auth_bootstrap_token
         internal = settings.auth_internal_token
         return cls(
@@ -88,7 +89,9 @@ class Authenticator:
             database_url=settings.async_database_url,
             jwt=_jwt_verifier(settings) if settings.auth_jwks_url else None,
             cache_seconds=settings.auth_key_cache_seconds,
-            redis_url=settings.redis_url,
+            # Only a Redis the process was given: the default (localhost) may be nobody's, and a
+            # process without one (the gateway in Kubernetes) falls back to the cache lifetime.
+            redis_url=settings.redis_url if "redis_url" in settings.model_fields_set else None,
         )
 
     @property

@@ -22,6 +22,7 @@ from devsupport.waiting import wait_until, wait_until_blocking
 from runtime.auth import Authenticator
 from runtime.auth.keys import parse_key
 from runtime.auth.revocation import CHANNEL, announce_key_change
+from runtime.config import CommonSettings
 from runtime.errors import Unauthenticated
 from tests.auth.harness import Keys
 from tests.runtime.harness import Probe, StartProbe, probe_starter
@@ -118,3 +119,19 @@ async def test_a_key_revoked_with_the_command_is_refused_at_once_by_two_running_
             what=f"the revoked key refused by {probe.address}",
         )
         assert echo_code(probe, keys.admin) is grpc.StatusCode.OK  # other keys keep working
+
+
+async def test_only_a_process_given_redis_url_listens_for_key_changes(
+    keys: Keys, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    given = Authenticator.from_settings(CommonSettings(database_url=keys.database_url, redis_url=redis_url))
+    not_given = Authenticator.from_settings(CommonSettings(database_url=keys.database_url))
+    try:
+        for authenticator in (given, not_given):
+            await authenticator.authenticate(keys.read)
+        assert given.listener is not None
+        assert not_given.listener is None  # the default localhost Redis may be nobody's: not assumed
+    finally:
+        await given.close()
+        await not_given.close()
