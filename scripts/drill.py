@@ -1,21 +1,22 @@
 """``make drill``: two replicas of every process against one Redis; kill -9 one of each in turn.
 
 The suite runs as it would with two pods per Deployment: status, ami_ingest, queue_admin, the
-workflow worker, notify, the notify worker and the gateway twice each, on distinct ports, one
-Redis (append-only, fsync always, as ``make run`` starts it) and one SQLite database. Clients
-dial both replicas of a service (``ipv4:127.0.0.1:A,127.0.0.1:B``, round_robin: what a headless
-Service's name gives). Load goes through both gateways, as a Service would spread it, with the
-suite's credential (devsupport.auth): status reads that reach the status service
-(``/api/queue-status/sync/status``), job enqueues (``POST /api/queues/workflow/jobs``) and in-app
-notifications (``POST /api/notifications``).
+workflow worker, media, the media processing and sync workers, notify, the notify worker and the
+gateway twice each, on distinct ports, one Redis (append-only, fsync always, as ``make run``
+starts it), one SQLite database, one media directory (the shared ``media-data`` volume) and S3
+(moto's server). Clients dial both replicas of a service (``ipv4:127.0.0.1:A,127.0.0.1:B``,
+round_robin: what a headless Service's name gives). Load goes through both gateways, as a
+Service would spread it, with the suite's credential (:mod:`scripts.drill_load`): status reads
+that reach the status service, job enqueues, in-app notifications and image uploads.
 
 Then, for each kind in turn, one replica is killed with SIGKILL (for ami_ingest: the one holding
 the lease), left dead for ``--down-seconds``, and started again. The drill counts the failed
 calls of each phase (failover), measures how long the ingest standby took to take over (the
 time until the status service saw an ingest write again; the bound is lease + poll), and finally
-waits for every accepted job to complete and every accepted notification to be delivered. It
-prints a JSON summary; exit status 0 when nothing accepted was lost, the standby took over, and
-every kind of call answered again after every failover.
+waits for every accepted job to complete, every accepted notification to be delivered and every
+accepted upload to be ready, synced, and in the bucket (original and every variant). It prints a
+JSON summary; exit status 0 when nothing accepted was lost, the standby took over, and every
+kind of call answered again after every failover.
 """
 
 from __future__ import annotations
@@ -26,47 +27,60 @@ import json
 import secrets
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
-import urllib.request
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from devsupport.auth import AUTH_HEADERS
 from devsupport.ports import free_ports
 from devsupport.procs import ServiceProcess
 from devsupport.redis_server import RedisServer
+from devsupport.s3_server import S3Server
 from devsupport.waiting import wait_until_blocking
+from scripts.drill_load import CALLS, Load, http_json
 from services.ami_ingest import keys as ingest_keys
+from services.media.store import s3_client
 
 REPLICAS = 2
-KINDS = ("status", "ami_ingest", "queue_admin", "workflow_worker", "notify", "notify_worker", "gateway")
-MODULES = {
-    "status": "services.status",
-    "ami_ingest": "services.ami_ingest",
-    "queue_admin": "services.queue_admin",
-    "workflow_worker": "services.workflow.worker",
-    "notify": "services.notify",
-    "notify_worker": "services.notify.worker",
-    "gateway": "gateway",
+KINDS = (
+    "status",
+    "ami_ingest",
+    "queue_admin",
+    "workflow_worker",
+    "media",
+    "media_worker",
+    "media_sync_worker",
+    "notify",
+    "notify_worker",
+    "gateway",
+)
+COMMANDS = {
+    "status": ("services.status",),
+    "ami_ingest": ("services.ami_ingest",),
+    "queue_admin": ("services.queue_admin",),
+    "workflow_worker": ("services.workflow.worker",),
+    "media": ("services.media",),
+    "media_worker": ("services.media.worker", "processing"),
+    "media_sync_worker": ("services.media.worker", "sync"),
+    "notify": ("services.notify",),
+    "notify_worker": ("services.notify.worker",),
+    "gateway": ("gateway",),
 }
 GRPC_KINDS = {
     "status": "STATUS_ADDR",
     "ami_ingest": "AMI_INGEST_ADDR",
     "queue_admin": "QUEUE_ADMIN_ADDR",
+    "media": "MEDIA_ADDR",
     "notify": "NOTIFY_ADDR",
 }
-JOB = {"name": "statistics_aggregation", "data": {"duration_ms": 200}}
-"""A job that takes a while, so a killed worker has jobs in flight (re-run once their lease lapses)."""
-NOTIFICATION = {"channel": "database", "to": "drill-operator", "text": "failover drill"}
-"""An in-app notification: delivered by the notify worker into the inbox, no provider needed."""
-CALLS = ("reads", "enqueues", "notifications")
+MEDIA_KINDS = ("media", "media_worker", "media_sync_worker")
+"""They share one media directory, as their pods share the media-data volume."""
+BUCKET = "switchboard-drill"
+S3_KEY = "drill"
 INGEST_LEASE_MS = 2000
 INGEST_POLL_SECONDS = 1.0
 READY_SECONDS = 90.0
@@ -85,7 +99,7 @@ class Replica:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.process = ServiceProcess.module(MODULES[self.kind], env=self.env).start()
+        self.process = ServiceProcess.module(*COMMANDS[self.kind], env=self.env).start()
 
     def wait_ready(self) -> None:
         assert self.process is not None
@@ -97,85 +111,11 @@ class Replica:
             self.process.wait_http(f"http://{self.address}/readyz", timeout=READY_SECONDS)
 
 
-@dataclass
-class Tally:
-    """Calls of one kind (reads or enqueues), counted by outcome and by drill phase."""
-
-    ok: Counter[str] = field(default_factory=Counter)
-    failed: Counter[str] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def record(self, phase: str, succeeded: bool) -> None:
-        with self.lock:
-            (self.ok if succeeded else self.failed)[phase] += 1
-
-
-class Load:
-    """A thread per kind of call, each calling the gateways in turn: status reads, job enqueues and
-    notifications (the ids of the accepted ones kept)."""
-
-    def __init__(self, gateways: list[str]) -> None:
-        self.gateways = gateways
-        self.phase = "warm-up"
-        self.tallies = {name: Tally() for name in CALLS}
-        self.accepted: list[str] = []
-        self.notified: list[str] = []
-        self._stop = threading.Event()
-        calls = {"reads": self._read, "enqueues": self._enqueue, "notifications": self._notify}
-        self._threads = [
-            threading.Thread(
-                target=self._loop, args=(calls[name], self.tallies[name]), name=f"drill-{name}", daemon=True
-            )
-            for name in CALLS
-        ]
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
-
-    def _loop(self, call: Callable[[str], None], tally: Tally) -> None:
-        turn = 0
-        while not self._stop.is_set():
-            phase = self.phase
-            try:
-                call(self.gateways[turn % len(self.gateways)])
-            except (OSError, urllib.error.URLError, ValueError, KeyError):
-                tally.record(phase, False)
-                self._stop.wait(0.05)  # a refused connection returns at once: do not spin
-            else:
-                tally.record(phase, True)
-            turn += 1
-            self._stop.wait(0.02)
-
-    @staticmethod
-    def _read(gateway: str) -> None:
-        http_json(f"{gateway}/api/queue-status/sync/status")
-
-    def _enqueue(self, gateway: str) -> None:
-        job_id = http_json(f"{gateway}/api/queues/workflow/jobs", JOB)["data"]["jobId"]
-        self.accepted.append(job_id)
-
-    def _notify(self, gateway: str) -> None:
-        (notification_id,) = http_json(f"{gateway}/api/notifications", NOTIFICATION)["data"]["notificationIds"]
-        self.notified.append(notification_id)
-
-
-def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json", **AUTH_HEADERS})
-    with urllib.request.urlopen(request, timeout=timeout) as answer:
-        return json.load(answer)
-
-
 class Drill:
-    def __init__(self, workdir: Path, redis_url: str, *, down_seconds: float, calm_seconds: float) -> None:
+    def __init__(self, workdir: Path, redis_url: str, s3_url: str, *, down_seconds: float, calm_seconds: float) -> None:
         self.workdir = workdir
         self.redis_url = redis_url
+        self.s3_url = s3_url
         self.down_seconds = down_seconds
         self.calm_seconds = calm_seconds
         ports = iter(free_ports(1 + REPLICAS * len(KINDS)))
@@ -192,16 +132,22 @@ class Drill:
             "AMI_SECRET": secrets.token_urlsafe(16),
             "INGEST_LEASE_MS": str(INGEST_LEASE_MS),
             "INGEST_POLL_SECONDS": str(INGEST_POLL_SECONDS),
-            "MEDIA_ADDR": "127.0.0.1:9",
             "METRICS_PORT": "-1",
             "LOG_FORMAT": "console",
             "WORKFLOW_CONCURRENCY": "4",
             "WORKFLOW_KEEP_COMPLETED": "1000000",  # every accepted job is looked up at the end
+            "S3_BUCKET": BUCKET,
+            "S3_ENDPOINT_URL": s3_url,
+            "AWS_ACCESS_KEY_ID": S3_KEY,
+            "AWS_SECRET_ACCESS_KEY": S3_KEY,
+            "MEDIA_PROCESSING_CONCURRENCY": "2",
+            "MEDIA_PROCESSING_BACKOFF_BASE_S": "0.2",
             **dial,
         }
         for kind, replicas in self.replicas.items():
             for replica in replicas:
-                own = {"DATA_DIR": str(workdir / f"{kind}-{replica.index}")}
+                shared_media = workdir / "media-data"
+                own = {"DATA_DIR": str(shared_media if kind in MEDIA_KINDS else workdir / f"{kind}-{replica.index}")}
                 if kind in GRPC_KINDS:
                     own[GRPC_KINDS[kind]] = replica.address
                 elif kind == "gateway":
@@ -212,12 +158,15 @@ class Drill:
         self.feed = ServiceProcess.module("services.ami_ingest.simulator", "--port", str(ami_port), env=common)
         self.redis = redis.Redis.from_url(redis_url)
         self.takeover_seconds: float | None = None
+        self.restart_seconds: dict[str, float] = {}
 
     def start(self) -> None:
+        """Every replica at once (each waits for what it needs itself), then each until ready."""
         self.feed.start()
         for kind in KINDS:
             for replica in self.replicas[kind]:
                 replica.start()
+        for kind in KINDS:
             for replica in self.replicas[kind]:
                 replica.wait_ready()
 
@@ -237,13 +186,17 @@ class Drill:
         """The replica to kill: the ingest's lease holder (it logs its token), else the first replica."""
         if kind != "ami_ingest":
             return self.replicas[kind][0]
-        lease = self.redis.get(ingest_keys.leader_key(self.source_id))
-        token = lease.decode().partition("|")[2] if isinstance(lease, bytes) else ""
+        token = self.lease_token()
         for replica in self.replicas[kind]:
             assert replica.process is not None
             if token and f"fencing_token={token}" in replica.process.stdout:
                 return replica
         return self.replicas[kind][0]
+
+    def lease_token(self) -> str:
+        """The fencing token of the ingest's current lease ('' while nobody holds it)."""
+        lease = self.redis.get(ingest_keys.leader_key(self.source_id))
+        return lease.decode().partition("|")[2] if isinstance(lease, bytes) else ""
 
     def last_ingest_at(self) -> float:
         return float(http_json(f"{self.gateways[-1]}/api/queue-status/sync/status")["data"]["lastIngestAt"] or 0)
@@ -251,50 +204,113 @@ class Drill:
     def kill_and_restart(self, kind: str, load: Load) -> None:
         replica = self.victim(kind)
         assert replica.process is not None
+        killed_token = self.lease_token()
         load.phase = f"{kind} killed"
         killed_at = time.time()
         replica.process.kill()
         if kind == "ami_ingest":
-            wait_until_blocking(
-                lambda: self.last_ingest_at() > killed_at,
-                within=INGEST_LEASE_MS / 1000 * 6 + 30,
-                what="the ingest standby writing to the status service",
-                interval=0.1,
-            )
-            self.takeover_seconds = round(time.time() - killed_at, 2)
+            self.takeover_seconds = self.takeover(killed_token, killed_at)
         time.sleep(self.down_seconds)  # the load keeps running against the surviving replica
         load.phase = f"{kind} restarting"
+        restarted_at = time.monotonic()
         replica.start()
         replica.wait_ready()
+        self.restart_seconds[kind] = round(time.monotonic() - restarted_at, 1)
         load.phase = f"after {kind}"
         time.sleep(self.calm_seconds)
 
-    def unfinished(self, ids: list[str], url: str, finished: str, within: float) -> list[str]:
-        """Wait up to ``within`` s until every ``url.format(id)`` says state ``finished``; the ids that
+    def takeover(self, killed_token: str, killed_at: float) -> float:
+        """Seconds from killing the lease holder until the standby, under a new lease, wrote to the
+        status service (a batch the dead leader had in flight does not count)."""
+        within = INGEST_LEASE_MS / 1000 * 6 + 30
+        wait_until_blocking(
+            lambda: self.lease_token() not in ("", killed_token),
+            within=within,
+            what="the ingest standby taking the lease",
+            interval=0.05,
+        )
+        taken_at = time.time()
+        wait_until_blocking(
+            lambda: self.last_ingest_at() > taken_at,
+            within=within,
+            what="the new leader writing to the status service",
+            interval=0.1,
+        )
+        return round(time.time() - killed_at, 2)
+
+    def read(self, url: str) -> dict[str, Any] | None:
+        """The ``data`` of a gateway answer; None when the gateway does not know it (404)."""
+        try:
+            data: dict[str, Any] = http_json(f"{self.gateways[0]}{url}")["data"]
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise
+        return data
+
+    def unfinished(
+        self, ids: list[str], url: str, finished: Callable[[dict[str, Any]], bool], within: float
+    ) -> list[str]:
+        """Wait up to ``within`` s until ``finished`` holds for every ``url.format(id)``; the ids it
         never did (unknown ones count: lost)."""
         pending = list(ids)
 
-        def state(item: str) -> str:
-            try:
-                return str(http_json(f"{self.gateways[0]}{url.format(item)}")["data"]["state"])
-            except urllib.error.HTTPError as error:
-                if error.code == 404:
-                    return "unknown"
-                raise
-
         def done() -> bool:
-            pending[:] = [item for item in pending if state(item) != finished]
+            pending[:] = [item for item in pending if not finished(self.read(url.format(item)) or {})]
             return not pending
 
         with contextlib.suppress(TimeoutError):
-            wait_until_blocking(done, within=within, what=f"every accepted one {finished}", interval=0.5)
+            wait_until_blocking(done, within=within, what="every accepted one finished", interval=0.5)
         return pending
 
+    def missing_from_the_bucket(self, media_ids: list[str]) -> list[str]:
+        """The media whose original or any variant is not in the bucket."""
+        client = s3_client(self.s3_url, S3_KEY, S3_KEY, "us-east-1")
+        keys: set[str] = set()
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+            keys.update(item["Key"] for item in page.get("Contents", []))
+        missing = []
+        for media_id in media_ids:
+            media = self.read(f"/api/admin/media/{media_id}") or {}
+            variants = len([key for key in keys if key.startswith(f"variants/{media_id}/")])
+            if f"originals/{media_id}" not in keys or not media.get("variants") or variants != len(media["variants"]):
+                missing.append(media_id)
+        return missing
 
-def run(workdir: Path, redis_url: str, *, down_seconds: float, calm_seconds: float) -> dict[str, Any]:
-    drill = Drill(workdir, redis_url, down_seconds=down_seconds, calm_seconds=calm_seconds)
+
+def state_is(state: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda data: data.get("state") == state
+
+
+def synced(media: dict[str, Any]) -> bool:
+    return media.get("state") == "ready" and bool(media.get("syncedToS3"))
+
+
+@contextlib.contextmanager
+def dependencies(workdir: Path) -> Iterator[tuple[str, str]]:
+    """Redis as ``make run`` starts it (append-only, fsync always: an acknowledged enqueue is on
+    disk) and S3 (moto's server) with the drill's bucket: their URLs."""
+    redis_server = RedisServer(data_dir=workdir / "redis", appendfsync="always")
+    s3 = S3Server()
+    redis_server.start()
+    try:
+        s3.start()
+        try:
+            s3_client(s3.url, S3_KEY, S3_KEY, "us-east-1").create_bucket(Bucket=BUCKET)
+            yield redis_server.url, s3.url
+        finally:
+            s3.close()
+    finally:
+        redis_server.stop()
+
+
+def run(workdir: Path, redis_url: str, s3_url: str, *, down_seconds: float, calm_seconds: float) -> dict[str, Any]:
+    drill = Drill(workdir, redis_url, s3_url, down_seconds=down_seconds, calm_seconds=calm_seconds)
+    seconds: dict[str, float] = {}
+    began = time.monotonic()
     try:
         drill.start()
+        seconds["start"] = round(time.monotonic() - began, 1)
         load = Load(drill.gateways)
         load.start()
         time.sleep(calm_seconds)
@@ -303,8 +319,15 @@ def run(workdir: Path, redis_url: str, *, down_seconds: float, calm_seconds: flo
         for kind in KINDS:
             drill.kill_and_restart(kind, load)
         load.stop()
-        lost = drill.unfinished(load.accepted, "/api/queues/workflow/jobs/{}", "completed", within=120)
-        undelivered = drill.unfinished(load.notified, "/api/notifications/{}", "delivered", within=60)
+        seconds["load"] = round(time.monotonic() - began - seconds["start"], 1)
+        settled = time.monotonic()
+        lost = drill.unfinished(load.accepted, "/api/queues/workflow/jobs/{}", state_is("completed"), within=120)
+        seconds["settle_jobs"] = round(time.monotonic() - settled, 1)
+        undelivered = drill.unfinished(load.notified, "/api/notifications/{}", state_is("delivered"), within=60)
+        seconds["settle_notifications"] = round(time.monotonic() - settled - seconds["settle_jobs"], 1)
+        unsynced = drill.unfinished(load.uploaded, "/api/admin/media/{}", synced, within=120)
+        not_in_bucket = drill.missing_from_the_bucket([m for m in load.uploaded if m not in unsynced])
+        seconds["settle"] = round(time.monotonic() - settled, 1)
     finally:
         drill.stop()
     recovered = all(load.tallies[name].ok[f"after {kind}"] for name in CALLS for kind in KINDS)
@@ -314,17 +337,27 @@ def run(workdir: Path, redis_url: str, *, down_seconds: float, calm_seconds: flo
         "lost_jobs": lost,
         "accepted_notifications": len(load.notified),
         "undelivered_notifications": undelivered,
-        **{name: {"ok": sum(tally.ok.values()), "failed": dict(tally.failed)} for name, tally in load.tallies.items()},
+        "accepted_uploads": len(load.uploaded),
+        "unsynced_uploads": unsynced,
+        "uploads_missing_from_the_bucket": not_in_bucket,
+        **{
+            name: {"ok": sum(tally.ok.values()), "failed": dict(tally.failed), "why": dict(tally.why)}
+            for name, tally in load.tallies.items()
+        },
         "ingest_takeover_seconds": drill.takeover_seconds,
         "ingest_lease_plus_poll_seconds": INGEST_LEASE_MS / 1000 + INGEST_POLL_SECONDS,
         "recovered_after_every_kill": recovered,
+        "seconds": seconds,
+        "restart_seconds": drill.restart_seconds,
     }
     summary["passed"] = (
         not lost
         and not undelivered
+        and not unsynced
+        and not not_in_bucket
         and drill.takeover_seconds is not None
         and recovered
-        and bool(load.accepted and load.notified)
+        and bool(load.accepted and load.notified and load.uploaded)
     )
     return summary
 
@@ -334,14 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--down-seconds", type=float, default=5.0, help="how long each killed replica stays dead")
     parser.add_argument("--calm-seconds", type=float, default=3.0, help="load between the kills")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="sb-drill-") as tmp:
-        workdir = Path(tmp)
-        server = RedisServer(data_dir=workdir / "redis", appendfsync="always")
-        server.start()
-        try:
-            summary = run(workdir, server.url, down_seconds=args.down_seconds, calm_seconds=args.calm_seconds)
-        finally:
-            server.stop()
+    with tempfile.TemporaryDirectory(prefix="sb-drill-") as tmp, dependencies(Path(tmp)) as (redis_url, s3_url):
+        summary = run(Path(tmp), redis_url, s3_url, down_seconds=args.down_seconds, calm_seconds=args.calm_seconds)
     print(json.dumps(summary, indent=2))
     return 0 if summary["passed"] else 1
 

@@ -1,37 +1,38 @@
 """The multi-replica drill (``make drill``): kill -9 one replica of each process in turn; no accepted
-job or notification is lost."""
+job, notification or upload is lost."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from devsupport.redis_server import RedisServer
 from scripts import drill
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.mark.timeout(420)
-def test_killing_one_replica_of_each_process_in_turn_loses_no_accepted_job_or_notification(tmp_path: Path) -> None:
-    # Redis as `make run` starts it: append-only, fsync always (an acknowledged enqueue is on disk).
-    server = RedisServer(data_dir=tmp_path / "redis", appendfsync="always")
-    server.start()
-    try:
-        summary = drill.run(tmp_path, server.url, down_seconds=1.5, calm_seconds=1.0)
-    finally:
-        server.stop()
+def test_killing_one_replica_of_each_process_in_turn_loses_nothing_accepted(tmp_path: Path) -> None:
+    with drill.dependencies(tmp_path) as (redis_url, s3_url):
+        summary = drill.run(tmp_path, redis_url, s3_url, down_seconds=1.5, calm_seconds=1.0)
+    print(json.dumps(summary, indent=2))  # the figures, for `pytest -s`
 
     assert summary["accepted_jobs"] > 0
     assert summary["lost_jobs"] == []
     assert summary["accepted_notifications"] > 0
     assert summary["undelivered_notifications"] == []
+    # Every accepted upload processed, copied to S3, and its original and variants in the bucket.
+    assert summary["accepted_uploads"] > 0
+    assert summary["unsynced_uploads"] == []
+    assert summary["uploads_missing_from_the_bucket"] == []
     # The standby took the lease over: the status service saw an ingest write again after the kill.
     assert summary["ingest_takeover_seconds"] is not None
-    # After every failover both kinds of call answered again (errors only while a replica was down).
+    # After every failover every kind of call answered again (errors only while a replica was down).
     assert summary["recovered_after_every_kill"]
     assert summary["reads"]["ok"] > 0
     assert summary["enqueues"]["ok"] == summary["accepted_jobs"]
     assert summary["notifications"]["ok"] == summary["accepted_notifications"]
+    assert summary["uploads"]["ok"] == summary["accepted_uploads"]
     assert summary["passed"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +12,7 @@ import grpc.aio
 from redis.asyncio import Redis
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
 
-from devsupport.ports import free_port
-from devsupport.procs import ServiceProcess, http_status
+from devsupport.s3_server import S3Server
 from devsupport.waiting import wait_until
 from runtime.queue import QueueSpec, Worker
 from services.media.app import close_worker_context, open_parts, worker_context
@@ -22,34 +20,6 @@ from services.media.settings import MediaSettings
 from services.media.store import s3_client
 
 CHUNK = 64 * 1024
-
-
-class S3Server:
-    """moto's standalone S3 server (``moto[server]``): a real HTTP endpoint boto3 talks to."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = ServiceProcess(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)], name="moto-s3"
-        )
-
-    def start(self) -> None:
-        self.process.start()
-        self.process.wait_http(f"{self.url}/moto-api/", timeout=30)
-
-    def close(self) -> None:
-        self.process.close()
-
-    def reset(self) -> None:
-        import urllib.request
-
-        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=5):
-            pass
-
-    def answering(self) -> bool:
-        return http_status(f"{self.url}/moto-api/") == 200
 
 
 BUCKET = "switchboard-media"
