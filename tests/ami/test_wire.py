@@ -485,3 +485,59 @@ def test_encode_action_refuses_text_utf8_cannot_encode() -> None:
     with pytest.raises(InvalidArgument) as caught:
         encode_action("Ping", {"ActionID": "\udc80"})
     assert caught.value.field == "headers"
+
+
+def _clean_frames(count: int, start: int = 0) -> bytes:
+    return b"".join(wire(("Event", f"E{i}"), ("Uniqueid", f"1764672000.{i}")) for i in range(start, start + count))
+
+
+@pytest.mark.parametrize("where", [0, 17, 39])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_one_odd_frame_in_a_read_costs_no_other_frame_its_headers(where: int, lazy: bool) -> None:
+    odd = b"Event: Odd\r\nNote:no space\r\nMessage: a: b\r\n\r\n"
+    data = _clean_frames(where) + odd + _clean_frames(39 - where, start=where)
+    parser = FrameParser(lazy_headers=lazy)
+    frames = parser.feed(BANNER + data)
+    expected: list[tuple[tuple[str, str], ...]] = [
+        (("Event", f"E{i}"), ("Uniqueid", f"1764672000.{i}")) for i in range(39)
+    ]
+    expected.insert(where, (("Event", "Odd"), ("Note", "no space"), ("Message", "a: b")))
+    assert [f.headers for f in frames] == expected
+    assert not parser.malformed
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_odd_frames_everywhere_in_a_read_are_each_parsed_and_counted(lazy: bool) -> None:
+    data = b"".join(_clean_frames(3, start=i) + b"Event: Junk\r\njunk line\r\n\r\n" for i in range(0, 30, 3))
+    parser = FrameParser(lazy_headers=lazy)
+    frames = parser.feed(data)
+    assert [f.event for f in frames].count("Junk") == 10
+    assert len(frames) == 40
+    assert parser.malformed == {"no_colon": 10}
+
+
+def test_a_lazy_frame_not_opening_with_its_event_finds_it_further_down() -> None:
+    data = wire(("Response", "Success")) + wire(("Uniqueid", "1.2"), ("Event", "Late"))
+    frames = FrameParser(lazy_headers=True).feed(data)
+    assert [f.event for f in frames] == [None, "Late"]
+    assert frames[0].response == "Success"
+
+
+def test_a_lazy_event_name_is_read_without_splitting_the_frame() -> None:
+    only = FrameParser(lazy_headers=True).feed(wire(("Event", "VarSet"), ("Variable", "x")))[0]
+    assert only.event == "VarSet"
+    assert only._flat is None  # the headers are still unsplit text
+    assert only.to_dict() == {"Event": "VarSet", "Variable": "x"}
+
+
+def test_a_lazy_frame_of_one_event_line_has_that_name() -> None:
+    assert [f.event for f in FrameParser(lazy_headers=True).feed(wire(("Event", "Ping")) * 2)] == ["Ping", "Ping"]
+
+
+def test_a_frame_longer_than_the_line_limit_is_checked_line_by_line_whatever_its_neighbours() -> None:
+    parser = FrameParser(max_line_bytes=30)
+    data = _clean_frames(5) + wire(("Event", "Long"), ("Big", "z" * 40)) + _clean_frames(5, start=5)
+    frames = parser.feed(data)
+    assert [f.event for f in frames] == [*(f"E{i}" for i in range(5)), "Long", *(f"E{i}" for i in range(5, 10))]
+    assert frames[5].headers == (("Event", "Long"),)
+    assert parser.malformed == {"line_too_long": 1}
