@@ -90,7 +90,7 @@ class Authenticator:
             jwt=_jwt_verifier(settings) if settings.auth_jwks_url else None,
             cache_seconds=settings.auth_key_cache_seconds,
             # Only a Redis the process was given: the default (localhost) may be nobody's, and a
-            # process without one (the gateway in Kubernetes) falls back to the cache lifetime.
+            # process without one falls back to the cache lifetime.
             redis_url=settings.redis_url if "redis_url" in settings.model_fields_set else None,
         )
 

@@ -1,12 +1,16 @@
-"""Production reaches Asterisk over TLS, with the settings ami_ingest reads and a port the policies open."""
+"""Production reaches Asterisk over TLS, with the settings ami_ingest reads and a port the policies
+open; the gateway reaches Redis, where key revocations are announced."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from services.ami_ingest.settings import AmiIngestSettings
 from tests.k8s.render import of_kind
 from tests.k8s.test_manifests import config, container, named
+from tests.k8s.test_stores import EGRESS, allowed, given
 
 
 def ami_ingest_env(overlay: str) -> dict[str, str]:
@@ -40,3 +44,9 @@ def test_the_asterisk_egress_opens_the_ami_tls_port() -> None:
 
 def test_development_keeps_plain_ami_against_its_simulated_pbx() -> None:
     assert "AMI_TLS" not in ami_ingest_env("dev")
+
+
+@pytest.mark.parametrize("overlay", list(EGRESS))
+def test_the_gateway_reaches_redis_to_hear_of_revoked_keys_at_once(overlay: str) -> None:
+    assert "gateway" in given(overlay, "redis")
+    assert "gateway" in allowed(overlay, EGRESS[overlay]["redis"])
