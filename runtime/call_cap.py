@@ -23,7 +23,8 @@ import grpc
 import grpc.aio
 from prometheus_client import Counter
 
-from runtime.grpc_types import Continuation, MethodHandler, ServicerContext
+from runtime.grpc_layers import HandlerLayer
+from runtime.grpc_types import MethodHandler, ServicerContext
 from runtime.grpc_wrap import Around, wrap_around
 from runtime.logging import get_logger
 from runtime.metrics import split_method
@@ -44,31 +45,22 @@ LOG_EVERY_SECONDS = 5.0
 _NEVER_REFUSED = frozenset({"/grpc.health.v1.Health/Check"})
 
 
-class CallCap(grpc.aio.ServerInterceptor):
+class CallCap(HandlerLayer):
     """Refuses calls past ``limit`` running ones (see the module docstring); ``limit`` > 0."""
 
     def __init__(self, limit: int) -> None:
         if limit <= 0:
             raise ValueError("limit must be positive (no cap: do not install the interceptor)")
+        super().__init__()
         self.limit = limit
         self.running = 0
         self._unlogged = 0
         self._last_logged = float("-inf")
-        self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> MethodHandler | None:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or method in _NEVER_REFUSED:
+    def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
+        if method in _NEVER_REFUSED:
             return handler
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = wrap_around(handler, self._slot(method))
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return wrap_around(handler, self._slot(method))
 
     def _slot(self, method: str) -> Around:
         refused = CALLS_REFUSED.labels(*split_method(method))

@@ -22,8 +22,11 @@ A service's ``__main__.py`` describes itself and hands over::
 ``/metrics``, builds the service, then serves until SIGTERM/SIGINT, on uvloop's event loop when
 uvloop is installed (:func:`runtime.event_loop.event_loop_factory`). The server carries
 grpc.health.v1 (from the real checks, see :mod:`runtime.health`), server reflection, the
-OpenTelemetry interceptor, :class:`runtime.interceptors.ServerInterceptor` and
-:class:`runtime.auth.grpc_server.AuthInterceptor`: every method of the service must have a
+OpenTelemetry layer, :class:`runtime.interceptors.ServerInterceptor` and
+:class:`runtime.auth.grpc_server.AuthInterceptor` (behind :class:`runtime.call_cap.CallCap` when
+``GRPC_MAX_CONCURRENT_RPCS`` is set), wrapped around each method's handler as it is registered
+(:mod:`runtime.grpc_layers`: ``register`` is handed a stand-in for the server that does this):
+every method of the service must have a
 declared scope (``scopes``) or the server refuses to start, and every call is authenticated
 (:class:`runtime.auth.Authenticator`, built from the settings by :func:`run_service`). With
 ``GRPC_TLS_*`` set the port is TLS and requires client certificates (:mod:`runtime.auth.tls`);
@@ -60,12 +63,12 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn, TypeVar
+from typing import NoReturn, TypeVar, cast
 
 import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from runtime import telemetry
 from runtime.auth.authenticator import Authenticator
@@ -75,6 +78,7 @@ from runtime.auth.tls import server_credentials
 from runtime.call_cap import CallCap
 from runtime.config import CommonSettings, load_settings, parse_address
 from runtime.event_loop import event_loop_factory
+from runtime.grpc_layers import HandlerLayer, LayeredServer
 from runtime.health import HealthCheck, HealthReporter
 from runtime.interceptors import ServerInterceptor
 from runtime.logging import bind_context, configure_logging, get_logger
@@ -142,7 +146,7 @@ class GrpcService:
 
 
 class GrpcServer:
-    """One grpc.aio server with health, reflection, interceptors and an explicit drain."""
+    """One grpc.aio server with health, reflection, handler layers and an explicit drain."""
 
     def __init__(
         self,
@@ -164,14 +168,16 @@ class GrpcServer:
         self.stopping = shutdown_event()
         self.health = HealthReporter(service.service_names, service.health_checks, interval=health_interval_seconds)
         self.auth = AuthInterceptor(authenticator, service.scopes)
+        # Wrapped around each method's handler as it is registered (runtime.grpc_layers), not run
+        # as grpc.aio interceptors, which cost a coroutine per layer on every call.
+        layers: list[HandlerLayer] = [
+            # Outermost: a call past the cap is refused (counted, logged) before anything else runs.
+            *([CallCap(max_concurrent_rpcs)] if max_concurrent_rpcs > 0 else []),
+            telemetry.server_interceptor(),
+            ServerInterceptor(debug_when_ok=service.debug_when_ok),
+            self.auth,
+        ]
         self.server = grpc.aio.server(
-            interceptors=[
-                # Outermost: a call past the cap is refused (counted, logged) before anything else runs.
-                *([CallCap(max_concurrent_rpcs)] if max_concurrent_rpcs > 0 else []),
-                telemetry.server_interceptor(),
-                ServerInterceptor(debug_when_ok=service.debug_when_ok),
-                self.auth,
-            ],
             # A second process on the same port must fail loudly, not share it; only the
             # workers of one GRPC_PROCESSES unit share their port on purpose.
             options=[
@@ -187,10 +193,14 @@ class GrpcServer:
                 ("grpc.server.max_pending_requests_hard_limit", PENDING_CALLS_LIMIT),
             ],
         )
-        service.register(self.server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
-        reflection.enable_server_reflection(
-            [*service.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        registrar = cast(grpc.aio.Server, LayeredServer(self.server, layers))
+        service.register(registrar)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, registrar)
+        # The asyncio servicer named outright: enable_server_reflection picks the blocking one for
+        # anything that is not a grpc.aio.Server, which the stand-in is not.
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer([*service.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]),
+            registrar,
         )
         self.port = 0
         self.health_port = health_port

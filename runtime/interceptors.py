@@ -31,7 +31,8 @@ import grpc.aio
 
 from runtime.errors import SwitchboardError
 from runtime.grpc_errors import grpc_error_for
-from runtime.grpc_types import Continuation, MethodHandler
+from runtime.grpc_layers import HandlerLayer
+from runtime.grpc_types import MethodHandler
 from runtime.logging import get_logger
 from runtime.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED, split_method
 
@@ -201,34 +202,17 @@ def _wrap_stream_response(info: _Method, behavior: Callable[..., Any]) -> Callab
     return wrapper
 
 
-class ServerInterceptor(grpc.aio.ServerInterceptor):
-    """Errors → status, one log line and metrics per RPC (see module docstring).
-
-    grpc.aio asks the interceptors for every call; the wrapped handler of a method is built
-    once and reused while the handler beneath it stays the same object.
-    """
+class ServerInterceptor(HandlerLayer):
+    """Errors → status, one log line and metrics per RPC (see module docstring)."""
 
     def __init__(self, *, debug_when_ok: Collection[str] = ()) -> None:
         """``debug_when_ok``: full method names (``/pkg.Service/Method``) whose successful calls
         faster than :data:`SLOW_CALL_SECONDS` log at DEBUG (see ``GrpcService.debug_when_ok``)."""
+        super().__init__()
         self._debug_when_ok = frozenset(debug_when_ok)
-        self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> MethodHandler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method: str = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = _wrap_handler(method, handler, quiet_ok=method in self._debug_when_ok)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+    def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
+        return _wrap_handler(method, handler, quiet_ok=method in self._debug_when_ok)
 
 
 def _wrap_handler(method: str, handler: grpc.RpcMethodHandler, *, quiet_ok: bool) -> grpc.RpcMethodHandler:

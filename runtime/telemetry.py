@@ -47,7 +47,8 @@ from opentelemetry.trace import Status, StatusCode
 
 from runtime import trace_export
 from runtime.config import CommonSettings
-from runtime.grpc_types import Continuation, MethodHandler
+from runtime.grpc_layers import HandlerLayer
+from runtime.grpc_types import MethodHandler
 
 __all__ = [
     "configure_process_telemetry",
@@ -110,8 +111,9 @@ def _instrument_clients(provider: TracerProvider) -> None:
             instrumentor.instrument(tracer_provider=provider)
 
 
-def server_interceptor() -> grpc.aio.ServerInterceptor:
-    """The OpenTelemetry grpc.aio server interceptor; put it first so later ones see the span.
+def server_interceptor() -> HandlerLayer:
+    """The OpenTelemetry grpc.aio server interceptor (a :class:`HandlerLayer`); put it first so
+    later ones see the span.
 
     Spans as opentelemetry-instrumentation-grpc's server interceptor makes them (name = full
     method, kind SERVER, ``rpc.system/service/method``, ``rpc.grpc.status_code``, peer and
@@ -145,26 +147,15 @@ _SERVER_FAULTS = frozenset(
 _CODES_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
 
 
-class _TracingInterceptor(grpc.aio.ServerInterceptor):
+class _TracingInterceptor(HandlerLayer):
     def __init__(self, tracer: trace.Tracer) -> None:
+        super().__init__()
         self._tracer = tracer
-        self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> MethodHandler | None:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or method.startswith(_HEALTH_PREFIX):
+    def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
+        if method.startswith(_HEALTH_PREFIX):
             return handler
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = _RpcSpans(self._tracer, method).wrap(handler)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return _RpcSpans(self._tracer, method).wrap(handler)
 
 
 class _RpcSpans:

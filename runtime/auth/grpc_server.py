@@ -38,7 +38,8 @@ from runtime.auth.authenticator import Authenticator
 from runtime.auth.keys import AuditEntry
 from runtime.auth.scopes import Principal, Scope, granted_by
 from runtime.errors import PermissionDenied, SwitchboardError, grpc_status_for
-from runtime.grpc_types import Continuation, MethodHandler, ServicerContext
+from runtime.grpc_layers import HandlerLayer
+from runtime.grpc_types import MethodHandler, ServicerContext
 from runtime.grpc_wrap import Around, wrap_around
 from runtime.interceptors import status_code_of
 from runtime.logging import get_logger
@@ -100,28 +101,17 @@ def check_declared(service_names: list[str], scopes: Mapping[str, Scope]) -> Non
         raise ValueError(f"methods without a declared scope: {', '.join(missing)}")
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(HandlerLayer):
     def __init__(self, authenticator: Authenticator, scopes: Mapping[str, Scope]) -> None:
+        super().__init__()
         self.authenticator = authenticator
         self.scopes = dict(scopes)
         self.audit = AuditTrail(authenticator)
-        self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> MethodHandler | None:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or method.startswith(_OPEN_METHOD_PREFIXES):
+    def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
+        if method.startswith(_OPEN_METHOD_PREFIXES):
             return handler
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = wrap_around(handler, self._guard(method))
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return wrap_around(handler, self._guard(method))
 
     def _guard(self, method: str) -> Around:
         needed = self.scopes.get(method)

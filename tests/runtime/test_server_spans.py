@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from typing import cast
 
 import grpc
 import grpc.aio
@@ -19,6 +20,7 @@ from devsupport.auth import aio_channel
 from devsupport.waiting import wait_until
 from runtime import telemetry
 from runtime.errors import InvalidArgument
+from runtime.grpc_layers import HandlerLayer, LayeredServer
 from runtime.grpc_types import MethodHandler
 from runtime.interceptors import ServerInterceptor
 
@@ -48,8 +50,10 @@ async def count(request: bytes, context: grpc.aio.ServicerContext) -> AsyncItera
         yield str(i).encode()
 
 
-@pytest.fixture
-async def traced() -> AsyncIterator[tuple[grpc.aio.Channel, InMemorySpanExporter]]:
+@pytest.fixture(params=["layered", "interceptors"])
+async def traced(request: pytest.FixtureRequest) -> AsyncIterator[tuple[grpc.aio.Channel, InMemorySpanExporter]]:
+    """A server with the span and log/metrics layers, wrapped around the handlers as they are
+    registered (as GrpcServer does) or run as grpc.aio interceptors: the spans are the same."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -58,7 +62,9 @@ async def traced() -> AsyncIterator[tuple[grpc.aio.Channel, InMemorySpanExporter
         interceptor = telemetry.server_interceptor()
     finally:
         telemetry._provider = saved
-    server = grpc.aio.server(interceptors=[interceptor, ServerInterceptor()])
+    layers: list[HandlerLayer] = [interceptor, ServerInterceptor()]
+    server = grpc.aio.server(interceptors=layers if request.param == "interceptors" else None)
+    registrar = server if request.param == "interceptors" else cast(grpc.aio.Server, LayeredServer(server, layers))
     handlers: dict[str, MethodHandler] = {
         "Echo": grpc.unary_unary_rpc_method_handler(echo),
         "Mark": grpc.unary_unary_rpc_method_handler(mark),
@@ -66,8 +72,8 @@ async def traced() -> AsyncIterator[tuple[grpc.aio.Channel, InMemorySpanExporter
         "Crash": grpc.unary_unary_rpc_method_handler(crash),
         "Count": grpc.unary_stream_rpc_method_handler(count),
     }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    registrar.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), registrar)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     channel = aio_channel(f"127.0.0.1:{port}")
