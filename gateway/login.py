@@ -74,7 +74,16 @@ def _jwt_expiry(token: str) -> float | None:
     return float(exp) if isinstance(exp, int | float) else None
 
 
-@router.post("/login", summary="Log in with an API key, the bootstrap token or an OIDC access token")
+@router.post(
+    "/login",
+    summary="Log in with an API key, the bootstrap token or an OIDC access token",
+    response_class=HTMLResponse,
+    responses={
+        200: {"description": "The login form again, saying why the credential was refused"},
+        303: {"description": "Logged in: the session cookie is set; Location is the page asked for"},
+        403: {"description": "A cross-site login, refused (the login form)", "content": {"text/html": {}}},
+    },
+)
 async def login(request: Request) -> Response:
     auth: HttpAuth = request.app.state.auth
     form = await _form(request)
@@ -111,7 +120,19 @@ async def login(request: Request) -> Response:
     return response
 
 
-@router.post("/logout", summary="End the browser session")
+@router.post(
+    "/logout",
+    summary="End the browser session",
+    status_code=303,
+    response_class=HTMLResponse,
+    responses={
+        303: {"description": "Logged out (or no session): Location is /login"},
+        403: {
+            "description": "A stale page or a cross-site request, refused (the login form)",
+            "content": {"text/html": {}},
+        },
+    },
+)
 async def logout(request: Request) -> Response:
     auth: HttpAuth = request.app.state.auth
     form = await _form(request)

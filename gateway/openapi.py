@@ -18,6 +18,7 @@ operation once, when the document is first asked for:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI
@@ -164,10 +165,22 @@ def _rewrite(path: str, method: str, operation: dict[str, Any], schemas: dict[st
             shape |= {"required": ["meta"], "properties": {"data": declared, "meta": {"required": ["count"]}}}
         content["application/json"] = {"schema": {"allOf": [envelope, shape]} if declared else envelope}
     for status, description in _errors_for(path, method, operation).items():
-        responses[status] = {
-            "description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
-        }
+        responses[status] = _error_response(description)
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+    }
+
+
+def _drop_unreferenced(spec: dict[str, Any], names: tuple[str, ...]) -> None:
+    schemas = spec["components"]["schemas"]
+    for name in names:
+        schema = schemas.pop(name, None)
+        if schema is not None and f'"#/components/schemas/{name}"' in json.dumps(spec):
+            schemas[name] = schema  # still referred to: keep it
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -179,10 +192,12 @@ def install_openapi(app: FastAPI) -> None:
             schemas = spec.setdefault("components", {}).setdefault("schemas", {})
             schemas |= {"ErrorEnvelope": ERROR_ENVELOPE, "SuccessEnvelope": SUCCESS_ENVELOPE, "Meta": META}
             for path, operations in spec.get("paths", {}).items():
-                if not path.startswith("/api/"):
-                    continue
                 for method, operation in operations.items():
-                    _rewrite(path, method, operation, schemas)
+                    if path.startswith("/api/"):
+                        _rewrite(path, method, operation, schemas)
+                    elif operation.get("responses", {}).pop("422", None) is not None:  # a page's bad query
+                        operation["responses"]["400"] = _error_response(ERROR_STATUSES["400"])
+            _drop_unreferenced(spec, ("HTTPValidationError", "ValidationError"))  # 422's shape: never answered
             app.openapi_schema = spec
         return app.openapi_schema
 

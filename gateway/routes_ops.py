@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from gateway.backends import Backends
 from gateway.errors import error_response
 from gateway.responses import FastJSONResponse
+from gateway.schemas_ops import ERROR_CONTENT, BackendsReady, Live, Ready
 from gateway.settings import GatewaySettings
 from runtime.auth.http import public
 
@@ -26,7 +27,7 @@ __all__ = ["router"]
 router = APIRouter(tags=["operations"], dependencies=[public()])
 
 
-@router.get("/healthz", summary="Liveness: the process answers")
+@router.get("/healthz", summary="Liveness: the process answers", response_model=Live)
 async def healthz() -> FastJSONResponse:
     return FastJSONResponse({"success": True, "data": {"status": "ok"}})
 
@@ -34,7 +35,8 @@ async def healthz() -> FastJSONResponse:
 @router.get(
     "/readyz",
     summary="Readiness: this gateway is started, its backend channels are open and it is not draining",
-    responses={503: {"description": "Starting or stopping"}},
+    response_model=Ready,
+    responses={503: {"description": "Starting or stopping", "content": ERROR_CONTENT}},
 )
 async def readyz(request: Request) -> FastJSONResponse:
     backends: Backends = request.app.state.backends
@@ -46,7 +48,13 @@ async def readyz(request: Request) -> FastJSONResponse:
 @router.get(
     "/readyz/backends",
     summary="Suite readiness: 200 only when every backend reports SERVING on grpc.health.v1",
-    responses={503: {"description": "Some backend is not SERVING; error.details.notServing names them"}},
+    response_model=BackendsReady,
+    responses={
+        503: {
+            "description": "Some backend is not SERVING; error.details.notServing names them",
+            "content": ERROR_CONTENT,
+        }
+    },
 )
 async def readyz_backends(request: Request) -> FastJSONResponse:
     backends: Backends = request.app.state.backends
@@ -63,6 +71,11 @@ async def readyz_backends(request: Request) -> FastJSONResponse:
     return FastJSONResponse({"success": True, "data": {"ready": True, "backends": report}})
 
 
-@router.get("/metrics", summary="Prometheus exposition", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus exposition",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
+)
 async def metrics() -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -17,7 +17,7 @@ from switchboard.status.v1 import status_pb2 as S
 from devsupport.auth import AUTH_HEADERS
 from tests.gateway.conventions import check_against_openapi, check_sse_event
 from tests.gateway.fake_status import FakeStatusService, operator
-from tests.gateway.harness import LiveGateway
+from tests.gateway.harness import Backends, LiveGateway
 from tests.gateway.sse import events
 
 API = "/api/queue-status"
@@ -50,6 +50,29 @@ async def test_a_real_answer_validates_against_the_published_schema(
     check_against_openapi(spec, method, API + template, status, response.json())
     if status == 200:  # a real answer with its own rows: the schema is no `{}` that takes anything
         assert response.json()["data"], path
+
+
+async def test_the_operational_answers_validate_against_the_published_schemas(
+    client: httpx.AsyncClient, backends: Backends
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path in ("/healthz", "/readyz", "/readyz/backends"):
+        response = await client.get(path)
+        assert response.status_code == 200, path
+        check_against_openapi(spec, "get", path, 200, response.json())
+    await backends.status.stop()
+    response = await client.get("/readyz/backends")
+    assert response.status_code == 503
+    check_against_openapi(spec, "get", "/readyz/backends", 503, response.json())
+
+
+async def test_every_json_answer_publishes_its_schema(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                assert schema != {}, f"{method} {path} {status}: an empty schema takes anything"
 
 
 async def test_every_api_operation_publishes_a_data_model_or_its_events(client: httpx.AsyncClient) -> None:
@@ -119,6 +142,7 @@ async def test_every_api_operation_documents_the_error_envelope_and_no_422(clien
                 schema = responses[status]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}, f"{method} {path} {status}"
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
 
 
 async def test_the_envelopes_refuse_what_the_api_never_answers(client: httpx.AsyncClient) -> None:
