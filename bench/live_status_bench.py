@@ -30,7 +30,7 @@ import statistics
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -166,8 +166,11 @@ def replay_share_rows(events: int, durations: list[float], in_process: list[floa
 # -- 2. event → visible -------------------------------------------------------------------------
 
 
-async def watch_arrivals(status_addr: str, total: int, until: float) -> dict[str, float]:
+async def watch_arrivals(status_addr: str, total: int, until: float) -> tuple[dict[str, float], dict[str, float]]:
+    """When each reason arrived on the watch, and the ``emitted_at`` its change set carried (when
+    the ingest handled the AMI event), by reason."""
     arrivals: dict[str, float] = {}
+    emitted: dict[str, float] = {}
     async with aio_channel(status_addr) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
         call = stub.WatchSnapshot(status_pb2.WatchSnapshotRequest(queue_names=["bench"]))
@@ -179,13 +182,14 @@ async def watch_arrivals(status_addr: str, total: int, until: float) -> dict[str
                         reason = change.operator_upserted.paused_reason
                         if reason.startswith("r"):
                             arrivals.setdefault(reason, stamp)
+                            emitted.setdefault(reason, response.changes.emitted_at)
                     if len(arrivals) >= total or f"r{total - 1:06d}" in arrivals:
                         break
         except TimeoutError:
             pass
         finally:
             call.cancel()
-    return arrivals
+    return arrivals, emitted
 
 
 def visible_latencies(sent: dict[str, float], arrivals: dict[str, float], rate: int) -> tuple[list[float], int]:
@@ -202,6 +206,21 @@ def visible_latencies(sent: dict[str, float], arrivals: dict[str, float], rate: 
         if seen_at is not None and int(reason[1:]) >= rate * WARMUP_S:
             latencies.append((seen_at - sent[reason]) * 1000)
     return latencies, coalesced
+
+
+def stages(
+    sent: dict[str, float], arrivals: dict[str, float], emitted: dict[str, float], rate: int
+) -> tuple[list[float], list[float]]:
+    """Of each event that arrived itself (after the warm-up): ms from its write to the ingest
+    handling it (``emitted_at``: AMI socket, parse, normalize), and from there to its arrival on
+    the watch (publish, gRPC into the status service, the Redis write, fan-out, gRPC out)."""
+    to_ingest: list[float] = []
+    to_watch: list[float] = []
+    for reason, seen_at in arrivals.items():
+        if reason in sent and reason in emitted and int(reason[1:]) >= rate * WARMUP_S:
+            to_ingest.append((emitted[reason] - sent[reason]) * 1000)
+            to_watch.append((seen_at - emitted[reason]) * 1000)
+    return to_ingest, to_watch
 
 
 class RoundTrips:
@@ -246,11 +265,12 @@ def event_to_visible(redis_url: str, status_addr: str, workdir: Path, rate: int)
     ):
         wait_live(ingest)
         with RoundTrips(redis_url) as round_trips:
-            arrivals = asyncio.run(watch_arrivals(status_addr, total, time.time() + WARMUP_S + MEASURE_S + 10))
+            arrivals, emitted = asyncio.run(watch_arrivals(status_addr, total, time.time() + WARMUP_S + MEASURE_S + 10))
         wait_until_blocking(out.exists, within=10, what="the AMI feeder wrote its send stamps")
         sent: dict[str, float] = json.loads(out.read_text())
     latencies, coalesced = visible_latencies(sent, arrivals, rate)
-    return VisibleRun(rate, latencies, coalesced, len(sent), round_trips.samples)
+    to_ingest, to_watch = stages(sent, arrivals, emitted, rate)
+    return VisibleRun(rate, latencies, coalesced, len(sent), round_trips.samples, to_ingest, to_watch)
 
 
 @dataclass(frozen=True)
@@ -264,6 +284,10 @@ class VisibleRun:
     sent: int
     round_trips: list[float]
     """ms per Redis PING."""
+    to_ingest: list[float] = field(default_factory=list)
+    """ms from an event's write to the ingest handling it (events that arrived themselves)."""
+    to_watch: list[float] = field(default_factory=list)
+    """ms from the ingest handling an event to its arrival on the watch."""
 
     def rows(self) -> list[dict[str, Any]]:
         p50, p99 = percentile(self.latencies, 0.5), percentile(self.latencies, 0.99)
@@ -293,7 +317,17 @@ class VisibleRun:
             row(
                 f"  live: events coalesced with a later one {at}", self.coalesced / max(self.sent, 1) * 100, "%", "info"
             ),
+            *self.stage_rows(at),
         ]
+
+    def stage_rows(self, at: str) -> list[dict[str, Any]]:
+        """Where the time goes: AMI write → ingest, and ingest → watch (p50 and p99 of each)."""
+        out: list[dict[str, Any]] = []
+        for what, values in (("AMI write → ingest handled", self.to_ingest), ("ingest → WatchSnapshot", self.to_watch)):
+            if values:
+                p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+                out.append(row(f"  live: stage {what} p50 / p99 {at}", p50, f"ms (p99 {p99:.2f} ms)", "info"))
+        return out
 
 
 def run() -> list[dict[str, Any]]:

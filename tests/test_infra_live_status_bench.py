@@ -7,10 +7,12 @@ import pytest
 
 from bench.live_status_bench import (
     REPLAY_SHARE_TARGET,
+    WARMUP_S,
     WATCH_TO_RTT_TARGET,
     RoundTrips,
     VisibleRun,
     replay_share_rows,
+    stages,
 )
 from bench.run import validate
 from devsupport.waiting import wait_until_blocking
@@ -35,6 +37,24 @@ def test_the_watch_p99_is_judged_in_median_redis_round_trips_of_the_same_run() -
     assert rows["  anchor: Redis round trip (PING) median during the run @2/s"].value == 2.0
     assert rows["live: events measured @2/s (after warm-up)"].value == 100
     assert [r.target for r in rows.values()].count("info") == 4
+
+
+def test_the_watch_latency_is_split_at_the_moment_the_ingest_handled_each_event() -> None:
+    run = VisibleRun(rate=2, latencies=[1.0], coalesced=0, sent=1, round_trips=[1.0], to_ingest=[0.5], to_watch=[2.5])
+    rows = {r.name: r for r in validate("live", run.rows())}
+    assert rows["  live: stage AMI write → ingest handled p50 / p99 @2/s"].value == 0.5
+    assert rows["  live: stage ingest → WatchSnapshot p50 / p99 @2/s"].value == 2.5
+
+
+def test_the_stages_count_only_events_that_arrived_themselves_after_the_warm_up() -> None:
+    first_measured = int(2 * WARMUP_S)
+    late, early, lost = f"r{first_measured:06d}", "r000000", f"r{first_measured + 1:06d}"
+    sent = {late: 10.0, early: 1.0, lost: 10.5}
+    arrivals = {late: 10.004, early: 1.001}
+    emitted = {late: 10.001, early: 1.0005}
+    to_ingest, to_watch = stages(sent, arrivals, emitted, rate=2)
+    assert [round(v, 3) for v in to_ingest] == [1.0]
+    assert [round(v, 3) for v in to_watch] == [3.0]
 
 
 def test_redis_round_trips_are_sampled_while_a_run_lasts(redis_url: str) -> None:
