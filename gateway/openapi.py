@@ -14,6 +14,9 @@ operation once, when the document is first asked for:
   down); FastAPI's 422 is gone (validation failures are 400);
 - Server-Sent Event routes list their events (``x-sse-events``: event name -> ``description``
   and the JSON Schema of its data, whose models join ``components.schemas``).
+
+Outside ``/api`` (pages, probes) the routes declare their own responses; only FastAPI's 422
+becomes the 400 the gateway answers, and its validation schemas leave the document.
 """
 
 from __future__ import annotations
