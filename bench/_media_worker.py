@@ -15,6 +15,7 @@ from pathlib import Path
 
 from services.media.domain.pipeline import process_image
 from services.media.domain.variants import DEFAULT_PRESET, DEFAULT_PRESETS
+from services.media.memory import share_one_malloc_arena
 
 MAX_PIXELS = 60_000_000
 
@@ -34,6 +35,7 @@ def cpu_seconds() -> float:
 
 
 def main(argv: list[str]) -> None:
+    share_one_malloc_arena()  # as the worker process does
     out_dir, reps, files = Path(argv[0]), int(argv[1]), [Path(f) for f in argv[2:]]
     specs = DEFAULT_PRESETS[DEFAULT_PRESET]
     written = 0

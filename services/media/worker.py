@@ -21,6 +21,7 @@ from runtime.event_loop import event_loop_factory
 from runtime.grpc_server import init_process
 from runtime.queue.runner import serve
 from services.media.app import close_worker_context, open_parts, worker_context
+from services.media.memory import share_one_malloc_arena
 from services.media.queues import PROCESSING_QUEUE, SPECS, SYNC_QUEUE, WATERMARK_QUEUE
 from services.media.settings import MediaSettings
 
@@ -45,6 +46,7 @@ def main(argv: list[str]) -> None:
     if which not in QUEUES:
         print(f"usage: python -m services.media.worker [{'|'.join(QUEUES)}]", file=sys.stderr)
         raise SystemExit(2)
+    share_one_malloc_arena()  # before any thread allocates: see services.media.memory
     settings = load_settings(MediaSettings)
     init_process(f"media_worker_{which}", settings)
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:

@@ -10,9 +10,12 @@ One call, :func:`process_image`, does every step on one decode:
 3. Normalise the mode: palette and 1-bit images become RGB(A) or L, 16-bit greyscale is scaled
    (not clipped) to 8 bits, CMYK goes through its ICC profile (or a plain conversion) to RGB.
 4. Resize once to the largest variant (in premultiplied alpha, so transparent edges do not
-   bleed colour), then apply the EXIF orientation and convert an embedded ICC profile to sRGB on
-   that smaller image; every further variant is resized from the next larger one.
-5. Encode each variant (WebP q85 by default) with no metadata at all — no EXIF, GPS, XMP, IPTC,
+   bleed colour; in bands of rows on several threads for a big source), then apply the EXIF
+   orientation and convert an embedded ICC profile to sRGB on that smaller image; every further
+   variant is resized from the next larger one.
+5. Encode each variant (WebP q85 by default) on a small pool of encoder threads, as soon as
+   its pixels exist (the encoders run beside the next resize and each other),
+   with no metadata at all — no EXIF, GPS, XMP, IPTC,
    comments or ICC (the pixels are sRGB) — unless the upload asked to keep EXIF and XMP, whose
    orientation tag is then reset (the pixels are already upright).
 
@@ -26,8 +29,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import itertools
+import os
 import struct
 from collections.abc import Sequence
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from PIL import Image, ImageCms
@@ -136,27 +143,50 @@ def _render(image: Image.Image, kind: ImageKind, specs: Sequence[VariantSpec], k
         raise CorruptImage(f"cannot decode the {kind.name} image: {exc}") from None
     base, icc = _normalise_mode(image, icc)
 
-    rendered: dict[str, RenderedVariant] = {}
-    # A small source gives several variants the same pixels: encode them once.
-    encoded: dict[tuple[int, tuple[int, int, int, int] | None, OutputFormat, int], RenderedVariant] = {}
+    # Each variant is encoded on the encoder threads as soon as its pixels exist, while this
+    # thread resizes the next one from it (the encoders only read it). A small source gives
+    # several variants the same pixels: those are encoded once.
+    encoding: dict[tuple[int, tuple[int, int, int, int] | None, OutputFormat, int], Future[RenderedVariant]] = {}
+    names: list[tuple[str, tuple[int, tuple[int, int, int, int] | None, OutputFormat, int]]] = []
     previous: Image.Image | None = None
-    for plan in plans:
-        if previous is None:
-            stored_size = plan.resized[::-1] if swaps else plan.resized
-            working = _resize(base, stored_size)
-            if orientation in _TRANSPOSE:
-                working = working.transpose(_TRANSPOSE[orientation])
-            if icc is not None:
-                working = _to_srgb(working, icc)
-        else:
-            working = _resize(previous, plan.resized)
-        previous = working
-        key = (id(working), plan.crop, plan.spec.format, plan.spec.quality)
-        if key not in encoded:
-            out = working.crop(plan.crop) if plan.crop is not None else working
-            encoded[key] = encode_variant(out, plan.spec, kept_exif, xmp)
-        rendered[plan.spec.name] = dataclasses.replace(encoded[key], name=plan.spec.name)
+    try:
+        for plan in plans:
+            if previous is None:
+                stored_size = plan.resized[::-1] if swaps else plan.resized
+                working = _resize(base, stored_size, stripes=_stripes(base))
+                if orientation in _TRANSPOSE:
+                    working = working.transpose(_TRANSPOSE[orientation])
+                if icc is not None:
+                    working = _to_srgb(working, icc)
+            else:
+                working = _resize(previous, plan.resized)
+            working.info = {}  # metadata was read above; nothing of it may reach an output
+            previous = working
+            key = (id(working), plan.crop, plan.spec.format, plan.spec.quality)
+            if key not in encoding:
+                out = working.crop(plan.crop) if plan.crop is not None else working
+                encoding[key] = _encoders().submit(encode_variant, out, plan.spec, kept_exif, xmp)
+            names.append((plan.spec.name, key))
+        rendered = {name: dataclasses.replace(encoding[key].result(), name=name) for name, key in names}
+    finally:
+        futures.wait(encoding.values())  # never leave an encoder working after an error
     return ProcessedImage(kind, upright[0], upright[1], tuple(rendered[s.name] for s in specs))
+
+
+def _stripes(image: Image.Image) -> int:
+    """How many bands the first (largest) resize is cut into: one per encoder thread for a
+    source of a megapixel or more, else one."""
+    return _ENCODER_THREADS if image.width * image.height >= 1_000_000 else 1
+
+
+@functools.cache
+def _encoders() -> ThreadPoolExecutor:
+    """The threads variants are encoded on, one per core, shared by every image of the process.
+    Pillow releases the GIL while it encodes, so one image's variants are encoded at once."""
+    return ThreadPoolExecutor(max_workers=_ENCODER_THREADS, thread_name_prefix="media-encode")
+
+
+_ENCODER_THREADS = max(2, os.cpu_count() or 2)
 
 
 def dct_scale(shrink: float) -> int:
@@ -199,14 +229,55 @@ def _normalise_mode(image: Image.Image, icc: bytes | None) -> tuple[Image.Image,
     return image.convert("RGBA" if image.has_transparency_data else "RGB"), icc
 
 
-def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+def _resize(image: Image.Image, size: tuple[int, int], *, stripes: int = 1) -> Image.Image:
+    """``image`` resampled to ``size`` (Lanczos-3), in premultiplied alpha when it has alpha;
+    with ``stripes`` > 1 cut into that many bands of rows, resampled at once."""
     if image.size == size:
         return image
     if image.mode in ("RGBA", "LA"):
         # Resampling straight alpha would pull the colour of invisible pixels into visible edges.
         premultiplied = image.convert("RGBa" if image.mode == "RGBA" else "La")
-        return premultiplied.resize(size, Image.Resampling.LANCZOS).convert(image.mode)
-    return image.resize(size, Image.Resampling.LANCZOS)
+        return _resample(premultiplied, size, stripes).convert(image.mode)
+    return _resample(image, size, stripes)
+
+
+def _resample(image: Image.Image, size: tuple[int, int], stripes: int) -> Image.Image:
+    """Bands after the first go to the encoder threads while this thread does the first; a band
+    no thread has started by then is done here instead of waited for. Each band reads every
+    source row its output rows need (Pillow's box resampling takes the kernel's support from
+    outside the box), so the bands join seamlessly: the pixels are one call's, but for a rare
+    one off by 1 where the band's box rounds its scale differently in the last bit."""
+    height = size[1]
+    stripes = max(1, min(stripes, height // _MIN_STRIPE_ROWS))
+    if stripes == 1:
+        return _resample_rows(image, size, 0, height)
+    bounds = [height * i // stripes for i in range(stripes + 1)]
+    bands = list(itertools.pairwise(bounds))
+    later = [_encoders().submit(_resample_rows, image, size, top, bottom) for top, bottom in bands[1:]]
+    out = Image.new(image.mode, size)
+    out.paste(_resample_rows(image, size, *bands[0]), (0, 0))
+    for band, (top, bottom) in zip(later, bands[1:], strict=True):
+        out.paste(_resample_rows(image, size, top, bottom) if band.cancel() else band.result(), (0, top))
+    return out
+
+
+def _resample_rows(image: Image.Image, size: tuple[int, int], top: int, bottom: int) -> Image.Image:
+    """Output rows ``top``..``bottom`` of ``image`` resampled to ``size``: the vertical pass
+    first, then the horizontal one, each rounded to 8 bits (the order libvips uses; Pillow's
+    one call does horizontal first, which rounds differently: fewer pixels equal to sharp's)."""
+    width, height = size
+    scale = image.height / height
+    rows = image
+    if image.height != height or top or bottom != height:
+        box = (0.0, top * scale, float(image.width), bottom * scale)
+        rows = image.resize((image.width, bottom - top), Image.Resampling.LANCZOS, box=box)
+    if rows.width != width:
+        rows = rows.resize((width, bottom - top), Image.Resampling.LANCZOS)
+    return rows
+
+
+_MIN_STRIPE_ROWS = 128
+"""Bands are at least this many output rows: smaller ones cost more in threads than they save."""
 
 
 @functools.lru_cache(maxsize=64)
