@@ -16,11 +16,13 @@ from switchboard.status.v1 import status_pb2_grpc
 from devsupport.auth import AUTH_HEADERS, aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
 from devsupport.status_leases import take_lease
+from devsupport.waiting import wait_until
 from gateway.app import create_app
 from gateway.settings import BACKEND_NAMES, GatewaySettings
 from runtime.grpc_server import GrpcServer
 from services.status.app import create_app as create_status_app
 from services.status.settings import StatusSettings
+from tests.gateway.conventions import check_against_openapi, convention_breaks
 from tests.gateway.fake_status import GrpcBackend, operator, start_backend
 from tests.gateway.harness import LiveGateway, client_for
 from tests.gateway.sse import events
@@ -178,3 +180,33 @@ async def test_stream_through_the_real_status_service(
             assert body["changes"][0]["operator"]["pausedReason"] == "Break"
     finally:
         await live.stop()
+
+
+@pytest.mark.parametrize("mirror", [True, False], ids=["mirror", "grpc"])
+async def test_every_read_through_the_real_status_service_validates_against_the_published_schemas(
+    real_status: RealStatus, gateway_settings: GatewaySettings, mirror: bool
+) -> None:
+    await _seed(real_status)
+    settings = gateway_settings.model_copy(update={"gateway_status_mirror": mirror})
+    reads = [
+        ("/snapshot", "/snapshot", 200),
+        ("/operators?queue=sales", "/operators", 200),
+        ("/operators/queue/support", "/operators/queue/{queue}", 200),
+        ("/operators/queue/nope", "/operators/queue/{queue}", 404),
+        ("/operators/Local/1001@agents", "/operators/{memberId}", 200),
+        ("/queues", "/queues", 200),
+        ("/queues/sales", "/queues/{name}", 200),
+        ("/queues/nope", "/queues/{name}", 404),
+        ("/channels", "/channels", 200),
+        ("/sync/status", "/sync/status", 200),
+    ]
+    app = create_app(settings)
+    async for client in client_for(app):
+        spec = (await client.get("/openapi.json")).json()
+        if mirror:  # the reads below then come from the mirror (without it, each is a gRPC call)
+            await wait_until(lambda: app.state.status_mirror.view(), within=10, what="the gateway's status mirror")
+        for path, template, status in reads:
+            response = await client.get(API + path)
+            assert response.status_code == status, (path, response.text)
+            check_against_openapi(spec, "get", API + template, status, response.json())
+            assert convention_breaks(response.json()) == [], path
