@@ -15,6 +15,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bench._queue_cpu import RunCpu, evalsha_usec, process_cpu_s, redis_cpu_s
 from bench._queue_worker import bench_spec
 from devsupport.waiting import wait_until
 from runtime.queue import JobRequest, QueueAdmin, QueueClient
@@ -87,15 +88,25 @@ class Bench:
         return c.waiting + c.active + c.delayed == 0
 
     # 1 ------------------------------------------------------------------------------------
-    async def throughput(self, processes: int, jobs: int) -> float:
+    async def throughput(self, processes: int, jobs: int) -> tuple[float, RunCpu]:
+        """Jobs/s of ``processes`` worker processes draining a no-op backlog, and the CPU Redis
+        and the workers spent meanwhile."""
         await self.fresh()
         await self.workers(processes)
         await self.admin.pause()
         await self.client.enqueue_many([JobRequest("noop") for _ in range(jobs)])
+        pids = [p.pid for p in self.procs.procs]
+        redis_before, (_, evalsha_before) = await redis_cpu_s(self.redis), await evalsha_usec(self.redis)
+        workers_before = sum(process_cpu_s(pid) for pid in pids)
         t0 = time.perf_counter()
         await self.admin.resume()
         t1 = await until(self.empty, "the queue drained")
-        return jobs / (t1 - t0)
+        workers_after = sum(process_cpu_s(pid) for pid in pids)
+        redis_after, (_, evalsha_after) = await redis_cpu_s(self.redis), await evalsha_usec(self.redis)
+        cpu = RunCpu(
+            jobs, t1 - t0, redis_after - redis_before, evalsha_after - evalsha_before, workers_after - workers_before
+        )
+        return jobs / (t1 - t0), cpu
 
     async def arq_throughput(self, jobs: int) -> float:
         """Bare arq (defaults, max_jobs 50): jobs enqueued one by one while its worker runs."""
@@ -194,7 +205,7 @@ class Bench:
         await asyncio.sleep(0.5)  # steady state: the worker is saturated before the first probe
         ids, fewest = [], backlog
         for _ in range(probes):
-            fewest = min(fewest, int(await self.redis.zcard(self.spec.keys.wait)))
+            fewest = min(fewest, (await self.admin.counts()).waiting)
             ids.append(await self.client.enqueue("probe", {"sent": time.time()}, priority=10))
             await asyncio.sleep(1 / rate)
         await self.admin.pause()  # the rest of the backlog is not needed for the figure

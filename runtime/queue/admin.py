@@ -51,8 +51,10 @@ class QueueAdmin:
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in (k.wait, k.active, k.delayed, k.completed, k.failed):
                 pipe.zcard(key)
+            pipe.llen(k.wait0)
             pipe.exists(k.paused)
-            waiting, active, delayed, completed, failed, paused = await pipe.execute()
+            waiting, active, delayed, completed, failed, waiting0, paused = await pipe.execute()
+        waiting += waiting0
         return QueueCounts(waiting, active, delayed, completed, failed, waiting if paused else 0)
 
     async def is_paused(self) -> bool:
@@ -72,13 +74,16 @@ class QueueAdmin:
             raise InvalidArgument("page_size", f"must be within 1..{MAX_PAGE_SIZE}")
         key = self.keys.state_set(job_state.value)
         start, stop = (page - 1) * page_size, page * page_size - 1
-        async with self.redis.pipeline(transaction=False) as pipe:
-            if job_state in _NEWEST_FIRST:
-                pipe.zrevrange(key, start, stop)
-            else:
-                pipe.zrange(key, start, stop)
-            pipe.zcard(key)
-            ids, total = await pipe.execute()
+        if job_state is JobState.WAITING:
+            ids, total = await self._waiting_ids(start, stop)
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if job_state in _NEWEST_FIRST:
+                    pipe.zrevrange(key, start, stop)
+                else:
+                    pipe.zrange(key, start, stop)
+                pipe.zcard(key)
+                ids, total = await pipe.execute()
         async with self.redis.pipeline(transaction=False) as pipe:
             for raw in ids:
                 pipe.hmget(self.keys.job(raw.decode()), list(SUMMARY_FIELDS))
@@ -88,6 +93,19 @@ class QueueAdmin:
             JobInfo.from_hash(self.name, raw.decode(), job_state, h) for raw, h in zip(ids, hashes, strict=True) if h
         ]
         return found, int(total)
+
+    async def _waiting_ids(self, start: int, stop: int) -> tuple[list[bytes], int]:
+        """Waiting ids ``start..stop`` in start order: the ``wait`` ZSET, then the ``wait0`` list."""
+        k = self.keys
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrange(k.wait, start, stop)
+            pipe.zcard(k.wait)
+            pipe.llen(k.wait0)
+            ranked, in_set, in_list = await pipe.execute()
+        ids = list(ranked)
+        if stop >= in_set:
+            ids += await self.redis.execute_command("LRANGE", k.wait0, max(start - in_set, 0), stop - in_set)
+        return ids, int(in_set) + int(in_list)
 
     async def job(self, job_id: str) -> JobInfo:
         _check_job_id(job_id)
@@ -100,7 +118,7 @@ class QueueAdmin:
         if not h:
             raise NotFound(f"job {job_id!r} not found in queue {self.name!r}")
         state = next((JobState(s) for s, score in zip(_STATES, scores, strict=True) if score is not None), None)
-        if state is None:  # between sets inside a script: report what the hash says
+        if state is None:  # in no sorted set: waiting at priority 0 (the wait0 list), or the hash says
             state = JobState.FAILED if b"f" in h and b"r" not in h else JobState.WAITING
         return JobInfo.from_hash(self.name, job_id, state, h)
 

@@ -7,7 +7,10 @@ from the prefix) stay valid on Redis Cluster: every key of a queue lives in one 
 key                                     type   holds
 ======================================  =====  ==============================================
 ``sbq:v1:{q}:j:<id>``                   HASH   one job (fields below); deleted by retention
-``sbq:v1:{q}:wait``                     ZSET   waiting ids, score ``(10-priority)*2^44 + seq``
+``sbq:v1:{q}:wait0``                    LIST   waiting ids of priority 0, oldest first
+``sbq:v1:{q}:wait``                     ZSET   waiting ids of priority 1-10 and jobs put back at
+                                               the head of their priority, score
+                                               ``(10-priority)*2^44 + seq``; claimed before wait0
 ``sbq:v1:{q}:delayed``                  ZSET   delayed ids (and retry back-off), score = due ms
 ``sbq:v1:{q}:active``                   ZSET   claimed ids, score = lease deadline ms
 ``sbq:v1:{q}:completed``                ZSET   finished ids, score = finished ms
@@ -27,8 +30,8 @@ key                                     type   holds
 ``sbq:v1:{q}:events``                   chan   pub/sub channel of job events (JSON)
 ======================================  =====  ==============================================
 
-Job hash fields (short names keep a waiting job under ~300 bytes): ``n`` name, ``d`` data
-(JSON), ``p`` priority, ``a`` attempts made, ``m`` max attempts, ``t`` enqueued ms,
+Job hash fields (short names keep a waiting job small; ``p`` and ``a`` are absent while 0):
+``n`` name, ``d`` data (JSON), ``p`` priority, ``a`` attempts made, ``m`` max attempts, ``t`` enqueued ms,
 ``s`` started ms, ``f`` finished ms, ``w`` worker id holding the lease (cleared whenever the
 job leaves ``active``), ``g`` progress (JSON),
 ``r`` result (JSON), ``e`` errors (JSON list), ``o`` options (JSON: trace carrier, backoff,
@@ -62,6 +65,10 @@ class QueueKeys:
     @property
     def wait(self) -> str:
         return self.prefix + "wait"
+
+    @property
+    def wait0(self) -> str:
+        return self.prefix + "wait0"
 
     @property
     def delayed(self) -> str:

@@ -26,7 +26,7 @@ if redis.call('ZREM', prefix .. 'failed', id) == 0 and redis.call('ZREM', prefix
 end
 grant(jk)
 redis.call('HDEL', jk, 'f', 'r', 's')
-redis.call('ZADD', prefix .. 'wait', wait_score(jk), id)
+to_wait(jk, id)
 ev('waiting', id)
 wake()
 return 1
@@ -44,7 +44,7 @@ for _, id in ipairs(ids) do
   redis.call('ZREM', prefix .. 'failed', id)
   grant(jk)
   redis.call('HDEL', jk, 'f', 's')
-  redis.call('ZADD', prefix .. 'wait', wait_score(jk), id)
+  to_wait(jk, id)
   ev('waiting', id)
 end
 if #ids > 0 then wake() end
@@ -60,7 +60,11 @@ local id = ARGV[1]
 local jk = prefix .. 'j:' .. id
 if redis.call('EXISTS', jk) == 0 then return 0 end
 if redis.call('ZSCORE', prefix .. 'active', id) then return -1 end
-for _, s in ipairs({'wait', 'delayed', 'completed', 'failed'}) do redis.call('ZREM', prefix .. s, id) end
+local found = 0
+for _, s in ipairs({'wait', 'delayed', 'completed', 'failed'}) do
+  found = found + redis.call('ZREM', prefix .. s, id)
+end
+if found == 0 then redis.call('LREM', prefix .. 'wait0', 1, id) end
 redis.call('DEL', jk)
 ev('removed', id)
 return 1
@@ -76,7 +80,7 @@ local jk = prefix .. 'j:' .. id
 if redis.call('EXISTS', jk) == 0 then return 0 end
 if redis.call('ZREM', prefix .. 'delayed', id) == 0 then return -1 end
 redis.call('HDEL', jk, 'q')
-redis.call('ZADD', prefix .. 'wait', wait_score(jk), id)
+to_wait(jk, id)
 ev('waiting', id)
 wake()
 return 1
@@ -92,21 +96,27 @@ local set = prefix .. ARGV[1]
 local cutoff = now - tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local removed = {}
-local ids
-if ARGV[1] == 'completed' or ARGV[1] == 'failed' then
-  ids = redis.call('ZRANGEBYSCORE', set, '-inf', cutoff, 'LIMIT', 0, limit)
-else
-  ids = redis.call('ZRANGE', set, 0, 9999)
+local function clean(ids, take_out)
+  for _, id in ipairs(ids) do
+    if #removed >= limit then return end
+    local jk = prefix .. 'j:' .. id
+    local t0 = tonumber(redis.call('HGET', jk, 'f') or redis.call('HGET', jk, 't') or 0)
+    if t0 <= cutoff then
+      take_out(id)
+      redis.call('DEL', jk)
+      ev('removed', id)
+      removed[#removed + 1] = id
+    end
+  end
 end
-for _, id in ipairs(ids) do
-  if #removed >= limit then break end
-  local jk = prefix .. 'j:' .. id
-  local t0 = tonumber(redis.call('HGET', jk, 'f') or redis.call('HGET', jk, 't') or 0)
-  if t0 <= cutoff then
-    redis.call('ZREM', set, id)
-    redis.call('DEL', jk)
-    ev('removed', id)
-    removed[#removed + 1] = id
+local function from_set(id) redis.call('ZREM', set, id) end
+if ARGV[1] == 'completed' or ARGV[1] == 'failed' then
+  clean(redis.call('ZRANGEBYSCORE', set, '-inf', cutoff, 'LIMIT', 0, limit), from_set)
+else
+  clean(redis.call('ZRANGE', set, 0, 9999), from_set)
+  if ARGV[1] == 'wait' then  -- priority 0 waits in a list
+    local wait0 = prefix .. 'wait0'
+    clean(redis.call('LRANGE', wait0, 0, 9999), function(id) redis.call('LREM', wait0, 1, id) end)
   end
 end
 return removed
@@ -128,6 +138,11 @@ for _, s in ipairs(sets) do
     n = n + 1
   end
 end
+-- priority 0 waits in a list: the first ``limit`` of it
+local ids = redis.call('LRANGE', prefix .. 'wait0', 0, tonumber(ARGV[2]) - 1)
+for _, id in ipairs(ids) do redis.call('DEL', prefix .. 'j:' .. id) end
+if #ids > 0 then redis.call('LTRIM', prefix .. 'wait0', #ids, -1) end
+n = n + #ids
 if n > 0 then ev('drained', '*', {count = n}) end
 return n
 """

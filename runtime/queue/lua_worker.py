@@ -2,8 +2,13 @@
 
 Every script takes the queue's key prefix as ``KEYS[1]`` (all keys share its ``{queue}`` hash
 tag) and reads the clock with ``TIME`` so every worker and producer agrees on one clock.
-Waiting score = ``(10 - priority) * 2^44 + seq``: ZPOPMIN gives the highest priority first and
-FIFO within a priority; 2^44 leaves room for 17 trillion enqueues before scores could overlap.
+Waiting jobs of priority 0 (the default) are a LIST, ``wait0``: pushed at the tail, popped at the
+head, no sequence number and no score, which costs Redis a fraction of a sorted-set entry in CPU
+and memory. Jobs of priority 1-10, and every job put back at the head of its priority (SIGTERM,
+a requeue, a job deferred by its rate key), are the ZSET ``wait``, score
+``(10 - priority) * 2^44 + seq`` (a put-back's seq is 0): ZPOPMIN gives the highest priority
+first and FIFO within a priority; 2^44 leaves room for 17 trillion enqueues before scores could
+overlap. A claim empties ``wait`` before it takes from ``wait0``.
 """
 
 PREAMBLE = """
@@ -27,9 +32,23 @@ local function ev(name, id, extra)
     redis.call('PUBLISH', prefix .. 'events', cjson.encode(event))
   end
 end
-local function wait_score(jk)
-  local pri = tonumber(redis.call('HGET', jk, 'p')) or 0
-  return (10 - pri) * SPAN + redis.call('INCR', prefix .. 'seq')
+-- A job becoming ready (due, retried, promoted, reaped) goes behind the jobs of its priority.
+-- ``pri``: the job's priority if the caller has it (read from the hash otherwise).
+local function to_wait(jk, id, pri)
+  pri = pri or tonumber(redis.call('HGET', jk, 'p')) or 0
+  if pri == 0 then
+    redis.call('RPUSH', prefix .. 'wait0', id)
+  else
+    redis.call('ZADD', prefix .. 'wait', (10 - pri) * SPAN + redis.call('INCR', prefix .. 'seq'), id)
+  end
+end
+-- Commands taking many arguments, in chunks that stay within Lua's stack.
+local function each_chunk(items, command, key)
+  for i = 1, #items, 1000 do
+    local part = {}
+    for j = i, math.min(i + 999, #items) do part[#part + 1] = items[j] end
+    if key then redis.call(command, key, unpack(part)) else redis.call(command, unpack(part)) end
+  end
 end
 local function wake()
   if redis.call('LLEN', prefix .. 'notify') < 8 then redis.call('RPUSH', prefix .. 'notify', 1) end
@@ -38,27 +57,35 @@ local function trim(set, keep)
   if keep < 0 then return end
   local extra = redis.call('ZCARD', set) - keep
   if extra > 0 then
-    local old = redis.call('ZRANGE', set, 0, extra - 1)
-    for _, id in ipairs(old) do redis.call('DEL', prefix .. 'j:' .. id) end
-    redis.call('ZREMRANGEBYRANK', set, 0, extra - 1)
+    local old = redis.call('ZPOPMIN', set, extra)
+    local jobs = {}
+    for i = 1, #old, 2 do jobs[#jobs + 1] = prefix .. 'j:' .. old[i] end
+    each_chunk(jobs, 'DEL')
   end
 end
 """
 
-# One job into 'wait' (or 'delayed' when delay_ms > 0) unless its id exists; false then. The
-# caller pushes the wake-up token once (``wake()``) after its last enqueue.
+# One job into 'wait0' (priority 0), 'wait' or 'delayed' (delay_ms > 0) unless its id exists;
+# false then. The ids for 'wait0' are collected in ``zero`` for one RPUSH by the caller, which also
+# pushes the wake-up token once (``wake()``) after its last enqueue. Fields at their default
+# (priority 0, attempts 0, no rate key, no options) are not stored.
 ENQUEUE_ONE = """
-local function enqueue_one(id, name, data, pri, delay, max_attempts, rate_key, options)
+local function enqueue_one(id, name, data, pri, delay, max_attempts, rate_key, options, zero)
   local jk = prefix .. 'j:' .. id
   if redis.call('EXISTS', jk) == 1 then return false end
   pri, delay = tonumber(pri), tonumber(delay)
-  redis.call('HSET', jk, 'n', name, 'd', data, 'p', pri, 'a', 0, 'm', max_attempts, 't', now)
-  if rate_key ~= '' then redis.call('HSET', jk, 'k', rate_key) end
-  if options ~= '' then redis.call('HSET', jk, 'o', options) end
+  local f = {'n', name, 'd', data, 'm', max_attempts, 't', now}
+  if pri ~= 0 then f[#f + 1] = 'p'; f[#f + 1] = pri end
+  if rate_key ~= '' then f[#f + 1] = 'k'; f[#f + 1] = rate_key end
+  if options ~= '' then f[#f + 1] = 'o'; f[#f + 1] = options end
+  redis.call('HSET', jk, unpack(f))
   if delay > 0 then
     -- an idle worker blocks up to a second: the wake-up re-times its wait to this job
     redis.call('ZADD', prefix .. 'delayed', now + delay, id)
     ev('delayed', id)
+  elseif pri == 0 then
+    zero[#zero + 1] = id
+    ev('waiting', id)
   else
     redis.call('ZADD', prefix .. 'wait', (10 - pri) * SPAN + redis.call('INCR', prefix .. 'seq'), id)
     ev('waiting', id)
@@ -76,19 +103,23 @@ ENQUEUE = (
 local n = tonumber(ARGV[1])
 local out = {}
 local woke = false
+local zero = {}
 for i = 0, n - 1 do
   local b = 2 + i * 8
   local id = ARGV[b]
   if id == '' then
     repeat id = tostring(redis.call('INCR', prefix .. 'seq')) until redis.call('EXISTS', prefix .. 'j:' .. id) == 0
   end
-  if enqueue_one(id, ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7]) then
+  local queued = enqueue_one(id, ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6],
+    ARGV[b + 7], zero)
+  if queued then
     woke = true
     out[#out + 1] = id
   else
     out[#out + 1] = ''
   end
 end
+each_chunk(zero, 'RPUSH', prefix .. 'wait0')
 if woke then wake() end
 return out
 """
@@ -107,7 +138,9 @@ SCHEDULE_TICK = (
 local last = tonumber(redis.call('HGET', prefix .. 'schedules', ARGV[1]) or '-1')
 if last >= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', prefix .. 'schedules', ARGV[1], ARGV[2])
-if enqueue_one(ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]) then
+local zero = {}
+if enqueue_one(ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], zero) then
+  each_chunk(zero, 'RPUSH', prefix .. 'wait0')
   wake()
   return 1
 end
@@ -136,16 +169,20 @@ if key_max > 0 then key_limits[1] = {'rk:', '', key_max, key_period} end
 for i = 8, #ARGV, 3 do
   key_limits[#key_limits + 1] = {'rk' .. ((i - 5) / 3) .. ':', ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])}
 end
-local wait, delayed, active = prefix .. 'wait', prefix .. 'delayed', prefix .. 'active'
+local wait, wait0, delayed, active = prefix .. 'wait', prefix .. 'wait0', prefix .. 'delayed', prefix .. 'active'
 -- The head of 'delayed' says both whether anything is due and when the next job will be.
 local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
 if head[2] and tonumber(head[2]) <= now then
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
   for _, id in ipairs(due) do
     local jk = prefix .. 'j:' .. id
-    local saved = redis.call('HGET', jk, 'q')
-    if saved then redis.call('HDEL', jk, 'q') else saved = wait_score(jk) end
-    redis.call('ZADD', wait, saved, id)
+    local h = redis.call('HMGET', jk, 'q', 'p')
+    if h[1] then
+      redis.call('HDEL', jk, 'q')
+      redis.call('ZADD', wait, h[1], id)
+    else
+      to_wait(jk, id, tonumber(h[2]) or 0)
+    end
     ev('waiting', id)
   end
   redis.call('ZREM', delayed, unpack(due))
@@ -191,10 +228,21 @@ local out = {0, 0}
 local got, popped = 0, 0
 local leases = {}
 local deferred = false
+-- 'wait' (priorities 1-10 and put-backs, as id, score pairs) first, then 'wait0' (ids).
+local zset_dry = false
+local function pop(n)
+  if not zset_dry then
+    local top = redis.call('ZPOPMIN', wait, n)
+    if #top < n * 2 then zset_dry = true end
+    if #top > 0 then return top, 2 end
+  end
+  return redis.call('LPOP', wait0, n) or {}, 1
+end
 while got < want and popped < want * 4 + 8 do
   local asked = want - got
-  local top = redis.call('ZPOPMIN', wait, asked)
-  for j = 1, #top, 2 do
+  local top, step = pop(asked)
+  if #top == 0 then break end
+  for j = 1, #top, step do
     popped = popped + 1
     local id = top[j]
     local jk = prefix .. 'j:' .. id
@@ -215,7 +263,8 @@ while got < want and popped < want * 4 + 8 do
         end
       end
       if frees > 0 then
-        redis.call('HSET', jk, 'q', top[j + 1])
+        -- keeps its place: its score, or (from 'wait0') the head of priority 0 in pop order
+        redis.call('HSET', jk, 'q', step == 2 and top[j + 1] or 10 * SPAN + redis.call('INCR', prefix .. 'seq'))
         redis.call('ZADD', delayed, frees, id)
         blocked, deferred = true, true
       else
@@ -241,7 +290,7 @@ while got < want and popped < want * 4 + 8 do
       ev('active', id)
     end
   end
-  if #top < asked * 2 then break end  -- 'wait' ran dry
+  if step == 1 and #top < asked then break end  -- both ran dry
 end
 if got > 0 then
   redis.call('ZADD', active, unpack(leases))
@@ -250,7 +299,7 @@ if got > 0 then
     redis.call('SET', rln, used + got)
   end
 end
-if got == want and redis.call('ZCARD', wait) > 0 then wake() end
+if got == want and redis.call('EXISTS', wait, wait0) > 0 then wake() end
 if deferred then head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES') end
 out[2] = next_due()
 return out
@@ -259,7 +308,8 @@ return out
 
 # ARGV: worker, keep_completed, count, then per job: id, attempt, result_json.
 # Returns the ids whose lease this worker no longer held (result dropped).  Per job: one HMGET
-# and one HSET (or DEL); the ZREM from 'active' and the 'completed' ZADD are one call per batch.
+# and one HSET; the ZREM from 'active', the 'completed' ZADD and the DELs (retention 0, or the
+# jobs the trim drops) are one call per batch.
 # The lease check needs no look at 'active': every script that takes a job out of 'active'
 # (complete, fail, reap, put back) clears its 'w' in the same step, and 'clean' deletes the
 # hash, so 'w' = this worker with the same attempt means the job is still leased to us (and an
@@ -269,7 +319,7 @@ COMPLETE = (
     + """
 local worker, keep = ARGV[1], tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
-local lost, done, finished = {}, {}, {}
+local lost, done, finished, gone = {}, {}, {}, {}
 for i = 0, n - 1 do
   local id, att, res = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]
   local jk = prefix .. 'j:' .. id
@@ -285,7 +335,7 @@ for i = 0, n - 1 do
         '{"event":"completed","jobId":' .. cjson.encode(id) .. ',"result":' .. (res ~= '' and res or 'null') .. '}')
     end
     if keep == 0 then
-      redis.call('DEL', jk)
+      gone[#gone + 1] = jk
     else
       redis.call('HSET', jk, 'f', now, 'r', res, 'w', '')
       finished[#finished + 1] = now
@@ -293,9 +343,10 @@ for i = 0, n - 1 do
     end
   end
 end
-if #done > 0 then redis.call('ZREM', prefix .. 'active', unpack(done)) end
+each_chunk(done, 'ZREM', prefix .. 'active')
+each_chunk(gone, 'DEL')
 if #finished > 0 then
-  redis.call('ZADD', prefix .. 'completed', unpack(finished))
+  each_chunk(finished, 'ZADD', prefix .. 'completed')
   trim(prefix .. 'completed', keep)
 end
 return lost
@@ -366,7 +417,7 @@ for _, id in ipairs(stale) do
   redis.call('HDEL', jk, 'w')
   ev('stalled', id)
   if tonumber(h[1] or 0) < tonumber(h[2] or 1) then
-    redis.call('ZADD', prefix .. 'wait', wait_score(jk), id)
+    to_wait(jk, id)
     wake()
   else
     redis.call('HSET', jk, 'f', now)

@@ -360,7 +360,9 @@ class Worker:
             pipe.hset(registry.REGISTRY_KEY, mapping=dict(registry.declaration_field(self.spec)))
             for key in (k.wait, k.active, k.delayed, k.completed, k.failed):
                 pipe.zcard(key)
-            _, _, *counts = await pipe.execute()
+            pipe.llen(k.wait0)
+            _, _, *counts, waiting0 = await pipe.execute()
+        counts[0] += waiting0
         for state, n in zip(("waiting", "active", "delayed", "completed", "failed"), counts, strict=True):
             JOBS_BY_STATE.labels(self.spec.name, state).set(n)
 

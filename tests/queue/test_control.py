@@ -40,6 +40,29 @@ async def test_jobs_are_listed_by_state_in_pages(client: QueueClient, admin: Que
     assert caught.value.field == "state"
 
 
+async def test_waiting_jobs_are_listed_in_start_order_across_priorities_and_pages(
+    client: QueueClient, admin: QueueAdmin
+) -> None:
+    plan = [(0, "a"), (3, "b"), (0, "c"), (9, "d"), (3, "e"), (0, "f")]
+    await client.enqueue_many([JobRequest("statistics_aggregation", job_id=j, priority=p) for p, j in plan])
+    pages = [await admin.jobs("waiting", page=page, page_size=4) for page in (1, 2)]
+    assert [j.job_id for j in pages[0][0] + pages[1][0]] == ["d", "b", "e", "a", "c", "f"]
+    assert {total for _, total in pages} == {6}
+    assert [j.state for j in pages[1][0]] == [JobState.WAITING, JobState.WAITING]
+    assert (await admin.job("c")).state is JobState.WAITING
+
+
+async def test_removing_and_cleaning_reach_waiting_jobs_of_every_priority(
+    client: QueueClient, admin: QueueAdmin
+) -> None:
+    await client.enqueue_many(
+        [JobRequest("statistics_aggregation", job_id=j, priority=p) for p, j in [(0, "a"), (5, "b"), (0, "c")]]
+    )
+    await admin.remove("c")
+    assert sorted(await admin.clean("waiting")) == ["a", "b"]
+    assert (await admin.counts()).waiting == 0
+
+
 async def test_drain_removes_waiting_and_optionally_delayed_jobs(client: QueueClient, admin: QueueAdmin) -> None:
     await client.enqueue_many([JobRequest("statistics_aggregation") for _ in range(5)])
     await client.enqueue("statistics_aggregation", delay_s=60)
