@@ -38,6 +38,7 @@ from gateway.openapi import install_openapi
 from gateway.query_params import refuse_unknown_query
 from gateway.request_body import BodyLimit, BodyRefused, RequestBodyGuard, on_body_refused
 from gateway.settings import GatewaySettings
+from gateway.status_fanout import StatusFanout
 from gateway.status_mirror import StatusMirror
 from gateway.status_reads import StatusReads
 from gateway.templating import STATIC_DIR
@@ -67,6 +68,7 @@ def create_app(
     http_auth = _http_auth(settings)
 
     reads = StatusReads(None, lambda: backends.status, timeout_seconds=settings.rpc_timeout_seconds)
+    fanout = StatusFanout(lambda: backends.status)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -91,6 +93,7 @@ def create_app(
             app.state.status_mirror = reads.mirror = None
             if mirror is not None:
                 await mirror.stop()
+            await fanout.stop()
             await backends.close()
             await http_auth.authenticator.close()
             log.info("gateway stopped")
@@ -102,6 +105,7 @@ def create_app(
     app.state.auth = http_auth
     app.state.status_mirror = None
     app.state.status_reads = reads
+    app.state.status_fanout = fanout
     install_error_handlers(app)
     app.add_exception_handler(BodyRefused, on_body_refused)
     # Added last = outermost: the trace span wraps the metrics and everything below.

@@ -12,17 +12,14 @@ import enum
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-import grpc
-import grpc.aio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from prometheus_client import Gauge
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from switchboard.status.v1 import status_pb2
 
 from gateway.backends import Backends
-from gateway.errors import error_body
-from gateway.responses import FastJSONResponse, dumps, ok
+from gateway.responses import FastJSONResponse, ok
 from gateway.schemas_status import (
     ClearResult,
     ResyncResult,
@@ -34,10 +31,9 @@ from gateway.schemas_status import (
     SyncStatus,
 )
 from gateway.settings import GatewaySettings
+from gateway.status_fanout import StatusFanout
 from gateway.status_json import (
     STATUS_NAMES,
-    change_set_json,
-    snapshot_json,
     status_from_name,
     sync_status_json,
 )
@@ -45,8 +41,6 @@ from gateway.status_mirror import StatusMirror
 from gateway.status_reads import StatusReads
 from runtime.auth import Scope
 from runtime.auth.http import requires
-from runtime.errors import Unavailable
-from runtime.grpc_client import read_message
 
 __all__ = ["StatusName", "router"]
 
@@ -191,28 +185,12 @@ async def clear(request: Request) -> FastJSONResponse:
     return ok({"removedKeys": reply.removed_keys})
 
 
-def _event(message: status_pb2.WatchSnapshotResponse) -> ServerSentEvent:
-    if message.WhichOneof("event") == "snapshot":
-        snapshot = message.snapshot
-        return ServerSentEvent(dumps(snapshot_json(snapshot)), event="snapshot", id=str(snapshot.revision))
-    changes = message.changes
-    return ServerSentEvent(dumps(change_set_json(changes)), event="changes", id=str(changes.revision))
-
-
-async def _relay(
-    call: grpc.aio.UnaryStreamCall, first: status_pb2.WatchSnapshotResponse
-) -> AsyncIterator[ServerSentEvent]:
+async def _counted(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     SSE_STREAMS.inc()
     try:
-        yield _event(first)
-        while (message := await read_message(call)) is not None:
-            yield _event(message)
-    except grpc.aio.AioRpcError as error:
-        # Headers are gone: the failure travels as a last event; EventSource then reconnects.
-        body = error_body(error.code(), error.details() or error.code().name)
-        yield ServerSentEvent(dumps(body), event="error")
+        async for chunk in frames:
+            yield chunk
     finally:
-        call.cancel()
         SSE_STREAMS.dec()
 
 
@@ -226,17 +204,11 @@ async def stream(
     queue: Annotated[list[str] | None, Query(description="Only these queues (channels always flow).")] = None,
 ) -> EventSourceResponse:
     settings: GatewaySettings = request.app.state.settings
-    call = _backends(request).status.WatchSnapshot(status_pb2.WatchSnapshotRequest(queue_names=queue or []))
-    try:
-        # Wait for the snapshot first, so an unreachable backend is a plain 503, not a broken stream.
-        first = await read_message(call)
-    except BaseException:
-        call.cancel()
-        raise
-    if first is None:
-        raise Unavailable("status watch ended before its snapshot")
+    fanout: StatusFanout = request.app.state.status_fanout
+    # The snapshot comes first, so an unreachable backend is a plain 503, not a broken stream.
+    frames = await fanout.subscribe(queue or [])
     return EventSourceResponse(
-        _relay(call, first),
+        _counted(frames),
         ping=int(settings.sse_ping_seconds),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

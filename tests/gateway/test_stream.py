@@ -8,6 +8,7 @@ import httpx
 from switchboard.status.v1 import status_pb2 as S
 
 from devsupport.auth import AUTH_HEADERS
+from devsupport.waiting import wait_until
 from tests.gateway.fake_status import FakeStatusService, operator
 from tests.gateway.harness import Backends, LiveGateway
 from tests.gateway.sse import events
@@ -89,3 +90,45 @@ async def test_status_service_dying_mid_stream_ends_it_with_an_error_event(
         error = last.json()
         assert error["success"] is False
         assert error["error"]["code"] == "UNAVAILABLE", error
+
+
+async def test_clients_of_one_filter_share_one_watch_and_each_gets_every_change(
+    live_gateway: LiveGateway, fake_status: FakeStatusService
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=live_gateway.url, timeout=5, headers=AUTH_HEADERS) as client,
+        client.stream("GET", "/api/queue-status/stream") as first_response,
+        client.stream("GET", "/api/queue-status/stream") as second_response,
+    ):
+        first, second = events(first_response), events(second_response)
+        assert (await anext(first)).event == "snapshot"
+        assert (await anext(second)).event == "snapshot"
+        # The second client's own watch only fetched its snapshot: it is closed once joined.
+        await wait_until(lambda: fake_status.active_watches == 1, within=5, what="the joining watch closed")
+        revision = fake_status.push(S.StateChange(queue_removed="support"))
+        for stream in (first, second):
+            change = await anext(stream)
+            assert (change.event, change.id) == ("changes", str(revision))
+        assert fake_status.active_watches == 1
+
+
+async def test_a_client_joining_a_running_stream_gets_its_snapshot_then_only_later_changes(
+    live_gateway: LiveGateway, fake_status: FakeStatusService
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=live_gateway.url, timeout=5, headers=AUTH_HEADERS) as client,
+        client.stream("GET", "/api/queue-status/stream") as early_response,
+    ):
+        early = events(early_response)
+        assert (await anext(early)).event == "snapshot"
+        before = fake_status.push(S.StateChange(queue_removed="support"))
+        assert (await anext(early)).id == str(before)
+        async with client.stream("GET", "/api/queue-status/stream") as late_response:
+            late = events(late_response)
+            snapshot = await anext(late)
+            assert (snapshot.event, snapshot.id) == ("snapshot", str(before))
+            assert [q["name"] for q in snapshot.json()["queues"]] == ["sales"]
+            after = fake_status.push(S.StateChange(channel_removed="1700000000.1"))
+            for stream in (early, late):
+                change = await anext(stream)
+                assert (change.event, change.id) == ("changes", str(after))
