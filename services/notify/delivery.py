@@ -18,7 +18,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from arq.worker import Retry
 from opentelemetry import trace
@@ -34,7 +34,6 @@ from services.notify.domain.outcomes import Action, Outcome, OutcomeKind, next_s
 from services.notify.metrics import NOTIFICATIONS, TELEGRAM_RETRY_AFTER
 from services.notify.records import Notification, State
 from services.notify.send_gate import SendGate, Verdict
-from services.notify.store import NotificationStore
 
 log = get_logger("notify.delivery")
 tracer = trace.get_tracer("services.notify")
@@ -44,9 +43,34 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class DeliveryStore(Protocol):
+    """What a delivery reads and writes (``store.NotificationStore``; in a worker, the batched
+    ``delivery_store.BatchedDeliveryStore``)."""
+
+    async def get(self, notification_id: str) -> Notification: ...
+
+    async def mark_sending(self, notification_id: str) -> None: ...
+
+    async def mark_requeued(self, notification_id: str, *, reason: str, next_attempt_at_ms: int) -> None: ...
+
+    async def note_progress(self, notification_id: str, provider_id: str) -> None: ...
+
+    async def record_attempt(
+        self,
+        notification_id: str,
+        *,
+        attempt: int,
+        at_ms: int,
+        state: State,
+        error: str = "",
+        provider_id: str = "",
+        next_attempt_at_ms: int = 0,
+    ) -> None: ...
+
+
 @dataclass
 class Deliverer:
-    store: NotificationStore
+    store: DeliveryStore
     senders: Mapping[Channel, Sender]
     policy: RetryPolicy
     timeout_s: float

@@ -22,7 +22,7 @@ from services.notify.tables import AttemptRow, NotificationRow
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
 
 
-def _notification(row: Any, attempts: Sequence[Any] = ()) -> Notification:
+def notification_from_row(row: Any, attempts: Sequence[Any] = ()) -> Notification:
     return Notification(
         id=row.id,
         channel=row.channel,
@@ -146,7 +146,7 @@ class NotificationStore:
                     .order_by(AttemptRow.id)
                 )
             ).all()
-        return _notification(row, attempts)
+        return notification_from_row(row, attempts)
 
     async def recent(self, limit: int = 50, channel: str = "") -> list[Notification]:
         """The newest notifications first (the admin page)."""
@@ -155,7 +155,7 @@ class NotificationStore:
             query = query.where(NotificationRow.channel == channel)
         async with self.engine.connect() as connection:
             rows = (await connection.execute(query)).all()
-        return [_notification(row) for row in rows]
+        return [notification_from_row(row) for row in rows]
 
     async def mark_sending(self, notification_id: str) -> None:
         await self._set_unfinished(notification_id, state=State.SENDING.value, next_attempt_at_ms=0)
@@ -228,7 +228,7 @@ class NotificationStore:
                     )
                 )
             ).first()
-        return None if row is None else _notification(row)
+        return None if row is None else notification_from_row(row)
 
     async def finish(self, notification_id: str, *, state: State, error: str, at_ms: int) -> None:
         """A final state reported later by the provider (SMS delivery receipts)."""

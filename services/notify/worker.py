@@ -23,11 +23,11 @@ from services.notify.channels.sms import SmsSender
 from services.notify.channels.telegram import TelegramSender
 from services.notify.channels.web_push import VapidSigner, WebPushSender
 from services.notify.delivery import Deliverer
+from services.notify.delivery_store import BatchedDeliveryStore
 from services.notify.domain.channels import Channel
 from services.notify.queues import NOTIFICATIONS, TELEGRAM, queue_specs, retry_policy, telegram_limits
 from services.notify.send_gate import SendGate, TelegramSendGate
 from services.notify.settings import NotifySettings
-from services.notify.store import NotificationStore
 from services.notify.user_store import UserStore
 
 QUEUES = {"notifications": NOTIFICATIONS, "telegram": TELEGRAM}
@@ -79,7 +79,7 @@ class WorkerResources:
         self.redis = Redis.from_url(settings.redis_url)
         self.senders = build_senders(settings, UserStore(self.engine), self.redis, spec.name)
         self.deliverer = Deliverer(
-            store=NotificationStore(self.engine),
+            store=BatchedDeliveryStore(self.engine),
             senders=self.senders,
             policy=retry_policy(settings, spec.attempts),
             timeout_s=settings.notify_provider_timeout_s,
