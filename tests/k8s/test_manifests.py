@@ -10,6 +10,9 @@ import yaml
 
 from devsupport.procs import REPO_ROOT
 from runtime.config import CommonSettings, parse_address
+from services.media.queues import PROCESSING_QUEUE, SYNC_QUEUE, WATERMARK_QUEUE
+from services.notify.queues import NOTIFICATIONS, TELEGRAM
+from services.workflow.queue import QUEUE_NAME as WORKFLOW_QUEUE
 from tests.k8s.render import OVERLAYS, of_kind, rendered
 
 # Read by processes outside CommonSettings (the gateway's own settings, the queue admin's address).
@@ -128,10 +131,34 @@ def test_each_process_has_a_disruption_budget_and_autoscaling_where_stateless(na
         assert "replicas" not in deployment["spec"], "the autoscaler owns the replica count"
 
 
-def test_production_workers_also_scale_on_their_queue_backlog() -> None:
-    hpa = named("production", "HorizontalPodAutoscaler", "workflow-worker")
-    kinds = {m["type"] for m in hpa["spec"]["metrics"]}
-    assert kinds == {"Resource", "External"}
+BACKLOG_QUEUES = {
+    "workflow-worker": "workflow",
+    "media-worker": "media-processing",
+    "media-sync-worker": "media-sync",
+    "media-watermark-worker": "media-watermark",
+    "notify-worker": "notifications",
+}
+"""The queue each worker Deployment serves, whose backlog it also scales on in production."""
+
+
+@pytest.mark.parametrize(("name", "queue"), BACKLOG_QUEUES.items())
+def test_production_workers_also_scale_on_their_queue_backlog(name: str, queue: str) -> None:
+    hpa = named("production", "HorizontalPodAutoscaler", name)
+    metrics = {m["type"]: m for m in hpa["spec"]["metrics"]}
+    assert set(metrics) == {"Resource", "External"}
+    external = metrics["External"]["external"]
+    assert external["metric"]["name"] == "switchboard_queue_waiting_jobs"
+    assert external["metric"]["selector"] == {"matchLabels": {"queue": queue}}
+    assert int(external["target"]["averageValue"]) > 0
+
+
+def test_the_backlog_queues_are_the_queues_those_workers_serve() -> None:
+    served = {WORKFLOW_QUEUE, PROCESSING_QUEUE, SYNC_QUEUE, WATERMARK_QUEUE, NOTIFICATIONS}
+    assert set(BACKLOG_QUEUES.values()) == served
+    # The Telegram worker stays on CPU alone: the Bot API limits the bot, not the pod.
+    telegram = named("production", "HorizontalPodAutoscaler", "notify-telegram-worker")
+    assert [m["type"] for m in telegram["spec"]["metrics"]] == ["Resource"]
+    assert TELEGRAM not in BACKLOG_QUEUES.values()
 
 
 @pytest.mark.parametrize("overlay", list(OVERLAYS))
