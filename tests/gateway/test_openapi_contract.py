@@ -153,3 +153,19 @@ async def test_the_envelopes_refuse_what_the_api_never_answers(client: httpx.Asy
     success = {"allOf": [{"$ref": "#/components/schemas/SuccessEnvelope"}], "components": spec["components"]}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"success": True, "data": [], "count": 3}, success)  # count belongs in meta
+
+
+async def test_the_status_streams_error_event_validates_against_its_published_schema(
+    live_gateway: LiveGateway, backends: Backends
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=live_gateway.url, timeout=5, headers=AUTH_HEADERS) as client,
+        client.stream("GET", f"{API}/stream") as response,
+    ):
+        spec = (await client.get("/openapi.json")).json()
+        stream = events(response)
+        assert (await anext(stream)).event == "snapshot"
+        await backends.status.stop()
+        last = await anext(stream)
+    assert last.event == "error"
+    check_sse_event(spec, f"{API}/stream", last.event, last.json())
