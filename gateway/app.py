@@ -75,7 +75,7 @@ def create_app(
         if settings.auth_migrate_on_start:
             from runtime.auth.migrate import upgrade  # SQLAlchemy/Alembic: not for a config error's exit
 
-            await upgrade(settings.async_database_url)
+            await upgrade(settings.auth_store_url)
         await backends.open()
         mirror: StatusMirror | None = None
         if settings.gateway_status_mirror:

@@ -260,6 +260,9 @@ class CommonSettings(Topology):
     auth_bootstrap_token: Annotated[SecretStr | None, BeforeValidator(_empty_is_none)] = None
     auth_internal_token: Annotated[SecretStr | None, BeforeValidator(_empty_is_none)] = None
     auth_key_cache_seconds: float = Field(default=5.0, ge=0.0, le=300.0)
+    # Where the API keys and the audit log live (runtime/auth/store.py): one database every process
+    # and the gateway share. Unset: DATABASE_URL (one machine: the one database of make run).
+    auth_database_url: Annotated[str | None, AfterValidator(_check_database_url)] = None
     auth_jwks_url: Annotated[str | None, BeforeValidator(_empty_is_none)] = None
     auth_jwt_issuer: Annotated[str | None, BeforeValidator(_empty_is_none)] = None
     auth_jwt_audience: Annotated[str | None, BeforeValidator(_empty_is_none)] = None
@@ -280,6 +283,11 @@ class CommonSettings(Topology):
         if self.auth_jwks_url and not (self.auth_jwt_issuer and self.auth_jwt_audience):
             raise ValueError("AUTH_JWKS_URL needs AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE")
         return self
+
+    @property
+    def auth_store_url(self) -> str:
+        """AUTH_DATABASE_URL for SQLAlchemy's async engine, else :attr:`async_database_url`."""
+        return self.auth_database_url or self.async_database_url
 
     @property
     def async_database_url(self) -> str:

@@ -53,7 +53,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     previous = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     # The auth tables once, up front: every gateway a test starts finds them at head.
-    run_auth_migrations(CommonSettings().async_database_url)
+    run_auth_migrations(CommonSettings().auth_store_url)
     try:
         yield path
     finally:

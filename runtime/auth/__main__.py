@@ -1,4 +1,4 @@
-"""``python -m runtime.auth``: API keys and the auth tables, on the database of ``DATABASE_URL``.
+"""``python -m runtime.auth``: API keys and the auth tables, on ``AUTH_DATABASE_URL`` (else ``DATABASE_URL``).
 
 ::
 
@@ -79,7 +79,7 @@ async def _announce(settings: CommonSettings, key_id: str) -> int | None:
 
 
 async def _run(args: argparse.Namespace, settings: CommonSettings) -> int:
-    url = settings.async_database_url
+    url = settings.auth_store_url
     await upgrade(url)
     if args.command == "migrate":
         print("auth tables are up to date")

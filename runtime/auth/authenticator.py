@@ -79,14 +79,14 @@ class Authenticator:
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> Authenticator:
-        """Tokens from the settings, API keys from ``DATABASE_URL``, JWTs when ``AUTH_JWKS_URL`` is
-        set, key changes from ``REDIS_URL`` when it is set."""
+        """Tokens from the settings, API keys from ``AUTH_DATABASE_URL`` (else ``DATABASE_URL``),
+        JWTs when ``AUTH_JWKS_URL`` is set, key changes from ``REDIS_URL`` when it is set."""
         bootstrap = settings.auth_bootstrap_token
         internal = settings.auth_internal_token
         return cls(
             bootstrap_token=bootstrap.get_secret_value() if bootstrap else None,
             internal_token=internal.get_secret_value() if internal else None,
-            database_url=settings.async_database_url,
+            database_url=settings.auth_store_url,
             jwt=_jwt_verifier(settings) if settings.auth_jwks_url else None,
             cache_seconds=settings.auth_key_cache_seconds,
             # Only a Redis the process was given: the default (localhost) may be nobody's, and a

@@ -11,6 +11,7 @@ import functools
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -95,9 +96,14 @@ async def test_an_authenticator_forgets_a_revoked_key_as_soon_as_the_change_is_a
 
 @pytest.mark.timeout(180)  # three process starts on a loaded machine
 async def test_a_key_revoked_with_the_command_is_refused_at_once_by_two_running_processes(
-    keys: Keys, redis_url: str, redis: Redis, start_probe: StartProbe
+    keys: Keys, redis_url: str, redis: Redis, start_probe: StartProbe, tmp_path: Path
 ) -> None:
-    env = {"DATABASE_URL": keys.database_url, "AUTH_KEY_CACHE_SECONDS": LONG_CACHE}
+    # The keys live in the shared auth database, not in the processes' own (AUTH_DATABASE_URL).
+    env = {
+        "AUTH_DATABASE_URL": keys.database_url,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'own.db'}",
+        "AUTH_KEY_CACHE_SECONDS": LONG_CACHE,
+    }
     probes = [start_probe(**env), start_probe(**env)]
     for probe in probes:
         assert echo_code(probe, keys.read) is grpc.StatusCode.OK  # verified, cached, listening

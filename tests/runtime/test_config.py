@@ -60,6 +60,15 @@ def test_database_url_is_rewritten_to_its_async_driver(
     assert CommonSettings().async_database_url == expected
 
 
+def test_the_auth_tables_live_in_auth_database_url_else_in_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@db/status")
+    monkeypatch.delenv("AUTH_DATABASE_URL", raising=False)
+    assert CommonSettings().auth_store_url == "postgresql+asyncpg://u@db/status"
+    monkeypatch.setenv("AUTH_DATABASE_URL", "postgres://u@db/auth")
+    assert CommonSettings().auth_store_url == "postgresql+asyncpg://u@db/auth"
+    assert CommonSettings().async_database_url == "postgresql+asyncpg://u@db/status"
+
+
 def test_settings_are_frozen() -> None:
     settings = CommonSettings()
     with pytest.raises(ValidationError):

@@ -9,7 +9,7 @@ from runtime.migrations import run_env
 def _default_url() -> str:
     from runtime.config import CommonSettings
 
-    return CommonSettings().async_database_url
+    return CommonSettings().auth_store_url
 
 
 run_env(metadata, default_url=_default_url, default_version_table="alembic_version_auth")
