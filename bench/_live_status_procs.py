@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,6 +76,26 @@ def ingest_status(address: str) -> ingest_pb2.IngestStatus:
     with sync_channel(address) as channel:
         stub = ingest_pb2_grpc.IngestControlStub(channel)
         return stub.GetIngestStatus(ingest_pb2.GetIngestStatusRequest(), timeout=5)
+
+
+def wait_ingest_settled(address: str, *, quiet_s: float, interval_s: float, within_s: float) -> ingest_pb2.IngestStatus:
+    """The ingest's status once its event count has not moved for ``quiet_s`` (or after ``within_s``).
+
+    One channel for every poll, ``interval_s`` apart: a new channel per poll costs the ingest
+    and this process CPU on a machine whose cores the measured processes share.
+    """
+    with sync_channel(address) as channel:
+        stub = ingest_pb2_grpc.IngestControlStub(channel)
+        deadline = time.monotonic() + within_s
+        last, stable_since = -1, time.monotonic()
+        while True:
+            reply = stub.GetIngestStatus(ingest_pb2.GetIngestStatusRequest(), timeout=5)
+            now = time.monotonic()
+            if reply.events_total != last or not reply.events_total:
+                last, stable_since = reply.events_total, now
+            elif now - stable_since > quiet_s or now > deadline:
+                return reply
+            time.sleep(interval_s)
 
 
 def snapshot(address: str) -> status_pb2.Snapshot:

@@ -37,7 +37,14 @@ from typing import Any
 import redis
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
-from bench._live_status_procs import ingest_process, ingest_status, module_process, snapshot, status_process, wait_live
+from bench._live_status_procs import (
+    ingest_process,
+    module_process,
+    snapshot,
+    status_process,
+    wait_ingest_settled,
+    wait_live,
+)
 from devsupport.auth import aio_channel
 from devsupport.ports import free_port
 from devsupport.redis_server import RedisServer
@@ -99,15 +106,8 @@ def replay_once(redis_url: str, status_addr: str) -> float:
         module_process("services.ami_ingest.simulator", *args, ready_text="simulator ready"),
         ingest_process(redis_url, status_addr, port, username, secret) as ingest,
     ):
-        deadline = time.monotonic() + 60
-        last, stable_since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            reply = ingest_status(ingest)
-            if reply.events_total != last or not reply.events_total:
-                last, stable_since = reply.events_total, time.monotonic()
-            elif time.monotonic() - stable_since > 0.5:
-                break
-            time.sleep(0.01)
+        # The duration comes from the ingest's and the status' own clocks: polling only finds the end.
+        reply = wait_ingest_settled(ingest, quiet_s=0.5, interval_s=0.1, within_s=60)
         snap = snapshot(status_addr)
         check_truth(snap)
         return snap.last_ingest_at - reply.connected_since

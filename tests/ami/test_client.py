@@ -237,3 +237,30 @@ async def test_malformed_bytes_are_counted_and_connection_survives() -> None:
         assert (await client.send_action("Ping")).ok
         assert client.stats["connects"] == 1
     assert events.names() == ["Newstate"]
+
+
+async def test_a_read_of_live_events_keeps_wire_order_and_consecutive_sequence_numbers() -> None:
+    async with ScriptedAmi() as server, running_client(client_config(server.port)) as (client, events):
+        async with asyncio.timeout(5):
+            await client.wait_connected()
+        burst = b"".join(encode_frame([("Event", "VarSet"), ("Variable", f"V{i}")]) for i in range(200))
+        await server.push(burst)
+        await events.wait_for(lambda evs: len(evs) == 200)
+    assert [e.frame.get("Variable") for e in events.events] == [f"V{i}" for i in range(200)]
+    seqs = [e.seq for e in events.events]
+    assert seqs == list(range(seqs[0], seqs[0] + 200))
+    assert {e.connection for e in events.events} == {1}
+
+
+async def test_a_stray_response_among_live_events_is_counted_and_the_events_still_arrive_in_order() -> None:
+    async with ScriptedAmi() as server, running_client(client_config(server.port)) as (client, events):
+        async with asyncio.timeout(5):
+            await client.wait_connected()
+        stray = encode_frame([("Response", "Success"), ("ActionID", "not-ours-1")])
+        await server.push(encode_frame([("Event", "A")]) + stray + encode_frame([("Event", "B")]))
+        await events.wait_for(lambda evs: len(evs) == 2)
+        transport = client._transport
+        assert transport is not None
+        assert transport.stats["unmatched_responses"] == 1
+    assert events.names() == ["A", "B"]
+    assert events.events[1].seq == events.events[0].seq + 2  # the response was numbered too

@@ -28,8 +28,9 @@ import hashlib
 import itertools
 import secrets
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Literal, NamedTuple, Protocol
 
 from pydantic import SecretStr
@@ -207,6 +208,9 @@ class AmiClient:
         # tuple.__new__ directly: the NamedTuple's generated __new__ is a Python call per event.
         self._batch.append(_new_tuple(AmiEvent, (seq, self.connection_number, frame)))
 
+    def _deliver_all(self, seqs: Sequence[int], frames: Sequence[Frame]) -> None:
+        self._batch.extend(map(_new_tuple, repeat(AmiEvent), zip(seqs, repeat(self.connection_number), frames)))
+
     def _flush(self) -> None:
         """End of a socket read: hand its live events on as one list."""
         batch = self._batch
@@ -261,6 +265,7 @@ class AmiClient:
             cfg.host,
             cfg.port,
             on_event=self._deliver,
+            on_events=self._deliver_all,
             on_read=self._flush,
             next_seq=self._seq.__next__,
             # Headers are split on first use: most live events are only looked at by name.

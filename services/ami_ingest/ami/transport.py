@@ -7,6 +7,10 @@ The reader task parses every byte the server sends and sorts each frame into exa
   action whose ``EventList: start`` response already arrived), up to the ``…Complete`` event,
 * a live event, handed to ``on_event`` in wire order.
 
+While no action waits for its answer, a read whose frames are all events is handed to
+``on_events`` (if given) in one call, with their sequence numbers: the same events, in the same
+order, without running Python code per frame.
+
 After the frames of one socket read are sorted, ``on_read`` (if given) is called: a consumer can
 collect live events in ``on_event`` and hand them on as one batch per read. Nothing awaits
 between a list's completion and that call, so an action's answer never completes before the
@@ -24,8 +28,10 @@ import asyncio
 import collections
 import contextlib
 import ssl
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat, starmap
+from operator import attrgetter
 
 from runtime.logging import get_logger
 from services.ami_ingest.ami.errors import (
@@ -42,6 +48,9 @@ log = get_logger(__name__)
 ActionHeaders = Iterable[tuple[str, str]] | Mapping[str, str]
 _OK_RESPONSES = frozenset({"success", "follows", "goodbye"})
 _READ_CHUNK = 1 << 16
+_EVENT_NAME = attrgetter("event")
+EventsHandler = Callable[[Sequence[int], Sequence[Frame]], None]
+"""Receives live events in bulk: their sequence numbers and frames, in wire order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +118,13 @@ class AmiTransport:
         parser: FrameParser | None = None,
         default_timeout: float = 10.0,
         on_read: Callable[[], None] | None = None,
+        on_events: EventsHandler | None = None,
     ) -> None:
         self._reader = reader
         self._writer = writer
         self._on_event = on_event
         self._on_read = on_read
+        self._on_events = on_events
         self._next_seq = next_seq
         self._prefix = action_id_prefix
         self._counter = 0
@@ -139,6 +150,7 @@ class AmiTransport:
         default_timeout: float = 10.0,
         parser: FrameParser | None = None,
         on_read: Callable[[], None] | None = None,
+        on_events: EventsHandler | None = None,
         tls: ssl.SSLContext | None = None,
         tls_server_name: str | None = None,
     ) -> AmiTransport:
@@ -159,6 +171,7 @@ class AmiTransport:
             parser=parser,
             default_timeout=default_timeout,
             on_read=on_read,
+            on_events=on_events,
         )
         try:
             async with asyncio.timeout(connect_timeout):
@@ -243,8 +256,12 @@ class AmiTransport:
                 data = await self._reader.read(_READ_CHUNK)
                 if not data:
                     break
-                for frame in self.parser.feed(data):
-                    dispatch(frame)
+                frames = self.parser.feed(data)
+                if self._on_events is not None and not self._pending and None not in map(_EVENT_NAME, frames):
+                    self._on_events(list(starmap(self._next_seq, repeat((), len(frames)))), frames)
+                else:
+                    for frame in frames:
+                        dispatch(frame)
                 if on_read is not None:
                     on_read()
                 if self.parser.banner is not None and not self.banner_received.is_set():
