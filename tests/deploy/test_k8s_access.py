@@ -67,7 +67,7 @@ def test_the_dev_overlay_generates_every_auth_secret_with_settings_the_code_read
     secrets = {s["metadata"]["name"].rpartition("-")[0]: s for s in of_kind("dev", "Secret")}
     known = {field.upper() for field in GatewaySettings.model_fields}
     auth = {key: base64.b64decode(value).decode() for key, value in secrets[AUTH_SECRET]["data"].items()}
-    assert set(auth) == {"AUTH_INTERNAL_TOKEN", "AUTH_BOOTSTRAP_TOKEN"} <= known
+    assert set(auth) == {"AUTH_INTERNAL_TOKEN", "AUTH_BOOTSTRAP_TOKEN", "AUTH_DATABASE_URL"} <= known
     assert all(auth.values())
     assert set(secrets[SESSION_SECRET]["data"]) == {"AUTH_SESSION_SECRET"} <= known
 

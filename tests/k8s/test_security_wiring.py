@@ -1,12 +1,15 @@
 """Production reaches Asterisk over TLS, with the settings ami_ingest reads and a port the policies
-open; the gateway reaches Redis, where key revocations are announced."""
+open; the gateway reaches Redis, where key revocations are announced; every process that checks
+API keys reaches the one auth database."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 
+from runtime.config import CommonSettings
 from services.ami_ingest.settings import AmiIngestSettings
 from tests.k8s.render import of_kind
 from tests.k8s.test_manifests import config, container, named
@@ -50,3 +53,18 @@ def test_development_keeps_plain_ami_against_its_simulated_pbx() -> None:
 def test_the_gateway_reaches_redis_to_hear_of_revoked_keys_at_once(overlay: str) -> None:
     assert "gateway" in given(overlay, "redis")
     assert "gateway" in allowed(overlay, EGRESS[overlay]["redis"])
+
+
+CHECKS_CREDENTIALS = {"gateway", "status", "media", "notify", "queue-admin", "ami-ingest"}
+
+
+@pytest.mark.parametrize("overlay", list(EGRESS))
+def test_every_process_that_checks_api_keys_reaches_the_one_auth_database(overlay: str) -> None:
+    assert given(overlay, "database") >= CHECKS_CREDENTIALS
+    assert allowed(overlay, EGRESS[overlay]["database"]) >= CHECKS_CREDENTIALS
+
+
+def test_the_dev_auth_secret_names_the_shared_auth_database() -> None:
+    (secret,) = [s for s in of_kind("dev", "Secret") if s["metadata"]["name"].startswith("switchboard-auth")]
+    url = base64.b64decode(secret["data"]["AUTH_DATABASE_URL"]).decode()
+    assert CommonSettings(auth_database_url=url).auth_store_url.startswith("postgresql+asyncpg://")

@@ -29,13 +29,14 @@ def projected_secrets(deployment: dict[str, Any]) -> list[str]:
 
 
 def given(overlay: str, store: str) -> set[str]:
-    """The suite's processes that mount a Secret for ``store`` (``-redis`` / ``-database``)."""
-    marker = "switchboard-redis" if store == "redis" else "-database"
+    """The suite's processes that mount a Secret for ``store`` (``-redis`` / ``-database``; the
+    ``switchboard-auth`` Secret holds AUTH_DATABASE_URL, the database of the API keys)."""
+    markers = ("switchboard-redis",) if store == "redis" else ("-database", "switchboard-auth")
     return {
         d["metadata"]["name"]
         for d in of_kind(overlay, "Deployment")
         if d["metadata"].get("labels", {}).get("app.kubernetes.io/part-of") == SUITE
-        and any(marker in name for name in projected_secrets(d))
+        and any(marker in name for name in projected_secrets(d) for marker in markers)
     }
 
 
