@@ -40,6 +40,7 @@ from devsupport.ports import free_port, free_ports, is_listening
 from devsupport.procs import health_status
 from devsupport.redis_server import RedisServer
 from runtime.auth.migrate import run_migrations as run_auth_migrations
+from runtime.config import normalize_database_url
 from scripts.local_plan import (
     AMI_FEED,
     DEFAULT_AMI_PORT,
@@ -307,7 +308,8 @@ def main() -> int:
             raise StartupError(f"Procfile names modules that do not exist yet: {', '.join(missing)}")
         run_migrations(plan.common_env)
         say("applying the auth tables' migrations (runtime/auth/alembic.ini)")
-        run_auth_migrations(plan.common_env["DATABASE_URL"])
+        auth_database = env.get("AUTH_DATABASE_URL", "").strip()
+        run_auth_migrations(normalize_database_url(auth_database) if auth_database else plan.common_env["DATABASE_URL"])
         if AMI_FEED in {p.name for p in plan.processes}:
             say("AMI_HOST is not set: starting the demo AMI feed and pointing ami_ingest at it")
         say(plan.banner())
