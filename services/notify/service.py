@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.exc import IntegrityError
+
 from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, SwitchboardError
 from runtime.queue import JobRequest, QueueClient
 from services.notify.domain import sms_signature
@@ -84,8 +86,9 @@ class NotifyCore:
         ``all_or_nothing`` every request checked first and none accepted if one is refused.
 
         Requests without an idempotency key are stored with one insert and queued with one
-        ``enqueue_many`` per queue, in request order; those with a key are checked and accepted
-        one by one after them (the key's earlier holder may answer instead).
+        ``enqueue_many`` per queue, in request order; those with a key likewise after them, once
+        one query has found the keys already held (their holders answer instead). Only when a
+        concurrent sender takes one of the keys meanwhile are the keyed ones settled one by one.
         """
         planned: list[Delivery | SwitchboardError] = []
         for index, request in enumerate(requests):
@@ -107,27 +110,36 @@ class NotifyCore:
         unkeyed = [(i, d) for i, d in enumerate(planned) if isinstance(d, Delivery) and not d.idempotency_key]
         many = await self._accept_many([d for _, d in unkeyed], all_or_nothing)
         outcomes.update(zip((i for i, _ in unkeyed), many, strict=True))
-        for index, delivery in enumerate(planned):
-            if isinstance(delivery, Delivery) and delivery.idempotency_key:
-                outcomes[index] = await self._accept(delivery)
+        keyed = [(i, d) for i, d in enumerate(planned) if isinstance(d, Delivery) and d.idempotency_key]
+        if keyed:
+            try:
+                answers = await self._accept_many([d for _, d in keyed], all_or_nothing, keyed=True)
+            except IntegrityError:  # a concurrent sender took one of the keys: settle each one
+                answers = [await self._accept(d) for _, d in keyed]
+            outcomes.update(zip((i for i, _ in keyed), answers, strict=True))
         return [outcomes[i] for i in range(len(planned))]
 
     async def _accept_many(
-        self, deliveries: Sequence[Delivery], all_or_nothing: bool
+        self, deliveries: Sequence[Delivery], all_or_nothing: bool, *, keyed: bool = False
     ) -> list[Accepted | SwitchboardError]:
-        """Store in one insert, queue with one call per queue. A queue that cannot take its jobs
-        removes their notifications: raised when ``all_or_nothing`` or nothing was queued, else
-        the error answers each of them."""
+        """Store in one insert, queue with one call per queue. With ``keyed``, the deliveries carry
+        idempotency keys: those already held answer their holder and queue nothing. A queue that
+        cannot take its jobs removes their notifications: raised when ``all_or_nothing`` or
+        nothing was queued, else the error answers each of them."""
         if not deliveries:
             return []
         ids = [uuid.uuid4().hex for _ in deliveries]
-        accepted: list[Accepted | SwitchboardError] = list(
-            await self.store.create_many(list(zip(ids, deliveries, strict=True)), now_ms())
+        pairs = list(zip(ids, deliveries, strict=True))
+        stored = await (
+            self.store.create_many_keyed(pairs, now_ms()) if keyed else self.store.create_many(pairs, now_ms())
         )
+        accepted: list[Accepted | SwitchboardError] = list(stored)
         by_queue: dict[str, list[int]] = {}
         for index, delivery in enumerate(deliveries):
-            by_queue.setdefault(queue_name(delivery.channel), []).append(index)
+            if stored[index].created:
+                by_queue.setdefault(queue_name(delivery.channel), []).append(index)
         pending = [i for group in by_queue.values() for i in group]
+        created = len(pending)
         try:
             for name, group in by_queue.items():
                 await self.queues[name].enqueue_many([self._job(ids[i], deliveries[i]) for i in group])
@@ -135,7 +147,7 @@ class NotifyCore:
                 pending = [i for i in pending if i not in queued]
         except SwitchboardError as exc:
             await self.store.discard(*(ids[i] for i in pending))
-            if all_or_nothing or len(pending) == len(ids):
+            if all_or_nothing or len(pending) == created:
                 raise
             for i in pending:
                 accepted[i] = exc

@@ -106,6 +106,46 @@ class NotificationStore:
                 await session.execute(insert(NotificationRow), rows)
         return [Accepted(row["id"], State(row["state"]), created=True) for row in rows]
 
+    async def create_many_keyed(self, deliveries: Sequence[tuple[str, Delivery]], now_ms: int) -> list[Accepted]:
+        """Notifications that carry idempotency keys: one query finds the keys' holders within the
+        window (those answer instead, ``created`` False), then one transaction lets expired holders
+        go of their keys and inserts the rest in one statement; a key repeated in the batch answers
+        its first notification. Raises ``IntegrityError`` (nothing stored) when a concurrent sender
+        took one of the keys in between: :meth:`create` then settles each one.
+
+        The read is not in the write's transaction: on SQLite a transaction that reads, then
+        writes after another connection wrote, fails at once instead of waiting for the lock."""
+        keys = {delivery.idempotency_key for _, delivery in deliveries}
+        if "" in keys:
+            raise ValueError("create_many_keyed takes idempotency keys only")
+        table = NotificationRow.__table__
+        columns = (table.c.id, table.c.state, table.c.created_at_ms, table.c.idempotency_key)
+        async with self.engine.connect() as connection:
+            found = (await connection.execute(select(*columns).where(table.c.idempotency_key.in_(keys)))).all()
+        expired = [h.id for h in found if now_ms - h.created_at_ms >= self.idempotency_window_ms]
+        answers = {
+            h.idempotency_key: Accepted(h.id, State(h.state), created=False) for h in found if h.id not in expired
+        }
+        rows: list[dict[str, Any]] = []
+        out: list[Accepted] = []
+        for notification_id, delivery in deliveries:
+            key = delivery.idempotency_key
+            if key in answers:
+                out.append(answers[key])
+                continue
+            new = _row(notification_id, delivery, now_ms)
+            rows.append(new)
+            out.append(Accepted(notification_id, State(new["state"]), created=True))
+            answers[key] = Accepted(notification_id, State(new["state"]), created=False)
+        if rows:
+            async with self.sessions.begin() as session:
+                if expired:
+                    await session.execute(
+                        update(NotificationRow).where(NotificationRow.id.in_(expired)).values(idempotency_key=None)
+                    )
+                await session.execute(insert(NotificationRow), rows)
+        return out
+
     async def _holder_of(self, key: str, now_ms: int) -> Accepted | None:
         """The notification holding ``key`` within the window; an expired holder lets go of it."""
         async with self.sessions.begin() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,48 @@ async def test_keyed_and_unkeyed_notifications_in_one_batch_each_keep_their_mean
     for result in (*first.results, again.results[0]):
         assert (await notify.settled(result.notification_id)).state == DELIVERED
     assert len(notify.providers.smtp.received) == 3
+
+
+def keyed_email(n: int, key: str) -> notify_pb2.Notification:
+    message = email(n)
+    message.idempotency_key = key
+    return message
+
+
+async def test_a_keyed_batch_is_checked_with_one_query_stored_with_one_insert_and_queued_once_per_key(
+    idle_notify: Notify,
+) -> None:
+    earlier = await idle_notify.stub.SendBatch(
+        notify_pb2.SendBatchRequest(notifications=[keyed_email(0, "k-held")]), timeout=30
+    )
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if "notifications" in statement.lower():
+            statements.append(statement.split()[0].upper())
+
+    engine = idle_notify.app.core.store.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        batch = [keyed_email(n, f"k-{n}") for n in range(20)]
+        batch += [keyed_email(99, "k-held"), keyed_email(100, "k-3")]  # held before, and twice in the batch
+        reply = await idle_notify.stub.SendBatch(notify_pb2.SendBatchRequest(notifications=batch), timeout=30)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    ids = [r.notification_id for r in sorted(reply.results, key=lambda r: r.index)]
+    assert statements == ["SELECT", "INSERT"]
+    assert ids[20] == earlier.results[0].notification_id
+    assert ids[21] == ids[3]
+    assert len(set(ids[:20])) == 20
+    admin = next(a for a in idle_notify.app.admins if a.name == NOTIFICATIONS)
+    assert (await admin.counts()).waiting == 21  # the earlier one and the 20 new: no job twice
+
+
+async def test_concurrent_keyed_batches_store_and_send_each_key_once(notify: Notify) -> None:
+    batch = notify_pb2.SendBatchRequest(notifications=[keyed_email(n, f"race-{n}") for n in range(10)])
+    replies = await asyncio.gather(*(notify.stub.SendBatch(batch, timeout=60) for _ in range(4)))
+    per_key = [{sorted(r.results, key=lambda x: x.index)[n].notification_id for r in replies} for n in range(10)]
+    assert all(len(ids) == 1 for ids in per_key)
+    for ids in per_key:
+        assert (await notify.settled(ids.pop())).state == DELIVERED
+    assert len(notify.providers.smtp.received) == 10
