@@ -38,7 +38,11 @@ def start_status(env: dict[str, str], processes: int = 1) -> tuple[ServiceProces
         },
     )
     process.start()
-    process.wait_serving(address, SERVICE, timeout=90)  # a busy 2-core machine starts 3 processes slowly
+    try:
+        process.wait_serving(address, SERVICE, timeout=90)  # a busy 2-core machine starts 3 processes slowly
+    except BaseException:
+        process.close()  # not left serving (a GRPC_PROCESSES unit holds three processes) after a failed start
+        raise
     return process, address
 
 
