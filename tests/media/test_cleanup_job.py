@@ -12,6 +12,7 @@ from runtime.queue import JobInfo, QueueAdmin, Worker
 from services.media.queues import sync_queue
 from services.media.settings import MediaSettings
 from services.media.store import LocalStore
+from tests.gateway.conventions import check_against_openapi, convention_breaks
 from tests.media.support import MediaClient
 from tests.media.test_cleanup import PHOTO, CleanupRig, keys_of, stored_bytes
 
@@ -56,6 +57,20 @@ async def test_a_purge_over_the_inline_limit_is_queued_and_the_job_purges_what_w
     for media in gone:
         assert (await rig.gateway.get(f"/api/admin/media/{media.media_id}")).status_code == 404
         assert [await rig.local.stat(k) for k in keys_of(media)] == [None] * 4
+
+
+async def test_the_queued_answer_follows_the_convention_and_validates_against_the_published_schema(
+    rig: CleanupRig,
+) -> None:
+    await deleted(rig, "a")
+    await deleted(rig, "b")
+    answer = await rig.gateway.post("/api/admin/media/cleanup", json={"olderThanDays": 0})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert set(body["data"]) == {"deleted", "freedBytes", "dryRun", "jobId", "queued"}
+    assert convention_breaks(body) == []
+    spec = (await rig.gateway.get("/openapi.json")).json()
+    check_against_openapi(spec, "post", "/api/admin/media/cleanup", 200, body)
 
 
 async def test_a_dry_run_over_the_limit_and_a_purge_within_it_are_answered_within_the_call(rig: CleanupRig) -> None:
