@@ -541,3 +541,60 @@ def test_a_frame_longer_than_the_line_limit_is_checked_line_by_line_whatever_its
     assert [f.event for f in frames] == [*(f"E{i}" for i in range(5)), "Long", *(f"E{i}" for i in range(5, 10))]
     assert frames[5].headers == (("Event", "Long"),)
     assert parser.malformed == {"line_too_long": 1}
+
+
+def test_while_an_overlong_frame_is_skipped_only_two_bytes_are_kept_between_reads() -> None:
+    parser = FrameParser(max_frame_bytes=20)
+    parser.feed(b"Event: A\r\nX: " + b"y" * 40)
+    parser.feed(b"y" * 50)
+    assert parser.pending_bytes == 2
+
+
+def test_a_boundary_split_as_lf_then_crlf_across_reads_ends_the_skip() -> None:
+    parser = FrameParser(max_frame_bytes=20)
+    parser.feed(b"Event: A\r\nX: " + b"y" * 40)
+    assert parser.feed(b"yyy\n\r") == []
+    assert [f.event for f in parser.feed(b"\nEvent: B\r\n\r\n")] == ["B"]
+    assert parser.malformed == {"frame_too_long": 1}
+
+
+@pytest.mark.parametrize("ends", [b"\n\n", b"\n\r\n"])
+def test_line_ends_after_a_frame_are_not_held_as_a_partial_frame(ends: bytes) -> None:
+    parser = FrameParser()
+    assert [f.event for f in parser.feed(wire(("Event", "A")) + ends + b"Event: B\n")] == ["A"]
+    assert parser.pending_bytes == len(b"Event: B\n")
+
+
+def test_a_frame_after_a_lf_crlf_boundary_keeps_its_first_byte_across_reads() -> None:
+    parser = FrameParser()
+    assert [f.event for f in parser.feed(b"Event: A\n\r\nEvent: B")] == ["A"]
+    assert [f.to_dict() for f in parser.feed(b"\r\n\r\n")] == [{"Event": "B"}]
+
+
+def test_command_output_that_looks_like_a_header_stays_output() -> None:
+    data = (
+        b"Response: Follows\r\nPrivilege: Command\r\nMessage: see: below\r\n"
+        b"System uptime: 1 day\r\n--END COMMAND--\r\n\r\n"
+    )
+    assert FrameParser().feed(data)[0].headers == (
+        ("Response", "Follows"),
+        ("Privilege", "Command"),
+        ("Message", "see: below"),
+        ("Output", "System uptime: 1 day"),
+    )
+
+
+def test_command_output_lines_keep_trailing_spaces_and_letters_and_lose_a_stray_carriage_return() -> None:
+    data = b"Response: Follows\r\nActionID: 9\r\nspaced   \r\r\nends in X\r\r\n--END COMMAND--\r\n\r\n"
+    assert FrameParser().feed(data)[0].get_all("Output") == ["spaced   ", "ends in X"]
+
+
+def test_only_the_last_end_marker_on_the_last_line_ends_command_output() -> None:
+    data = b"Response: Follows\r\nActionID: 9\r\nx--END COMMAND----END COMMAND--\r\n\r\n"
+    assert FrameParser().feed(data)[0].get_all("Output") == ["x--END COMMAND--"]
+
+
+def test_a_command_response_of_only_headers_has_no_output() -> None:
+    data = b"Response: Follows\r\nActionID: 4\r\n\r\n" + wire(("Event", "Next"))
+    frames = FrameParser().feed(BANNER + data)
+    assert [f.headers for f in frames] == [(("Response", "Follows"), ("ActionID", "4")), (("Event", "Next"),)]

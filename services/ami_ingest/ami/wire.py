@@ -309,15 +309,12 @@ class FrameParser:
 def _parse_follows(lines: list[str]) -> list[tuple[str, str]]:
     """``Response: Follows`` command output: leading headers, then raw lines as ``Output``."""
     headers: list[tuple[str, str]] = []
-    index = 0
-    for index, line in enumerate(lines):  # noqa: B007 - index is used after the loop
+    for line in lines:
         key, sep, value = line.partition(":")
         if not sep or key.strip().lower() not in _FOLLOWS_HEADERS:
             break
         headers.append((key, value[1:] if value[:1] == " " else value))
-    else:
-        index = len(lines)
-    output = lines[index:]
+    output = lines[len(headers) :]
     if output:
         last = output[-1]
         marker = last.rfind("--END COMMAND--")
