@@ -4,7 +4,7 @@ Each delivery reads its notification, marks it sending and records its attempt (
 part sent). One at a time, that is three or four SQLite transactions per message, each a round
 of thread hops through aiosqlite, with every worker process contending for the one write lock.
 :class:`BatchedDeliveryStore` gives the jobs the same calls but coalesces them: reads asked for in
-the same turn of the event loop are one ``SELECT … WHERE id IN (…)``, and writes queued while the
+the same turn of the event loop are one ``SELECT … WHERE id IN (…)`` (``coalesce.py``), and writes queued while the
 previous batch commits are the next batch's one transaction (group commit), applied in the order
 they were asked, consecutive writes of one kind as one ``executemany``. A caller's write has
 committed when its call returns; a batch that fails fails every caller in it (each job is retried
@@ -23,6 +23,7 @@ from sqlalchemy import BigInteger, String, Table, Text, and_, bindparam, func, i
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime.errors import NotFound
+from services.notify.coalesce import Coalescer, settle
 from services.notify.records import Notification, State
 from services.notify.store import notification_from_row
 from services.notify.tables import AttemptRow, NotificationRow
@@ -114,34 +115,14 @@ class BatchedDeliveryStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._reads: dict[str, list[asyncio.Future[Notification]]] = {}
+        self._reads: Coalescer[str, Notification] = Coalescer(
+            lambda ids: load_many(engine, ids), lambda nid: NotFound(f"notification {nid!r} not found")
+        )
         self._writes: list[tuple[Write, asyncio.Future[None]]] = []
-        self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
 
     async def get(self, notification_id: str) -> Notification:
-        future: asyncio.Future[Notification] = asyncio.get_running_loop().create_future()
-        self._reads.setdefault(notification_id, []).append(future)
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read_batches())
-        return await future
-
-    async def _read_batches(self) -> None:
-        while self._reads:
-            await asyncio.sleep(0)  # the other jobs started in this turn of the loop join the batch
-            batch, self._reads = self._reads, {}
-            try:
-                found = await load_many(self.engine, list(batch))
-            except Exception as exc:
-                for futures in batch.values():
-                    _settle(futures, exception=exc)
-                continue
-            for notification_id, futures in batch.items():
-                notification = found.get(notification_id)
-                if notification is None:
-                    _settle(futures, exception=NotFound(f"notification {notification_id!r} not found"))
-                else:
-                    _settle(futures, result=notification)
+        return await self._reads.get(notification_id)
 
     async def _write(self, write: Write) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -157,9 +138,9 @@ class BatchedDeliveryStore:
             try:
                 await apply_writes(self.engine, [write for write, _ in batch])
             except Exception as exc:
-                _settle([future for _, future in batch], exception=exc)
+                settle([future for _, future in batch], exception=exc)
             else:
-                _settle([future for _, future in batch], result=None)
+                settle([future for _, future in batch], result=None)
 
     async def mark_sending(self, notification_id: str) -> None:
         await self._write(Write("sending", {"b_id": notification_id}))
@@ -195,15 +176,3 @@ class BatchedDeliveryStore:
                 next_attempt_at_ms=next_attempt_at_ms,
             )
         )
-
-
-def _settle(
-    futures: Sequence[asyncio.Future[Any]], *, result: Any = None, exception: BaseException | None = None
-) -> None:
-    for future in futures:
-        if future.done():  # its caller was cancelled
-            continue
-        if exception is not None:
-            future.set_exception(exception)
-        else:
-            future.set_result(result)

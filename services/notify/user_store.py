@@ -146,15 +146,22 @@ class UserStore:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def subscriptions(self, user_id: str) -> list[PushSubscription]:
+        return (await self.subscriptions_of([user_id])).get(user_id, [])
+
+    async def subscriptions_of(self, user_ids: Sequence[str]) -> dict[str, list[PushSubscription]]:
+        """The subscriptions of each of ``user_ids`` that has any, oldest first, in one query."""
         async with self.engine.connect() as connection:
             rows = (
                 await connection.execute(
                     select(PushSubscriptionRow.__table__)
-                    .where(PushSubscriptionRow.user_id == user_id)
+                    .where(PushSubscriptionRow.user_id.in_(user_ids))
                     .order_by(PushSubscriptionRow.created_at_ms)
                 )
             ).all()
-        return [_subscription(r) for r in rows]
+        found: dict[str, list[PushSubscription]] = {}
+        for row in rows:
+            found.setdefault(row.user_id, []).append(_subscription(row))
+        return found
 
 
 class _Row:

@@ -22,6 +22,7 @@ import aiohttp
 from py_vapid import Vapid02
 from pywebpush import WebPusher, WebPushException
 
+from services.notify.coalesce import Coalescer
 from services.notify.domain.outcomes import Outcome, OutcomeKind, classify_web_push
 from services.notify.records import Notification, PushSubscription
 from services.notify.user_store import UserStore
@@ -59,6 +60,8 @@ class WebPushSender:
         self.signer = signer
         self.timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
+        # The pushes a worker runs at once look their users' subscriptions up in one query.
+        self._subscriptions: Coalescer[str, list[PushSubscription]] = Coalescer(users.subscriptions_of, lambda _: [])
 
     def payload(self, notification: Notification) -> bytes:
         return json.dumps(
@@ -71,7 +74,7 @@ class WebPushSender:
         ).encode()
 
     async def send(self, notification: Notification) -> Outcome:
-        subscriptions = await self.users.subscriptions(notification.to)
+        subscriptions = await self._subscriptions.get(notification.to)
         if not subscriptions:
             return Outcome.permanent(f"user {notification.to!r} has no push subscription")
         data = self.payload(notification)
