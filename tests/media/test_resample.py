@@ -1,5 +1,6 @@
 """The pipeline's Lanczos resampling: in bands on several threads it gives one call's pixels
-(a rare one off by 1), and it runs the vertical pass first, as libvips does."""
+(a rare one off by 1); the vertical pass runs first, and one shrink factor for both axes samples
+a grid centred on the image, its edges extended where the grid reaches outside (as libvips does)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from services.media.domain.pipeline import _resize
+from services.media.domain.pipeline import _extend_edges, _resize
 from tests.media.images import shared
 
 
@@ -41,3 +42,31 @@ def test_the_vertical_pass_runs_first() -> None:
     expected = np.asarray(tall.resize(size, Image.Resampling.LANCZOS))
     assert (np.asarray(_resize(source, size)) == expected).all()
     assert not (np.asarray(source.resize(size, Image.Resampling.LANCZOS)) == expected).all()
+
+
+def mirrored_rows(width: int, height: int) -> Image.Image:
+    """An image whose bottom half is its top half upside down (so is any centred resample of it)."""
+    rng = np.random.default_rng(7)
+    top = rng.integers(0, 256, size=((height + 1) // 2, width, 3), dtype=np.uint8)
+    return Image.fromarray(np.concatenate([top, top[: height // 2][::-1]]), "RGB")
+
+
+@pytest.mark.parametrize("source_height", [1740, 1741])  # the grid left over inside / reaching outside
+def test_one_shrink_factor_samples_a_grid_centred_on_the_image(source_height: int) -> None:
+    source = mirrored_rows(2572, source_height)
+    shrink = 2572 / 1600
+    size = (1600, round(source_height / shrink))
+    out = np.asarray(_resize(source, size, shrink=shrink), dtype=np.int16)
+    assert out.shape == (size[1], 1600, 3)
+    assert int(np.abs(out - out[::-1]).max()) <= 1  # symmetric: the grid is centred
+
+
+def test_edges_are_extended_with_copies_of_the_edge_pixels() -> None:
+    source = Image.fromarray(np.arange(12, dtype=np.uint8).reshape(3, 4) * 20, "L")
+    extended = np.asarray(_extend_edges(source, 2, 1))
+    assert extended.shape == (5, 8)
+    assert (extended[1:4, 2:6] == np.asarray(source)).all()
+    assert (extended[0, 2:6] == np.asarray(source)[0]).all()
+    assert (extended[4, 2:6] == np.asarray(source)[2]).all()
+    assert (extended[:, 0] == extended[:, 2]).all()
+    assert (extended[:, 7] == extended[:, 5]).all()

@@ -30,6 +30,7 @@ import dataclasses
 import functools
 import io
 import itertools
+import math
 import os
 import struct
 from collections.abc import Sequence
@@ -41,7 +42,7 @@ from PIL import Image, ImageCms
 
 from runtime.errors import PayloadTooLarge, PermanentError
 from services.media.domain.sniff import ImageKind, sniff
-from services.media.domain.variants import OutputFormat, VariantSpec, plan_variants
+from services.media.domain.variants import Fit, OutputFormat, VariantGeometry, VariantSpec, plan_variants
 
 __all__ = [
     "CorruptImage",
@@ -153,7 +154,8 @@ def _render(image: Image.Image, kind: ImageKind, specs: Sequence[VariantSpec], k
         for plan in plans:
             if previous is None:
                 stored_size = plan.resized[::-1] if swaps else plan.resized
-                working = _resize(base, stored_size, stripes=_stripes(base))
+                shrink = _uniform_shrink(base.size, plan, swaps)
+                working = _resize(base, stored_size, stripes=_stripes(base), shrink=shrink)
                 if orientation in _TRANSPOSE:
                     working = working.transpose(_TRANSPOSE[orientation])
                 if icc is not None:
@@ -171,6 +173,17 @@ def _render(image: Image.Image, kind: ImageKind, specs: Sequence[VariantSpec], k
     finally:
         futures.wait(encoding.values())  # never leave an encoder working after an error
     return ProcessedImage(kind, upright[0], upright[1], tuple(rendered[s.name] for s in specs))
+
+
+def _uniform_shrink(source: tuple[int, int], plan: VariantGeometry, swaps: bool) -> float | None:
+    """The one factor sharp would shrink ``source`` (as decoded, perhaps DCT-scaled; sides in
+    stored order) by for ``plan``'s box: the larger of the two sides' for ``fit``, the smaller
+    for ``cover``. ``None`` when the plan does not shrink (never upscaled: nothing to match)."""
+    if plan.scale >= 1:
+        return None
+    box_w, box_h = (plan.spec.height, plan.spec.width) if swaps else (plan.spec.width, plan.spec.height)
+    factors = (source[0] / box_w, source[1] / box_h)
+    return max(factors) if plan.spec.fit is Fit.FIT else min(factors)
 
 
 def _stripes(image: Image.Image) -> int:
@@ -229,50 +242,91 @@ def _normalise_mode(image: Image.Image, icc: bytes | None) -> tuple[Image.Image,
     return image.convert("RGBA" if image.has_transparency_data else "RGB"), icc
 
 
-def _resize(image: Image.Image, size: tuple[int, int], *, stripes: int = 1) -> Image.Image:
+def _resize(image: Image.Image, size: tuple[int, int], *, stripes: int = 1, shrink: float | None = None) -> Image.Image:
     """``image`` resampled to ``size`` (Lanczos-3), in premultiplied alpha when it has alpha;
-    with ``stripes`` > 1 cut into that many bands of rows, resampled at once."""
-    if image.size == size:
+    with ``stripes`` > 1 cut into that many bands of rows, resampled at once.
+
+    ``shrink``: one factor for both axes, the sampling grid centred on the image, as libvips
+    samples (sharp gives it one factor; the output sides are that factor rounded, and the grid
+    is moved by half of what the rounding left over, at the edges extended). Without it each
+    axis is shrunk by its own exact factor, edge to edge."""
+    if image.size == size and shrink is None:
         return image
+    box = None
+    if shrink is not None:
+        image, box = _centred_box(image, size, shrink)
     if image.mode in ("RGBA", "LA"):
         # Resampling straight alpha would pull the colour of invisible pixels into visible edges.
         premultiplied = image.convert("RGBa" if image.mode == "RGBA" else "La")
-        return _resample(premultiplied, size, stripes).convert(image.mode)
-    return _resample(image, size, stripes)
+        return _resample(premultiplied, size, stripes, box).convert(image.mode)
+    return _resample(image, size, stripes, box)
 
 
-def _resample(image: Image.Image, size: tuple[int, int], stripes: int) -> Image.Image:
+Box = tuple[float, float, float, float]
+
+
+def _centred_box(image: Image.Image, size: tuple[int, int], shrink: float) -> tuple[Image.Image, Box]:
+    """The source region (x0, y0, x1, y1) that ``size`` pixels of ``shrink`` source pixels
+    each cover, centred; ``image`` first extended by copies of its edges where it reaches outside."""
+    spans = (size[0] * shrink, size[1] * shrink)
+    offsets = [(side - span) / 2 for side, span in zip(image.size, spans, strict=True)]
+    pads = [math.ceil(-offset) if offset < 0 else 0 for offset in offsets]
+    if any(pads):
+        image = _extend_edges(image, pads[0], pads[1])
+    x0, y0 = offsets[0] + pads[0], offsets[1] + pads[1]
+    return image, (x0, y0, x0 + spans[0], y0 + spans[1])
+
+
+def _extend_edges(image: Image.Image, px: int, py: int) -> Image.Image:
+    """``image`` with ``px`` columns and ``py`` rows more on each side, copies of its edge pixels."""
+    width, height = image.size
+    out = Image.new(image.mode, (width + 2 * px, height + 2 * py))
+    out.paste(image, (px, py))
+    nearest = Image.Resampling.NEAREST
+    if py:
+        out.paste(image.crop((0, 0, width, 1)).resize((width, py), nearest), (px, 0))
+        out.paste(image.crop((0, height - 1, width, height)).resize((width, py), nearest), (px, py + height))
+    if px:
+        full = out.height
+        out.paste(out.crop((px, 0, px + 1, full)).resize((px, full), nearest), (0, 0))
+        out.paste(out.crop((px + width - 1, 0, px + width, full)).resize((px, full), nearest), (px + width, 0))
+    return out
+
+
+def _resample(image: Image.Image, size: tuple[int, int], stripes: int, box: Box | None) -> Image.Image:
     """Bands after the first go to the encoder threads while this thread does the first; a band
     no thread has started by then is done here instead of waited for. Each band reads every
     source row its output rows need (Pillow's box resampling takes the kernel's support from
     outside the box), so the bands join seamlessly: the pixels are one call's, but for a rare
     one off by 1 where the band's box rounds its scale differently in the last bit."""
+    box = box or (0.0, 0.0, float(image.width), float(image.height))
     height = size[1]
     stripes = max(1, min(stripes, height // _MIN_STRIPE_ROWS))
     if stripes == 1:
-        return _resample_rows(image, size, 0, height)
+        return _resample_rows(image, size, box, 0, height)
     bounds = [height * i // stripes for i in range(stripes + 1)]
     bands = list(itertools.pairwise(bounds))
-    later = [_encoders().submit(_resample_rows, image, size, top, bottom) for top, bottom in bands[1:]]
+    later = [_encoders().submit(_resample_rows, image, size, box, top, bottom) for top, bottom in bands[1:]]
     out = Image.new(image.mode, size)
-    out.paste(_resample_rows(image, size, *bands[0]), (0, 0))
+    out.paste(_resample_rows(image, size, box, *bands[0]), (0, 0))
     for band, (top, bottom) in zip(later, bands[1:], strict=True):
-        out.paste(_resample_rows(image, size, top, bottom) if band.cancel() else band.result(), (0, top))
+        out.paste(_resample_rows(image, size, box, top, bottom) if band.cancel() else band.result(), (0, top))
     return out
 
 
-def _resample_rows(image: Image.Image, size: tuple[int, int], top: int, bottom: int) -> Image.Image:
-    """Output rows ``top``..``bottom`` of ``image`` resampled to ``size``: the vertical pass
-    first, then the horizontal one, each rounded to 8 bits (the order libvips uses; Pillow's
+def _resample_rows(image: Image.Image, size: tuple[int, int], box: Box, top: int, bottom: int) -> Image.Image:
+    """Output rows ``top``..``bottom`` of ``box`` of ``image`` resampled to ``size``: the vertical
+    pass first, then the horizontal one, each rounded to 8 bits (the order libvips uses; Pillow's
     one call does horizontal first, which rounds differently: fewer pixels equal to sharp's)."""
     width, height = size
-    scale = image.height / height
+    x0, y0, x1, y1 = box
+    step = (y1 - y0) / height
     rows = image
-    if image.height != height or top or bottom != height:
-        box = (0.0, top * scale, float(image.width), bottom * scale)
-        rows = image.resize((image.width, bottom - top), Image.Resampling.LANCZOS, box=box)
-    if rows.width != width:
-        rows = rows.resize((width, bottom - top), Image.Resampling.LANCZOS)
+    if (y0, y1) != (0, image.height) or image.height != height or top or bottom != height:
+        band = (0.0, y0 + top * step, float(image.width), y0 + bottom * step)
+        rows = image.resize((image.width, bottom - top), Image.Resampling.LANCZOS, box=band)
+    if (x0, x1) != (0, image.width) or rows.width != width:
+        rows = rows.resize((width, bottom - top), Image.Resampling.LANCZOS, box=(x0, 0.0, x1, float(bottom - top)))
     return rows
 
 
