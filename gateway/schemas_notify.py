@@ -5,9 +5,11 @@ They describe what :mod:`gateway.notify_json` and :mod:`gateway.routes_notify` w
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from gateway.api_schema import At, Schema
+from pydantic import Field
+
+from gateway.api_schema import At, Opaque, Schema
 
 __all__ = [
     "DeliveryStatus",
@@ -18,6 +20,10 @@ __all__ = [
     "NotificationIds",
     "PushRegistered",
     "PushRemoved",
+    "SinkMail",
+    "SinkPush",
+    "SinkSms",
+    "SinkTelegram",
     "SmsStatusAck",
     "VapidKey",
 ]
@@ -84,11 +90,41 @@ class VapidKey(Schema):
     publicKey: str
 
 
-class LocalSinks(Schema):
-    """What ``make run``'s local providers received (a development aid; their own log records)."""
+class SinkMail(Schema):
+    to: list[str]
+    subject: str
+    text: str
+    receivedAt: At
 
-    email: list[dict[str, Any]]
-    telegram: list[dict[str, Any]]
-    browser: list[dict[str, Any]]
-    sms: list[dict[str, Any]]
+
+class SinkTelegram(Schema):
+    chatId: str
+    text: str
+    messageId: int
+    receivedAt: At
+
+
+class SinkPush(Schema):
+    subscription: str
+    payload: Opaque
+    ttlMs: int | None = Field(description="The push's TTL header in milliseconds; null: none sent.")
+    receivedAt: At
+
+
+class SinkSms(Schema):
+    sid: str
+    to: str
+    sender: str = Field(description="The message's From number.")
+    body: str
+    status: str
+    receivedAt: At
+
+
+class LocalSinks(Schema):
+    """What ``make run``'s local providers received (a development aid), newest last."""
+
+    email: list[SinkMail]
+    telegram: list[SinkTelegram]
+    browser: list[SinkPush]
+    sms: list[SinkSms]
     pushServiceUrl: str

@@ -44,7 +44,7 @@ async function loadSinks() {
   }
   $("#sinks").innerHTML = [
     sinkList("email", data.email, (m) => `${m.to.join(", ")}: ${m.subject}`),
-    sinkList("telegram", data.telegram, (m) => `${m.chat_id}: ${m.text}`),
+    sinkList("telegram", data.telegram, (m) => `${m.chatId}: ${m.text}`),
     sinkList("browser", data.browser, (m) => `${m.payload.title || ""} ${m.payload.body || ""}`),
     sinkList("sms", data.sms, (m) => `${m.to}: ${m.body}`),
   ].join("");
