@@ -9,8 +9,9 @@ in one write), so a slow moment costs fewer writes, not more.
 
 - **Joining.** The first client of a filter starts its feed: the watch's first message (the
   snapshot) is the client's first event, as is every client's that joins before it arrives. A
-  client joining a running feed opens a watch of its own for its snapshot (revision ``R``), then
-  takes from the feed's recent frames those after ``R`` and closes its watch. The feed keeps its
+  client joining a running feed fetches its own snapshot (revision ``R``: GetSnapshot for every
+  queue, else a watch of its own that it closes after the snapshot), then takes from the feed's
+  recent frames those after ``R``. The feed keeps its
   last :data:`RECENT_FRAMES` frames and knows the revision from which it holds every later one
   (``base``); a snapshot older than that (the feed moved on more than the recent frames while the
   snapshot came) keeps its own watch as its stream (the same events, just not shared).
@@ -50,6 +51,8 @@ log = get_logger("gateway.status_fanout")
 
 RECENT_FRAMES = 1024
 """Frames a feed keeps for clients joining it (their snapshot may be a few revisions old)."""
+SNAPSHOT_TIMEOUT_S = 10.0
+"""How long a client joining a running feed waits for its snapshot."""
 MAX_PENDING_FRAMES = 4096
 """Frames a client may have waiting for its connection before its stream is ended."""
 
@@ -223,6 +226,13 @@ class StatusFanout:
         return await self._join(feed, key)
 
     async def _join(self, feed: _Feed, key: tuple[str, ...]) -> AsyncIterator[bytes]:
+        if not key:  # every queue: one GetSnapshot, no stream to open and close
+            whole = await self._stub().GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=SNAPSHOT_TIMEOUT_S)
+            fetched = encode_event(status_pb2.WatchSnapshotResponse(snapshot=whole))
+            assert fetched is not None
+            after_it = feed.frames_after(fetched[0]) if feed.live else None
+            if after_it is not None:
+                return self._serve(feed, self._joined(feed, [fetched[1], *after_it]))
         call = self._stub().WatchSnapshot(status_pb2.WatchSnapshotRequest(queue_names=list(key)))
         try:
             first = await read_message(call)
@@ -238,9 +248,13 @@ class StatusFanout:
         if later is None:  # the feed cannot continue this snapshot: the client keeps its own watch
             return _own_watch(call, snapshot)
         call.cancel()
-        client = _Client(feed.leave, [snapshot, *later])
+        return self._serve(feed, self._joined(feed, [snapshot, *later]))
+
+    @staticmethod
+    def _joined(feed: _Feed, first: list[bytes]) -> _Client:
+        client = _Client(feed.leave, first)
         feed.clients.add(client)
-        return self._serve(feed, client)
+        return client
 
     async def _serve(self, feed: _Feed, client: _Client) -> AsyncIterator[bytes]:
         try:

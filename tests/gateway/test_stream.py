@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from switchboard.status.v1 import status_pb2 as S
 
 from devsupport.auth import AUTH_HEADERS
@@ -112,18 +113,19 @@ async def test_clients_of_one_filter_share_one_watch_and_each_gets_every_change(
         assert fake_status.active_watches == 1
 
 
+@pytest.mark.parametrize("queues", [(), (("queue", "sales"),)], ids=["every queue", "one queue"])
 async def test_a_client_joining_a_running_stream_gets_its_snapshot_then_only_later_changes(
-    live_gateway: LiveGateway, fake_status: FakeStatusService
+    live_gateway: LiveGateway, fake_status: FakeStatusService, queues: tuple[tuple[str, str], ...]
 ) -> None:
     async with (
         httpx.AsyncClient(base_url=live_gateway.url, timeout=5, headers=AUTH_HEADERS) as client,
-        client.stream("GET", "/api/queue-status/stream") as early_response,
+        client.stream("GET", "/api/queue-status/stream", params=queues) as early_response,
     ):
         early = events(early_response)
         assert (await anext(early)).event == "snapshot"
         before = fake_status.push(S.StateChange(queue_removed="support"))
         assert (await anext(early)).id == str(before)
-        async with client.stream("GET", "/api/queue-status/stream") as late_response:
+        async with client.stream("GET", "/api/queue-status/stream", params=queues) as late_response:
             late = events(late_response)
             snapshot = await anext(late)
             assert (snapshot.event, snapshot.id) == ("snapshot", str(before))

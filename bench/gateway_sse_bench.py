@@ -1,0 +1,318 @@
+"""Dashboard SSE fan-out: AMI event → SSE frame at 1 and at 500 clients of the gateway's
+``/api/queue-status/stream``, while :data:`RATE` events/s flow; the gateway's RSS beside each.
+
+The whole real path, each piece its own process: a redis-server, the status service, ami_ingest
+reading a paced AMI server (``bench/_live_status_ami.py``: ``QueueMemberPause`` events, each with a
+unique ``PausedReason``, stamped with ``time.time()`` as they are written), and the gateway
+(``python -m gateway``). This process holds the SSE clients: raw asyncio connections (one
+``GET``, then bytes read as they come), all in one process on one event loop. Every client reads
+everything it is sent; every :data:`PROBE_EVERY`-th client (by connection order, so spread
+over the gateway's fan-out order) reads as data comes and stamps the arrival of each reason in its
+frames; the others are read in bulk every :data:`DRAIN_EVERY_S` (the gateway writes to them as to
+the probes; their kernel buffers hold what they have not read yet). An event
+counts as shown when its own frame, or the first later event's frame (the ingest and the status
+service coalesce a row's changes), reached the client: the rule of ``bench/live_status_bench.py``.
+The first :data:`WARMUP_S` seconds are warm-up.
+
+Targets: every probe client is shown at least :data:`DELIVERED_TARGET` % of the events after the
+warm-up (an event never shown has no latency, so a stream that stops would otherwise look fast), and
+the p99 at 500 clients is at most :data:`P99_RATIO_TARGET` times the p99 at 1 client of the same run.
+Information: the absolute times, the gateway's RSS and CPU, the load average, and as a reference
+the same events on a WatchSnapshot this process holds straight on the status service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+from switchboard.status.v1 import status_pb2, status_pb2_grpc
+
+from bench._live_status_procs import ingest_process, module_process, status_process, wait_live
+from bench._queue_cpu import process_cpu_s
+from bench.live_status_bench import percentile, visible_latencies
+from devsupport.auth import AUTH_HEADERS, aio_channel
+from devsupport.ports import free_port
+from devsupport.procs import ServiceProcess
+from devsupport.redis_server import RedisServer
+from devsupport.waiting import wait_until_blocking
+from runtime.event_loop import event_loop_factory
+
+RATE = 500
+"""AMI events/s."""
+CLIENTS = tuple(int(n) for n in os.environ.get("SSE_BENCH_CLIENTS", "1,500").split(","))
+PROBE_EVERY = 25
+DRAIN_EVERY_S = 0.05
+"""How often the other clients' sockets are read (in bulk: one Python reader per browser is what a
+machine with 500 browsers has; one process on a shared 2-core box cannot read 500 sockets per frame)."""
+WARMUP_S = 2.0
+MEASURE_S = 10.0
+P99_RATIO_TARGET = 5.0
+DELIVERED_TARGET = 99.0
+"""% of the events (after the warm-up) every probe client must be shown for its latency to count."""
+CONNECT_BATCH = 50
+"""Clients connecting at once (then waiting for their snapshots) while the 500 join."""
+REASON = re.compile(rb'"pausedReason":"(r\d{6})"')
+TAIL = 40
+"""Bytes of the previous read kept by a probe, so a reason split across two reads is still seen."""
+
+
+class SseClient(asyncio.Protocol):
+    """One SSE connection: sends the request, reads everything; a probe stamps reason arrivals."""
+
+    def __init__(self, request: bytes, probe: bool) -> None:
+        self.request = request
+        self.probe = probe
+        self.arrivals: dict[str, float] = {}
+        self.received = 0
+        self.snapshot = asyncio.get_running_loop().create_future()
+        self.closed = asyncio.get_running_loop().create_future()
+        self._head = b""
+        self._tail = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass of it
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        self.received += len(data)
+        if not self.snapshot.done():
+            self._head += data
+            if not self._head.startswith(b"HTTP/1.1 200"):
+                if b"\r\n\r\n" in self._head:
+                    self.snapshot.set_exception(RuntimeError(self._head.split(b"\r\n", 1)[0].decode()))
+                return
+            if b"event: snapshot" in self._head:
+                self.snapshot.set_result(None)
+                self._head = b""
+            return
+        if self.probe:
+            for match in REASON.finditer(self._tail + data):
+                self.arrivals.setdefault(match.group(1).decode(), now)
+            self._tail = data[-TAIL:]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.snapshot.done():
+            self.snapshot.set_exception(ConnectionError(f"closed before the snapshot: {exc}"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+def _request(port: int) -> bytes:
+    headers = "".join(f"{name}: {value}\r\n" for name, value in AUTH_HEADERS.items())
+    return (
+        f"GET /api/queue-status/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n{headers}\r\n"
+    ).encode()
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+async def _connect(port: int, count: int) -> list[SseClient]:
+    loop = asyncio.get_running_loop()
+    request = _request(port)
+    clients: list[SseClient] = []
+    for start in range(0, count, CONNECT_BATCH):
+        indexes = range(start, min(start + CONNECT_BATCH, count))
+        batch = [SseClient(request, probe=(i % PROBE_EVERY == 0)) for i in indexes]
+        for client in batch:
+            await loop.create_connection(lambda c=client: c, "127.0.0.1", port)  # type: ignore[misc]
+        try:
+            async with asyncio.timeout(60):
+                await asyncio.gather(*(c.snapshot for c in batch))
+        except TimeoutError:
+            waiting = [c for c in batch if not c.snapshot.done()]
+            raise TimeoutError(
+                f"{len(waiting)} of clients {start}..{start + len(batch) - 1} had no snapshot after 60 s"
+                f" (one had read {waiting[0]._head[:200]!r})"
+            ) from None
+        clients += batch
+    return clients
+
+
+async def _drain(clients: list[SseClient]) -> None:
+    """Read ``clients`` every :data:`DRAIN_EVERY_S` in bulk (paused in between: the kernel buffers)."""
+    for client in clients:
+        assert client.transport is not None
+        client.transport.pause_reading()
+    try:
+        while True:
+            await asyncio.sleep(DRAIN_EVERY_S)
+            for client in clients:
+                assert client.transport is not None
+                client.transport.resume_reading()
+            await asyncio.sleep(0.002)
+            for client in clients:
+                assert client.transport is not None
+                client.transport.pause_reading()
+    finally:
+        for client in clients:
+            if client.transport is not None and not client.transport.is_closing():
+                client.transport.resume_reading()
+
+
+async def _direct_watch(status_addr: str, arrivals: dict[str, float]) -> None:
+    """Stamp each reason's arrival on a WatchSnapshot of this process (every queue, as the SSE)."""
+    async with aio_channel(status_addr) as channel:
+        call = status_pb2_grpc.StatusServiceStub(channel).WatchSnapshot(status_pb2.WatchSnapshotRequest())
+        try:
+            async for response in call:
+                stamp = time.time()
+                for change in response.changes.changes:
+                    reason = change.operator_upserted.paused_reason
+                    if reason.startswith("r"):
+                        arrivals.setdefault(reason, stamp)
+        finally:
+            call.cancel()
+
+
+async def _watch(
+    port: int, count: int, feed: Callable[[], Any], pid: int, status_addr: str
+) -> tuple[list[SseClient], float, float, dict[str, float]]:
+    """Connect ``count`` clients, run ``feed`` (blocking: the AMI run) in a thread, then close them.
+    Returns the clients, the gateway's largest RSS seen meanwhile (MiB), its CPU use (cores) and the
+    reasons' arrivals on a WatchSnapshot of this process's own, straight from the status service."""
+    clients = await _connect(port, count)
+    for client in clients:  # a snapshot may name reasons of an earlier run: its events were not sent in this one
+        client.arrivals.clear()
+    draining = asyncio.create_task(_drain([c for c in clients if not c.probe]))
+    grpc_arrivals: dict[str, float] = {}
+    direct = asyncio.create_task(_direct_watch(status_addr, grpc_arrivals))
+    peak = rss_mib(pid)
+    cpu_before, started = process_cpu_s(pid), time.monotonic()
+    run = asyncio.get_running_loop().run_in_executor(None, feed)
+    while not run.done():
+        peak = max(peak, rss_mib(pid))
+        await asyncio.sleep(0.5)
+    await run
+    cores = (process_cpu_s(pid) - cpu_before) / (time.monotonic() - started)
+    draining.cancel()
+    direct.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await direct
+    for client in clients:
+        assert client.transport is not None
+        client.transport.close()
+    async with asyncio.timeout(10):
+        await asyncio.gather(*(c.closed for c in clients))
+    return clients, peak, cores, grpc_arrivals
+
+
+def _feed(redis_url: str, status_addr: str, workdir: Path, label: str, sent: dict[str, float]) -> Callable[[], None]:
+    """One paced AMI run (its own feeder and ingest) that fills ``sent`` with the send stamps."""
+
+    def run() -> None:
+        port = free_port()
+        out = workdir / f"sent-{label}.json"
+        args = ["--port", str(port), "--rate", str(RATE), "--seconds", str(WARMUP_S + MEASURE_S), "--delay", "1.0"]
+        with (
+            module_process("bench._live_status_ami", *args, "--out", str(out), ready_text="ready"),
+            ingest_process(redis_url, status_addr, port, "bench", "bench-secret") as ingest,
+        ):
+            wait_live(ingest)
+            wait_until_blocking(out.exists, within=WARMUP_S + MEASURE_S + 30, what="the AMI feeder's stamps")
+        sent.update(json.loads(out.read_text()))
+
+    return run
+
+
+def _latencies(clients: list[SseClient], sent: dict[str, float]) -> list[float]:
+    latencies: list[float] = []
+    first_sent = min(sent.values())
+    for client in clients:
+        if client.probe:
+            # A reason seen before this run's first event is an earlier run's (in a resync's rows).
+            arrivals = {reason: at for reason, at in client.arrivals.items() if at >= first_sent}
+            latencies += visible_latencies(sent, arrivals, RATE)[0]
+    return latencies
+
+
+def run() -> list[dict[str, Any]]:
+    load = os.getloadavg()[0]
+    rows: list[dict[str, Any]] = []
+    p99s: dict[int, float] = {}
+    delivered_ok: dict[int, bool] = {}
+    with tempfile.TemporaryDirectory(prefix="sb-sse-bench-") as tmp, RedisServer() as redis:
+        workdir = Path(tmp)
+        port = free_port()
+        with status_process(redis.url, workdir) as status_addr:
+            env = {
+                "STATUS_ADDR": status_addr,
+                "GATEWAY_PORT": str(port),
+                "LOG_LEVEL": "WARNING",
+                "METRICS_PORT": "-1",
+                "DATA_DIR": str(workdir),
+                "GATEWAY_MAX_STREAMS_PER_CLIENT": "0",
+                "GATEWAY_MAX_CONNECTIONS_PER_CLIENT": "0",
+            }
+            with ServiceProcess.module("gateway", env=env) as gateway:
+                gateway.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+                idle_rss = rss_mib(gateway.pid)
+                for count in CLIENTS:
+                    holder: dict[str, float] = {}
+                    feed = _feed(redis.url, status_addr, workdir, str(count), holder)
+                    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+                        clients, peak, cores, direct = runner.run(_watch(port, count, feed, gateway.pid, status_addr))
+                    latencies = _latencies(clients, holder)
+                    first_sent = min(holder.values())
+                    direct_arrivals = {r: at for r, at in direct.items() if at >= first_sent}
+                    reference = visible_latencies(holder, direct_arrivals, RATE)[0]
+                    probes = sum(1 for c in clients if c.probe)
+                    expected = probes * sum(1 for reason in holder if int(reason[1:]) >= RATE * WARMUP_S)
+                    shown = len(latencies)
+                    delivered = shown / max(expected, 1) * 100
+                    # No frame at all after the warm-up: the figure is the run's length, not a latency.
+                    latencies = latencies or [(WARMUP_S + MEASURE_S) * 1000]
+                    reference = reference or [(WARMUP_S + MEASURE_S) * 1000]
+                    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+                    p99s[count] = p99
+                    delivered_ok[count] = delivered >= DELIVERED_TARGET
+                    at = f"{count} client(s), {RATE} events/s, load {load:.1f}"
+                    rows += [
+                        {"name": f"gateway SSE: events shown on every probe client after the warm-up ({at})",
+                         "value": round(delivered, 2), "unit": f"% ({shown} of {expected})",
+                         "target": f">= {DELIVERED_TARGET:g}", "met": delivered >= DELIVERED_TARGET},
+                        _info(f"  gateway SSE: AMI event → SSE frame p50 ({at})", p50, "ms"),
+                        _info(f"  gateway SSE: AMI event → SSE frame p99 ({at})", p99,
+                              f"ms ({shown} samples on {probes} probe client(s))"),
+                        _info(f"  gateway SSE: gateway RSS, largest during the run ({at})", peak,
+                              f"MiB (idle before the first client: {idle_rss:.0f} MiB)"),
+                        _info(f"  gateway SSE: gateway CPU during the run ({at})", cores * 100, "% of a core"),
+                        _info(f"  reference: AMI event → WatchSnapshot straight from status, p99, same run ({at})",
+                              percentile(reference, 0.99), f"ms (p50 {percentile(reference, 0.5):.1f} ms)"),
+                    ]  # fmt: skip
+                gateway.stop()
+    ratio = p99s[CLIENTS[-1]] / p99s[CLIENTS[0]]
+    rows.append(
+        {
+            "name": f"gateway SSE: event → frame p99 at {CLIENTS[-1]} clients / at 1 client (same run)",
+            "value": round(ratio, 2),
+            "unit": f"x ({p99s[CLIENTS[-1]]:.1f} vs {p99s[CLIENTS[0]]:.1f} ms)",
+            "target": f"<= {P99_RATIO_TARGET:g}",
+            "met": ratio <= P99_RATIO_TARGET and all(delivered_ok.values()),
+        }
+    )
+    return rows
+
+
+def _info(name: str, value: float, unit: str) -> dict[str, Any]:
+    return {"name": name, "value": round(value, 3), "unit": unit, "target": "info", "met": True}
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
