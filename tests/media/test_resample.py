@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from services.media.domain import pipeline
 from services.media.domain.pipeline import _extend_edges, _resize
 from tests.media.images import shared
 
@@ -70,3 +71,18 @@ def test_edges_are_extended_with_copies_of_the_edge_pixels() -> None:
     assert (extended[4, 2:6] == np.asarray(source)[2]).all()
     assert (extended[:, 0] == extended[:, 2]).all()
     assert (extended[:, 7] == extended[:, 5]).all()
+
+
+def test_a_huge_source_is_not_copied_to_extend_its_edges(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "_EXTEND_MAX_PIXELS", 1000)
+    copies: list[tuple[int, int]] = []
+
+    def extend(image: Image.Image, px: int, py: int) -> Image.Image:
+        copies.append((px, py))
+        return image
+
+    monkeypatch.setattr(pipeline, "_extend_edges", extend)
+    source = mirrored_rows(2572, 1741)  # the grid reaches outside: it would be extended
+    out = _resize(source, (1600, round(1741 / (2572 / 1600))), shrink=2572 / 1600)
+    assert out.size == (1600, 1083)
+    assert copies == []

@@ -271,10 +271,19 @@ def _centred_box(image: Image.Image, size: tuple[int, int], shrink: float) -> tu
     spans = (size[0] * shrink, size[1] * shrink)
     offsets = [(side - span) / 2 for side, span in zip(image.size, spans, strict=True)]
     pads = [math.ceil(-offset) if offset < 0 else 0 for offset in offsets]
+    if any(pads) and image.width * image.height > _EXTEND_MAX_PIXELS:
+        # A copy of a huge source costs more memory than matching sharp's edge pixels is worth:
+        # the grid is clamped inside the image (its outermost row or column slightly off).
+        x0, y0 = (max(0.0, o) for o in offsets)
+        return image, (x0, y0, min(image.width, x0 + spans[0]), min(image.height, y0 + spans[1]))
     if any(pads):
         image = _extend_edges(image, pads[0], pads[1])
     x0, y0 = offsets[0] + pads[0], offsets[1] + pads[1]
     return image, (x0, y0, x0 + spans[0], y0 + spans[1])
+
+
+_EXTEND_MAX_PIXELS = 16_000_000
+"""A source over this is not copied to extend its edges (see :func:`_centred_box`)."""
 
 
 def _extend_edges(image: Image.Image, px: int, py: int) -> Image.Image:
