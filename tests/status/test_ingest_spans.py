@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from devsupport.status_batches import batch, op_up
+from devsupport.waiting import wait_until
 from runtime.telemetry import inject_context
 from services.status import ingest_tracing, watch
 from tests.status.harness import MakeStatus, RunningStatus
@@ -39,7 +40,12 @@ async def test_a_traced_batch_is_applied_and_fanned_out_under_the_ingests_span(
         traced.trace_context.update(inject_context())
     await status.ingest(traced)
 
-    found = by_name(exporter)
+    # Delivered at once when the revision follows, else when the follower reads the stream: wait.
+    found = await wait_until(
+        lambda: by_name(exporter) if "status.watch.fanout" in by_name(exporter) else None,
+        within=5,
+        what="the fan-out span",
+    )
     apply, fanout = found["status.ingest.apply"], found["status.watch.fanout"]
     batch_span = producer.get_span_context()
     assert apply.parent is not None
