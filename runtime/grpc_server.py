@@ -99,6 +99,15 @@ SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 
 log = get_logger("runtime.server")
 
+PENDING_CALLS_LIMIT = 20_000
+"""Calls that may wait in gRPC core for the server to take them (a few KB each)."""
+
+PENDING_CALL_MAX_SECONDS = 3600
+"""How long a call may wait in gRPC core for the server to take it before core cancels it: longer
+than any deadline our clients set, so a waiting call ends by its own deadline (DEADLINE_EXCEEDED,
+which says what happened) or is served; never by core's 30 s default (CANCELLED, no log line)."""
+
+
 # Budget from the signal to process exit; the drain grace comes out of it first.
 EXIT_BUDGET_SECONDS = 4.8
 
@@ -160,6 +169,7 @@ class GrpcServer:
         max_connection_age_seconds: float = 0.0,
         max_concurrent_rpcs: int = 0,
         health_port: int | None = None,
+        pending_call_max_seconds: int = PENDING_CALL_MAX_SECONDS,
     ) -> None:
         check_declared(list(service.service_names), service.scopes)
         self.service = service
@@ -191,6 +201,10 @@ class GrpcServer:
                 # logged and counted refusal.
                 ("grpc.server.max_pending_requests", PENDING_CALLS_LIMIT),
                 ("grpc.server.max_pending_requests_hard_limit", PENDING_CALLS_LIMIT),
+                # The same queue also kills, with a bare CANCELLED, every call that has waited in it
+                # longer than this (core's default: 30 s) — under CPU starvation a burst takes that
+                # long to be taken. The call's own deadline is what should bound its wait.
+                ("grpc.server_max_unrequested_time_in_server", pending_call_max_seconds),
             ],
         )
         registrar = cast(grpc.aio.Server, LayeredServer(self.server, layers))
@@ -252,10 +266,6 @@ class GrpcServer:
                 log.warning("shutdown hook timed out", hook=_name_of(hook))
             except Exception:
                 log.exception("shutdown hook failed", hook=_name_of(hook))
-
-
-PENDING_CALLS_LIMIT = 20_000
-"""Calls that may wait in gRPC core for the server to take them (a few KB each)."""
 
 
 def _connection_age_options(seconds: float) -> list[tuple[str, int]]:

@@ -1,0 +1,121 @@
+"""Calls that wait in gRPC core for a busy server end by their own deadline or are served, never
+cancelled by core after its default 30 s in the pending queue (a bare CANCELLED the client
+cannot tell from a lost call; seen in the 2,000-EnqueueJob burst on a starved machine)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import grpc
+import grpc.aio
+import pytest
+
+from devsupport.auth import aio_channel, authenticator_for_tests
+from devsupport.ports import free_port
+from runtime.auth import Scope
+from runtime.grpc_server import PENDING_CALL_MAX_SECONDS, GrpcServer, GrpcService
+from runtime.grpc_types import MethodHandler
+
+SERVICE = "test.runtime.v1.Busy"
+HOLD, ECHO = f"/{SERVICE}/Hold", f"/{SERVICE}/Echo"
+CALLS_WAITING = 5
+
+
+@contextmanager
+def busy_server(hold_seconds: float, **server_options: int) -> Iterator[tuple[str, threading.Event]]:
+    """A GrpcServer on its own thread and event loop whose Hold method blocks that loop for
+    ``hold_seconds`` (CPU starvation stand-in: the loop takes no new call meanwhile). Yields the
+    address and an event set once Hold is blocking."""
+    holding = threading.Event()
+
+    async def hold(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        holding.set()
+        time.sleep(hold_seconds)  # noqa: ASYNC251 - blocking the loop is the point
+        return request
+
+    async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return request
+
+    def register(server: grpc.aio.Server) -> None:
+        handlers: dict[str, MethodHandler] = {
+            "Hold": grpc.unary_unary_rpc_method_handler(hold),
+            "Echo": grpc.unary_unary_rpc_method_handler(echo),
+        }
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+
+    address = f"127.0.0.1:{free_port()}"
+    started = threading.Event()
+    loop_box: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        server = GrpcServer(
+            GrpcService(
+                name="busy",
+                address=address,
+                register=register,
+                service_names=[SERVICE],
+                scopes={HOLD: Scope.READ, ECHO: Scope.READ},
+            ),
+            authenticator=authenticator_for_tests(),
+            grace_seconds=0.1,
+            **server_options,  # type: ignore[arg-type]
+        )
+        await server.start()
+        loop_box.append((asyncio.get_running_loop(), stop))
+        started.set()
+        await stop.wait()
+        await server.stop()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    assert started.wait(30), "server did not start"
+    try:
+        yield address, holding
+    finally:
+        loop, stop = loop_box[0]
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+
+
+async def codes_of_calls_made_while_the_server_is_blocked(address: str, holding: threading.Event) -> list[str]:
+    async with aio_channel(address) as channel:
+        hold: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(HOLD)
+        echo: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(ECHO)
+        held = asyncio.ensure_future(hold(b"hold", timeout=120))
+        assert await asyncio.to_thread(holding.wait, 30)
+
+        async def one() -> str:
+            try:
+                await echo(b"echo", timeout=120)
+                return "OK"
+            except grpc.aio.AioRpcError as error:
+                return error.code().name
+
+        codes = await asyncio.gather(*(one() for _ in range(CALLS_WAITING)))
+        await held
+    return sorted(codes)
+
+
+@pytest.mark.timeout(60)
+async def test_grpc_core_cancels_calls_that_waited_longer_than_the_servers_pending_limit() -> None:
+    # The mechanism, with the limit shortened to 1 s: calls queued in core while the loop is
+    # blocked for 2.5 s come back CANCELLED, and no handler (hence no log line) ever saw them.
+    with busy_server(2.5, pending_call_max_seconds=1) as (address, holding):
+        codes = await codes_of_calls_made_while_the_server_is_blocked(address, holding)
+    assert codes.count("CANCELLED") >= CALLS_WAITING - 1
+    assert set(codes) <= {"OK", "CANCELLED"}
+
+
+@pytest.mark.timeout(120)
+async def test_calls_wait_past_grpc_cores_30_s_default_and_are_served() -> None:
+    # A server blocked for 31 s (core's own default would cancel every waiting call at 30 s):
+    # with the server's pending limit every call is served once the loop is free.
+    assert PENDING_CALL_MAX_SECONDS > 120
+    with busy_server(31.0) as (address, holding):
+        codes = await codes_of_calls_made_while_the_server_is_blocked(address, holding)
+    assert codes == ["OK"] * CALLS_WAITING
