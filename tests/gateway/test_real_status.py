@@ -182,6 +182,25 @@ async def test_stream_through_the_real_status_service(
         await live.stop()
 
 
+async def test_the_stream_of_an_unknown_queue_is_404_at_once_naming_it(
+    real_status: RealStatus, gateway_settings: GatewaySettings
+) -> None:
+    await _seed(real_status)
+    live = LiveGateway(create_app(gateway_settings))
+    await live.start()
+    try:
+        async with (
+            httpx.AsyncClient(base_url=live.url, timeout=5, headers=AUTH_HEADERS) as client,
+            client.stream("GET", f"{API}/stream", params=[("queue", "sales"), ("queue", "nope")]) as response,
+        ):
+            assert response.status_code == 404
+            body = (await response.aread()).decode()
+        error = httpx.Response(404, content=body).json()["error"]
+        assert (error["code"], error["details"]) == ("NOT_FOUND", {"reason": "NotFound", "queue": "nope"})
+    finally:
+        await live.stop()
+
+
 @pytest.mark.parametrize("mirror", [True, False], ids=["mirror", "grpc"])
 async def test_every_read_through_the_real_status_service_validates_against_the_published_schemas(
     real_status: RealStatus, gateway_settings: GatewaySettings, mirror: bool
