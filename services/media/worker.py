@@ -12,13 +12,11 @@ exist once it has taken an upload, so a worker never needs the table before the 
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import Any
 
 from runtime.config import load_settings
-from runtime.event_loop import event_loop_factory
-from runtime.grpc_server import init_process
+from runtime.process import run_process
 from runtime.queue.runner import serve
 from services.media.app import close_worker_context, open_parts, worker_context
 from services.media.memory import share_one_malloc_arena
@@ -48,9 +46,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(2)
     share_one_malloc_arena()  # before any thread allocates: see services.media.memory
     settings = load_settings(MediaSettings)
-    init_process(f"media_worker_{which}", settings)
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(run(settings, QUEUES[which]))
+    run_process(f"media_worker_{which}", settings, lambda: run(settings, QUEUES[which]))
 
 
 if __name__ == "__main__":
