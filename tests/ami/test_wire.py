@@ -288,7 +288,7 @@ def test_encode_action_accepts_pairs_with_repeated_keys() -> None:
 def test_encode_action_rejects_cr_lf_or_nul_in_values(bad: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         encode_action("Ping", {"ActionID": bad})
-    assert caught.value.field == "ActionID"
+    assert (caught.value.field, caught.value.problem) == ("ActionID", "must not contain CR, LF or NUL")
 
 
 @pytest.mark.parametrize("bad", ["Ping\x00", "Ping\r\nX: 1", "Ping\n"])
@@ -299,8 +299,9 @@ def test_encode_action_rejects_cr_lf_or_nul_in_the_action_name(bad: str) -> None
 
 
 def test_encode_action_rejects_nul_in_a_header_name() -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgument) as caught:
         encode_action("Ping", {"Action\x00ID": "1"})
+    assert (caught.value.field, caught.value.problem) == ("Action\x00ID", "must not contain CR, LF or NUL")
 
 
 def test_encode_action_rejects_bad_header_names() -> None:
@@ -475,16 +476,19 @@ def test_encode_action_writes_values_as_text() -> None:
     assert encode_action("Originate", timeout) == b"Action: Originate\r\nTimeout: 30000\r\n\r\n"  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", ["", " Padded", "Padded "])
-def test_encode_action_refuses_empty_or_padded_header_names(name: str) -> None:
-    with pytest.raises(InvalidArgument, match="header name must be non-empty"):
+@pytest.mark.parametrize(
+    ("name", "field"), [("", "header"), (" Padded", " Padded"), ("Padded ", "Padded "), ("A:B", "A:B")]
+)
+def test_encode_action_refuses_empty_padded_or_colon_header_names_naming_them(name: str, field: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
         encode_action("Ping", {name: "1"})
+    assert (caught.value.field, caught.value.problem) == (field, "header name must be non-empty, without ':' or spaces")
 
 
 def test_encode_action_refuses_text_utf8_cannot_encode() -> None:
     with pytest.raises(InvalidArgument) as caught:
         encode_action("Ping", {"ActionID": "\udc80"})
-    assert caught.value.field == "headers"
+    assert (caught.value.field, caught.value.problem) == ("headers", "must be valid Unicode text (no lone surrogates)")
 
 
 def _clean_frames(count: int, start: int = 0) -> bytes:
@@ -598,3 +602,9 @@ def test_a_command_response_of_only_headers_has_no_output() -> None:
     data = b"Response: Follows\r\nActionID: 4\r\n\r\n" + wire(("Event", "Next"))
     frames = FrameParser().feed(BANNER + data)
     assert [f.headers for f in frames] == [(("Response", "Follows"), ("ActionID", "4")), (("Event", "Next"),)]
+
+
+def test_encode_action_names_an_empty_action_as_the_problem() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        encode_action("")
+    assert (caught.value.field, caught.value.problem) == ("Action", "must not be empty")
