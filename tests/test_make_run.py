@@ -1,4 +1,5 @@
-"""`make run` end to end: every process up, /readyz 200 within 30 s, Ctrl-C stops them all.
+"""`make run` end to end: every process up, /readyz 200 within 30 s, Ctrl-C stops them all; with
+no AUTH_BOOTSTRAP_TOKEN given, one is made into DATA_DIR and the login line names it.
 
 Runs the same runner `make run` calls (``python -m scripts.run_local``) with every port moved to
 a free one, the test's own Redis and a throwaway data directory, so it never touches a
@@ -9,15 +10,17 @@ from __future__ import annotations
 
 import json
 import signal
+import stat
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from devsupport.auth import AUTH_HEADERS
 from devsupport.procs import ServiceProcess, descendants, health_status, is_alive, reflected_services
 from devsupport.waiting import wait_until_blocking
 from scripts.local_plan import load_procfile
+from scripts.run_local import BOOTSTRAP_TOKEN_FILE
 from tests.support.local_suite import local_suite_ports
 
 READY_WITHIN_SECONDS = 30.0
@@ -30,24 +33,33 @@ CONTRACTS = {
 }
 
 
-def demo_operators(gateway_port: int) -> int:
+def demo_operators(gateway_port: int, headers: dict[str, str]) -> int:
     url = f"http://127.0.0.1:{gateway_port}/api/queue-status/snapshot"
-    with urllib.request.urlopen(urllib.request.Request(url, headers=AUTH_HEADERS), timeout=5) as answer:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as answer:
         return len(json.load(answer)["data"]["operators"])
 
 
-def notification_delivered(gateway_port: int, body: dict[str, str]) -> bool:
+def anonymous_status(gateway_port: int) -> int:
+    url = f"http://127.0.0.1:{gateway_port}/api/queue-status/snapshot"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def notification_delivered(gateway_port: int, body: dict[str, str], headers: dict[str, str]) -> bool:
     request = urllib.request.Request(
         f"http://127.0.0.1:{gateway_port}/api/notifications",
         data=json.dumps(body).encode(),
-        headers={"content-type": "application/json", **AUTH_HEADERS},
+        headers={"content-type": "application/json", **headers},
     )
     with urllib.request.urlopen(request, timeout=10) as answer:
         (notification_id,) = json.load(answer)["data"]["notificationIds"]
     url = f"http://127.0.0.1:{gateway_port}/api/notifications/{notification_id}"
 
     def delivered() -> bool:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=AUTH_HEADERS), timeout=5) as answer:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as answer:
             return bool(json.load(answer)["data"]["state"] == "delivered")
 
     try:
@@ -65,19 +77,40 @@ def test_make_run_brings_every_service_to_serving_and_ctrl_c_stops_all(
         monkeypatch.delenv(inherited, raising=False)
     suite_ports = local_suite_ports(redis_url, tmp_path / "data")
     gateway, addresses, env = suite_ports.gateway, suite_ports.addresses, suite_ports.env
+    # Empty is unset (the test credential the harness gives every process is taken away).
+    env["AUTH_BOOTSTRAP_TOKEN"] = ""
     runner = ServiceProcess.module("scripts.run_local", env=env)
     with runner:
         runner.wait_http(f"http://127.0.0.1:{gateway}/readyz/backends", timeout=READY_WITHIN_SECONDS)
+        # No token was given: make run made one (owner-only) into DATA_DIR and every process has it.
+        token_file = tmp_path / "data" / BOOTSTRAP_TOKEN_FILE
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        token = token_file.read_text().strip()
+        headers = {"authorization": f"Bearer {token}"}
+        assert anonymous_status(gateway) == 401
         for name, address in addresses.items():
             assert health_status(address) == "SERVING", name
             assert CONTRACTS[name] in reflected_services(address), name
 
         # The demo AMI feed brings the dashboard alive: operators arrive through ingest and status.
         wait_until_blocking(
-            lambda: demo_operators(gateway) > 0, within=15, what="demo operators", interval=0.2, detail=runner.output
+            lambda: demo_operators(gateway, headers) > 0,
+            within=15,
+            what="demo operators",
+            interval=0.2,
+            detail=runner.output,
         )
         # No provider is configured: a Telegram message reaches the local Bot API server.
-        assert notification_delivered(gateway, {"channel": "telegram", "to": "4242", "text": "hi"}), runner.output()
+        assert notification_delivered(gateway, {"channel": "telegram", "to": "4242", "text": "hi"}, headers), (
+            runner.output()
+        )
+        wait_until_blocking(
+            lambda: f"/dashboard with the bootstrap token (in {token_file}): {token}" in runner.stdout,
+            within=15,
+            what="the login line",
+            interval=0.2,
+            detail=runner.output,
+        )
 
         children = descendants(runner.pid)
         started = runner.stdout
