@@ -17,10 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from gateway.login import page_context
+from gateway.query_params import refuse_unknown_query
 from gateway.schemas_notify import LocalSinks
 from gateway.settings import GatewaySettings
 from gateway.status_json import at_ms
@@ -46,6 +47,7 @@ async def notifications_page(request: Request) -> HTMLResponse:
     "/api/notifications-local-sinks",
     response_model=LocalSinks,
     summary="What the local providers of `make run` received",
+    dependencies=[Depends(refuse_unknown_query)],  # an /api route outside the /api routers
 )
 async def local_sinks(request: Request) -> JSONResponse:
     settings: GatewaySettings = request.app.state.settings

@@ -3,10 +3,15 @@ times as epoch ms under …At, durations under …Ms, null for never), errors in
 
 from __future__ import annotations
 
+import json
+import re
+
 import httpx
 import pytest
 
+from devsupport.auth import AUTH_HEADERS
 from tests.gateway.conventions import convention_breaks
+from tests.gateway.harness import LiveGateway
 
 API = "/api/queue-status"
 SAMPLE = [
@@ -49,3 +54,20 @@ def test_the_check_catches_what_the_convention_forbids() -> None:
     assert any(p.startswith("$.data.waitMs:") for p in problems)
     assert any(p.startswith("$.data.loginTime:") for p in problems)
     assert any(p.startswith("envelope keys") for p in problems)
+
+
+async def test_every_api_operation_refuses_an_unknown_query_parameter_naming_it(live_gateway: LiveGateway) -> None:
+    async with httpx.AsyncClient(base_url=live_gateway.url, timeout=10, headers=AUTH_HEADERS) as client:
+        spec = (await client.get("/openapi.json")).json()
+        answered: dict[str, tuple[int, object]] = {}
+        for template, operations in spec["paths"].items():
+            if not template.startswith("/api"):
+                continue
+            path = re.sub(r"\{[^}]+\}", "x", template)
+            for method in operations:
+                async with client.stream(method.upper(), path, params={"bogus": "1"}) as response:
+                    body = json.loads(await response.aread()) if response.status_code == 400 else None
+                field = body["error"]["details"].get("field") if body else None
+                answered[f"{method.upper()} {template}"] = (response.status_code, field)
+    assert len(answered) > 40
+    assert {op: got for op, got in answered.items() if got != (400, "bogus")} == {}
