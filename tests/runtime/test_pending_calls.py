@@ -26,11 +26,15 @@ CALLS_WAITING = 5
 
 
 @contextmanager
-def busy_server(hold_seconds: float, **server_options: int) -> Iterator[tuple[str, threading.Event]]:
+def busy_server(
+    hold_seconds: float, echoed: list[bytes] | None = None, **server_options: int
+) -> Iterator[tuple[str, threading.Event]]:
     """A GrpcServer on its own thread and event loop whose Hold method blocks that loop for
     ``hold_seconds`` (CPU starvation stand-in: the loop takes no new call meanwhile). Yields the
-    address and an event set once Hold is blocking."""
+    address and an event set once Hold is blocking; each request Echo's handler ran for is
+    appended to ``echoed``."""
     holding = threading.Event()
+    ran = echoed if echoed is not None else []
 
     async def hold(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         holding.set()
@@ -38,6 +42,7 @@ def busy_server(hold_seconds: float, **server_options: int) -> Iterator[tuple[st
         return request
 
     async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        ran.append(request)
         return request
 
     def register(server: grpc.aio.Server) -> None:
@@ -82,7 +87,9 @@ def busy_server(hold_seconds: float, **server_options: int) -> Iterator[tuple[st
         thread.join(30)
 
 
-async def codes_of_calls_made_while_the_server_is_blocked(address: str, holding: threading.Event) -> list[str]:
+async def codes_of_calls_made_while_the_server_is_blocked(
+    address: str, holding: threading.Event, timeout: float = 120
+) -> list[str]:
     async with aio_channel(address) as channel:
         hold: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(HOLD)
         echo: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(ECHO)
@@ -91,7 +98,7 @@ async def codes_of_calls_made_while_the_server_is_blocked(address: str, holding:
 
         async def one() -> str:
             try:
-                await echo(b"echo", timeout=120)
+                await echo(b"echo", timeout=timeout)
                 return "OK"
             except grpc.aio.AioRpcError as error:
                 return error.code().name
@@ -119,3 +126,15 @@ async def test_calls_wait_past_grpc_cores_30_s_default_and_are_served() -> None:
     with busy_server(31.0) as (address, holding):
         codes = await codes_of_calls_made_while_the_server_is_blocked(address, holding)
     assert codes == ["OK"] * CALLS_WAITING
+
+
+@pytest.mark.timeout(60)
+async def test_a_call_whose_deadline_passes_while_it_waits_is_deadline_exceeded_and_never_run() -> None:
+    # What a starved server's caller sees instead of CANCELLED: its own deadline, and nothing
+    # behind it happened (an EnqueueJob that waited out its deadline enqueued no job).
+    echoed: list[bytes] = []
+    with busy_server(3.0, echoed) as (address, holding):
+        codes = await codes_of_calls_made_while_the_server_is_blocked(address, holding, timeout=1.0)
+        await asyncio.sleep(0.5)  # the loop is free again: a call it still held would run now
+    assert codes == ["DEADLINE_EXCEEDED"] * CALLS_WAITING
+    assert echoed == []
