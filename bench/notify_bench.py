@@ -48,6 +48,7 @@ from services.notify.vapid import generate_private_key
 
 SCALE = float(os.environ.get("NOTIFY_BENCH_SCALE", "1.0"))
 TOKEN = "42:bench"
+STALL_S = 90.0
 
 
 def row(name: str, value: float, unit: str, target: str, met: bool) -> dict[str, Any]:
@@ -213,11 +214,16 @@ async def telegram_run(s: Suite, tag: str, *, kill_after: int = 0) -> dict[str, 
                 sent.append((group, f"{tag} g{i}"))
                 [ids[sent[-1]]] = await post(client, {"channel": "telegram", "to": group, "text": f"{tag} g{i}"})
     killed_in_flight = 0
-    deadline = time.monotonic() + 120 + len(sent) / 20
+    # Lost is never delivered, not late: the wait ends when every message arrived, or when none
+    # arrived for STALL_S (longer than a group's minute window and a retry_after), or at a cap.
+    deadline = time.monotonic() + 120 + len(sent) / 5
+    progress, last_count = time.monotonic(), 0
     sends: dict[str, float] = {}  # the gate's bot window: ticket (id:admitted ms) -> answer ms
     window = keys.send_gate_window(TELEGRAM, "bot")
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and time.monotonic() - progress < STALL_S:
         sends.update((m.decode(), score) for m, score in await s.redis.zrange(window, 0, -1, withscores=True))
+        if len(s.bot.accepted) != last_count:
+            progress, last_count = time.monotonic(), len(s.bot.accepted)
         got = {(m["chat_id"], m["text"]) for m in s.bot.accepted}
         if kill_after and len(s.bot.accepted) >= kill_after and killed_in_flight == 0:
             s.workers["telegram"][0].send_signal(signal.SIGKILL)
@@ -239,7 +245,7 @@ async def telegram_run(s: Suite, tag: str, *, kill_after: int = 0) -> dict[str, 
             data = (await client.get(f"/api/notifications/{ids[key]}")).json()["data"]
             lost_states[f"{data['state']}: {data.get('lastError') or ''}"[:120]] += 1
     if lost:
-        print(f"{tag}: {len(lost)} not delivered in time, e.g. {lost[:5]}: {dict(lost_states)}", file=sys.stderr)
+        print(f"{tag}: {len(lost)} not delivered, e.g. {lost[:5]}: {dict(lost_states)}", file=sys.stderr)
     times = [m["at"] for m in s.bot.accepted]
     per_chat: dict[str, list[float]] = defaultdict(list)
     for m in s.bot.accepted:
