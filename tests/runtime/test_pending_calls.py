@@ -88,7 +88,7 @@ def busy_server(
 
 
 async def codes_of_calls_made_while_the_server_is_blocked(
-    address: str, holding: threading.Event, timeout: float = 120
+    address: str, holding: threading.Event, deadline_s: float = 120
 ) -> list[str]:
     async with aio_channel(address) as channel:
         hold: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(HOLD)
@@ -98,7 +98,7 @@ async def codes_of_calls_made_while_the_server_is_blocked(
 
         async def one() -> str:
             try:
-                await echo(b"echo", timeout=timeout)
+                await echo(b"echo", timeout=deadline_s)
                 return "OK"
             except grpc.aio.AioRpcError as error:
                 return error.code().name
@@ -134,7 +134,7 @@ async def test_a_call_whose_deadline_passes_while_it_waits_is_deadline_exceeded_
     # behind it happened (an EnqueueJob that waited out its deadline enqueued no job).
     echoed: list[bytes] = []
     with busy_server(3.0, echoed) as (address, holding):
-        codes = await codes_of_calls_made_while_the_server_is_blocked(address, holding, timeout=1.0)
+        codes = await codes_of_calls_made_while_the_server_is_blocked(address, holding, deadline_s=1.0)
         await asyncio.sleep(0.5)  # the loop is free again: a call it still held would run now
     assert codes == ["DEADLINE_EXCEEDED"] * CALLS_WAITING
     assert echoed == []
