@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import structlog.testing
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -445,3 +446,33 @@ async def test_the_mirror_is_closed_with_the_app(real_status: RealStatus, others
         assert (await client.get("/healthz")).status_code == 200
         assert isinstance(app.state.status_mirror, StatusMirror)
     assert app.state.status_mirror is None
+
+
+def _watching(mirror: StatusMirror) -> Callable[[], bool]:
+    """A check: the mirror's watch has delivered its snapshot."""
+    return lambda: mirror.state is not None
+
+
+def _logged(logs: list[MutableMapping[str, Any]], start: str) -> Callable[[], bool]:
+    return lambda: any(str(e["event"]).startswith(start) for e in logs)
+
+
+async def test_a_status_service_still_starting_is_waited_for_at_info_and_a_lost_watch_is_a_warning(
+    status_settings: StatusSettings, others: dict[str, str]
+) -> None:
+    app = create_app(GatewaySettings(status_addr=status_settings.status_addr, gateway_status_mirror=True, **others))  # type: ignore[arg-type]
+    with structlog.testing.capture_logs() as logs:
+        async for _ in client_for(app):
+            mirror: StatusMirror = app.state.status_mirror
+            await wait_until(_logged(logs, "waiting for the status service's watch"), within=10, what="waiting log")
+            server = await _serve_status(status_settings)
+            try:
+                await wait_until(_watching(mirror), within=20, what="the watch goes live")
+            finally:
+                await server.stop()
+            await wait_until(_logged(logs, "status watch lost"), within=10, what="lost log")
+    waiting = [e for e in logs if str(e["event"]).startswith("waiting for the status service's watch")]
+    lost = [e for e in logs if str(e["event"]).startswith("status watch lost")]
+    assert {e["log_level"] for e in waiting} == {"info"}
+    assert {e["log_level"] for e in lost} == {"warning"}
+    assert logs.index(waiting[-1]) < logs.index(lost[0])
