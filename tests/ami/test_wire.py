@@ -342,7 +342,10 @@ def test_frame_survives_pickling_and_hashing() -> None:
 def test_a_parser_needs_positive_limits(limit: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         FrameParser(**{limit: 0})  # type: ignore[arg-type]
-    assert caught.value.field == "limits"
+    assert (caught.value.field, caught.value.problem) == (
+        "limits",
+        "max_line_bytes, max_frame_bytes and max_headers must be > 0",
+    )
 
 
 def test_limits_of_one_are_valid() -> None:
@@ -608,3 +611,44 @@ def test_encode_action_names_an_empty_action_as_the_problem() -> None:
     with pytest.raises(InvalidArgument) as caught:
         encode_action("")
     assert (caught.value.field, caught.value.problem) == ("Action", "must not be empty")
+
+
+def test_a_new_parser_holds_nothing_and_closes_clean() -> None:
+    parser = FrameParser()
+    assert parser.pending_bytes == 0
+    parser.finish()
+    assert not parser.malformed
+
+
+def test_a_parser_splits_headers_up_front_unless_asked_for_lazy_headers() -> None:
+    eager = FrameParser().feed(wire(("Event", "VarSet"), ("Variable", "x")))[0]
+    lazy = FrameParser(lazy_headers=True).feed(wire(("Event", "VarSet"), ("Variable", "x")))[0]
+    assert (eager._flat is not None, lazy._flat is None) == (True, True)  # split as made / on first use
+    assert eager.flat == lazy.flat == ("Event", "VarSet", "Variable", "x")
+
+
+@pytest.mark.parametrize("prefix", [b" ", b"X"])
+def test_only_a_frame_opening_with_response_follows_is_old_command_output(prefix: bytes) -> None:
+    parser = FrameParser()
+    frames = parser.feed(prefix + b"Response: Follows\n\nline two\n--END COMMAND--\n\n" + wire(("Event", "Next")))
+    assert [f.headers for f in frames] == [((prefix.decode() + "Response", "Follows"),), (("Event", "Next"),)]
+    assert parser.malformed == {"no_colon": 2, "no_headers": 1}
+
+
+def test_old_command_output_after_extra_blank_lines_is_still_glued_to_its_end_marker() -> None:
+    data = b"Event: A\n\n\nResponse: Follows\nActionID: 1\nout one\n\nout two\n--END COMMAND--\n\n"
+    frames = FrameParser().feed(data)
+    assert [f.event for f in frames] == ["A", None]
+    assert frames[1].get_all("Output") == ["out one", "", "out two"]
+
+
+@pytest.mark.parametrize("prefix", [b" ", b"X"])
+def test_command_output_lines_only_look_like_a_new_frame_when_they_open_with_its_header(prefix: bytes) -> None:
+    data = b"Response: Follows\nActionID: 2\nline\n\n" + prefix + b"Event: not a frame\n--END COMMAND--\n\n"
+    frames = FrameParser().feed(data)
+    assert [f.get_all("Output") for f in frames] == [["line", "", prefix.decode() + "Event: not a frame"]]
+
+
+def test_a_new_frame_after_extra_blank_lines_ends_command_output_without_its_marker() -> None:
+    frames = FrameParser().feed(b"Response: Follows\nActionID: 3\n\n\nEvent: Next\n\n")
+    assert [f.headers for f in frames] == [(("Response", "Follows"), ("ActionID", "3")), (("Event", "Next"),)]
