@@ -1,7 +1,7 @@
 """The JSON convention of docs/api-conventions.md as a check over a real response body.
 
-Used by the tests that drive sample routes of every API family (tests/gateway/test_conventions.py,
-tests/queue_admin/test_conventions.py), so a new key that breaks the convention fails a test.
+Used by the tests that drive sample routes and SSE events of every API family (status, queues,
+media, notifications), so a new key that breaks the convention fails a test.
 """
 
 from __future__ import annotations
@@ -75,7 +75,10 @@ def check_against_openapi(spec: dict[str, Any], method: str, template: str, stat
 
 def check_sse_event(spec: dict[str, Any], path: str, event: str, data: Any) -> None:
     """Raise jsonschema.ValidationError unless an SSE event's data fits what ``spec`` publishes
-    for it (``x-sse-events``); KeyError when the event is not published at all."""
+    for it (``x-sse-events``); KeyError when the event is not published at all; AssertionError
+    when the data breaks the JSON convention (camelCase keys, ``…At`` epoch ms, ``…Ms``)."""
     responses = spec["paths"][path]["get"]["responses"]
     (published,) = [r["x-sse-events"] for status, r in responses.items() if status.startswith("2")]
     jsonschema.validate(data, {"allOf": [published[event]["schema"]], "components": spec["components"]})
+    broken = convention_breaks({"success": True, "data": data})
+    assert broken == [], f"{path} event {event}: {broken}"
