@@ -28,9 +28,9 @@ ENQUEUE = "/api/queues/workflow/jobs"
 async def gateway(backends: Backends) -> AsyncIterator[LiveGateway]:
     settings = backends.settings(
         gateway_max_body_bytes=LIMIT,
-        gateway_body_idle_seconds=0.5,
-        gateway_body_timeout_seconds=2.0,
-        gateway_header_timeout_seconds=0.5,
+        gateway_body_idle_seconds=1.0,
+        gateway_body_timeout_seconds=3.0,
+        gateway_header_timeout_seconds=1.5,
         gateway_max_connections_per_client=4,
         gateway_max_streams_per_client=2,
         gateway_retry_after_seconds=7,
@@ -122,7 +122,7 @@ async def test_a_body_that_stops_arriving_is_408(gateway: LiveGateway) -> None:
     assert status == 408
     assert headers["connection"] == "close"
     assert body["error"]["code"] == "DEADLINE_EXCEEDED"
-    assert "no data for 0.5 s" in body["error"]["message"]
+    assert "no data for 1 s" in body["error"]["message"]
 
 
 async def test_a_body_trickling_in_past_the_whole_body_timeout_is_408(gateway: LiveGateway) -> None:
@@ -138,7 +138,7 @@ async def test_a_body_trickling_in_past_the_whole_body_timeout_is_408(gateway: L
         answer.cancel()
         await conn.close()
     assert status == 408
-    assert "whole body must arrive within 2 s" in body["error"]["message"]
+    assert "whole body must arrive within 3 s" in body["error"]["message"]
 
 
 async def test_headers_that_never_complete_are_408_and_closed(gateway: LiveGateway) -> None:
@@ -174,7 +174,7 @@ async def test_connections_past_the_per_client_cap_get_429_with_retry_after(gate
     try:
         for _ in range(4):  # each one is served: it counts while it is open
             # Each request is sent as soon as its connection opens: an opened connection that
-            # waits for its turn could meet the 0.5 s header timeout on a loaded machine.
+            # waits for its turn could meet the 1.5 s header timeout on a loaded machine.
             conn = await RawConnection.open(gateway)
             held.append(conn)
             # Anonymous: a connection counts for its address until a request names a caller.
