@@ -18,6 +18,12 @@ in one write), so a slow moment costs fewer writes, not more.
 - **Order.** A client receives the status service's messages for its filter in order: its
   snapshot, then each later ``changes`` (or ``snapshot``, which the service resends after a
   skip-ahead) frame exactly once.
+- **Pace.** The feed reads one message per event-loop turn, and waking every client costs a turn
+  of N writes: woken per message, the feed's read rate fell to what N writes per turn allow (at
+  250 clients ~25 change sets/s against ~350 coming), and the feed fell behind the status service
+  for good (the backlog sat in gRPC's buffers, so the service never skipped it ahead). So the feed
+  wakes its clients at most every :data:`FLUSH_INTERVAL_S`: the reads in between are cheap, and a
+  client's write carries every frame since its last one.
 - **Slow clients.** A client with more than :data:`MAX_PENDING_FRAMES` frames not yet written gets
   an ``error`` event (RESOURCE_EXHAUSTED) and its stream ends; EventSource reconnects and starts
   from a fresh snapshot. Nobody else waits for it.
@@ -45,7 +51,7 @@ from runtime.errors import Unavailable
 from runtime.grpc_client import read_message
 from runtime.logging import get_logger
 
-__all__ = ["MAX_PENDING_FRAMES", "RECENT_FRAMES", "StatusFanout", "encode_event"]
+__all__ = ["FLUSH_INTERVAL_S", "MAX_PENDING_FRAMES", "RECENT_FRAMES", "StatusFanout", "encode_event"]
 
 log = get_logger("gateway.status_fanout")
 
@@ -53,6 +59,8 @@ RECENT_FRAMES = 1024
 """Frames a feed keeps for clients joining it (their snapshot may be a few revisions old)."""
 SNAPSHOT_TIMEOUT_S = 10.0
 """How long a client joining a running feed waits for its snapshot."""
+FLUSH_INTERVAL_S = 0.02
+"""How often at most a feed wakes its clients to write the frames it read meanwhile."""
 MAX_PENDING_FRAMES = 4096
 """Frames a client may have waiting for its connection before its stream is ended."""
 
@@ -90,7 +98,8 @@ class _Client:
         if self.pending:
             self.ready.set()
 
-    def push(self, frame: bytes) -> None:
+    def push(self, frame: bytes, *, wake: bool = True) -> None:
+        """Add a frame; ``wake=False`` leaves waking the writer to :meth:`wake` (the feed's pace)."""
         if self.ended:
             return
         if len(self.pending) >= MAX_PENDING_FRAMES:
@@ -98,7 +107,12 @@ class _Client:
             self.on_overflow(self)
             return
         self.pending.append(frame)
-        self.ready.set()
+        if wake:
+            self.ready.set()
+
+    def wake(self) -> None:
+        if self.pending:
+            self.ready.set()
 
     def end(self, last: bytes | None = None) -> None:
         if self.ended:
@@ -132,6 +146,7 @@ class _Feed:
         self.started.add_done_callback(_retrieved)  # a failure nobody waited for is not an error
         self._stub = stub
         self._on_end = on_end
+        self._flush: asyncio.TimerHandle | None = None
         self._task = asyncio.create_task(self._run(), name=f"status-fanout {','.join(queues) or '*'}")
 
     @property
@@ -157,6 +172,8 @@ class _Feed:
                 self.started.set_exception(error)
         finally:
             call.cancel()
+            if self._flush is not None:
+                self._flush.cancel()
             self._on_end(self)
             if not self.started.done():
                 self.started.set_exception(Unavailable("status watch ended before its snapshot"))
@@ -174,10 +191,18 @@ class _Feed:
         elif len(self.recent) == RECENT_FRAMES:
             self.base = max(self.base, self.recent[0][0])
         self.recent.append(encoded)
+        first = not self.started.done()
         for client in tuple(self.clients):  # a client falling behind leaves meanwhile
-            client.push(frame)
-        if not self.started.done():
+            client.push(frame, wake=first)  # the snapshot at once; later frames at the feed's pace
+        if first:
             self.started.set_result(None)
+        elif self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self._wake)
+
+    def _wake(self) -> None:
+        self._flush = None
+        for client in self.clients:
+            client.wake()
 
     def frames_after(self, revision: int) -> list[bytes] | None:
         """The frames after ``revision``, or None when the feed no longer holds all of them."""
