@@ -652,3 +652,52 @@ def test_command_output_lines_only_look_like_a_new_frame_when_they_open_with_its
 def test_a_new_frame_after_extra_blank_lines_ends_command_output_without_its_marker() -> None:
     frames = FrameParser().feed(b"Response: Follows\nActionID: 3\n\n\nEvent: Next\n\n")
     assert [f.headers for f in frames] == [(("Response", "Follows"), ("ActionID", "3")), (("Event", "Next"),)]
+
+
+def test_invalid_utf8_in_a_bare_lf_frame_is_replaced_not_fatal() -> None:
+    only = FrameParser().feed(b"Event: Newchannel\nCallerIDName: \xff\xfeBob\n\n")[0]
+    assert only.get("CallerIDName") == "\ufffd\ufffdBob"
+
+
+def test_a_bare_lf_frame_of_exactly_max_frame_bytes_is_kept() -> None:
+    parser = FrameParser(max_frame_bytes=len(b"Event: A\nX: 1"), max_line_bytes=100)
+    assert [f.to_dict() for f in parser.feed(b"Event: A\nX: 1\n\n")] == [{"Event": "A", "X": "1"}]
+    assert not parser.malformed
+
+
+def test_a_bare_lf_frame_of_exactly_max_headers_lines_is_kept() -> None:
+    parser = FrameParser(max_headers=2)
+    assert [f.to_dict() for f in parser.feed(b"Event: A\nX: 1\n\n")] == [{"Event": "A", "X": "1"}]
+    assert not parser.malformed
+
+
+def test_every_malformed_frame_is_counted_not_just_the_first_of_its_kind() -> None:
+    parser = FrameParser(max_frame_bytes=40, max_headers=3)
+    nul = b"Event: Hangup\r\nChannel: PJSIP/1\x00\r\n\r\n"
+    crowded = wire(*[("H", "1")] * 4)
+    long = wire(("Event", "Long"), ("Filler", "z" * 40))
+    frames = parser.feed(nul + nul + crowded + crowded + long + long + wire(("Event", "Ok")))
+    assert [f.event for f in frames] == ["Ok"]
+    assert parser.malformed == {"binary": 2, "too_many_headers": 2, "frame_too_long": 2}
+
+
+@pytest.mark.parametrize(
+    ("data", "headers"),
+    [
+        (b" Event: A\n\n", ((" Event", "A"),)),
+        (b"XKey: v\n\n", (("XKey", "v"),)),
+        (b"Key:a:b\n\n", (("Key", "a:b"),)),
+    ],
+)
+def test_a_bare_lf_line_is_split_at_its_first_colon_and_keeps_its_key_whole(
+    data: bytes, headers: tuple[tuple[str, str], ...]
+) -> None:
+    parser = FrameParser()
+    assert [f.headers for f in parser.feed(data)] == [headers]
+    assert not parser.malformed
+
+
+def test_extra_blank_lines_between_bare_lf_frames_are_not_malformed() -> None:
+    parser = FrameParser()
+    assert [f.event for f in parser.feed(b"Event: A\n\n\n\nEvent: B\n\n")] == ["A", "B"]
+    assert not parser.malformed
