@@ -135,6 +135,9 @@ class GrpcService:
     service_names: Sequence[str]
     health_checks: Mapping[str, HealthCheck] = field(default_factory=dict)
     shutdown_hooks: Sequence[ShutdownHook] = ()
+    stopping_hooks: Sequence[Callable[[], None]] = ()
+    """Called as the server begins to stop, before it drains in-flight calls: end long-lived streams
+    here, or the drain waits the whole grace for them and leaves the shutdown hooks no time."""
     debug_when_ok: frozenset[str] = frozenset()
     """Full method names (``/pkg.Service/Method``) of hot RPCs whose successful calls log at DEBUG:
     one INFO line per fast read (thousands a second) would be most of the log and a real share of
@@ -251,6 +254,8 @@ class GrpcServer:
         if deadline is None:
             deadline = time.monotonic() + EXIT_BUDGET_SECONDS
         self.stopping.set()
+        for end_streams in self.service.stopping_hooks:
+            end_streams()
         await self.health.shutdown()
         grace = max(0.0, min(self.grace_seconds, deadline - time.monotonic() - 0.3))
         await self.server.stop(grace)

@@ -80,6 +80,7 @@ class StatusApp:
             scopes=SCOPES,
             health_checks={"storage": self.storage_check()},
             shutdown_hooks=[self.close],
+            stopping_hooks=[self.service.hub.close],
             # Reads are the hot path (wall screens, the gateway): successful fast ones log at DEBUG.
             debug_when_ok=frozenset(f"/{SERVICE_NAME}/{name}" for name in READ_METHODS),
         )
