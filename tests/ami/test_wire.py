@@ -701,3 +701,12 @@ def test_extra_blank_lines_between_bare_lf_frames_are_not_malformed() -> None:
     parser = FrameParser()
     assert [f.event for f in parser.feed(b"Event: A\n\n\n\nEvent: B\n\n")] == ["A", "B"]
     assert not parser.malformed
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_an_empty_key_on_the_first_line_of_a_read_is_dropped_and_counted(lazy: bool) -> None:
+    parser = FrameParser(lazy_headers=lazy)
+    parser.feed(BANNER)
+    frames = parser.feed(b": orphan\r\nEvent: A\r\n\r\n")
+    assert [f.headers for f in frames] == [(("Event", "A"),)]
+    assert parser.malformed == {"empty_key": 1}
