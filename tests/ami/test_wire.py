@@ -80,8 +80,9 @@ def test_utf8_values_are_decoded() -> None:
     assert only.get("MemberName") == "Ольга Иванова"
 
 
-def test_invalid_utf8_is_replaced_not_fatal() -> None:
-    only = FrameParser().feed(b"CallerIDName: \xff\xfeBob\r\n\r\n")[0]
+@pytest.mark.parametrize("lazy", [False, True])
+def test_invalid_utf8_is_replaced_not_fatal(lazy: bool) -> None:
+    only = FrameParser(lazy_headers=lazy).feed(b"CallerIDName: \xff\xfeBob\r\n\r\n")[0]
     assert only.get("CallerIDName") == "\ufffd\ufffdBob"
 
 
