@@ -407,6 +407,7 @@ def test_a_first_line_longer_than_a_line_is_not_waited_for_as_a_banner() -> None
     assert parser.feed(b"Event: " + b"x" * 20) == []
     assert parser.banner is None
     assert [f.event for f in parser.feed(b"\r\n\r\n" + wire(("Event", "Next")))] == ["Next"]
+    assert parser.malformed == {"line_too_long": 1, "no_headers": 1}  # the long line was parsed, not lost
 
 
 def test_the_banner_of_a_new_connection_is_read_after_reset() -> None:
@@ -711,3 +712,37 @@ def test_an_empty_key_on_the_first_line_of_a_read_is_dropped_and_counted(lazy: b
     frames = parser.feed(b": orphan\r\nEvent: A\r\n\r\n")
     assert [f.headers for f in frames] == [(("Event", "A"),)]
     assert parser.malformed == {"empty_key": 1}
+
+
+def test_invalid_utf8_in_the_banner_is_replaced() -> None:
+    parser = FrameParser()
+    parser.feed(b"Asterisk Call Manager/\xff\r\n")
+    assert parser.banner == "Asterisk Call Manager/\ufffd"
+
+
+def test_a_bare_lf_banner_costs_the_first_frame_nothing() -> None:
+    parser = FrameParser()
+    frames = parser.feed(b"Asterisk Call Manager/11.0.0\nEvent: A\n\n")
+    assert (parser.banner, [f.headers for f in frames]) == ("Asterisk Call Manager/11.0.0", [(("Event", "A"),)])
+    assert not parser.malformed
+
+
+@pytest.mark.parametrize("prefix", [b" ", b"X"])
+def test_a_stream_without_banner_keeps_its_first_key_whole(prefix: bytes) -> None:
+    frames = FrameParser().feed(prefix + b"Event: A\r\n\r\n")
+    assert [f.headers for f in frames] == [((prefix.decode() + "Event", "A"),)]
+
+
+def test_a_banner_of_exactly_max_line_bytes_is_still_awaited() -> None:
+    parser = FrameParser(max_line_bytes=16)
+    assert parser.feed(b"x" * 16) == []
+    assert [f.event for f in parser.feed(b"\r\n" + wire(("Event", "X")))] == ["X"]
+    assert parser.banner == "x" * 16
+
+
+def test_every_overlong_partial_frame_is_counted() -> None:
+    parser = FrameParser(max_frame_bytes=20)
+    parser.feed(b"Event: A\r\nX: " + b"y" * 40)
+    parser.feed(b"\r\n\r\n")
+    parser.feed(b"Event: B\r\nX: " + b"y" * 40)
+    assert parser.malformed == {"frame_too_long": 2}
