@@ -746,3 +746,20 @@ def test_every_overlong_partial_frame_is_counted() -> None:
     parser.feed(b"\r\n\r\n")
     parser.feed(b"Event: B\r\nX: " + b"y" * 40)
     assert parser.malformed == {"frame_too_long": 2}
+
+
+@pytest.mark.parametrize("tail", [b"  ", b"X"])
+def test_any_byte_but_line_ends_left_at_close_is_a_truncated_frame(tail: bytes) -> None:
+    parser = FrameParser()
+    parser.feed(wire(("Event", "A")) + tail)
+    parser.finish()
+    assert parser.malformed == {"truncated": 1}
+
+
+def test_every_truncated_frame_is_counted_across_connections() -> None:
+    parser = FrameParser()
+    for _ in range(2):
+        parser.feed(b"Event: B\r\nChan")
+        parser.finish()
+        parser.reset()
+    assert parser.malformed == {"truncated": 2}
