@@ -763,3 +763,18 @@ def test_every_truncated_frame_is_counted_across_connections() -> None:
         parser.finish()
         parser.reset()
     assert parser.malformed == {"truncated": 2}
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_bytes_that_spell_the_fast_paths_marker_are_never_taken_for_a_separator(lazy: bool) -> None:
+    parser = FrameParser(lazy_headers=lazy)
+    frames = parser.feed(b"Event: A\r\nX\x01\x01Y\r\n\r\n")
+    assert [f.headers for f in frames] == [(("Event", "A"),)]
+    assert parser.malformed == {"no_colon": 1}
+
+
+def test_every_overlong_line_and_headerless_frame_is_counted() -> None:
+    parser = FrameParser(max_line_bytes=20)
+    frames = parser.feed(wire(("Event", "A"), ("Big", "z" * 30), ("Big", "z" * 30)) + b"junk\r\n\r\njunk\r\n\r\n")
+    assert [f.headers for f in frames] == [(("Event", "A"),)]
+    assert parser.malformed == {"line_too_long": 2, "no_colon": 2, "no_headers": 2}
