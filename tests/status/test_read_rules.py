@@ -10,6 +10,7 @@ from switchboard.status.v1 import status_pb2 as S
 from runtime.status_model.rules import (
     change_concerns,
     earliest_waiting_since,
+    epoch_ms,
     filter_changeset,
     has_read_time_fields,
     is_member_row,
@@ -186,6 +187,20 @@ def test_a_filtered_changeset_keeps_what_concerns_the_watcher() -> None:
     assert kept == S.ChangeSet(
         revision=1_796_217_294, emitted_at=NOW, changes=[S.StateChange(queue_upserted=S.Queue(name="sales"))]
     )
+
+
+def test_a_filtered_changeset_keeps_when_it_was_emitted_in_ms() -> None:
+    changes = S.ChangeSet(
+        revision=3, emitted_at_ms=1_796_217_294_250, changes=[S.StateChange(queue_upserted=S.Queue(name="sales"))]
+    )
+    kept = filter_changeset(changes, {"sales"})
+    assert kept is not None
+    assert kept.emitted_at_ms == 1_796_217_294_250
+
+
+def test_epoch_ms_turns_fractions_of_a_second_into_ms_and_anything_not_positive_into_never() -> None:
+    assert (epoch_ms(0.5), epoch_ms(0.25), epoch_ms(1.0)) == (500, 250, 1000)
+    assert (epoch_ms(0), epoch_ms(-2.0), epoch_ms(-0.5)) == (0, 0, 0)
 
 
 def test_a_changeset_of_nothing_the_watcher_follows_is_not_sent() -> None:
