@@ -111,13 +111,17 @@ class Deliverer:
             attributes={"notify.notification_id": notification_id, "notify.attempt": attempt},
         ) as span:
             outcome = Outcome.transient("the send did not finish")
-            try:
+            if admitted is None:
                 outcome = await self._attempt(sender, notification)
-            finally:
-                if admitted is not None:
+            else:
+                gate, ticket = admitted
+                try:
+                    async with gate.on_the_wire(ticket):  # no other send starts until the answer is in
+                        outcome = await self._attempt(sender, notification)
+                finally:
                     # The answer is in: a 429 holds the channel before the next send may start.
                     hold_s = (outcome.retry_after_s or 0.0) if outcome.kind is OutcomeKind.RATE_LIMITED else 0.0
-                    await admitted[0].finish(admitted[1], notification.to, hold_s=hold_s)
+                    await gate.finish(ticket, notification.to, hold_s=hold_s)
             span.set_attribute("notify.outcome", outcome.kind.value)
             if not outcome.ok:
                 span.set_status(trace.Status(trace.StatusCode.ERROR, outcome.reason[:200]))

@@ -22,8 +22,11 @@ pauses hold whatever that delay is:
   delivered is stored) or for ``in_flight_s``: a delivered notification keeps it, so a run that
   read it just before it was delivered cannot send it again.
 
-A worker killed mid-send never finishes: its floor lapses after ``floor_s``, and its job is sent
-again once the in-flight mark lapses (the documented at-least-once window). Everything lives in
+While a send waits for its answer its worker keeps the floor (``on_the_wire``: renewed every
+third of ``floor_s``), so an answer slower than ``floor_s`` still keeps the next send waiting; the
+deliverer cuts a send off at the provider timeout, which bounds that wait. A worker killed
+mid-send renews nothing: its floor lapses after ``floor_s``, and its job is sent again once the
+in-flight mark lapses (the documented at-least-once window). Everything lives in
 Redis and is read with the server's ``TIME``, so every worker replica shares one clock and one
 floor. Waiting for the floor is a ``BLPOP`` on a doorbell list rung by each ``finish``, one
 waiter per worker process.
@@ -32,13 +35,18 @@ waiter per worker process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from runtime.logging import get_logger
 from runtime.queue.keys import QueueKeys
 from runtime.queue.spec import RateLimit
 from services.notify import keys
@@ -47,7 +55,8 @@ from services.notify import keys
 # ARGV: notification id, in-flight ms, floor ms, then (max, period ms) per window.
 # -> {0, ms} admitted at ms (recorded in every window, the mark and the floor set); {1, ms} held
 # for ms; {2, ms} the bot's window is full for ms more; {5, ms} the chat's or group's is; {3, ms}
-# another worker is sending this notification; {4, ms} another send holds the floor for ms at most.
+# another worker is sending this notification; {4, ms} another send holds the floor for ms (or more,
+# if its worker renews it).
 ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -98,6 +107,14 @@ redis.call('LTRIM', KEYS[3], 0, 0)
 return now
 """
 
+# KEYS: floor.  ARGV: the send's ticket, floor ms.  The floor lengthened if it is still this send's.
+KEEP = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2])) end
+return 0
+"""
+
+log = get_logger("notify.send_gate")
+
 DOORBELL_WAIT_S = 0.1
 """Longest wait on the doorbell before looking again (a floor whose holder was killed lapses)."""
 
@@ -116,7 +133,7 @@ class Admission:
     wait_s: float = 0.0
     """HELD: what is left of the hold; BUSY: until the fullest window has room again;
     IN_FLIGHT: until another worker's send of the same notification is taken for lost;
-    FLOOR: until another send's floor lapses at the latest."""
+    FLOOR: until another send's floor lapses, unless its worker renews it."""
     ticket: str = ""
     """ADMITTED: what ``finish`` is given once the provider answered."""
     bot_window: bool = False
@@ -131,6 +148,11 @@ class SendGate(Protocol):
     async def admit(self, notification_id: str, recipient: str) -> Admission:
         """Whether a send to ``recipient`` may start now (and if so, it is counted and holds the
         floor until ``finish``)."""
+        ...
+
+    def on_the_wire(self, ticket: str) -> AbstractAsyncContextManager[None]:
+        """Around the provider call of an admitted send: its floor is kept until the block ends
+        (the answer is in, or the call was cut off), however long that takes."""
         ...
 
     async def finish(self, ticket: str, recipient: str, *, hold_s: float = 0.0) -> None:
@@ -150,8 +172,8 @@ class TelegramSendGate:
     ``admit`` waits (up to ``max_wait_s``) for the floor or for room in a full window rather than
     giving the job back: claims are paced by the same limits, so the wait is short. ``margin_s``
     lengthens the chat and group windows (``bot_margin_s`` the bot's), for a provider whose clock
-    runs faster than Redis's. ``floor_s`` bounds how long a send may keep the others waiting
-    (a killed worker's floor lapses then; a send slower than that lets the next one start).
+    runs faster than Redis's. ``floor_s`` is how long a killed worker's send keeps the others
+    waiting (a live one keeps its floor while on the wire: ``on_the_wire``).
     """
 
     def __init__(
@@ -171,6 +193,7 @@ class TelegramSendGate:
         self._redis = redis
         self._script = redis.register_script(ADMIT)
         self._finish_script = redis.register_script(FINISH)
+        self._keep_script = redis.register_script(KEEP)
         self._queue = queue
         self._hold = QueueKeys(queue).hold
         self._floor = keys.send_gate_floor(queue)
@@ -211,6 +234,27 @@ class TelegramSendGate:
         await self._finish_script(
             keys=[self._hold, self._floor, self._doorbell, *(key for key, _ in windows)], args=args
         )
+
+    @contextlib.asynccontextmanager
+    async def on_the_wire(self, ticket: str) -> AsyncIterator[None]:
+        keeper = asyncio.create_task(self._keep_floor(ticket))
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            await asyncio.wait([keeper])  # never raises the keeper's CancelledError as ours
+
+    async def _keep_floor(self, ticket: str) -> None:
+        """Renew the floor every third of ``floor_s`` while it is still this send's; a send that
+        answers within the first third (nearly all) costs no Redis call."""
+        try:
+            while True:
+                await asyncio.sleep(self.floor_s / 3)
+                if not await self._keep_script(keys=[self._floor], args=[ticket, _ms(self.floor_s)]):
+                    log.warning("send gate floor lapsed while a send was on the wire", ticket=ticket)
+                    return
+        except (RedisError, OSError) as exc:  # the floor lapses on its own: the others wait less
+            log.warning("send gate floor not renewed", ticket=ticket, error=str(exc))
 
     async def release(self, notification_id: str) -> None:
         """Let the next run of this notification be admitted (this one's outcome is stored)."""

@@ -59,9 +59,9 @@ class NotifySettings(CommonSettings):
     telegram_bot_margin_ms: int = Field(default=0, ge=0, le=1000)
     """The same for the bot-wide window (it costs throughput every second: 30 per 1.01 s is 29.7/s)."""
     telegram_floor_ms: int = Field(default=2000, ge=10, le=120_000)
-    """How long one Telegram send may keep the next waiting for its answer (the gate sends one at
-    a time): a killed worker's send stops the channel this long at most; a slower answer lets the
-    next send start, which could then arrive during a 429's pause."""
+    """How long a killed worker's Telegram send keeps the next one waiting (the gate sends one at a
+    time). A live worker keeps its send's floor until the answer is in or ``NOTIFY_PROVIDER_TIMEOUT_S``
+    cut the request off, so a slow answer never lets the next send start during a 429's pause."""
 
     vapid_private_key: str = ""
     """Base64url raw key or PEM; ``make run`` generates one into ``DATA_DIR`` when unset."""

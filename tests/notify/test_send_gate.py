@@ -170,13 +170,18 @@ async def idle_notify(redis_url: str, tmp_path: Path, providers: Providers) -> A
 
 
 def gated_deliverer(
-    notify: Notify, sender: RecordingSender, redis: Redis, the_gate: TelegramSendGate | None = None
+    notify: Notify,
+    sender: RecordingSender,
+    redis: Redis,
+    the_gate: TelegramSendGate | None = None,
+    *,
+    timeout_s: float = 3.0,
 ) -> Deliverer:
     return Deliverer(
         store=notify.app.core.store,
         senders={Channel.TELEGRAM: sender},
         policy=retry_policy(notify.settings, 5),
-        timeout_s=3.0,
+        timeout_s=timeout_s,
         gates={Channel.TELEGRAM: the_gate or gate(redis)},
     )
 
@@ -261,3 +266,27 @@ async def test_a_second_run_while_the_first_is_still_sending_goes_back_and_never
     assert (await notify.app.core.store.get(nid)).state is State.DELIVERED
     assert (await second.deliver(nid, 2)) == {"state": "delivered", "already": True}
     assert sender.sent == [nid]
+
+
+async def test_an_answer_slower_than_the_floor_keeps_the_next_send_waiting_and_its_429_holds_it(
+    idle_notify: Notify, redis: Redis
+) -> None:
+    notify = idle_notify  # short name for the steps below
+    nid = await notify.send(channel=TELEGRAM_CHANNEL, recipient=notify_pb2.Recipient(telegram_chat_id="9"), body="hi")
+    sender = StalledSender()
+    sender.outcome = Outcome.rate_limited(30.0, "429: retry after 30")
+    floor_s = 0.6
+    slow_gate = TelegramSendGate(redis, TELEGRAM, bot=RateLimit(30), chat=None, group=None, floor_s=floor_s)
+    # The provider timeout, not the floor, bounds how long a live worker's send keeps the floor.
+    first = asyncio.create_task(gated_deliverer(notify, sender, redis, slow_gate, timeout_s=60).deliver(nid, 1))
+    await asyncio.wait_for(sender.stalled.wait(), 20)
+    other_worker = TelegramSendGate(
+        redis, TELEGRAM, bot=RateLimit(30), chat=None, group=None, floor_s=floor_s, max_wait_s=60
+    )
+    waiting = asyncio.create_task(other_worker.admit("n-next", "10"))
+    await asyncio.sleep(floor_s * 3)  # the answer is late: the floor would have lapsed twice over
+    assert not waiting.done()
+    sender.resume.set()  # ... and is a 429
+    with pytest.raises(Requeue):
+        await asyncio.wait_for(first, 20)
+    assert (await asyncio.wait_for(waiting, 20)).verdict is Verdict.HELD
