@@ -32,7 +32,7 @@ from services.notify.channels.telegram import sent_parts
 from services.notify.domain.channels import Channel
 from services.notify.domain.outcomes import Action, Outcome, OutcomeKind, next_step
 from services.notify.metrics import NOTIFICATIONS, TELEGRAM_RETRY_AFTER
-from services.notify.records import Notification, State
+from services.notify.records import AttemptOutcome, Notification, State
 from services.notify.send_gate import SendGate, Verdict
 
 log = get_logger("notify.delivery")
@@ -55,17 +55,7 @@ class DeliveryStore(Protocol):
 
     async def note_progress(self, notification_id: str, provider_id: str) -> None: ...
 
-    async def record_attempt(
-        self,
-        notification_id: str,
-        *,
-        attempt: int,
-        at_ms: int,
-        state: State,
-        error: str = "",
-        provider_id: str = "",
-        next_attempt_at_ms: int = 0,
-    ) -> None: ...
+    async def record_attempt(self, notification_id: str, outcome: AttemptOutcome) -> None: ...
 
 
 @dataclass
@@ -178,9 +168,7 @@ class Deliverer:
                 return await self._telegram_part_sent(notification, attempt, outcome, at)
             # An SMS accepted by a provider that reports receipts stays "sending" until it does.
             state = State.SENDING if outcome.awaiting_receipt else State.DELIVERED
-            await self.store.record_attempt(
-                nid, attempt=attempt, at_ms=at, state=state, provider_id=outcome.provider_id
-            )
+            await self.store.record_attempt(nid, AttemptOutcome(attempt, at, state, provider_id=outcome.provider_id))
             log.info("accepted by provider", notification_id=nid, channel=channel.value, attempt=attempt, state=state)
             return {"state": state.value, "providerId": outcome.provider_id}
         if step.action is Action.REQUEUE:
@@ -192,11 +180,11 @@ class Deliverer:
         if step.action is Action.RETRY:
             next_at = at + round(step.delay_s * 1000)
             await self.store.record_attempt(
-                nid, attempt=attempt, at_ms=at, state=State.RETRYING, error=step.reason, next_attempt_at_ms=next_at
+                nid, AttemptOutcome(attempt, at, State.RETRYING, error=step.reason, next_attempt_at_ms=next_at)
             )
             log.warning("attempt failed, will retry", notification_id=nid, attempt=attempt, error=step.reason)
             raise Retry(defer=step.delay_s)
-        await self.store.record_attempt(nid, attempt=attempt, at_ms=at, state=State.FAILED, error=step.reason)
+        await self.store.record_attempt(nid, AttemptOutcome(attempt, at, State.FAILED, error=step.reason))
         log.warning("failed", notification_id=nid, attempt=attempt, error=step.reason)
         raise PermanentError(step.reason)
 
@@ -210,6 +198,6 @@ class Deliverer:
             await self.store.note_progress(notification.id, provider_id)
             raise Requeue(f"part {len(sent)} of {len(notification.parts)} sent")
         await self.store.record_attempt(
-            notification.id, attempt=attempt, at_ms=at, state=State.DELIVERED, provider_id=provider_id
+            notification.id, AttemptOutcome(attempt, at, State.DELIVERED, provider_id=provider_id)
         )
         return {"state": "delivered", "providerId": provider_id}

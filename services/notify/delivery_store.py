@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime.errors import NotFound
 from services.notify.coalesce import Coalescer, settle
-from services.notify.records import Notification, State
+from services.notify.records import AttemptOutcome, Notification, State
 from services.notify.store import notification_from_row
 from services.notify.tables import AttemptRow, NotificationRow
 
@@ -86,27 +86,18 @@ async def apply_writes(engine: AsyncEngine, writes: Sequence[Write]) -> None:
             await connection.execute(_STATEMENTS[kind], [dict(w.params) for w in group])
 
 
-def attempt_write(
-    notification_id: str,
-    *,
-    attempt: int,
-    at_ms: int,
-    state: State,
-    error: str = "",
-    provider_id: str = "",
-    next_attempt_at_ms: int = 0,
-) -> Write:
+def attempt_write(notification_id: str, outcome: AttemptOutcome) -> Write:
     return Write(
         "attempt",
         {
             "b_id": notification_id,
-            "b_state": state.value,
-            "b_next": next_attempt_at_ms,
-            "b_delivered": at_ms if state is State.DELIVERED else None,
-            "b_provider": provider_id or None,
-            "b_error": error or None,
+            "b_state": outcome.state.value,
+            "b_next": outcome.next_attempt_at_ms,
+            "b_delivered": outcome.at_ms if outcome.state is State.DELIVERED else None,
+            "b_provider": outcome.provider_id or None,
+            "b_error": outcome.error or None,
         },
-        {"notification_id": notification_id, "attempt": attempt, "at_ms": at_ms, "ok": not error, "error": error},
+        outcome.attempt_row(notification_id),
     )
 
 
@@ -153,26 +144,6 @@ class BatchedDeliveryStore:
         """Parts of a multi-part message already sent (their provider ids)."""
         await self._write(Write("progress", {"b_id": notification_id, "b_provider": provider_id}))
 
-    async def record_attempt(
-        self,
-        notification_id: str,
-        *,
-        attempt: int,
-        at_ms: int,
-        state: State,
-        error: str = "",
-        provider_id: str = "",
-        next_attempt_at_ms: int = 0,
-    ) -> None:
+    async def record_attempt(self, notification_id: str, outcome: AttemptOutcome) -> None:
         """One attempt's outcome and the state it leaves."""
-        await self._write(
-            attempt_write(
-                notification_id,
-                attempt=attempt,
-                at_ms=at_ms,
-                state=state,
-                error=error,
-                provider_id=provider_id,
-                next_attempt_at_ms=next_attempt_at_ms,
-            )
-        )
+        await self._write(attempt_write(notification_id, outcome))

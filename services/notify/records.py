@@ -29,6 +29,29 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """One delivery attempt's outcome and the state it leaves its notification in, as the
+    stores record it (``record_attempt``)."""
+
+    attempt: int
+    at_ms: int
+    state: State
+    error: str = ""
+    provider_id: str = ""
+    next_attempt_at_ms: int = 0
+
+    def attempt_row(self, notification_id: str) -> dict[str, Any]:
+        """The attempt's row in ``notification_attempts``: failed when it names an error."""
+        return {
+            "notification_id": notification_id,
+            "attempt": self.attempt,
+            "at_ms": self.at_ms,
+            "ok": not self.error,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Notification:
     id: str
     channel: str

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from runtime.errors import NotFound
 from services.notify.domain.requests import Delivery
-from services.notify.records import Accepted, Attempt, Notification, State
+from services.notify.records import Accepted, Attempt, AttemptOutcome, Notification, State
 from services.notify.tables import AttemptRow, NotificationRow
 
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
@@ -200,38 +200,17 @@ class NotificationStore:
     async def mark_sending(self, notification_id: str) -> None:
         await self._set_unfinished(notification_id, state=State.SENDING.value, next_attempt_at_ms=0)
 
-    async def record_attempt(
-        self,
-        notification_id: str,
-        *,
-        attempt: int,
-        at_ms: int,
-        state: State,
-        error: str = "",
-        provider_id: str = "",
-        next_attempt_at_ms: int = 0,
-    ) -> None:
+    async def record_attempt(self, notification_id: str, outcome: AttemptOutcome) -> None:
         """One attempt's outcome and the state it leaves, in one transaction."""
-        values: dict[str, Any] = {"state": state.value, "next_attempt_at_ms": next_attempt_at_ms}
-        if state is State.DELIVERED:
-            values["delivered_at_ms"] = at_ms
-        if provider_id:
-            values["provider_id"] = provider_id
-        if error:
-            values["last_error"] = error
+        values: dict[str, Any] = {"state": outcome.state.value, "next_attempt_at_ms": outcome.next_attempt_at_ms}
+        if outcome.state is State.DELIVERED:
+            values["delivered_at_ms"] = outcome.at_ms
+        if outcome.provider_id:
+            values["provider_id"] = outcome.provider_id
+        if outcome.error:
+            values["last_error"] = outcome.error
         async with self.sessions.begin() as session:
-            await session.execute(
-                insert(AttemptRow),
-                [
-                    {
-                        "notification_id": notification_id,
-                        "attempt": attempt,
-                        "at_ms": at_ms,
-                        "ok": not error,
-                        "error": error,
-                    }
-                ],
-            )
+            await session.execute(insert(AttemptRow), [outcome.attempt_row(notification_id)])
             await session.execute(update(NotificationRow).where(NotificationRow.id == notification_id).values(**values))
 
     async def mark_requeued(self, notification_id: str, *, reason: str, next_attempt_at_ms: int) -> None:

@@ -16,7 +16,7 @@ from switchboard.notify.v1 import notify_pb2
 
 from runtime.errors import NotFound
 from services.notify.delivery_store import BatchedDeliveryStore
-from services.notify.records import State
+from services.notify.records import AttemptOutcome, State
 from tests.notify.harness import Notify, Providers, notify_settings, running_notify
 
 
@@ -80,12 +80,12 @@ async def test_writes_queued_together_commit_in_one_transaction_with_the_states_
     with statements(store.engine) as seen:
         await asyncio.gather(
             *(batched.mark_sending(i) for i in (delivered, retrying, requeued, failed)),
-            batched.record_attempt(delivered, attempt=1, at_ms=1000, state=State.DELIVERED, provider_id="<m1>"),
+            batched.record_attempt(delivered, AttemptOutcome(1, 1000, State.DELIVERED, provider_id="<m1>")),
             batched.record_attempt(
-                retrying, attempt=1, at_ms=1001, state=State.RETRYING, error="421 busy", next_attempt_at_ms=3001
+                retrying, AttemptOutcome(1, 1001, State.RETRYING, error="421 busy", next_attempt_at_ms=3001)
             ),
             batched.mark_requeued(requeued, reason="held", next_attempt_at_ms=5000),
-            batched.record_attempt(failed, attempt=1, at_ms=1002, state=State.FAILED, error="550 no such user"),
+            batched.record_attempt(failed, AttemptOutcome(1, 1002, State.FAILED, error="550 no such user")),
         )
     # In the order asked, consecutive writes of a kind as one statement: sending x4, attempt x2
     # (their rows, then their states), requeued, attempt.
@@ -116,7 +116,7 @@ async def test_a_late_sending_or_requeue_does_not_move_a_finished_notification_b
     store = idle_notify.app.core.store
     [nid] = await stored(idle_notify, 1)
     batched = BatchedDeliveryStore(store.engine)
-    await batched.record_attempt(nid, attempt=1, at_ms=1000, state=State.DELIVERED, provider_id="<m>")
+    await batched.record_attempt(nid, AttemptOutcome(1, 1000, State.DELIVERED, provider_id="<m>"))
     await asyncio.gather(batched.mark_sending(nid), batched.mark_requeued(nid, reason="x", next_attempt_at_ms=9))
     assert (await store.get(nid)).state is State.DELIVERED
 
@@ -128,7 +128,7 @@ async def test_a_batch_that_fails_fails_each_of_its_callers(idle_notify: Notify)
     outcomes = await asyncio.gather(
         batched.mark_sending(nid),
         # No such notification: the attempt's row breaks the foreign key, and the whole batch fails.
-        batched.record_attempt("no-such-id", attempt=1, at_ms=1, state=State.DELIVERED),
+        batched.record_attempt("no-such-id", AttemptOutcome(1, 1, State.DELIVERED)),
         return_exceptions=True,
     )
     assert all(isinstance(o, Exception) for o in outcomes)
