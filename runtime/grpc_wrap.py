@@ -10,8 +10,8 @@ yielded item by item inside the manager, so the manager spans the whole stream.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, aclosing
 from typing import Any
 
 import grpc
@@ -19,7 +19,7 @@ import grpc.aio
 
 from runtime.grpc_types import MethodHandler, ServicerContext
 
-__all__ = ["Around", "wrap_around"]
+__all__ = ["Around", "stream_items", "wrap_around"]
 
 Around = Callable[[ServicerContext], AbstractAsyncContextManager[object]]
 
@@ -33,18 +33,25 @@ def _unary_response(behavior: Callable[..., Any], around: Around) -> Callable[..
     return wrapped
 
 
+async def stream_items(result: Any) -> AsyncGenerator[Any, None]:
+    """The responses of a streaming behavior's ``result``, whichever form grpc.aio allows it:
+    an async iterator, an awaitable (the servicer writes with ``context.write()``, nothing is
+    yielded) or a plain iterable."""
+    if hasattr(result, "__aiter__"):
+        async for item in result:
+            yield item
+    elif inspect.isawaitable(result):
+        await result
+    elif result is not None:
+        for item in result:
+            yield item
+
+
 def _stream_response(behavior: Callable[..., Any], around: Around) -> Callable[..., Any]:
     async def wrapped(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
-        async with around(context):
-            result = behavior(request, context)
-            if hasattr(result, "__aiter__"):
-                async for item in result:
-                    yield item
-            elif inspect.isawaitable(result):
-                await result  # the servicer writes with context.write()
-            elif result is not None:
-                for item in result:
-                    yield item
+        async with around(context), aclosing(stream_items(behavior(request, context))) as items:
+            async for item in items:
+                yield item
 
     return wrapped
 

@@ -24,6 +24,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import aclosing
 from typing import Any
 
 import grpc
@@ -33,6 +34,7 @@ from runtime.errors import SwitchboardError
 from runtime.grpc_errors import grpc_error_for
 from runtime.grpc_layers import HandlerLayer
 from runtime.grpc_types import MethodHandler
+from runtime.grpc_wrap import stream_items
 from runtime.logging import get_logger
 from runtime.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED, split_method
 
@@ -180,14 +182,8 @@ def _wrap_stream_response(info: _Method, behavior: Callable[..., Any]) -> Callab
     async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         call = _Call(info)
         try:
-            result = behavior(request, context)
-            if hasattr(result, "__aiter__"):
-                async for item in result:
-                    yield item
-            elif inspect.isawaitable(result):
-                await result  # the servicer writes with context.write()
-            elif result is not None:
-                for item in result:
+            async with aclosing(stream_items(behavior(request, context))) as items:
+                async for item in items:
                     yield item
         except asyncio.CancelledError:
             call.finish(context, grpc.StatusCode.CANCELLED)
