@@ -192,18 +192,26 @@ class Bench:
     async def priority_latencies(self, min_waiting: int, *, probes: int, rate: float) -> tuple[list[float], int]:
         """Start delays (ms, from just before the enqueue call) of priority-10 probes sent while a
         saturated worker (one process, c=50) works through a no-op backlog at priority 0.  The
-        backlog is sized so that at least ``min_waiting`` jobs still wait at every probe; the
-        fewest seen (ZCARD just before each probe) is returned beside the latencies."""
+        backlog is sized from the worker's drain rate measured here, before the first probe, so
+        that at least ``min_waiting`` jobs still wait at every probe; the fewest seen (the waiting
+        count just before each probe) is returned beside the latencies."""
         await self.fresh()
         await self.workers(1, BQ_KEEP="-1")
-        # The one-process rate is well under 20k/s on this machine; what it drains while the
-        # probes run must still leave min_waiting behind.
-        backlog = min_waiting + int(probes / rate * 20_000)
-        await self.admin.pause()
-        await self.client.enqueue_many([JobRequest("noop") for _ in range(backlog)])
-        await self.admin.resume()
-        await asyncio.sleep(0.5)  # steady state: the worker is saturated before the first probe
-        ids, fewest = [], backlog
+        probing_s = probes / rate
+        await self._backlog(min_waiting + int(probing_s * 20_000))
+        # Steady state, and the drain rate: the worker is saturated before the first probe.
+        await asyncio.sleep(0.5)
+        before, t0 = (await self.admin.counts()).waiting, time.perf_counter()
+        await asyncio.sleep(0.5)
+        after = (await self.admin.counts()).waiting
+        drain_rate = (before - after) / (time.perf_counter() - t0)
+        # The probes' loop runs longer than its nominal pace (each probe also reads the counts): room for 2x.
+        need = min_waiting + int(drain_rate * probing_s * 2)
+        if after < need:
+            await self._backlog(need - after)
+            await asyncio.sleep(0.5)
+        ids: list[str] = []
+        fewest = (await self.admin.counts()).waiting
         for _ in range(probes):
             fewest = min(fewest, (await self.admin.counts()).waiting)
             ids.append(await self.client.enqueue("probe", {"sent": time.time()}, priority=10))
@@ -215,6 +223,13 @@ class Bench:
             job = await self.admin.job(job_id)
             latencies.append(float(job.result) * 1000)
         return latencies, fewest
+
+    async def _backlog(self, n: int) -> None:
+        """``n`` no-op jobs at priority 0 behind the queue's waiting ones, enqueued while it is paused."""
+        await self.admin.pause()
+        for start in range(0, n, 50_000):
+            await self.client.enqueue_many([JobRequest("noop") for _ in range(min(50_000, n - start))])
+        await self.admin.resume()
 
     async def _all_done(self, ids: list[str]) -> bool:
         for job_id in ids:
