@@ -19,6 +19,7 @@ import math
 import random
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,8 @@ class BotApiState:
     _chats: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     _groups: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.monotonic
+    """What the windows and pauses are measured by (a test steps it by hand)."""
 
     def reset(self) -> None:
         self.accepted.clear()
@@ -65,7 +68,7 @@ class BotApiState:
         return window[0] + period - self.tolerance_s - now if len(window) >= limit else 0.0
 
     def send(self, chat: str, text: str) -> tuple[int, dict[str, Any]]:
-        now = time.monotonic()
+        now = self.clock()
         if now < self.paused_until:
             self.sent_during_pause += 1
             return self._too_many(math.ceil(self.paused_until - now), pause=False)
@@ -96,7 +99,7 @@ class BotApiState:
     def _too_many(self, retry_after: int, *, pause: bool = True) -> tuple[int, dict[str, Any]]:
         self.too_many += 1
         if pause:
-            self.paused_until = time.monotonic() + retry_after
+            self.paused_until = self.clock() + retry_after
             self.pauses.append((time.time(), float(retry_after)))
         return 429, {
             "ok": False,
