@@ -13,12 +13,14 @@ Then, for each kind in turn, one replica is killed with SIGKILL (for ami_ingest:
 the lease), left dead for ``--down-seconds``, and started again; the drill goes on to the next
 kind while it starts (each kind always keeps its other replica), and once every restarted
 replica is ready the load runs a last calm period against all of them. The drill counts the
-failed calls of each phase (failover) with their reasons, measures how long the ingest standby
+failed calls of each phase with their reasons (a call counts as failed in the phase it failed in,
+so one in flight at a kill counts for that kill), measures how long the ingest standby
 took to take over (from the kill to its first write under a new lease; the bound is lease +
 poll), and finally waits for every accepted job to complete, every accepted notification to be
 delivered and every accepted upload to be ready, synced, and in the bucket (original and every
 variant). It prints a JSON summary; exit status 0 when nothing accepted was lost, the standby
-took over, and every kind of call kept answering through every failover and once all were back.
+took over, every kind of call kept answering through every failover and once all were back, and
+no call failed while every replica was up.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ S3_KEY = "drill"
 INGEST_LEASE_MS = 2000
 INGEST_POLL_SECONDS = 1.0
 READY_SECONDS = 90.0
+CALM_PHASES = ("warm-up", "steady", "all back")
+"""The load's phases with every replica up: no call may fail in them."""
 
 
 @dataclass
@@ -344,6 +348,14 @@ def run(workdir: Path, redis_url: str, s3_url: str, *, down_seconds: float, calm
         for name in CALLS
         for kind in KINDS
     ) and all(load.tallies[name].ok["all back"] > 0 for name in CALLS)
+    # Calls may fail only while a replica is down or starting (each failure counts for the phase
+    # it failed in): none before the first kill nor once every replica is back.
+    failed_outside_failover = {
+        f"{name}: {why}": count
+        for name, tally in load.tallies.items()
+        for why, count in tally.why.items()
+        if why.partition(": ")[0] in CALM_PHASES
+    }
     summary: dict[str, Any] = {
         "replicas": REPLICAS,
         "accepted_jobs": len(load.accepted),
@@ -360,6 +372,7 @@ def run(workdir: Path, redis_url: str, s3_url: str, *, down_seconds: float, calm
         "ingest_takeover_seconds": drill.takeover_seconds,
         "ingest_lease_plus_poll_seconds": INGEST_LEASE_MS / 1000 + INGEST_POLL_SECONDS,
         "answered_through_every_failover": answered,
+        "failed_outside_failover": failed_outside_failover,
         "seconds": seconds,
     }
     summary["passed"] = (
@@ -369,6 +382,7 @@ def run(workdir: Path, redis_url: str, s3_url: str, *, down_seconds: float, calm
         and not not_in_bucket
         and drill.takeover_seconds is not None
         and answered
+        and not failed_outside_failover
         and bool(load.accepted and load.notified and load.uploaded)
     )
     return summary

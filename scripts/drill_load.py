@@ -107,10 +107,14 @@ class Load:
         self.uploaded: list[str] = []
         self._uploads = 0
         self._stop = threading.Event()
-        calls = {"reads": self._read, "enqueues": self._enqueue, "notifications": self._notify, "uploads": self._upload}
+        self._calls: dict[str, Callable[[str], None]] = {
+            "reads": self._read,
+            "enqueues": self._enqueue,
+            "notifications": self._notify,
+            "uploads": self._upload,
+        }
         self._threads = [
-            threading.Thread(target=self._loop, args=(name, calls[name]), name=f"drill-{name}", daemon=True)
-            for name in CALLS
+            threading.Thread(target=self._loop, args=(name,), name=f"drill-{name}", daemon=True) for name in CALLS
         ]
 
     def start(self) -> None:
@@ -122,18 +126,27 @@ class Load:
         for thread in self._threads:
             thread.join(30)
 
-    def _loop(self, name: str, call: Callable[[str], None]) -> None:
-        tally = self.tallies[name]
+    def call_once(self, name: str, gateway: str) -> bool:
+        """One call of kind ``name`` through ``gateway``, counted; whether it was answered.
+
+        An answer counts for the phase the call began in: it was answered while that phase's
+        replica was down. A failure counts for the phase it failed in: a call still in flight
+        when the drill kills a replica (the phase changes just before the kill) fails because of
+        that kill, not because of whatever the phase it began in was."""
+        began_in = self.phase
+        try:
+            self._calls[name](gateway)
+        except (OSError, urllib.error.URLError, ValueError, KeyError) as error:
+            self.tallies[name].record(self.phase, error)
+            return False
+        self.tallies[name].record(began_in)
+        return True
+
+    def _loop(self, name: str) -> None:
         turn = 0
         while not self._stop.is_set():
-            phase = self.phase
-            try:
-                call(self.gateways[turn % len(self.gateways)])
-            except (OSError, urllib.error.URLError, ValueError, KeyError) as error:
-                tally.record(phase, error)
+            if not self.call_once(name, self.gateways[turn % len(self.gateways)]):
                 self._stop.wait(0.05)  # a refused connection returns at once: do not spin
-            else:
-                tally.record(phase)
             turn += 1
             self._stop.wait(PAUSE_SECONDS[name])
 
