@@ -120,6 +120,14 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):
         self.requests.append(request)
         return trace_service_pb2.ExportTraceServiceResponse()
 
+    def resources(self) -> list[dict[str, str]]:
+        """The resource attributes of every batch of spans received."""
+        return [
+            {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+            for request in self.requests
+            for resource_spans in request.resource_spans
+        ]
+
     def spans(self) -> list[tuple[str, str, str]]:
         """(service.name, span name, trace id hex) of everything received."""
         found = []
@@ -132,14 +140,24 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):
         return found
 
 
-def test_spans_are_exported_over_otlp_when_an_endpoint_is_set(start_probe: StartProbe) -> None:
+def test_spans_are_exported_over_otlp_with_the_version_environment_and_pod_on_their_resource(
+    start_probe: StartProbe,
+) -> None:
     collector = Collector()
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(2))
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collector, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
-        probe = start_probe(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}")
+        probe = start_probe(
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+            # What the image (ENV SERVICE_VERSION, SERVICE_REVISION) and the pod (the overlay's
+            # DEPLOYMENT_ENVIRONMENT, the Downward API's OTEL_RESOURCE_ATTRIBUTES) set.
+            SERVICE_VERSION="1.4.0",
+            SERVICE_REVISION="0123abc",
+            DEPLOYMENT_ENVIRONMENT="staging",
+            OTEL_RESOURCE_ATTRIBUTES="k8s.pod.name=probe-7d9f-x2k4p,k8s.namespace.name=switchboard,k8s.node.name=n1",
+        )
         trace_id = "0af7651916cd43dd8448eb211c80319c"
         probe.call("Echo", b"traced", metadata=(("traceparent", f"00-{trace_id}-b7ad6b7169203331-01"),))
         # Spans leave in batches; the drain flushes what is pending before exit.
@@ -148,4 +166,15 @@ def test_spans_are_exported_over_otlp_when_an_endpoint_is_set(start_probe: Start
     finally:
         server.stop(0)
     assert ("probe", f"/{PROBE_SERVICE}/Echo", trace_id) in spans, spans
+    expected = {
+        "service.name": "probe",
+        "service.version": "1.4.0",
+        "vcs.ref.head.revision": "0123abc",
+        "deployment.environment": "staging",
+        "k8s.pod.name": "probe-7d9f-x2k4p",
+        "k8s.namespace.name": "switchboard",
+        "k8s.node.name": "n1",
+    }
+    for resource in collector.resources():
+        assert resource.items() >= expected.items(), resource
     assert not [name for _, name, _ in spans if "Health" in name]
