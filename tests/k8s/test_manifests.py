@@ -91,6 +91,39 @@ def test_every_pod_is_hardened(overlay: str) -> None:
         assert not container(deployment)["image"].endswith((":latest", "switchboard"))
 
 
+DOWNWARD_API = {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace", "NODE_NAME": "spec.nodeName"}
+
+
+@pytest.mark.parametrize("overlay", list(OVERLAYS))
+def test_every_span_names_its_pod_namespace_and_node_from_the_downward_api(overlay: str) -> None:
+    for deployment in suite_deployments(overlay):
+        env = {e["name"]: e for e in container(deployment)["env"]}
+        for variable, field in DOWNWARD_API.items():
+            assert env[variable]["valueFrom"] == {"fieldRef": {"fieldPath": field}}
+        attributes = dict(pair.split("=") for pair in env["OTEL_RESOURCE_ATTRIBUTES"]["value"].split(","))
+        assert attributes == {
+            "k8s.pod.name": "$(POD_NAME)",
+            "k8s.namespace.name": "$(POD_NAMESPACE)",
+            "k8s.node.name": "$(NODE_NAME)",
+            "service.instance.id": "$(POD_NAME)",
+        }
+        # $(VAR) expands only from variables defined earlier in the list.
+        names = list(env)
+        assert max(names.index(v) for v in DOWNWARD_API) < names.index("OTEL_RESOURCE_ATTRIBUTES")
+
+
+@pytest.mark.parametrize("overlay", list(OVERLAYS))
+def test_replicas_spread_over_zones_and_nodes(overlay: str) -> None:
+    for deployment in suite_deployments(overlay):
+        spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert {c["topologyKey"] for c in spread} == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+        for constraint in spread:
+            assert constraint["maxSkew"] == 1
+            assert constraint["labelSelector"] == {"matchLabels": {"app.kubernetes.io/part-of": SUITE}}
+            # Counted per Deployment and rollout: each process's own replicas spread, not the suite's.
+            assert constraint["matchLabelKeys"] == ["app.kubernetes.io/name", "pod-template-hash"]
+
+
 @pytest.mark.parametrize("name", DEPLOYMENTS)
 def test_each_process_has_its_own_service_account_without_a_token(name: str) -> None:
     deployment = named("base", "Deployment", name)
