@@ -26,7 +26,7 @@ from runtime.auth.scopes import DECLARED, PUBLIC, Scope
 from runtime.grpc_server import GrpcServer, GrpcService
 from runtime.grpc_types import MethodHandler
 from tests.auth.harness import INTERNAL_TOKEN, Keys
-from tests.gateway.harness import Backends, LiveGateway
+from tests.gateway.harness import Backends, LiveGateway, served
 from tools import scope_table
 
 ALLOWED = "allowed"
@@ -65,12 +65,8 @@ def _http_outcome(status: int) -> str:
 @pytest.fixture
 async def gateway(backends: Backends, keys: Keys) -> AsyncIterator[LiveGateway]:
     settings = backends.settings(database_url=keys.database_url)
-    live = LiveGateway(create_app(settings))
-    await live.start()
-    try:
+    async for live in served(create_app(settings)):
         yield live
-    finally:
-        await live.stop()
 
 
 @pytest.mark.timeout(120)

@@ -5,7 +5,8 @@ uvicorn server for SSE and the browser."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 
 import httpx
 import uvicorn
@@ -156,3 +157,17 @@ async def served(app: FastAPI) -> AsyncIterator[LiveGateway]:
         yield live
     finally:
         await live.stop()
+
+
+@asynccontextmanager
+async def live_stream(
+    app: FastAPI, path: str, params: Mapping[str, str | Sequence[str]] | None = None
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.Response]]:
+    """``app`` on a live uvicorn (SSE needs one: ASGITransport buffers the whole response), and a
+    client with a GET of ``path`` open on it, its response's headers in, for the block."""
+    async with (
+        asynccontextmanager(served)(app) as live,
+        httpx.AsyncClient(base_url=live.url, timeout=5, headers=AUTH_HEADERS) as client,
+        client.stream("GET", path, params=params) as response,
+    ):
+        yield client, response

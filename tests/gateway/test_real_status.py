@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from switchboard.status.v1 import status_pb2 as S
 from switchboard.status.v1 import status_pb2_grpc
 
-from devsupport.auth import AUTH_HEADERS, aio_channel, authenticator_for_tests
+from devsupport.auth import aio_channel, authenticator_for_tests
 from devsupport.ports import free_port
 from devsupport.status_leases import take_lease
 from devsupport.waiting import wait_until
@@ -24,7 +24,7 @@ from services.status.app import create_app as create_status_app
 from services.status.settings import StatusSettings
 from tests.gateway.conventions import check_against_openapi, convention_breaks
 from tests.gateway.fake_status import GrpcBackend, operator, start_backend
-from tests.gateway.harness import LiveGateway, client_for
+from tests.gateway.harness import client_for, live_stream
 from tests.gateway.sse import events
 
 API = "/api/queue-status"
@@ -156,49 +156,32 @@ async def test_stream_through_the_real_status_service(
     real_status: RealStatus, gateway_settings: GatewaySettings
 ) -> None:
     await _seed(real_status)
-    live = LiveGateway(create_app(gateway_settings))
-    await live.start()
-    try:
-        async with (
-            httpx.AsyncClient(base_url=live.url, timeout=5, headers=AUTH_HEADERS) as client,
-            client.stream("GET", f"{API}/stream") as response,
-        ):
-            stream = events(response)
-            first = await anext(stream)
-            assert first.event == "snapshot"
-            assert len(first.json()["operators"]) == 3
-            revision = await real_status.ingest(
-                S.StateChange(
-                    operator_upserted=operator("sales", "PJSIP/1002", "Bob", paused=True, paused_reason="Break")
-                )
-            )
+    async with live_stream(create_app(gateway_settings), f"{API}/stream") as (_, response):
+        stream = events(response)
+        first = await anext(stream)
+        assert first.event == "snapshot"
+        assert len(first.json()["operators"]) == 3
+        revision = await real_status.ingest(
+            S.StateChange(operator_upserted=operator("sales", "PJSIP/1002", "Bob", paused=True, paused_reason="Break"))
+        )
+        change = await anext(stream)
+        while change.event != "changes":
             change = await anext(stream)
-            while change.event != "changes":
-                change = await anext(stream)
-            body = change.json()
-            assert body["revision"] == revision
-            assert body["changes"][0]["operator"]["pausedReason"] == "Break"
-    finally:
-        await live.stop()
+        body = change.json()
+        assert body["revision"] == revision
+        assert body["changes"][0]["operator"]["pausedReason"] == "Break"
 
 
 async def test_the_stream_of_an_unknown_queue_is_404_at_once_naming_it(
     real_status: RealStatus, gateway_settings: GatewaySettings
 ) -> None:
     await _seed(real_status)
-    live = LiveGateway(create_app(gateway_settings))
-    await live.start()
-    try:
-        async with (
-            httpx.AsyncClient(base_url=live.url, timeout=5, headers=AUTH_HEADERS) as client,
-            client.stream("GET", f"{API}/stream", params=[("queue", "sales"), ("queue", "nope")]) as response,
-        ):
-            assert response.status_code == 404
-            body = (await response.aread()).decode()
-        error = httpx.Response(404, content=body).json()["error"]
-        assert (error["code"], error["details"]) == ("NOT_FOUND", {"reason": "NotFound", "queue": "nope"})
-    finally:
-        await live.stop()
+    params = {"queue": ["sales", "nope"]}
+    async with live_stream(create_app(gateway_settings), f"{API}/stream", params) as (_, response):
+        assert response.status_code == 404
+        body = (await response.aread()).decode()
+    error = httpx.Response(404, content=body).json()["error"]
+    assert (error["code"], error["details"]) == ("NOT_FOUND", {"reason": "NotFound", "queue": "nope"})
 
 
 @pytest.mark.parametrize("mirror", [True, False], ids=["mirror", "grpc"])

@@ -14,7 +14,7 @@ from devsupport.auth import AUTH_HEADERS
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from runtime.queue import QueueAdmin, QueueSpec
-from tests.gateway.harness import LiveGateway
+from tests.gateway.harness import LiveGateway, served
 from tests.queue_admin.harness import AdminServer, StartWorker
 from tests.support.browser import log_in
 
@@ -24,12 +24,8 @@ SCREENSHOT = "/tmp/queues.png"
 
 @pytest.fixture
 async def gateway(admin_server: AdminServer, declared: QueueSpec) -> AsyncIterator[LiveGateway]:
-    live = LiveGateway(create_app(GatewaySettings(queue_admin_addr=admin_server.address, sse_ping_seconds=5.0)))
-    await live.start()
-    try:
+    async for live in served(create_app(GatewaySettings(queue_admin_addr=admin_server.address, sse_ping_seconds=5.0))):
         yield live
-    finally:
-        await live.stop()
 
 
 async def enqueue(gateway: LiveGateway, **body: object) -> str:

@@ -19,7 +19,7 @@ from gateway.settings import GatewaySettings
 from runtime.queue import QueueAdmin, QueueSpec
 from tests.auth.harness import make_keys
 from tests.gateway.conventions import check_against_openapi, check_sse_event, convention_breaks
-from tests.gateway.harness import LiveGateway
+from tests.gateway.harness import live_stream
 from tests.gateway.sse import events
 from tests.queue_admin.harness import AdminServer, StartWorker
 
@@ -248,32 +248,24 @@ async def test_a_failed_job_shows_its_errors_and_retry_failed_reruns_it(
 async def test_events_stream_says_ready_then_relays_job_events(
     admin_server: AdminServer, declared: QueueSpec, api: httpx.AsyncClient
 ) -> None:
-    # SSE needs a real server: ASGITransport buffers the whole response.
-    live = LiveGateway(create_app(GatewaySettings(queue_admin_addr=admin_server.address, sse_ping_seconds=1.0)))
-    await live.start()
-    try:
-        async with (
-            httpx.AsyncClient(base_url=live.url, headers=AUTH_HEADERS) as client,
-            client.stream("GET", "/api/queues/events", params={"queue": "workflow"}) as response,
-        ):
-            assert response.status_code == 200
-            stream = events(response)
-            async with asyncio.timeout(10):
-                ready = await anext(stream)
-                assert ready.event == "ready"
-                job_id = await enqueue(api)
-                job_event = await anext(stream)
-            assert job_event.event == "job"
-            assert {k: job_event.json()[k] for k in ("queue", "jobId", "event")} == {
-                "queue": "workflow",
-                "jobId": job_id,
-                "event": "waiting",
-            }
-            spec = (await client.get("/openapi.json")).json()
-            check_sse_event(spec, "/api/queues/events", "ready", ready.json())
-            check_sse_event(spec, "/api/queues/events", "job", job_event.json())
-    finally:
-        await live.stop()
+    app = create_app(GatewaySettings(queue_admin_addr=admin_server.address, sse_ping_seconds=1.0))
+    async with live_stream(app, "/api/queues/events", {"queue": "workflow"}) as (client, response):
+        assert response.status_code == 200
+        stream = events(response)
+        async with asyncio.timeout(10):
+            ready = await anext(stream)
+            assert ready.event == "ready"
+            job_id = await enqueue(api)
+            job_event = await anext(stream)
+        assert job_event.event == "job"
+        assert {k: job_event.json()[k] for k in ("queue", "jobId", "event")} == {
+            "queue": "workflow",
+            "jobId": job_id,
+            "event": "waiting",
+        }
+        spec = (await client.get("/openapi.json")).json()
+        check_sse_event(spec, "/api/queues/events", "ready", ready.json())
+        check_sse_event(spec, "/api/queues/events", "job", job_event.json())
 
 
 async def test_events_stream_with_a_bad_filter_is_400(api: httpx.AsyncClient) -> None:
