@@ -60,6 +60,22 @@ def test_the_runtime_stage_runs_as_nobody_with_data_dir_a_volume() -> None:
     assert copied_from_build == ["/opt/venv", "/app"]
 
 
+def test_the_version_and_commit_are_labels_and_the_spans_service_version() -> None:
+    runtime = instructions()[[args for _, args in instructions()].index("${PYTHON_IMAGE} AS runtime") :]
+    assert ("ARG", "VERSION=0.0.0+dev") in runtime
+    assert ("ARG", "GIT_COMMIT=unknown") in runtime
+    labels = " ".join(args for op, args in runtime if op == "LABEL")
+    assert 'org.opencontainers.image.version="${VERSION}"' in labels
+    assert 'org.opencontainers.image.revision="${GIT_COMMIT}"' in labels
+    env = " ".join(args for op, args in runtime if op == "ENV")
+    # CommonSettings reads these two onto every span's resource (service.version, the revision).
+    assert "SERVICE_VERSION=${VERSION}" in env
+    assert "SERVICE_REVISION=${GIT_COMMIT}" in env
+    # `make image` passes both build arguments.
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert "--build-arg VERSION=$(VERSION) --build-arg GIT_COMMIT=$$(git rev-parse HEAD)" in makefile
+
+
 def test_the_build_stage_runs_the_script_the_image_test_runs() -> None:
     runs = [args for op, args in instructions() if op == "RUN" and "build_image_tree.sh" in args]
     assert runs == [
