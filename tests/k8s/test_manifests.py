@@ -225,6 +225,37 @@ def test_traffic_is_denied_unless_a_policy_allows_it(overlay: str) -> None:
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 
 
+GRPC_FLOWS = {
+    *(("gateway", service) for service in GRPC_SERVICES),  # the gateway calls every service
+    ("ami-ingest", "status"),  # the ingest streams its batches to the status service
+    ("status", "ami-ingest"),  # the status service asks the ingest to resync
+}
+"""The gRPC calls between the suite's processes: (caller, service)."""
+
+
+def pod_flows(overlay: str, direction: str) -> set[tuple[str, str, int]]:
+    """(from, to, port) between two of the suite's processes that the policies open on one side:
+    the egress rules of the caller (``direction="egress"``) or the ingress rules of the callee."""
+    peers_key = "to" if direction == "egress" else "from"
+    flows = set()
+    for policy in of_kind(overlay, "NetworkPolicy"):
+        own = policy["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+        for rule in policy["spec"].get(direction, []):
+            for peer in rule.get(peers_key, []):
+                other = peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+                if own in DEPLOYMENTS and other in DEPLOYMENTS:
+                    for port in rule["ports"]:
+                        flows.add((own, other, port["port"]) if direction == "egress" else (other, own, port["port"]))
+    return flows
+
+
+@pytest.mark.parametrize("overlay", list(OVERLAYS))
+def test_the_policies_open_exactly_the_grpc_calls_between_processes_on_both_ends(overlay: str) -> None:
+    expected = {(caller, service, GRPC_SERVICES[service]) for caller, service in GRPC_FLOWS}
+    assert pod_flows(overlay, "egress") == expected
+    assert pod_flows(overlay, "ingress") == expected
+
+
 def test_dev_runs_the_dependencies_and_production_expects_them_outside() -> None:
     dev = {d["metadata"]["name"] for d in of_kind("dev", "Deployment")}
     production = {d["metadata"]["name"] for d in of_kind("production", "Deployment")}
