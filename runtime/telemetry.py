@@ -170,12 +170,13 @@ class _RpcSpans:
     def start(self, context: grpc.aio.ServicerContext) -> tuple[trace.Span, object]:
         metadata = context.invocation_metadata()
         carrier = {item[0]: item[1] for item in metadata} if metadata else {}
-        parent = propagate.extract(carrier) if carrier else otel_context.Context()
-        attributes: dict[str, Any] = dict(self.attributes)
+        # Most calls carry no trace context (a dashboard's read, a probe): the propagators then
+        # have nothing to read, and asking them costs a lookup per field per propagator.
+        parent = propagate.extract(carrier) if _carries_trace_context(carrier) else otel_context.Context()
+        attributes: dict[str, Any] = {**self.attributes, **_peer_attributes(context.peer())}
         user_agent = carrier.get("user-agent")
         if user_agent:
             attributes["rpc.user_agent"] = user_agent
-        _add_peer(attributes, context.peer())
         span = self.tracer.start_span(self.method, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes)
         return span, otel_context.attach(trace.set_span_in_context(span, parent))
 
@@ -237,19 +238,47 @@ class _RpcSpans:
         return traced
 
 
-def _add_peer(attributes: dict[str, Any], peer: str | None) -> None:
+def _carries_trace_context(carrier: Mapping[str, Any]) -> bool:
+    """Whether ``carrier`` holds any header the configured propagators read (their ``fields``)."""
+    global _propagation
+    textmap = propagate.get_global_textmap()
+    if _propagation[0] is not textmap:
+        _propagation = (textmap, frozenset(textmap.fields))
+    return not _propagation[1].isdisjoint(carrier)
+
+
+_propagation: tuple[object, frozenset[str]] = (None, frozenset())
+"""The propagator in use, and the header names it reads."""
+
+
+def _peer_attributes(peer: str | None) -> Mapping[str, str]:
+    """``net.peer.*`` of a gRPC peer string, parsed once per peer (a connection's calls share it)."""
+    attributes = _PEER_ATTRIBUTES.get(peer)
+    if attributes is None:
+        if len(_PEER_ATTRIBUTES) >= _PEER_CACHE_LIMIT:
+            _PEER_ATTRIBUTES.clear()
+        attributes = _PEER_ATTRIBUTES[peer] = _parse_peer(peer)
+    return attributes
+
+
+_PEER_ATTRIBUTES: dict[str | None, Mapping[str, str]] = {}
+_PEER_CACHE_LIMIT = 4096
+"""Peers remembered at most (ports change with every connection: the cache is emptied when full)."""
+
+
+def _parse_peer(peer: str | None) -> Mapping[str, str]:
     # "ipv4:127.0.0.1:57284", "ipv6:[::1]:57284", "ipv4:10.2.1.1:57284,127.0.0.1:57284"
     if not peer or peer.startswith("unix:"):
-        return
+        return {}
     _, _, address = peer.split(",")[0].partition(":")
     ip, _, port = address.rpartition(":")
     if not ip:
-        return
+        return {}
     ip = unquote(ip)
-    attributes["net.peer.ip"] = ip
-    attributes["net.peer.port"] = port
+    attributes = {"net.peer.ip": ip, "net.peer.port": port}
     if ip in ("[::1]", "127.0.0.1"):
         attributes["net.peer.name"] = "localhost"
+    return attributes
 
 
 def _code_of(context: grpc.aio.ServicerContext, *, failed: bool) -> grpc.StatusCode:

@@ -24,11 +24,12 @@ credential (or none) are written to the audit log once they end, with their stat
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import grpc.aio
@@ -111,22 +112,24 @@ class AuthInterceptor(HandlerLayer):
     def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
         if method.startswith(_OPEN_METHOD_PREFIXES):
             return handler
-        return wrap_around(handler, self._guard(method))
+        admit = self._admission(method)
+        if self.scopes.get(method) not in AUDITED_SCOPES:
+            # Nothing to audit: the check, then the servicer. A unary answer needs no context
+            # manager around it (it cost an async generator per call on the hottest reads).
+            unary = _unary_after(handler, admit)
+            if unary is not None:
+                return unary
+        return wrap_around(handler, self._guard(method, admit))
 
-    def _guard(self, method: str) -> Around:
+    def _admission(self, method: str) -> Callable[[ServicerContext], Awaitable[Principal | None]]:
+        """The check run before the servicer: the caller's principal, or the call aborted with
+        UNAUTHENTICATED / PERMISSION_DENIED (logged, and audited for an audited method)."""
         needed = self.scopes.get(method)
         audited_method = needed in AUDITED_SCOPES
         authenticator = self.authenticator
         audit = self.audit
 
-        def record(principal: Principal | None, code: grpc.StatusCode, reason: str = "") -> None:
-            outcome = "ok" if code is grpc.StatusCode.OK else "refused" if code in _REFUSALS else "failed"
-            detail = f"gRPC {code.name}" + (f": {reason}" if reason else "")
-            actor = principal.name if principal else "anonymous"
-            audit.record(AuditEntry(time.time(), actor, f"RPC {method}", method, outcome, detail))
-
-        @asynccontextmanager
-        async def guard(context: ServicerContext) -> AsyncIterator[None]:
+        async def admit(context: ServicerContext) -> Principal | None:
             principal: Principal | None = None
             try:
                 token = bearer_token(context.invocation_metadata())
@@ -149,8 +152,19 @@ class AuthInterceptor(HandlerLayer):
                 )
                 code = grpc_status_for(error)
                 if audited_method and audited_caller(principal) and code in _REFUSALS:
-                    record(principal, code, error.message)
+                    audit.record(_entry(method, principal, code, error.message))
                 await context.abort(code, error.message)
+            return principal
+
+        return admit
+
+    def _guard(self, method: str, admit: Callable[[ServicerContext], Awaitable[Principal | None]]) -> Around:
+        audited_method = self.scopes.get(method) in AUDITED_SCOPES
+        audit = self.audit
+
+        @asynccontextmanager
+        async def guard(context: ServicerContext) -> AsyncIterator[None]:
+            principal = await admit(context)
             if not (audited_method and audited_caller(principal)):
                 yield
                 return
@@ -171,9 +185,40 @@ class AuthInterceptor(HandlerLayer):
                 code = grpc.StatusCode.INTERNAL
                 raise
             finally:
-                record(principal, code)
+                audit.record(_entry(method, principal, code))
 
         return guard
+
+
+def _entry(method: str, principal: Principal | None, code: grpc.StatusCode, reason: str = "") -> AuditEntry:
+    outcome = "ok" if code is grpc.StatusCode.OK else "refused" if code in _REFUSALS else "failed"
+    detail = f"gRPC {code.name}" + (f": {reason}" if reason else "")
+    actor = principal.name if principal else "anonymous"
+    return AuditEntry(time.time(), actor, f"RPC {method}", method, outcome, detail)
+
+
+def _unary_after(handler: MethodHandler, admit: Callable[[ServicerContext], Awaitable[object]]) -> MethodHandler | None:
+    """A unary-response ``handler`` whose behavior runs once ``admit`` passed; None for streams."""
+    make: Callable[..., MethodHandler]
+    if handler.unary_unary:
+        make = grpc.unary_unary_rpc_method_handler
+    elif handler.stream_unary:
+        make = grpc.stream_unary_rpc_method_handler
+    else:
+        return None
+    # grpc's stubs type a behavior's context as the blocking one; grpc.aio passes its own.
+    behavior = cast(Callable[..., Any], handler.unary_unary or handler.stream_unary)
+
+    async def admitted(request: Any, context: ServicerContext) -> Any:
+        await admit(context)
+        result = behavior(request, context)
+        return await result if inspect.isawaitable(result) else result
+
+    return make(
+        admitted,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 _REFUSALS = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})

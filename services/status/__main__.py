@@ -6,6 +6,8 @@ supervises N replica processes on the same port, each following the Redis stream
 
 from __future__ import annotations
 
+import gc
+
 from runtime.grpc_server import GrpcService, run_service
 from services.status.app import create_app, prepare_database
 from services.status.settings import StatusSettings
@@ -14,6 +16,11 @@ from services.status.settings import StatusSettings
 async def build(settings: StatusSettings) -> GrpcService:
     app = await create_app(settings, migrate=False)  # prepare_database ran already
     await app.start()
+    # Modules, descriptors and connections live as long as the process (~120,000 objects): keep
+    # them out of the collector's full passes, which otherwise walk them again and again while
+    # reads and the stream allocate (as ami_ingest does).
+    gc.collect()
+    gc.freeze()
     return app.grpc_service()
 
 

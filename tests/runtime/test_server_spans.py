@@ -10,7 +10,7 @@ import grpc
 import grpc.aio
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from opentelemetry import trace
+from opentelemetry import baggage, trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -26,10 +26,14 @@ from runtime.interceptors import ServerInterceptor
 
 SERVICE = "test.spans.v1.Probe"
 seen_trace_ids: list[int] = []
+seen_baggage: list[dict[str, object]] = []
+addresses: dict[grpc.aio.Channel, str] = {}
+"""The traced server's address, by the fixture's channel to it."""
 
 
 async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     seen_trace_ids.append(trace.get_current_span().get_span_context().trace_id)
+    seen_baggage.append(dict(baggage.get_all()))
     return request
 
 
@@ -77,6 +81,7 @@ async def traced(request: pytest.FixtureRequest) -> AsyncIterator[tuple[grpc.aio
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     channel = aio_channel(f"127.0.0.1:{port}")
+    addresses[channel] = f"127.0.0.1:{port}"
     yield channel, exporter
     await channel.close()
     await server.stop(0)
@@ -164,3 +169,41 @@ async def test_a_stream_gets_one_span_and_health_checks_none(
     exporter.clear()
     await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
     assert await spans_before_a_mark(channel, exporter) == []
+
+
+async def test_a_call_without_trace_headers_starts_a_trace_and_baggage_alone_still_arrives(
+    traced: tuple[grpc.aio.Channel, InMemorySpanExporter],
+) -> None:
+    channel, exporter = traced
+    echo_call = unary(channel, f"/{SERVICE}/Echo")
+    trace_ids = []
+    for _ in range(2):
+        exporter.clear()
+        assert await echo_call(b"hi", timeout=5) == b"hi"
+        span = await only_span(channel, exporter)
+        assert span.parent is None
+        assert seen_baggage[-1] == {}
+        trace_ids.append(span.context.trace_id)
+    assert trace_ids[0] != trace_ids[1]  # each call a trace of its own
+    exporter.clear()
+    assert await echo_call(b"hi", metadata=(("baggage", "tenant=acme"),), timeout=5) == b"hi"
+    assert seen_baggage[-1] == {"tenant": "acme"}
+    assert (await only_span(channel, exporter)).parent is None
+
+
+async def test_each_connection_s_calls_name_their_own_peer_port(
+    traced: tuple[grpc.aio.Channel, InMemorySpanExporter],
+) -> None:
+    channel, exporter = traced
+    target = addresses[channel]
+    ports = set()
+    for _ in range(2):
+        async with aio_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as other:
+            exporter.clear()
+            assert await unary(other, f"/{SERVICE}/Echo")(b"hi", timeout=5) == b"hi"
+            [span] = [s for s in await spans_before_a_mark(channel, exporter) if s.name.endswith("/Echo")]
+            attributes = dict(span.attributes or {})
+            assert attributes["net.peer.ip"] == "127.0.0.1"
+            assert attributes["net.peer.name"] == "localhost"
+            ports.add(attributes["net.peer.port"])
+    assert len(ports) == 2
