@@ -29,6 +29,7 @@ async def test_email_goes_over_starttls_with_auth(redis_url: str, tmp_path: Path
             smtp_username="mailer",
             smtp_password="s3cret",
             smtp_tls_ca_file=sink.cert_path,
+            smtp_from="alerts@acme.example",
         )
         async with running_notify(settings, providers) as notify:
             nid = await notify.send(channel=EMAIL, recipient=notify_pb2.Recipient(email="a@example.com"), body="hi")
@@ -36,6 +37,7 @@ async def test_email_goes_over_starttls_with_auth(redis_url: str, tmp_path: Path
         assert status.state == notify_pb2.DELIVERY_STATE_DELIVERED, status.last_error
         (mail,) = await asyncio.to_thread(sink.wait_for, 1)
         assert mail.rcpt_tos == ["a@example.com"]
+        assert (mail.mail_from, mail.message["From"]) == ("alerts@acme.example", "alerts@acme.example")
         assert sink.handler.logins == 1
     finally:
         sink.stop()
