@@ -1,5 +1,7 @@
 """`make run` end to end: every process up, /readyz 200 within 30 s, Ctrl-C stops them all; with
-no AUTH_BOOTSTRAP_TOKEN given, one is made into DATA_DIR and the login line names it.
+no AUTH_BOOTSTRAP_TOKEN given, one is made into DATA_DIR and the login line names it; with no
+notify provider configured, every channel delivers to the local providers (mail written under
+DATA_DIR/mail, Web Push signed with the VAPID key made into DATA_DIR).
 
 Runs the same runner `make run` calls (``python -m scripts.run_local``) with every port moved to
 a free one, the test's own Redis and a throwaway data directory, so it never touches a
@@ -14,6 +16,7 @@ import stat
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +24,7 @@ from devsupport.procs import ServiceProcess, descendants, health_status, is_aliv
 from devsupport.waiting import wait_until_blocking
 from scripts.local_plan import load_procfile
 from scripts.run_local import BOOTSTRAP_TOKEN_FILE
+from services.notify.vapid import public_key
 from tests.support.local_suite import local_suite_ports
 
 READY_WITHIN_SECONDS = 30.0
@@ -48,14 +52,22 @@ def anonymous_status(gateway_port: int) -> int:
         return int(error.code)
 
 
-def notification_delivered(gateway_port: int, body: dict[str, str], headers: dict[str, str]) -> bool:
+def post_json(url: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{gateway_port}/api/notifications",
-        data=json.dumps(body).encode(),
-        headers={"content-type": "application/json", **headers},
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json", **headers}
     )
     with urllib.request.urlopen(request, timeout=10) as answer:
-        (notification_id,) = json.load(answer)["data"]["notificationIds"]
+        return json.load(answer)
+
+
+def get_json(url: str, headers: dict[str, str]) -> Any:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as answer:
+        return json.load(answer)
+
+
+def notification_delivered(gateway_port: int, body: dict[str, str], headers: dict[str, str]) -> bool:
+    answer = post_json(f"http://127.0.0.1:{gateway_port}/api/notifications", body, headers)
+    (notification_id,) = answer["data"]["notificationIds"]
     url = f"http://127.0.0.1:{gateway_port}/api/notifications/{notification_id}"
 
     def delivered() -> bool:
@@ -100,10 +112,25 @@ def test_make_run_brings_every_service_to_serving_and_ctrl_c_stops_all(
             interval=0.2,
             detail=runner.output,
         )
-        # No provider is configured: a Telegram message reaches the local Bot API server.
-        assert notification_delivered(gateway, {"channel": "telegram", "to": "4242", "text": "hi"}, headers), (
-            runner.output()
-        )
+        # No provider is configured: every channel reaches its local provider.
+        api = f"http://127.0.0.1:{gateway}/api"
+        vapid_file = tmp_path / "data" / "vapid-private.pem"
+        assert stat.S_IMODE(vapid_file.stat().st_mode) == 0o600
+        published = get_json(f"{api}/push/vapid-public-key", headers)["data"]["publicKey"]
+        assert published == public_key(vapid_file.read_text())
+        subscription = post_json(f"http://127.0.0.1:{suite_ports.env['NOTIFY_SINK_PUSH_PORT']}/subscriptions", {}, {})
+        registration = {"userId": "op-1", "endpoint": subscription["endpoint"], "keys": subscription["keys"]}
+        post_json(f"{api}/push/subscriptions", registration, headers)
+        for body in (
+            {"channel": "telegram", "to": "4242", "text": "hi"},
+            {"channel": "email", "to": "ops@example.com", "subject": "make run", "text": "hi"},
+            {"channel": "browser", "to": "op-1", "subject": "make run", "text": "hi"},
+            {"channel": "sms", "to": "+15550002222", "text": "hi"},  # delivered once the provider's receipt came back
+            {"channel": "database", "to": "op-1", "text": "hi"},
+        ):
+            assert notification_delivered(gateway, body, headers), (body, runner.output())
+        (mail,) = (tmp_path / "data" / "mail").glob("*.eml")
+        assert "Subject: make run" in mail.read_text()
         wait_until_blocking(
             lambda: f"/dashboard with the bootstrap token (in {token_file}): {token}" in runner.stdout,
             within=15,
