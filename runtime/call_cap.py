@@ -15,15 +15,17 @@ is busy would get a working pod restarted.
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import grpc
 import grpc.aio
 from prometheus_client import Counter
 
-from runtime.grpc_layers import HandlerLayer
+from runtime.grpc_layers import HandlerLayer, UnaryBehavior, unary_wrapped
 from runtime.grpc_types import MethodHandler, ServicerContext
 from runtime.grpc_wrap import Around, wrap_around
 from runtime.logging import get_logger
@@ -60,18 +62,46 @@ class CallCap(HandlerLayer):
     def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
         if method in _NEVER_REFUSED:
             return handler
-        return wrap_around(handler, self._slot(method))
+        # A unary answer needs no context manager around it (an async generator per call).
+        return unary_wrapped(handler, self._capped(method)) or wrap_around(handler, self._slot(method))
 
-    def _slot(self, method: str) -> Around:
+    def _refuse(self, method: str) -> Callable[[ServicerContext], Awaitable[None]]:
+        """Counts, logs (at most every LOG_EVERY_SECONDS) and aborts a call past the cap."""
         refused = CALLS_REFUSED.labels(*split_method(method))
         message = f"Concurrent RPC limit exceeded ({self.limit} calls running)"
+
+        async def refuse(context: ServicerContext) -> None:
+            refused.inc()
+            self._note_refusal(method)
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+
+        return refuse
+
+    def _capped(self, method: str) -> Callable[[UnaryBehavior], UnaryBehavior]:
+        refuse = self._refuse(method)
+
+        def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
+            async def capped(request: Any, context: ServicerContext) -> Any:
+                if self.running >= self.limit:
+                    await refuse(context)
+                self.running += 1
+                try:
+                    result = behavior(request, context)
+                    return await result if inspect.isawaitable(result) else result
+                finally:
+                    self.running -= 1
+
+            return capped
+
+        return wrap
+
+    def _slot(self, method: str) -> Around:
+        refuse = self._refuse(method)
 
         @asynccontextmanager
         async def slot(context: ServicerContext) -> AsyncIterator[None]:
             if self.running >= self.limit:
-                refused.inc()
-                self._note_refusal(method)
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+                await refuse(context)
             self.running += 1
             try:
                 yield

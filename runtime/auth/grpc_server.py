@@ -29,7 +29,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -39,7 +39,7 @@ from runtime.auth.authenticator import Authenticator
 from runtime.auth.keys import AuditEntry
 from runtime.auth.scopes import Principal, Scope, granted_by
 from runtime.errors import PermissionDenied, SwitchboardError, grpc_status_for
-from runtime.grpc_layers import HandlerLayer
+from runtime.grpc_layers import HandlerLayer, UnaryBehavior, unary_wrapped
 from runtime.grpc_types import MethodHandler, ServicerContext
 from runtime.grpc_wrap import Around, wrap_around
 from runtime.interceptors import status_code_of
@@ -116,7 +116,7 @@ class AuthInterceptor(HandlerLayer):
         if self.scopes.get(method) not in AUDITED_SCOPES:
             # Nothing to audit: the check, then the servicer. A unary answer needs no context
             # manager around it (it cost an async generator per call on the hottest reads).
-            unary = _unary_after(handler, admit)
+            unary = unary_wrapped(handler, _after(admit))
             if unary is not None:
                 return unary
         return wrap_around(handler, self._guard(method, admit))
@@ -197,28 +197,18 @@ def _entry(method: str, principal: Principal | None, code: grpc.StatusCode, reas
     return AuditEntry(time.time(), actor, f"RPC {method}", method, outcome, detail)
 
 
-def _unary_after(handler: MethodHandler, admit: Callable[[ServicerContext], Awaitable[object]]) -> MethodHandler | None:
-    """A unary-response ``handler`` whose behavior runs once ``admit`` passed; None for streams."""
-    make: Callable[..., MethodHandler]
-    if handler.unary_unary:
-        make = grpc.unary_unary_rpc_method_handler
-    elif handler.stream_unary:
-        make = grpc.stream_unary_rpc_method_handler
-    else:
-        return None
-    # grpc's stubs type a behavior's context as the blocking one; grpc.aio passes its own.
-    behavior = cast(Callable[..., Any], handler.unary_unary or handler.stream_unary)
+def _after(admit: Callable[[ServicerContext], Awaitable[object]]) -> Callable[[UnaryBehavior], UnaryBehavior]:
+    """A unary behavior that runs once ``admit`` passed."""
 
-    async def admitted(request: Any, context: ServicerContext) -> Any:
-        await admit(context)
-        result = behavior(request, context)
-        return await result if inspect.isawaitable(result) else result
+    def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
+        async def admitted(request: Any, context: ServicerContext) -> Any:
+            await admit(context)
+            result = behavior(request, context)
+            return await result if inspect.isawaitable(result) else result
 
-    return make(
-        admitted,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+        return admitted
+
+    return wrap
 
 
 _REFUSALS = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})

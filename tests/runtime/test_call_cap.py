@@ -15,23 +15,29 @@ from devsupport.ports import free_port
 from devsupport.waiting import wait_until
 from runtime.auth import Scope
 from runtime.call_cap import CALLS_REFUSED
+from runtime.errors import InvalidArgument
 from runtime.grpc_server import GrpcServer, GrpcService
 from runtime.grpc_types import MethodHandler
 from runtime.metrics import GRPC_STARTED
 from tests.runtime.test_grpc_server_inprocess import SERVICE, follow
 
-FOLLOW, ECHO = f"/{SERVICE}/Follow", f"/{SERVICE}/Echo"
-SCOPES = {FOLLOW: Scope.READ, ECHO: Scope.READ}
+FOLLOW, ECHO, FAIL = f"/{SERVICE}/Follow", f"/{SERVICE}/Echo", f"/{SERVICE}/Fail"
+SCOPES = {FOLLOW: Scope.READ, ECHO: Scope.READ, FAIL: Scope.READ}
 
 
 async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     return request
 
 
+async def fail(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    raise InvalidArgument("request", "is refused by this method")
+
+
 def register(server: grpc.aio.Server) -> None:
     handlers: dict[str, MethodHandler] = {
         "Follow": grpc.unary_stream_rpc_method_handler(follow),
         "Echo": grpc.unary_unary_rpc_method_handler(echo),
+        "Fail": grpc.unary_unary_rpc_method_handler(fail),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
 
@@ -122,3 +128,22 @@ async def test_health_checks_are_answered_even_at_the_cap(capped: str) -> None:
         for stream in held:
             stream.cancel()
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_unary_call_holds_its_slot_only_while_it_runs_whether_it_fails_or_not(capped: str) -> None:
+    before = refused_so_far("Echo")
+    async with aio_channel(capped) as channel:
+        echo_call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(ECHO)
+        fail_call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(FAIL)
+        for _ in range(3):  # more calls than the cap, one after the other: each gives its slot back
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                await fail_call(b"x", timeout=10)
+            assert failed.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert await echo_call(b"x", timeout=10) == b"x"
+        # One slot left beside a held stream: a unary call still fits, a second stream does not.
+        follow_call: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(FOLLOW)
+        held = follow_call(b"", timeout=10)
+        assert await held.read() == b"first"
+        assert await echo_call(b"y", timeout=10) == b"y"
+        held.cancel()
+    assert refused_so_far("Echo") == before
