@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,7 +272,7 @@ async def telegram_run(s: Suite, tag: str, *, kill_after: int = 0) -> dict[str, 
     }
 
 
-async def rate_of(s: Suite, channel: str, to: str, count: int, received: Any) -> float:
+async def rate_of(s: Suite, channel: str, to: str, count: int, received: Callable[[], int]) -> float:
     async with httpx.AsyncClient(base_url=s.gateway, timeout=60, headers=AUTH_HEADERS) as client:
         started = time.monotonic()
         for first in range(0, count, 50):
@@ -363,20 +363,31 @@ async def drill_rows(s: Suite) -> list[dict[str, Any]]:
     return rows
 
 
+async def delivered_rows(
+    s: Suite, *, name: str, unit: str, what: str, channel: str, to: str, received: Callable[[], int]
+) -> list[dict[str, Any]]:
+    """Messages of ``channel`` through its 2 workers: the rate (row ``name``) and CPU per message."""
+    count = max(int(2000 * SCALE), 100)
+    cpu = CpuMeter(s)
+    rate = await rate_of(s, channel, to, count, received)
+    return [row(name, rate, unit, ">= 300", rate >= 300), *cpu_rows(what, cpu.parts(), received())]
+
+
 async def email_rows(s: Suite) -> list[dict[str, Any]]:
     """Email to the aiosmtpd sink through 2 workers."""
-    rows: list[dict[str, Any]] = []
-    emails = max(int(2000 * SCALE), 100)
-    cpu = CpuMeter(s)
-    email_rate = await rate_of(s, "email", "", emails, lambda: len(s.smtp.received))
-    rows.append(row("notify email to aiosmtpd, 2 workers (noisy)", email_rate, "msg/s", ">= 300", email_rate >= 300))
-    rows += cpu_rows("email", cpu.parts(), len(s.smtp.received))
-    return rows
+    return await delivered_rows(
+        s,
+        name="notify email to aiosmtpd, 2 workers (noisy)",
+        unit="msg/s",
+        what="email",
+        channel="email",
+        to="",
+        received=lambda: len(s.smtp.received),
+    )
 
 
 async def push_rows(s: Suite) -> list[dict[str, Any]]:
     """Encrypted Web Push to the local push service through 2 workers."""
-    rows: list[dict[str, Any]] = []
     async with httpx.AsyncClient() as http:
         subscription = (await http.post(f"{s.push_server.url}/subscriptions")).json()
         await http.post(
@@ -384,12 +395,15 @@ async def push_rows(s: Suite) -> list[dict[str, Any]]:
             headers=AUTH_HEADERS,
             json={"userId": "bench-push", "endpoint": subscription["endpoint"], "keys": subscription["keys"]},
         )
-    pushes = max(int(2000 * SCALE), 100)
-    cpu = CpuMeter(s)
-    push_rate = await rate_of(s, "browser", "bench-push", pushes, lambda: len(s.push.received))
-    rows.append(row("notify web push encrypted, 2 workers (noisy)", push_rate, "push/s", ">= 300", push_rate >= 300))
-    rows += cpu_rows("web push", cpu.parts(), len(s.push.received))
-    return rows
+    return await delivered_rows(
+        s,
+        name="notify web push encrypted, 2 workers (noisy)",
+        unit="push/s",
+        what="web push",
+        channel="browser",
+        to="bench-push",
+        received=lambda: len(s.push.received),
+    )
 
 
 async def in_app_rows(s: Suite) -> list[dict[str, Any]]:
