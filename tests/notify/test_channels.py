@@ -144,20 +144,21 @@ async def test_a_web_push_is_vapid_signed_and_decrypts_with_the_subscription_key
     assert notify.providers.push.refused == []
 
 
-async def test_a_gone_push_subscription_fails_permanently_and_is_removed(notify: Notify) -> None:
+@pytest.mark.parametrize("answer", ["410", "404"])
+async def test_a_gone_push_subscription_fails_permanently_and_is_removed(notify: Notify, answer: str) -> None:
     subscription = await notify.providers.new_push_subscription()
+    # 410: a subscription the browser ended; 404: an endpoint the push service never issued.
+    endpoint = subscription["endpoint"] if answer == "410" else f"{notify.providers.push_server.url}/push/0000"
     request = notify_pb2.RegisterPushSubscriptionRequest(
-        user_id="u2",
-        endpoint=subscription["endpoint"],
-        p256dh=subscription["keys"]["p256dh"],
-        auth=subscription["keys"]["auth"],
+        user_id="u2", endpoint=endpoint, p256dh=subscription["keys"]["p256dh"], auth=subscription["keys"]["auth"]
     )
     await notify.stub.RegisterPushSubscription(request, timeout=5)
     notify.providers.push.subscriptions[subscription["id"]].active = False
-    nid = await notify.send(channel=WEB_PUSH, recipient=to(user_id="u2"), subject="t", body="b")
+    nid = await notify.send(channel=WEB_PUSH, recipient=to(user_id="u2"), subject="t", body="b", max_attempts=3)
     status = await notify.settled(nid)
     assert status.state == FAILED
-    assert "410" in status.last_error
+    assert len(status.attempts) == 1
+    assert f"push service {answer}" in status.last_error
     assert await notify.app.core.users.subscriptions("u2") == []
 
 
