@@ -3,6 +3,8 @@ delays, retries, failures, timeouts, pause, progress and events."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from devsupport.procs import ServiceProcess
@@ -27,6 +29,20 @@ async def test_short_delay_runs_once_due(client: QueueClient, admin: QueueAdmin,
     job = await admin.job(job_id)
     assert job.started_at is not None
     assert job.started_at - job.enqueued_at >= 290
+
+
+async def test_a_jobs_times_are_epoch_ms_of_the_redis_clock_in_order(
+    client: QueueClient, admin: QueueAdmin, shared_worker: ServiceProcess
+) -> None:
+    # Redis runs on this machine: its clock and ours agree to well within the slack.
+    before_ms = time.time() * 1000 - 1000
+    job_id = await client.enqueue("statistics_aggregation")
+    await wait_until(lambda: _state_is(admin, job_id, JobState.COMPLETED), within=10, what="job done")
+    after_ms = time.time() * 1000 + 1000
+    job = await admin.job(job_id)
+    assert job.started_at is not None
+    assert job.finished_at is not None
+    assert before_ms <= job.enqueued_at <= job.started_at <= job.finished_at <= after_ms
 
 
 async def test_transient_failures_are_retried_with_backoff_then_succeed(
