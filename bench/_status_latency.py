@@ -28,24 +28,27 @@ REQUEST = status_pb2.GetSnapshotRequest().SerializeToString()
 
 
 @contextmanager
-def grpc_floor(answer: bytes) -> Iterator[tuple[str, int]]:
-    """A bare grpc.aio server answering GetSnapshot with ``answer`` (bench/_grpc_floor.py):
-    its address and pid."""
+def grpc_floor(answer: bytes, *, layers: bool = False) -> Iterator[tuple[str, int]]:
+    """A bare grpc.aio server answering GetSnapshot with ``answer`` (bench/_grpc_floor.py), or
+    with ``layers`` the same behind the services' server stack: its address and pid."""
     port = free_port()
     with tempfile.NamedTemporaryFile(prefix="sb-floor-", suffix=".bin") as file:
         file.write(answer)
         file.flush()
         args = ["--port", str(port), "--method", SNAPSHOT_METHOD, "--answer", file.name]
-        with module_process("bench._grpc_floor", *args, ready_text="ready") as process:
+        with module_process(
+            "bench._grpc_floor", *args, *(["--layers"] if layers else []), ready_text="ready"
+        ) as process:
             yield f"127.0.0.1:{port}", process.pid
 
 
 def snapshot_reads(
     address: str, server_pid: int, redis_url: str, operators: int, seconds: float = 3.0
 ) -> dict[str, Timing]:
-    """GetSnapshot, the raw Redis read of the same rows (bench/_redis_anchor.py) and the bare
-    gRPC floor answering the same bytes (bench/_grpc_floor.py), timed in alternating rounds,
-    ``seconds`` each: ``"GetSnapshot"``, ``"redis"``, ``"floor"``.
+    """GetSnapshot, the raw Redis read of the same rows (bench/_redis_anchor.py), the bare gRPC
+    floor answering the same bytes and that answer behind our server stack (bench/_grpc_floor.py),
+    timed in alternating rounds, ``seconds`` each: ``"GetSnapshot"``, ``"redis"``, ``"floor"``,
+    ``"stack"``.
 
     Both clients are as plain as their libraries allow, so that the figures compare the servers:
     redis-py's pipeline leaves each row as the serialized bytes Redis holds, and the blocking gRPC
@@ -62,16 +65,24 @@ def snapshot_reads(
         if got != operators:
             raise AssertionError(f"GetSnapshot answered {got} operators, not {operators}")
         redis_pid = int(client.info("server")["process_id"])
-        with grpc_floor(answer) as (floor_address, floor_pid), grpc.insecure_channel(floor_address) as floor_channel:
+        with (
+            grpc_floor(answer) as (floor_address, floor_pid),
+            grpc_floor(answer, layers=True) as (stack_address, stack_pid),
+            grpc.insecure_channel(floor_address) as floor_channel,
+            grpc.insecure_channel(stack_address) as stack_channel,
+        ):
             bare: grpc.UnaryUnaryMultiCallable[bytes, bytes] = floor_channel.unary_unary(SNAPSHOT_METHOD)
-            if bare(REQUEST, timeout=5, metadata=AUTH_METADATA) != answer:
-                raise AssertionError("the gRPC floor does not answer the snapshot's bytes")
+            stack: grpc.UnaryUnaryMultiCallable[bytes, bytes] = stack_channel.unary_unary(SNAPSHOT_METHOD)
+            for floor in (bare, stack):
+                if floor(REQUEST, timeout=5, metadata=AUTH_METADATA) != answer:
+                    raise AssertionError("a gRPC floor does not answer the snapshot's bytes")
             reads = {
                 "GetSnapshot": lambda: call(REQUEST, timeout=5, metadata=AUTH_METADATA),
                 "redis": lambda: raw_read(client),
                 "floor": lambda: bare(REQUEST, timeout=5, metadata=AUTH_METADATA),
+                "stack": lambda: stack(REQUEST, timeout=5, metadata=AUTH_METADATA),
             }
-            servers = {"GetSnapshot": [server_pid], "redis": [redis_pid], "floor": [floor_pid]}
+            servers = {"GetSnapshot": [server_pid], "redis": [redis_pid], "floor": [floor_pid], "stack": [stack_pid]}
             return interleaved_timings(reads, seconds=len(reads) * seconds, servers=servers)
 
 

@@ -11,8 +11,9 @@ center size (:data:`SIZES`: 200 operators / 20 queues / 100 channels, which the 
   Both clients are as plain as their libraries allow (bench/_status_latency.py says how), so
   the ratio compares the servers. Timed in the same rounds, for information: the floor, a bare
   grpc.aio server answering the same bytes with nothing of ours around them
-  (bench/_grpc_floor.py), and the CPU time per call of each client and each server, which a
-  busy machine hardly moves.
+  (bench/_grpc_floor.py), the same answer behind our server stack (``--layers``: call cap,
+  span, logs and metrics, authentication), and the CPU time per call of each client and each
+  server, which a busy machine hardly moves.
 - GetSnapshot throughput with 16 concurrent clients, against the service run as one process
   and with ``GRPC_PROCESSES=2`` (bench/_status_throughput.py). The target row drives the
   service with h2load, a C HTTP/2 load generator; Python clients are information.
@@ -61,20 +62,30 @@ def row(name: str, value: float, unit: str, target: str) -> dict[str, Any]:
 
 
 def read_rows(reads: dict[str, Timing], label: str, targeted: bool) -> Iterator[dict[str, Any]]:
-    """GetSnapshot beside the raw Redis read (judged at the target size) and the gRPC floor."""
+    """GetSnapshot beside the raw Redis read (judged at the target size), the bare gRPC floor and
+    the same answer behind our server stack (the layers, auth on)."""
     pad = "" if targeted else "  "
-    ours, anchor, floor = reads["GetSnapshot"], reads["redis"], reads["floor"]
+    ours, anchor, floor, stack = reads["GetSnapshot"], reads["redis"], reads["floor"], reads["stack"]
     for name, fraction in (("p50", 0.5), ("p99", 0.99)):
-        mine, redis_read, bare = (percentile(timing.latencies, fraction) for timing in (ours, anchor, floor))
+        mine, redis_read, bare, layered = (
+            percentile(timing.latencies, fraction) for timing in (ours, anchor, floor, stack)
+        )
         yield row(f"  status GetSnapshot {name}, 1 client ({label})", mine, "ms", "info")
         yield row(f"  anchor: raw redis-py read of the same rows {name} ({label})", redis_read, "ms", "info")
         yield row(f"  floor: bare grpc.aio server, same answer bytes, {name} ({label})", bare, "ms", "info")
+        yield row(f"  floor behind our server stack, same answer bytes, {name} ({label})", layered, "ms", "info")
         judged = f"{pad}status GetSnapshot {name} / raw Redis read {name} ({label})"
         ratio = ratio_row(judged, mine, redis_read, "Redis")
         yield ratio if targeted else {**ratio, "target": "info", "met": True}
-        floor_ratio = ratio_row(f"  floor {name} / raw Redis read {name} ({label})", bare, redis_read, "Redis")
-        yield {**floor_ratio, "target": "info", "met": True}
-    for what, timing in (("GetSnapshot", ours), ("raw Redis read", anchor), ("bare gRPC floor", floor)):
+        for what, value in (("floor", bare), ("floor behind our server stack", layered)):
+            floor_ratio = ratio_row(f"  {what} {name} / raw Redis read {name} ({label})", value, redis_read, "Redis")
+            yield {**floor_ratio, "target": "info", "met": True}
+    for what, timing in (
+        ("GetSnapshot", ours),
+        ("raw Redis read", anchor),
+        ("bare gRPC floor", floor),
+        ("floor behind our server stack", stack),
+    ):
         yield row(
             f"  CPU per call, {what} ({label})",
             timing.server_cpu_us() + timing.client_cpu_us(),
