@@ -4,7 +4,8 @@ otherwise one gRPC call to the status service.
 Each read returns the finished JSON body (``{"success": true, "data": …, "meta": {…}}``: meta
 holds ``source``, ``stale``, ``asOf`` and ``lastIngestAt``, lists add ``count``), assembled from
 encoded rows: the mirror's, joined as they are (:class:`~gateway.status_json_state.JsonReadState`),
-or the gRPC reply's, converted once.
+or the gRPC reply's, each row converted once and kept by its protobuf encoding
+(:class:`RowJsonCache`), so a row an earlier reply held as it is now is not converted again.
 Both give the same JSON for the same state. A request the mirror cannot answer exactly (a name
 the status service would refuse, an operator or queue it does not hold: the status service
 words the 400 or 404) goes to the status service too.
@@ -12,8 +13,8 @@ words the 400 or 404) goes to the status service too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar, cast
 
 import orjson
 from prometheus_client import Counter
@@ -24,7 +25,7 @@ from gateway.status_mirror import MirrorView, StatusMirror
 from runtime.errors import NotFound
 from runtime.status_model.rules import is_member_row, operator_matches
 
-__all__ = ["STATUS_READS", "StatusReads"]
+__all__ = ["STATUS_READS", "RowJsonCache", "StatusReads"]
 
 STATUS_READS = Counter(
     "switchboard_gateway_status_reads_total", "Status reads by where they were answered from.", ["path"]
@@ -40,8 +41,45 @@ def _plain(name: str | None) -> bool:
     return name is None or (len(name) <= 128 and name.isprintable())
 
 
-def _rows(rows: Iterable[Any], to_json: Callable[[Any], dict[str, Any]]) -> bytes:
-    return orjson.dumps([to_json(row) for row in rows])
+RowT = TypeVar("RowT", status_pb2.Operator, status_pb2.Queue, status_pb2.Channel)
+
+_SPARE_ROWS = 1024
+"""Rows a cache keeps beyond twice the longest reply it converted, before it forgets the old ones."""
+
+
+class RowJsonCache(Generic[RowT]):
+    """Each row's JSON by the row's protobuf encoding: a reply's rows as a JSON array, converting
+    only the rows no earlier reply held as they are now.
+
+    The status service answers every read with the whole rows, and most of them are unchanged
+    since the last read; serializing a row (C) and looking it up costs a small part of building
+    its JSON object (Python). The JSON depends on nothing but the row, so the encoding is an
+    exact key. Rows that changed leave their old entries behind: once the cache holds more than
+    twice the longest reply plus :data:`_SPARE_ROWS`, it keeps only the current reply's rows.
+    """
+
+    def __init__(self, to_json: Callable[[RowT], dict[str, Any]]) -> None:
+        self._to_json: Callable[[RowT], dict[str, Any]] = to_json
+        self._json: dict[bytes, bytes] = {}
+        self._longest = 0
+
+    def __len__(self) -> int:
+        return len(self._json)
+
+    def array(self, rows: Sequence[RowT]) -> bytes:
+        keys = [row.SerializeToString() for row in rows]
+        cached = self._json
+        found: list[bytes | None] = [cached.get(key) for key in keys]
+        if None in found:
+            to_json = self._to_json
+            for index, part in enumerate(found):
+                if part is None:
+                    found[index] = cached[keys[index]] = orjson.dumps(to_json(rows[index]))
+        parts = cast(list[bytes], found)  # every None was filled in
+        self._longest = max(self._longest, len(keys))
+        if len(cached) > 2 * self._longest + _SPARE_ROWS:
+            self._json = dict(zip(keys, parts, strict=True))
+        return b"[" + b",".join(parts) + b"]"
 
 
 def _meta_fields(source: bytes, stale: bool, as_of: float, last_ingest_at: float) -> bytes:
@@ -95,6 +133,9 @@ class StatusReads:
         self.mirror = mirror
         self._stub = stub
         self.timeout_seconds = timeout_seconds
+        self._operators = RowJsonCache(operator_json)
+        self._queues = RowJsonCache(queue_json)
+        self._channels = RowJsonCache(channel_json)
 
     def _view(self, *names: str | None) -> MirrorView | None:
         """The mirror's answer, or None: then the read is one gRPC call (and counted as such)."""
@@ -119,7 +160,7 @@ class StatusReads:
         if paused is not None:
             request.paused = paused
         reply = await self._stub().ListOperators(request, timeout=self.timeout_seconds)
-        return _list_body(_rows(reply.operators, operator_json), len(reply.operators), _meta(reply.meta))
+        return _list_body(self._operators.array(reply.operators), len(reply.operators), _meta(reply.meta))
 
     async def queue_operators(self, queue: str, status: int | None, paused: bool | None) -> bytes:
         """:meth:`operators` of a queue named in the path: NotFound when no such queue is known
@@ -154,7 +195,7 @@ class StatusReads:
         if not reply.operators:
             where = f" in queue {queue}" if queue is not None else ""
             raise NotFound(f"operator {member_id}{where} not found", details={"memberId": member_id})
-        return _list_body(_rows(reply.operators, operator_json), len(reply.operators), _meta(reply.meta))
+        return _list_body(self._operators.array(reply.operators), len(reply.operators), _meta(reply.meta))
 
     async def queues(self) -> bytes:
         view = self._view()
@@ -162,7 +203,7 @@ class StatusReads:
             state = view.state
             return _list_body(state.queues_json(view.now), state.counts()[1], _mirror_meta(view))
         reply = await self._stub().ListQueues(status_pb2.ListQueuesRequest(), timeout=self.timeout_seconds)
-        return _list_body(_rows(reply.queues, queue_json), len(reply.queues), _meta(reply.meta))
+        return _list_body(self._queues.array(reply.queues), len(reply.queues), _meta(reply.meta))
 
     async def queue(self, name: str) -> bytes:
         """One queue with its operators."""
@@ -173,7 +214,7 @@ class StatusReads:
             return _data_body(b'{"queue":' + queue + b',"operators":' + operators + b"}", _mirror_meta(view))
         reply = await self._stub().GetQueue(status_pb2.GetQueueRequest(name=name), timeout=self.timeout_seconds)
         data = b'{"queue":' + orjson.dumps(queue_json(reply.queue)) + b',"operators":'
-        return _data_body(data + _rows(reply.operators, operator_json) + b"}", _meta(reply.meta))
+        return _data_body(data + self._operators.array(reply.operators) + b"}", _meta(reply.meta))
 
     async def channels(self) -> bytes:
         view = self._view()
@@ -181,7 +222,7 @@ class StatusReads:
             state = view.state
             return _list_body(state.channels_json(), state.counts()[2], _mirror_meta(view))
         reply = await self._stub().ListChannels(status_pb2.ListChannelsRequest(), timeout=self.timeout_seconds)
-        return _list_body(_rows(reply.channels, channel_json), len(reply.channels), _meta(reply.meta))
+        return _list_body(self._channels.array(reply.channels), len(reply.channels), _meta(reply.meta))
 
     async def snapshot(self) -> bytes:
         """Operators, queues and channels at one revision."""
@@ -200,9 +241,9 @@ class StatusReads:
             )
         reply = await self._stub().GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=self.timeout_seconds)
         return _snapshot_body(
-            _rows(reply.operators, operator_json),
-            _rows(reply.queues, queue_json),
-            _rows(reply.channels, channel_json),
+            self._operators.array(reply.operators),
+            self._queues.array(reply.queues),
+            self._channels.array(reply.channels),
             timestamp=reply.timestamp,
             source=SOURCE_NAMES.get(reply.source, "unknown").encode(),
             stale=reply.stale,

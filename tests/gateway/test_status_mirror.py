@@ -183,6 +183,10 @@ async def test_mirror_answers_equal_the_status_service_across_changes(
                 expected = snapshot_json(await real_status.stub.GetSnapshot(S.GetSnapshotRequest()))
                 assert snapshot["data"]["revision"] == revision
                 _same_answer({**snapshot["data"], **snapshot["meta"]}, expected)
+                # The gRPC path keeps each row's JSON from the earlier steps: a changed row is new.
+                by_grpc = (await direct.get(f"{API}/snapshot")).json()
+                assert by_grpc["data"]["revision"] == revision
+                _same_answer({**by_grpc["data"], **by_grpc["meta"]}, expected)
                 for path in (
                     "/operators",
                     "/operators?status=in_use",

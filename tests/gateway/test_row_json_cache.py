@@ -1,0 +1,58 @@
+"""The gRPC read path's row cache: each row's JSON kept by the row's protobuf encoding."""
+
+from __future__ import annotations
+
+import orjson
+from switchboard.status.v1 import status_pb2 as S
+
+from gateway.status_json import channel_json, operator_json, queue_json
+from gateway.status_reads import RowJsonCache
+from tests.gateway.fake_status import operator
+
+
+def _operators(count: int, calls_taken: int = 0) -> list[S.Operator]:
+    return [operator("sales", f"PJSIP/{1000 + i}", calls_taken=calls_taken) for i in range(count)]
+
+
+def test_the_array_is_the_rows_converted_one_by_one() -> None:
+    rows = [*_operators(3, calls_taken=4), operator("support", "PJSIP/1000", paused=True)]
+    cache = RowJsonCache(operator_json)
+    expected = orjson.dumps([operator_json(row) for row in rows])
+    assert cache.array(rows) == expected
+    assert cache.array(rows) == expected  # the second time from the cache
+    assert cache.array([]) == b"[]"
+
+
+def test_a_changed_row_is_converted_again_and_an_unchanged_one_is_kept() -> None:
+    cache = RowJsonCache(operator_json)
+    before = _operators(2)
+    cache.array(before)
+    after = [before[0], operator("sales", "PJSIP/1001", status=S.MEMBER_STATUS_IN_USE, in_call=True)]
+    answer = orjson.loads(cache.array(after))
+    assert [row["status"] for row in answer] == ["idle", "in_use"]
+    assert answer == [operator_json(row) for row in after]
+    assert len(cache) == 3  # the old row's entry stays until the cache is trimmed
+
+
+def test_queues_and_channels_keep_their_contract_json() -> None:
+    queues = [
+        S.Queue(name="sales", strategy="ringall", callers=[S.Caller(channel="PJSIP/t-1", waiting_since=1_700_000_000)]),
+        S.Queue(name="support", completed=3, hold_time=12),
+    ]
+    channels = [
+        S.Channel(unique_id="1.1", channel_name="PJSIP/1", started_at=1_700_000_000),
+        S.Channel(unique_id="1.2"),
+    ]
+    for cache, rows, to_json in ((RowJsonCache(queue_json), queues, queue_json),
+                                 (RowJsonCache(channel_json), channels, channel_json)):  # fmt: skip
+        for _ in range(2):
+            assert cache.array(rows) == orjson.dumps([to_json(row) for row in rows])  # type: ignore[arg-type]
+
+
+def test_rows_that_changed_long_ago_are_forgotten() -> None:
+    cache = RowJsonCache(operator_json)
+    for calls in range(2000):  # one operator changing on every reply, 4 unchanged beside it
+        rows = [*_operators(4), operator("support", "PJSIP/2000", calls_taken=calls)]
+        assert orjson.loads(cache.array(rows))[-1]["callsTaken"] == calls
+        # Twice the longest reply plus the spare rows, not one entry per change ever seen.
+        assert len(cache) <= 2 * len(rows) + 1024
