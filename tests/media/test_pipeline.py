@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 
 import pytest
@@ -26,6 +27,14 @@ METADATA_CHUNKS = {b"EXIF", b"XMP ", b"ICCP"}
 
 def run(data: bytes, specs: tuple[VariantSpec, ...] = DEFAULTS, **kwargs: bool) -> ProcessedImage:
     return process_image(data, specs, max_pixels=MAX_PIXELS, **kwargs)
+
+
+@functools.cache
+def processed_photo(name: str) -> ProcessedImage:
+    """A shared photo through the default variants, processed once per run: the tests that each
+    look at one side of a photo's output share its processing (deterministic, and seconds of CPU
+    for the larger photos)."""
+    return run(shared(name))
 
 
 def opened(data: bytes) -> Image.Image:
@@ -54,7 +63,7 @@ def reference(data: bytes, size: tuple[int, int]) -> Image.Image:
 @pytest.mark.parametrize("name", sorted(manifest()))
 def test_every_shared_photo_gives_three_clean_webp_variants(name: str) -> None:
     entry = manifest()[name]
-    result = run(shared(name))
+    result = processed_photo(name)
     assert (result.width, result.height) == tuple(entry.get("display_size", entry["size"]))
     assert [v.name for v in result.variants] == ["thumb", "medium", "large"]
     for v in result.variants:
@@ -71,7 +80,7 @@ def test_every_shared_photo_gives_three_clean_webp_variants(name: str) -> None:
 @pytest.mark.parametrize("name", ["exif_o3_gps_picos.jpg", "exif_o6_gps_dragonfly.jpg", "exif_o7_aitzgorri.jpg"])
 def test_exif_rotated_photos_come_out_upright(name: str) -> None:
     data = shared(name)
-    large = variant(run(data), "large").convert("RGB")
+    large = variant(processed_photo(name), "large").convert("RGB")
     upright = reference(data, large.size)
     stored = opened(data).convert("RGB")
     assert mean_difference(large, upright) < 4
@@ -95,7 +104,7 @@ def test_a_display_p3_photo_is_converted_to_srgb_and_its_profile_dropped() -> No
         original, ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB"), outputMode="RGB"
     )
     assert in_srgb is not None
-    large = variant(run(data), "large").convert("RGB")
+    large = variant(processed_photo("p3_garden.jpg"), "large").convert("RGB")
     assert "icc_profile" not in large.info
     assert mean_difference(large, in_srgb) < 3
     assert mean_difference(large, original.convert("RGB")) > mean_difference(large, in_srgb) + 1
@@ -104,7 +113,7 @@ def test_a_display_p3_photo_is_converted_to_srgb_and_its_profile_dropped() -> No
 @pytest.mark.parametrize("name", ["alpha_yellowflower.png", "arc_alpha.png", "gulp_alpha.png"])
 def test_transparency_survives(name: str) -> None:
     data = shared(name)
-    medium = variant(run(data), "medium")
+    medium = variant(processed_photo(name), "medium")
     assert medium.mode == "RGBA"
     source_alpha = opened(data).getchannel("A").resize(medium.size, Image.Resampling.BILINEAR)
     assert mean_difference(medium.getchannel("A"), source_alpha) < 3
@@ -177,7 +186,7 @@ def test_custom_variants_in_other_formats() -> None:
 
 
 def test_variants_of_equal_pixels_share_one_encoding() -> None:
-    result = run(shared("sk_rocket.jpg"))  # 640×427: medium and large are both the original size
+    result = processed_photo("sk_rocket.jpg")  # 640×427: medium and large are both the original size
     assert result.variants[1].data == result.variants[2].data
 
 
