@@ -6,11 +6,14 @@ One call, :func:`process_image`, does every step on one decode:
    non-image (415) or a declared pixel count over the limit (413) before any decoder runs.
 2. Open with the sniffed format's decoder only. A JPEG is decoded at a reduced DCT scale
    (``draft``: 1/2, 1/4, 1/8) that still leaves a real Lanczos reduction to the largest variant
-   (:func:`dct_scale`): most of a big photo's pixels are never produced.
+   (:func:`dct_scale`): most of a big photo's pixels are never produced. Partial blocks at the
+   right and bottom edges are dropped, as libvips' loader drops them.
 3. Normalise the mode: palette and 1-bit images become RGB(A) or L, 16-bit greyscale is scaled
    (not clipped) to 8 bits, CMYK goes through its ICC profile (or a plain conversion) to RGB.
-4. Resize once to the largest variant (in premultiplied alpha, so transparent edges do not
-   bleed colour; in bands of rows on several threads for a big source), then apply the EXIF
+4. Resize once to the largest variant with libvips' own arithmetic (:mod:`.vips_reduce`: sharp's
+   pixels exactly, premultiplied when there is alpha, one band per thread), or where that does not
+   apply with Pillow's Lanczos (in premultiplied alpha, so transparent edges do not bleed
+   colour; in bands of rows on several threads for a big source), then apply the EXIF
    orientation and convert an embedded ICC profile to sRGB on that smaller image; every further
    variant is resized from the next larger one.
 5. Encode each variant (WebP q85 by default) on a small pool of encoder threads, as soon as
@@ -41,6 +44,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageCms
 
 from runtime.errors import PayloadTooLarge, PermanentError
+from services.media.domain import vips_reduce
 from services.media.domain.sniff import ImageKind, sniff
 from services.media.domain.variants import Fit, OutputFormat, VariantGeometry, VariantSpec, plan_variants
 
@@ -133,16 +137,19 @@ def _render(image: Image.Image, kind: ImageKind, specs: Sequence[VariantSpec], k
     kept_exif = _kept_exif(exif) if keep_metadata else None
     xmp = image.info.get("xmp") if keep_metadata else None
 
+    full, dct = image.size, 1
     if kind is ImageKind.JPEG and plans[0].scale < 1:
         factor = dct_scale(1 / plans[0].scale)
         if factor > 1:
             mode = image.mode if image.mode in ("RGB", "L", "CMYK") else None
             image.draft(mode, (image.width // factor, image.height // factor))
+            scaled = (-(-full[0] // factor), -(-full[1] // factor))  # libjpeg rounds up
+            dct = factor if image.size == scaled else 1
     try:
         image.load()
     except _DECODE_ERRORS as exc:
         raise CorruptImage(f"cannot decode the {kind.name} image: {exc}") from None
-    base, icc = _normalise_mode(image, icc)
+    base, icc = _normalise_mode(_drop_partial_blocks(image, full, dct), icc)
 
     # Each variant is encoded on the encoder threads as soon as its pixels exist, while this
     # thread resizes the next one from it (the encoders only read it). A small source gives
@@ -155,7 +162,9 @@ def _render(image: Image.Image, kind: ImageKind, specs: Sequence[VariantSpec], k
             if previous is None:
                 stored_size = plan.resized[::-1] if swaps else plan.resized
                 shrink = _uniform_shrink(base.size, plan, swaps)
-                working = _resize(base, stored_size, stripes=_stripes(base), shrink=shrink)
+                working = _reduce_like_sharp(base, stored_size, shrink) or _resize(
+                    base, stored_size, stripes=_stripes(base), shrink=shrink
+                )
                 if orientation in _TRANSPOSE:
                     working = working.transpose(_TRANSPOSE[orientation])
                 if icc is not None:
@@ -173,6 +182,28 @@ def _render(image: Image.Image, kind: ImageKind, specs: Sequence[VariantSpec], k
     finally:
         futures.wait(encoding.values())  # never leave an encoder working after an error
     return ProcessedImage(kind, upright[0], upright[1], tuple(rendered[s.name] for s in specs))
+
+
+def _drop_partial_blocks(image: Image.Image, full: tuple[int, int], factor: int) -> Image.Image:
+    """A JPEG decoded at 1/``factor`` keeps only its whole blocks, as libvips' loader does (libjpeg
+    rounds the scaled sides up, libvips crops them down): sharp resizes that image, and so must we
+    to give its pixels."""
+    kept = (full[0] // factor, full[1] // factor)
+    return image if factor == 1 or image.size == kept else image.crop((0, 0, *kept))
+
+
+def _reduce_like_sharp(image: Image.Image, size: tuple[int, int], shrink: float | None) -> Image.Image | None:
+    """``image`` reduced to ``size`` with libvips' arithmetic (:mod:`.vips_reduce`), or ``None``
+    where that does not apply (no shrink, a mode or factor it does not reproduce, a source over
+    :data:`_EXACT_MAX_PIXELS`)."""
+    if shrink is None or image.width * image.height > _EXACT_MAX_PIXELS:
+        return None
+    return vips_reduce.reduce(image, size, shrink, run=_encoders().submit)
+
+
+_EXACT_MAX_PIXELS = 24_000_000
+"""Above this (after DCT scaling) the float32 bands the exact reduction works in cost more memory
+than matching sharp's last bit is worth: Pillow resamples instead."""
 
 
 def _uniform_shrink(source: tuple[int, int], plan: VariantGeometry, swaps: bool) -> float | None:
