@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -11,7 +12,8 @@ from arq.worker import func
 from runtime.errors import InvalidArgument, PayloadTooLarge
 from runtime.queue import codec
 from runtime.queue.keys import JOB_ID_PATTERN, PREFIX, QUEUE_NAME_PATTERN, QueueKeys
-from runtime.queue.spec import QueueSpec, RateLimit, Retention
+from runtime.queue.schedule import Schedule
+from runtime.queue.spec import JobFunction, QueueSpec, RateLimit, Retention
 from runtime.retry import RetryPolicy
 
 
@@ -48,6 +50,12 @@ def test_a_rate_limit_is_read_from_its_setting(text: str, limit: RateLimit) -> N
 @pytest.mark.parametrize("text", ["", "   "])
 def test_an_empty_rate_limit_setting_means_no_limit(text: str) -> None:
     assert RateLimit.parse(text) is None
+
+
+@pytest.mark.parametrize("text", ["30/1m", "30/1h", "30/1min", "30/1x", "30/1X"])
+def test_a_rate_limit_window_in_any_other_unit_is_refused_not_misread(text: str) -> None:
+    with pytest.raises(ValueError, match=f"^could not convert string to float: '{text[3:]}'$"):
+        RateLimit.parse(text)
 
 
 def test_the_rate_limit_window_in_milliseconds() -> None:
@@ -120,12 +128,64 @@ def test_one_worker_slot_one_attempt_and_a_short_lease_are_valid() -> None:
     assert (spec.concurrency, spec.attempts, spec.lease_s) == (1, 1, 0.1)
 
 
+def test_a_queue_takes_schedules_of_its_own_jobs_with_data_they_take() -> None:
+    thumbnails = Schedule("thumbnails", "0 3 * * *", "resize", {"image_id": "img-7f3a"})
+    digest = Schedule("sms-digest", "0 9 * * 1", "sms", {"to": "+4915112345678"})
+    assert media_queue(schedules=[thumbnails, digest]).schedules == [thumbnails, digest]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "problem"),
+    [
+        (
+            Schedule("thumbnails", "0 3 * * *", "thumbnail"),
+            "schedule 'thumbnails': name: unknown job type 'thumbnail' for queue 'media'",
+        ),
+        (
+            Schedule("thumbnails", "0 3 * * *", "resize", {"image_id": "img-7f3a", "height": 240}),
+            "schedule 'thumbnails': data.height: is not a parameter of this job (job 'resize')",
+        ),
+        (
+            Schedule("thumbnails", "0 3 * * *", "resize", {"width": 320}),
+            "schedule 'thumbnails': data.image_id: is required (job 'resize')",
+        ),
+    ],
+)
+def test_a_queue_refuses_a_schedule_of_a_job_it_does_not_have_or_with_data_it_does_not_take(
+    schedule: Schedule, problem: str
+) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(problem)}$"):
+        media_queue(schedules=[schedule])
+
+
+def test_two_schedules_of_one_queue_may_not_share_a_name() -> None:
+    twice = [
+        Schedule("thumbnails", "0 3 * * *", "resize", {"image_id": "img-7f3a"}),
+        Schedule("thumbnails", "30 3 * * *", "resize", {"image_id": "img-9c1d"}),
+    ]
+    with pytest.raises(
+        ValueError, match=re.escape("queue 'media': schedule names must be unique (['thumbnails', 'thumbnails'])")
+    ):
+        media_queue(schedules=twice)
+
+
 # --- job functions ------------------------------------------------------------------------------
 
 
 def test_job_types_are_named_by_their_function_or_their_wrapper() -> None:
     assert sorted(media_queue().function_map) == ["resize", "sms"]
     assert media_queue().function("resize").coroutine is resize
+
+
+def test_a_job_function_built_inside_a_factory_is_named_by_its_own_name() -> None:
+    def media_jobs(bucket: str) -> JobFunction:
+        async def thumbnail(ctx: dict[str, Any], *, image_id: str) -> str:
+            return f"{bucket}/{image_id}"
+
+        return thumbnail
+
+    # Not by its qualified name, "...media_jobs.<locals>.thumbnail": that is no job type a client sends.
+    assert sorted(QueueSpec("media", [media_jobs("switchboard-media")]).function_map) == ["thumbnail"]
 
 
 def test_an_unknown_job_type_is_an_invalid_name() -> None:

@@ -120,16 +120,6 @@ def test_a_bad_schedule_is_refused_naming_the_problem(name: str, cron: str, prob
         Schedule(name, cron, "purge")
 
 
-def test_a_queue_refuses_a_schedule_of_a_job_it_does_not_have_or_with_data_it_does_not_take() -> None:
-    with pytest.raises(ValueError, match="unknown job type 'purge'"):
-        QueueSpec("sched_bad", [record_run], schedules=[Schedule("cleanup", "0 3 * * *", "purge")])
-    with pytest.raises(ValueError, match="schedule 'cleanup'"):
-        QueueSpec("sched_bad", [record_run], schedules=[Schedule("cleanup", "0 3 * * *", "record_run", {"x": 1})])
-    twice = [Schedule("a", "0 3 * * *", "record_run"), Schedule("a", "0 4 * * *", "record_run")]
-    with pytest.raises(ValueError, match="unique"):
-        QueueSpec("sched_bad", [record_run], schedules=twice)
-
-
 # ---- run by workers against Redis -------------------------------------------------------------
 
 
