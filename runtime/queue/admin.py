@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from runtime.queue import codec, lua_admin
 from runtime.queue.events import watch_events
-from runtime.queue.keys import JOB_ID_PATTERN, QUEUE_NAME_PATTERN, QueueKeys
+from runtime.queue.keys import ACTIVE_JOBS, JOB_ID_PATTERN, QUEUE_NAME_PATTERN, QueueKeys
 from runtime.queue.models import JobInfo, JobState, QueueCounts, QueueEvent
 from runtime.queue.spec import QueueSpec
 
@@ -49,7 +49,9 @@ class QueueAdmin:
     async def counts(self) -> QueueCounts:
         k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
-            for key in (k.wait, k.active, k.delayed, k.completed, k.failed):
+            pipe.zcard(k.wait)
+            pipe.zcount(k.active, *ACTIVE_JOBS)
+            for key in (k.delayed, k.completed, k.failed):
                 pipe.zcard(key)
             pipe.llen(k.wait0)
             pipe.exists(k.paused)
@@ -80,9 +82,13 @@ class QueueAdmin:
             async with self.redis.pipeline(transaction=False) as pipe:
                 if job_state in _NEWEST_FIRST:
                     pipe.zrevrange(key, start, stop)
+                    pipe.zcard(key)
+                elif job_state is JobState.ACTIVE:
+                    pipe.zrangebyscore(key, *ACTIVE_JOBS, start=start, num=page_size)
+                    pipe.zcount(key, *ACTIVE_JOBS)
                 else:
                     pipe.zrange(key, start, stop)
-                pipe.zcard(key)
+                    pipe.zcard(key)
                 ids, total = await pipe.execute()
         async with self.redis.pipeline(transaction=False) as pipe:
             for raw in ids:

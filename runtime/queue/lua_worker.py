@@ -175,6 +175,9 @@ for i = 8, #ARGV, 3 do
   key_limits[#key_limits + 1] = {'rk' .. ((i - 5) / 3) .. ':', ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])}
 end
 local wait, wait0, delayed, active = prefix .. 'wait', prefix .. 'wait0', prefix .. 'delayed', prefix .. 'active'
+-- 'active' holds a pin (see runtime/queue/keys.py): a member longer than zset-max-listpack-value,
+-- score +inf, so Redis keeps it a skiplist; compact, every ZADD and ZREM scanned the whole set.
+local ACTIVE_PIN = string.rep('~', 100)
 local deadline_s = tostring(now + lease)
 -- The head of 'delayed' says both whether anything is due and when the next job will be.
 local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
@@ -299,7 +302,7 @@ while got < want and popped < want * 4 + 8 do
   if step == 1 and #top < asked then break end  -- both ran dry
 end
 if got > 0 then
-  redis.call('ZADD', active, unpack(leases))
+  redis.call('ZADD', active, 'inf', ACTIVE_PIN, unpack(leases))
   if rl_max > 0 then
     redis.call('RPUSH', rl, now .. ':' .. got)
     redis.call('SET', rln, used + got)

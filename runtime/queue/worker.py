@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from runtime.logging import get_logger
 from runtime.queue import codec, lua_admin, lua_worker, registry, tracing
 from runtime.queue.execution import ClaimedJob, JobContext, Requeue, decide_failure
+from runtime.queue.keys import ACTIVE_JOBS
 from runtime.queue.metrics import JOBS_BY_STATE, JOBS_TOTAL, RUN_SECONDS, WAIT_SECONDS
 from runtime.queue.scheduler import Clock, Scheduler
 from runtime.queue.spec import QueueSpec
@@ -358,7 +359,9 @@ class Worker:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(k.workers, {self.worker_id: int(time.time() * 1000)})
             pipe.hset(registry.REGISTRY_KEY, mapping=dict(registry.declaration_field(self.spec)))
-            for key in (k.wait, k.active, k.delayed, k.completed, k.failed):
+            pipe.zcard(k.wait)
+            pipe.zcount(k.active, *ACTIVE_JOBS)
+            for key in (k.delayed, k.completed, k.failed):
                 pipe.zcard(key)
             pipe.llen(k.wait0)
             _, _, *counts, waiting0 = await pipe.execute()
