@@ -5,9 +5,10 @@ the two.
 
 Per script: this process drives the scripts exactly as a worker does (the worker's own script
 objects and arguments: claims of :data:`runtime.queue.worker.CLAIM_BATCH`, completions in
-batches of :data:`runtime.queue.worker.COMPLETE_BATCH`, retention as the bench queue's), one
-script kind at a time with the statistics reset before each, so ``cmdstat_evalsha`` is that
-script's alone.
+batches of :data:`runtime.queue.worker.COMPLETE_BATCH`, retention as the bench queue's), claims
+and completions interleaved as a worker runs them; ``cmdstat_evalsha`` is read around every call,
+so each script's microseconds are its own. The redis-server process CPU of the two together is
+shared out between them in proportion to those microseconds.
 """
 
 from __future__ import annotations
@@ -86,46 +87,77 @@ async def script_costs(redis: Redis, spec: QueueSpec, jobs: int) -> list[ScriptC
     client = QueueClient(spec, redis)
     worker = Worker(spec, redis, worker_id="bench-cpu")
     prefix = spec.keys.prefix
-    claimed: list[tuple[str, int]] = []
+    pending: list[tuple[str, int]] = []
+    usec = {"claim": 0, "complete": 0}
+    calls = {"claim": 0, "complete": 0}
+    claimed = 0
+    split = True  # read the usec around every call (a first pass); not in the pass whose CPU counts
 
     async def enqueue_bulk() -> None:
         await client.enqueue_many([JobRequest("noop") for _ in range(jobs)])
 
-    async def claim_all() -> None:
+    async def timed(script: str, call: Any) -> Any:
+        # The usec EVALSHA gained over this call: the script's alone (nothing else runs here).
+        if not split:
+            return await call
+        before = (await evalsha_usec(redis))[1]
+        reply = await call
+        usec[script] += (await evalsha_usec(redis))[1] - before
+        calls[script] += 1
+        return reply
+
+    async def complete(batch: list[tuple[str, int]]) -> None:
+        args: list[Any] = [worker.worker_id, spec.retention.completed, len(batch)]
+        for job_id, attempt in batch:
+            args.extend((job_id, attempt, encode_result(None)))
+        lost = await timed("complete", worker._complete(keys=[prefix], args=args))
+        if lost:
+            raise RuntimeError(f"{len(lost)} completions refused: the measurement is broken")
+
+    async def run_as_a_worker() -> None:
+        # Claims and completions interleaved as a worker of no-op jobs runs them, so the active set
+        # holds what a worker's does (a claim's jobs and the completions not yet flushed), never
+        # the whole backlog at once.
+        nonlocal claimed
         while True:
-            reply = await worker._claim(
-                keys=[prefix], args=[CLAIM_BATCH, worker._lease_ms, worker.worker_id, *worker._limits]
+            reply = await timed(
+                "claim",
+                worker._claim(keys=[prefix], args=[CLAIM_BATCH, worker._lease_ms, worker.worker_id, *worker._limits]),
             )
             rows = reply[2:]
+            for i in range(0, len(rows), CLAIM_FIELDS):
+                pending.append((rows[i].decode(), int(rows[i + 3])))
+            claimed += len(rows) // CLAIM_FIELDS
+            while len(pending) >= (COMPLETE_BATCH if rows else 1):
+                batch, pending[:] = pending[:COMPLETE_BATCH], pending[COMPLETE_BATCH:]
+                await complete(batch)
             if not rows:
                 return
-            for i in range(0, len(rows), CLAIM_FIELDS):
-                claimed.append((rows[i].decode(), int(rows[i + 3])))
-
-    async def complete_all() -> None:
-        result = encode_result(None)
-        for start in range(0, len(claimed), COMPLETE_BATCH):
-            batch = claimed[start : start + COMPLETE_BATCH]
-            args: list[Any] = [worker.worker_id, spec.retention.completed, len(batch)]
-            for job_id, attempt in batch:
-                args.extend((job_id, attempt, result))
-            lost = await worker._complete(keys=[prefix], args=args)
-            if lost:
-                raise RuntimeError(f"{len(lost)} completions refused: the measurement is broken")
 
     async def enqueue_single() -> None:
         for _ in range(SINGLE_ENQUEUES):
             await client.enqueue("noop")
 
-    costs = [
-        await _measured(redis, "enqueue_many (ENQUEUE, 5,000 a call)", jobs, enqueue_bulk),
-        await _measured(redis, f"claim (CLAIM, {CLAIM_BATCH} a call)", jobs, claim_all),
-        await _measured(redis, f"complete (COMPLETE, {COMPLETE_BATCH} a call)", jobs, complete_all),
-        await _measured(redis, "enqueue one at a time (ENQUEUE, 1 a call)", SINGLE_ENQUEUES, enqueue_single),
-    ]
-    if len(claimed) != jobs:
-        raise RuntimeError(f"claimed {len(claimed)} of {jobs} jobs: the measurement is broken")
-    return costs
+    bulk = await _measured(redis, "enqueue_many (ENQUEUE, 5,000 a call)", jobs, enqueue_bulk)
+    await redis.config_resetstat()
+    await run_as_a_worker()
+    # Again without the INFO calls around each script, for the redis-server process CPU, which
+    # is shared out between the two scripts in proportion to their usec in the first pass.
+    split = False
+    await enqueue_bulk()
+    both = await _measured(redis, "claim + complete", jobs, run_as_a_worker)
+    if claimed != 2 * jobs:
+        raise RuntimeError(f"claimed {claimed} of {2 * jobs} jobs: the measurement is broken")
+    total_usec = max(usec["claim"] + usec["complete"], 1)
+    claim_cost, complete_cost = (
+        ScriptCost(name, jobs, calls[key], usec[key], both.process_s * usec[key] / total_usec)
+        for key, name in (
+            ("claim", f"claim (CLAIM, {CLAIM_BATCH} a call)"),
+            ("complete", f"complete (COMPLETE, {COMPLETE_BATCH} a call)"),
+        )
+    )
+    single = await _measured(redis, "enqueue one at a time (ENQUEUE, 1 a call)", SINGLE_ENQUEUES, enqueue_single)
+    return [bulk, claim_cost, complete_cost, single]
 
 
 @dataclass(frozen=True)
