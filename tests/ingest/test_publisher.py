@@ -307,7 +307,7 @@ async def test_a_status_service_still_starting_is_waited_for_at_info_and_a_lost_
         await h.start_server()
         await h.next_batch()
         await h.stop_server()
-        await wait_until(lambda: any(e["event"] == "ingest stream broken" for e in logs), within=10, what="broken log")
+        await wait_until(lambda: any(e["event"] == "ingest stream broken" for e in logs), within=30, what="broken log")
         await publisher.stop()
         await asyncio.wait_for(task, 5)
     await channel.close()
