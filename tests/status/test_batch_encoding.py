@@ -79,6 +79,7 @@ def test_the_tail_completes_the_assembled_changeset(replace_all: bool) -> None:
         (1.0, 1_796_211_194_750, 1_796_211_194.75),  # the ms field wins over the seconds
         (EMITTED_AT, 0, EMITTED_AT),  # an ingest older than emitted_at_ms
         (0.0, 0, 0.0),  # never
+        (5.0, 1, 0.001),  # the smallest ms value still wins over the seconds
     ],
 )
 def test_a_batch_was_emitted_at_its_ms_field_else_its_deprecated_seconds(
