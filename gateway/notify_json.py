@@ -48,8 +48,16 @@ def status_json(s: notify_pb2.DeliveryStatus) -> dict[str, Any]:
         "subject": s.subject,
         "priority": s.priority,
         "state": state_name(s.state),
+        # "at" is the contract's name for an attempt's instant; "attemptedAt" shipped first and
+        # stays (docs/api-conventions.md, "Time").
         "attempts": [
-            {"attempt": a.attempt, "attemptedAt": _ms_or_none(a.at_ms), "ok": a.ok, "error": a.error}
+            {
+                "attempt": a.attempt,
+                "at": _ms_or_none(a.at_ms),
+                "attemptedAt": _ms_or_none(a.at_ms),
+                "ok": a.ok,
+                "error": a.error,
+            }
             for a in s.attempts
         ],
         "lastError": s.last_error,

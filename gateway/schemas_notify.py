@@ -31,7 +31,8 @@ __all__ = [
 
 class DeliveryAttempt(Schema):
     attempt: int
-    attemptedAt: At
+    at: At = Field(description="When the attempt was made, epoch ms: the name the notifications contract gives it.")
+    attemptedAt: At = Field(description="The same instant as `at`, published first and kept for the callers using it.")
     ok: bool
     error: str
 

@@ -16,6 +16,11 @@ GRPC_CODE = re.compile(r"^[A-Z][A-Z_]*$")
 EPOCH_MS_AFTER_2001 = 10**12
 TIME_WORDS = {"at", "time", "timestamp", "since", "when", "date"}
 """Names that say "a time" without saying instant (``…At``) or duration (``…Ms``)."""
+CONTRACT_TIMES = (".attempts[].at",)
+"""Time keys a contract for outside users names, excused from TIME_WORDS but still epoch ms: a
+notification attempt's ``at`` (docs/api-conventions.md, "Time"). Matched on the key's path with
+list indices dropped."""
+INDEX = re.compile(r"\[\d+\]")
 OPAQUE = {"result", "progress", "detail", "jobSchemas", "variables"}
 """Values that are the caller's or a job's own JSON: their keys are not ours to name."""
 
@@ -50,9 +55,11 @@ def _walk(value: Any, path: str, problems: list[str]) -> None:
         if not CAMEL.fullmatch(key):
             problems.append(f"{where}: not camelCase")
         lowered = key.lower()
-        if lowered in TIME_WORDS or key.endswith("Time") or key.endswith("Since"):
+        contract_time = INDEX.sub("[]", where).endswith(CONTRACT_TIMES)
+        if not contract_time and (lowered in TIME_WORDS or key.endswith("Time") or key.endswith("Since")):
             problems.append(f"{where}: a time must be named …At (epoch ms) or …Ms (duration)")
-        if key.endswith("At") and not (item is None or (_is_int(item) and item > EPOCH_MS_AFTER_2001)):
+        instant = key.endswith("At") or contract_time
+        if instant and not (item is None or (_is_int(item) and item > EPOCH_MS_AFTER_2001)):
             problems.append(f"{where}: {item!r} is not epoch milliseconds (int) or null")
         if key.endswith("Ms") and not (item is None or _is_int(item)):
             problems.append(f"{where}: {item!r} is not integer milliseconds or null")

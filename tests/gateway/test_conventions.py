@@ -56,6 +56,20 @@ def test_the_check_catches_what_the_convention_forbids() -> None:
     assert any(p.startswith("envelope keys") for p in problems)
 
 
+def test_a_notification_attempts_at_is_the_one_key_named_at_and_it_is_still_epoch_ms() -> None:
+    at = 1_700_000_000_000
+    listed = {"success": True, "data": [{"attempts": [{"at": at, "attemptedAt": at}, {"at": None}]}]}
+    assert convention_breaks(listed) == []
+    assert convention_breaks({"success": True, "data": {"attempts": [{"at": 1_700_000_000.5}]}}) == [
+        "$.data.attempts[0].at: 1700000000.5 is not epoch milliseconds (int) or null"
+    ]
+    elsewhere = convention_breaks({"success": True, "data": {"at": at, "attempts": [{"ok": True, "job": {"at": at}}]}})
+    assert elsewhere == [
+        "$.data.at: a time must be named …At (epoch ms) or …Ms (duration)",
+        "$.data.attempts[0].job.at: a time must be named …At (epoch ms) or …Ms (duration)",
+    ]
+
+
 async def test_every_api_operation_refuses_an_unknown_query_parameter_naming_it(live_gateway: LiveGateway) -> None:
     async with httpx.AsyncClient(base_url=live_gateway.url, timeout=10, headers=AUTH_HEADERS) as client:
         spec = (await client.get("/openapi.json")).json()

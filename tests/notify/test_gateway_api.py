@@ -79,6 +79,8 @@ async def test_a_sent_email_reports_its_delivery_with_every_attempt(api: Api) ->
     assert status["to"] == "ann@example.com"
     assert [(a["attempt"], a["ok"]) for a in status["attempts"]] == [(1, True)]
     assert status["deliveredAt"] >= status["createdAt"]
+    # The attempt's instant under the contract's name and under the name published first.
+    assert status["attempts"][0]["at"] == status["attempts"][0]["attemptedAt"] == status["deliveredAt"]
     assert set(status) >= {"notificationId", "lastError", "nextAttemptAt"}
 
 
