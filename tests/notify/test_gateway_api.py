@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
+from switchboard.notify.v1 import notify_pb2
 
 from devsupport.auth import AUTH_HEADERS
 from devsupport.waiting import wait_until
@@ -49,8 +51,9 @@ class Api:
         return data
 
 
-@pytest.fixture
-async def api(redis_url: str, tmp_path: Path, providers: Providers) -> AsyncIterator[Api]:
+@contextlib.asynccontextmanager
+async def open_api(redis_url: str, tmp_path: Path, providers: Providers, **overrides: Any) -> AsyncIterator[Api]:
+    """The gateway and the notify service with its workers, settings as the tests' plus ``overrides``."""
     settings = notify_settings(redis_url, tmp_path, providers)
     gateway = LiveGateway(
         create_app(GatewaySettings(notify_addr=settings.notify_addr, gateway_status_mirror=False, sse_ping_seconds=1))
@@ -61,6 +64,7 @@ async def api(redis_url: str, tmp_path: Path, providers: Providers) -> AsyncIter
         providers,
         notify_addr=settings.notify_addr,
         sms_status_callback_url=gateway.url + SMS_STATUS,
+        **overrides,
     )
     async with running_notify(settings, providers) as notify:
         await gateway.start()
@@ -69,6 +73,12 @@ async def api(redis_url: str, tmp_path: Path, providers: Providers) -> AsyncIter
                 yield Api(http, notify, gateway)
         finally:
             await gateway.stop()
+
+
+@pytest.fixture
+async def api(redis_url: str, tmp_path: Path, providers: Providers) -> AsyncIterator[Api]:
+    async with open_api(redis_url, tmp_path, providers) as started:
+        yield started
 
 
 async def test_a_sent_email_reports_its_delivery_with_every_attempt(api: Api) -> None:
@@ -82,6 +92,28 @@ async def test_a_sent_email_reports_its_delivery_with_every_attempt(api: Api) ->
     # The attempt's instant under the contract's name and under the name published first.
     assert status["attempts"][0]["at"] == status["attempts"][0]["attemptedAt"] == status["deliveredAt"]
     assert set(status) >= {"notificationId", "lastError", "nextAttemptAt"}
+
+
+async def test_a_notification_reads_sending_while_the_provider_holds_its_answer_then_delivered(
+    redis_url: str, tmp_path: Path, providers: Providers
+) -> None:
+    # The provider's timeout outlasts any wait of this test: the send stays on the wire until released.
+    async with open_api(redis_url, tmp_path, providers, notify_provider_timeout_s=120.0) as api:
+        providers.bot.hold_answers()
+        try:
+            (nid,) = await api.send(channel="telegram", to="4242", text="Queue sales: 5 waiting")
+            await wait_until(lambda: providers.bot.holding == 1, within=30, what="the send to reach the Bot API")
+            on_the_wire = (await api.http.get(f"/api/notifications/{nid}")).json()["data"]
+            over_grpc = await api.notify.status(nid)
+        finally:
+            providers.bot.release_answers()
+        assert (on_the_wire["state"], on_the_wire["attempts"], on_the_wire["deliveredAt"]) == ("sending", [], None)
+        assert over_grpc.state == notify_pb2.DELIVERY_STATE_SENDING
+        assert providers.bot.accepted == []  # nothing judged, nothing accepted, while held
+        done = await api.settled(nid)
+    assert done["state"] == "delivered"
+    assert [(a["attempt"], a["ok"]) for a in done["attempts"]] == [(1, True)]
+    assert [m["text"] for m in providers.bot.accepted] == ["Queue sales: 5 waiting"]
 
 
 async def test_several_recipients_get_one_notification_each_and_a_key_answers_the_same_ids(api: Api) -> None:

@@ -6,7 +6,10 @@ one per second per chat, ``group_per_minute`` per minute per group chat (negativ
 over a limit is answered 429 with ``retry_after`` and the whole bot is paused that long, as
 Telegram does; sends that arrive during a pause are counted (``sentDuringPause``) and refused.
 ``blocked`` chats get 403 "bot was blocked by the user", ``unknown`` ones 400 "chat not found",
-and ``flood_ratio`` of sends get a 429 with ``flood_retry_after`` (a drill).
+and ``flood_ratio`` of sends get a 429 with ``flood_retry_after`` (a drill). Between
+:meth:`BotApiState.hold_answers` and :meth:`BotApiState.release_answers` each ``sendMessage``
+waits before it is judged (``holding`` counts them): a provider slow to answer, on cue, so a test
+can read what a sender shows while its send is on the wire.
 
 ``POST /_control`` changes those settings (JSON), ``GET /_log`` returns what was accepted and
 the counters, ``POST /_reset`` clears them.
@@ -15,6 +18,7 @@ the counters, ``POST /_reset`` clears them.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import random
 import time
@@ -51,6 +55,28 @@ class BotApiState:
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], float] = time.monotonic
     """What the windows and pauses are measured by (a test steps it by hand)."""
+    holding: int = 0
+    """Sends waiting for :meth:`release_answers`."""
+    _answering: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._answering.set()
+
+    def hold_answers(self) -> None:
+        """Sends from now on wait, unanswered, until :meth:`release_answers`."""
+        self._answering.clear()
+
+    def release_answers(self) -> None:
+        self._answering.set()
+
+    async def answer_when_released(self) -> None:
+        if self._answering.is_set():
+            return
+        self.holding += 1
+        try:
+            await self._answering.wait()
+        finally:
+            self.holding -= 1
 
     def reset(self) -> None:
         self.accepted.clear()
@@ -133,6 +159,7 @@ def create_app(state: BotApiState) -> web.Application:
             return web.json_response(
                 {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"}, status=400
             )
+        await state.answer_when_released()
         status, payload = state.send(chat, text)
         return web.json_response(payload, status=status)
 
