@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
 import urllib.request
 
 from devsupport.ports import free_port
 from devsupport.procs import SpawnService
 from devsupport.redis_server import RedisServer
-from devsupport.waiting import wait_until_blocking
-
-
-def probe(url: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
-
-
-def wait_for(url: str, status: int) -> dict:
-    def answered() -> dict | None:
-        try:
-            code, body = probe(url)
-        except (urllib.error.URLError, OSError):
-            return None
-        return body if code == status else None
-
-    return wait_until_blocking(answered, within=30, what=f"{url} answering {status}", interval=0.1)
+from tests.support.http_probes import probe, wait_for
 
 
 def test_a_redis_outage_makes_the_worker_unready_but_still_live(
