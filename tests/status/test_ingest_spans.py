@@ -1,4 +1,4 @@
-"""An ingested batch continues the ingest's trace: apply span, then this replica's watch fan-out."""
+"""An ingested batch continues the ingest's trace: apply span (linked to its stream), then the watch fan-out."""
 
 from __future__ import annotations
 
@@ -102,3 +102,23 @@ async def test_a_batch_without_a_trace_context_gets_no_span(
     status.app.service.hub.subscribe()
     await status.ingest(batch(op_up("sales", "PJSIP/1")))
     assert not {"status.ingest.apply", "status.watch.fanout"} & by_name(exporter).keys()
+
+
+def test_an_apply_span_links_the_ingest_stream_the_batch_arrived_on(
+    spans: tuple[trace.Tracer, InMemorySpanExporter],
+) -> None:
+    # The batch's own trace is its parent; the long-lived stream (one server span for hours of
+    # batches) is only linked, so each batch stays a short trace of its own.
+    tracer, exporter = spans
+    with tracer.start_as_current_span("ingest.batch", kind=trace.SpanKind.PRODUCER) as producer:
+        traced = batch(op_up("sales", "PJSIP/1"))
+        traced.trace_context.update(inject_context())
+    with tracer.start_as_current_span("Ingest", kind=trace.SpanKind.SERVER) as stream:
+        [apply] = ingest_tracing.start([traced])
+    assert apply is not None
+    apply.end()
+
+    finished = by_name(exporter)["status.ingest.apply"]
+    assert finished.parent is not None
+    assert finished.parent.span_id == producer.get_span_context().span_id
+    assert [link.context.span_id for link in finished.links] == [stream.get_span_context().span_id]
