@@ -184,7 +184,7 @@ run: venv proto bytecode
 	$(PY) -m scripts.run_local
 
 # Two replicas of every process on one Redis; kill -9 one of each in turn; prints a JSON summary
-# (failed calls per phase, ingest takeover time, lost jobs) and fails if an accepted job was lost.
+# (failed calls per phase, ingest takeover time beside its bound, lost jobs) and fails if an accepted job was lost.
 drill: venv proto bytecode
 	$(PY) -m scripts.drill
 

@@ -14,13 +14,13 @@ the lease), left dead for ``--down-seconds``, and started again; the drill goes 
 kind while it starts (each kind always keeps its other replica), and once every restarted
 replica is ready the load runs a last calm period against all of them. The drill counts the
 failed calls of each phase with their reasons (a call counts as failed in the phase it failed in,
-so one in flight at a kill counts for that kill), measures how long the ingest standby
-took to take over (from the kill to its first write under a new lease; the bound is lease +
-poll), and finally waits for every accepted job to complete, every accepted notification to be
-delivered and every accepted upload to be ready, synced, and in the bucket (original and every
-variant). It prints a JSON summary; exit status 0 when nothing accepted was lost, the standby
-took over, every kind of call kept answering through every failover and once all were back, and
-no call failed while every replica was up.
+so one in flight at a kill counts for that kill), measures how long the ingest standby took to
+take over (from the kill until it held the lease, and until its first write under it) and prints
+that beside its bound, lease + poll, then waits for every accepted job to complete, every
+accepted notification to be delivered and every accepted upload to be ready, synced, and in the
+bucket (original and every variant). It prints a JSON summary; exit status 0 when nothing
+accepted was lost, the standby took over, every kind of call kept answering through every
+failover and once all were back, and no call failed while every replica was up.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from devsupport.redis_server import RedisServer
 from devsupport.s3_server import S3Server
 from devsupport.waiting import wait_until_blocking
 from scripts.drill_load import CALLS, Load, http_json
+from scripts.drill_takeover import INGEST_LEASE_MS, INGEST_POLL_SECONDS, Takeover, takeover_line, takeover_summary
 from services.ami_ingest import keys as ingest_keys
 from services.media.store import s3_client
 
@@ -85,8 +86,6 @@ MEDIA_KINDS = ("media", "media_worker", "media_sync_worker")
 """They share one media directory, as their pods share the media-data volume."""
 BUCKET = "switchboard-drill"
 S3_KEY = "drill"
-INGEST_LEASE_MS = 2000
-INGEST_POLL_SECONDS = 1.0
 READY_SECONDS = 90.0
 CALM_PHASES = ("warm-up", "steady", "all back")
 """The load's phases with every replica up: no call may fail in them."""
@@ -163,7 +162,7 @@ class Drill:
                 replica.env = {**common, **own}
         self.feed = ServiceProcess.module("services.ami_ingest.simulator", "--port", str(ami_port), env=common)
         self.redis = redis.Redis.from_url(redis_url)
-        self.takeover_seconds: float | None = None
+        self.takeover: Takeover | None = None
         self.restarted: list[Replica] = []
 
     def start(self) -> None:
@@ -215,7 +214,7 @@ class Drill:
         killed_at = time.time()
         replica.process.kill()
         if kind == "ami_ingest":
-            self.takeover_seconds = self.takeover(killed_token, killed_at)
+            self.takeover = self.measure_takeover(killed_token, killed_at)
         time.sleep(self.down_seconds)  # the load keeps running against the surviving replica
         load.phase = f"{kind} restarting"
         replica.start()
@@ -227,9 +226,9 @@ class Drill:
         for replica in self.restarted:
             replica.wait_ready()
 
-    def takeover(self, killed_token: str, killed_at: float) -> float:
-        """Seconds from killing the lease holder until the standby, under a new lease, wrote to the
-        status service (a batch the dead leader had in flight does not count)."""
+    def measure_takeover(self, killed_token: str, killed_at: float) -> Takeover:
+        """From killing the lease holder until the standby held the lease, and until it wrote to
+        the status service under it (a batch the dead leader had in flight does not count)."""
         within = INGEST_LEASE_MS / 1000 * 6 + 30
         wait_until_blocking(
             lambda: self.lease_token() not in ("", killed_token),
@@ -244,7 +243,9 @@ class Drill:
             what="the new leader writing to the status service",
             interval=0.1,
         )
-        return round(time.time() - killed_at, 2)
+        return Takeover(
+            lease_taken_seconds=round(taken_at - killed_at, 2), first_write_seconds=round(time.time() - killed_at, 2)
+        )
 
     def read(self, url: str) -> dict[str, Any] | None:
         """The ``data`` of a gateway answer; None when the gateway does not know it (404)."""
@@ -369,8 +370,7 @@ def run(workdir: Path, redis_url: str, s3_url: str, *, down_seconds: float, calm
             name: {"ok": sum(tally.ok.values()), "failed": dict(tally.failed), "why": dict(tally.why)}
             for name, tally in load.tallies.items()
         },
-        "ingest_takeover_seconds": drill.takeover_seconds,
-        "ingest_lease_plus_poll_seconds": INGEST_LEASE_MS / 1000 + INGEST_POLL_SECONDS,
+        "ingest_takeover": takeover_summary(drill.takeover),
         "answered_through_every_failover": answered,
         "failed_outside_failover": failed_outside_failover,
         "seconds": seconds,
@@ -380,7 +380,7 @@ def run(workdir: Path, redis_url: str, s3_url: str, *, down_seconds: float, calm
         and not undelivered
         and not unsynced
         and not not_in_bucket
-        and drill.takeover_seconds is not None
+        and drill.takeover is not None
         and answered
         and not failed_outside_failover
         and bool(load.accepted and load.notified and load.uploaded)
@@ -396,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sb-drill-") as tmp, dependencies(Path(tmp)) as (redis_url, s3_url):
         summary = run(Path(tmp), redis_url, s3_url, down_seconds=args.down_seconds, calm_seconds=args.calm_seconds)
     print(json.dumps(summary, indent=2))
+    if summary["ingest_takeover"] is not None:
+        print(takeover_line(summary["ingest_takeover"]))
     return 0 if summary["passed"] else 1
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from scripts import drill
+from scripts.drill_takeover import takeover_line
 
 pytestmark = pytest.mark.slow
 
@@ -18,6 +19,8 @@ def test_killing_one_replica_of_each_process_in_turn_loses_nothing_accepted(tmp_
     with drill.dependencies(tmp_path) as (redis_url, s3_url):
         summary = drill.run(tmp_path, redis_url, s3_url, down_seconds=1.5, calm_seconds=1.0)
     print(json.dumps(summary, indent=2))  # the figures, for `pytest -s`
+    if summary["ingest_takeover"] is not None:
+        print(takeover_line(summary["ingest_takeover"]))
 
     assert summary["accepted_jobs"] > 0
     assert summary["lost_jobs"] == []
@@ -28,7 +31,9 @@ def test_killing_one_replica_of_each_process_in_turn_loses_nothing_accepted(tmp_
     assert summary["unsynced_uploads"] == []
     assert summary["uploads_missing_from_the_bucket"] == []
     # The standby took the lease over: the status service saw an ingest write again after the kill.
-    assert summary["ingest_takeover_seconds"] is not None
+    # How fast is printed beside the bound (lease + poll), not asserted: a wall-clock figure of
+    # processes sharing two cores (see scripts/drill_takeover.py).
+    assert summary["ingest_takeover"] is not None
     # Every kind of call kept answering through the surviving replicas, and once all were back.
     assert summary["answered_through_every_failover"]
     # Errors only during failover: none before the first kill or once every replica was back.
