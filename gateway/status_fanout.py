@@ -23,7 +23,11 @@ in one write), so a slow moment costs fewer writes, not more.
   250 clients ~25 change sets/s against ~350 coming), and the feed fell behind the status service
   for good (the backlog sat in gRPC's buffers, so the service never skipped it ahead). So the feed
   wakes its clients at most every :data:`FLUSH_INTERVAL_S`: the reads in between are cheap, and a
-  client's write carries every frame since its last one.
+  client's write carries every frame since its last one. That interval is counted from the end of
+  the clients' writes, not from the first frame after a wake: counted from the frame, N writes
+  longer than the interval (100 clients at 0.3 ms, or one stall of the process) used the whole
+  interval up, the next turn woke every client again for a frame or two, and the feed was back to
+  one read per N writes, for good.
 - **Slow clients.** A client with more than :data:`MAX_PENDING_FRAMES` frames not yet written gets
   an ``error`` event (RESOURCE_EXHAUSTED) and its stream ends; EventSource reconnects and starts
   from a fresh snapshot. Nobody else waits for it.
@@ -147,6 +151,11 @@ class _Feed:
         self._stub = stub
         self._on_end = on_end
         self._flush: asyncio.TimerHandle | None = None
+        self._unannounced = False
+        """Frames were published since the clients were last woken."""
+        self._writing = False
+        """The clients just woken write in the loop's next turn; the interval starts after that."""
+        self._ended = False
         self._task = asyncio.create_task(self._run(), name=f"status-fanout {','.join(queues) or '*'}")
 
     @property
@@ -172,6 +181,7 @@ class _Feed:
                 self.started.set_exception(error)
         finally:
             call.cancel()
+            self._ended = True
             if self._flush is not None:
                 self._flush.cancel()
             self._on_end(self)
@@ -196,13 +206,27 @@ class _Feed:
             client.push(frame, wake=first)  # the snapshot at once; later frames at the feed's pace
         if first:
             self.started.set_result(None)
-        elif self._flush is None:
+        else:
+            self._unannounced = True
+            self._schedule_wake()
+
+    def _schedule_wake(self) -> None:
+        if self._flush is None and self._unannounced and not self._writing and not self._ended:
             self._flush = asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self._wake)
 
     def _wake(self) -> None:
         self._flush = None
+        self._unannounced = False
         for client in self.clients:
             client.wake()
+        # Each woken client's task was just scheduled; a callback scheduled now runs after them
+        # (the loop runs callbacks in the order they were scheduled), once they have written.
+        self._writing = True
+        asyncio.get_running_loop().call_soon(self._written)
+
+    def _written(self) -> None:
+        self._writing = False
+        self._schedule_wake()
 
     def frames_after(self, revision: int) -> list[bytes] | None:
         """The frames after ``revision``, or None when the feed no longer holds all of them."""
