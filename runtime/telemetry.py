@@ -49,6 +49,7 @@ from runtime import trace_export
 from runtime.config import CommonSettings
 from runtime.grpc_layers import HandlerLayer
 from runtime.grpc_types import MethodHandler
+from runtime.grpc_wrap import stream_items
 
 __all__ = [
     "configure_process_telemetry",
@@ -167,7 +168,8 @@ class _RpcSpans:
         service, _, name = method.lstrip("/").rpartition("/")
         self.attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
-    def start(self, context: grpc.aio.ServicerContext) -> tuple[trace.Span, object]:
+    def start(self, context: grpc.aio.ServicerContext) -> tuple[trace.Span, otel_context.Context]:
+        """The call's span, begun, and the context its behavior runs in (attached by the caller)."""
         metadata = context.invocation_metadata()
         carrier = {item[0]: item[1] for item in metadata} if metadata else {}
         # Most calls carry no trace context (a dashboard's read, a probe): the propagators then
@@ -178,23 +180,21 @@ class _RpcSpans:
         if user_agent:
             attributes["rpc.user_agent"] = user_agent
         span = self.tracer.start_span(self.method, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes)
-        return span, otel_context.attach(trace.set_span_in_context(span, parent))
+        return span, trace.set_span_in_context(span, parent)
 
     @staticmethod
-    def end(span: trace.Span, token: object, context: grpc.aio.ServicerContext, error: BaseException | None) -> None:
-        try:
-            if isinstance(error, asyncio.CancelledError):
-                code = grpc.StatusCode.CANCELLED
-            else:
-                code = _code_of(context, failed=error is not None)
-            span.set_attribute("rpc.grpc.status_code", code.value[0])
-            if error is not None and not isinstance(error, (grpc.aio.AbortError, asyncio.CancelledError)):
-                span.record_exception(error)
-            if code in _SERVER_FAULTS:
-                span.set_status(Status(StatusCode.ERROR, f"{code}:{_details_of(context)}"))
-            span.end()
-        finally:
-            otel_context.detach(token)  # type: ignore[arg-type]
+    def end(span: trace.Span, context: grpc.aio.ServicerContext, error: BaseException | None) -> None:
+        # GeneratorExit: a stream closed from outside, after grpc.aio left it (see _stream).
+        if isinstance(error, (asyncio.CancelledError, GeneratorExit)):
+            code = grpc.StatusCode.CANCELLED
+        else:
+            code = _code_of(context, failed=error is not None)
+        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        if error is not None and not isinstance(error, (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit)):
+            span.record_exception(error)
+        if code in _SERVER_FAULTS:
+            span.set_status(Status(StatusCode.ERROR, f"{code}:{_details_of(context)}"))
+        span.end()
 
     def wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         kwargs = {
@@ -213,27 +213,42 @@ class _RpcSpans:
 
     def _unary(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
         async def traced(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            span, token = self.start(context)
+            span, span_context = self.start(context)
+            token = otel_context.attach(span_context)
             try:
                 result = await behavior(request, context)
             except BaseException as error:
-                self.end(span, token, context, error)
+                self.end(span, context, error)
                 raise
-            self.end(span, token, context, None)
+            finally:
+                otel_context.detach(token)
+            self.end(span, context, None)
             return result
 
         return traced
 
     def _stream(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
         async def traced(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            span, token = self.start(context)
+            span, span_context = self.start(context)
             try:
-                async for response in behavior(request, context):
-                    yield response
+                async with contextlib.aclosing(stream_items(behavior(request, context))) as responses:
+                    while True:
+                        # The span is current while the behavior runs, and never across a yield:
+                        # grpc.aio leaves this generator suspended when the call is cancelled or
+                        # aborted in a write, and Python closes it later in a task of its own, whose
+                        # context cannot detach a token attached here.
+                        token = otel_context.attach(span_context)
+                        try:
+                            response = await anext(responses)
+                        except StopAsyncIteration:
+                            break
+                        finally:
+                            otel_context.detach(token)
+                        yield response
             except BaseException as error:
-                self.end(span, token, context, error)
+                self.end(span, context, error)
                 raise
-            self.end(span, token, context, None)
+            self.end(span, context, None)
 
         return traced
 

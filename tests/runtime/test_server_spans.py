@@ -54,6 +54,13 @@ async def count(request: bytes, context: grpc.aio.ServicerContext) -> AsyncItera
         yield str(i).encode()
 
 
+async def endless(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+    # Nothing awaited between replies: the call waits in grpc.aio's write of each one, so the
+    # caller's cancel reaches it there, outside this generator.
+    while True:
+        yield b"x" * 1024
+
+
 @pytest.fixture(params=["layered", "interceptors"])
 async def traced(request: pytest.FixtureRequest) -> AsyncIterator[tuple[grpc.aio.Channel, InMemorySpanExporter]]:
     """A server with the span and log/metrics layers, wrapped around the handlers as they are
@@ -75,6 +82,7 @@ async def traced(request: pytest.FixtureRequest) -> AsyncIterator[tuple[grpc.aio
         "Invalid": grpc.unary_unary_rpc_method_handler(invalid),
         "Crash": grpc.unary_unary_rpc_method_handler(crash),
         "Count": grpc.unary_stream_rpc_method_handler(count),
+        "Endless": grpc.unary_stream_rpc_method_handler(endless),
     }
     registrar.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), registrar)
@@ -207,3 +215,26 @@ async def test_each_connection_s_calls_name_their_own_peer_port(
             assert attributes["net.peer.name"] == "localhost"
             ports.add(attributes["net.peer.port"])
     assert len(ports) == 2
+
+
+async def test_a_stream_its_caller_cancels_ends_its_span_cancelled_and_detaches_in_its_own_context(
+    traced: tuple[grpc.aio.Channel, InMemorySpanExporter], caplog: pytest.LogCaptureFixture
+) -> None:
+    """grpc.aio leaves a stream's generator suspended when the call is cancelled in a write, and
+    Python closes it later in a task of its own: a context attached across the generator's yields
+    was then detached there ("Token ... was created in a different Context", logged as an error)."""
+    channel, exporter = traced
+    endless_stream: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(f"/{SERVICE}/Endless")
+    call = endless_stream(b"", timeout=30)
+    assert await call.read() == b"x" * 1024
+    call.cancel()
+    await wait_until(
+        lambda: any(s.name.endswith("/Endless") for s in exporter.get_finished_spans()),
+        within=30,
+        what="the stream's span ended",
+    )
+    for span in exporter.get_finished_spans():
+        assert dict(span.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
+        assert span.status.status_code is StatusCode.UNSET
+        assert not span.events  # no exception recorded: the caller went away
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("opentelemetry")] == []
