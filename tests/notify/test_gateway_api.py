@@ -116,6 +116,34 @@ async def test_a_notification_reads_sending_while_the_provider_holds_its_answer_
     assert [m["text"] for m in providers.bot.accepted] == ["Queue sales: 5 waiting"]
 
 
+async def test_an_email_in_html_or_from_a_template_reaches_the_mail_as_the_gateway_was_given_it(
+    api: Api, providers: Providers
+) -> None:
+    html = "<p><b>5</b> waiting in sales</p>"
+    (given,) = await api.send(channel="email", to="ann@example.com", subject="Queue sales", text="5 waiting", html=html)
+    welcome = {"name": "Bob", "company": "Acme", "login_url": "https://acme.example/login"}
+    (templated,) = await api.send(channel="email", to="bob@example.com", template="welcome", data=welcome)
+    assert [(await api.settled(nid))["state"] for nid in (given, templated)] == ["delivered", "delivered"]
+    mails = {mail.rcpt_tos[0]: mail.message for mail in await asyncio.to_thread(providers.smtp.wait_for, 2)}
+    ann, bob = mails["ann@example.com"], mails["bob@example.com"]
+    assert (ann["Subject"], ann.get_body(("plain",)).get_content().strip()) == ("Queue sales", "5 waiting")
+    assert html in ann.get_body(("html",)).get_content()
+    assert bob["Subject"] == "Welcome to Acme, Bob"
+    assert "https://acme.example/login" in bob.get_body(("html",)).get_content()
+
+
+async def test_an_inbox_is_read_page_by_page_newest_first(api: Api) -> None:
+    for n in range(3):  # one after another, so each is newer than the last
+        (nid,) = await api.send(channel="database", to="op-7", subject=f"m{n}", text="t")
+        await api.settled(nid)
+    second = (await api.http.get("/api/users/op-7/inbox?page=2&pageSize=2")).json()
+    first = (await api.http.get("/api/users/op-7/inbox?pageSize=2")).json()
+    assert [m["subject"] for m in first["data"]["messages"]] == ["m2", "m1"]
+    assert [m["subject"] for m in second["data"]["messages"]] == ["m0"]
+    assert second["meta"]["page"] == {"page": 2, "pageSize": 2, "total": 3}
+    assert second["data"]["unreadCount"] == 3
+
+
 async def test_several_recipients_get_one_notification_each_and_a_key_answers_the_same_ids(api: Api) -> None:
     body = {"channel": "database", "to": ["op-1", "op-2"], "text": "Shift starts", "idempotencyKey": "shift-9"}
     first = await api.send(**body)

@@ -70,11 +70,16 @@ async def test_priorities_send_times_and_chats_reach_the_queue_as_the_issue_numb
         for priority in ("low", "normal", "high", "critical"):
             by_priority[priority] = await post(http, channel="email", to="a@example.com", text="t", priority=priority)
         plain = await post(http, channel="email", to="a@example.com", text="t")
+        asked_ms = int(time.time() * 1000)
+        delayed = await post(http, channel="email", to="a@example.com", text="t", delayMs=600_000)
+        answered_ms = int(time.time() * 1000)
         send_at = int(time.time() * 1000) + 3_600_000
         later = await post(http, channel="sms", to="+4915112345678", text="t", sendAt=send_at)
         group = await post(http, channel="telegram", to="-100200", text="t")
         named = await post(http, channel="telegram", to="@ops_team", text="t")
         scheduled = (await http.get(f"/api/notifications/{later}")).json()["data"]
+        waiting = (await http.get(f"/api/notifications/{plain}")).json()["data"]
+        held_back = (await http.get(f"/api/notifications/{delayed}")).json()["data"]
     queue, telegram = QueueAdmin(NOTIFICATIONS, redis), QueueAdmin(TELEGRAM, redis)
     priorities = {p: (await queue.job(nid)).priority for p, nid in by_priority.items()}
     assert priorities == {"low": 0, "normal": 3, "high": 5, "critical": 10}
@@ -82,6 +87,10 @@ async def test_priorities_send_times_and_chats_reach_the_queue_as_the_issue_numb
     assert (await queue.job(plain)).max_attempts == 5
     assert (await queue.job(later)).state is JobState.DELAYED
     assert (scheduled["state"], scheduled["nextAttemptAt"]) == ("scheduled", send_at)
+    assert waiting["state"] == "queued"  # no worker runs: due, waiting on the queue
+    assert (await queue.job(delayed)).state is JobState.DELAYED
+    assert held_back["state"] == "scheduled"
+    assert asked_ms + 600_000 <= held_back["nextAttemptAt"] <= answered_ms + 600_000
     assert [(await telegram.job(nid)).rate_key for nid in (group, named)] == ["chat:-100200", "chat:at.ops_team"]
     assert {group, named} == {job.job_id for job in (await telegram.jobs("waiting"))[0]}
 
