@@ -1,6 +1,7 @@
 """The notify queues as the service declares them from its settings: the defaults are the numbers
 the original system ran with (a queue of concurrency 10, 5 attempts backing off from 2 s) and the
-Bot API's limits (30/s for the bot, 1/s per chat, 20/min per group chat), each one configurable."""
+Bot API's limits (30/s for the bot, 1/s per chat, 20/min per group chat), each one configurable;
+and each provider read from the environment variables issue 10 names."""
 
 from __future__ import annotations
 
@@ -62,3 +63,30 @@ def test_the_limits_and_the_attempts_of_each_channel_are_configured_by_the_envir
         Channel.DATABASE: 5,
         Channel.SMS: 2,
     }
+
+
+def test_each_provider_is_configured_by_the_environment_variables_the_issue_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    given = {
+        "SMTP_HOST": "smtp.example.com",
+        "SMTP_PORT": "587",
+        "SMTP_USERNAME": "mailer",
+        "SMTP_PASSWORD": "mail-secret",
+        "SMTP_STARTTLS": "true",
+        "SMTP_FROM": "ops@example.com",
+        "TELEGRAM_BOT_TOKEN": "123:abc",
+        "TELEGRAM_API_URL": "http://127.0.0.1:8081",
+        "VAPID_PRIVATE_KEY": "vapid-pem",
+        "VAPID_SUBJECT": "mailto:ops@example.com",
+        "SMS_API_URL": "https://api.twilio.example",
+        "SMS_ACCOUNT_SID": "AC1",
+        "SMS_AUTH_TOKEN": "sms-secret",
+        "SMS_FROM": "+15550001111",
+    }
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    settings = NotifySettings()
+    read = {name: getattr(settings, name.lower()) for name in given}
+    assert read == {**given, "SMTP_PORT": 587, "SMTP_STARTTLS": True}
+    assert all(settings.configured(channel) for channel in Channel)
