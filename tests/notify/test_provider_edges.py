@@ -1,9 +1,10 @@
 """Providers at their edges: SMTP with STARTTLS and AUTH, a wrong password, a provider that hangs,
-one that answers garbage."""
+one that answers garbage, one that cannot be reached."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from tests.notify.harness import Providers, notify_settings, running_notify
 
 EMAIL = notify_pb2.NOTIFICATION_CHANNEL_EMAIL
 TELEGRAM = notify_pb2.NOTIFICATION_CHANNEL_TELEGRAM
+SMS = notify_pb2.NOTIFICATION_CHANNEL_SMS
 
 
 async def test_email_goes_over_starttls_with_auth(redis_url: str, tmp_path: Path, providers: Providers) -> None:
@@ -150,3 +152,34 @@ async def test_a_hanging_push_service_does_not_make_the_users_other_device_get_t
     assert status.state == notify_pb2.DELIVERY_STATE_DELIVERED
     assert [(a.attempt, a.ok) for a in status.attempts] == [(1, True)]
     assert len(providers.push.received) == 1
+
+
+async def test_a_provider_that_cannot_be_reached_is_a_transient_failure_retried_until_its_attempts_are_used(
+    redis_url: str, tmp_path: Path, providers: Providers
+) -> None:
+    # A port bound but not listening refuses every connection, and no other process can take it.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        settings = notify_settings(
+            redis_url,
+            tmp_path,
+            providers,
+            smtp_port=port,
+            telegram_api_url=f"http://127.0.0.1:{port}",
+            sms_api_url=f"http://127.0.0.1:{port}",
+        )
+        async with running_notify(settings, providers) as notify:
+            sent = [
+                await notify.send(channel=channel, recipient=recipient, body="hi", max_attempts=2)
+                for channel, recipient in (
+                    (EMAIL, notify_pb2.Recipient(email="a@example.com")),
+                    (TELEGRAM, notify_pb2.Recipient(telegram_chat_id="7")),
+                    (SMS, notify_pb2.Recipient(phone="+4915112345678")),
+                )
+            ]
+            settled = [await notify.settled(nid) for nid in sent]
+    for status in settled:
+        assert status.state == notify_pb2.DELIVERY_STATE_FAILED
+        assert [a.ok for a in status.attempts] == [False, False], status  # retried, not failed at once
+        assert all("Connect" in a.error for a in status.attempts), status  # the refused connection, kept
