@@ -10,6 +10,7 @@ import yaml
 
 from devsupport.procs import REPO_ROOT
 from runtime.config import CommonSettings, parse_address
+from runtime.queue.metrics import JOBS_BY_STATE
 from services.media.queues import PROCESSING_QUEUE, SYNC_QUEUE, WATERMARK_QUEUE
 from services.notify.queues import NOTIFICATIONS, TELEGRAM
 from services.workflow.queue import QUEUE_NAME as WORKFLOW_QUEUE
@@ -192,6 +193,23 @@ def test_the_backlog_queues_are_the_queues_those_workers_serve() -> None:
     telegram = named("production", "HorizontalPodAutoscaler", "notify-telegram-worker")
     assert [m["type"] for m in telegram["spec"]["metrics"]] == ["Resource"]
     assert TELEGRAM not in BACKLOG_QUEUES.values()
+
+
+def test_the_adapter_rule_serves_the_workers_waiting_gauge_under_the_name_the_autoscalers_read() -> None:
+    path = REPO_ROOT / "k8s" / "overlays" / "production" / "prometheus-adapter-rules.yaml"
+    (rule,) = yaml.safe_load(path.read_text())["externalRules"]
+    # The gauge every worker exports per queue (tests/queue/test_backlog_metric.py).
+    (gauge,) = [metric.name for metric in JOBS_BY_STATE.describe()]
+    assert rule["seriesQuery"] == gauge + '{state="waiting"}'
+    # Every worker of a queue reports the same count: the max over pods, per queue.
+    assert rule["metricsQuery"] == "max by (queue) (" + gauge + '{state="waiting",<<.LabelMatchers>>})'
+    read = {m["external"]["metric"]["name"] for name in BACKLOG_QUEUES for m in external_metrics(name)}
+    assert read == {rule["name"]["as"]}
+
+
+def external_metrics(name: str) -> list[dict[str, Any]]:
+    hpa = named("production", "HorizontalPodAutoscaler", name)
+    return [m for m in hpa["spec"]["metrics"] if m["type"] == "External"]
 
 
 @pytest.mark.parametrize("overlay", list(OVERLAYS))
