@@ -96,17 +96,32 @@
     }
   }
 
+  // Replies can come back in another order than their requests (a slow ListJobs or GetQueue under
+  // load): a queue's counts are taken only from a reply to a request sent after the one shown, and
+  // jobs only from the latest list asked for. Otherwise an older reply landing last shows stale
+  // rows or counts, and with no further event they stay (a row the user waits for never appears).
+  let sent = 0;
+  const shownAt = new Map();  // queue name → number of the request whose reply it shows
+  function newest(q, at) {
+    if ((shownAt.get(q.name) ?? -1) > at) return ui.queues.get(q.name) ?? q;
+    shownAt.set(q.name, at);
+    return q;
+  }
+  function takeQueue(q, at) { ui.queues.set(q.name, newest(q, at)); }
+
   async function loadQueues() {
+    const at = ++sent;
     const body = await api("/api/queues");
-    ui.queues = new Map(body.data.map((q) => [q.name, q]));
+    ui.queues = new Map(body.data.map((q) => [q.name, newest(q, at)]));
     if (!ui.queues.has(ui.queue)) ui.queue = body.data[0]?.name || "";
     renderQueues(); renderHead(); renderTabs();
   }
 
   async function refreshQueue(name) {
+    const at = ++sent;
     try {
       const body = await api(`/api/queues/${enc(name)}`);
-      ui.queues.set(name, body.data);
+      takeQueue(body.data, at);
     } catch (error) { return; }
     renderQueues();
     if (name === ui.queue) { renderHead(); renderTabs(); }
@@ -157,10 +172,13 @@
   }
 
   // `live`: a refresh after events, where rows that just arrived are flashed.
+  let jobsAsked = 0;
   async function loadJobs(live = false) {
+    const at = ++jobsAsked;
     if (!ui.queue) { ui.jobs = []; ui.total = 0; renderJobs(); return; }
     const before = live ? new Set(ui.jobs.map((j) => j.jobId)) : new Set();
     const body = await api(`/api/queues/${enc(ui.queue)}/jobs?state=${ui.state}&page=${ui.page}&pageSize=${PAGE_SIZE}`);
+    if (at !== jobsAsked) return;  // a later list (another tab, page or event) was asked for: it is the one to show
     if (!body.data.length && ui.page > 1 && body.meta.page.total) { ui.page = Math.ceil(body.meta.page.total / PAGE_SIZE); return loadJobs(live); }
     ui.jobs = body.data;
     ui.total = body.meta.page.total;
@@ -188,18 +206,21 @@
       <h4>Errors (${job.errors.length})</h4><div class="errors">${errors || '<p class="empty">No errors.</p>'}</div>`;
   }
 
+  let detailAsked = 0;
   async function loadDetail(jobId) {
+    const at = ++detailAsked;
     try {
       const body = await api(`/api/queues/${enc(ui.queue)}/jobs/${enc(jobId)}`);
+      if (at !== detailAsked) return;  // a later read of a job (this one or another) is the one to show
       ui.open = jobId;
       renderDetail(body.data);
     } catch (error) {
-      if (ui.open === jobId) closeDetail();
+      if (at === detailAsked && ui.open === jobId) closeDetail();
     }
     for (const row of $("jobs").querySelectorAll("tr[data-job-id]")) row.setAttribute("aria-selected", String(row.dataset.jobId === ui.open));
   }
 
-  function closeDetail() { ui.open = ""; $("detail").hidden = true; $("detail").innerHTML = ""; }
+  function closeDetail() { detailAsked++; ui.open = ""; $("detail").hidden = true; $("detail").innerHTML = ""; }
 
   // ---- actions -------------------------------------------------------------------------------
   async function run(action, jobId) {
@@ -211,8 +232,9 @@
       toast(`${action === "retry" ? "Retrying" : action === "remove" ? "Removed" : "Promoted"} ${jobId}`);
       if (action === "remove" && ui.open === jobId) closeDetail();
     } else if (action === "pause" || action === "resume") {
+      const at = ++sent;
       const body = await post(`/api/queues/${q}/${action}`);
-      ui.queues.set(ui.queue, body.data);
+      takeQueue(body.data, at);
       toast(`${ui.queue} ${action === "pause" ? "paused" : "resumed"}`);
     } else if (action === "retry-failed") {
       const body = await post(`/api/queues/${q}/retry-failed`);
