@@ -1,4 +1,4 @@
-"""`make run` end to end: every process up, /readyz 200 within 30 s, Ctrl-C stops them all; with
+"""`make run` end to end: every process up, /readyz 200, Ctrl-C stops them all; with
 no AUTH_BOOTSTRAP_TOKEN given, one is made into DATA_DIR and the login line names it; with no
 notify provider configured, every channel delivers to the local providers (mail written under
 DATA_DIR/mail, Web Push signed with the VAPID key made into DATA_DIR).
@@ -27,7 +27,10 @@ from scripts.run_local import BOOTSTRAP_TOKEN_FILE
 from services.notify.vapid import public_key
 from tests.support.local_suite import local_suite_ports
 
-READY_WITHIN_SECONDS = 30.0
+READY_WITHIN_SECONDS = 90.0
+"""A bound, not a timing: the start-up is about 17 CPU-seconds, 15 Python processes each importing
+grpc, OpenTelemetry, SQLAlchemy and the rest (0.7-1.6 s each) plus the migrations; ready in 18 s at
+load 14 and past 30 s at load 20 on 2 cores. tests/deploy/test_traces.py gives the same suite 90 s."""
 CONTRACTS = {
     "STATUS_ADDR": "switchboard.status.v1.StatusService",
     "MEDIA_ADDR": "switchboard.media.v1.MediaService",
@@ -81,7 +84,7 @@ def notification_delivered(gateway_port: int, body: dict[str, str], headers: dic
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(240)  # the ready bound, then up to 5 notifications and the stop, each waited for
 def test_make_run_brings_every_service_to_serving_and_ctrl_c_stops_all(
     redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
