@@ -53,7 +53,9 @@ __all__ = [
     "Connection",
     "ConnectionGuards",
     "TrustedProxies",
+    "Wire",
     "address_key",
+    "body_chunk",
     "guarded_protocol",
     "server_config",
 ]
@@ -79,6 +81,23 @@ class Connection(Protocol):
     last_identity: tuple[Any, str] | None
 
     def claim(self, key: str) -> Callable[[], None] | None: ...
+
+    def streaming_wire(self) -> Wire | None: ...
+
+
+class Wire(Protocol):
+    """A connection's transport, as a writer of response body bytes that skips the ASGI send chain."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+
+def body_chunk(data: bytes) -> bytes:
+    """``data`` as one chunk of a chunked response body, framed as uvicorn frames the body it sends."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
 
 
 def address_key(host: str) -> str:
@@ -229,6 +248,19 @@ def guarded_protocol(guards: ConnectionGuards) -> type[asyncio.Protocol]:
                 self._lingering.close_now()
             return None
 
+        def streaming_wire(self) -> Wire | None:
+            """The transport, while this connection's response is a chunked body under way: bytes
+            framed by :func:`body_chunk` and written to it go out as more of that body, as the
+            ASGI send would write them (the SSE fan-out writes one frame to many connections so,
+            without a task wake and a pass through the middleware per connection). None when the
+            response has not started, is complete, has a length or is to a HEAD (not chunked)."""
+            cycle = self.cycle
+            if cycle is None or not cycle.response_started or cycle.response_complete or cycle.disconnected:
+                return None
+            if cycle.chunked_encoding is not True or self._lingering is None:
+                return None
+            return self._lingering.transport
+
         def _request_incomplete(self) -> bool:
             return self.cycle is not None and self.cycle.more_body
 
@@ -279,6 +311,11 @@ class _LingeringTransport:
 
     def is_closing(self) -> bool:
         return self.lingering or self._transport.is_closing()
+
+    @property
+    def transport(self) -> asyncio.Transport:
+        """The real transport (lingering matters only to a refusal, before any response is under way)."""
+        return self._transport
 
     def close(self) -> None:
         if self._request_incomplete() and not self.lingering:

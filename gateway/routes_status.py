@@ -19,6 +19,7 @@ from sse_starlette import EventSourceResponse
 from switchboard.status.v1 import status_pb2
 
 from gateway.backends import Backends
+from gateway.http_server import CONNECTION_EXTENSION, Connection
 from gateway.responses import FastJSONResponse, ok
 from gateway.schemas_status import (
     ClearResult,
@@ -205,8 +206,9 @@ async def stream(
 ) -> EventSourceResponse:
     settings: GatewaySettings = request.app.state.settings
     fanout: StatusFanout = request.app.state.status_fanout
+    connection: Connection | None = request.scope.get("extensions", {}).get(CONNECTION_EXTENSION)
     # The snapshot comes first, so an unreachable backend is a plain 503, not a broken stream.
-    frames = await fanout.subscribe(queue or [])
+    frames = await fanout.subscribe(queue or [], connection.streaming_wire if connection is not None else None)
     return EventSourceResponse(
         _counted(frames),
         ping=int(settings.sse_ping_seconds),

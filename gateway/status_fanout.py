@@ -17,29 +17,40 @@ in one write), so a slow moment costs fewer writes, not more.
   snapshot came) keeps its own watch as its stream (the same events, just not shared).
 - **Order.** A client receives the status service's messages for its filter in order: its
   snapshot, then each later ``changes`` (or ``snapshot``, which the service resends after a
-  skip-ahead) frame exactly once.
-- **Pace.** The feed reads one message per event-loop turn, and waking every client costs a turn
-  of N writes: woken per message, the feed's read rate fell to what N writes per turn allow (at
-  250 clients ~25 change sets/s against ~350 coming), and the feed fell behind the status service
-  for good (the backlog sat in gRPC's buffers, so the service never skipped it ahead). So the feed
-  wakes its clients at most every :data:`FLUSH_INTERVAL_S`: the reads in between are cheap, and a
-  client's write carries every frame since its last one. That interval is counted from the end of
-  the clients' writes, not from the first frame after a wake: counted from the frame, N writes
-  longer than the interval (100 clients at 0.3 ms, or one stall of the process) used the whole
-  interval up, the next turn woke every client again for a frame or two, and the feed was back to
-  one read per N writes, for good.
-- **Slow clients.** A client with more than :data:`MAX_PENDING_FRAMES` frames not yet written gets
-  an ``error`` event (RESOURCE_EXHAUSTED) and its stream ends; EventSource reconnects and starts
-  from a fresh snapshot. Nobody else waits for it.
-- **End.** The feed's watch failing or ending ends every client's stream of that filter (failing:
-  with an ``error`` event, as a watch of their own would), and the next client starts a new feed.
-  The last client leaving closes the watch.
+  skip-ahead) frame exactly once. Each client keeps the revision of the last frame it was given,
+  and a round gives it only later ones: a joining client's snapshot may be newer than what the
+  feed has read yet (the feed reads a few milliseconds behind), and the changes it already holds
+  are not sent to it again.
+- **Writes.** A client's first frames (its snapshot) go through the ASGI send like any response
+  body. From then on, on uvicorn (:meth:`gateway.http_server.Connection.streaming_wire`), the
+  feed writes each round of frames straight to every client's connection: the frames are joined
+  and framed as one body chunk once, and a client costs one ``transport.write`` of those bytes. The
+  way before (each client's task woken, its frames passed through the middleware's send chain,
+  per client per round) cost the loop a task step and some eight awaits per client per round:
+  about 0.1 ms, so 50 ms for a round to 500 clients, while the feed could read nothing.
+- **Pace.** Frames read while a round of writes was under way go out together in the next round,
+  which starts once the loop has had :data:`WRITE_SHARE` of its time back: a round that took T is
+  followed by at least T·(1/share − 1) for the feed's reads and everything else. A round to one
+  client takes microseconds, so its frames go out as they are read; a round to 500 takes a few
+  milliseconds, and its frames wait at most about three times that. (A fixed flush interval of
+  20 ms used to pace every feed: it was most of one client's latency, 12 of its 14 ms median.)
+  Clients that are not on a connection of ours (another server, tests) are woken per round and
+  write from their own tasks; the round is timed up to the end of their writes.
+- **Slow clients.** A client whose connection holds more than
+  :data:`~gateway.fanout_client.MAX_BUFFERED_BYTES` not yet sent (beyond the kernel's buffers),
+  or, written from its own task, has more than :data:`~gateway.fanout_client.MAX_PENDING_FRAMES`
+  frames waiting, gets an ``error`` event (RESOURCE_EXHAUSTED) after what was written to it, and
+  its stream ends; EventSource reconnects and starts from a fresh snapshot. Nobody else waits for it.
+- **End.** The feed's watch failing or ending ends every client's stream of that filter, after the
+  frames read before it (failing: then an ``error`` event, as a watch of their own would send),
+  and the next client starts a new feed. The last client leaving closes the watch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 
@@ -48,14 +59,15 @@ import grpc.aio
 from sse_starlette import ServerSentEvent
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
-from gateway.errors import error_body
+from gateway.fanout_client import FanoutClient, error_frame
+from gateway.http_server import Wire, body_chunk
 from gateway.responses import dumps
 from gateway.status_json import change_set_json, snapshot_json
 from runtime.errors import Unavailable
 from runtime.grpc_client import read_message
 from runtime.logging import get_logger
 
-__all__ = ["FLUSH_INTERVAL_S", "MAX_PENDING_FRAMES", "RECENT_FRAMES", "StatusFanout", "encode_event"]
+__all__ = ["RECENT_FRAMES", "WRITE_SHARE", "StatusFanout", "WireSource", "encode_event"]
 
 log = get_logger("gateway.status_fanout")
 
@@ -63,12 +75,13 @@ RECENT_FRAMES = 1024
 """Frames a feed keeps for clients joining it (their snapshot may be a few revisions old)."""
 SNAPSHOT_TIMEOUT_S = 10.0
 """How long a client joining a running feed waits for its snapshot."""
-FLUSH_INTERVAL_S = 0.02
-"""How often at most a feed wakes its clients to write the frames it read meanwhile."""
-MAX_PENDING_FRAMES = 4096
-"""Frames a client may have waiting for its connection before its stream is ended."""
+WRITE_SHARE = 1 / 3
+"""The share of the event loop a feed's rounds of writes may take while frames come faster than
+they can be written (see Pace)."""
 
 Stub = Callable[[], "status_pb2_grpc.StatusServiceAsyncStub"]
+WireSource = Callable[[], Wire | None]
+"""A client's connection, once its response is under way (None: not one the feed can write to)."""
 
 
 def encode_event(message: status_pb2.WatchSnapshotResponse) -> tuple[int, bytes] | None:
@@ -85,64 +98,12 @@ def encode_event(message: status_pb2.WatchSnapshotResponse) -> tuple[int, bytes]
     return revision, ServerSentEvent(dumps(body), event=event, id=str(revision)).encode()
 
 
-def error_frame(code: grpc.StatusCode, message: str) -> bytes:
-    return ServerSentEvent(dumps(error_body(code, message)), event="error").encode()
-
-
-class _Client:
-    """One client's frames not yet written, and whether its stream is over."""
-
-    __slots__ = ("ended", "on_overflow", "pending", "ready")
-
-    def __init__(self, on_overflow: Callable[[_Client], None], first: Iterable[bytes] = ()) -> None:
-        self.pending: list[bytes] = list(first)
-        self.ready = asyncio.Event()
-        self.ended = False
-        self.on_overflow = on_overflow
-        if self.pending:
-            self.ready.set()
-
-    def push(self, frame: bytes, *, wake: bool = True) -> None:
-        """Add a frame; ``wake=False`` leaves waking the writer to :meth:`wake` (the feed's pace)."""
-        if self.ended:
-            return
-        if len(self.pending) >= MAX_PENDING_FRAMES:
-            self.end(error_frame(grpc.StatusCode.RESOURCE_EXHAUSTED, "this stream fell behind; reconnect"))
-            self.on_overflow(self)
-            return
-        self.pending.append(frame)
-        if wake:
-            self.ready.set()
-
-    def wake(self) -> None:
-        if self.pending:
-            self.ready.set()
-
-    def end(self, last: bytes | None = None) -> None:
-        if self.ended:
-            return
-        self.ended = True
-        if last is not None:
-            self.pending = [last]  # what was not written yet is superseded: the stream ends here
-        self.ready.set()
-
-    async def frames(self) -> AsyncIterator[bytes]:
-        while True:
-            await self.ready.wait()
-            self.ready.clear()
-            batch, self.pending = self.pending, []
-            if batch:
-                yield b"".join(batch)
-            if self.ended:
-                return
-
-
 class _Feed:
     """One shared watch for one queue filter."""
 
     def __init__(self, stub: Stub, queues: tuple[str, ...], on_end: Callable[[_Feed], None]) -> None:
         self.queues = queues
-        self.clients: set[_Client] = set()
+        self.clients: set[FanoutClient] = set()
         self.recent: deque[tuple[int, bytes]] = deque(maxlen=RECENT_FRAMES)
         self.base: int | None = None
         """Every frame after this revision is in ``recent`` or still to come (None: no snapshot yet)."""
@@ -150,11 +111,13 @@ class _Feed:
         self.started.add_done_callback(_retrieved)  # a failure nobody waited for is not an error
         self._stub = stub
         self._on_end = on_end
-        self._flush: asyncio.TimerHandle | None = None
-        self._unannounced = False
-        """Frames were published since the clients were last woken."""
-        self._writing = False
-        """The clients just woken write in the loop's next turn; the interval starts after that."""
+        self._unsent: list[tuple[int, bytes]] = []
+        """Frames read since the last round of writes."""
+        self._round: asyncio.Handle | None = None
+        self._writing_since: float | None = None
+        """perf_counter() at the start of the round under way (its clients' tasks still to write)."""
+        self._next_round_at = 0.0
+        """loop.time() before which no round starts (see Pace)."""
         self._ended = False
         self._task = asyncio.create_task(self._run(), name=f"status-fanout {','.join(queues) or '*'}")
 
@@ -182,8 +145,11 @@ class _Feed:
         finally:
             call.cancel()
             self._ended = True
-            if self._flush is not None:
-                self._flush.cancel()
+            if self._round is not None:
+                self._round.cancel()
+            if self._unsent:  # what was read goes out before the end
+                self._send(self._unsent)
+                self._unsent = []
             self._on_end(self)
             if not self.started.done():
                 self.started.set_exception(Unavailable("status watch ended before its snapshot"))
@@ -201,40 +167,62 @@ class _Feed:
         elif len(self.recent) == RECENT_FRAMES:
             self.base = max(self.base, self.recent[0][0])
         self.recent.append(encoded)
-        first = not self.started.done()
-        for client in tuple(self.clients):  # a client falling behind leaves meanwhile
-            client.push(frame, wake=first)  # the snapshot at once; later frames at the feed's pace
-        if first:
-            self.started.set_result(None)
-        else:
-            self._unannounced = True
-            self._schedule_wake()
+        if self.started.done():
+            self._unsent.append(encoded)
+            self._schedule()
+            return
+        for client in tuple(self.clients):  # the snapshot: every starting client's first frame, at once
+            client.seen = revision
+            client.push(frame)
+        self.started.set_result(None)
 
-    def _schedule_wake(self) -> None:
-        if self._flush is None and self._unannounced and not self._writing and not self._ended:
-            self._flush = asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self._wake)
+    def _schedule(self) -> None:
+        if self._round is not None or self._writing_since is not None or self._ended:
+            return
+        loop = asyncio.get_running_loop()
+        delay = self._next_round_at - loop.time()
+        # call_soon, not at once: frames read in this turn of the loop go out together.
+        self._round = loop.call_soon(self._write) if delay <= 0 else loop.call_later(delay, self._write)
 
-    def _wake(self) -> None:
-        self._flush = None
-        self._unannounced = False
-        for client in self.clients:
-            client.wake()
-        # Each woken client's task was just scheduled; a callback scheduled now runs after them
-        # (the loop runs callbacks in the order they were scheduled), once they have written.
-        self._writing = True
+    def _write(self) -> None:
+        self._round = None
+        unsent, self._unsent = self._unsent, []
+        if not unsent:
+            return
+        self._writing_since = time.perf_counter()
+        self._send(unsent)
+        # Clients written from their own tasks were just woken; a callback scheduled now runs
+        # after their steps (the loop runs its ready callbacks in order), when they have written.
         asyncio.get_running_loop().call_soon(self._written)
 
     def _written(self) -> None:
-        self._writing = False
-        self._schedule_wake()
+        assert self._writing_since is not None
+        spent = time.perf_counter() - self._writing_since
+        self._writing_since = None
+        self._next_round_at = asyncio.get_running_loop().time() + spent * (1 / WRITE_SHARE - 1)
+        if self._unsent:
+            self._schedule()
 
-    def frames_after(self, revision: int) -> list[bytes] | None:
+    def _send(self, unsent: list[tuple[int, bytes]]) -> None:
+        """One round: ``unsent`` to every client, as one chunk encoded once for all of them."""
+        first, last = unsent[0][0], unsent[-1][0]
+        frames = [frame for _, frame in unsent]
+        chunk = body_chunk(b"".join(frames))
+        for client in tuple(self.clients):  # a client falling behind leaves meanwhile
+            if client.seen < first:
+                client.send(frames, chunk)
+            elif client.seen < last:  # it joined with some of these frames after its snapshot
+                own = [frame for revision, frame in unsent if revision > client.seen]
+                client.send(own, body_chunk(b"".join(own)))
+            client.seen = max(client.seen, last)
+
+    def frames_after(self, revision: int) -> list[tuple[int, bytes]] | None:
         """The frames after ``revision``, or None when the feed no longer holds all of them."""
         if self.base is None or revision < self.base:
             return None
-        return [frame for r, frame in self.recent if r > revision]
+        return [(r, frame) for r, frame in self.recent if r > revision]
 
-    def leave(self, client: _Client) -> None:
+    def leave(self, client: FanoutClient) -> None:
         self.clients.discard(client)
         if not self.clients:
             self._on_end(self)  # a client arriving now starts a new feed
@@ -256,32 +244,36 @@ class StatusFanout:
     def feeds(self) -> int:
         return len(self._feeds)
 
-    async def subscribe(self, queues: Iterable[str]) -> AsyncIterator[bytes]:
+    async def subscribe(self, queues: Iterable[str], wire: WireSource | None = None) -> AsyncIterator[bytes]:
         """The SSE frames of one client (a snapshot first). Raises what the status service's
-        watch raised (an AioRpcError) when its snapshot cannot be had: nothing is sent yet."""
+        watch raised (an AioRpcError) when its snapshot cannot be had: nothing is sent yet.
+
+        ``wire``: the client's connection, to which the feed then writes its frames itself once
+        the response is under way. The stream must be consumed as the SSE response does: each
+        chunk written before the next one is asked for (later frames would overtake it else)."""
         key = tuple(sorted(set(queues)))
         feed = self._feeds.get(key)
         if feed is None or (not feed.live and feed.started.done()):
             feed = self._feeds[key] = _Feed(self._stub, key, self._ended)
         if not feed.live:  # starting: its first message is this client's snapshot too
-            client = _Client(feed.leave)
+            client = FanoutClient(feed.leave)
             feed.clients.add(client)
             try:
                 await asyncio.shield(feed.started)
             except BaseException:
                 feed.leave(client)
                 raise
-            return self._serve(feed, client)
-        return await self._join(feed, key)
+            return self._serve(feed, client, wire)
+        return await self._join(feed, key, wire)
 
-    async def _join(self, feed: _Feed, key: tuple[str, ...]) -> AsyncIterator[bytes]:
+    async def _join(self, feed: _Feed, key: tuple[str, ...], wire: WireSource | None) -> AsyncIterator[bytes]:
         if not key:  # every queue: one GetSnapshot, no stream to open and close
             whole = await self._stub().GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=SNAPSHOT_TIMEOUT_S)
             fetched = encode_event(status_pb2.WatchSnapshotResponse(snapshot=whole))
             assert fetched is not None
             after_it = feed.frames_after(fetched[0]) if feed.live else None
             if after_it is not None:
-                return self._serve(feed, self._joined(feed, [fetched[1], *after_it]))
+                return self._serve(feed, self._joined(feed, fetched, after_it), wire)
         call = self._stub().WatchSnapshot(status_pb2.WatchSnapshotRequest(queue_names=list(key)))
         try:
             first = await read_message(call)
@@ -292,23 +284,28 @@ class StatusFanout:
         if encoded is None:
             call.cancel()
             raise Unavailable("status watch ended before its snapshot")
-        revision, snapshot = encoded
-        later = feed.frames_after(revision) if feed.live else None
+        later = feed.frames_after(encoded[0]) if feed.live else None
         if later is None:  # the feed cannot continue this snapshot: the client keeps its own watch
-            return _own_watch(call, snapshot)
+            return _own_watch(call, encoded[1])
         call.cancel()
-        return self._serve(feed, self._joined(feed, [snapshot, *later]))
+        return self._serve(feed, self._joined(feed, encoded, later), wire)
 
     @staticmethod
-    def _joined(feed: _Feed, first: list[bytes]) -> _Client:
-        client = _Client(feed.leave, first)
+    def _joined(feed: _Feed, snapshot: tuple[int, bytes], later: list[tuple[int, bytes]]) -> FanoutClient:
+        seen = later[-1][0] if later else snapshot[0]
+        client = FanoutClient(feed.leave, [snapshot[1], *(frame for _, frame in later)], seen=seen)
         feed.clients.add(client)
         return client
 
-    async def _serve(self, feed: _Feed, client: _Client) -> AsyncIterator[bytes]:
+    async def _serve(self, feed: _Feed, client: FanoutClient, wire: WireSource | None) -> AsyncIterator[bytes]:
         try:
             async for chunk in client.frames():
                 yield chunk
+                # Resumed once the response has written the chunk: the feed may write the rest.
+                if wire is not None and client.wire is None and not client.ended:
+                    connection = wire()
+                    if connection is not None:
+                        client.write_to(connection)
         finally:
             feed.leave(client)
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 from bench._sse_pace import PaceRun, run_paced_fanout
-from gateway import status_fanout
-from gateway.status_fanout import FLUSH_INTERVAL_S, MAX_PENDING_FRAMES
+from gateway import fanout_client
+from gateway.fanout_client import MAX_PENDING_FRAMES
 
 
 async def test_a_client_falling_behind_gets_one_error_event_and_its_stream_ends() -> None:
     left: list[object] = []
-    client = status_fanout._Client(left.append)
+    client = fanout_client.FanoutClient(left.append)
     for index in range(MAX_PENDING_FRAMES + 1):
         client.push(f"data: {index}\r\n\r\n".encode())
     chunks = [chunk async for chunk in client.frames()]
@@ -24,7 +24,7 @@ async def test_a_client_falling_behind_gets_one_error_event_and_its_stream_ends(
 
 
 async def test_frames_waiting_for_a_client_go_out_in_one_write() -> None:
-    client = status_fanout._Client(lambda _: None, [b"a", b"b"])
+    client = fanout_client.FanoutClient(lambda _: None, [b"a", b"b"])
     client.push(b"c")
     stream = client.frames()
     assert await anext(stream) == b"abc"
@@ -32,8 +32,10 @@ async def test_frames_waiting_for_a_client_go_out_in_one_write() -> None:
     assert [chunk async for chunk in stream] == []
 
 
-# 100 clients whose writes cost 0.3 ms: a round of writes (30 ms) outlasts the flush interval.
+# 100 clients whose writes cost 0.3 ms: a round of writes takes 30 ms.
 CLIENTS, LAST, WRITE_COST_S = 100, 150, 0.0003
+STALL_S = 0.03
+"""One slow turn of the loop (the process descheduled): longer than the 20 ms flush interval of old."""
 
 
 def _each_frame_once_in_order(run: PaceRun) -> bool:
@@ -51,10 +53,10 @@ async def test_the_shared_watch_keeps_pace_with_many_clients_whose_writes_cost_t
 
 
 async def test_a_stall_longer_than_the_flush_interval_leaves_the_writes_joined() -> None:
-    """One slow turn (the process descheduled) let the flush timer fire amid the reads; counted
-    from the first frame after that wake, the next interval was used up by the clients' 30 ms of
-    writes, so every turn woke them again for a frame or two: 74 writes each, the feed reading one
-    change set per round of 100 writes."""
-    run = await run_paced_fanout(CLIENTS, LAST, WRITE_COST_S, stall_at=5, stall_s=FLUSH_INTERVAL_S * 1.5)
+    """One slow turn (the process descheduled) let the 20 ms flush timer of old fire amid the reads;
+    counted from the first frame after that wake, the next interval was used up by the clients' 30 ms
+    of writes, so every turn woke them again for a frame or two: 74 writes each, the feed reading one
+    change set per round of 100 writes. Rounds paced by their own cost keep the writes joined."""
+    run = await run_paced_fanout(CLIENTS, LAST, WRITE_COST_S, stall_at=5, stall_s=STALL_S)
     assert _each_frame_once_in_order(run)
     assert max(run.writes) < LAST / 3, run.writes
