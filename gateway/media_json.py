@@ -63,7 +63,8 @@ def event_json(event: media_pb2.MediaEvent) -> dict[str, Any]:
 
 def queue_stats_json(queue: media_pb2.MediaQueueStats) -> dict[str, Any]:
     """One media queue in the shape ``{waiting, active, completed, failed, type}``; ``type`` says
-    where new jobs go: ``redis``, or ``spool`` (the durable disk spool while Redis is away)."""
+    where its jobs are: ``spool`` while the durable disk spool (any replica's) holds jobs of it not
+    yet in Redis, else ``redis``."""
     return {
         "waiting": queue.waiting,
         "active": queue.active,

@@ -65,7 +65,9 @@ class MediaQueueStats(Schema):
     active: int
     completed: int
     failed: int
-    type: Literal["redis", "spool"] = Field(description="Where new jobs go: Redis, or the disk spool while it is away.")
+    type: Literal["redis", "spool"] = Field(
+        description="Where the queue's jobs are: spool while the disk spool holds some not yet in Redis."
+    )
 
 
 class SyncQueued(Schema):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -107,7 +108,7 @@ class MediaApp:
 async def create_app(settings: MediaSettings) -> MediaApp:
     """The gRPC service's parts (migrations are ``prepare_database``'s, run before)."""
     parts = open_parts(settings, client_name="media")
-    spool = DiskSpool(settings.data_dir / "media" / "spool.sqlite3")
+    spool = DiskSpool(spool_path(settings))
     processing = QueueClient(processing_queue(settings), parts.redis, spool=spool)
     watermarking = QueueClient(watermark_queue(settings), parts.redis, spool=spool)
     await processing.start()
@@ -134,6 +135,11 @@ async def create_app(settings: MediaSettings) -> MediaApp:
     sync_requests = SyncRequests(parts.database, sync if remote is not None else None)
     cleanup = media_cleanup(parts, remote, jobs=sync)
     return MediaApp(parts, processing, watermarking, sync, library, sync_requests, queues, cleanup)
+
+
+def spool_path(settings: MediaSettings) -> Path:
+    """The producers' durable spool: on DATA_DIR, one file the service's replicas share."""
+    return settings.data_dir / "media" / "spool.sqlite3"
 
 
 def s3_store(settings: MediaSettings) -> S3Store | None:

@@ -3,8 +3,10 @@
 
 The service reads the counts straight from Redis (:class:`runtime.queue.QueueAdmin`), so a queue
 shows its jobs even while none of its workers runs (the queue admin service only knows queues a
-worker has declared). ``type`` says where this service puts new jobs: ``redis``, or ``spool``
-while Redis is away and its producer writes to the durable disk spool.
+worker has declared). ``type`` says where a queue's jobs are: ``spool`` while the durable disk
+spool holds jobs of it not yet in Redis, else ``redis``. The spool is a file under DATA_DIR, which
+the service's replicas share (the RWX ``media-data`` volume), so jobs another replica spooled during
+its Redis outage are seen here too, not only this process's own (its producer's health).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class MediaQueues:
     def __init__(self, redis: Redis, producers: Mapping[str, QueueClient], *, interval_s: float) -> None:
         self.redis = redis
         self.producers = producers
-        """Queue name → this service's producer of it (its health says redis or spool)."""
+        """Queue name → this service's producer of it (its health and its spool file say redis or spool)."""
         self.interval_s = interval_s
         self._refresher = BackgroundTask(self._refresh_forever, "media-queue-gauges")
 
@@ -65,14 +67,21 @@ class MediaQueues:
             counts = await asyncio.gather(*(QueueAdmin(queue, self.redis).counts() for queue in SECTIONS.values()))
         except (RedisError, OSError) as exc:
             raise Unavailable(f"the media queues cannot be read: {exc}") from None
+        spooled = await asyncio.to_thread(self._spooled)
         out = []
         for (section, queue), c in zip(SECTIONS.items(), counts, strict=True):
-            producer = self.producers.get(queue)
-            backend = "spool" if producer is not None and producer.health() == "degraded" else "redis"
+            backend = "spool" if spooled.get(queue) else "redis"
             waiting = c.waiting + c.delayed  # paused jobs are counted in waiting already
             out.append(QueueStats(section, queue, waiting, c.active, c.completed, c.failed, backend))
             _GAUGES[queue].set(waiting)
         return out
+
+    def _spooled(self) -> dict[str, bool]:
+        """Queue name → whether jobs of it are in the spool (this process's or another's)."""
+        return {
+            queue: producer.health() == "degraded" or producer.spooled() > 0
+            for queue, producer in self.producers.items()
+        }
 
     def start(self) -> None:
         """Refresh the gauges from now on, and export them (this process measures them)."""
