@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from runtime.queue import JobRequest, QueueClient
 from runtime.queue.codec import encode_result
 from runtime.queue.spec import QueueSpec
-from runtime.queue.worker import CLAIM_BATCH, CLAIM_FIELDS, COMPLETE_BATCH, Worker
+from runtime.queue.worker import CLAIM_BATCH, COMPLETE_BATCH, Worker
 
 CPU_TARGET_US = 12.0
 """Redis CPU per job in the worker's scripts (claim + complete), every feature on: what Redis spends
@@ -120,18 +120,13 @@ async def script_costs(redis: Redis, spec: QueueSpec, jobs: int) -> list[ScriptC
         # the whole backlog at once.
         nonlocal claimed
         while True:
-            reply = await timed(
-                "claim",
-                worker._claim(keys=[prefix], args=[CLAIM_BATCH, worker._lease_ms, worker.worker_id, *worker._limits]),
-            )
-            rows = reply[2:]
-            for i in range(0, len(rows), CLAIM_FIELDS):
-                pending.append((rows[i].decode(), int(rows[i + 3])))
-            claimed += len(rows) // CLAIM_FIELDS
-            while len(pending) >= (COMPLETE_BATCH if rows else 1):
+            jobs = (await timed("claim", worker.claim(CLAIM_BATCH)))[2]
+            pending.extend((job.job_id, job.attempt) for job in jobs)
+            claimed += len(jobs)
+            while len(pending) >= (COMPLETE_BATCH if jobs else 1):
                 batch, pending[:] = pending[:COMPLETE_BATCH], pending[COMPLETE_BATCH:]
                 await complete(batch)
-            if not rows:
+            if not jobs:
                 return
 
     async def enqueue_single() -> None:

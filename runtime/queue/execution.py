@@ -10,7 +10,7 @@ from typing import Any
 
 from arq.worker import Retry
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import DataError, RedisError
 
 from runtime.errors import PermanentError
 from runtime.logging import get_logger
@@ -21,6 +21,20 @@ from runtime.retry import RetryPolicy
 log = get_logger("runtime.queue.execution")
 
 MAX_TRACEBACK_CHARS = 8000
+
+
+CLAIM_FIELDS = 7
+"""Fields of one job in a claim's reply: id, name, data, attempt, max attempts, enqueued, options."""
+
+
+def claim_reply(reply: bytes) -> tuple[int, int, list[ClaimedJob]]:
+    """The claim script's reply (its fields joined by NUL, see ``lua_worker.CLAIM``): status,
+    info and the jobs claimed."""
+    parts = reply.split(b"\0")
+    if len(parts) < 2 or (len(parts) - 2) % CLAIM_FIELDS:
+        raise DataError(f"claim reply of {len(parts)} fields is not status, info and {CLAIM_FIELDS} a job")
+    jobs = [ClaimedJob.from_claim(parts[i : i + CLAIM_FIELDS]) for i in range(2, len(parts), CLAIM_FIELDS)]
+    return int(parts[0]), int(parts[1]), jobs
 
 
 @dataclass(slots=True)

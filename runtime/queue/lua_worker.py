@@ -13,6 +13,7 @@ overlap. A claim empties ``wait`` before it takes from ``wait0``.
 
 PREAMBLE = """
 local prefix = KEYS[1]
+local job_prefix = prefix .. 'j:'  -- job keys are built in the hot loops: two pieces, not three
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- The same as text, for the hot path's arguments: a Lua number passed to redis.call (or
@@ -47,6 +48,11 @@ local function to_wait(jk, id, pri)
 end
 -- Commands taking many arguments, in chunks that stay within Lua's stack.
 local function each_chunk(items, command, key)
+  if #items <= 1000 then  -- the usual case: one call, no copy
+    if #items == 0 then return end
+    if key then redis.call(command, key, unpack(items)) else redis.call(command, unpack(items)) end
+    return
+  end
   for i = 1, #items, 1000 do
     local part = {}
     for j = i, math.min(i + 999, #items) do part[#part + 1] = items[j] end
@@ -64,7 +70,7 @@ local function trim(set, keep)
     local old = redis.call('ZRANGE', set, 0, extra - 1)
     redis.call('ZREMRANGEBYRANK', set, 0, extra - 1)
     local jobs = {}
-    for i = 1, #old do jobs[i] = prefix .. 'j:' .. old[i] end
+    for i = 1, #old do jobs[i] = job_prefix .. old[i] end
     each_chunk(jobs, 'DEL')
   end
 end
@@ -155,9 +161,12 @@ return 2
 
 # ARGV: want, lease_ms, worker, rl_max, rl_period_ms, key_max, key_period_ms, then per prefix
 # limit: prefix, max, period_ms.
-# Returns {status, info, id, name, data, attempts, max, enqueued, options, ...}:
-# status 0 = ok (info = ms until the next delayed job, -1 none), 1 = paused, 2 = rate limited or
-# held (info = ms until the window frees or the hold ends).
+# Returns one string, its fields joined by NUL: status, info, then per job id, name, data, attempts,
+# max, enqueued, options (see runtime.queue.execution.claim_reply); status 0 = ok (info = ms until
+# the next delayed job, -1 none), 1 = paused, 2 = rate limited or held (info = ms until the window
+# frees or the hold ends). One string, not an array: Redis converts each element of a script's
+# array reply on its own, a seventh of a claim's CPU at 7 fields a job; no field can hold a NUL
+# (ids, rate keys and job names are checked, data and options are JSON, the rest digits).
 # Per job: one HMGET and one HSET; the pops, the lease ZADD and the rate-limit log entry are one
 # call per claim.
 CLAIM = (
@@ -201,10 +210,13 @@ local function next_due()
   if head[2] then return math.max(tonumber(head[2]) - now, 0) end
   return -1
 end
-if redis.call('EXISTS', prefix .. 'paused') == 1 then return {1, next_due()} end
--- A hold (a provider's "retry after") stops every claim until it expires.
-local held = redis.call('PTTL', prefix .. 'hold')
-if held > 0 then return {2, held} end
+-- One EXISTS for both (a pause, or a hold: a provider's "retry after" that stops every claim until
+-- it expires); which one only when either is there.
+if redis.call('EXISTS', prefix .. 'paused', prefix .. 'hold') > 0 then
+  if redis.call('EXISTS', prefix .. 'paused') == 1 then return '1\\0' .. next_due() end
+  local held = redis.call('PTTL', prefix .. 'hold')
+  if held > 0 then return '2\\0' .. held end
+end
 -- The global limit's sliding log holds one 'ms:count' entry per claim, not one per job: every
 -- job of a claim starts at the same 'now', so the window's count is exact at a fraction of the
 -- cost (a claim of 25 jobs pushes one entry instead of 25 ZADDs into a ZSET of a window's starts).
@@ -213,7 +225,7 @@ local function log_entry(entry)  -- 'ms:count' -> ms, count
   local sep = string.find(entry, ':', 1, true)
   return tonumber(string.sub(entry, 1, sep - 1)), tonumber(string.sub(entry, sep + 1))
 end
-local used = 0
+local used, rl_logged = 0, 0
 if rl_max > 0 then
   local logged = tonumber(redis.call('GET', rln)) or 0
   used = logged
@@ -226,16 +238,18 @@ if rl_max > 0 then
     head = redis.call('LINDEX', rl, 0)
   end
   if not head or used < 0 then used = 0 end
-  if used ~= logged then redis.call('SET', rln, used) end
   if used >= rl_max then
+    if used ~= logged then redis.call('SET', rln, used) end
     local oldest = log_entry(head)
-    return {2, math.max(oldest + rl_period - now, 1)}
+    return '2\\0' .. math.max(oldest + rl_period - now, 1)
   end
   want = math.min(want, rl_max - used)
+  rl_logged = logged
 end
-local out = {0, 0}
+-- Appends by index, not ``#t + 1`` (a search of the table's border at every append).
+local out, nout = {0, 0}, 2
 local got, popped = 0, 0
-local leases = {}
+local leases, nleases = {}, 0
 local deferred = false
 -- 'wait' (priorities 1-10 and put-backs, as id, score pairs) first, then 'wait0' (ids).
 local zset_dry = false
@@ -254,7 +268,7 @@ while got < want and popped < want * 4 + 8 do
   for j = 1, #top, step do
     popped = popped + 1
     local id = top[j]
-    local jk = prefix .. 'j:' .. id
+    local jk = job_prefix .. id
     local f = redis.call('HMGET', jk, 'n', 'd', 'm', 't', 'o', 'a', 'k')
     local blocked = f[1] == false  -- an id whose hash is gone: dropped
     if not blocked and f[7] and #key_limits > 0 then
@@ -286,17 +300,20 @@ while got < want and popped < want * 4 + 8 do
     if not blocked then
       local att = f[6] and tostring(tonumber(f[6]) + 1) or '1'
       redis.call('HSET', jk, 'a', att, 's', now_s, 'w', worker)
-      leases[#leases + 1] = deadline_s
-      leases[#leases + 1] = id
-      out[#out + 1] = id
-      out[#out + 1] = f[1]
-      out[#out + 1] = f[2]
-      out[#out + 1] = att
-      out[#out + 1] = f[3]
-      out[#out + 1] = f[4]
-      out[#out + 1] = f[5] or ''
+      leases[nleases + 1] = deadline_s
+      leases[nleases + 2] = id
+      nleases = nleases + 2
+      out[nout + 1] = id
+      out[nout + 2] = f[1]
+      out[nout + 3] = f[2] or ''
+      out[nout + 4] = att
+      out[nout + 5] = f[3] or ''
+      out[nout + 6] = f[4] or ''
+      out[nout + 7] = f[5] or ''
+      nout = nout + 7
       got = got + 1
-      ev('active', id)
+      if listening == nil then ev_listening() end
+      if listening then ev('active', id) end
     end
   end
   if step == 1 and #top < asked then break end  -- both ran dry
@@ -304,14 +321,16 @@ end
 if got > 0 then
   redis.call('ZADD', active, 'inf', ACTIVE_PIN, unpack(leases))
   if rl_max > 0 then
-    redis.call('RPUSH', rl, now .. ':' .. got)
+    redis.call('RPUSH', rl, now_s .. ':' .. got)
     redis.call('SET', rln, used + got)
   end
+elseif rl_max > 0 and used ~= rl_logged then
+  redis.call('SET', rln, used)
 end
 if got == want and redis.call('EXISTS', wait, wait0) > 0 then wake() end
 if deferred then head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES') end
 out[2] = next_due()
-return out
+return table.concat(out, '\\0')
 """
 )
 
@@ -328,15 +347,19 @@ COMPLETE = (
     + """
 local worker, keep = ARGV[1], tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
+-- Appends by index, not ``#t + 1`` (a search of the table's border at every append).
 local lost, done, finished, gone = {}, {}, {}, {}
-for i = 0, n - 1 do
-  local id, att, res = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]
-  local jk = prefix .. 'j:' .. id
+local nlost, ndone, nfinished, ngone = 0, 0, 0, 0
+for i = 4, 3 + n * 3, 3 do
+  local id, att, res = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local jk = job_prefix .. id
   local h = redis.call('HMGET', jk, 'w', 'a')
   if h[1] ~= worker or h[2] ~= att then
-    lost[#lost + 1] = id
+    nlost = nlost + 1
+    lost[nlost] = id
   else
-    done[#done + 1] = id
+    ndone = ndone + 1
+    done[ndone] = id
     if listening == nil then ev_listening() end
     if listening then
       -- The result is JSON our codec wrote: spliced in as it is, so numbers keep their types.
@@ -344,17 +367,19 @@ for i = 0, n - 1 do
         '{"event":"completed","jobId":' .. cjson.encode(id) .. ',"result":' .. (res ~= '' and res or 'null') .. '}')
     end
     if keep == 0 then
-      gone[#gone + 1] = jk
+      ngone = ngone + 1
+      gone[ngone] = jk
     else
       redis.call('HSET', jk, 'f', now_s, 'r', res, 'w', '')
-      finished[#finished + 1] = now_s
-      finished[#finished + 1] = id
+      finished[nfinished + 1] = now_s
+      finished[nfinished + 2] = id
+      nfinished = nfinished + 2
     end
   end
 end
 each_chunk(done, 'ZREM', prefix .. 'active')
 each_chunk(gone, 'DEL')
-if #finished > 0 then
+if nfinished > 0 then
   each_chunk(finished, 'ZADD', prefix .. 'completed')
   trim(prefix .. 'completed', keep)
 end

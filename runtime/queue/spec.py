@@ -96,6 +96,9 @@ class QueueSpec:
         wrapped = [f if isinstance(f, Function) else func(f, name=f.__name__) for f in self.functions]
         object.__setattr__(self, "function_map", {f.name: f for f in wrapped})
         object.__setattr__(self, "_validators", {})
+        for name in self.function_map:
+            if "\0" in name:  # a claim's reply joins a job's fields with NUL (runtime/queue/lua_worker.py)
+                raise ValueError(f"job type {name!r}: a name may not hold a NUL character")
         if not QUEUE_NAME_PATTERN.fullmatch(self.name):
             raise ValueError(f"queue name {self.name!r} must match {QUEUE_NAME_PATTERN.pattern}")
         if self.concurrency < 1 or self.attempts < 1 or self.lease_s <= 0:

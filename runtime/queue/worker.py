@@ -22,14 +22,13 @@ from redis.exceptions import RedisError
 
 from runtime.logging import get_logger
 from runtime.queue import codec, lua_admin, lua_worker, registry, tracing
-from runtime.queue.execution import ClaimedJob, JobContext, Requeue, decide_failure
+from runtime.queue.execution import ClaimedJob, JobContext, Requeue, claim_reply, decide_failure
 from runtime.queue.keys import ACTIVE_JOBS
 from runtime.queue.metrics import JOBS_BY_STATE, JOBS_TOTAL, RUN_SECONDS, WAIT_SECONDS
 from runtime.queue.scheduler import Clock, Scheduler
 from runtime.queue.spec import QueueSpec
 
 log = get_logger("runtime.queue.worker")
-CLAIM_FIELDS = 7
 IDLE_BLOCK_S = 1.0
 CLAIM_BATCH = 25
 """Most jobs one claim takes.  While a backlog waits the worker claims again as soon as a claim
@@ -186,14 +185,10 @@ class Worker:
                 continue
             try:
                 want = min(free, batch)
-                reply = await self._claim(
-                    keys=[self.keys.prefix], args=[want, self._lease_ms, self.worker_id, *self._limits]
-                )
-                status, info = int(reply[0]), int(reply[1])
-                rows = reply[2:]
-                for i in range(0, len(rows), CLAIM_FIELDS):
-                    self._start(ClaimedJob.from_claim(rows[i : i + CLAIM_FIELDS]))
-                if len(rows) // CLAIM_FIELDS == want or self._shutting_down:
+                status, info, jobs = await self.claim(want)
+                for job in jobs:
+                    self._start(job)
+                if len(jobs) == want or self._shutting_down:
                     continue
                 self._blocking = True
                 if status == 2:  # rate limited: sleep exactly until the window frees a start
@@ -205,6 +200,13 @@ class Worker:
                 log.warning("redis error in pickup", worker=self.worker_id, error=str(exc))
                 self._blocking = True
                 await asyncio.sleep(0.5)
+
+    async def claim(self, want: int) -> tuple[int, int, list[ClaimedJob]]:
+        """Lease up to ``want`` ready jobs to this worker (the claim script): status (0 ok, 1 paused,
+        2 rate limited or held), info (ms until the next delayed job, or until a start frees) and
+        the jobs, which the caller must run or give back."""
+        reply = await self._claim(keys=[self.keys.prefix], args=[want, self._lease_ms, self.worker_id, *self._limits])
+        return claim_reply(reply)
 
     def _start(self, job: ClaimedJob) -> None:
         self._leases[job.job_id] = job.attempt

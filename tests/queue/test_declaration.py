@@ -188,6 +188,12 @@ def test_a_job_function_built_inside_a_factory_is_named_by_its_own_name() -> Non
     assert sorted(QueueSpec("media", [media_jobs("switchboard-media")]).function_map) == ["thumbnail"]
 
 
+def test_a_job_type_named_with_a_nul_character_is_refused() -> None:
+    # A claim's reply joins a job's fields with NUL: a name holding one would split wrongly.
+    with pytest.raises(ValueError, match="job type 'sms\\\\x00v2': a name may not hold a NUL character"):
+        QueueSpec("media", [func(send_sms, name="sms\x00v2")])
+
+
 def test_an_unknown_job_type_is_an_invalid_name() -> None:
     with pytest.raises(InvalidArgument) as caught:
         media_queue().function("thumbnail")

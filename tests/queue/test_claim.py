@@ -1,0 +1,112 @@
+"""A claim hands each job to the worker exactly as it was enqueued, in one NUL-joined reply, and
+says why it took nothing (paused, held by a provider's retry-after)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import DataError
+
+from runtime.queue import QueueAdmin, QueueClient, QueueSpec, RateLimit, Worker
+from runtime.queue.execution import claim_reply
+from runtime.retry import RetryPolicy
+
+
+async def deliver(ctx: dict[str, Any], text: str, to: list[str], meta: dict[str, Any]) -> None:
+    return None
+
+
+def deliveries() -> QueueSpec:
+    return QueueSpec("claims", [deliver], key_rate_limit=RateLimit.parse("100/1s"), concurrency=10)
+
+
+# Text a field separator or a framing could trip over: quotes, escapes, newlines, NUL, CR/LF,
+# non-ASCII, an emoji, and a JSON-looking string.
+AWKWARD = 'quote " backslash \\ nl \n nul \x00 crlf \r\n é ß 中 🎧 {"event":"x"} \u2028'
+
+
+async def test_a_claim_returns_each_job_exactly_as_it_was_enqueued(redis: Redis) -> None:
+    spec = deliveries()
+    client, admin = QueueClient(spec, redis), QueueAdmin(spec, redis)
+    try:
+        plain = await client.enqueue("deliver", {"text": AWKWARD, "to": ["a", "b"], "meta": {}})
+        tuned = await client.enqueue(
+            "deliver",
+            {"text": "", "to": [], "meta": {"n": 1.5, "deep": [None, True, {"k": AWKWARD}]}},
+            job_id="order:42_x-y.z",
+            priority=3,
+            attempts=5,
+            rate_key="tenant-7",
+            backoff=RetryPolicy(attempts=5, base=0.25, cap=4.0, multiplier=3.0, jitter=0.1),
+            timeout_s=2.5,
+        )
+    finally:
+        await client.close()
+    status, info, jobs = await Worker(spec, redis).claim(10)
+    assert (status, info) == (0, -1)
+    by_id = {job.job_id: job for job in jobs}
+    assert list(by_id) == [tuned, plain]  # priority 3 before priority 0
+    for job_id, job in by_id.items():
+        stored = await admin.job(job_id)
+        assert (job.name, job.data, job.attempt, job.max_attempts, job.enqueued_at) == (
+            stored.name,
+            stored.data,
+            1,
+            stored.max_attempts,
+            stored.enqueued_at,
+        )
+    assert by_id[plain].data == {"text": AWKWARD, "to": ["a", "b"], "meta": {}}
+    assert by_id[plain].options == {}
+    assert by_id[tuned].max_attempts == 5
+    assert (by_id[tuned].options["b"], by_id[tuned].options["to"]) == ([0.25, 4.0, 3.0, 0.1], 2.5)
+
+
+async def test_a_second_attempt_is_claimed_with_its_attempt_counted(redis: Redis) -> None:
+    spec = deliveries()
+    client = QueueClient(spec, redis)
+    try:
+        job_id = await client.enqueue("deliver", {"text": "t", "to": [], "meta": {}})
+    finally:
+        await client.close()
+    worker = Worker(spec, redis)
+    (first,) = (await worker.claim(1))[2]
+    # The attempt went back as a requeue does: not counted, head of its priority.
+    assert await worker._put_back(keys=[spec.keys.prefix], args=[worker.worker_id, job_id]) == 1
+    await redis.execute_command("HSET", spec.keys.job(job_id), "a", "3")  # as after three failed attempts
+    (again,) = (await worker.claim(1))[2]
+    assert (first.attempt, again.job_id, again.attempt) == (1, job_id, 4)
+
+
+async def test_a_paused_queue_claims_nothing_and_says_paused(redis: Redis) -> None:
+    spec = deliveries()
+    client, admin = QueueClient(spec, redis), QueueAdmin(spec, redis)
+    try:
+        await client.enqueue("deliver", {"text": "t", "to": [], "meta": {}})
+    finally:
+        await client.close()
+    await admin.pause()
+    assert await Worker(spec, redis).claim(5) == (1, -1, [])
+
+
+async def test_a_held_queue_claims_nothing_and_says_for_how_long(redis: Redis) -> None:
+    spec = deliveries()
+    client = QueueClient(spec, redis)
+    try:
+        await client.enqueue("deliver", {"text": "t", "to": [], "meta": {}})
+    finally:
+        await client.close()
+    await redis.set(spec.keys.hold, 1, px=60_000)
+    status, info, jobs = await Worker(spec, redis).claim(5)
+    assert (status, jobs) == (2, [])
+    assert 0 < info <= 60_000
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [b"", b"0", b"0\x00-1\x00id\x00deliver\x00{}\x001\x003", b"0\x00-1\x00" + b"\x00".join([b"x"] * 8)],
+)
+def test_a_claim_reply_that_is_not_whole_jobs_is_a_data_error(reply: bytes) -> None:
+    with pytest.raises(DataError, match=r"claim reply of \d+ fields is not status, info and 7 a job"):
+        claim_reply(reply)
