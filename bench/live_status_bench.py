@@ -20,6 +20,10 @@ Setup: a throwaway redis-server, the status service and ami_ingest as their own 
    later event's change arrives (its effect is on screen from then on). The first 2 s are warm-up.
    Runs at 500 and at 2,000 events/s. Its anchor: Redis round trips (PING) from this process,
    sampled every 10 ms during the same run; the target is the p99 in median round trips.
+   Information beside it, measured right after each run at the same rate: the floor of that path
+   with grpcio (``bench/_grpc_stream_floor.py``: bare grpc.aio, raw bytes, nothing of ours): one
+   stream hop, and the path's shape (a push stream into a relay that waits for one Redis PING per
+   message, then a watch stream out, three processes), also in median round trips of the run.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import Any
 import redis
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
+from bench._grpc_stream_floor import floor_latencies
 from bench._live_status_procs import (
     ingest_process,
     module_process,
@@ -338,5 +343,33 @@ def run() -> list[dict[str, Any]]:
             results += replay_rows(redis.url, status_addr)
 
             for rate in RATES:
-                results += event_to_visible(redis.url, status_addr, workdir, rate).rows()
+                run = event_to_visible(redis.url, status_addr, workdir, rate)
+                results += run.rows()
+                results += floor_rows(redis.url, rate, statistics.median(run.round_trips))
     return results
+
+
+FLOOR_S = 6.0
+"""Seconds each floor shape runs (the first :data:`FLOOR_WARMUP_S` not counted)."""
+FLOOR_WARMUP_S = 1.0
+
+
+def floor_rows(redis_url: str, rate: int, rtt: float) -> list[dict[str, Any]]:
+    """The grpcio floor of the event → WatchSnapshot path at ``rate``, beside the run's round trip ``rtt`` (ms)."""
+    return floor_rows_of(rate, rtt, *floor_latencies(redis_url, rate, FLOOR_S, FLOOR_WARMUP_S))
+
+
+def floor_rows_of(rate: int, rtt: float, one_hop: list[float], shape: list[float]) -> list[dict[str, Any]]:
+    """The rows of :func:`floor_rows` for its measured latencies (ms)."""
+    at = f"@{rate}/s"
+    rows: list[dict[str, Any]] = []
+    for what, values in (
+        ("one bare grpc.aio stream hop", one_hop),
+        ("bare push stream → relay (1 Redis PING) → watch stream", shape),
+    ):
+        p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+        rows += [
+            row(f"  floor: {what}, p50 / p99 {at}", p50, f"ms (p99 {p99:.2f} ms, {len(values)} messages)", "info"),
+            row(f"  floor: {what}, p99 / median Redis round trip {at}", p99 / rtt, "round trips", "info"),
+        ]
+    return rows

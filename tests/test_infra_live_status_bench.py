@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from bench._grpc_stream_floor import floor_latencies
 from bench.live_status_bench import (
     REPLAY_SHARE_TARGET,
     WARMUP_S,
     WATCH_TO_RTT_TARGET,
     RoundTrips,
     VisibleRun,
+    floor_rows_of,
     replay_share_rows,
     stages,
 )
@@ -64,3 +66,19 @@ def test_redis_round_trips_are_sampled_while_a_run_lasts(redis_url: str) -> None
     assert all(sample > 0 for sample in round_trips.samples)
     assert not round_trips.sampling, "sampling stops with the run"
     assert len(round_trips.samples) == taken
+
+
+def test_the_grpc_floor_is_printed_beside_the_watch_rows_in_round_trips_of_the_same_run() -> None:
+    one_hop, shape = [1.0] * 99 + [3.0], [2.0] * 98 + [8.0, 9.0]
+    rows = {r.name: r for r in validate("live", floor_rows_of(2, 0.5, one_hop, shape))}
+    assert all(r.target == "info" for r in rows.values())
+    assert rows["  floor: one bare grpc.aio stream hop, p99 / median Redis round trip @2/s"].value == 6.0
+    shape_row = "  floor: bare push stream → relay (1 Redis PING) → watch stream, p50 / p99 @2/s"
+    assert (rows[shape_row].value, rows[shape_row].unit) == (2.0, "ms (p99 9.00 ms, 100 messages)")
+
+
+def test_the_floor_relays_every_pushed_message_to_its_watcher_once(redis_url: str) -> None:
+    one_hop, shape = floor_latencies(redis_url, rate=200, seconds=0.5, warmup=0)
+    assert len(shape) == 100
+    assert one_hop
+    assert all(latency > 0 for latency in one_hop + shape)
