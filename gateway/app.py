@@ -67,7 +67,7 @@ def create_app(
     backends = backends if backends is not None else Backends(settings.service_addresses(), settings)
     http_auth = _http_auth(settings)
 
-    reads = StatusReads(None, lambda: backends.status, timeout_seconds=settings.rpc_timeout_seconds)
+    reads = StatusReads(None, lambda: backends.status_rows, timeout_seconds=settings.rpc_timeout_seconds)
     fanout = StatusFanout(lambda: backends.status)
 
     @asynccontextmanager

@@ -22,6 +22,7 @@ from switchboard.notify.v1 import notify_pb2_grpc
 from switchboard.queue.v1 import queue_pb2_grpc
 from switchboard.status.v1 import status_pb2_grpc
 
+from gateway.encoded_rows import EncodedRowsStub
 from runtime.auth import internal_channel
 from runtime.config import CommonSettings
 
@@ -46,6 +47,7 @@ class Backends:
         self.settings = settings
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._status: status_pb2_grpc.StatusServiceAsyncStub | None = None
+        self._status_rows: EncodedRowsStub | None = None
         self._queue_admin: queue_pb2_grpc.QueueAdminAsyncStub | None = None
         self._media: media_pb2_grpc.MediaServiceAsyncStub | None = None
         self._notify: notify_pb2_grpc.NotifyServiceAsyncStub | None = None
@@ -54,6 +56,7 @@ class Backends:
         for name, address in self.addresses.items():
             self._channels[name] = internal_channel(address, self.settings)
         self._status = status_pb2_grpc.StatusServiceStub(self.channel("status"))
+        self._status_rows = EncodedRowsStub(self.channel("status"))
         if "queue_admin" in self._channels:
             self._queue_admin = queue_pb2_grpc.QueueAdminStub(self.channel("queue_admin"))
         if "media" in self._channels:
@@ -64,6 +67,7 @@ class Backends:
     async def close(self) -> None:
         channels, self._channels = self._channels, {}
         self._status = None
+        self._status_rows = None
         self._queue_admin = None
         self._media = None
         self._notify = None
@@ -85,6 +89,13 @@ class Backends:
         if self._status is None:
             raise RuntimeError("backend 'status' is not open")
         return self._status
+
+    @property
+    def status_rows(self) -> EncodedRowsStub:
+        """The status service's reads answering with the rows encoded (:mod:`gateway.encoded_rows`)."""
+        if self._status_rows is None:
+            raise RuntimeError("backend 'status' is not open")
+        return self._status_rows
 
     @property
     def queue_admin(self) -> queue_pb2_grpc.QueueAdminAsyncStub:

@@ -4,8 +4,9 @@ otherwise one gRPC call to the status service.
 Each read returns the finished JSON body (``{"success": true, "data": …, "meta": {…}}``: meta
 holds ``source``, ``stale``, ``asOf`` and ``lastIngestAt``, lists add ``count``), assembled from
 encoded rows: the mirror's, joined as they are (:class:`~gateway.status_json_state.JsonReadState`),
-or the gRPC reply's, each row converted once and kept by its protobuf encoding
-(:class:`RowJsonCache`), so a row an earlier reply held as it is now is not converted again.
+or the gRPC reply's, whose rows arrive still encoded (:mod:`gateway.encoded_rows`): each row is
+parsed and converted once and kept by its encoding (:class:`RowJsonCache`), so a row an earlier
+reply held as it is now is neither parsed nor converted again.
 Both give the same JSON for the same state. A request the mirror cannot answer exactly (a name
 the status service would refuse, an operator or queue it does not hold: the status service
 words the 400 or 404) goes to the status service too.
@@ -18,8 +19,9 @@ from typing import Any, Generic, TypeVar, cast
 
 import orjson
 from prometheus_client import Counter
-from switchboard.status.v1 import status_pb2, status_pb2_grpc
+from switchboard.status.v1 import status_pb2
 
+from gateway.encoded_rows import EncodedRowsStub
 from gateway.status_json import SOURCE_NAMES, at_ms, channel_json, operator_json, queue_json
 from gateway.status_mirror import MirrorView, StatusMirror
 from runtime.errors import NotFound
@@ -48,17 +50,19 @@ _SPARE_ROWS = 1024
 
 
 class RowJsonCache(Generic[RowT]):
-    """Each row's JSON by the row's protobuf encoding: a reply's rows as a JSON array, converting
-    only the rows no earlier reply held as they are now.
+    """Each row's JSON by the row's protobuf encoding: a reply's encoded rows as a JSON array,
+    parsing and converting only the rows no earlier reply held as they are now.
 
     The status service answers every read with the whole rows, and most of them are unchanged
-    since the last read; serializing a row (C) and looking it up costs a small part of building
-    its JSON object (Python). The JSON depends on nothing but the row, so the encoding is an
-    exact key. Rows that changed leave their old entries behind: once the cache holds more than
-    twice the longest reply plus :data:`_SPARE_ROWS`, it keeps only the current reply's rows.
+    since the last read; looking a row's bytes up costs a small part of parsing it and building
+    its JSON object (Python). The JSON depends on nothing but the row, and the row on nothing but
+    its bytes, so the encoding is an exact key. Rows that changed leave their old entries behind:
+    once the cache holds more than twice the longest reply plus :data:`_SPARE_ROWS`, it keeps
+    only the current reply's rows.
     """
 
-    def __init__(self, to_json: Callable[[RowT], dict[str, Any]]) -> None:
+    def __init__(self, row_type: type[RowT], to_json: Callable[[RowT], dict[str, Any]]) -> None:
+        self._parse: Callable[[bytes], RowT] = row_type.FromString
         self._to_json: Callable[[RowT], dict[str, Any]] = to_json
         self._json: dict[bytes, bytes] = {}
         self._longest = 0
@@ -66,15 +70,17 @@ class RowJsonCache(Generic[RowT]):
     def __len__(self) -> int:
         return len(self._json)
 
-    def array(self, rows: Sequence[RowT]) -> bytes:
-        keys = [row.SerializeToString() for row in rows]
+    def array(self, encoded: Sequence[bytes]) -> bytes:
+        """The JSON array of the rows encoded in ``encoded``, in order."""
+        keys = list(encoded)  # a reply's repeated field makes a new bytes object per access
         cached = self._json
-        found: list[bytes | None] = [cached.get(key) for key in keys]
+        found: list[bytes | None] = list(map(cached.get, keys))
         if None in found:
-            to_json = self._to_json
+            parse, to_json = self._parse, self._to_json
             for index, part in enumerate(found):
                 if part is None:
-                    found[index] = cached[keys[index]] = orjson.dumps(to_json(rows[index]))
+                    key = keys[index]
+                    found[index] = cached[key] = orjson.dumps(to_json(parse(key)))
         parts = cast(list[bytes], found)  # every None was filled in
         self._longest = max(self._longest, len(keys))
         if len(cached) > 2 * self._longest + _SPARE_ROWS:
@@ -126,16 +132,16 @@ class StatusReads:
     def __init__(
         self,
         mirror: StatusMirror | None,
-        stub: Callable[[], status_pb2_grpc.StatusServiceAsyncStub],
+        stub: Callable[[], EncodedRowsStub],
         *,
         timeout_seconds: float,
     ) -> None:
         self.mirror = mirror
         self._stub = stub
         self.timeout_seconds = timeout_seconds
-        self._operators = RowJsonCache(operator_json)
-        self._queues = RowJsonCache(queue_json)
-        self._channels = RowJsonCache(channel_json)
+        self._operators = RowJsonCache(status_pb2.Operator, operator_json)
+        self._queues = RowJsonCache(status_pb2.Queue, queue_json)
+        self._channels = RowJsonCache(status_pb2.Channel, channel_json)
 
     def _view(self, *names: str | None) -> MirrorView | None:
         """The mirror's answer, or None: then the read is one gRPC call (and counted as such)."""
@@ -159,7 +165,7 @@ class StatusReads:
             request.status = status_pb2.MemberStatus.ValueType(status)
         if paused is not None:
             request.paused = paused
-        reply = await self._stub().ListOperators(request, timeout=self.timeout_seconds)
+        reply = await self._stub().list_operators(request, self.timeout_seconds)
         return _list_body(self._operators.array(reply.operators), len(reply.operators), _meta(reply.meta))
 
     async def queue_operators(self, queue: str, status: int | None, paused: bool | None) -> bytes:
@@ -174,11 +180,11 @@ class StatusReads:
             if members or view.state.queue_encoded(queue, view.now) is not None:
                 return body
             raise NotFound(f"no queue {queue!r} (neither a queue nor a member of one)", details={"queue": queue})
-        reply = await self._stub().ListOperators(
-            status_pb2.ListOperatorsRequest(queue_name=queue), timeout=self.timeout_seconds
+        reply = await self._stub().list_operators(
+            status_pb2.ListOperatorsRequest(queue_name=queue), self.timeout_seconds
         )
         if not reply.operators:  # the status service words the 404 of a queue it does not know
-            await self._stub().GetQueue(status_pb2.GetQueueRequest(name=queue), timeout=self.timeout_seconds)
+            await self._stub().get_queue(queue, self.timeout_seconds)
         return body
 
     async def member(self, member_id: str, queue: str | None) -> bytes:
@@ -191,7 +197,7 @@ class StatusReads:
         request = status_pb2.GetOperatorRequest(member_id=member_id)
         if queue is not None:
             request.queue_name = queue
-        reply = await self._stub().GetOperator(request, timeout=self.timeout_seconds)
+        reply = await self._stub().get_operator(request, self.timeout_seconds)
         if not reply.operators:
             where = f" in queue {queue}" if queue is not None else ""
             raise NotFound(f"operator {member_id}{where} not found", details={"memberId": member_id})
@@ -202,7 +208,7 @@ class StatusReads:
         if view is not None:
             state = view.state
             return _list_body(state.queues_json(view.now), state.counts()[1], _mirror_meta(view))
-        reply = await self._stub().ListQueues(status_pb2.ListQueuesRequest(), timeout=self.timeout_seconds)
+        reply = await self._stub().list_queues(self.timeout_seconds)
         return _list_body(self._queues.array(reply.queues), len(reply.queues), _meta(reply.meta))
 
     async def queue(self, name: str) -> bytes:
@@ -212,7 +218,7 @@ class StatusReads:
         if view is not None and queue is not None:  # no such queue: the status service words the 404
             operators, _ = view.state.operators_where(lambda op: op.queue_name == name)
             return _data_body(b'{"queue":' + queue + b',"operators":' + operators + b"}", _mirror_meta(view))
-        reply = await self._stub().GetQueue(status_pb2.GetQueueRequest(name=name), timeout=self.timeout_seconds)
+        reply = await self._stub().get_queue(name, self.timeout_seconds)
         data = b'{"queue":' + orjson.dumps(queue_json(reply.queue)) + b',"operators":'
         return _data_body(data + self._operators.array(reply.operators) + b"}", _meta(reply.meta))
 
@@ -221,7 +227,7 @@ class StatusReads:
         if view is not None:
             state = view.state
             return _list_body(state.channels_json(), state.counts()[2], _mirror_meta(view))
-        reply = await self._stub().ListChannels(status_pb2.ListChannelsRequest(), timeout=self.timeout_seconds)
+        reply = await self._stub().list_channels(self.timeout_seconds)
         return _list_body(self._channels.array(reply.channels), len(reply.channels), _meta(reply.meta))
 
     async def snapshot(self) -> bytes:
@@ -239,7 +245,7 @@ class StatusReads:
                 revision=state.revision,
                 last_ingest_at=view.last_ingest_at,
             )
-        reply = await self._stub().GetSnapshot(status_pb2.GetSnapshotRequest(), timeout=self.timeout_seconds)
+        reply = await self._stub().get_snapshot(self.timeout_seconds)
         return _snapshot_body(
             self._operators.array(reply.operators),
             self._queues.array(reply.queues),

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import orjson
+from google.protobuf.message import Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 from switchboard.status.v1 import status_pb2 as S
 
 from gateway.status_json import channel_json, operator_json, queue_json
@@ -14,21 +19,30 @@ def _operators(count: int, calls_taken: int = 0) -> list[S.Operator]:
     return [operator("sales", f"PJSIP/{1000 + i}", calls_taken=calls_taken) for i in range(count)]
 
 
+def _encoded(rows: Sequence[Message]) -> list[bytes]:
+    return [row.SerializeToString() for row in rows]
+
+
+def _converted(rows: Sequence[Any], to_json: Callable[[Any], dict[str, Any]]) -> bytes:
+    """What the gateway answered before rows were cached: every row converted on every read."""
+    return orjson.dumps([to_json(row) for row in rows])
+
+
 def test_the_array_is_the_rows_converted_one_by_one() -> None:
     rows = [*_operators(3, calls_taken=4), operator("support", "PJSIP/1000", paused=True)]
-    cache = RowJsonCache(operator_json)
-    expected = orjson.dumps([operator_json(row) for row in rows])
-    assert cache.array(rows) == expected
-    assert cache.array(rows) == expected  # the second time from the cache
+    cache = RowJsonCache(S.Operator, operator_json)
+    expected = _converted(rows, operator_json)
+    assert cache.array(_encoded(rows)) == expected
+    assert cache.array(_encoded(rows)) == expected  # the second time from the cache
     assert cache.array([]) == b"[]"
 
 
 def test_a_changed_row_is_converted_again_and_an_unchanged_one_is_kept() -> None:
-    cache = RowJsonCache(operator_json)
+    cache = RowJsonCache(S.Operator, operator_json)
     before = _operators(2)
-    cache.array(before)
+    cache.array(_encoded(before))
     after = [before[0], operator("sales", "PJSIP/1001", status=S.MEMBER_STATUS_IN_USE, in_call=True)]
-    answer = orjson.loads(cache.array(after))
+    answer = orjson.loads(cache.array(_encoded(after)))
     assert [row["status"] for row in answer] == ["idle", "in_use"]
     assert answer == [operator_json(row) for row in after]
     assert len(cache) == 3  # the old row's entry stays until the cache is trimmed
@@ -43,16 +57,28 @@ def test_queues_and_channels_keep_their_contract_json() -> None:
         S.Channel(unique_id="1.1", channel_name="PJSIP/1", started_at=1_700_000_000),
         S.Channel(unique_id="1.2"),
     ]
-    for cache, rows, to_json in ((RowJsonCache(queue_json), queues, queue_json),
-                                 (RowJsonCache(channel_json), channels, channel_json)):  # fmt: skip
-        for _ in range(2):
-            assert cache.array(rows) == orjson.dumps([to_json(row) for row in rows])  # type: ignore[arg-type]
+    for _ in range(2):
+        assert RowJsonCache(S.Queue, queue_json).array(_encoded(queues)) == _converted(queues, queue_json)
+        assert RowJsonCache(S.Channel, channel_json).array(_encoded(channels)) == _converted(channels, channel_json)
+
+
+def test_a_row_with_fields_the_gateway_does_not_know_gives_the_json_of_its_known_fields() -> None:
+    row = operator("sales", "PJSIP/1000", calls_taken=2)
+    # Field 99 (a string) and field 100 (a varint): what a newer status service might add.
+    newer = row.SerializeToString() + b"\x9a\x06\x03new" + b"\xa0\x06\x07"
+    parsed = S.Operator.FromString(newer)
+    assert len(UnknownFieldSet(parsed)) == 2  # kept by the message, not read by operator_json
+    cache = RowJsonCache(S.Operator, operator_json)
+    for _ in range(2):
+        answer = cache.array([newer, row.SerializeToString()])
+        assert answer == _converted([parsed, row], operator_json) == _converted([row, row], operator_json)
+    assert len(cache) == 2  # two encodings, each its own entry, both exact
 
 
 def test_rows_that_changed_long_ago_are_forgotten() -> None:
-    cache = RowJsonCache(operator_json)
+    cache = RowJsonCache(S.Operator, operator_json)
     for calls in range(2000):  # one operator changing on every reply, 4 unchanged beside it
         rows = [*_operators(4), operator("support", "PJSIP/2000", calls_taken=calls)]
-        assert orjson.loads(cache.array(rows))[-1]["callsTaken"] == calls
+        assert orjson.loads(cache.array(_encoded(rows)))[-1]["callsTaken"] == calls
         # Twice the longest reply plus the spare rows, not one entry per change ever seen.
         assert len(cache) <= 2 * len(rows) + 1024
