@@ -32,22 +32,29 @@
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import grpc
 import grpc.aio
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
 
 from gateway.errors import error_body
+from gateway.media_bodies import (
+    POSITIONS,
+    STATE_VALUES,
+    CleanupBody,
+    MediaStateName,
+    SyncBody,
+    SyncOperationName,
+    WatermarkBody,
+)
 from gateway.media_json import event_json, media_json, queue_stats_json
-from gateway.multipart_stream import FieldPart, FilePart, boundary_of, parts
+from gateway.media_upload import MULTIPART_OVERHEAD, stream_upload
 from gateway.responses import ok
 from gateway.schemas_media import (
     CleanupResult,
@@ -62,56 +69,16 @@ from gateway.schemas_media import (
 from gateway.settings import GatewaySettings
 from runtime.auth import Scope
 from runtime.auth.http import requires
-from runtime.errors import InvalidArgument, PayloadTooLarge
+from runtime.errors import InvalidArgument
 from runtime.grpc_client import read_message
 
-__all__ = ["router"]
+__all__ = ["MULTIPART_OVERHEAD", "UPLOAD_PATH", "router"]
 
 router = APIRouter(prefix="/api/admin/media", tags=["media"], dependencies=[requires(Scope.READ)])
 
-MULTIPART_OVERHEAD = 64 * 1024
-"""Room for the multipart framing and the small fields around the file in a Content-Length."""
 VARIANT_CACHE_CONTROL = "public, max-age=3600"
 UPLOAD_PATH = "/api/admin/media/upload-async"
 """The upload route's full path: its body limit and timeout are the upload ones (gateway.request_body)."""
-
-
-class MediaStateName(enum.StrEnum):
-    pending = "pending"
-    processing = "processing"
-    ready = "ready"
-    failed = "failed"
-    deleted = "deleted"
-
-
-_POSITIONS = {
-    "top-left": media_pb2.WATERMARK_POSITION_TOP_LEFT,
-    "top-right": media_pb2.WATERMARK_POSITION_TOP_RIGHT,
-    "bottom-left": media_pb2.WATERMARK_POSITION_BOTTOM_LEFT,
-    "bottom-right": media_pb2.WATERMARK_POSITION_BOTTOM_RIGHT,
-    "center": media_pb2.WATERMARK_POSITION_CENTER,
-    "tile": media_pb2.WATERMARK_POSITION_TILE,
-}
-
-
-class WatermarkBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    watermarkId: str = Field(default="", max_length=64, description="The media id of an uploaded logo.")
-    text: str = Field(default="", max_length=200, description="Text instead of a logo.")
-    position: Literal["top-left", "top-right", "bottom-left", "bottom-right", "center", "tile"] = "bottom-right"
-    opacity: float = Field(default=0.5, ge=0.1, le=1.0)
-    scale: float = Field(default=0.25, ge=0.1, le=1.0, description="Watermark width / image width.")
-    variants: list[str] = Field(default_factory=list, max_length=16, description="Empty: every variant.")
-
-
-_STATE_VALUES = {
-    "pending": media_pb2.MEDIA_STATE_PENDING,
-    "processing": media_pb2.MEDIA_STATE_PROCESSING,
-    "ready": media_pb2.MEDIA_STATE_READY,
-    "failed": media_pb2.MEDIA_STATE_FAILED,
-    "deleted": media_pb2.MEDIA_STATE_DELETED,
-}
 
 
 def _stub(request: Request) -> media_pb2_grpc.MediaServiceAsyncStub:
@@ -122,10 +89,6 @@ def _stub(request: Request) -> media_pb2_grpc.MediaServiceAsyncStub:
 def _settings(request: Request) -> GatewaySettings:
     settings: GatewaySettings = request.app.state.settings
     return settings
-
-
-def _too_large(limit: int, received: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"upload is over the limit of {limit} bytes", details={"limit": limit, "received": received})
 
 
 @router.post(
@@ -140,85 +103,17 @@ async def upload(
     entityType: Annotated[str, Query(max_length=64)] = "",
     ownerId: Annotated[str, Query(max_length=128)] = "",
 ) -> JSONResponse:
-    limit = _settings(request).media_max_upload_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-        raise _too_large(limit, int(declared))
-    boundary = boundary_of(request.headers.get("content-type", ""))
-    fields = {"entityType": entityType, "ownerId": ownerId}
-    body = parts(request.stream(), boundary)
-    file_part, first_chunk = await _file_part(body, fields)
-    refusals: list[BaseException] = []
-    messages = _upload_messages(
-        _metadata(file_part, fields), _file_chunks(file_part, first_chunk, body), limit, refusals
+    settings = _settings(request)
+    answer = await stream_upload(
+        request,
+        _stub(request),
+        {"entityType": entityType, "ownerId": ownerId},
+        limit=settings.media_max_upload_bytes,
+        rpc_seconds=settings.rpc_timeout_seconds * 12,
     )
-    # The request iterator style (not call.write()): a stream-unary client interceptor such as
-    # OpenTelemetry's awaits the call's status before handing the call back, so writes would wait forever.
-    call = _stub(request).Upload(messages, timeout=_settings(request).rpc_timeout_seconds * 12)
-    try:
-        answer: media_pb2.UploadResponse = await call
-    except BaseException:
-        call.cancel()
-        if refusals:  # the gateway's own refusal (over the limit, a malformed body) cancelled the call
-            raise refusals[0] from None
-        raise
     return ok(
         {"mediaId": answer.media.media_id, "jobId": answer.job_id, "state": media_json(answer.media)["state"]},
         status_code=202,
-    )
-
-
-async def _file_part(
-    body: AsyncIterator[tuple[FieldPart | FilePart, bytes]], fields: dict[str, str]
-) -> tuple[FilePart, bytes]:
-    """Read the form up to the first chunk of ``file``, taking the ``fields`` sent before it."""
-    async for part, data in body:
-        if isinstance(part, FieldPart):
-            if part.name in fields and not fields[part.name]:
-                fields[part.name] = part.value
-        elif part.name == "file":
-            return part, data
-    raise InvalidArgument("file", "the form has no `file` field")
-
-
-async def _file_chunks(
-    part: FilePart, first: bytes, body: AsyncIterator[tuple[FieldPart | FilePart, bytes]]
-) -> AsyncIterator[bytes]:
-    """Every chunk of ``part``'s bytes (the rest of the form is read past, not kept)."""
-    yield first
-    async for other, data in body:
-        if other is part:
-            yield data
-
-
-async def _upload_messages(
-    metadata: media_pb2.UploadRequest, chunks: AsyncIterator[bytes], limit: int, refusals: list[BaseException]
-) -> AsyncIterator[media_pb2.UploadRequest]:
-    """The Upload stream: metadata, then the chunks, refused the moment they pass ``limit``. A
-    refusal is kept in ``refusals`` (gRPC cancels a call whose request iterator raises)."""
-    yield metadata
-    received = 0
-    try:
-        async for data in chunks:
-            if not data:
-                continue
-            received += len(data)
-            if received > limit:
-                raise _too_large(limit, received)
-            yield media_pb2.UploadRequest(chunk=data)
-    except Exception as exc:
-        refusals.append(exc)
-        raise
-
-
-def _metadata(part: FilePart, fields: dict[str, str]) -> media_pb2.UploadRequest:
-    return media_pb2.UploadRequest(
-        metadata=media_pb2.UploadMetadata(
-            filename=part.filename,
-            content_type=part.content_type,
-            owner_id=fields["ownerId"],
-            entity_type=fields["entityType"],
-        )
     )
 
 
@@ -235,7 +130,7 @@ async def list_media(
         media_pb2.ListMediaRequest(
             entity_type=entityType,
             owner_id=ownerId,
-            state=_STATE_VALUES[state.value] if state is not None else media_pb2.MEDIA_STATE_UNSPECIFIED,
+            state=STATE_VALUES[state.value] if state is not None else media_pb2.MEDIA_STATE_UNSPECIFIED,
             page=page,
             page_size=pageSize,
         ),
@@ -288,23 +183,6 @@ async def queue_stats(request: Request) -> JSONResponse:
     return ok({q.section: queue_stats_json(q) for q in reply.queues})
 
 
-class SyncOperationName(enum.StrEnum):
-    upload = "upload"
-    download = "download"
-    delete = "delete"
-
-
-class SyncBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    mediaIds: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=1000)
-    all: bool = Field(default=False, description="Every media the operation applies to (instead of mediaIds).")
-    operation: SyncOperationName = Field(
-        default=SyncOperationName.upload, description="upload: local → S3; download: S3 → local; delete: the S3 copies."
-    )
-    deleteSource: bool = Field(default=False, description="Remove the source copies once the copy is verified.")
-
-
 @router.post(
     "/sync",
     response_model=SyncQueued,
@@ -327,21 +205,6 @@ async def sync(request: Request, body: SyncBody) -> JSONResponse:
     return ok(data, status_code=202)
 
 
-class PurgeableState(enum.StrEnum):
-    deleted = "deleted"
-    failed = "failed"
-
-
-class CleanupBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    olderThanDays: int | None = Field(
-        default=None, ge=0, le=36_500, description="Media unchanged this long; default MEDIA_RETENTION_DAYS."
-    )
-    status: PurgeableState | list[PurgeableState] = Field(default=PurgeableState.deleted)
-    dryRun: bool = Field(default=False, description="Only count what would be purged.")
-
-
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -359,7 +222,7 @@ async def cleanup(request: Request, body: CleanupBody) -> JSONResponse:
         media_pb2.CleanupRequest(
             older_than_ms=(body.olderThanDays or 0) * DAY_MS,
             use_retention=body.olderThanDays is None,
-            states=[_STATE_VALUES[s.value] for s in states],
+            states=[STATE_VALUES[s.value] for s in states],
             dry_run=body.dryRun,
         ),
         timeout=_settings(request).rpc_timeout_seconds * 12,
@@ -404,7 +267,7 @@ async def watermark(request: Request, media_id: str, body: WatermarkBody) -> JSO
             media_id=media_id,
             text=body.text,
             overlay_media_id=body.watermarkId,
-            position=_POSITIONS[body.position],
+            position=POSITIONS[body.position],
             opacity=body.opacity,
             scale=body.scale,
             variants=body.variants,
