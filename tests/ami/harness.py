@@ -30,6 +30,11 @@ def wire(*headers: tuple[str, str]) -> bytes:
     return b"".join(f"{k}: {v}\r\n".encode() for k, v in headers) + b"\r\n"
 
 
+BANNER = b"Asterisk Call Manager/11.0.0\r\n"
+"""The first line Asterisk writes on a new AMI connection."""
+LOGIN_OK = wire(("Response", "Success"), ("ActionID", "1"), ("Message", "Authentication accepted"))
+
+
 def frame(**headers: str) -> Frame:
     return Frame(tuple(headers.items()))
 
