@@ -10,6 +10,7 @@ from typing import Any
 
 from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.wire import FrameParser
+from services.ami_ingest.domain import events as ev
 from services.ami_ingest.domain.normalize import EventNormalizer
 from services.ami_ingest.domain.resync import ResyncSession
 from services.ami_ingest.domain.state import CallCenterState
@@ -37,6 +38,11 @@ LOGIN_OK = wire(("Response", "Success"), ("ActionID", "1"), ("Message", "Authent
 
 def frame(**headers: str) -> Frame:
     return Frame(tuple(headers.items()))
+
+
+def one(**headers: str) -> ev.Event | None:
+    """The event a fresh normalizer reads from one frame of ``headers``."""
+    return EventNormalizer().normalize(frame(**headers))
 
 
 @dataclass
