@@ -33,6 +33,7 @@ import grpc.aio
 from runtime.errors import SwitchboardError
 from runtime.grpc_errors import grpc_error_for
 from runtime.grpc_layers import HandlerLayer
+from runtime.grpc_status import details_of, status_code_of
 from runtime.grpc_types import MethodHandler
 from runtime.grpc_wrap import stream_items
 from runtime.logging import get_logger
@@ -121,7 +122,7 @@ class _Call:
             "duration_ms": round(elapsed * 1000, 2),
         }
         if not ok:
-            details = details or _details_of(context)
+            details = details or details_of(context)
             if details:
                 fields["details"] = details
         if ok and info.quiet_ok and elapsed < SLOW_CALL_SECONDS:
@@ -132,29 +133,6 @@ class _Call:
             log.warning("rpc finished", **fields)
         else:
             log.info("rpc finished", **fields)
-
-
-def status_code_of(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
-    """The status the servicer set on ``context`` (OK when it set none)."""
-    try:
-        code = context.code()
-    except Exception:
-        return grpc.StatusCode.UNKNOWN
-    if isinstance(code, grpc.StatusCode):
-        return code
-    if isinstance(code, int):  # some grpc versions hand back the raw integer
-        return next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
-    return grpc.StatusCode.OK
-
-
-def _details_of(context: grpc.aio.ServicerContext) -> str | None:
-    try:
-        details = context.details()
-    except Exception:
-        return None
-    if isinstance(details, bytes):
-        return details.decode("utf-8", "replace")
-    return details if isinstance(details, str) else None
 
 
 def _wrap_unary_response(info: _Method, behavior: Callable[..., Any]) -> Callable[..., Any]:

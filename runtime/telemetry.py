@@ -48,6 +48,7 @@ from opentelemetry.trace import Status, StatusCode
 from runtime import trace_export
 from runtime.config import CommonSettings
 from runtime.grpc_layers import HandlerLayer
+from runtime.grpc_status import details_of, status_code_of
 from runtime.grpc_types import MethodHandler
 from runtime.grpc_wrap import stream_items
 
@@ -145,7 +146,6 @@ _SERVER_FAULTS = frozenset(
         grpc.StatusCode.DATA_LOSS,
     }
 )
-_CODES_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
 
 
 class _TracingInterceptor(HandlerLayer):
@@ -188,12 +188,12 @@ class _RpcSpans:
         if isinstance(error, (asyncio.CancelledError, GeneratorExit)):
             code = grpc.StatusCode.CANCELLED
         else:
-            code = _code_of(context, failed=error is not None)
+            code = status_code_of(context, unset=grpc.StatusCode.UNKNOWN if error is not None else grpc.StatusCode.OK)
         span.set_attribute("rpc.grpc.status_code", code.value[0])
         if error is not None and not isinstance(error, (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit)):
             span.record_exception(error)
         if code in _SERVER_FAULTS:
-            span.set_status(Status(StatusCode.ERROR, f"{code}:{_details_of(context)}"))
+            span.set_status(Status(StatusCode.ERROR, f"{code}:{details_of(context) or ''}"))
         span.end()
 
     def wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
@@ -294,28 +294,6 @@ def _parse_peer(peer: str | None) -> Mapping[str, str]:
     if ip in ("[::1]", "127.0.0.1"):
         attributes["net.peer.name"] = "localhost"
     return attributes
-
-
-def _code_of(context: grpc.aio.ServicerContext, *, failed: bool) -> grpc.StatusCode:
-    try:
-        code = context.code()
-    except Exception:
-        return grpc.StatusCode.UNKNOWN
-    if isinstance(code, grpc.StatusCode):
-        return code
-    if isinstance(code, int):
-        return _CODES_BY_VALUE.get(code, grpc.StatusCode.UNKNOWN)
-    return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
-
-
-def _details_of(context: grpc.aio.ServicerContext) -> str:
-    try:
-        details = context.details()
-    except Exception:
-        return ""
-    if isinstance(details, bytes):
-        return details.decode("utf-8", "replace")
-    return details if isinstance(details, str) else ""
 
 
 def get_tracer(name: str) -> trace.Tracer:
