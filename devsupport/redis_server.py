@@ -143,13 +143,7 @@ class RedisServer:
             raise
 
     def ping(self) -> bool:
-        client = redis.Redis(host=self.host, port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return redis_answers(self.url)
 
     def flushall(self) -> None:
         client = redis.Redis(host=self.host, port=self.port, socket_timeout=5)
@@ -198,3 +192,14 @@ class RedisServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def redis_answers(url: str) -> bool:
+    """Whether a Redis at ``url`` answers PING within half a second."""
+    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()

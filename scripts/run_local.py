@@ -32,13 +32,12 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-import redis
 from honcho.manager import Manager
 from honcho.printer import Printer
 
 from devsupport.ports import free_port, free_ports, is_listening
 from devsupport.procs import health_status
-from devsupport.redis_server import RedisServer
+from devsupport.redis_server import RedisServer, redis_answers
 from runtime.auth.migrate import run_migrations as run_auth_migrations
 from runtime.config import normalize_database_url
 from scripts.local_plan import (
@@ -71,16 +70,6 @@ def say(message: str) -> None:
     for line in message.splitlines():
         sys.stdout.write(f"make-run | {line}\n")
         sys.stdout.flush()
-
-
-def redis_answers(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
 
 
 def preferred_or_free_port(preferred: int) -> int:
