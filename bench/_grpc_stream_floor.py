@@ -9,8 +9,9 @@ themselves, the part of the live figure no change to the services can take away.
 
 - ``relay --port P [--redis URL] [--emit RATE]``: serves ``/floor.Relay/Push`` (a stream of
   messages in, one empty answer per message back, as the status service acks each batch) and
-  ``/floor.Relay/Watch`` (every message pushed, to every watcher). With ``--redis`` each message
-  waits for one PING before it is relayed (the status service's one EVALSHA per batch); with
+  ``/floor.Relay/Watch`` (every message pushed, to every watcher). With ``--redis`` the messages
+  that arrived while the last PING was out wait for one PING together before they are relayed (the
+  status service applies the batches read ahead in one EVALSHA); with
   ``--emit`` the relay itself sends a message to its watchers ``RATE`` times a second (one hop).
   Prints ``ready`` once it serves; stops on SIGTERM.
 - ``push --target ADDR --rate R --count N``: pushes ``N`` messages, ``R`` a second, on one ``Push``
@@ -66,11 +67,34 @@ class Relay:
             queue.put_nowait(message)
 
     async def push(self, requests: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:
-        async for message in requests:
-            if self.redis is not None:
-                await self.redis.ping()
-            self.offer(message)
-            yield b""
+        """Relay what was pushed: what arrived while the last PING was out goes with one PING (the
+        status service applies the batches read ahead in one EVALSHA), then one answer each."""
+        arrived: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+        async def read() -> None:
+            try:
+                async for message in requests:
+                    arrived.put_nowait(message)
+            finally:
+                arrived.put_nowait(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            ended = False
+            while not ended:
+                group = [await arrived.get()]
+                while not arrived.empty():
+                    group.append(arrived.get_nowait())
+                ended = group[-1] is None
+                messages = [message for message in group if message is not None]
+                if messages and self.redis is not None:
+                    await self.redis.ping()
+                for message in messages:
+                    self.offer(message)
+                for _ in messages:
+                    yield b""
+        finally:
+            reader.cancel()
 
     async def watch(self, request: bytes, context: Any) -> AsyncIterator[bytes]:
         queue: asyncio.Queue[bytes] = asyncio.Queue()
