@@ -43,6 +43,9 @@ API = "/api/queue-status"
 STALE_AFTER = 1.0
 STEADY = 3600.0
 """A threshold no test reaches: comparing answers must not race the state turning stale."""
+ROOMY_STALE_AFTER = 4.0
+"""Long enough that a loaded machine cannot turn the state stale between a fresh wait and the read
+that follows it (with STALE_AFTER, 1 s, a read at load 15 was answered by gRPC, not the mirror)."""
 HEARTBEAT = 0.1
 NOW = time.time()
 
@@ -237,10 +240,11 @@ async def test_a_quiet_ingest_turns_stale_through_the_status_service(
         assert (await client.get(f"{API}/snapshot")).json()["meta"]["stale"] is False
 
 
+@pytest.mark.parametrize("stale_after", [ROOMY_STALE_AFTER])
 async def test_no_answer_comes_from_a_dead_watch_and_the_watch_comes_back(
-    real_status: RealStatus, status_settings: StatusSettings, others: dict[str, str]
+    real_status: RealStatus, status_settings: StatusSettings, others: dict[str, str], stale_after: float
 ) -> None:
-    app = create_app(_settings(real_status, others, mirror=True))
+    app = create_app(_settings(real_status, others, mirror=True, stale_after=stale_after))
     async for client in client_for(app):
         mirror: StatusMirror = app.state.status_mirror
         revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales")))
@@ -258,7 +262,7 @@ async def test_no_answer_comes_from_a_dead_watch_and_the_watch_comes_back(
 
         async def reconnected(mirror: StatusMirror = mirror) -> bool:
             # Ingested again each round: the mirror is fresh only while the last ingest is under
-            # STALE_AFTER old, and a loaded machine may take longer than that to reconnect.
+            # stale_after old, and a loaded machine may take longer than that to reconnect.
             revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="support")))
             return await mirror.wait_fresh(revision, 1)
 
@@ -269,10 +273,11 @@ async def test_no_answer_comes_from_a_dead_watch_and_the_watch_comes_back(
         assert _reads("mirror") == before + 1
 
 
+@pytest.mark.parametrize("stale_after", [ROOMY_STALE_AFTER])
 async def test_a_mirror_answer_keeps_the_route_in_the_http_metrics(
-    real_status: RealStatus, others: dict[str, str]
+    real_status: RealStatus, others: dict[str, str], stale_after: float
 ) -> None:
-    app = create_app(_settings(real_status, others, mirror=True))
+    app = create_app(_settings(real_status, others, mirror=True, stale_after=stale_after))
     async for client in client_for(app):
         revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales")))
         assert await app.state.status_mirror.wait_fresh(revision, 5)
@@ -286,10 +291,11 @@ async def test_a_mirror_answer_keeps_the_route_in_the_http_metrics(
         assert REGISTRY.get_sample_value("switchboard_gateway_http_requests_total", labels) == before + 1
 
 
+@pytest.mark.parametrize("stale_after", [ROOMY_STALE_AFTER])
 async def test_while_redis_is_down_the_database_answers_not_the_mirror(
-    real_status: RealStatus, redis_server: RedisServer, others: dict[str, str]
+    real_status: RealStatus, redis_server: RedisServer, others: dict[str, str], stale_after: float
 ) -> None:
-    app = create_app(_settings(real_status, others, mirror=True))
+    app = create_app(_settings(real_status, others, mirror=True, stale_after=stale_after))
     async for client in client_for(app):
         mirror: StatusMirror = app.state.status_mirror
         revision = await real_status.ingest(S.StateChange(operator_upserted=operator("sales", "PJSIP/1", "A")))
@@ -312,11 +318,14 @@ async def test_while_redis_is_down_the_database_answers_not_the_mirror(
         assert [o["memberId"] for o in back["operators"]] == ["PJSIP/2"]
 
 
-async def test_a_mirror_answer_continues_the_callers_trace(real_status: RealStatus, others: dict[str, str]) -> None:
+@pytest.mark.parametrize("stale_after", [ROOMY_STALE_AFTER])
+async def test_a_mirror_answer_continues_the_callers_trace(
+    real_status: RealStatus, others: dict[str, str], stale_after: float
+) -> None:
     exporter = InMemorySpanExporter()
     provider = SdkTracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    app = create_app(_settings(real_status, others, mirror=True), tracer_provider=provider)
+    app = create_app(_settings(real_status, others, mirror=True, stale_after=stale_after), tracer_provider=provider)
     async for client in client_for(app):
         revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales")))
         assert await app.state.status_mirror.wait_fresh(revision, 5)
@@ -370,10 +379,6 @@ async def _center(status: RealStatus) -> int:
         S.StateChange(queue_upserted=S.Queue(name="sales")),
         S.StateChange(operator_upserted=operator("sales", "PJSIP/1", "A")),
     )
-
-
-# Long enough that a loaded machine cannot turn the state stale between a fresh wait and the read.
-ROOMY_STALE_AFTER = 4.0
 
 
 @pytest.mark.parametrize("stale_after", [ROOMY_STALE_AFTER])
