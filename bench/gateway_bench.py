@@ -13,8 +13,9 @@ printed beside it, since httpx's pure-Python h11 parser alone spends about 2 ms 
 The same figures follow for a 1,000-operator center (the targets hold for both sizes), and beside each the
 status service's own GetSnapshot latency measured from here, so the gateway's share is visible.
 The gRPC-fallback path follows: a second gateway with its mirror switched off answers every
-read with one GetSnapshot call and converts the rows per call, which is what any gateway does
-while its mirror is stale or its watch is down (the same ``StatusReads`` code, without a view).
+read with one GetSnapshot call and turns the reply's rows into JSON (parsing only rows no earlier
+reply held), which is what any gateway does while its mirror is stale or its watch is down (the
+same ``StatusReads`` code, without a view).
 Each name carries the 1-minute load average: on a shared 2-core box the tail follows the load.
 """
 
