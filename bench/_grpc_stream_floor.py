@@ -14,11 +14,13 @@ themselves, the part of the live figure no change to the services can take away.
   status service applies the batches read ahead in one EVALSHA); with
   ``--emit`` the relay itself sends a message to its watchers ``RATE`` times a second (one hop).
   Prints ``ready`` once it serves; stops on SIGTERM.
-- ``push --target ADDR --rate R --count N``: pushes ``N`` messages, ``R`` a second, on one ``Push``
-  stream, each stamped with ``time.time()`` as it is handed to grpc.
+- ``push --target ADDR --rate R --count N``: takes ``N`` stamps (``time.time()``), ``R`` a second,
+  and pushes them on one ``Push`` stream: one message as soon as it is taken, or the stamps taken
+  while the last write was in flight together in one message (as the ingest's publisher does).
 
-A message is :data:`MESSAGE_BYTES` long (a one-operator change set is about that) and starts with
-its stamp; :func:`watch_latencies` (the benchmark's process) stamps each one's arrival.
+A message is at least :data:`MESSAGE_BYTES` long (a one-operator change set is about that) and
+starts with its stamps (8-byte doubles, then zeros); :func:`watch_latencies` (the benchmark's
+process) stamps each one's arrival.
 :func:`floor_latencies` runs both shapes at one rate (bench/live_status_bench.py prints them beside
 the live figures of the same run).
 """
@@ -138,14 +140,31 @@ async def relay(port: int, redis_url: str | None, emit: float) -> None:
 
 
 async def push(target: str, rate: float, count: int) -> None:
+    """``count`` stamps, ``rate`` a second; the stamps taken while a write was in flight go in the
+    next message together, as the ingest's publisher joins the changes queued meanwhile."""
     async with grpc.aio.insecure_channel(target) as channel:
         call = channel.stream_stream(PUSH, request_serializer=_as_is, response_deserializer=_as_is)()
         loop = asyncio.get_running_loop()
         acks = asyncio.create_task(_drain(call))
-        started = loop.time()
-        for index in range(1, count + 1):
-            await asyncio.sleep(max(started + index / rate - loop.time(), 0.0))
-            await call.write(stamped())
+        stamps: list[bytes] = []
+        taken = asyncio.Event()
+
+        async def produce() -> None:
+            started = loop.time()
+            for index in range(1, count + 1):
+                await asyncio.sleep(max(started + index / rate - loop.time(), 0.0))
+                stamps.append(STAMP.pack(time.time()))
+                taken.set()
+
+        producing = asyncio.create_task(produce())
+        while not (producing.done() and not stamps):
+            await taken.wait()
+            taken.clear()
+            if stamps:
+                message = b"".join(stamps).ljust(MESSAGE_BYTES, b"\0")
+                stamps.clear()
+                await call.write(message)
+        await producing
         await call.done_writing()
         await acks
 
@@ -163,10 +182,12 @@ async def watch_latencies(target: str, ready: asyncio.Event, into: list[float]) 
         try:
             async for message in call:
                 now = time.time()
-                if message:
-                    into.append((now - STAMP.unpack_from(message)[0]) * 1000)
-                else:
+                if not message:
                     ready.set()
+                for (stamp,) in STAMP.iter_unpack(message[: len(message) // STAMP.size * STAMP.size]):
+                    if not stamp:
+                        break  # the padding
+                    into.append((now - stamp) * 1000)
         finally:
             call.cancel()
 

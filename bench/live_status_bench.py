@@ -369,7 +369,7 @@ def floor_rows_of(rate: int, rtt: float, one_hop: list[float], shape: list[float
     ):
         p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
         rows += [
-            row(f"  floor: {what}, p50 / p99 {at}", p50, f"ms (p99 {p99:.2f} ms, {len(values)} messages)", "info"),
+            row(f"  floor: {what}, p50 / p99 {at}", p50, f"ms (p99 {p99:.2f} ms, {len(values)} events)", "info"),
             row(f"  floor: {what}, p99 / median Redis round trip {at}", p99 / rtt, "round trips", "info"),
         ]
     return rows

@@ -74,10 +74,10 @@ def test_the_grpc_floor_is_printed_beside_the_watch_rows_in_round_trips_of_the_s
     assert all(r.target == "info" for r in rows.values())
     assert rows["  floor: one bare grpc.aio stream hop, p99 / median Redis round trip @2/s"].value == 6.0
     shape_row = "  floor: bare push stream → relay (1 Redis PING) → watch stream, p50 / p99 @2/s"
-    assert (rows[shape_row].value, rows[shape_row].unit) == (2.0, "ms (p99 9.00 ms, 100 messages)")
+    assert (rows[shape_row].value, rows[shape_row].unit) == (2.0, "ms (p99 9.00 ms, 100 events)")
 
 
-def test_the_floor_relays_every_pushed_message_to_its_watcher_once(redis_url: str) -> None:
+def test_the_floor_relays_every_pushed_stamp_to_its_watcher_once(redis_url: str) -> None:
     one_hop, shape = floor_latencies(redis_url, rate=200, seconds=0.5, warmup=0)
     assert len(shape) == 100
     assert one_hop
