@@ -63,11 +63,14 @@ class MediaQueues:
 
     async def stats(self) -> list[QueueStats]:
         """Every media queue's counts (and the gauges set from them); Unavailable without Redis."""
+        # The spool first: a flush puts a job in Redis before it leaves the spool, so a queue whose
+        # spool is empty now has its jobs in the counts read next (read the other way round, a job
+        # flushed between the reads was in neither, and the queue read 'redis' without it).
+        spooled = await asyncio.to_thread(self._spooled)
         try:
             counts = await asyncio.gather(*(QueueAdmin(queue, self.redis).counts() for queue in SECTIONS.values()))
         except (RedisError, OSError) as exc:
             raise Unavailable(f"the media queues cannot be read: {exc}") from None
-        spooled = await asyncio.to_thread(self._spooled)
         out = []
         for (section, queue), c in zip(SECTIONS.items(), counts, strict=True):
             backend = "spool" if spooled.get(queue) else "redis"
