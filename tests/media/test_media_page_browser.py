@@ -1,9 +1,10 @@
 """/admin/media in headless Chromium against the real gateway, media service and worker: an
-upload appears, turns ready without a reload (its thumbnail loads), is watermarked from its card,
-and delete marks it deleted."""
+upload (picked, or dropped on the upload zone) appears, turns ready without a reload (its thumbnail
+loads), is watermarked from its card, and delete marks it deleted."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,29 @@ async def test_a_file_that_is_no_image_shows_the_refusal(
     await page.locator("#file").set_input_files(str(fake))
     await expect(page.locator("#upload-status")).to_contain_text("not a JPEG, PNG, WebP or GIF")
     await expect(page.locator("#upload-status")).to_have_class("status error")
+
+
+@pytest.mark.timeout(90)
+async def test_a_file_dropped_on_the_upload_zone_is_uploaded_and_goes_ready(
+    browser: Browser, live_media_gateway: str, media_worker: Worker
+) -> None:
+    page = await live_page(browser, live_media_gateway)
+    await page.locator("#owner").fill("dropped")
+    # What the browser hands the page when a file is dragged in from the desktop: a DataTransfer.
+    dropped = await page.evaluate_handle(
+        """(data) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "rocket.jpg", { type: "image/jpeg" }));
+            return transfer;
+        }""",
+        base64.b64encode(shared("sk_rocket.jpg")).decode(),
+    )
+    zone = page.locator("#upload")
+    await zone.dispatch_event("dragover", {"dataTransfer": dropped})
+    await expect(zone).to_have_class("drop over")  # the zone shows it would take the file
+    await zone.dispatch_event("drop", {"dataTransfer": dropped})
+    card = page.locator(".mcard").first
+    await expect(card).to_have_attribute("data-state", "ready", timeout=45_000)
+    await expect(card).to_contain_text("dropped")
+    await expect(card.locator("[data-variant]")).to_have_count(3)
