@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import AsyncIterator
 
 import grpc
 import grpc.aio
 import pytest
+from PIL import Image
 from switchboard.media.v1 import media_pb2
 
 from devsupport.streams import next_message
@@ -17,7 +19,7 @@ from runtime.queue import JobInfo, QueueAdmin, Worker
 from services.media.app import MediaApp
 from services.media.queues import processing_queue
 from services.media.settings import MediaSettings
-from tests.media.images import encoded, gradient, png_declaring, shared
+from tests.media.images import encoded, gradient, png_declaring, shared, webp_chunks
 from tests.media.support import MediaClient, stream, upload_messages
 
 PHOTO = shared("sk_rocket.jpg")  # 640×427: quick to process
@@ -75,8 +77,8 @@ async def test_bytes_that_are_no_image_are_refused_and_nothing_is_kept(
     assert not list((media_settings.data_dir / "media" / "tmp").iterdir())
 
 
-async def test_an_upload_over_the_byte_limit_is_refused_as_soon_as_it_passes(
-    media_app: MediaApp, media: MediaClient
+async def test_an_upload_over_the_byte_limit_is_refused_as_soon_as_it_passes_and_nothing_is_kept(
+    media_app: MediaApp, media: MediaClient, media_settings: MediaSettings
 ) -> None:
     media_app.library.max_upload_bytes = 200_000
     sent = 0
@@ -91,6 +93,8 @@ async def test_an_upload_over_the_byte_limit_is_refused_as_soon_as_it_passes(
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert details_from_rpc_error(error)["reason"] == "PayloadTooLarge"
     assert sent < 10_000_000  # the server stopped the stream long before its end
+    assert (await media.stub.ListMedia(media_pb2.ListMediaRequest(), timeout=10)).total == 0
+    assert not list((media_settings.data_dir / "media" / "tmp").iterdir())
 
 
 async def test_a_declared_size_over_the_limit_is_refused_before_any_byte(media: MediaClient) -> None:
@@ -98,10 +102,14 @@ async def test_a_declared_size_over_the_limit_is_refused_before_any_byte(media: 
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-async def test_a_decompression_bomb_is_refused_at_upload_from_its_header(media: MediaClient) -> None:
+async def test_a_decompression_bomb_is_refused_at_upload_from_its_header_and_nothing_is_kept(
+    media: MediaClient, media_settings: MediaSettings
+) -> None:
     error = await refusal(media.upload(png_declaring(50_000, 50_000), filename="bomb.png"))
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "megapixels" in (error.details() or "")
+    assert (await media.stub.ListMedia(media_pb2.ListMediaRequest(), timeout=10)).total == 0
+    assert not list((media_settings.data_dir / "media" / "tmp").iterdir())
 
 
 async def test_a_truncated_image_fails_once_and_is_not_retried(
@@ -232,3 +240,23 @@ async def test_a_variant_is_read_back_with_its_etag(media: MediaClient, media_wo
 async def _drain(call: object) -> None:
     async for _ in call:  # type: ignore[attr-defined]
         pass
+
+
+async def test_an_upload_that_asks_to_keep_its_exif_gets_it_in_its_variants_and_others_get_none(
+    media: MediaClient, media_app: MediaApp, media_worker: Worker
+) -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "ACME Cameras"  # Make
+    exif[0x0112] = 6  # stored sideways: the variants come out upright
+    photo = encoded(gradient((320, 200)), "JPEG", exif=exif.tobytes())
+    kept = await media.upload(photo, owner_id="keeps", keep_exif=True)
+    stripped = await media.upload(photo, owner_id="strips")
+    for answer, keeps in ((kept, True), (stripped, False)):
+        ready = await media.wait_state(answer.media.media_id, media_pb2.MEDIA_STATE_READY)
+        large = next(v for v in ready.variants if v.name == "large")
+        data = await media_app.parts.store.get_bytes(large.storage_key)
+        assert (b"EXIF" in webp_chunks(data)) is keeps
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.size == (200, 320)
+            found = dict(image.getexif())
+        assert found == ({0x010F: "ACME Cameras", 0x0112: 1} if keeps else {})
