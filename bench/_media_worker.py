@@ -1,6 +1,7 @@
 """Our side of bench/media_vs_sharp.py: the media worker's rendering, in this process, as the worker runs it.
 
-``python -m bench._media_worker [--jobs N] [--slots S] [--pixel-budget P] OUT_DIR REPS FILE...`` prints one JSON line:
+``python -m bench._media_worker [--jobs N] [--slots S] [--pixel-budget P] [--trim-above-mb M] OUT_DIR REPS
+FILE...`` prints one JSON line:
 seconds spent processing (imports and start-up excluded), the CPU seconds of that time (every
 thread), images, output bytes (first rep), peak RSS in MB.
 
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from services.media.domain.variants import DEFAULT_PRESET, DEFAULT_PRESETS
 from services.media.memory import share_one_malloc_arena
-from services.media.rendering import DEFAULT_PIXEL_BUDGET, Renderer
+from services.media.rendering import DEFAULT_PIXEL_BUDGET, TRIM_ABOVE_MB, Renderer
 from services.media.settings import MediaSettings
 
 MAX_PIXELS = 60_000_000
@@ -70,11 +71,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--jobs", type=int, default=WORKER_JOBS)
     parser.add_argument("--slots", type=int, default=None)
     parser.add_argument("--pixel-budget", type=int, default=DEFAULT_PIXEL_BUDGET)
+    parser.add_argument("--trim-above-mb", type=float, default=TRIM_ABOVE_MB)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("reps", type=int)
     parser.add_argument("files", type=Path, nargs="+")
     args = parser.parse_args(argv)
-    renderer = Renderer(args.slots, args.pixel_budget)
+    renderer = Renderer(args.slots, args.pixel_budget, args.trim_above_mb)
     started = time.perf_counter()
     cpu_started = cpu_seconds()
     written = asyncio.run(render_all(args.out_dir, args.reps, args.files, args.jobs, renderer))

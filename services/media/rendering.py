@@ -37,11 +37,11 @@ __all__ = ["DEFAULT_PIXEL_BUDGET", "Renderer", "usable_cores"]
 
 
 _CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
-TRIM_ABOVE_MB = 200.0
+TRIM_ABOVE_MB = 120.0
 """After a render, malloc's free pages are given back when the process holds more than this
-(:func:`~services.media.memory.release_free_memory`): with two renders at once the shared test
-photos peaked at 313 MB without it, 280 with it, for 3 % more CPU (trimming after every render:
-280 MB for 10 % more)."""
+(:func:`~services.media.memory.release_free_memory`). With two renders at once the shared test
+photos peaked at 313 MB without trimming; trimming above 200 MB still let a pair reach 308 (over
+the 300 MB target); above 120 MB with a 12-megapixel budget, 278 MB for about 3 % more CPU."""
 
 
 def usable_cores(cpu_max: Path = _CPU_MAX) -> int:
@@ -61,13 +61,16 @@ class Renderer:
     """Runs :func:`process_image` on threads: at most ``slots`` at once (default: one per usable
     core), their sources' pixels within ``pixel_budget``, first asked first started."""
 
-    def __init__(self, slots: int | None = None, pixel_budget: int = DEFAULT_PIXEL_BUDGET) -> None:
+    def __init__(
+        self, slots: int | None = None, pixel_budget: int = DEFAULT_PIXEL_BUDGET, trim_above_mb: float = TRIM_ABOVE_MB
+    ) -> None:
         if slots is not None and slots < 1:
             raise ValueError(f"render slots must be at least 1, not {slots}")
         if pixel_budget < 1:
             raise ValueError(f"the render pixel budget must be at least 1, not {pixel_budget}")
         self.slots = slots or usable_cores()
         self.pixel_budget = pixel_budget
+        self.trim_above_mb = trim_above_mb
         self.running = 0
         self.pixels_running = 0
         self._turns: asyncio.Condition | None = None
@@ -82,7 +85,7 @@ class Renderer:
         self, data: bytes, specs: Sequence[VariantSpec], *, max_pixels: int, keep_metadata: bool = False
     ) -> ProcessedImage:
         async with self.turn(_source_pixels(data, self.pixel_budget)):
-            return await asyncio.to_thread(_render, data, specs, max_pixels, keep_metadata)
+            return await asyncio.to_thread(_render, data, specs, max_pixels, keep_metadata, self.trim_above_mb)
 
     @contextlib.asynccontextmanager
     async def turn(self, pixels: int) -> AsyncIterator[None]:
@@ -113,11 +116,13 @@ class Renderer:
                 turns.notify_all()
 
 
-def _render(data: bytes, specs: Sequence[VariantSpec], max_pixels: int, keep_metadata: bool) -> ProcessedImage:
+def _render(
+    data: bytes, specs: Sequence[VariantSpec], max_pixels: int, keep_metadata: bool, trim_above_mb: float
+) -> ProcessedImage:
     try:
         return process_image(data, specs, max_pixels=max_pixels, keep_metadata=keep_metadata)
     finally:
-        release_free_memory(above_mb=TRIM_ABOVE_MB)
+        release_free_memory(above_mb=trim_above_mb)
 
 
 def _source_pixels(data: bytes, unknown: int) -> int:

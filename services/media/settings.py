@@ -10,9 +10,9 @@ from runtime.config import CommonSettings
 from runtime.queue.schedule import Schedule
 from services.media.domain.variants import VariantSpec, parse_presets
 
-DEFAULT_PIXEL_BUDGET = 16_000_000
+DEFAULT_PIXEL_BUDGET = 12_000_000
 """Source pixels a worker renders at once by default (:mod:`services.media.rendering`): two
-8-megapixel photos, not a 10 and a 13."""
+6-megapixel photos, not a 10 and a 4."""
 
 
 class MediaSettings(CommonSettings):
