@@ -197,3 +197,19 @@ async def test_state_changes_stream_as_server_sent_events(live_media_gateway: st
 
         await asyncio.wait_for(read_until_ready(), timeout=45)
     assert states == ["pending", "processing", "ready"]
+
+
+async def test_the_list_filters_by_entity_type_and_pages_newest_first(gateway: httpx.AsyncClient) -> None:
+    owner = {"ownerId": "pager"}
+    avatar = (await post_upload(gateway, PHOTO, entityType="user_avatar", **owner)).json()["data"]["mediaId"]
+    first = (await post_upload(gateway, shared("sk_hubble.jpg"), **owner)).json()["data"]["mediaId"]
+    second = (await post_upload(gateway, shared("ladybird.jpg"), **owner)).json()["data"]["mediaId"]
+
+    async def listed(**params: str | int) -> tuple[list[str], dict[str, int]]:
+        answer = (await gateway.get("/api/admin/media", params={**owner, **params})).json()
+        return [m["mediaId"] for m in answer["data"]], answer["meta"]["page"]
+
+    assert await listed(entityType="user_avatar") == ([avatar], {"page": 1, "pageSize": 20, "total": 1})
+    assert await listed(pageSize=2) == ([second, first], {"page": 1, "pageSize": 2, "total": 3})
+    assert await listed(pageSize=2, page=2) == ([avatar], {"page": 2, "pageSize": 2, "total": 3})
+    assert (await gateway.get("/api/admin/media", params={"page": 0})).status_code == 400
