@@ -174,6 +174,20 @@ def test_an_animated_gif_yields_its_first_frame() -> None:
     assert b < 50
 
 
+def test_an_animated_webp_yields_its_first_frame() -> None:
+    frames = [Image.new("RGBA", (60, 40), colour) for colour in ((250, 0, 0, 255), (0, 250, 0, 255), (0, 0, 250, 255))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "WEBP", save_all=True, append_images=frames[1:], duration=100, loop=0, lossless=True)
+    with Image.open(io.BytesIO(buffer.getvalue())) as check:
+        assert getattr(check, "n_frames", 1) == 3  # really animated
+    result = run(buffer.getvalue())
+    assert result.kind is ImageKind.WEBP
+    r, g, b = variant(result, "medium").convert("RGB").getpixel((30, 20))  # type: ignore[misc]
+    assert r > 200
+    assert g < 50
+    assert b < 50
+
+
 def test_custom_variants_in_other_formats() -> None:
     specs = (
         VariantSpec("square", 64, 64, Fit.COVER, OutputFormat.JPEG, 90),
