@@ -32,18 +32,14 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import grpc
-import grpc.aio
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
 
-from gateway.errors import error_body
+from gateway import sse_relay
 from gateway.media_bodies import (
     POSITIONS,
     STATE_VALUES,
@@ -70,7 +66,6 @@ from gateway.settings import GatewaySettings
 from runtime.auth import Scope
 from runtime.auth.http import requires
 from runtime.errors import InvalidArgument
-from runtime.grpc_client import read_message
 
 __all__ = ["MULTIPART_OVERHEAD", "UPLOAD_PATH", "router"]
 
@@ -140,21 +135,9 @@ async def list_media(
     return ok(items, count=len(items), page={"page": reply.page, "pageSize": reply.page_size, "total": reply.total})
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-async def _relay(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[ServerSentEvent]:
-    try:
-        while (message := await read_message(call)) is not None:
-            if not message.media_id:
-                yield ServerSentEvent(_dumps({"live": True}), event="ready")
-            else:
-                yield ServerSentEvent(_dumps(event_json(message)), event="media")
-    except grpc.aio.AioRpcError as error:
-        yield ServerSentEvent(_dumps(error_body(error.code(), error.details() or error.code().name)), event="error")
-    finally:
-        call.cancel()
+def _frame(message: media_pb2.MediaEvent) -> ServerSentEvent:
+    # The service's first message, without a media, is its own "live" marker.
+    return sse_relay.event("media", event_json(message)) if message.media_id else sse_relay.ready()
 
 
 @router.get(
@@ -165,9 +148,9 @@ async def _relay(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[ServerSentEven
 async def events(request: Request) -> EventSourceResponse:
     call = _stub(request).WatchMedia(media_pb2.WatchMediaRequest())
     return EventSourceResponse(
-        _relay(call),
+        sse_relay.relay(call, _frame, ready_first=False),
         ping=int(_settings(request).sse_ping_seconds),
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers=sse_relay.UNBUFFERED,
     )
 
 

@@ -17,8 +17,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl
 
@@ -31,6 +30,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from switchboard.common.v1 import common_pb2
 from switchboard.notify.v1 import notify_pb2, notify_pb2_grpc
 
+from gateway import sse_relay
 from gateway.errors import error_body
 from gateway.notify_json import (
     CHANNEL_PB,
@@ -256,19 +256,8 @@ async def mark_read(request: Request, user_id: str, body: MarkReadBody) -> JSONR
     return JSONResponse({"success": True, "data": {"updated": reply.updated}})
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-async def _relay(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[ServerSentEvent]:
-    try:
-        yield ServerSentEvent(_dumps({"live": True}), event="ready")
-        async for message in call:
-            yield ServerSentEvent(_dumps(message_json(message)), event="message")
-    except grpc.aio.AioRpcError as error:
-        yield ServerSentEvent(_dumps(error_body(error.code(), error.details() or error.code().name)), event="error")
-    finally:
-        call.cancel()
+def _frame(message: notify_pb2.InAppMessage) -> ServerSentEvent:
+    return sse_relay.event("message", message_json(message))
 
 
 @router.get(
@@ -280,7 +269,7 @@ async def _relay(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[ServerSentEven
 async def inbox_stream(request: Request, user_id: str) -> EventSourceResponse:
     settings: GatewaySettings = request.app.state.settings
     call = _stub(request).WatchInApp(notify_pb2.WatchInAppRequest(user_id=user_id))
-    return EventSourceResponse(_relay(call), ping=int(settings.sse_ping_seconds))
+    return EventSourceResponse(sse_relay.relay(call, _frame), ping=int(settings.sse_ping_seconds))
 
 
 @router.post(

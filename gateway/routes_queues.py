@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
 import grpc
@@ -26,7 +26,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from switchboard.common.v1 import common_pb2
 from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
 
-from gateway.errors import error_body
+from gateway import sse_relay
 from gateway.queues_json import (
     JSON_FIELD,
     event_json,
@@ -55,7 +55,6 @@ from runtime.auth import Scope
 from runtime.auth.http import requires
 from runtime.auth.scopes import Principal
 from runtime.errors import InvalidArgument
-from runtime.grpc_client import read_message
 from runtime.grpc_errors import details_from_rpc_error
 
 __all__ = ["router"]
@@ -160,21 +159,10 @@ async def queues_health(request: Request) -> JSONResponse:
     return ok(health_json(reply))
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-async def _relay(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[ServerSentEvent]:
-    try:
-        yield ServerSentEvent(_dumps({"live": True}), event="ready")
-        while (message := await read_message(call)) is not None:
-            if message.subscribed:  # the stream's own "live" marker: `ready` above says it
-                continue
-            yield ServerSentEvent(_dumps(event_json(message)), event="job")
-    except grpc.aio.AioRpcError as error:
-        yield ServerSentEvent(_dumps(error_body(error.code(), error.details() or error.code().name)), event="error")
-    finally:
-        call.cancel()
+def _frame(message: queue_pb2.JobEvent) -> ServerSentEvent | None:
+    if message.subscribed:  # the stream's own "live" marker: `ready`, said first, says it
+        return None
+    return sse_relay.event("job", event_json(message))
 
 
 @router.get(
@@ -197,9 +185,9 @@ async def events(
     if call.done() and await call.code() != grpc.StatusCode.OK:
         await _call(call.read())  # raises the backend's error
     return EventSourceResponse(
-        _relay(call),
+        sse_relay.relay(call, _frame),
         ping=int(settings.sse_ping_seconds),
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers=sse_relay.UNBUFFERED,
     )
 
 
@@ -244,7 +232,7 @@ async def enqueue_job(request: Request, queue: str, body: EnqueueBody) -> JSONRe
     grpc_request = queue_pb2.EnqueueJobRequest(
         queue=queue,
         name=body.name,
-        data_json=_dumps(body.data),
+        data_json=json.dumps(body.data, ensure_ascii=False, separators=(",", ":")),
         priority=body.priority,
         delay_ms=body.delayMs,
         job_id=body.jobId or "",
