@@ -16,8 +16,8 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
+from devsupport.local_server import LocalServer
 from devsupport.ports import LOOPBACK, free_port
 
 INSTALL_HINT = "install it with `make setup` (apt-get install postgresql)"
@@ -46,8 +46,10 @@ def find_postgres_bindir() -> Path:
     raise PostgresNotFound(f"PostgreSQL server binaries (initdb, pg_ctl) not found; {INSTALL_HINT}")
 
 
-class PostgresServer:
+class PostgresServer(LocalServer):
     """One PostgreSQL postmaster on ``127.0.0.1:port`` with a trust-auth ``postgres`` superuser."""
+
+    log_name = "postgres"
 
     def __init__(self, port: int | None = None, *, bindir: Path | None = None) -> None:
         self.port = port if port is not None else free_port()
@@ -149,18 +151,3 @@ class PostgresServer:
             self.stop()
         finally:
             shutil.rmtree(self.base_dir, ignore_errors=True)
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no postgres log)"
-
-    def __enter__(self) -> PostgresServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

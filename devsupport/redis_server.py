@@ -13,10 +13,10 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 import redis
 
+from devsupport.local_server import LocalServer
 from devsupport.ports import LOOPBACK, free_port
 from devsupport.waiting import wait_until_blocking
 
@@ -53,7 +53,7 @@ def find_redis_server(*, search_system: bool = True) -> str:
     raise RedisNotFound(f"no redis-server binary found; {INSTALL_HINT}")
 
 
-class RedisServer:
+class RedisServer(LocalServer):
     """One redis-server process listening on ``127.0.0.1:port``.
 
     ``stop()`` then ``start()`` brings it back on the same port (for outage tests). Without a
@@ -61,6 +61,8 @@ class RedisServer:
     ``appendfsync`` (``"always"`` or ``"everysec"``) turns the append-only file on: ``kill()``
     (SIGKILL) then ``start()`` is a crash and a restart from the AOF.
     """
+
+    log_name = "redis"
 
     def __init__(
         self,
@@ -177,21 +179,6 @@ class RedisServer:
         self.stop()
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no redis log)"
-
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def redis_answers(url: str) -> bool:
