@@ -36,7 +36,6 @@ from services.media.queues import (
     sync_queue,
     watermark_queue,
 )
-from services.media.rendering import Renderer
 from services.media.servicer import SCOPES, SERVICE_NAME, MediaServicer
 from services.media.settings import MediaSettings
 from services.media.store import LocalStore, S3Store, s3_client
@@ -184,15 +183,8 @@ async def worker_context(parts: MediaParts, queue: str = PROCESSING_QUEUE) -> di
         await sync.start()
     if queue == WATERMARK_QUEUE:
         return {WATERMARKER: MediaWatermarker(parts.database, parts.store, parts.events, sync=sync, remote=remote)}
-    renderer = Renderer(settings.media_render_slots or None, settings.media_render_pixel_budget)
     processor = MediaProcessor(
-        parts.database,
-        parts.store,
-        parts.events,
-        max_pixels=settings.media_max_pixels,
-        sync=sync,
-        remote=remote,
-        renderer=renderer,
+        parts.database, parts.store, parts.events, max_pixels=settings.media_max_pixels, sync=sync, remote=remote
     )
     return {PROCESSOR: processor}
 

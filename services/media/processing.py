@@ -1,9 +1,8 @@
 """Processing one upload: original from the store → the pipeline → variants in the store → ``ready``.
 
 The pipeline is CPU work that releases the GIL (Pillow's decoders, resampling and encoders),
-so it runs in a thread, through the worker's :class:`~services.media.rendering.Renderer`: a
-worker's concurrent jobs use every core (one render per core, within a pixel budget) and the
-event loop stays free to renew leases. Outcomes:
+so it runs in a thread: a worker's concurrent jobs use every core and the event loop stays free
+to renew leases. Outcomes:
 
 - the image is refused or corrupt (any deliberate, non-transient error): ``failed`` with a
   readable ``error``, and PermanentError so the queue never retries it;
@@ -14,6 +13,7 @@ event loop stays free to renew leases. Outcomes:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import time
@@ -24,11 +24,10 @@ from runtime.logging import get_logger
 from runtime.queue import QueueClient
 from runtime.telemetry import get_tracer
 from services.media.db import MediaDatabase
-from services.media.domain.pipeline import ProcessedImage
+from services.media.domain.pipeline import ProcessedImage, process_image
 from services.media.domain.records import MediaRecord, MediaState, StoredVariant, variant_key
 from services.media.events import EventPublisher
 from services.media.metrics import PROCESSING_JOBS, PROCESSING_SECONDS
-from services.media.rendering import Renderer
 from services.media.store import TRACER, LocalStore, ObjectStore, read_object
 
 log = get_logger("media.processing")
@@ -44,7 +43,6 @@ class MediaProcessor:
         max_pixels: int,
         sync: QueueClient | None = None,
         remote: ObjectStore | None = None,
-        renderer: Renderer | None = None,
     ) -> None:
         self.database = database
         self.store = store
@@ -52,7 +50,6 @@ class MediaProcessor:
         """S3 when configured: an original moved there (sync with deleteSource) is read from it."""
         self.events = events
         self.max_pixels = max_pixels
-        self.renderer = renderer or Renderer()
         self.sync = sync
         """The media-sync queue when S3 is configured: every ready media is copied there."""
 
@@ -69,8 +66,8 @@ class MediaProcessor:
             tracer = get_tracer(TRACER)
             with tracer.start_as_current_span("media.render", attributes={"media.id": media_id}) as span:
                 data = await read_object(self.store, self.remote, record.original_key)
-                result = await self.renderer.render(
-                    data, record.specs, max_pixels=self.max_pixels, keep_metadata=record.keep_metadata
+                result = await asyncio.to_thread(
+                    process_image, data, record.specs, max_pixels=self.max_pixels, keep_metadata=record.keep_metadata
                 )
                 span.set_attributes(
                     {"media.bytes": len(data), "media.width": result.width, "media.height": result.height}

@@ -10,10 +10,6 @@ from runtime.config import CommonSettings
 from runtime.queue.schedule import Schedule
 from services.media.domain.variants import VariantSpec, parse_presets
 
-DEFAULT_PIXEL_BUDGET = 12_000_000
-"""Source pixels a worker renders at once by default (:mod:`services.media.rendering`): two
-6-megapixel photos, not a 10 and a 4."""
-
 
 class MediaSettings(CommonSettings):
     media_max_pixels: int = Field(default=50_000_000, ge=1)
@@ -26,11 +22,6 @@ class MediaSettings(CommonSettings):
     media_processing_backoff_base_s: float = Field(default=1.0, ge=0)
     media_processing_backoff_cap_s: float = Field(default=60.0, ge=0)
     media_processing_timeout_s: float = Field(default=120.0, gt=0)
-    media_render_slots: int = Field(default=0, ge=0, le=1000)
-    """Images a processing worker renders at once (0: one per core it may use); its other jobs
-    wait for a slot without holding pixels (:mod:`services.media.rendering`)."""
-    media_render_pixel_budget: int = Field(default=DEFAULT_PIXEL_BUDGET, ge=1)
-    """Source pixels a processing worker renders at once (a bigger image renders alone)."""
     media_sync_concurrency: int = Field(default=5, ge=1, le=1000)
     media_sync_attempts: int = Field(default=3, ge=1, le=100)
     media_watermark_concurrency: int = Field(default=3, ge=1, le=1000)

@@ -169,13 +169,6 @@ def _render(image: Image.Image, kind: ImageKind, specs: Sequence[VariantSpec], k
                     working = working.transpose(_TRANSPOSE[orientation])
                 if icc is not None:
                     working = _to_srgb(working, icc)
-                # The decoded source is not read again (every further variant comes from the
-                # one before): free it now, not after the encodes, so it does not stay in memory
-                # beside the next image's decode.
-                if working is not base:
-                    base.close()
-                if working is not image:
-                    image.close()
             else:
                 working = _resize(previous, plan.resized)
             working.info = {}  # metadata was read above; nothing of it may reach an output
