@@ -70,6 +70,47 @@ async def test_a_refused_smtp_login_fails_with_the_servers_reason(
         sink.stop()
 
 
+async def test_an_smtp_server_that_never_answers_the_message_is_cut_off_and_its_connection_closed(
+    redis_url: str, tmp_path: Path, providers: Providers
+) -> None:
+    # Answers the envelope, then holds the message: the provider timeout cuts the send off in the
+    # middle of its SMTP transaction. That session must be closed at once, not left open until the
+    # garbage collector finds it (a ResourceWarning in whichever test runs then).
+    in_data, connection_closed = asyncio.Event(), asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answers = {b"EHLO": b"250 stalling\r\n", b"MAIL": b"250 OK\r\n", b"RCPT": b"250 OK\r\n"}
+        writer.write(b"220 stalling ESMTP\r\n")
+        try:
+            while line := await reader.readline():
+                if line[:4].upper() == b"DATA" and not in_data.is_set():
+                    in_data.set()
+                    writer.write(b"354 go ahead\r\n")
+                elif not in_data.is_set():
+                    writer.write(answers.get(line[:4].upper(), b"502 not here\r\n"))
+            connection_closed.set()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        settings = notify_settings(redis_url, tmp_path, providers, smtp_port=port, notify_provider_timeout_s=2.0)
+        async with running_notify(settings, providers) as notify:
+            nid = await notify.send(
+                channel=EMAIL, recipient=notify_pb2.Recipient(email="a@example.com"), body="hi", max_attempts=1
+            )
+            status = await notify.settled(nid)
+            assert in_data.is_set()
+            # Still inside the worker's life: only the send's own cleanup can have closed it.
+            await asyncio.wait_for(connection_closed.wait(), 20)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert status.state == notify_pb2.DELIVERY_STATE_FAILED
+    assert "did not answer within 2 s" in status.last_error
+
+
 async def test_a_provider_that_hangs_is_cut_off_and_retried_and_garbage_is_transient(
     redis_url: str, tmp_path: Path, providers: Providers
 ) -> None:

@@ -52,6 +52,12 @@ class EmailSender:
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 await _discard(client)
                 return _failure(exc)
+            except BaseException:
+                # Cut off mid-transaction (the provider timeout, a worker's stop): the session is
+                # in an unknown state and nobody else holds it, so it is closed here, not left
+                # open for the garbage collector (aiosmtplib does not close it on cancellation).
+                client.close()
+                raise
             self._idle.put_nowait(client)
         return Outcome.delivered(str(message["Message-ID"]))
 
@@ -79,15 +85,23 @@ class EmailSender:
         return client
 
     async def close(self) -> None:
-        while not self._idle.empty():
-            await _discard(self._idle.get_nowait(), polite=True)
+        idle = [self._idle.get_nowait() for _ in range(self._idle.qsize())]
+        try:
+            for client in idle:
+                await _discard(client, polite=True)
+        finally:
+            # A close cut short (a shutdown running out of time) still closes every session.
+            for client in idle:
+                client.close()
 
 
 async def _discard(client: aiosmtplib.SMTP, *, polite: bool = False) -> None:
-    with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-        if polite and client.is_connected:
-            await client.quit()
-    client.close()
+    try:
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+            if polite and client.is_connected:
+                await client.quit()
+    finally:
+        client.close()
 
 
 def _failure(exc: BaseException) -> Outcome:
