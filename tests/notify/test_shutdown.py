@@ -1,0 +1,45 @@
+"""The notify service's shutdown closes its Redis clients and its database whatever its background
+tasks do: a task slow to end once cancelled must not keep them open (under load one did, and the
+next test failed on their ResourceWarnings)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from devsupport.waiting import wait_until
+from tests.notify.harness import Providers, notify_settings, running_notify
+
+
+async def test_a_background_task_slow_to_end_does_not_keep_the_redis_clients_open_after_shutdown(
+    redis_url: str, tmp_path: Path, providers: Providers, redis: Redis
+) -> None:
+    release = asyncio.Event()
+
+    async def slow_to_end() -> None:
+        # Lets the first cancellation pass and ends when released or cancelled again: the shape of
+        # the gauges task seen under load, still pending seconds after close() cancelled it.
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            await release.wait()
+
+    async def notify_clients() -> list[str]:
+        return [c["name"] for c in await redis.client_list() if c["name"].startswith("notify")]
+
+    straggler = asyncio.create_task(slow_to_end())
+    try:
+        async with running_notify(notify_settings(redis_url, tmp_path, providers), providers, workers=False) as notify:
+            assert await notify_clients()
+            notify.app.tasks.append(straggler)
+        # The server has stopped (its shutdown hooks have run or timed out): nothing of notify's is connected.
+
+        async def all_closed() -> bool:
+            return await notify_clients() == []
+
+        await wait_until(all_closed, within=10, what="notify's Redis clients to disconnect")
+    finally:
+        release.set()
+        await asyncio.gather(straggler, return_exceptions=True)
