@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from runtime.config import load_settings
 from runtime.db import create_engine
+from runtime.logging import get_logger
 from runtime.queue import QueueSpec
 from runtime.queue.runner import run_worker
 from services.notify.channels.base import Sender
@@ -31,6 +32,8 @@ from services.notify.settings import NotifySettings
 from services.notify.user_store import UserStore
 
 QUEUES = {"notifications": NOTIFICATIONS, "telegram": TELEGRAM}
+
+log = get_logger("notify.worker")
 
 
 def build_senders(settings: NotifySettings, users: UserStore, redis: Redis, queue: str) -> dict[Channel, Sender]:
@@ -90,10 +93,19 @@ class WorkerResources:
         return {"deliverer": self.deliverer}
 
     async def close(self) -> None:
-        for sender in self.senders.values():
-            await sender.close()
-        await self.redis.aclose()
-        await self.engine.dispose()
+        """Close the senders, Redis and the database; a sender that fails (or a close cut short)
+        does not keep the others open."""
+        try:
+            for sender in self.senders.values():
+                try:
+                    await sender.close()
+                except Exception as exc:  # closing at shutdown: report and go on
+                    log.warning("sender close failed", sender=type(sender).__name__, error=repr(exc))
+        finally:
+            try:
+                await self.redis.aclose()
+            finally:
+                await self.engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> None:

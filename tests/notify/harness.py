@@ -133,11 +133,18 @@ async def running_notify(
     try:
         yield Notify(settings, app, server, channel, notify_pb2_grpc.NotifyServiceStub(channel), providers)
     finally:
-        for worker, task, resources in running:
-            worker.stop()
-            await asyncio.wait_for(task, 20)
-            await resources.close()
-        if running:
-            await redis.aclose()
-        await channel.close()
-        await server.stop()
+        # Each step in a finally: a worker that fails to stop must not leave the rest open.
+        try:
+            for worker, task, resources in running:
+                try:
+                    worker.stop()
+                    await asyncio.wait_for(task, 20)
+                finally:
+                    await resources.close()
+        finally:
+            try:
+                if running:
+                    await redis.aclose()
+                await channel.close()
+            finally:
+                await server.stop()
