@@ -102,6 +102,7 @@ class NotifyApp:
             scopes=SCOPES,
             health_checks={"redis": redis_health_check(self.redis), "db": db_health_check(engine)},
             shutdown_hooks=[self.close],
+            stopping_hooks=[self.core.hub.end_watches],
             bind_host=self.settings.grpc_bind_host,
         )
 

@@ -86,6 +86,11 @@ class InboxHub:
                     queue.get_nowait()
                     queue.put_nowait(_END)
 
+    def end_watches(self) -> None:
+        """End every open watch now (the server is stopping): otherwise each ``WatchInApp`` stream
+        holds the drain until the grace runs out and leaves the shutdown hooks no time."""
+        self._end_all()
+
     def _end_all(self) -> None:
         for watchers in self._watchers.values():
             for queue in watchers:
