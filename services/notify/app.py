@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -33,7 +34,8 @@ __all__ = ["NotifyApp", "build_service"]
 log = get_logger("notify.app")
 
 TASK_STOP_SECONDS = 1.0
-"""How long ``close`` waits for its cancelled background tasks before closing the clients anyway."""
+"""How long ``close`` waits for its cancelled background tasks, and then for the hub and the queue
+clients, before closing Redis and the database anyway."""
 
 
 @dataclass
@@ -107,29 +109,36 @@ class NotifyApp:
         )
 
     async def close(self) -> None:
-        """Stop the gauges, then close every client; one that fails to close does not keep the
-        others open, and neither does a task that is slow to end or a close cut short by the
-        shutdown hook's timeout."""
+        """Stop the gauges, the inbox hub and the queue clients, then close Redis and the database;
+        one that fails to close does not keep the others open, and neither does a task that is
+        slow to end or a close cut short by the shutdown hook's timeout."""
         for task in self.tasks:
             task.cancel()
         try:
             # Bounded: under load a cancelled gauges task has been seen not to end within the
-            # whole shutdown budget, and waiting for it left Redis and the database open.
-            if self.tasks:
-                _, late = await asyncio.wait(self.tasks, timeout=TASK_STOP_SECONDS)
-                if late:
-                    log.warning("background tasks still running at close", tasks=[t.get_name() for t in late])
+            # whole shutdown budget, and waiting for it left Redis and the database open. The hub
+            # and the queue clients wait for tasks of their own (the reader, the spool flusher).
+            await _within(TASK_STOP_SECONDS, self.tasks)
+            await _within(TASK_STOP_SECONDS, [self.core.hub.close(), *(c.close() for c in self.queues.values())])
         finally:
-            await self._close_clients()
+            for step in (self.events_redis.aclose, self.redis.aclose, self.core.store.engine.dispose):
+                try:
+                    await step()
+                except Exception as exc:  # closing at shutdown: report and go on
+                    log.warning("close failed", error=repr(exc))
 
-    async def _close_clients(self) -> None:
-        steps = [self.core.hub.close, *(client.close for client in self.queues.values())]
-        steps += [self.events_redis.aclose, self.redis.aclose, self.core.store.engine.dispose]
-        for step in steps:
-            try:
-                await step()
-            except Exception as exc:  # closing at shutdown: report and go on
-                log.warning("close failed", error=repr(exc))
+
+async def _within(seconds: float, steps: Sequence[Awaitable[object]]) -> None:
+    """Wait up to ``seconds`` for ``steps``; report (and leave running) those not done by then."""
+    futures = [asyncio.ensure_future(step) for step in steps]
+    if not futures:
+        return
+    done, late = await asyncio.wait(futures, timeout=seconds)
+    for future in done:
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("close failed", error=repr(future.exception()))
+    if late:
+        log.warning("still closing after the wait", steps=[repr(f) for f in late])
 
 
 async def build_service(settings: NotifySettings) -> GrpcService:
