@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import math
 import time
@@ -210,10 +209,14 @@ class QueueClient:
             self._ensure_flusher()
 
     async def close(self) -> None:
+        """Stop the spool flusher and wait for it to end.
+
+        ``asyncio.wait`` absorbs the flusher's own cancellation but not a cancel of ``close``
+        itself: suppressing CancelledError around ``await flusher`` would swallow both.
+        """
         if self._flusher is not None:
             self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            await asyncio.wait([self._flusher])
 
     # ---- validation ---------------------------------------------------------------------
     def _fields(self, r: JobRequest) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,29 @@ async def test_without_a_spool_an_outage_raises_unavailable(
     redis_server.stop()
     with pytest.raises(Unavailable, match="redis unreachable"):
         await client.enqueue("statistics_aggregation")
+
+
+async def test_a_close_cancelled_while_the_flusher_winds_down_is_cancelled_not_swallowed(
+    spec: QueueSpec, redis: Redis, tmp_path: Path
+) -> None:
+    client = QueueClient(spec, redis, retry=FAST_RETRY, spool=DiskSpool(tmp_path / "spool.db"))
+    winding_down = asyncio.Event()
+
+    async def slow_to_stop() -> None:  # a flusher finishing a Redis call after its cancel
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            winding_down.set()
+            await asyncio.sleep(3600)
+
+    flusher = client._flusher = asyncio.create_task(slow_to_stop())
+    closing = asyncio.create_task(client.close())
+    await winding_down.wait()
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    flusher.cancel()
+    await asyncio.wait([flusher])
 
 
 async def _drained(client: QueueClient) -> bool:
