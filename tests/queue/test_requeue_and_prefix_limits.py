@@ -91,12 +91,17 @@ async def test_a_prefix_limit_applies_on_top_of_the_per_key_limit(redis: Redis, 
     )
     groups = [JobRequest("group", rate_key="chat:-100") for _ in range(5)]
     privates = [JobRequest("private", rate_key="chat:42") for _ in range(5)]
-    await QueueClient(spec, redis).enqueue_many(groups + privates if enqueue_group_first else privates + groups)
+    ids = await QueueClient(spec, redis).enqueue_many(groups + privates if enqueue_group_first else privates + groups)
     admin = QueueAdmin(spec, redis)
     shared: dict[str, list[float]] = {"group": [], "private": []}
     started = time.monotonic()
     async with running(spec, redis, dict(shared)):
         await wait_until(lambda: settled(admin), within=30, what="all jobs to finish")
-    assert max_in_any_window(shared["group"], 0.6) == 2
-    assert max(shared["group"]) - min(shared["group"]) >= 1.2
+    # The limit counts claims on the Redis clock (ms); a handler's own start stamp lags its claim
+    # by a scheduling delay that differs from job to job, so it cannot judge a 600 ms boundary.
+    jobs = [await admin.job(job_id) for job_id in ids if job_id is not None]
+    group_claims = [float(job.started_at) for job in jobs if job.name == "group" and job.started_at is not None]
+    assert len(group_claims) == 5
+    assert max_in_any_window(group_claims, 600) == 2
+    assert max(group_claims) - min(group_claims) >= 1200
     assert max(shared["private"]) - started < max(shared["group"]) - started, "private chats are not held back"
