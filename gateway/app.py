@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.trace import TracerProvider
 
 from gateway import (
@@ -34,6 +33,7 @@ from gateway.browser_safety import BrowserSafety
 from gateway.client_caps import ClientCaps
 from gateway.errors import install_error_handlers
 from gateway.http_metrics import HttpMetricsMiddleware
+from gateway.http_tracing import HttpTracing
 from gateway.openapi import install_openapi
 from gateway.query_params import refuse_unknown_query
 from gateway.request_body import BodyLimit, BodyRefused, RequestBodyGuard, on_body_refused
@@ -98,7 +98,15 @@ def create_app(
             await http_auth.authenticator.close()
             log.info("gateway stopped")
 
-    app = FastAPI(title="Switchboard gateway", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Switchboard gateway",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # The request spans are HttpTracing's, request metrics Prometheus's (gateway.http_metrics):
+        # FastAPI's own OpenTelemetry spans, metrics and logs would be a second copy of each.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     install_openapi(app)
     app.state.settings = settings
     app.state.backends = backends
@@ -137,13 +145,8 @@ def create_app(
     )
     app.add_middleware(BrowserSafety, allowed_hosts=settings.gateway_allowed_hosts)
     app.add_middleware(HttpMetricsMiddleware)
-    # No per-chunk receive/send spans: an SSE stream would emit one per event.
-    app.add_middleware(
-        OpenTelemetryMiddleware,
-        excluded_urls="healthz,readyz,metrics,static",
-        exclude_spans=["receive", "send"],
-        tracer_provider=tracer_provider,
-    )
+    # One span per request, none per body chunk (an SSE stream would emit one per event).
+    app.add_middleware(HttpTracing, excluded_urls="healthz,readyz,metrics,static", tracer_provider=tracer_provider)
     app.include_router(routes_ops.router)
     app.include_router(login.router)
     app.include_router(routes_status.router, dependencies=API_DEPENDENCIES)
