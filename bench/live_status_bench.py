@@ -15,7 +15,8 @@ Setup: a throwaway redis-server, the status service and ami_ingest as their own 
    median rate as a share of the anchor's median; both absolute rates are information.
 2. Event → visible: ``bench/_live_status_ami.py`` (its own process) writes ``QueueMemberPause``
    events at a steady rate, each with a unique ``PausedReason``, stamping ``time.time()`` after
-   each write. A WatchSnapshot client here stamps each reason's arrival. When the publisher
+   each write. A WatchSnapshot client here (on uvloop, as the gateway runs) stamps each reason's
+   arrival; it subscribes once the status service knows the watched queue. When the publisher
    coalesced several events of the row into one batch, an event counts as visible when the first
    later event's change arrives (its effect is on screen from then on). The first 2 s are warm-up.
    Runs at 500 and at 2,000 events/s. Its anchor: Redis round trips (PING) from this process,
@@ -42,6 +43,7 @@ import redis
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from bench._grpc_stream_floor import floor_latencies
+from bench._live_status_ami import QUEUE as WATCHED_QUEUE
 from bench._live_status_procs import (
     ingest_process,
     module_process,
@@ -54,6 +56,7 @@ from devsupport.auth import aio_channel
 from devsupport.ports import free_port
 from devsupport.redis_server import RedisServer
 from devsupport.waiting import wait_until_blocking
+from runtime.event_loop import event_loop_factory
 from services.ami_ingest.ami.wire import FrameParser
 from services.ami_ingest.domain.normalize import EventNormalizer
 from services.ami_ingest.domain.state import CallCenterState
@@ -178,7 +181,7 @@ async def watch_arrivals(status_addr: str, total: int, until: float) -> tuple[di
     emitted: dict[str, float] = {}
     async with aio_channel(status_addr) as channel:
         stub = status_pb2_grpc.StatusServiceStub(channel)
-        call = stub.WatchSnapshot(status_pb2.WatchSnapshotRequest(queue_names=["bench"]))
+        call = stub.WatchSnapshot(status_pb2.WatchSnapshotRequest(queue_names=[WATCHED_QUEUE]))
         try:
             async with asyncio.timeout(until - time.time()):
                 async for response in call:
@@ -259,6 +262,20 @@ class RoundTrips:
         self._client.close()
 
 
+def wait_queue_known(status_addr: str) -> None:
+    """Until the status service knows the watched queue: the ingest reports LIVE once its resync is
+    published, possibly before the status applied it, and a watch of a queue it does not know yet
+    is refused (NOT_FOUND)."""
+
+    def known() -> bool:
+        snap = snapshot(status_addr)
+        return any(q.name == WATCHED_QUEUE for q in snap.queues) or any(
+            op.queue_name == WATCHED_QUEUE for op in snap.operators
+        )
+
+    wait_until_blocking(known, within=20, what=f"the status service knows queue {WATCHED_QUEUE!r}", interval=0.02)
+
+
 def event_to_visible(redis_url: str, status_addr: str, workdir: Path, rate: int) -> VisibleRun:
     port = free_port()
     out = workdir / f"sent-{rate}.json"
@@ -269,8 +286,10 @@ def event_to_visible(redis_url: str, status_addr: str, workdir: Path, rate: int)
         ingest_process(redis_url, status_addr, port, "bench", "bench-secret") as ingest,
     ):
         wait_live(ingest)
-        with RoundTrips(redis_url) as round_trips:
-            arrivals, emitted = asyncio.run(watch_arrivals(status_addr, total, time.time() + WARMUP_S + MEASURE_S + 10))
+        wait_queue_known(status_addr)
+        with RoundTrips(redis_url) as round_trips, asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            # On uvloop, as the gateway (the real watcher) and the floor's watcher run.
+            arrivals, emitted = runner.run(watch_arrivals(status_addr, total, time.time() + WARMUP_S + MEASURE_S + 10))
         wait_until_blocking(out.exists, within=10, what="the AMI feeder wrote its send stamps")
         sent: dict[str, float] = json.loads(out.read_text())
     latencies, coalesced = visible_latencies(sent, arrivals, rate)
