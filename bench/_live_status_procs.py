@@ -82,14 +82,15 @@ def wait_ingest_settled(address: str, *, quiet_s: float, interval_s: float, with
     """The ingest's status once its event count has not moved for ``quiet_s`` (or after ``within_s``).
 
     One channel for every poll, ``interval_s`` apart: a new channel per poll costs the ingest
-    and this process CPU on a machine whose cores the measured processes share.
+    and this process CPU on a machine whose cores the measured processes share. Each poll may take
+    seconds: an ingest busy with a burst answers between socket reads, on a loaded machine late.
     """
     with sync_channel(address) as channel:
         stub = ingest_pb2_grpc.IngestControlStub(channel)
         deadline = time.monotonic() + within_s
         last, stable_since = -1, time.monotonic()
         while True:
-            reply = stub.GetIngestStatus(ingest_pb2.GetIngestStatusRequest(), timeout=5)
+            reply = stub.GetIngestStatus(ingest_pb2.GetIngestStatusRequest(), timeout=60)
             now = time.monotonic()
             if reply.events_total != last or not reply.events_total:
                 last, stable_since = reply.events_total, now

@@ -105,3 +105,29 @@ async def test_paced_replay_delivers_the_same_events_in_order() -> None:
     async with server, running_client(client_config(server.port), Resync()) as (_client, events):
         await events.wait_for(lambda evs: len(evs) >= 2)
     assert events.names() == ["FullyBooted", "SuccessfulAuth"]
+
+
+async def test_a_repeated_replay_streams_the_live_events_that_many_times_after_one_resync() -> None:
+    recording = load_recording(fixture("members_lifecycle"))
+    expected = [step.frame for step in recording.segments[0].steps if isinstance(step, LiveStep)]
+    resync = Resync()
+    server = ReplayServer(recording, repeat=3)
+    async with server, running_client(client_config(server.port), resync) as (_client, events):
+        await events.wait_for(lambda evs: len(evs) >= 3 * len(expected), limit=30)
+        async with asyncio.timeout(10):
+            await server.finished.wait()
+    assert [e.frame for e in events.events] == expected * 3
+    assert len(resync.results) == 1
+
+
+def test_a_replay_repeated_less_than_once_is_refused() -> None:
+    with pytest.raises(ValueError, match="repeat must be at least 1"):
+        ReplayServer(load_recording(fixture("login_and_static")), repeat=0)
+
+
+async def test_a_paced_replay_repeats_its_live_events_too() -> None:
+    recording = load_recording(fixture("login_and_static"))
+    server = ReplayServer(recording, speed=50.0, fallback_rate=200.0, repeat=2)
+    async with server, running_client(client_config(server.port), Resync()) as (_client, events):
+        await events.wait_for(lambda evs: len(evs) >= 4)
+    assert events.names() == ["FullyBooted", "SuccessfulAuth"] * 2

@@ -30,6 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calls-per-minute", type=float, default=12.0)
     parser.add_argument("--speed", type=float, default=1.0, help="time factor (replay: 0 = as fast as possible)")
     parser.add_argument(
+        "--repeat", type=int, default=1, help="replay: stream the recorded live events this many times in a row"
+    )
+    parser.add_argument(
         "--start-epoch",
         type=int,
         default=None,
@@ -51,7 +54,12 @@ async def run(args: argparse.Namespace) -> None:
     if args.replay:
         recording = load_recording(args.replay)
         server = ReplayServer(
-            recording, host=args.host, port=args.port, speed=args.speed or None, credentials=credentials
+            recording,
+            host=args.host,
+            port=args.port,
+            speed=args.speed or None,
+            credentials=credentials,
+            repeat=args.repeat,
         )
     else:
         start = args.start_epoch if args.start_epoch is not None else int(time.time())

@@ -11,6 +11,10 @@ list at the current position (after the end: the recording's final resync, i.e. 
 At the end of a segment that is not the last the connection is closed; connections after the
 last segment get its login and final lists but no events. ``finished`` is set once the last
 segment has been streamed completely.
+
+``repeat`` streams each segment's live events that many times in a row on its connection (the
+resync lists only the first time): a longer load from a short capture, for benchmarks. A
+capture whose calls all end, like the busy hour's, leaves the same final state after every pass.
 """
 
 from __future__ import annotations
@@ -82,9 +86,12 @@ class ReplayServer(AmiTcpServer):
         fallback_rate: float = 100.0,
         sync_timeout: float = 5.0,
         credentials: Credentials | None = None,
+        repeat: int = 1,
     ) -> None:
         if not recording.segments:
             raise ValueError("the recording holds no AMI connection")
+        if repeat < 1:
+            raise ValueError(f"repeat must be at least 1 (got {repeat})")
         self.recording = recording
         self.host = host
         self.port = port
@@ -92,6 +99,7 @@ class ReplayServer(AmiTcpServer):
         self.fallback_rate = fallback_rate
         self.sync_timeout = sync_timeout
         self.credentials = credentials
+        self.repeat = repeat
         self.finished = asyncio.Event()
         self.segments_done = 0
         self.stats: collections.Counter[str] = collections.Counter()
@@ -218,6 +226,8 @@ class _ReplaySession:
         if buffer:
             await session.send_raw(b"".join(buffer))
         self.cursor = len(self.segment.steps)
+        if self.server.repeat > 1 and session.events_on:
+            await self._repeat_live(pacer)
         last = self.index == len(self.server.recording.segments) - 1
         if self.segment.tail:
             await session.send_raw(self.segment.tail)
@@ -225,6 +235,34 @@ class _ReplaySession:
         log.info("replay: segment %d streamed (%d live events)", self.index, self.segment.live_count)
         if not last:
             await session.close()
+
+    async def _repeat_live(self, pacer: _Pacer) -> None:
+        """The segment's live events again, ``repeat - 1`` more times (later list requests get
+        the final lists: the cursor stays at the end)."""
+        live = [step for step in self.segment.steps if isinstance(step, LiveStep)]
+        if not live:
+            return
+        if pacer.active:
+            for _ in range(self.server.repeat - 1):
+                pacer.restart()
+                for step in live:
+                    await pacer.wait(step.timestamp)
+                    await self.session.send_raw(step.data)
+            return
+        chunks: list[bytes] = []
+        buffer: list[bytes] = []
+        size = 0
+        for step in live:
+            buffer.append(step.data)
+            size += len(step.data)
+            if size >= _FLUSH_BYTES:
+                chunks.append(b"".join(buffer))
+                buffer, size = [], 0
+        if buffer:
+            chunks.append(b"".join(buffer))
+        for _ in range(self.server.repeat - 1):
+            for chunk in chunks:
+                await self.session.send_raw(chunk)
 
     async def _answer_gates(self, gates: list[SyncGate]) -> None:
         """Answer the client's resync requests with these adjacent recorded lists, in its order."""
@@ -262,6 +300,10 @@ class _Pacer:
         self._start_wall = 0.0
         self._start_rec: float | None = None
         self._rec = 0.0
+
+    def restart(self) -> None:
+        """Start the spacing over (the next step goes out at once): a repeated pass."""
+        self._start_rec = None
 
     async def wait(self, timestamp: float | None) -> None:
         now = time.monotonic()
