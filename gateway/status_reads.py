@@ -72,7 +72,15 @@ class RowJsonCache(Generic[RowT]):
 
     def array(self, encoded: Sequence[bytes]) -> bytes:
         """The JSON array of the rows encoded in ``encoded``, in order."""
+        return b"".join(self.chunks(encoded))
+
+    def chunks(self, encoded: Sequence[bytes]) -> list[bytes]:
+        """:meth:`array` in pieces (brackets, rows, commas), for the body's one join: joining and
+        then concatenating hundreds of KiB allocates each time anew, and fresh pages cost a
+        fault each, more than the copying."""
         keys = list(encoded)  # a reply's repeated field makes a new bytes object per access
+        if not keys:
+            return [b"[]"]
         cached = self._json
         found: list[bytes | None] = list(map(cached.get, keys))
         if None in found:
@@ -85,7 +93,10 @@ class RowJsonCache(Generic[RowT]):
         self._longest = max(self._longest, len(keys))
         if len(cached) > 2 * self._longest + _SPARE_ROWS:
             self._json = dict(zip(keys, parts, strict=True))
-        return b"[" + b",".join(parts) + b"]"
+        pieces = [b","] * (2 * len(parts) + 1)
+        pieces[1::2] = parts
+        pieces[0], pieces[-1] = b"[", b"]"
+        return pieces
 
 
 def _meta_fields(source: bytes, stale: bool, as_of: float, last_ingest_at: float) -> bytes:
@@ -100,18 +111,19 @@ def _mirror_meta(view: MirrorView) -> bytes:
     return _meta_fields(_REDIS, False, view.now, view.last_ingest_at)
 
 
-def _list_body(rows: bytes, count: int, meta: bytes) -> bytes:
-    return b'{"success":true,"data":' + rows + b',"meta":{"count":' + str(count).encode() + b"," + meta + b"}}"
+def _list_body(rows: Sequence[bytes], count: int, meta: bytes) -> bytes:
+    """The body of a list read; ``rows`` the JSON array, in pieces or whole."""
+    return b"".join((b'{"success":true,"data":', *rows, b',"meta":{"count":', str(count).encode(), b",", meta, b"}}"))
 
 
-def _data_body(data: bytes, meta: bytes) -> bytes:
-    return b'{"success":true,"data":' + data + b',"meta":{' + meta + b"}}"
+def _data_body(data: Sequence[bytes], meta: bytes) -> bytes:
+    return b"".join((b'{"success":true,"data":', *data, b',"meta":{', meta, b"}}"))
 
 
 def _snapshot_body(
-    operators: bytes,
-    queues: bytes,
-    channels: bytes,
+    operators: Sequence[bytes],
+    queues: Sequence[bytes],
+    channels: Sequence[bytes],
     *,
     timestamp: float,
     source: bytes,
@@ -119,9 +131,10 @@ def _snapshot_body(
     revision: int,
     last_ingest_at: float,
 ) -> bytes:
+    """The snapshot's body, joined once (each row list a JSON array, in pieces or whole)."""
     return b"".join(
         (
-            b'{"success":true,"data":{"operators":', operators, b',"queues":', queues, b',"channels":', channels,
+            b'{"success":true,"data":{"operators":', *operators, b',"queues":', *queues, b',"channels":', *channels,
             b',"revision":', str(revision).encode(), b'},"meta":{',
             _meta_fields(source, stale, timestamp, last_ingest_at), b"}}",
         )
@@ -157,7 +170,7 @@ class StatusReads:
             rows, count = view.state.operators_where(
                 lambda op: operator_matches(op, queue_name=queue, status=status, paused=paused)
             )
-            return _list_body(rows, count, _mirror_meta(view))
+            return _list_body((rows,), count, _mirror_meta(view))
         request = status_pb2.ListOperatorsRequest()
         if queue is not None:
             request.queue_name = queue
@@ -166,7 +179,7 @@ class StatusReads:
         if paused is not None:
             request.paused = paused
         reply = await self._stub().list_operators(request, self.timeout_seconds)
-        return _list_body(self._operators.array(reply.operators), len(reply.operators), _meta(reply.meta))
+        return _list_body(self._operators.chunks(reply.operators), len(reply.operators), _meta(reply.meta))
 
     async def queue_operators(self, queue: str, status: int | None, paused: bool | None) -> bytes:
         """:meth:`operators` of a queue named in the path: NotFound when no such queue is known
@@ -193,7 +206,7 @@ class StatusReads:
         if view is not None:
             rows, count = view.state.operators_where(lambda op: is_member_row(op, member_id, queue))
             if count:  # none: the status service words the 404
-                return _list_body(rows, count, _mirror_meta(view))
+                return _list_body((rows,), count, _mirror_meta(view))
         request = status_pb2.GetOperatorRequest(member_id=member_id)
         if queue is not None:
             request.queue_name = queue
@@ -201,15 +214,15 @@ class StatusReads:
         if not reply.operators:
             where = f" in queue {queue}" if queue is not None else ""
             raise NotFound(f"operator {member_id}{where} not found", details={"memberId": member_id})
-        return _list_body(self._operators.array(reply.operators), len(reply.operators), _meta(reply.meta))
+        return _list_body(self._operators.chunks(reply.operators), len(reply.operators), _meta(reply.meta))
 
     async def queues(self) -> bytes:
         view = self._view()
         if view is not None:
             state = view.state
-            return _list_body(state.queues_json(view.now), state.counts()[1], _mirror_meta(view))
+            return _list_body((state.queues_json(view.now),), state.counts()[1], _mirror_meta(view))
         reply = await self._stub().list_queues(self.timeout_seconds)
-        return _list_body(self._queues.array(reply.queues), len(reply.queues), _meta(reply.meta))
+        return _list_body(self._queues.chunks(reply.queues), len(reply.queues), _meta(reply.meta))
 
     async def queue(self, name: str) -> bytes:
         """One queue with its operators."""
@@ -217,18 +230,18 @@ class StatusReads:
         queue = view.state.queue_encoded(name, view.now) if view is not None else None
         if view is not None and queue is not None:  # no such queue: the status service words the 404
             operators, _ = view.state.operators_where(lambda op: op.queue_name == name)
-            return _data_body(b'{"queue":' + queue + b',"operators":' + operators + b"}", _mirror_meta(view))
+            return _data_body((b'{"queue":', queue, b',"operators":', operators, b"}"), _mirror_meta(view))
         reply = await self._stub().get_queue(name, self.timeout_seconds)
         data = b'{"queue":' + orjson.dumps(queue_json(reply.queue)) + b',"operators":'
-        return _data_body(data + self._operators.array(reply.operators) + b"}", _meta(reply.meta))
+        return _data_body((data, *self._operators.chunks(reply.operators), b"}"), _meta(reply.meta))
 
     async def channels(self) -> bytes:
         view = self._view()
         if view is not None:
             state = view.state
-            return _list_body(state.channels_json(), state.counts()[2], _mirror_meta(view))
+            return _list_body((state.channels_json(),), state.counts()[2], _mirror_meta(view))
         reply = await self._stub().list_channels(self.timeout_seconds)
-        return _list_body(self._channels.array(reply.channels), len(reply.channels), _meta(reply.meta))
+        return _list_body(self._channels.chunks(reply.channels), len(reply.channels), _meta(reply.meta))
 
     async def snapshot(self) -> bytes:
         """Operators, queues and channels at one revision."""
@@ -236,9 +249,9 @@ class StatusReads:
         if view is not None:
             state = view.state
             return _snapshot_body(
-                state.operators_json(),
-                state.queues_json(view.now),
-                state.channels_json(),
+                (state.operators_json(),),
+                (state.queues_json(view.now),),
+                (state.channels_json(),),
                 timestamp=view.now,
                 source=_REDIS,
                 stale=False,
@@ -247,9 +260,9 @@ class StatusReads:
             )
         reply = await self._stub().get_snapshot(self.timeout_seconds)
         return _snapshot_body(
-            self._operators.array(reply.operators),
-            self._queues.array(reply.queues),
-            self._channels.array(reply.channels),
+            self._operators.chunks(reply.operators),
+            self._queues.chunks(reply.queues),
+            self._channels.chunks(reply.channels),
             timestamp=reply.timestamp,
             source=SOURCE_NAMES.get(reply.source, "unknown").encode(),
             stale=reply.stale,

@@ -37,6 +37,12 @@ def test_the_array_is_the_rows_converted_one_by_one() -> None:
     assert cache.array([]) == b"[]"
 
 
+def test_the_pieces_of_an_array_join_into_it() -> None:
+    cache = RowJsonCache(S.Operator, operator_json)
+    for rows in ([], _operators(1), _operators(3)):
+        assert b"".join(cache.chunks(_encoded(rows))) == _converted(rows, operator_json)
+
+
 def test_a_changed_row_is_converted_again_and_an_unchanged_one_is_kept() -> None:
     cache = RowJsonCache(S.Operator, operator_json)
     before = _operators(2)
