@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -231,19 +232,24 @@ class _RpcSpans:
         async def traced(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             span, span_context = self.start(context)
             try:
-                async with contextlib.aclosing(stream_items(behavior(request, context))) as responses:
+                result = behavior(request, context)
+                # A servicer's async generator is stepped as it is; only the other forms grpc.aio
+                # allows go through stream_items (a generator layer per response otherwise).
+                responses = result if inspect.isasyncgen(result) else stream_items(result)
+                async with contextlib.aclosing(responses):
+                    step, attach, detach = responses.__anext__, otel_context.attach, otel_context.detach
                     while True:
                         # The span is current while the behavior runs, and never across a yield:
                         # grpc.aio leaves this generator suspended when the call is cancelled or
                         # aborted in a write, and Python closes it later in a task of its own, whose
                         # context cannot detach a token attached here.
-                        token = otel_context.attach(span_context)
+                        token = attach(span_context)
                         try:
-                            response = await anext(responses)
+                            response = await step()
                         except StopAsyncIteration:
                             break
                         finally:
-                            otel_context.detach(token)
+                            detach(token)
                         yield response
             except BaseException as error:
                 self.end(span, context, error)
