@@ -7,13 +7,14 @@ grpc.aio servers and clients on uvloop (the loop the services run on), raw bytes
 handler layers, no span), so the latency it measures is what grpcio and the loop cost by
 themselves, the part of the live figure no change to the services can take away.
 
-- ``relay --port P [--redis URL] [--emit RATE]``: serves ``/floor.Relay/Push`` (a stream of
+- ``relay [--port P] [--redis URL] [--emit RATE]``: serves ``/floor.Relay/Push`` (a stream of
   messages in, one empty answer per message back, as the status service acks each batch) and
   ``/floor.Relay/Watch`` (every message pushed, to every watcher). With ``--redis`` the messages
   that arrived while the last PING was out wait for one PING together before they are relayed (the
   status service applies the batches read ahead in one EVALSHA); with
   ``--emit`` the relay itself sends a message to its watchers ``RATE`` times a second (one hop).
-  Prints ``ready`` once it serves; stops on SIGTERM.
+  Prints ``ready PORT`` once it serves (``--port 0``, the default: a port the OS picks, so no
+  other process can take it between choosing and binding); stops on SIGTERM.
 - ``push --target ADDR --rate R --count N``: takes ``N`` stamps (``time.time()``), ``R`` a second,
   and pushes them on one ``Push`` stream: one message as soon as it is taken, or the stamps taken
   while the last write was in flight together in one message (as the ingest's publisher does).
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import signal
 import struct
 import time
@@ -41,7 +43,7 @@ import grpc.aio
 import redis.asyncio
 
 from bench._live_status_procs import module_process
-from devsupport.ports import free_port
+from devsupport.procs import ServiceProcess
 from runtime.event_loop import event_loop_factory
 
 SERVICE = "floor.Relay"
@@ -125,14 +127,14 @@ async def relay(port: int, redis_url: str | None, emit: float) -> None:
         "Watch": grpc.unary_stream_rpc_method_handler(hub.watch, _as_is, _as_is),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-    server.add_insecure_port(f"127.0.0.1:{port}")
+    port = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     emitting = asyncio.create_task(hub.emit(emit)) if emit else None
     if hub.redis is not None:
         await hub.redis.ping()  # connected before the first message
-    print("ready", flush=True)
+    print(f"ready {port}", flush=True)
     await stop.wait()
     if emitting is not None:
         emitting.cancel()
@@ -195,20 +197,27 @@ async def watch_latencies(target: str, ready: asyncio.Event, into: list[float]) 
 def floor_latencies(redis_url: str, rate: float, seconds: float, warmup: float) -> tuple[list[float], list[float]]:
     """ms per message after ``warmup`` s, at ``rate`` messages/s for ``seconds`` s: one hop (the relay
     sends), then the live path's shape (push stream → relay with one PING → watch stream)."""
-    one_port, two_port = free_port(), free_port()
-    with module_process(__name__, "relay", "--port", str(one_port), "--emit", str(rate), ready_text="ready"):
-        one_hop = _watch(f"127.0.0.1:{one_port}", lambda: time.sleep(seconds))
-    with module_process(__name__, "relay", "--port", str(two_port), "--redis", redis_url, ready_text="ready"):
+    with module_process(__name__, "relay", "--emit", str(rate), ready_text="ready") as one:
+        one_hop = _watch(_relay_address(one), lambda: time.sleep(seconds))
+    with module_process(__name__, "relay", "--redis", redis_url, ready_text="ready") as two:
         count = str(int(rate * seconds))
-        args = ("push", "--target", f"127.0.0.1:{two_port}", "--rate", str(rate), "--count", count)
+        args = ("push", "--target", _relay_address(two), "--rate", str(rate), "--count", count)
 
         def pushing() -> None:
             with module_process(__name__, *args) as pusher:
                 pusher.wait_exit(seconds + 30)
 
-        two_hops = _watch(f"127.0.0.1:{two_port}", pushing)
+        two_hops = _watch(_relay_address(two), pushing)
     skip = int(rate * warmup)
     return one_hop[skip:], two_hops[skip:]
+
+
+def _relay_address(relay: ServiceProcess) -> str:
+    """Where a relay started on port 0 serves: the port its ``ready PORT`` line names."""
+    port = re.search(r"^ready (\d+)$", relay.stdout, re.MULTILINE)
+    if port is None:
+        raise RuntimeError(f"the relay named no port\n{relay.output()}")
+    return f"127.0.0.1:{port.group(1)}"
 
 
 def _watch(target: str, meanwhile: Callable[[], None]) -> list[float]:
@@ -235,7 +244,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="role", required=True)
     serving = sub.add_parser("relay")
-    serving.add_argument("--port", type=int, required=True)
+    serving.add_argument("--port", type=int, default=0)
     serving.add_argument("--redis", default=None, help="one PING per message before relaying it")
     serving.add_argument("--emit", type=float, default=0.0, help="messages/s the relay sends itself (one hop)")
     pushing = sub.add_parser("push")

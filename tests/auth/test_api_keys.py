@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 import structlog
 
-from devsupport.ports import free_port
+from devsupport.ports import ANY_LOOPBACK_PORT, free_port
 from devsupport.procs import REPO_ROOT, child_env
 from runtime.auth import Authenticator, bearer_metadata
 from runtime.auth.migrate import HEAD, upgrade
@@ -119,12 +119,11 @@ async def open_vault(request: bytes, context: grpc.aio.ServicerContext) -> bytes
 
 async def test_grpc_refusals_are_logged_without_the_credential(keys: Keys) -> None:
     handlers: dict[str, MethodHandler] = {"Open": grpc.unary_unary_rpc_method_handler(open_vault)}
-    address = f"127.0.0.1:{free_port()}"
     authenticator = keys.authenticator()
     server = GrpcServer(
         GrpcService(
             name="vault",
-            address=address,
+            address=ANY_LOOPBACK_PORT,
             register=lambda s: s.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),)),
             service_names=[SERVICE],
             scopes={f"/{SERVICE}/Open": Scope.ADMIN},
@@ -132,7 +131,7 @@ async def test_grpc_refusals_are_logged_without_the_credential(keys: Keys) -> No
         authenticator=authenticator,
         grace_seconds=0.1,
     )
-    await server.start()
+    address = f"127.0.0.1:{await server.start()}"
     try:
         async with grpc.aio.insecure_channel(address) as channel:
             call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(f"/{SERVICE}/Open")

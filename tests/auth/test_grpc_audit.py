@@ -8,7 +8,7 @@ import grpc
 import grpc.aio
 import pytest
 
-from devsupport.ports import free_port
+from devsupport.ports import ANY_LOOPBACK_PORT
 from runtime.auth import bearer_metadata
 from runtime.auth.keys import AuditEntry
 from runtime.auth.scopes import Scope
@@ -32,7 +32,7 @@ async def refuse(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
 class Vault:
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
-        self.address = f"127.0.0.1:{free_port()}"
+        self.address = ""  # once started
         handlers: dict[str, MethodHandler] = {
             "Open": grpc.unary_unary_rpc_method_handler(answer),
             "Peek": grpc.unary_unary_rpc_method_handler(answer),
@@ -43,7 +43,7 @@ class Vault:
         self.server = GrpcServer(
             GrpcService(
                 name="vault",
-                address=self.address,
+                address=ANY_LOOPBACK_PORT,
                 register=lambda s: s.add_generic_rpc_handlers(
                     (grpc.method_handlers_generic_handler(SERVICE, handlers),)
                 ),
@@ -78,7 +78,7 @@ class Vault:
 @pytest.fixture
 async def vault(keys: Keys) -> AsyncIterator[Vault]:
     made = Vault(keys)
-    await made.server.start()
+    made.address = f"127.0.0.1:{await made.server.start()}"
     try:
         yield made
     finally:

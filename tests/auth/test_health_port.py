@@ -10,7 +10,7 @@ import grpc.aio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devsupport.ports import free_port, free_ports
+from devsupport.ports import ANY_LOOPBACK_PORT, free_ports
 from devsupport.procs import SpawnService, health_status
 from runtime.auth.tls import server_credentials
 from runtime.config import CommonSettings
@@ -25,9 +25,7 @@ async def server(tmp_path: Path, keys: Keys) -> AsyncIterator[GrpcServer]:
     ca = CertificateAuthority(tmp_path)
     authenticator = keys.authenticator()
     server = GrpcServer(
-        GrpcService(
-            name="vault", address=f"127.0.0.1:{free_port()}", register=register, service_names=[SERVICE], scopes=SCOPES
-        ),
+        GrpcService(name="vault", address=ANY_LOOPBACK_PORT, register=register, service_names=[SERVICE], scopes=SCOPES),
         authenticator=authenticator,
         credentials=server_credentials(settings_for(ca.issue("vault"))),
         grace_seconds=0.1,

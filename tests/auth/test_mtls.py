@@ -11,7 +11,7 @@ import grpc
 import grpc.aio
 import pytest
 
-from devsupport.ports import free_port
+from devsupport.ports import ANY_LOOPBACK_PORT
 from runtime.auth import bearer_metadata, internal_channel
 from runtime.auth.scopes import Scope
 from runtime.auth.tls import server_credentials
@@ -51,15 +51,14 @@ class Vault:
 async def vault(tmp_path: Path, keys: Keys) -> AsyncIterator[Vault]:
     ca = CertificateAuthority(tmp_path)
     server_settings = settings_for(ca.issue("vault"))
-    address = f"127.0.0.1:{free_port()}"
     authenticator = keys.authenticator()
     server = GrpcServer(
-        GrpcService(name="vault", address=address, register=register, service_names=[SERVICE], scopes=SCOPES),
+        GrpcService(name="vault", address=ANY_LOOPBACK_PORT, register=register, service_names=[SERVICE], scopes=SCOPES),
         authenticator=authenticator,
         credentials=server_credentials(server_settings),
         grace_seconds=0.1,
     )
-    await server.start()
+    address = f"127.0.0.1:{await server.start()}"
     try:
         yield Vault(address, ca, tmp_path)
     finally:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from devsupport.ports import free_port
+from devsupport.ports import ANY_LOOPBACK_PORT
 from gateway.app import create_app
 from runtime.auth import bearer_metadata
 from runtime.auth.http import declared_scope
@@ -181,12 +181,11 @@ async def test_every_rpc_answers_each_caller_as_declared(keys: Keys) -> None:
     for service in services:
         generic, methods = _answering_every_method(service, [])
         scopes = {m: s for m, s in DECLARED.items() if m.startswith(f"/{service}/")}
-        address = f"127.0.0.1:{free_port()}"
         authenticator = keys.authenticator()
         server = GrpcServer(
             GrpcService(
                 name=service,
-                address=address,
+                address=ANY_LOOPBACK_PORT,
                 register=functools.partial(_register, generic),
                 service_names=[service],
                 scopes=scopes,
@@ -194,7 +193,7 @@ async def test_every_rpc_answers_each_caller_as_declared(keys: Keys) -> None:
             authenticator=authenticator,
             grace_seconds=0.1,
         )
-        await server.start()
+        address = f"127.0.0.1:{await server.start()}"
         try:
             async with grpc.aio.insecure_channel(address) as channel:
                 for name, kind in methods.items():

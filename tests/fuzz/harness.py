@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from devsupport.auth import authenticator_for_tests, sync_channel
-from devsupport.ports import free_port
+from devsupport.ports import free_port, on_any_port
 from gateway.settings import BACKEND_NAMES
 from runtime.grpc_server import GrpcServer, GrpcService
 from services.ami_ingest.__main__ import grpc_service as ingest_grpc_service
@@ -57,7 +57,7 @@ async def real_backends(redis_url: str, data_dir: Path) -> AsyncIterator[RealBac
     status_app = await create_status_app(settings_for(redis_url, f"sqlite+aiosqlite:///{data_dir / 'status.db'}"))
     await status_app.start()
     status_server = GrpcServer(
-        status_app.grpc_service(),
+        on_any_port(status_app.grpc_service()),
         authenticator=authenticator_for_tests(),
         grace_seconds=0.2,
         health_interval_seconds=0.2,
@@ -146,7 +146,7 @@ def fuzz(addresses: dict[str, str], services: dict[str, str]) -> tuple[int, list
 @contextlib.asynccontextmanager
 async def serving(service: GrpcService) -> AsyncIterator[str]:
     server = GrpcServer(
-        service, authenticator=authenticator_for_tests(), grace_seconds=0.2, health_interval_seconds=0.2
+        on_any_port(service), authenticator=authenticator_for_tests(), grace_seconds=0.2, health_interval_seconds=0.2
     )
     port = await server.start()
     try:
@@ -157,7 +157,8 @@ async def serving(service: GrpcService) -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def edge_services(redis_url: str, data_dir: Path) -> AsyncIterator[dict[str, str]]:
-    media_settings = MediaSettings(redis_url=redis_url, data_dir=data_dir, media_addr=f"127.0.0.1:{free_port()}")
+    # The servers bind free ports as they start (``serving``): no *_ADDR of their own here.
+    media_settings = MediaSettings(redis_url=redis_url, data_dir=data_dir)
     await prepare_database(media_settings)
     media = await create_media_app(media_settings)
     notify = await NotifyApp.create(
@@ -165,12 +166,10 @@ async def edge_services(redis_url: str, data_dir: Path) -> AsyncIterator[dict[st
             redis_url=redis_url,
             data_dir=data_dir,
             database_url=f"sqlite:///{data_dir / 'notify.db'}",
-            notify_addr=f"127.0.0.1:{free_port()}",
         )
     )
     ingest_settings = AmiIngestSettings(
         redis_url=redis_url,
-        ami_ingest_addr=f"127.0.0.1:{free_port()}",
         status_addr=f"127.0.0.1:{free_port()}",  # nothing there: batches wait, as in an outage
         ami_port=free_port(),  # no Asterisk either
         ami_username="fuzz",

@@ -77,8 +77,8 @@ async def test_generated_requests_never_get_a_server_error(redis_url: str, tmp_p
         names = {f"{name}_addr": address for name, address in backends.addresses.items()}
         app = create_app(GatewaySettings(**names, rpc_timeout_seconds=10.0, sse_ping_seconds=1.0))  # type: ignore[arg-type]
         live = LiveGateway(app)
-        await live.start()
         try:
+            await live.start()
             ran, failures = await asyncio.to_thread(fuzz, live.url, app.openapi(), edge=False)
         finally:
             await live.stop()

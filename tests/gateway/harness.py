@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from switchboard.status.v1 import status_pb2 as S
 
 from devsupport.auth import AUTH_HEADERS
-from devsupport.ports import free_port
+from devsupport.ports import bound_socket
 from devsupport.waiting import wait_until
 from gateway.http_server import server_config
 from gateway.settings import GatewaySettings
@@ -124,36 +124,54 @@ async def client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 class LiveGateway:
-    """The app served by a real uvicorn on a free loopback port, inside the test's event loop."""
+    """The app served by a real uvicorn on a free loopback port, inside the test's event loop.
 
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-        self.port = free_port()
+    The port is bound from construction (``url`` is known before the app is, for settings that
+    name it) and handed to uvicorn as a socket, so no other process can take it in between.
+    ``stop`` closes it whether or not the app was started."""
+
+    def __init__(self, app: FastAPI | None = None) -> None:
+        self._app = app
+        self.sock = bound_socket()
+        self.port: int = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(server_config(app, app.state.settings, host="127.0.0.1", port=self.port))
+        self.server: uvicorn.Server | None = None
         self.task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        task = self.task = asyncio.create_task(self.server.serve())
+    @property
+    def app(self) -> FastAPI:
+        if self._app is None:
+            raise ValueError("this LiveGateway was given no app yet (start takes one)")
+        return self._app
+
+    async def start(self, app: FastAPI | None = None) -> None:
+        self._app = app or self._app
+        server = self.server = uvicorn.Server(
+            server_config(self.app, self.app.state.settings, host="127.0.0.1", port=self.port)
+        )
+        task = self.task = asyncio.create_task(server.serve(sockets=[self.sock]))
 
         def serving() -> bool:
             if task.done():
                 task.result()  # uvicorn gave up: its error, not a timeout
-            return bool(self.server.started)
+            return bool(server.started)
 
         await wait_until(serving, within=10, what=f"uvicorn serving on {self.url}")
 
     async def stop(self) -> None:
-        self.server.should_exit = True
-        if self.task is not None:
-            await asyncio.wait_for(self.task, timeout=10)
+        try:
+            if self.server is not None and self.task is not None:
+                self.server.should_exit = True
+                await asyncio.wait_for(self.task, timeout=10)
+        finally:
+            self.sock.close()  # uvicorn closes it as it stops; not when it never started
 
 
 async def served(app: FastAPI) -> AsyncIterator[LiveGateway]:
     """A fixture body: ``app`` on a live uvicorn for the test's duration."""
     live = LiveGateway(app)
-    await live.start()
     try:
+        await live.start()
         yield live
     finally:
         await live.stop()

@@ -14,7 +14,7 @@ from switchboard.status.v1 import status_pb2 as S
 from switchboard.status.v1 import status_pb2_grpc
 
 from devsupport.auth import aio_channel, authenticator_for_tests
-from devsupport.ports import free_port
+from devsupport.ports import free_port, on_any_port
 from devsupport.status_leases import take_lease
 from devsupport.waiting import wait_until
 from gateway.app import create_app
@@ -54,7 +54,6 @@ async def real_status(redis_url: str, tmp_path: Path) -> AsyncIterator[RealStatu
     settings = StatusSettings(
         redis_url=redis_url,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'status.db'}",
-        status_addr=f"127.0.0.1:{free_port()}",
         ami_ingest_addr=f"127.0.0.1:{free_port()}",
         status_resync_timeout_seconds=0.3,
         log_level="WARNING",
@@ -62,7 +61,10 @@ async def real_status(redis_url: str, tmp_path: Path) -> AsyncIterator[RealStatu
     app = await create_status_app(settings)
     await app.start()
     server = GrpcServer(
-        app.grpc_service(), authenticator=authenticator_for_tests(), grace_seconds=0.2, health_interval_seconds=0.2
+        on_any_port(app.grpc_service()),
+        authenticator=authenticator_for_tests(),
+        grace_seconds=0.2,
+        health_interval_seconds=0.2,
     )
     port = await server.start()
     channel = aio_channel(f"127.0.0.1:{port}")

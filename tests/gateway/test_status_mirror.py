@@ -4,6 +4,7 @@ what the status service answers directly, it never answers stale or from a dead 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, MutableMapping
@@ -22,7 +23,7 @@ from redis.asyncio import Redis
 from switchboard.status.v1 import status_pb2 as S
 
 from devsupport.auth import aio_channel, authenticator_for_tests
-from devsupport.ports import free_port
+from devsupport.ports import ANY_LOOPBACK_PORT, free_port
 from devsupport.redis_server import RedisServer
 from devsupport.waiting import wait_until
 from gateway.app import create_app
@@ -54,6 +55,8 @@ def _status_settings(redis_url: str, tmp_path: Path, stale_after: float = STALE_
     return StatusSettings(
         redis_url=redis_url,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'status.db'}",
+        # Only for a gateway started before its status service (which binds it then); the
+        # ``real_status`` fixture binds a port the OS picks.
         status_addr=f"127.0.0.1:{free_port()}",
         ami_ingest_addr=f"127.0.0.1:{free_port()}",
         status_resync_timeout_seconds=0.3,
@@ -63,11 +66,15 @@ def _status_settings(redis_url: str, tmp_path: Path, stale_after: float = STALE_
     )
 
 
-async def _serve_status(settings: StatusSettings) -> GrpcServer:
+async def _serve_status(settings: StatusSettings, address: str = ANY_LOOPBACK_PORT) -> GrpcServer:
+    """A status app served on ``address`` (by default a port the OS picks: read ``server.port``)."""
     app = await create_status_app(settings)
     await app.start()
     server = GrpcServer(
-        app.grpc_service(), authenticator=authenticator_for_tests(), grace_seconds=0.2, health_interval_seconds=0.2
+        dataclasses.replace(app.grpc_service(), address=address),
+        authenticator=authenticator_for_tests(),
+        grace_seconds=0.2,
+        health_interval_seconds=0.2,
     )
     await server.start()
     return server
@@ -87,9 +94,10 @@ def status_settings(redis_url: str, tmp_path: Path, stale_after: float) -> Statu
 @pytest.fixture
 async def real_status(status_settings: StatusSettings) -> AsyncIterator[RealStatus]:
     server = await _serve_status(status_settings)
-    channel = aio_channel(status_settings.status_addr)
+    address = f"127.0.0.1:{server.port}"
+    channel = aio_channel(address)
     redis = Redis.from_url(status_settings.redis_url)
-    status = RealStatus(status_settings.status_addr, server, channel, redis)
+    status = RealStatus(address, server, channel, redis)
     try:
         yield status
     finally:
@@ -256,7 +264,7 @@ async def test_no_answer_comes_from_a_dead_watch_and_the_watch_comes_back(
         assert gone.status_code == 503
         assert gone.json()["error"]["code"] == "UNAVAILABLE"
 
-        real_status.server = await _serve_status(status_settings)  # same address, same Redis
+        real_status.server = await _serve_status(status_settings, real_status.address)  # same address, same Redis
         async with asyncio.timeout(10):
             await real_status.channel.channel_ready()
 
@@ -480,7 +488,7 @@ async def test_a_status_service_still_starting_is_waited_for_at_info_and_a_lost_
         async for _ in client_for(app):
             mirror: StatusMirror = app.state.status_mirror
             await wait_until(_logged(logs, "waiting for the status service's watch"), within=10, what="waiting log")
-            server = await _serve_status(status_settings)
+            server = await _serve_status(status_settings, status_settings.status_addr)
             try:
                 await wait_until(_watching(mirror), within=20, what="the watch goes live")
             finally:

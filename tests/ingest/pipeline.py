@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from devsupport.auth import aio_channel, authenticator_for_tests
-from devsupport.ports import free_port
+from devsupport.ports import on_any_port
 from devsupport.waiting import wait_until
 from runtime.grpc_server import GrpcServer
 from services.ami_ingest.app import IngestApp
@@ -55,12 +55,10 @@ class Pipeline:
 async def running_pipeline(
     redis_url: str, data_dir: Path, *, ami_port: int, ami_auth: str = "plain", **ingest_env: Any
 ) -> AsyncIterator[Pipeline]:
-    status_addr = f"127.0.0.1:{free_port()}"
-    status_settings = StatusSettings(redis_url=redis_url, data_dir=data_dir, status_addr=status_addr)
-    status_app = await create_app(status_settings)
+    status_app = await create_app(StatusSettings(redis_url=redis_url, data_dir=data_dir))
     await status_app.start()
-    server = GrpcServer(status_app.grpc_service(), authenticator=authenticator_for_tests())
-    await server.start()
+    server = GrpcServer(on_any_port(status_app.grpc_service()), authenticator=authenticator_for_tests())
+    status_addr = f"127.0.0.1:{await server.start()}"
     ingest = IngestApp(
         AmiIngestSettings(
             redis_url=redis_url,

@@ -19,7 +19,7 @@ from switchboard.ingest.v1 import ingest_pb2
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from devsupport.auth import aio_channel, authenticator_for_tests
-from devsupport.ports import free_port
+from devsupport.ports import on_any_port
 from devsupport.procs import SpawnService
 from devsupport.status_leases import take_lease
 from devsupport.waiting import wait_until, wait_until_blocking
@@ -110,12 +110,10 @@ def test_one_replica_leads_and_a_standby_takes_over_within_10s_of_its_death(
 
 @asynccontextmanager
 async def running_status(redis_url: str, data_dir: Path) -> AsyncIterator[status_pb2_grpc.StatusServiceAsyncStub]:
-    address = f"127.0.0.1:{free_port()}"
-    app = await create_app(StatusSettings(redis_url=redis_url, data_dir=data_dir, status_addr=address))
+    app = await create_app(StatusSettings(redis_url=redis_url, data_dir=data_dir))
     await app.start()
-    server = GrpcServer(app.grpc_service(), authenticator=authenticator_for_tests())
-    await server.start()
-    channel = aio_channel(address)
+    server = GrpcServer(on_any_port(app.grpc_service()), authenticator=authenticator_for_tests())
+    channel = aio_channel(f"127.0.0.1:{await server.start()}")
     try:
         yield status_pb2_grpc.StatusServiceStub(channel)
     finally:

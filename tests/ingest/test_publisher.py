@@ -40,8 +40,8 @@ class RecordingStatus(status_pb2_grpc.StatusServiceServicer):
 
 
 class Harness:
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int = 0) -> None:
+        self.port = port  # 0: the first start binds a port the OS picks; a restart binds it again
         self.status = RecordingStatus()  # type: ignore[abstract]  # only Ingest is served
         self.server: grpc.aio.Server | None = None
         self.state: list[status_pb2.StateChange] | None = None
@@ -49,7 +49,7 @@ class Harness:
     async def start_server(self) -> None:
         self.server = grpc.aio.server()
         status_pb2_grpc.add_StatusServiceServicer_to_server(self.status, self.server)
-        self.server.add_insecure_port(f"127.0.0.1:{self.port}")
+        self.port = self.server.add_insecure_port(f"127.0.0.1:{self.port}")
         await self.server.start()
 
     async def stop_server(self) -> None:
@@ -288,7 +288,7 @@ async def test_a_new_term_begun_before_the_old_stream_ended_keeps_publishing(
 
 
 async def test_a_status_service_still_starting_is_waited_for_at_info_and_a_lost_stream_is_a_warning() -> None:
-    h = Harness()
+    h = Harness(free_port())  # the publisher dials it before the server binds it
     channel = aio_channel(f"127.0.0.1:{h.port}")
     publisher = StatusPublisher(
         status_pb2_grpc.StatusServiceStub(channel),

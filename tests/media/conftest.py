@@ -13,7 +13,7 @@ import uvicorn
 from switchboard.media.v1 import media_pb2_grpc
 
 from devsupport.auth import AUTH_HEADERS, aio_channel, authenticator_for_tests
-from devsupport.ports import free_port
+from devsupport.ports import bound_socket, on_any_port
 from devsupport.waiting import wait_until
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
@@ -33,10 +33,10 @@ from tests.media.support import MediaClient, S3Server, running_worker
 
 @pytest.fixture
 def media_settings(redis_url: str, tmp_path: Path) -> MediaSettings:
+    # No MEDIA_ADDR: the service binds a free port as it starts (the ``media`` fixture).
     return MediaSettings(
         redis_url=redis_url,
         data_dir=tmp_path,
-        media_addr=f"127.0.0.1:{free_port()}",
         media_processing_backoff_base_s=0.05,
         media_processing_backoff_cap_s=0.2,
     )
@@ -53,7 +53,7 @@ async def media_app(media_settings: MediaSettings) -> AsyncIterator[MediaApp]:
 @pytest.fixture
 async def media(media_app: MediaApp) -> AsyncIterator[MediaClient]:
     """The media gRPC service on a free loopback port, and a client of it."""
-    service = dataclasses.replace(media_app.grpc_service(), shutdown_hooks=())  # media_app closes itself
+    service = dataclasses.replace(on_any_port(media_app.grpc_service()), shutdown_hooks=())  # media_app closes itself
     server = GrpcServer(
         service, authenticator=authenticator_for_tests(), grace_seconds=0.2, health_interval_seconds=0.2
     )
@@ -99,12 +99,13 @@ def s3_server() -> Iterator[S3Server]:
 @pytest.fixture
 async def queue_admin_address(redis_url: str, tmp_path: Path) -> AsyncIterator[str]:
     """The queue admin service (what /api/admin/media/queue asks) on a free loopback port."""
-    settings = QueueAdminSettings(
-        redis_url=redis_url, queue_admin_addr=f"127.0.0.1:{free_port()}", data_dir=tmp_path / "queue-admin"
-    )
+    settings = QueueAdminSettings(redis_url=redis_url, data_dir=tmp_path / "queue-admin")
     app = await QueueAdminApp.create(settings)
     server = GrpcServer(
-        app.grpc_service(), authenticator=authenticator_for_tests(), grace_seconds=0.2, health_interval_seconds=0.2
+        on_any_port(app.grpc_service()),
+        authenticator=authenticator_for_tests(),
+        grace_seconds=0.2,
+        health_interval_seconds=0.2,
     )
     port = await server.start()
     yield f"127.0.0.1:{port}"
@@ -142,18 +143,22 @@ async def live_media_gateway(media: MediaClient, queue_admin_address: str) -> As
         sse_ping_seconds=1.0,
         gateway_status_mirror=False,
     )
-    port = free_port()
+    sock = bound_socket()
+    port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(create_gateway(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on")
     )
-    task = asyncio.create_task(server.serve())
+    try:
+        task = asyncio.create_task(server.serve(sockets=[sock]))
 
-    def started() -> bool:
-        if task.done():
-            task.result()  # it failed to start: its error, not a timeout
-        return server.started
+        def started() -> bool:
+            if task.done():
+                task.result()  # it failed to start: its error, not a timeout
+            return server.started
 
-    await wait_until(started, within=20, what="the gateway serves")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await asyncio.wait_for(task, timeout=20)
+        await wait_until(started, within=20, what="the gateway serves")
+        yield f"http://127.0.0.1:{port}"
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=20)
+    finally:
+        sock.close()  # uvicorn closes it as it stops; not if it failed to start

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from switchboard.notify.v1 import notify_pb2, notify_pb2_grpc
 
 from devsupport.auth import aio_channel, authenticator_for_tests
-from devsupport.ports import free_port
+from devsupport.ports import free_port, on_any_port
 from devsupport.waiting import wait_until
 from runtime.grpc_server import GrpcServer
 from runtime.queue import Worker
@@ -117,12 +117,18 @@ def remote_notify(settings: NotifySettings, channel: grpc.aio.Channel, providers
 async def running_notify(
     settings: NotifySettings, providers: Providers, *, workers: bool = True
 ) -> AsyncIterator[Notify]:
+    """The notify service in this process, on a port the OS picks as it binds (``settings.notify_addr``
+    is for a notify process): the yielded ``Notify.settings`` name the bound address."""
     app = await NotifyApp.create(settings)
     server = GrpcServer(
-        app.grpc_service(), authenticator=authenticator_for_tests(), grace_seconds=0.5, health_interval_seconds=0.2
+        on_any_port(app.grpc_service()),
+        authenticator=authenticator_for_tests(),
+        grace_seconds=0.5,
+        health_interval_seconds=0.2,
     )
-    port = await server.start()
-    channel = aio_channel(f"127.0.0.1:{port}")
+    address = f"127.0.0.1:{await server.start()}"
+    settings = settings.model_copy(update={"notify_addr": address})
+    channel = aio_channel(address)
     running: list[tuple[Worker, asyncio.Task[None], WorkerResources]] = []
     if workers:
         redis = Redis.from_url(settings.redis_url)

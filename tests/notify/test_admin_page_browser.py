@@ -25,16 +25,16 @@ from tests.support.browser import log_in
 async def gateway(redis_url: str, tmp_path: Path, providers: Providers) -> AsyncIterator[LiveGateway]:
     sinks = await start(sinks_app(providers.smtp, providers.bot, providers.push, providers.sms))
     settings = notify_settings(redis_url, tmp_path, providers)
-    async with running_notify(settings, providers):
+    async with running_notify(settings, providers) as notify:
         live = LiveGateway(
             create_app(
                 GatewaySettings(
-                    notify_addr=settings.notify_addr, gateway_status_mirror=False, notify_sinks_url=sinks.url
+                    notify_addr=notify.settings.notify_addr, gateway_status_mirror=False, notify_sinks_url=sinks.url
                 )
             )
         )
-        await live.start()
         try:
+            await live.start()
             yield live
         finally:
             await live.stop()

@@ -54,25 +54,26 @@ class Api:
 @contextlib.asynccontextmanager
 async def open_api(redis_url: str, tmp_path: Path, providers: Providers, **overrides: Any) -> AsyncIterator[Api]:
     """The gateway and the notify service with its workers, settings as the tests' plus ``overrides``."""
-    settings = notify_settings(redis_url, tmp_path, providers)
-    gateway = LiveGateway(
-        create_app(GatewaySettings(notify_addr=settings.notify_addr, gateway_status_mirror=False, sse_ping_seconds=1))
-    )
-    settings = notify_settings(
-        redis_url,
-        tmp_path,
-        providers,
-        notify_addr=settings.notify_addr,
-        sms_status_callback_url=gateway.url + SMS_STATUS,
-        **overrides,
-    )
-    async with running_notify(settings, providers) as notify:
-        await gateway.start()
-        try:
-            async with httpx.AsyncClient(base_url=gateway.url, timeout=30, headers=AUTH_HEADERS) as http:
-                yield Api(http, notify, gateway)
-        finally:
-            await gateway.stop()
+    gateway = LiveGateway()  # its URL goes into notify's settings, notify's address into its app
+    try:
+        settings = notify_settings(
+            redis_url, tmp_path, providers, sms_status_callback_url=gateway.url + SMS_STATUS, **overrides
+        )
+        async with running_notify(settings, providers) as notify:
+            try:
+                await gateway.start(
+                    create_app(
+                        GatewaySettings(
+                            notify_addr=notify.settings.notify_addr, gateway_status_mirror=False, sse_ping_seconds=1
+                        )
+                    )
+                )
+                async with httpx.AsyncClient(base_url=gateway.url, timeout=30, headers=AUTH_HEADERS) as http:
+                    yield Api(http, notify, gateway)
+            finally:
+                await gateway.stop()  # before notify stops, as a deployment stops the gateway first
+    finally:
+        await gateway.stop()  # again, harmless: its socket is closed even if notify never started
 
 
 @pytest.fixture
@@ -274,8 +275,7 @@ async def test_queue_stats_show_both_notification_queues(api: Api, redis_url: st
 async def test_an_sms_callback_through_a_url_rewriting_proxy_is_checked_against_the_configured_url(
     redis_url: str, tmp_path: Path, providers: Providers
 ) -> None:
-    base = notify_settings(redis_url, tmp_path, providers)
-    gateway = LiveGateway(create_app(GatewaySettings(notify_addr=base.notify_addr, gateway_status_mirror=False)))
+    gateway = LiveGateway()
 
     async def forward(request: web.Request) -> web.Response:
         # A reverse proxy: public path /hooks/sms -> the gateway's route, headers and body as they came.
@@ -290,17 +290,13 @@ async def test_an_sms_callback_through_a_url_rewriting_proxy_is_checked_against_
     proxy_app = web.Application()
     proxy_app.router.add_post("/hooks/sms", forward)
     proxy = await start(proxy_app)
-    settings = notify_settings(
-        redis_url,
-        tmp_path,
-        providers,
-        notify_addr=base.notify_addr,
-        sms_status_callback_url=proxy.url + "/hooks/sms",
-    )
+    settings = notify_settings(redis_url, tmp_path, providers, sms_status_callback_url=proxy.url + "/hooks/sms")
     try:
-        async with running_notify(settings, providers):
-            await gateway.start()
+        async with running_notify(settings, providers) as notify:
             try:
+                await gateway.start(
+                    create_app(GatewaySettings(notify_addr=notify.settings.notify_addr, gateway_status_mirror=False))
+                )
                 async with httpx.AsyncClient(base_url=gateway.url, timeout=30, headers=AUTH_HEADERS) as http:
                     api = Api(http, None, gateway)  # type: ignore[arg-type]
                     (nid,) = await api.send(channel="sms", to="+4915112345678", text="code 3")

@@ -29,14 +29,16 @@ SINKS = "/api/notifications-local-sinks"
 async def api(redis_url: str, tmp_path: Path, providers: Providers) -> AsyncIterator[Api]:
     sinks = await start(sinks_app(providers.smtp, providers.bot, providers.push, providers.sms))
     settings = notify_settings(redis_url, tmp_path, providers)
-    gateway = LiveGateway(
-        create_app(
-            GatewaySettings(notify_addr=settings.notify_addr, gateway_status_mirror=False, notify_sinks_url=sinks.url)
-        )
-    )
     async with running_notify(settings, providers) as notify:
-        await gateway.start()
+        gateway = LiveGateway()
         try:
+            await gateway.start(
+                create_app(
+                    GatewaySettings(
+                        notify_addr=notify.settings.notify_addr, gateway_status_mirror=False, notify_sinks_url=sinks.url
+                    )
+                )
+            )
             async with httpx.AsyncClient(base_url=gateway.url, timeout=30, headers=AUTH_HEADERS) as http:
                 yield Api(http, notify, gateway)
         finally:

@@ -30,10 +30,12 @@ from tests.notify.harness import Notify, Providers, notify_settings, running_not
 @contextlib.asynccontextmanager
 async def gateway_to(settings: NotifySettings, providers: Providers, *, workers: bool) -> AsyncIterator[Any]:
     """An HTTP client of a live gateway in front of notify (with or without its workers)."""
-    gateway = LiveGateway(create_app(GatewaySettings(notify_addr=settings.notify_addr, gateway_status_mirror=False)))
     async with running_notify(settings, providers, workers=workers) as notify:
-        await gateway.start()
+        gateway = LiveGateway()
         try:
+            await gateway.start(
+                create_app(GatewaySettings(notify_addr=notify.settings.notify_addr, gateway_status_mirror=False))
+            )
             async with httpx.AsyncClient(base_url=gateway.url, timeout=30, headers=AUTH_HEADERS) as http:
                 yield http, notify
         finally:

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from switchboard.notify.v1 import notify_pb2, notify_pb2_grpc
 
 from devsupport.auth import aio_channel, authenticator_for_tests
+from devsupport.ports import on_any_port
 from devsupport.waiting import wait_until
 from runtime.grpc_server import GrpcServer
 from services.notify.app import NotifyApp
@@ -57,7 +58,7 @@ async def test_a_stopping_server_ends_its_in_app_watch_streams_before_it_drains(
     # With a grace far longer than the read timeout below, a stream only cancelled when the grace
     # runs out would fail the read; ended as the server begins to stop, it finishes with OK.
     app = await NotifyApp.create(notify_settings(redis_url, tmp_path, providers))
-    server = GrpcServer(app.grpc_service(), authenticator=authenticator_for_tests(), grace_seconds=4.5)
+    server = GrpcServer(on_any_port(app.grpc_service()), authenticator=authenticator_for_tests(), grace_seconds=4.5)
     channel = aio_channel(f"127.0.0.1:{await server.start()}")
     try:
         stub = notify_pb2_grpc.NotifyServiceStub(channel)

@@ -35,12 +35,12 @@ async def test_every_channels_delivery_is_a_span_in_the_senders_trace(
     sent: dict[str, str] = {}
     with global_tracing(exporter):
         settings = notify_settings(redis_url, tmp_path, providers)
-        gateway = LiveGateway(
-            create_app(GatewaySettings(notify_addr=settings.notify_addr, gateway_status_mirror=False))
-        )
         async with running_notify(settings, providers) as notify:
-            await gateway.start()
+            gateway = LiveGateway()
             try:
+                await gateway.start(
+                    create_app(GatewaySettings(notify_addr=notify.settings.notify_addr, gateway_status_mirror=False))
+                )
                 async with httpx.AsyncClient(base_url=gateway.url, timeout=30, headers=AUTH_HEADERS) as http:
                     subscription = await providers.new_push_subscription()
                     registration = {

@@ -12,7 +12,7 @@ import grpc.aio
 from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
 
 from devsupport.auth import aio_channel, authenticator_for_tests
-from devsupport.ports import free_port
+from devsupport.ports import on_any_port
 from devsupport.procs import ServiceProcess
 from runtime.auth import Authenticator
 from runtime.grpc_server import GrpcServer
@@ -56,13 +56,12 @@ async def start_admin_server(redis_url: str, data_dir: Path, authenticator: Auth
     tests' bootstrap token). The returned stub calls with the bootstrap token."""
     settings = QueueAdminSettings(
         redis_url=redis_url,
-        queue_admin_addr=f"127.0.0.1:{free_port()}",
         data_dir=data_dir,
         log_level="WARNING",
     )
     app = await QueueAdminApp.create(settings)
     server = GrpcServer(
-        app.grpc_service(),
+        on_any_port(app.grpc_service()),
         authenticator=authenticator or authenticator_for_tests(),
         grace_seconds=0.5,
         health_interval_seconds=0.2,

@@ -11,7 +11,7 @@ import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devsupport.auth import aio_channel, authenticator_for_tests
-from devsupport.ports import free_port
+from devsupport.ports import ANY_LOOPBACK_PORT
 from devsupport.waiting import wait_until
 from runtime.auth import Scope
 from runtime.call_cap import CALLS_REFUSED
@@ -49,14 +49,13 @@ def refused_so_far(method: str = "Follow") -> float:
 @pytest.fixture
 async def capped() -> AsyncIterator[str]:
     """A server that runs at most two calls at once."""
-    address = f"127.0.0.1:{free_port()}"
     server = GrpcServer(
-        GrpcService(name="feed", address=address, register=register, service_names=[SERVICE], scopes=SCOPES),
+        GrpcService(name="feed", address=ANY_LOOPBACK_PORT, register=register, service_names=[SERVICE], scopes=SCOPES),
         authenticator=authenticator_for_tests(),
         max_concurrent_rpcs=2,
         grace_seconds=0.1,
     )
-    await server.start()
+    address = f"127.0.0.1:{await server.start()}"
     try:
         yield address
     finally:

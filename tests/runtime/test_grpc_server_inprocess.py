@@ -11,7 +11,7 @@ import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devsupport.auth import aio_channel, authenticator_for_tests
-from devsupport.ports import free_port
+from devsupport.ports import ANY_LOOPBACK_PORT
 from devsupport.waiting import wait_until
 from runtime.auth import Scope
 from runtime.grpc_server import GrpcServer, GrpcService, shutdown_event
@@ -40,11 +40,10 @@ async def test_drain_ends_long_streams_instead_of_waiting_out_the_grace() -> Non
     async def hook() -> None:
         hooks.append("closed")
 
-    address = f"127.0.0.1:{free_port()}"
     server = GrpcServer(
         GrpcService(
             name="feed",
-            address=address,
+            address=ANY_LOOPBACK_PORT,
             register=register,
             service_names=[SERVICE],
             scopes=SCOPES,
@@ -53,7 +52,7 @@ async def test_drain_ends_long_streams_instead_of_waiting_out_the_grace() -> Non
         authenticator=authenticator_for_tests(),
         grace_seconds=4.0,
     )
-    await server.start()
+    address = f"127.0.0.1:{await server.start()}"
     async with aio_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         reply = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=2)
@@ -75,13 +74,12 @@ async def test_drain_ends_long_streams_instead_of_waiting_out_the_grace() -> Non
 
 
 async def test_drain_ends_health_watch_streams_after_sending_not_serving() -> None:
-    address = f"127.0.0.1:{free_port()}"
     server = GrpcServer(
-        GrpcService(name="feed", address=address, register=register, service_names=[SERVICE], scopes=SCOPES),
+        GrpcService(name="feed", address=ANY_LOOPBACK_PORT, register=register, service_names=[SERVICE], scopes=SCOPES),
         authenticator=authenticator_for_tests(),
         grace_seconds=4.0,
     )
-    await server.start()
+    address = f"127.0.0.1:{await server.start()}"
     async with aio_channel(address) as channel:
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=10)
         assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
@@ -94,13 +92,12 @@ async def test_drain_ends_health_watch_streams_after_sending_not_serving() -> No
 
 
 async def test_calls_past_the_concurrency_cap_are_refused_with_resource_exhausted() -> None:
-    address = f"127.0.0.1:{free_port()}"
     server = GrpcServer(
-        GrpcService(name="feed", address=address, register=register, service_names=[SERVICE], scopes=SCOPES),
+        GrpcService(name="feed", address=ANY_LOOPBACK_PORT, register=register, service_names=[SERVICE], scopes=SCOPES),
         authenticator=authenticator_for_tests(),
         max_concurrent_rpcs=2,
     )
-    await server.start()
+    address = f"127.0.0.1:{await server.start()}"
     try:
         async with aio_channel(address) as channel:
             follow_call: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(f"/{SERVICE}/Follow")

@@ -19,7 +19,7 @@ import grpc.aio
 import pytest
 
 from devsupport.auth import aio_channel, authenticator_for_tests
-from devsupport.ports import free_port
+from devsupport.ports import ANY_LOOPBACK_PORT
 from runtime.auth import Scope
 from runtime.grpc_server import PENDING_CALL_MAX_SECONDS, GrpcServer, GrpcService
 from runtime.grpc_types import MethodHandler
@@ -56,7 +56,7 @@ def busy_server(
         }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
 
-    address = f"127.0.0.1:{free_port()}"
+    bound: list[str] = []
     started = threading.Event()
     loop_box: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
@@ -65,7 +65,7 @@ def busy_server(
         server = GrpcServer(
             GrpcService(
                 name="busy",
-                address=address,
+                address=ANY_LOOPBACK_PORT,
                 register=register,
                 service_names=[SERVICE],
                 scopes={HOLD: Scope.READ, ECHO: Scope.READ},
@@ -74,7 +74,7 @@ def busy_server(
             grace_seconds=0.1,
             **server_options,  # type: ignore[arg-type]
         )
-        await server.start()
+        bound.append(f"127.0.0.1:{await server.start()}")
         loop_box.append((asyncio.get_running_loop(), stop))
         started.set()
         await stop.wait()
@@ -84,7 +84,7 @@ def busy_server(
     thread.start()
     assert started.wait(30), "server did not start"
     try:
-        yield address, holding
+        yield bound[0], holding
     finally:
         loop, stop = loop_box[0]
         loop.call_soon_threadsafe(stop.set)

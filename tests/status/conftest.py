@@ -10,6 +10,7 @@ import pytest
 from switchboard.status.v1 import status_pb2_grpc
 
 from devsupport.auth import aio_channel, authenticator_for_tests
+from devsupport.ports import on_any_port
 from runtime.grpc_server import GrpcServer
 from services.status.app import create_app
 from tests.status.harness import MakeStatus, RunningStatus, settings_for
@@ -30,7 +31,10 @@ async def make_status(redis_url: str, sqlite_url: str) -> AsyncIterator[MakeStat
         app = await create_app(settings)
         await app.start()
         server = GrpcServer(
-            app.grpc_service(), authenticator=authenticator_for_tests(), grace_seconds=0.2, health_interval_seconds=0.2
+            on_any_port(app.grpc_service()),
+            authenticator=authenticator_for_tests(),
+            grace_seconds=0.2,
+            health_interval_seconds=0.2,
         )
         port = await server.start()
         address = f"127.0.0.1:{port}"

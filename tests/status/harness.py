@@ -51,7 +51,7 @@ def settings_for(redis_url: str, database_url: str, **overrides: Any) -> StatusS
     values: dict[str, Any] = {
         "redis_url": redis_url,
         "database_url": database_url,
-        "status_addr": f"127.0.0.1:{free_port()}",
+        # No status_addr: a test's server binds a free port as it starts (``on_any_port``).
         "ami_ingest_addr": f"127.0.0.1:{free_port()}",
         "status_resync_timeout_seconds": 0.5,
         "log_level": "WARNING",

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from switchboard.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from switchboard.status.v1 import status_pb2
 
-from devsupport.ports import free_port
+from devsupport.ports import ANY_LOOPBACK_PORT
 from devsupport.redis_server import RedisServer
 from devsupport.status_batches import batch, channel_up, op_up, queue_up
 from devsupport.waiting import wait_until
@@ -147,8 +147,7 @@ async def ingest_control() -> AsyncIterator[tuple[str, AcceptingIngest]]:
     server = grpc.aio.server()
     servicer = AcceptingIngest()  # type: ignore[abstract]  # only RequestResync is used
     ingest_pb2_grpc.add_IngestControlServicer_to_server(servicer, server)
-    address = f"127.0.0.1:{free_port()}"
-    server.add_insecure_port(address)
+    address = f"127.0.0.1:{server.add_insecure_port(ANY_LOOPBACK_PORT)}"
     await server.start()
     yield address, servicer
     await server.stop(0)

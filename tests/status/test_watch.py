@@ -10,6 +10,7 @@ import pytest
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from devsupport.auth import aio_channel, authenticator_for_tests
+from devsupport.ports import on_any_port
 from devsupport.status_batches import batch, channel_up, op_up, queue_up
 from runtime.grpc_errors import details_from_rpc_error
 from runtime.grpc_server import GrpcServer
@@ -151,7 +152,7 @@ async def test_a_stopping_server_ends_its_watch_streams_before_it_drains(redis_u
     # the grace runs out would fail the read below; ended at once, it finishes with OK.
     app = await create_app(settings_for(redis_url, sqlite_url))
     await app.start()
-    server = GrpcServer(app.grpc_service(), authenticator=authenticator_for_tests(), grace_seconds=4.5)
+    server = GrpcServer(on_any_port(app.grpc_service()), authenticator=authenticator_for_tests(), grace_seconds=4.5)
     channel = aio_channel(f"127.0.0.1:{await server.start()}")
     try:
         stream = status_pb2_grpc.StatusServiceStub(channel).WatchSnapshot(pb.WatchSnapshotRequest())
