@@ -29,18 +29,17 @@ class _WaitingQueue:
     prefix are encoded.
     """
 
-    __slots__ = ("body", "earliest")
+    __slots__ = ("body", "earliest", "unknown_wait")
 
     def __init__(self, base: bytes, waiting: int, earliest: float) -> None:
         self.body = base + wire.queue_wait_fields(waiting, 0.0)
         self.earliest = earliest
+        self.unknown_wait = wire.length_delimited(wire.SNAPSHOT_QUEUES, self.body)
+        """The entry while the longest wait is 0 (not known, or not begun at the answer's time)."""
 
     def at(self, now: float) -> bytes:
         longest = longest_wait(self.earliest, now)
-        if not longest:
-            return wire.length_delimited(wire.SNAPSHOT_QUEUES, self.body)
-        tail = wire.longest_wait_field(longest)
-        return wire.field_header(wire.SNAPSHOT_QUEUES, len(self.body) + len(tail)) + self.body + tail
+        return wire.queue_entry_at(self.body, longest) if longest else self.unknown_wait
 
 
 class SnapshotEntries:

@@ -88,6 +88,20 @@ def longest_wait_field(longest_wait: float) -> bytes:
     return out + _QUEUE_LONGEST_WAIT_MS_KEY + varint(ms) if ms else out
 
 
+_SNAPSHOT_QUEUES_KEY: Final = tag(SNAPSHOT_QUEUES)
+
+
+def queue_entry_at(body: bytes, longest_wait: float) -> bytes:
+    """A ``Snapshot.queues`` entry: ``body`` (a queue serialized without ``longest_wait``) completed
+    with a non-zero ``longest_wait`` and its ``_ms``. Written out in one function, not composed
+    from the helpers above: it runs for every waiting queue of every snapshot answer."""
+    ms = epoch_ms(longest_wait)
+    tail = _QUEUE_LONGEST_WAIT_KEY + _DOUBLE.pack(longest_wait)
+    if ms:
+        tail += _QUEUE_LONGEST_WAIT_MS_KEY + varint(ms)
+    return _SNAPSHOT_QUEUES_KEY + varint(len(body) + len(tail)) + body + tail
+
+
 def queue_wait_fields(waiting: int, longest_wait: float) -> bytes:
     """``Queue.waiting``, ``Queue.longest_wait`` and ``longest_wait_ms``, appended to a row
     serialized without them."""
