@@ -46,9 +46,10 @@ def snapshot_reads(
     address: str, server_pid: int, redis_url: str, operators: int, seconds: float = 3.0
 ) -> dict[str, Timing]:
     """GetSnapshot, the raw Redis read of the same rows (bench/_redis_anchor.py), the bare gRPC
-    floor answering the same bytes and that answer behind our server stack (bench/_grpc_floor.py),
-    timed in alternating rounds, ``seconds`` each: ``"GetSnapshot"``, ``"redis"``, ``"floor"``,
-    ``"stack"``.
+    floor answering the same bytes, that answer behind our server stack and the bare floor
+    answering nothing (bench/_grpc_floor.py: what one call costs whatever its size), timed in
+    alternating rounds, ``seconds`` each: ``"GetSnapshot"``, ``"redis"``, ``"floor"``,
+    ``"stack"``, ``"empty"``.
 
     Both clients are as plain as their libraries allow, so that the figures compare the servers:
     redis-py's pipeline leaves each row as the serialized bytes Redis holds, and the blocking gRPC
@@ -68,21 +69,31 @@ def snapshot_reads(
         with (
             grpc_floor(answer) as (floor_address, floor_pid),
             grpc_floor(answer, layers=True) as (stack_address, stack_pid),
+            grpc_floor(b"") as (empty_address, empty_pid),
             grpc.insecure_channel(floor_address) as floor_channel,
             grpc.insecure_channel(stack_address) as stack_channel,
+            grpc.insecure_channel(empty_address) as empty_channel,
         ):
             bare: grpc.UnaryUnaryMultiCallable[bytes, bytes] = floor_channel.unary_unary(SNAPSHOT_METHOD)
             stack: grpc.UnaryUnaryMultiCallable[bytes, bytes] = stack_channel.unary_unary(SNAPSHOT_METHOD)
-            for floor in (bare, stack):
-                if floor(REQUEST, timeout=5, metadata=AUTH_METADATA) != answer:
-                    raise AssertionError("a gRPC floor does not answer the snapshot's bytes")
+            empty: grpc.UnaryUnaryMultiCallable[bytes, bytes] = empty_channel.unary_unary(SNAPSHOT_METHOD)
+            for floor, expected in ((bare, answer), (stack, answer), (empty, b"")):
+                if floor(REQUEST, timeout=5, metadata=AUTH_METADATA) != expected:
+                    raise AssertionError("a gRPC floor does not answer the bytes it was given")
             reads = {
                 "GetSnapshot": lambda: call(REQUEST, timeout=5, metadata=AUTH_METADATA),
                 "redis": lambda: raw_read(client),
                 "floor": lambda: bare(REQUEST, timeout=5, metadata=AUTH_METADATA),
                 "stack": lambda: stack(REQUEST, timeout=5, metadata=AUTH_METADATA),
+                "empty": lambda: empty(REQUEST, timeout=5, metadata=AUTH_METADATA),
             }
-            servers = {"GetSnapshot": [server_pid], "redis": [redis_pid], "floor": [floor_pid], "stack": [stack_pid]}
+            servers = {
+                "GetSnapshot": [server_pid],
+                "redis": [redis_pid],
+                "floor": [floor_pid],
+                "stack": [stack_pid],
+                "empty": [empty_pid],
+            }
             return interleaved_timings(reads, seconds=len(reads) * seconds, servers=servers)
 
 

@@ -12,8 +12,10 @@ center size (:data:`SIZES`: 200 operators / 20 queues / 100 channels, which the 
   the ratio compares the servers. Timed in the same rounds, for information: the floor, a bare
   grpc.aio server answering the same bytes with nothing of ours around them
   (bench/_grpc_floor.py), the same answer behind our server stack (``--layers``: call cap,
-  span, logs and metrics, authentication), and the CPU time per call of each client and each
-  server, which a busy machine hardly moves.
+  span, logs and metrics, authentication), the bare server answering nothing (what one gRPC
+  call costs this client and server whatever its size: at 200 operators alone it is slower
+  than the raw read of every row), and the CPU time per call of each client and each server,
+  which a busy machine hardly moves.
 - GetSnapshot throughput with 16 concurrent clients, against the service run as one process
   and with ``GRPC_PROCESSES=2`` (bench/_status_throughput.py). The target row drives the
   service with h2load, a C HTTP/2 load generator; Python clients are information.
@@ -65,19 +67,24 @@ def read_rows(reads: dict[str, Timing], label: str, targeted: bool) -> Iterator[
     """GetSnapshot beside the raw Redis read (judged at the target size), the bare gRPC floor and
     the same answer behind our server stack (the layers, auth on)."""
     pad = "" if targeted else "  "
-    ours, anchor, floor, stack = reads["GetSnapshot"], reads["redis"], reads["floor"], reads["stack"]
+    ours, anchor, floor, stack, empty = (reads[name] for name in ("GetSnapshot", "redis", "floor", "stack", "empty"))
     for name, fraction in (("p50", 0.5), ("p99", 0.99)):
-        mine, redis_read, bare, layered = (
-            percentile(timing.latencies, fraction) for timing in (ours, anchor, floor, stack)
+        mine, redis_read, bare, layered, nothing = (
+            percentile(timing.latencies, fraction) for timing in (ours, anchor, floor, stack, empty)
         )
         yield row(f"  status GetSnapshot {name}, 1 client ({label})", mine, "ms", "info")
         yield row(f"  anchor: raw redis-py read of the same rows {name} ({label})", redis_read, "ms", "info")
         yield row(f"  floor: bare grpc.aio server, same answer bytes, {name} ({label})", bare, "ms", "info")
         yield row(f"  floor behind our server stack, same answer bytes, {name} ({label})", layered, "ms", "info")
+        yield row(f"  floor: bare grpc.aio server, empty answer, {name} ({label})", nothing, "ms", "info")
         judged = f"{pad}status GetSnapshot {name} / raw Redis read {name} ({label})"
         ratio = ratio_row(judged, mine, redis_read, "Redis")
         yield ratio if targeted else {**ratio, "target": "info", "met": True}
-        for what, value in (("floor", bare), ("floor behind our server stack", layered)):
+        for what, value in (
+            ("floor", bare),
+            ("floor behind our server stack", layered),
+            ("floor with an empty answer", nothing),
+        ):
             floor_ratio = ratio_row(f"  {what} {name} / raw Redis read {name} ({label})", value, redis_read, "Redis")
             yield {**floor_ratio, "target": "info", "met": True}
     for what, timing in (
@@ -85,6 +92,7 @@ def read_rows(reads: dict[str, Timing], label: str, targeted: bool) -> Iterator[
         ("raw Redis read", anchor),
         ("bare gRPC floor", floor),
         ("floor behind our server stack", stack),
+        ("bare gRPC floor, empty answer", empty),
     ):
         yield row(
             f"  CPU per call, {what} ({label})",

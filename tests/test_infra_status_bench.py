@@ -90,7 +90,13 @@ def timing(ms: float, client_cpu_s: float = 0.001, server_cpu_s: float = 0.002) 
 
 @pytest.mark.parametrize(("targeted", "target"), [(True, "<= 1 (≤ anchor)"), (False, "info")])
 def test_getsnapshot_is_judged_against_the_redis_read_at_the_target_size_only(targeted: bool, target: str) -> None:
-    reads = {"GetSnapshot": timing(0.4), "redis": timing(0.2), "floor": timing(0.3), "stack": timing(0.35)}
+    reads = {
+        "GetSnapshot": timing(0.4),
+        "redis": timing(0.2),
+        "floor": timing(0.3),
+        "stack": timing(0.35),
+        "empty": timing(0.25),
+    }
     rows = {r.name.strip(): r for r in validate("status", list(read_rows(reads, "200 ops", targeted)))}
     judged = rows["status GetSnapshot p50 / raw Redis read p50 (200 ops)"]
     assert (judged.value, judged.target) == (2.0, target)
@@ -98,6 +104,8 @@ def test_getsnapshot_is_judged_against_the_redis_read_at_the_target_size_only(ta
     assert rows["floor p99 / raw Redis read p99 (200 ops)"].target == "info"
     stacked = rows["floor behind our server stack p50 / raw Redis read p50 (200 ops)"]
     assert (stacked.value, stacked.target) == (1.75, "info")
+    empty = rows["floor with an empty answer p99 / raw Redis read p99 (200 ops)"]
+    assert (empty.value, empty.target) == (1.25, "info")
     cpu = rows["CPU per call, GetSnapshot (200 ops)"]
     assert cpu.value == 300.0  # (1 ms client + 2 ms server) over 10 calls
     assert cpu.unit == "µs (server 200 + client 100)"
