@@ -58,9 +58,23 @@ def _server_host(scope: Scope) -> tuple[str, Any]:
     return server[0] + (":" + str(port) if str(port) != "80" else ""), port
 
 
+_STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"})
+
+
+def _method(method: str) -> str | None:
+    """``sanitize_method``: a standard method as it is, without its environment lookup."""
+    upper = method.upper()
+    return upper if upper in _STANDARD_METHODS else sanitize_method(method)
+
+
+def _redacted(url: str) -> str:
+    """``redact_url``, which parses the URL twice: one without ``@`` and ``?`` has nothing to redact."""
+    return redact_url(url) if "@" in url or "?" in url else url
+
+
 def _span_name(scope: Scope) -> str:
     path = scope.get("path", "").strip()
-    method = sanitize_method(scope.get("method", "").strip())
+    method = _method(scope.get("method", "").strip())
     if method == "_OTHER":
         method = "HTTP"
     if method and path:
@@ -166,10 +180,10 @@ def _request_attributes(
     if query and url:
         url += "?" + urllib.parse.unquote(query.decode("utf8") if isinstance(query, bytes) else query)
     if url:
-        attributes["http.url"] = redact_url(url)
+        attributes["http.url"] = _redacted(url)
     method = scope.get("method", "")
     if method:
-        normalized = (sanitize_method(method) or "").strip()
+        normalized = (_method(method) or "").strip()
         if normalized:
             attributes["http.method"] = normalized
     if hosts:
