@@ -24,7 +24,7 @@ from runtime.logging import get_logger
 from runtime.queue import QueueClient
 from runtime.telemetry import get_tracer
 from services.media.db import MediaDatabase
-from services.media.domain.pipeline import ProcessedImage, process_image
+from services.media.domain.pipeline import Decoder, ProcessedImage, open_original, process_image
 from services.media.domain.records import MediaRecord, MediaState, StoredVariant, variant_key
 from services.media.events import EventPublisher
 from services.media.metrics import PROCESSING_JOBS, PROCESSING_SECONDS
@@ -43,8 +43,11 @@ class MediaProcessor:
         max_pixels: int,
         sync: QueueClient | None = None,
         remote: ObjectStore | None = None,
+        decoder: Decoder = open_original,
     ) -> None:
         self.database = database
+        self.decoder = decoder
+        """What opens an original's bytes: each job calls it once, for all the media's variants."""
         self.store = store
         self.remote = remote
         """S3 when configured: an original moved there (sync with deleteSource) is read from it."""
@@ -67,7 +70,12 @@ class MediaProcessor:
             with tracer.start_as_current_span("media.render", attributes={"media.id": media_id}) as span:
                 data = await read_object(self.store, self.remote, record.original_key)
                 result = await asyncio.to_thread(
-                    process_image, data, record.specs, max_pixels=self.max_pixels, keep_metadata=record.keep_metadata
+                    process_image,
+                    data,
+                    record.specs,
+                    max_pixels=self.max_pixels,
+                    keep_metadata=record.keep_metadata,
+                    decoder=self.decoder,
                 )
                 span.set_attributes(
                     {"media.bytes": len(data), "media.width": result.width, "media.height": result.height}

@@ -16,6 +16,9 @@ from devsupport.s3_server import S3Server
 from devsupport.waiting import wait_until
 from runtime.queue import QueueSpec, Worker
 from services.media.app import close_worker_context, open_parts, worker_context
+from services.media.domain.pipeline import Decoder
+from services.media.jobs import PROCESSOR
+from services.media.processing import MediaProcessor
 from services.media.settings import MediaSettings
 from services.media.store import s3_client
 
@@ -79,11 +82,18 @@ class MediaClient:
 
 
 @contextlib.asynccontextmanager
-async def running_worker(settings: MediaSettings, spec: QueueSpec) -> AsyncIterator[Worker]:
-    """A worker of one media queue running in this test's event loop."""
+async def running_worker(
+    settings: MediaSettings, spec: QueueSpec, *, decoder: Decoder | None = None
+) -> AsyncIterator[Worker]:
+    """A worker of one media queue running in this test's event loop; ``decoder``: what the
+    processing worker opens originals with (the pipeline's own by default)."""
     parts = open_parts(settings, client_name=f"{spec.name}-test")
     redis = Redis.from_url(settings.redis_url)
     context = await worker_context(parts, spec.name)
+    if decoder is not None:
+        processor = context[PROCESSOR]
+        assert isinstance(processor, MediaProcessor)
+        processor.decoder = decoder
     worker = Worker(spec, redis, shared=context)
     task = asyncio.create_task(worker.run())
     try:

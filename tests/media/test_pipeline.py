@@ -25,8 +25,8 @@ MAX_PIXELS = 50_000_000
 METADATA_CHUNKS = {b"EXIF", b"XMP ", b"ICCP"}
 
 
-def run(data: bytes, specs: tuple[VariantSpec, ...] = DEFAULTS, **kwargs: bool) -> ProcessedImage:
-    return process_image(data, specs, max_pixels=MAX_PIXELS, **kwargs)
+def run(data: bytes, specs: tuple[VariantSpec, ...] = DEFAULTS, *, keep_metadata: bool = False) -> ProcessedImage:
+    return process_image(data, specs, max_pixels=MAX_PIXELS, keep_metadata=keep_metadata)
 
 
 @functools.cache

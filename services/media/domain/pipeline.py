@@ -4,7 +4,9 @@ One call, :func:`process_image`, does every step on one decode:
 
 1. :func:`~services.media.domain.sniff.sniff` the format and the header's dimensions; refuse a
    non-image (415) or a declared pixel count over the limit (413) before any decoder runs.
-2. Open with the sniffed format's decoder only. A JPEG is decoded at a reduced DCT scale
+2. Open with the sniffed format's decoder only, through the one :data:`Decoder` the call is given
+   (:func:`open_original` unless a caller passes its own): the pipeline's only way from the bytes to
+   pixels, called once, and every variant comes from the image it returns. A JPEG is decoded at a reduced DCT scale
    (``draft``: 1/2, 1/4, 1/8) that still leaves a real Lanczos reduction to the largest variant
    (:func:`dct_scale`): most of a big photo's pixels are never produced. Partial blocks at the
    right and bottom edges are dropped, as libvips' loader drops them.
@@ -36,7 +38,7 @@ import itertools
 import math
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,11 +52,13 @@ from services.media.domain.variants import Fit, OutputFormat, VariantGeometry, V
 
 __all__ = [
     "CorruptImage",
+    "Decoder",
     "ProcessedImage",
     "RenderedVariant",
     "check_pixels",
     "dct_scale",
     "encode_variant",
+    "open_original",
     "process_image",
 ]
 
@@ -106,15 +110,31 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
         )
 
 
+Decoder = Callable[[bytes, ImageKind], Image.Image]
+"""Opens an original's bytes with the decoder of the sniffed format, lazily (Pillow's way: the
+header now, the pixels on ``load``); raises what :func:`PIL.Image.open` raises."""
+
+
+def open_original(data: bytes, kind: ImageKind) -> Image.Image:
+    """The :data:`Decoder` the pipeline uses: Pillow, the sniffed format's plugin only."""
+    return Image.open(io.BytesIO(data), formats=[kind.name])
+
+
 def process_image(
-    data: bytes, specs: Sequence[VariantSpec], *, max_pixels: int, keep_metadata: bool = False
+    data: bytes,
+    specs: Sequence[VariantSpec],
+    *,
+    max_pixels: int,
+    keep_metadata: bool = False,
+    decoder: Decoder = open_original,
 ) -> ProcessedImage:
-    """Decode ``data`` once and render every variant of ``specs`` (see the module docstring)."""
+    """Decode ``data`` once (one ``decoder`` call) and render every variant of ``specs`` (see the
+    module docstring)."""
     sniffed = sniff(data)
     if sniffed.width is not None and sniffed.height is not None:
         check_pixels(sniffed.width, sniffed.height, max_pixels)
     try:
-        image = Image.open(io.BytesIO(data), formats=[sniffed.kind.name])
+        image = decoder(data, sniffed.kind)
     except Image.DecompressionBombError as exc:
         raise PayloadTooLarge(str(exc)) from None
     except (Image.UnidentifiedImageError, *_DECODE_ERRORS) as exc:
