@@ -4,6 +4,9 @@ The multipart body is parsed while it arrives (:mod:`gateway.multipart_stream`);
 sent before ``file`` fill in what the query left empty, then the file's bytes go on chunk by
 chunk. A ``Content-Length`` over the limit is refused before a byte is read, a file passing it
 the moment it does (413 either way, naming the limit).
+
+``keepMetadata`` (``true`` | ``false``, default false) is the contract's ``keep_exif``: the
+variants keep the original's EXIF (orientation reset) and XMP instead of losing all metadata.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from switchboard.media.v1 import media_pb2, media_pb2_grpc
 from gateway.multipart_stream import FieldPart, FilePart, boundary_of, parts
 from runtime.errors import InvalidArgument, PayloadTooLarge
 
-__all__ = ["MULTIPART_OVERHEAD", "stream_upload"]
+__all__ = ["KEEP_METADATA", "MULTIPART_OVERHEAD", "stream_upload"]
+
+KEEP_METADATA = "keepMetadata"
+_BOOLEANS = {"": False, "false": False, "true": True}
 
 MULTIPART_OVERHEAD = 64 * 1024
 """Room for the multipart framing and the small fields around the file in a Content-Length."""
@@ -31,7 +37,7 @@ async def stream_upload(
     rpc_seconds: float,
 ) -> media_pb2.UploadResponse:
     """Stream ``request``'s multipart body to ``stub.Upload``; its answer. ``fields``
-    (``entityType``, ``ownerId``) are taken from the form where they are still empty."""
+    (``entityType``, ``ownerId``, ``keepMetadata``) are taken from the form where they are still empty."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
         raise _too_large(limit, int(declared))
@@ -109,5 +115,13 @@ def _metadata(part: FilePart, fields: dict[str, str]) -> media_pb2.UploadRequest
             content_type=part.content_type,
             owner_id=fields["ownerId"],
             entity_type=fields["entityType"],
+            keep_exif=_keep_metadata(fields.get(KEEP_METADATA, "")),
         )
     )
+
+
+def _keep_metadata(value: str) -> bool:
+    keep = _BOOLEANS.get(value)
+    if keep is None:
+        raise InvalidArgument(KEEP_METADATA, f"must be true or false, not {value[:40]!r}")
+    return keep

@@ -1,7 +1,8 @@
 """``/api/admin/media/*``: the media service over HTTP/JSON.
 
-- ``POST /api/admin/media/upload-async``: multipart (field ``file``; ``entityType``, ``ownerId``
-  as form fields sent before the file, or as query parameters). The body is parsed while it
+- ``POST /api/admin/media/upload-async``: multipart (field ``file``; ``entityType``, ``ownerId``,
+  ``keepMetadata`` (``true``: the variants keep the original's EXIF and XMP; default ``false``,
+  all metadata stripped) as form fields sent before the file, or as query parameters). The body is parsed while it
   arrives and the file's bytes go on to the media service's ``Upload`` stream chunk by chunk,
   never held whole. A ``Content-Length`` over ``MEDIA_MAX_UPLOAD_BYTES`` is 413 before a byte is
   read; bytes that are no image are 415 with the first chunk; a file passing the limit is 413
@@ -50,7 +51,7 @@ from gateway.media_bodies import (
     WatermarkBody,
 )
 from gateway.media_json import event_json, media_json, queue_stats_json
-from gateway.media_upload import MULTIPART_OVERHEAD, stream_upload
+from gateway.media_upload import KEEP_METADATA, MULTIPART_OVERHEAD, stream_upload
 from gateway.responses import ok
 from gateway.schemas_media import (
     CleanupResult,
@@ -97,12 +98,15 @@ async def upload(
     request: Request,
     entityType: Annotated[str, Query(max_length=64)] = "",
     ownerId: Annotated[str, Query(max_length=128)] = "",
+    keepMetadata: Annotated[
+        str, Query(max_length=8, description="`true`: the variants keep the original's EXIF and XMP")
+    ] = "",
 ) -> JSONResponse:
     settings = _settings(request)
     answer = await stream_upload(
         request,
         _stub(request),
-        {"entityType": entityType, "ownerId": ownerId},
+        {"entityType": entityType, "ownerId": ownerId, KEEP_METADATA: keepMetadata},
         limit=settings.media_max_upload_bytes,
         rpc_seconds=settings.rpc_timeout_seconds * 12,
     )

@@ -125,6 +125,7 @@ async function upload(files) {
     // The fields go before the file: the gateway streams the file on as it arrives.
     form.append("entityType", $("entity-type").value);
     form.append("ownerId", $("owner").value);
+    form.append("keepMetadata", $("keep-metadata").checked ? "true" : "false");
     form.append("file", file, file.name);
     status.className = "status";
     status.textContent = `Uploading ${file.name}…`;

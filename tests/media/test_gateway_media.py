@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from PIL import Image
 
 from devsupport.auth import AUTH_HEADERS
 from devsupport.waiting import wait_until
 from runtime.queue import QueueClient, Worker
 from services.media.queues import SYNC_JOB, sync_queue
 from services.media.settings import MediaSettings
-from tests.media.images import shared
+from tests.media.images import encoded, gradient, shared, webp_chunks
 
 PHOTO = shared("sk_rocket.jpg")
 
@@ -123,6 +125,64 @@ async def test_a_form_without_a_file_names_the_field(gateway: httpx.AsyncClient)
     )
     assert answer.status_code == 400
     assert answer.json()["error"]["details"]["field"] == "file"
+
+
+def exif_photo() -> bytes:
+    """A JPEG with a camera make in its EXIF, stored sideways (orientation 6)."""
+    exif = Image.Exif()
+    exif[0x010F] = "ACME Cameras"  # Make
+    exif[0x0112] = 6
+    return encoded(gradient((320, 200)), "JPEG", exif=exif.tobytes())
+
+
+async def large_variant_exif(gateway: httpx.AsyncClient, media_id: str) -> dict[int, object] | None:
+    """The EXIF of the media's ``large`` variant as served, ``None`` when it has no EXIF chunk."""
+    media = await ready(gateway, media_id)
+    large = next(v for v in media["variants"] if v["name"] == "large")  # type: ignore[attr-defined]
+    data = (await gateway.get(large["url"])).content
+    if b"EXIF" not in webp_chunks(data):
+        return None
+    with Image.open(io.BytesIO(data)) as image:
+        return dict(image.getexif())
+
+
+async def test_keep_metadata_true_keeps_the_exif_and_without_it_every_piece_is_stripped(
+    gateway: httpx.AsyncClient, media_worker: Worker
+) -> None:
+    photo = exif_photo()
+    kept = await post_upload(gateway, photo, ownerId="keeps", keepMetadata="true")
+    stripped = await post_upload(gateway, photo, ownerId="strips")
+    declined = await gateway.post(  # the query form, as for the other fields
+        "/api/admin/media/upload-async?ownerId=declines&keepMetadata=false",
+        content=form(photo)[0],
+        headers={"Content-Type": form(photo)[1]},
+    )
+    assert [a.status_code for a in (kept, stripped, declined)] == [202, 202, 202]
+    assert await large_variant_exif(gateway, kept.json()["data"]["mediaId"]) == {0x010F: "ACME Cameras", 0x0112: 1}
+    assert await large_variant_exif(gateway, stripped.json()["data"]["mediaId"]) is None
+    assert await large_variant_exif(gateway, declined.json()["data"]["mediaId"]) is None
+
+
+@pytest.mark.parametrize(("where", "value"), [("form", "yes"), ("form", "TRUE"), ("query", "1")])
+async def test_a_keep_metadata_that_is_not_true_or_false_is_400_naming_the_field(
+    gateway: httpx.AsyncClient, where: str, value: str
+) -> None:
+    if where == "form":
+        answer = await post_upload(gateway, PHOTO, keepMetadata=value)
+    else:
+        body, content_type = form(PHOTO)
+        answer = await gateway.post(
+            "/api/admin/media/upload-async",
+            params={"keepMetadata": value},
+            content=body,
+            headers={"Content-Type": content_type},
+        )
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert (error["code"], error["details"]["field"]) == ("INVALID_ARGUMENT", "keepMetadata")
+    assert repr(value) in error["message"]
+    listed = (await gateway.get("/api/admin/media")).json()["data"]
+    assert listed == []  # refused before anything was stored
 
 
 async def test_list_get_and_soft_delete(gateway: httpx.AsyncClient) -> None:

@@ -8,10 +8,11 @@ import base64
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
 from runtime.queue import Worker
-from tests.media.images import shared
+from tests.media.images import encoded, gradient, shared, webp_chunks
 from tests.support.browser import log_in
 
 SCREENSHOT = "/tmp/media.png"
@@ -103,3 +104,25 @@ async def test_a_file_dropped_on_the_upload_zone_is_uploaded_and_goes_ready(
     await expect(card).to_have_attribute("data-state", "ready", timeout=45_000)
     await expect(card).to_contain_text("dropped")
     await expect(card.locator("[data-variant]")).to_have_count(3)
+
+
+@pytest.mark.timeout(90)
+async def test_keep_metadata_ticked_keeps_the_exif_and_unticked_strips_it(
+    browser: Browser, live_media_gateway: str, media_worker: Worker, tmp_path: Path
+) -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "ACME Cameras"  # Make
+    photo = tmp_path / "camera.jpg"
+    photo.write_bytes(encoded(gradient((320, 200)), "JPEG", exif=exif.tobytes()))
+    page = await live_page(browser, live_media_gateway)
+    found = []
+    for owner, keep in (("keeps", True), ("strips", False)):
+        await page.locator("#owner").fill(owner)
+        await page.locator("#keep-metadata").set_checked(keep)
+        await page.locator("#file").set_input_files(str(photo))
+        card = page.locator(".mcard", has_text=owner)
+        await expect(card).to_have_attribute("data-state", "ready", timeout=45_000)
+        href = await card.locator('[data-variant="large"]').get_attribute("href")
+        served = await page.request.get(f"{live_media_gateway}{href}")
+        found.append(b"EXIF" in webp_chunks(await served.body()))
+    assert found == [True, False]
