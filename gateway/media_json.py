@@ -62,13 +62,16 @@ def event_json(event: media_pb2.MediaEvent) -> dict[str, Any]:
 
 
 def queue_stats_json(queue: media_pb2.MediaQueueStats) -> dict[str, Any]:
-    """One media queue in the shape ``{waiting, active, completed, failed, type}``; ``type`` says
-    where its jobs are: ``spool`` while the durable disk spool (any replica's) holds jobs of it not
-    yet in Redis, else ``redis``."""
+    """One media queue in the shape ``{waiting, active, completed, failed, type, spooled}``;
+    ``type`` says where its jobs are: ``spool`` while a durable disk spool (any replica's) holds
+    jobs of it not yet in Redis, else ``redis``; ``spooled`` counts those. While the media service
+    cannot read Redis the four counts are ``null`` (unknown) and ``spooled`` is what is known."""
+    unknown = queue.counts_unavailable
     return {
-        "waiting": queue.waiting,
-        "active": queue.active,
-        "completed": queue.completed,
-        "failed": queue.failed,
+        "waiting": None if unknown else queue.waiting,
+        "active": None if unknown else queue.active,
+        "completed": None if unknown else queue.completed,
+        "failed": None if unknown else queue.failed,
         "type": queue.type,
+        "spooled": queue.spooled,
     }

@@ -20,7 +20,9 @@
   beside its plain one as ``<name>.watermarked``. A bad field is 400 naming it.
   ``DELETE /api/admin/media/{id}/watermark[?variants=...]`` removes those outputs again.
 - ``GET /api/admin/media/queue``: ``{"processing" | "sync" | "watermark": {waiting, active, completed,
-  failed, type}}``, counted by the media service from the queue layer (workers running or not).
+  failed, type, spooled}}``, counted by the media service from the queue layer (workers running or
+  not); ``spooled``: jobs in the replicas' disk spools, not yet in Redis. While the media service
+  cannot reach Redis the answer is still 200: the four counts ``null`` (unknown), ``spooled`` known.
 - ``POST /api/admin/media/sync`` ``{"mediaIds": [...] | "all": true, "operation": upload|download|delete,
   "deleteSource": bool}``: one ``media-sync`` job per media; ``202 {"jobId", "jobIds", "queued",
   "operation"}`` (``jobId`` is the batch every job id starts with).

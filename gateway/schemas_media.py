@@ -61,13 +61,14 @@ class Uploaded(Schema):
 
 
 class MediaQueueStats(Schema):
-    waiting: int
-    active: int
-    completed: int
-    failed: int
+    waiting: int | None = Field(description="null: the media service cannot read Redis (unknown), as below.")
+    active: int | None
+    completed: int | None
+    failed: int | None
     type: Literal["redis", "spool"] = Field(
-        description="Where the queue's jobs are: spool while the disk spool holds some not yet in Redis."
+        description="Where the queue's jobs are: spool while a replica's disk spool holds some not yet in Redis."
     )
+    spooled: int = Field(description="Jobs in the replicas' disk spools, not yet in Redis; known without Redis.")
 
 
 class SyncQueued(Schema):

@@ -3,10 +3,14 @@
 
 The service reads the counts straight from Redis (:class:`runtime.queue.QueueAdmin`), so a queue
 shows its jobs even while none of its workers runs (the queue admin service only knows queues a
-worker has declared). ``type`` says where a queue's jobs are: ``spool`` while the durable disk
-spool holds jobs of it not yet in Redis, else ``redis``. The spool is a file under DATA_DIR, which
-the service's replicas share (the RWX ``media-data`` volume), so jobs another replica spooled during
-its Redis outage are seen here too, not only this process's own (its producer's health).
+worker has declared). ``spooled`` counts the jobs the durable disk spool holds, not yet in Redis;
+``type`` is ``spool`` while it holds jobs of the queue (or this process's producer is spooling),
+else ``redis``. The spool is a file under DATA_DIR, which the service's replicas share, so jobs
+another replica spooled during its Redis outage are counted here too.
+
+While this process cannot reach Redis the answer is still what is known: the spooled counts, with
+``waiting``, ``active``, ``completed`` and ``failed`` as ``None`` (unknown) and ``counted`` false,
+rather than an error: a Redis outage is exactly when an operator asks where the jobs went.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from runtime.background import BackgroundTask
-from runtime.errors import Unavailable
 from runtime.logging import get_logger
 from runtime.queue import QueueAdmin, QueueClient
 from services.media.metrics import PROCESSING_QUEUE_SIZE, SYNC_QUEUE_SIZE, WATERMARK_QUEUE_SIZE, export_queue_sizes
@@ -43,48 +46,65 @@ _GAUGES: Mapping[str, Gauge] = {
 class QueueStats:
     section: str
     queue: str
-    waiting: int
-    """Waiting for a worker: waiting, delayed (back-off, scheduled) and paused."""
-    active: int
-    completed: int
-    failed: int
+    waiting: int | None
+    """Waiting for a worker: waiting, delayed (back-off, scheduled) and paused; ``None``: Redis
+    could not be read (as for the three counts below)."""
+    active: int | None
+    completed: int | None
+    failed: int | None
     type: str
+    spooled: int
+    """Jobs in the replicas' disk spools, not yet in Redis (counted whether Redis answers or not)."""
+
+    @property
+    def counted(self) -> bool:
+        return self.waiting is not None
 
 
 class MediaQueues:
     """Counts of every media queue; :meth:`start` keeps the size gauges current every ``interval_s``."""
 
-    def __init__(self, redis: Redis, producers: Mapping[str, QueueClient], *, interval_s: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        producers: Mapping[str, QueueClient],
+        *,
+        interval_s: float,
+    ) -> None:
         self.redis = redis
         self.producers = producers
-        """Queue name → this service's producer of it (its health and its spool file say redis or spool)."""
+        """Queue name → this service's producer of it (its health and its spool say redis or spool)."""
         self.interval_s = interval_s
         self._refresher = BackgroundTask(self._refresh_forever, "media-queue-gauges")
 
     async def stats(self) -> list[QueueStats]:
-        """Every media queue's counts (and the gauges set from them); Unavailable without Redis."""
-        # The spool first: a flush puts a job in Redis before it leaves the spool, so a queue whose
+        """Every media queue's counts (and the gauges set from them); without Redis, what the spools say."""
+        # The spools first: a flush puts a job in Redis before it leaves the spool, so a queue whose
         # spool is empty now has its jobs in the counts read next (read the other way round, a job
         # flushed between the reads was in neither, and the queue read 'redis' without it).
-        spooled = await asyncio.to_thread(self._spooled)
+        spooled, spooling = await asyncio.to_thread(self._spooled)
         try:
             counts = await asyncio.gather(*(QueueAdmin(queue, self.redis).counts() for queue in SECTIONS.values()))
         except (RedisError, OSError) as exc:
-            raise Unavailable(f"the media queues cannot be read: {exc}") from None
+            log.warning("media queue counts not read from Redis", error=str(exc))
+            return [
+                QueueStats(section, queue, None, None, None, None, _type(queue, spooled, spooling), spooled[queue])
+                for section, queue in SECTIONS.items()
+            ]
         out = []
         for (section, queue), c in zip(SECTIONS.items(), counts, strict=True):
-            backend = "spool" if spooled.get(queue) else "redis"
             waiting = c.waiting + c.delayed  # paused jobs are counted in waiting already
-            out.append(QueueStats(section, queue, waiting, c.active, c.completed, c.failed, backend))
+            backend = _type(queue, spooled, spooling)
+            out.append(QueueStats(section, queue, waiting, c.active, c.completed, c.failed, backend, spooled[queue]))
             _GAUGES[queue].set(waiting)
         return out
 
-    def _spooled(self) -> dict[str, bool]:
-        """Queue name → whether jobs of it are in the spool (this process's or another's)."""
-        return {
-            queue: producer.health() == "degraded" or producer.spooled() > 0
-            for queue, producer in self.producers.items()
-        }
+    def _spooled(self) -> tuple[dict[str, int], set[str]]:
+        """Queue name → jobs in the spool (this process's or another's); and the queues this
+        process's producer is spooling right now."""
+        own = {queue: producer.spooled() for queue, producer in self.producers.items()}
+        spooling = {queue for queue, producer in self.producers.items() if producer.health() == "degraded"}
+        return {queue: own.get(queue, 0) for queue in SECTIONS.values()}, spooling
 
     def start(self) -> None:
         """Refresh the gauges from now on, and export them (this process measures them)."""
@@ -96,8 +116,9 @@ class MediaQueues:
 
     async def _refresh_forever(self) -> None:
         while True:
-            try:
-                await self.stats()
-            except Unavailable as exc:
-                log.warning("media queue sizes not read", error=exc.message)
+            await self.stats()
             await asyncio.sleep(self.interval_s)
+
+
+def _type(queue: str, spooled: Mapping[str, int], spooling: set[str]) -> str:
+    return "spool" if spooled[queue] > 0 or queue in spooling else "redis"

@@ -13,7 +13,6 @@ Every RPC of the contract is served here.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 
 from switchboard.media.v1 import media_pb2, media_pb2_grpc
@@ -215,8 +214,20 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     async def GetQueueStats(
         self, request: media_pb2.GetQueueStatsRequest, context: Context
     ) -> media_pb2.GetQueueStatsResponse:
-        # QueueStats has exactly the message's fields.
-        stats = [media_pb2.MediaQueueStats(**dataclasses.asdict(q)) for q in await self.queues.stats()]
+        stats = [
+            media_pb2.MediaQueueStats(
+                section=q.section,
+                queue=q.queue,
+                waiting=q.waiting or 0,
+                active=q.active or 0,
+                completed=q.completed or 0,
+                failed=q.failed or 0,
+                type=q.type,
+                spooled=q.spooled,
+                counts_unavailable=not q.counted,
+            )
+            for q in await self.queues.stats()
+        ]
         return media_pb2.GetQueueStatsResponse(queues=stats)
 
 

@@ -206,7 +206,7 @@ async def test_queue_stats_show_the_processing_queue(gateway: httpx.AsyncClient,
         return stats if stats["completed"] == 1 else None
 
     stats = await wait_until(completed, within=20, what="one completed processing job")
-    assert stats == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "type": "redis"}
+    assert stats == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "type": "redis", "spooled": 0}
 
 
 async def test_queue_stats_show_the_watermark_and_sync_queues_too(
@@ -215,7 +215,7 @@ async def test_queue_stats_show_the_watermark_and_sync_queues_too(
     media_id = (await post_upload(gateway, PHOTO)).json()["data"]["mediaId"]
     await ready(gateway, media_id)
     idle = (await gateway.get("/api/admin/media/queue")).json()["data"]
-    assert idle["sync"] == {"waiting": 0, "active": 0, "completed": 0, "failed": 0, "type": "redis"}
+    assert idle["sync"] == {"waiting": 0, "active": 0, "completed": 0, "failed": 0, "type": "redis", "spooled": 0}
     await gateway.post(f"/api/admin/media/{media_id}/watermark", json={"text": "ACME"})
     sync = QueueClient(sync_queue(media_settings), watermark_worker.redis)  # no sync worker runs here
     await sync.enqueue(SYNC_JOB, {"media_id": media_id}, job_id=f"stats:{media_id}")
@@ -227,8 +227,8 @@ async def test_queue_stats_show_the_watermark_and_sync_queues_too(
 
     stats = await wait_until(counted, within=30, what="a completed watermark job and a waiting sync job")
     assert set(stats) == {"processing", "sync", "watermark"}
-    assert stats["watermark"] == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "type": "redis"}
-    assert stats["sync"] == {"waiting": 1, "active": 0, "completed": 0, "failed": 0, "type": "redis"}
+    assert stats["watermark"] == {"waiting": 0, "active": 0, "completed": 1, "failed": 0, "type": "redis", "spooled": 0}
+    assert stats["sync"] == {"waiting": 1, "active": 0, "completed": 0, "failed": 0, "type": "redis", "spooled": 0}
 
 
 async def test_state_changes_stream_as_server_sent_events(live_media_gateway: str, media_worker: Worker) -> None:
