@@ -38,6 +38,7 @@ from services.media.queues import (
 )
 from services.media.servicer import SCOPES, SERVICE_NAME, MediaServicer
 from services.media.settings import MediaSettings
+from services.media.spool_markers import SpoolMarkers
 from services.media.store import LocalStore, S3Store, s3_client
 from services.media.sync import MediaSync
 from services.media.sync_requests import SyncRequests
@@ -130,7 +131,9 @@ async def create_app(settings: MediaSettings) -> MediaApp:
         presign_expires_s=settings.media_presign_expires_s,
     )
     producers = {PROCESSING_QUEUE: processing, WATERMARK_QUEUE: watermarking, SYNC_QUEUE: sync}
-    queues = MediaQueues(parts.redis, producers, interval_s=settings.media_queue_metrics_interval_s)
+    interval_s = settings.media_queue_metrics_interval_s
+    markers = SpoolMarkers(spool_markers_dir(settings), spool.path, stale_after_s=max(3 * interval_s, 15.0))
+    queues = MediaQueues(parts.redis, producers, interval_s=interval_s, markers=markers)
     queues.start()
     sync_requests = SyncRequests(parts.database, sync if remote is not None else None)
     cleanup = media_cleanup(parts, remote, jobs=sync)
@@ -138,8 +141,15 @@ async def create_app(settings: MediaSettings) -> MediaApp:
 
 
 def spool_path(settings: MediaSettings) -> Path:
-    """The producers' durable spool: on DATA_DIR, one file the service's replicas share."""
-    return settings.data_dir / "media" / "spool.sqlite3"
+    """The producers' durable spool: ``MEDIA_SPOOL_PATH``, by default a file under DATA_DIR
+    (processes on one machine may share it; replicas on several machines each need their own on
+    a local disk, see :mod:`services.media.spool_markers`)."""
+    return settings.media_spool_path or settings.data_dir / "media" / "spool.sqlite3"
+
+
+def spool_markers_dir(settings: MediaSettings) -> Path:
+    """Where the replicas publish their spools' counts: on DATA_DIR, which they share."""
+    return settings.data_dir / "media" / "spools"
 
 
 def s3_store(settings: MediaSettings) -> S3Store | None:

@@ -3,10 +3,10 @@
 
 The service reads the counts straight from Redis (:class:`runtime.queue.QueueAdmin`), so a queue
 shows its jobs even while none of its workers runs (the queue admin service only knows queues a
-worker has declared). ``spooled`` counts the jobs the durable disk spool holds, not yet in Redis;
-``type`` is ``spool`` while it holds jobs of the queue (or this process's producer is spooling),
-else ``redis``. The spool is a file under DATA_DIR, which the service's replicas share, so jobs
-another replica spooled during its Redis outage are counted here too.
+worker has declared). ``spooled`` counts the jobs the replicas' durable disk spools hold, not yet
+in Redis: this process's own spool, read live, and every other replica's as its marker says
+(:mod:`services.media.spool_markers`; each replica's spool is its own file). ``type`` is ``spool``
+while any spool holds jobs of the queue (or this process's producer is spooling), else ``redis``.
 
 While this process cannot reach Redis the answer is still what is known: the spooled counts, with
 ``waiting``, ``active``, ``completed`` and ``failed`` as ``None`` (unknown) and ``counted`` false,
@@ -16,6 +16,7 @@ rather than an error: a Redis outage is exactly when an operator asks where the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from runtime.logging import get_logger
 from runtime.queue import QueueAdmin, QueueClient
 from services.media.metrics import PROCESSING_QUEUE_SIZE, SYNC_QUEUE_SIZE, WATERMARK_QUEUE_SIZE, export_queue_sizes
 from services.media.queues import PROCESSING_QUEUE, SYNC_QUEUE, WATERMARK_QUEUE
+from services.media.spool_markers import SpoolMarkers
 
 __all__ = ["SECTIONS", "MediaQueues", "QueueStats"]
 
@@ -62,7 +64,8 @@ class QueueStats:
 
 
 class MediaQueues:
-    """Counts of every media queue; :meth:`start` keeps the size gauges current every ``interval_s``."""
+    """Counts of every media queue; :meth:`start` keeps the size gauges current every ``interval_s``
+    and this process's spool marker published."""
 
     def __init__(
         self,
@@ -70,11 +73,14 @@ class MediaQueues:
         producers: Mapping[str, QueueClient],
         *,
         interval_s: float,
+        markers: SpoolMarkers | None = None,
     ) -> None:
         self.redis = redis
         self.producers = producers
         """Queue name → this service's producer of it (its health and its spool say redis or spool)."""
         self.interval_s = interval_s
+        self.markers = markers
+        """Where this process publishes its spool's counts and reads the other replicas'."""
         self._refresher = BackgroundTask(self._refresh_forever, "media-queue-gauges")
 
     async def stats(self) -> list[QueueStats]:
@@ -100,11 +106,16 @@ class MediaQueues:
         return out
 
     def _spooled(self) -> tuple[dict[str, int], set[str]]:
-        """Queue name → jobs in the spool (this process's or another's); and the queues this
-        process's producer is spooling right now."""
+        """Queue name → jobs in the spools (this process's and the other replicas'); and the
+        queues this process's producer is spooling right now."""
         own = {queue: producer.spooled() for queue, producer in self.producers.items()}
         spooling = {queue for queue, producer in self.producers.items() if producer.health() == "degraded"}
-        return {queue: own.get(queue, 0) for queue in SECTIONS.values()}, spooling
+        others = self.markers.others() if self.markers is not None else {}
+        return {queue: own.get(queue, 0) + others.get(queue, 0) for queue in SECTIONS.values()}, spooling
+
+    def _publish(self) -> None:
+        if self.markers is not None:
+            self.markers.publish({queue: producer.spooled() for queue, producer in self.producers.items()})
 
     def start(self) -> None:
         """Refresh the gauges from now on, and export them (this process measures them)."""
@@ -113,9 +124,17 @@ class MediaQueues:
 
     async def stop(self) -> None:
         await self._refresher.stop()
+        # A spool left holding jobs keeps its marker: its jobs wait for this process's successor
+        # on the same spool (a restarted container), and the marker goes stale if none comes.
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(self._publish)
 
     async def _refresh_forever(self) -> None:
         while True:
+            try:
+                await asyncio.to_thread(self._publish)
+            except OSError as exc:
+                log.warning("media spool marker not written", error=str(exc))
             await self.stats()
             await asyncio.sleep(self.interval_s)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 
 from pydantic import Field, field_validator
 
@@ -27,7 +28,12 @@ class MediaSettings(CommonSettings):
     media_watermark_concurrency: int = Field(default=3, ge=1, le=1000)
     media_watermark_attempts: int = Field(default=3, ge=1, le=100)
     media_queue_metrics_interval_s: float = Field(default=5.0, gt=0)
-    """How often the service reads the queue sizes into ``media_*_queue_size``."""
+    """How often the service reads the queue sizes into ``media_*_queue_size`` (and republishes
+    its spool's marker for the other replicas' queue stats)."""
+    media_spool_path: Path | None = None
+    """The service's durable spool of jobs enqueued while Redis is unreachable (SQLite); default
+    ``DATA_DIR/media/spool.sqlite3``. Each replica needs its own file on a local disk: SQLite's
+    WAL is not safe on a network filesystem (k8s/ puts it on the pod's own emptyDir)."""
     media_presign_expires_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
     """How long a variant's presigned S3 URL stays valid (once the media is synced)."""
     media_retention_days: int = Field(default=30, ge=0, le=36_500)
@@ -65,7 +71,11 @@ class MediaSettings(CommonSettings):
 
     def worker_environment(self) -> dict[str, str]:
         """The variables that rebuild these settings in another process (tests, benchmarks)."""
-        own = {k.upper(): str(v) for k, v in self.model_dump().items() if k.startswith(("media_", "s3_", "aws_"))}
+        own = {
+            k.upper(): str(v)
+            for k, v in self.model_dump().items()
+            if k.startswith(("media_", "s3_", "aws_")) and v is not None
+        }
         common = {"REDIS_URL": self.redis_url, "DATA_DIR": str(self.data_dir), "MEDIA_ADDR": self.media_addr}
         if self.database_url:
             common["DATABASE_URL"] = self.database_url

@@ -1,10 +1,14 @@
-"""Queue stats say where each queue's jobs are: ``spool`` while the durable disk spool holds jobs of
-it that are not in Redis yet, whichever replica spooled them (the replicas share the spool file on
-DATA_DIR), and ``spooled`` counts them. While the media service itself cannot reach Redis it answers what
+"""Queue stats say where each queue's jobs are: ``spool`` while a durable disk spool holds jobs of
+it that are not in Redis yet, whichever replica spooled them, and ``spooled`` counts them.
+
+Each replica has its own spool file (on Kubernetes its pod's own disk: SQLite's WAL is unsafe on
+the shared network volume) and publishes its counts as a marker on the shared DATA_DIR; replicas on
+one machine may share one file. While the media service itself cannot reach Redis it answers what
 it knows (the spooled counts, the Redis counts ``null``) instead of an error."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +22,11 @@ from devsupport.redis_server import RedisServer
 from devsupport.waiting import wait_until
 from runtime.queue import DiskSpool, JobRequest, QueueClient
 from runtime.retry import RetryPolicy
-from services.media.app import spool_path
-from services.media.queues import PROCESS_JOB, processing_queue
+from services.media.app import spool_markers_dir, spool_path
+from services.media.queue_stats import MediaQueues
+from services.media.queues import PROCESS_JOB, PROCESSING_QUEUE, processing_queue
 from services.media.settings import MediaSettings
+from services.media.spool_markers import SpoolMarkers
 from tests.media.images import shared
 
 UNKNOWN = {"waiting": None, "active": None, "completed": None, "failed": None}
@@ -101,6 +107,65 @@ async def test_a_job_another_replica_spooled_shows_the_queue_as_spool_until_it_r
     assert after == {"waiting": 1, "active": 0, "completed": 0, "failed": 0, "type": "redis", "spooled": 0}
 
 
+async def test_a_replica_with_a_spool_of_its_own_is_seen_through_its_marker(
+    gateway: httpx.AsyncClient, media_settings: MediaSettings, unreachable: Redis, tmp_path: Path
+) -> None:
+    """Another pod: its own spool file (its emptyDir), its marker on the shared DATA_DIR."""
+    own_spool = tmp_path / "other-pod" / "media-spool.sqlite3"
+    producer = cut_off_producer(media_settings, own_spool, unreachable)
+    markers = SpoolMarkers(spool_markers_dir(media_settings), own_spool, stale_after_s=15, host="other-pod")
+    replica = MediaQueues(unreachable, {PROCESSING_QUEUE: producer}, interval_s=0.1, markers=markers)
+    replica.start()
+    try:
+        for media_id in ("a" * 32, "b" * 32):
+            assert (await producer.submit(JobRequest(PROCESS_JOB, {"media_id": media_id}))).spooled
+
+        async def seen() -> dict[str, Any] | None:
+            processing = (await stats(gateway))["processing"]
+            return processing if processing["spooled"] == 2 else None
+
+        during = await wait_until(seen, within=20, what="the other replica's marker read")
+        assert during == {"waiting": 0, "active": 0, "completed": 0, "failed": 0, "type": "spool", "spooled": 2}
+    finally:
+        await replica.stop()
+        await producer.close()
+    # Stopped with jobs in its spool: the marker stays (the pod's restarted container flushes them).
+    assert (await stats(gateway))["processing"]["type"] == "spool"
+
+    # The pod's container restarted: the same spool, Redis reachable again.
+    redis = Redis.from_url(media_settings.redis_url)
+    flusher = QueueClient(processing_queue(media_settings), redis, spool=DiskSpool(own_spool))
+    restarted = MediaQueues(redis, {PROCESSING_QUEUE: flusher}, interval_s=0.1, markers=markers)
+    await flusher.start()
+    restarted.start()
+    try:
+
+        async def flushed() -> dict[str, Any] | None:
+            processing = (await stats(gateway))["processing"]
+            return processing if processing["type"] == "redis" else None
+
+        after = await wait_until(flushed, within=30, what="the other replica's spool flushed and its marker gone")
+    finally:
+        await restarted.stop()
+        await flusher.close()
+        await redis.aclose()
+    assert after == {"waiting": 2, "active": 0, "completed": 0, "failed": 0, "type": "redis", "spooled": 0}
+    assert list(spool_markers_dir(media_settings).glob("*.json")) == []
+
+
+def test_a_marker_not_rewritten_within_its_window_is_ignored(tmp_path: Path) -> None:
+    directory = tmp_path / "spools"
+    gone = SpoolMarkers(directory, tmp_path / "gone.sqlite3", stale_after_s=15, host="gone-pod")
+    gone.publish({PROCESSING_QUEUE: 3})
+    reader = SpoolMarkers(directory, tmp_path / "mine.sqlite3", stale_after_s=15, host="this-pod")
+    assert reader.others() == {PROCESSING_QUEUE: 3}
+    old = gone.path.stat().st_mtime - 16
+    os.utime(gone.path, (old, old))
+    assert reader.others() == {}
+    gone.publish({PROCESSING_QUEUE: 0})  # an empty spool has no marker
+    assert not gone.path.exists()
+
+
 async def test_without_redis_the_service_answers_the_spooled_counts_and_null_for_the_rest(
     gateway: httpx.AsyncClient, redis_server: RedisServer
 ) -> None:
@@ -134,3 +199,13 @@ def _form(data: bytes) -> tuple[bytes, str]:
         + f"\r\n--{boundary}--\r\n".encode()
     )
     return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_the_spool_is_under_data_dir_unless_media_spool_path_puts_it_elsewhere(tmp_path: Path) -> None:
+    default = MediaSettings(data_dir=tmp_path)
+    assert spool_path(default) == tmp_path / "media" / "spool.sqlite3"
+    assert "MEDIA_SPOOL_PATH" not in default.worker_environment()  # unset stays unset in another process
+    own = MediaSettings(data_dir=tmp_path, media_spool_path=tmp_path / "pod" / "spool.sqlite3")
+    assert spool_path(own) == tmp_path / "pod" / "spool.sqlite3"
+    assert spool_path(MediaSettings(**own.worker_environment())) == own.media_spool_path  # type: ignore[arg-type]
+    assert spool_markers_dir(own) == tmp_path / "media" / "spools"  # the markers stay on the shared DATA_DIR
