@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,21 @@ def status_process(redis_url: str, data_dir: Path) -> Iterator[str]:
 def ingest_process(
     redis_url: str, status_addr: str, ami_port: int, username: str, secret: str, *, auth: str = "plain"
 ) -> Iterator[str]:
+    with ingest_service(redis_url, status_addr, ami_port, username, secret, auth=auth) as (address, _pid):
+        yield address
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process ``pid`` has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def ingest_service(
+    redis_url: str, status_addr: str, ami_port: int, username: str, secret: str, *, auth: str = "plain"
+) -> Iterator[tuple[str, int]]:
+    """:func:`ingest_process`, yielding its address and process id."""
     address = f"127.0.0.1:{free_port()}"
     env = {
         "REDIS_URL": redis_url,
@@ -51,7 +67,7 @@ def ingest_process(
     }
     with ServiceProcess.module("services.ami_ingest", env=env) as process:
         process.wait_serving(address, INGEST_SERVICE, timeout=30)
-        yield address
+        yield address, process.pid
         process.stop()
 
 

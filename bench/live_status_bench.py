@@ -16,7 +16,9 @@ Setup: a throwaway redis-server, the status service and ami_ingest as their own 
    (the capture, then its live events repeated as the replay sends them) through parser +
    normalizer + state in this process (the parser with lazy headers, as the ingest's client uses
    it), without network or Redis. The target is the replay's median rate as a share of the
-   anchor's median; both absolute rates are information.
+   anchor's median; both absolute rates are information. So is the CPU per AMI event of the
+   ingest process (its start-up excluded: it starts before the AMI server) beside the anchor's:
+   with a core to itself the ingest runs at the anchor's rate times their ratio, at any load.
 2. Event → visible: ``bench/_live_status_ami.py`` (its own process) writes ``QueueMemberPause``
    events at a steady rate, each with a unique ``PausedReason``, stamping ``time.time()`` after
    each write. A WatchSnapshot client here (on uvloop, as the gateway runs) stamps each reason's
@@ -49,7 +51,9 @@ from switchboard.status.v1 import status_pb2, status_pb2_grpc
 from bench._grpc_stream_floor import floor_latencies
 from bench._live_status_ami import QUEUE as WATCHED_QUEUE
 from bench._live_status_procs import (
+    cpu_seconds,
     ingest_process,
+    ingest_service,
     module_process,
     snapshot,
     status_process,
@@ -111,21 +115,30 @@ def check_truth(snap: status_pb2.Snapshot) -> None:
         raise AssertionError(f"replay ended in a wrong state: (operators, channels, waiting) {got} != {want}")
 
 
-def replay_once(redis_url: str, status_addr: str) -> float:
-    """Seconds from the ingest's connect to the status applying its last batch."""
+@dataclass(frozen=True)
+class ReplayRun:
+    seconds: float
+    """From the ingest's connect to the status applying its last batch."""
+    ingest_cpu: float
+    """CPU seconds the ingest process used meanwhile (its start-up excluded)."""
+
+
+def replay_once(redis_url: str, status_addr: str) -> ReplayRun:
+    """One replay; the ingest starts first (its start-up CPU is not the replay's), the AMI server
+    once the ingest serves, and the ingest connects on its next retry."""
     port = free_port()
     username, secret = "bench", "bench-replay-secret"  # the login the replay accepts and the ingest presents
     args = ["--port", str(port), "--replay", str(FIXTURE), "--speed", "0", "--repeat", str(REPLAY_REPEAT)]
     args += ["--username", username, "--secret", secret, "--log-level", "INFO"]
-    with (
-        module_process("services.ami_ingest.simulator", *args, ready_text="simulator ready"),
-        ingest_process(redis_url, status_addr, port, username, secret) as ingest,
-    ):
-        # The duration comes from the ingest's and the status' own clocks: polling only finds the end.
-        reply = wait_ingest_settled(ingest, quiet_s=0.5, interval_s=0.1, within_s=120)
-        snap = snapshot(status_addr)
-        check_truth(snap)
-        return snap.last_ingest_at - reply.connected_since
+    with ingest_service(redis_url, status_addr, port, username, secret) as (ingest, pid):
+        cpu_before = cpu_seconds(pid)
+        with module_process("services.ami_ingest.simulator", *args, ready_text="simulator ready"):
+            # The duration comes from the ingest's and the status' own clocks: polling only finds the end.
+            reply = wait_ingest_settled(ingest, quiet_s=1.0, interval_s=0.5, within_s=300)
+            cpu = cpu_seconds(pid) - cpu_before
+            snap = snapshot(status_addr)
+            check_truth(snap)
+            return ReplayRun(snap.last_ingest_at - reply.connected_since, cpu)
 
 
 def replay_bytes() -> list[bytes]:
@@ -139,10 +152,10 @@ def replay_bytes() -> list[bytes]:
     return once + again * (REPLAY_REPEAT - 1)
 
 
-def in_process_rate(chunks: list[bytes]) -> tuple[int, float]:
-    """AMI events in ``chunks`` and their rate (events/s) through parser + normalizer + state in
-    this process."""
-    started = time.perf_counter()
+def in_process_rate(chunks: list[bytes]) -> tuple[int, float, float]:
+    """AMI events in ``chunks``, their rate (events/s) through parser + normalizer + state in
+    this process, and the CPU seconds that took."""
+    started, cpu = time.perf_counter(), time.process_time()
     # Lazy headers, like the ingest's client: most events are only looked at by name.
     parser, normalizer, state = FrameParser(lazy_headers=True), EventNormalizer(), CallCenterState()
     events = 0
@@ -154,21 +167,35 @@ def in_process_rate(chunks: list[bytes]) -> tuple[int, float]:
             events += 1  # AMI events, as in the end-to-end figure (most normalise to nothing)
             for event in normalizer.events(frame):
                 state.apply(event, now)
-    return events, events / (time.perf_counter() - started)
+    return events, events / (time.perf_counter() - started), time.process_time() - cpu
 
 
 def replay_rows(redis_url: str, status_addr: str) -> list[dict[str, Any]]:
     """The replay into Redis judged as a share of the in-process rate, the two measured in
     alternating runs (a replay, then the same bytes in process) so the machine's load falls on both."""
     chunks = replay_bytes()
-    durations: list[float] = []
+    runs: list[ReplayRun] = []
     in_process: list[float] = []
+    anchor_cpu: list[float] = []
     events = 0
     for _ in range(REPLAY_RUNS):
-        durations.append(replay_once(redis_url, status_addr))
-        events, rate = in_process_rate(chunks)
+        runs.append(replay_once(redis_url, status_addr))
+        events, rate, cpu = in_process_rate(chunks)
         in_process.append(rate)
-    return replay_share_rows(events, durations, in_process)
+        anchor_cpu.append(cpu)
+    rows = replay_share_rows(events, [run.seconds for run in runs], in_process)
+    return rows + replay_cpu_rows(events, [run.ingest_cpu for run in runs], anchor_cpu)
+
+
+def replay_cpu_rows(events: int, ingest_cpu: list[float], anchor_cpu: list[float]) -> list[dict[str, Any]]:
+    """CPU per AMI event of the ingest process during the replays and of the anchor (medians):
+    with a core of its own the ingest runs at the anchor's rate times their ratio, whatever the load."""
+    ingest, anchor = statistics.median(ingest_cpu) / events * 1e6, statistics.median(anchor_cpu) / events * 1e6
+    return [
+        row("  live: replay, ingest process CPU per AMI event (median)", ingest, "µs", "info"),
+        row("  anchor: in-process CPU per AMI event (median)", anchor, "µs", "info"),
+        row("  live: replay, ingest CPU per event / the anchor's", ingest / anchor * 100, "%", "info"),
+    ]
 
 
 def replay_share_rows(events: int, durations: list[float], in_process: list[float]) -> list[dict[str, Any]]:

@@ -3,9 +3,13 @@ measured in the same run (row shape with tiny figures; no timings judged)."""
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from bench._grpc_stream_floor import floor_latencies
+from bench._live_status_procs import cpu_seconds
 from bench.live_status_bench import (
     REPLAY_SHARE_TARGET,
     WARMUP_S,
@@ -13,6 +17,7 @@ from bench.live_status_bench import (
     RoundTrips,
     VisibleRun,
     floor_rows_of,
+    replay_cpu_rows,
     replay_share_rows,
     stages,
 )
@@ -29,6 +34,20 @@ def test_the_replay_rate_is_judged_as_a_share_of_the_in_process_rate(seconds: fl
     assert [r.value for r in information] == [round(1000 / seconds, 3), 2000.0, 1000.0]
     assert judged.target == f">= {REPLAY_SHARE_TARGET:g}"
     assert (judged.value, judged.met) == (round(100 / seconds, 3), met)
+
+
+def test_the_replay_prints_the_ingest_cpu_per_event_beside_the_anchors() -> None:
+    # 1,000 events; median CPU 0.003 s in the ingest, 0.002 s in process.
+    rows = validate("live", replay_cpu_rows(1000, [0.001, 0.003, 0.004], [0.002, 0.002, 0.009]))
+    assert [(r.value, r.unit) for r in rows] == [(3.0, "µs"), (2.0, "µs"), (150.0, "%")]
+    assert all(r.target == "info" for r in rows)
+
+
+def test_a_process_cpu_time_is_read_from_proc() -> None:
+    before = time.process_time()
+    while time.process_time() - before < 0.05:
+        pass
+    assert cpu_seconds(os.getpid()) >= time.process_time() - 0.05
 
 
 def test_the_watch_p99_is_judged_in_median_redis_round_trips_of_the_same_run() -> None:
