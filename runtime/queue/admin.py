@@ -25,7 +25,7 @@ _STATES = [s.value for s in JobState]
 _NEWEST_FIRST = {JobState.COMPLETED, JobState.FAILED}
 MAX_PAGE_SIZE = 1000
 """The largest page :meth:`QueueAdmin.jobs` returns."""
-SUMMARY_FIELDS = (b"n", b"p", b"a", b"m", b"e", b"g", b"t", b"s", b"f", b"k")
+SUMMARY_FIELDS = (b"n", b"p", b"l", b"m", b"e", b"g", b"t", b"f", b"k")
 """The job hash fields a listing reads: everything but the data (``d``) and the result (``r``), which
 may be as large as the payload limit each and are for the detail view (:meth:`QueueAdmin.job`)."""
 
@@ -33,6 +33,13 @@ may be as large as the payload limit each and are for the detail view (:meth:`Qu
 def _check_job_id(job_id: str) -> None:
     if not JOB_ID_PATTERN.fullmatch(job_id):
         raise InvalidArgument("job_id", f"must match {JOB_ID_PATTERN.pattern}")
+
+
+def _with_lease(h: dict[bytes, bytes], lease: bytes | None) -> dict[bytes, bytes]:
+    """A job's hash as it reads with its running attempt, if any, counted (see ``keys``)."""
+    if lease is None or not h:
+        return h
+    return {**h, b"l": lease}
 
 
 class QueueAdmin:
@@ -93,8 +100,14 @@ class QueueAdmin:
         async with self.redis.pipeline(transaction=False) as pipe:
             for raw in ids:
                 pipe.hmget(self.keys.job(raw.decode()), list(SUMMARY_FIELDS))
+            if job_state is JobState.ACTIVE and ids:
+                pipe.hmget(self.keys.lease, list(ids))
             rows = await pipe.execute()
-        hashes = [{f: v for f, v in zip(SUMMARY_FIELDS, row, strict=True) if v is not None} for row in rows]
+        leases = rows.pop() if job_state is JobState.ACTIVE and ids else [None] * len(ids)
+        hashes = [
+            _with_lease({f: v for f, v in zip(SUMMARY_FIELDS, row, strict=True) if v is not None}, lease)
+            for row, lease in zip(rows, leases, strict=True)
+        ]
         found = [
             JobInfo.from_hash(self.name, raw.decode(), job_state, h) for raw, h in zip(ids, hashes, strict=True) if h
         ]
@@ -118,15 +131,16 @@ class QueueAdmin:
         k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(k.job(job_id))
+            pipe.hget(k.lease, job_id)
             for name in _STATES:
                 pipe.zscore(k.state_set(name), job_id)
-            h, *scores = await pipe.execute()
+            h, lease, *scores = await pipe.execute()
         if not h:
             raise NotFound(f"job {job_id!r} not found in queue {self.name!r}")
         state = next((JobState(s) for s, score in zip(_STATES, scores, strict=True) if score is not None), None)
         if state is None:  # in no sorted set: waiting at priority 0 (the wait0 list), or the hash says
             state = JobState.FAILED if b"f" in h and b"r" not in h else JobState.WAITING
-        return JobInfo.from_hash(self.name, job_id, state, h)
+        return JobInfo.from_hash(self.name, job_id, state, _with_lease(h, lease))
 
     async def workers(self, *, alive_within_s: float = 10.0) -> list[str]:
         since = int((time.time() - alive_within_s) * 1000)

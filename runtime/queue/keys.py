@@ -1,48 +1,59 @@
 """Every Redis key of a queue, under one versioned prefix.
 
+The prefix names the layout's version (``sbq:v2``): a change to what a key holds or how takes a
+new one, so no release reads keys another laid out differently (v1 kept each running attempt -
+its worker, number and start - in the job's hash as fields ``w``, ``a`` and ``s``; v2 keeps it in
+``lease`` and, once it ends, in the job's ``l``).
+
 All keys of one queue share the hash tag ``{name}`` so the Lua scripts (which build job keys
 from the prefix) stay valid on Redis Cluster: every key of a queue lives in one slot.
 
 ======================================  =====  ==============================================
 key                                     type   holds
 ======================================  =====  ==============================================
-``sbq:v1:{q}:j:<id>``                   HASH   one job (fields below); deleted by retention
-``sbq:v1:{q}:wait0``                    LIST   waiting ids of priority 0, oldest first
-``sbq:v1:{q}:wait``                     ZSET   waiting ids of priority 1-10 and jobs put back at
+``sbq:v2:{q}:j:<id>``                   HASH   one job (fields below); deleted by retention
+``sbq:v2:{q}:wait0``                    LIST   waiting ids of priority 0, oldest first
+``sbq:v2:{q}:wait``                     ZSET   waiting ids of priority 1-10 and jobs put back at
                                                the head of their priority, score
                                                ``(10-priority)*2^44 + seq``; claimed before wait0
-``sbq:v1:{q}:delayed``                  ZSET   delayed ids (and retry back-off), score = due ms
-``sbq:v1:{q}:active``                   ZSET   claimed ids, score = lease deadline ms, and a pin
+``sbq:v2:{q}:delayed``                  ZSET   delayed ids (and retry back-off), score = due ms
+``sbq:v2:{q}:active``                   ZSET   claimed ids, score = lease deadline ms, and a pin
                                                (below)
-``sbq:v1:{q}:completed``                ZSET   finished ids, score = finished ms
-``sbq:v1:{q}:failed``                   ZSET   dead letters, score = finished ms
-``sbq:v1:{q}:seq``                      STR    FIFO sequence and generated job ids
-``sbq:v1:{q}:paused``                   STR    present while the queue is paused
-``sbq:v1:{q}:notify``                   LIST   wake-up tokens, BLPOPed by idle workers
-``sbq:v1:{q}:rl``                       LIST   sliding-window log (global limit): ``ms:count``
+``sbq:v2:{q}:lease``                    HASH   job id -> ``worker NUL attempt NUL started ms`` of
+                                               each active job, and a pin (below)
+``sbq:v2:{q}:completed``                ZSET   finished ids, score = finished ms
+``sbq:v2:{q}:failed``                   ZSET   dead letters, score = finished ms
+``sbq:v2:{q}:seq``                      STR    FIFO sequence and generated job ids
+``sbq:v2:{q}:paused``                   STR    present while the queue is paused
+``sbq:v2:{q}:notify``                   LIST   wake-up tokens, BLPOPed by idle workers
+``sbq:v2:{q}:rl``                       LIST   sliding-window log (global limit): ``ms:count``
                                                per claim, oldest first
-``sbq:v1:{q}:rln``                      STR    starts in that log (the sum of its counts)
-``sbq:v1:{q}:rk:<key>``                 ZSET   sliding-window log per rate key; PEXPIREs
-``sbq:v1:{q}:rk<i>:<key>``              ZSET   the same for the i-th prefix limit (1-based)
-``sbq:v1:{q}:hold``                     STR    present (PX) while a provider's retry-after holds
+``sbq:v2:{q}:rln``                      STR    starts in that log (the sum of its counts)
+``sbq:v2:{q}:rk:<key>``                 ZSET   sliding-window log per rate key; PEXPIREs
+``sbq:v2:{q}:rk<i>:<key>``              ZSET   the same for the i-th prefix limit (1-based)
+``sbq:v2:{q}:hold``                     STR    present (PX) while a provider's retry-after holds
                                                every claim
-``sbq:v1:{q}:workers``                  ZSET   worker id -> last heartbeat ms
-``sbq:v1:{q}:schedules``                HASH   schedule name -> the last tick taken (ms)
-``sbq:v1:{q}:events``                   chan   pub/sub channel of job events (JSON)
+``sbq:v2:{q}:workers``                  ZSET   worker id -> last heartbeat ms
+``sbq:v2:{q}:schedules``                HASH   schedule name -> the last tick taken (ms)
+``sbq:v2:{q}:events``                   chan   pub/sub channel of job events (JSON)
 ======================================  =====  ==============================================
 
 The pin of ``active``: 100 ``~`` (never a job id), score +inf (never stale), added by every claim.
 A sorted set with a member longer than Redis's ``zset-max-listpack-value`` (64 by default) is kept
 as a skiplist; in the compact listpack encoding each ZADD and ZREM of a lease scans the whole set,
 which at a worker's ~100 active jobs was a sixth of Redis's instructions per job. Counts and
-listings of active jobs take the scores below +inf (:data:`ACTIVE_JOBS`).
+listings of active jobs take the scores below +inf (:data:`ACTIVE_JOBS`). ``lease`` holds the same
+pin as a field (value empty) for the same reason (``hash-max-listpack-value``).
 
-Job hash fields (short names keep a waiting job small; ``p`` and ``a`` are absent while 0):
-``n`` name, ``d`` data (JSON), ``p`` priority, ``a`` attempts made, ``m`` max attempts, ``t`` enqueued ms,
-``s`` started ms, ``f`` finished ms, ``w`` worker id holding the lease (cleared whenever the
-job leaves ``active``), ``g`` progress (JSON),
+Job hash fields (short names keep a waiting job small; fields at their default are absent: ``p``
+while 0, ``l`` before an attempt ended, ``r`` for a result of None):
+``n`` name, ``d`` data (JSON), ``p`` priority, ``l`` the last attempt that ended, as its lease was
+(``worker NUL attempt NUL started ms``: the attempts made and when the last started), ``m`` max
+attempts, ``t`` enqueued ms, ``f`` finished ms, ``g`` progress (JSON),
 ``r`` result (JSON), ``e`` errors (JSON list), ``o`` options (JSON: trace carrier, backoff,
-timeout), ``k`` rate key, ``q`` saved wait score of a job deferred by its rate key.
+timeout), ``k`` rate key, ``q`` saved wait score of a job deferred by its rate key. While a job is
+active its running attempt is in ``lease`` (read with :func:`running_attempt`); whatever ends the
+attempt copies it to ``l``. ``m0`` is the original max attempts of a job retried by hand.
 """
 
 from __future__ import annotations
@@ -50,7 +61,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-PREFIX = "sbq:v1"
+PREFIX = "sbq:v2"
 PRIORITY_MIN = 0
 PRIORITY_MAX = 10
 # Always applied with ``fullmatch``: ``$`` would let a trailing newline through.
@@ -88,6 +99,10 @@ class QueueKeys:
         return self.prefix + "active"
 
     @property
+    def lease(self) -> str:
+        return self.prefix + "lease"
+
+    @property
     def completed(self) -> str:
         return self.prefix + "completed"
 
@@ -123,3 +138,9 @@ class QueueKeys:
             "completed": self.completed,
             "failed": self.failed,
         }[state]
+
+
+def running_attempt(lease: bytes) -> tuple[str, int, int]:
+    """A ``lease`` value: the worker holding the job, the attempt it runs and when it started (ms)."""
+    worker, attempt, started = lease.rsplit(b"\0", 2)
+    return worker.decode(), int(attempt), int(started)

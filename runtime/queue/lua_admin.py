@@ -6,10 +6,11 @@ from runtime.queue.lua_worker import PREAMBLE
 # history stays continuous) and grants the job a fresh budget of its original max attempts.
 GRANT = """
 local function grant(jk)
-  local h = redis.call('HMGET', jk, 'a', 'm', 'm0')
+  local h = redis.call('HMGET', jk, 'l', 'm', 'm0')
   local budget = tonumber(h[3] or h[2] or 1)
   if not h[3] then redis.call('HSET', jk, 'm0', budget) end
-  redis.call('HSET', jk, 'm', tonumber(h[1] or 0) + budget)
+  local made = h[1] and tonumber(string.match(h[1], '%z(%d+)%z%d+$')) or 0  -- 'l': the last attempt
+  redis.call('HSET', jk, 'm', made + budget)
 end
 """
 
@@ -25,7 +26,7 @@ if redis.call('ZREM', prefix .. 'failed', id) == 0 and redis.call('ZREM', prefix
   return -1
 end
 grant(jk)
-redis.call('HDEL', jk, 'f', 'r', 's')
+redis.call('HDEL', jk, 'f', 'r')
 to_wait(jk, id)
 ev('waiting', id)
 wake()
@@ -43,7 +44,7 @@ for _, id in ipairs(ids) do
   local jk = prefix .. 'j:' .. id
   redis.call('ZREM', prefix .. 'failed', id)
   grant(jk)
-  redis.call('HDEL', jk, 'f', 's')
+  redis.call('HDEL', jk, 'f')
   to_wait(jk, id)
   ev('waiting', id)
 end

@@ -9,6 +9,13 @@ a requeue, a job deferred by its rate key), are the ZSET ``wait``, score
 ``(10 - priority) * 2^44 + seq`` (a put-back's seq is 0): ZPOPMIN gives the highest priority
 first and FIFO within a priority; 2^44 leaves room for 17 trillion enqueues before scores could
 overlap. A claim empties ``wait`` before it takes from ``wait0``.
+
+A running attempt lives in the queue's ``lease`` HASH (job id -> ``worker NUL attempt NUL started
+ms``), not in the job's own hash: a claim reads each job's hash and writes nothing to it, and the
+leases of a whole claim (or a whole batch of completions) are one HSET (one HMGET and one HDEL),
+where per-job fields were two calls a job more. Whatever ends an attempt (complete, fail, reap)
+copies its lease into the job's hash (``l``, the last attempt) with its outcome; a put-back
+removes the lease and leaves the job's last attempt as it was.
 """
 
 PREAMBLE = """
@@ -73,6 +80,39 @@ local function trim(set, keep)
     for i = 1, #old do jobs[i] = job_prefix .. old[i] end
     each_chunk(jobs, 'DEL')
   end
+end
+"""
+
+# The lease helpers of the scripts that end or renew attempts.
+LEASES = """
+-- HMGET of many fields, in chunks that stay within Lua's stack; one reply list.
+local function hmget_all(key, fields)
+  if #fields <= 1000 then return redis.call('HMGET', key, unpack(fields)) end
+  local out = {}
+  for i = 1, #fields, 1000 do
+    local part = {}
+    for j = i, math.min(i + 999, #fields) do part[#part + 1] = fields[j] end
+    local got = redis.call('HMGET', key, unpack(part))
+    for j = 1, #got do out[#out + 1] = got[j] end
+  end
+  return out
+end
+-- A lease's worker, attempt and start (all text), or nil for none.
+local function lease_parts(value)
+  if not value then return nil end
+  return string.match(value, '^(.*)%z(%d+)%z(%d+)$')
+end
+-- The start of a lease held by ``worker`` for attempt ``att`` (a lease value begins with it).
+local function lease_head(worker, att)
+  return worker .. '\0' .. att .. '\0'
+end
+-- The lease of job ``id`` if ``worker`` holds it for attempt ``att``, else nil.
+local function held(id, worker, att)
+  local value = redis.call('HGET', prefix .. 'lease', id)
+  if not value then return nil end
+  local head = lease_head(worker, att)
+  if string.sub(value, 1, #head) ~= head then return nil end
+  return value
 end
 """
 
@@ -167,8 +207,8 @@ return 2
 # frees or the hold ends). One string, not an array: Redis converts each element of a script's
 # array reply on its own, a seventh of a claim's CPU at 7 fields a job; no field can hold a NUL
 # (ids, rate keys and job names are checked, data and options are JSON, the rest digits).
-# Per job: one HMGET and one HSET; the pops, the lease ZADD and the rate-limit log entry are one
-# call per claim.
+# Per job: one HMGET (the job's hash is only read); the pops, the leases (the 'lease' HSET and the
+# 'active' ZADD) and the rate-limit log entry are one call per claim.
 CLAIM = (
     PREAMBLE
     + """
@@ -186,8 +226,12 @@ end
 local wait, wait0, delayed, active = prefix .. 'wait', prefix .. 'wait0', prefix .. 'delayed', prefix .. 'active'
 -- 'active' holds a pin (see runtime/queue/keys.py): a member longer than zset-max-listpack-value,
 -- score +inf, so Redis keeps it a skiplist; compact, every ZADD and ZREM scanned the whole set.
+-- 'lease' carries the same pin, as a field (hash-max-listpack-value is 64 too): a listpack hash
+-- scans its fields at every HSET, HMGET and HDEL.
 local ACTIVE_PIN = string.rep('~', 100)
 local deadline_s = tostring(now + lease)
+local lease_of = worker .. '\\0'  -- + attempt .. lease_at: a lease's value (see LEASES)
+local lease_at = '\\0' .. now_s
 -- The head of 'delayed' says both whether anything is due and when the next job will be.
 local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
 if head[2] and tonumber(head[2]) <= now then
@@ -250,6 +294,7 @@ end
 local out, nout = {0, 0}, 2
 local got, popped = 0, 0
 local leases, nleases = {}, 0
+local held_by, nheld = {prefix .. 'lease', ACTIVE_PIN, ''}, 3
 local deferred = false
 -- 'wait' (priorities 1-10 and put-backs, as id, score pairs) first, then 'wait0' (ids).
 local zset_dry = false
@@ -269,7 +314,7 @@ while got < want and popped < want * 4 + 8 do
     popped = popped + 1
     local id = top[j]
     local jk = job_prefix .. id
-    local f = redis.call('HMGET', jk, 'n', 'd', 'm', 't', 'o', 'a', 'k')
+    local f = redis.call('HMGET', jk, 'n', 'd', 'm', 't', 'o', 'l', 'k')
     local blocked = f[1] == false  -- an id whose hash is gone: dropped
     if not blocked and f[7] and #key_limits > 0 then
       -- Every window that applies must have room; a start is logged in all of them or none.
@@ -298,8 +343,10 @@ while got < want and popped < want * 4 + 8 do
       end
     end
     if not blocked then
-      local att = f[6] and tostring(tonumber(f[6]) + 1) or '1'
-      redis.call('HSET', jk, 'a', att, 's', now_s, 'w', worker)
+      local att = f[6] and tostring(tonumber(string.match(f[6], '%z(%d+)%z%d+$')) + 1) or '1'
+      held_by[nheld + 1] = id
+      held_by[nheld + 2] = lease_of .. att .. lease_at
+      nheld = nheld + 2
       leases[nleases + 1] = deadline_s
       leases[nleases + 2] = id
       nleases = nleases + 2
@@ -320,6 +367,7 @@ while got < want and popped < want * 4 + 8 do
 end
 if got > 0 then
   redis.call('ZADD', active, 'inf', ACTIVE_PIN, unpack(leases))
+  redis.call('HSET', unpack(held_by))
   if rl_max > 0 then
     redis.call('RPUSH', rl, now_s .. ':' .. got)
     redis.call('SET', rln, used + got)
@@ -335,29 +383,37 @@ return table.concat(out, '\\0')
 )
 
 # ARGV: worker, keep_completed, count, then per job: id, attempt, result_json.
-# Returns the ids whose lease this worker no longer held (result dropped).  Per job: one HMGET
-# and one HSET; the ZREM from 'active', the 'completed' ZADD and the DELs (retention 0, or the
-# jobs the trim drops) are one call per batch.
+# Returns the ids whose lease this worker no longer held (result dropped).  Per job: one HSET (its
+# last attempt, finish and result; none with retention 0); the leases' HMGET and HDEL, the ZREM
+# from 'active', the 'completed' ZADD and the DELs (retention 0, or the jobs the trim drops) are
+# one call per batch.
 # The lease check needs no look at 'active': every script that takes a job out of 'active'
-# (complete, fail, reap, put back) clears its 'w' in the same step, and 'clean' deletes the
-# hash, so 'w' = this worker with the same attempt means the job is still leased to us (and an
-# id sent twice completes once: the first clears 'w').
+# (complete, fail, reap, put back) removes its lease in the same step, and a lease names its
+# worker and attempt, so a lease of this worker with the same attempt means the job is still
+# leased to us (and an id sent twice completes once).
 COMPLETE = (
     PREAMBLE
+    + LEASES
     + """
 local worker, keep = ARGV[1], tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
+local ids = {}
+for i = 1, n do ids[i] = ARGV[1 + i * 3] end
+local held_now = hmget_all(prefix .. 'lease', ids)
+local of_worker = worker .. '\\0'
 -- Appends by index, not ``#t + 1`` (a search of the table's border at every append).
-local lost, done, finished, gone = {}, {}, {}, {}
+local lost, done, finished, gone, seen = {}, {}, {}, {}, {}
 local nlost, ndone, nfinished, ngone = 0, 0, 0, 0
-for i = 4, 3 + n * 3, 3 do
-  local id, att, res = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local jk = job_prefix .. id
-  local h = redis.call('HMGET', jk, 'w', 'a')
-  if h[1] ~= worker or h[2] ~= att then
+for i = 1, n do
+  local b = 1 + i * 3
+  local id, att, res = ARGV[b], ARGV[b + 1], ARGV[b + 2]
+  local value = held_now[i]
+  local head = of_worker .. att .. '\\0'
+  if not value or seen[id] or string.sub(value, 1, #head) ~= head then
     nlost = nlost + 1
     lost[nlost] = id
   else
+    seen[id] = true
     ndone = ndone + 1
     done[ndone] = id
     if listening == nil then ev_listening() end
@@ -366,17 +422,23 @@ for i = 4, 3 + n * 3, 3 do
       redis.call('PUBLISH', prefix .. 'events',
         '{"event":"completed","jobId":' .. cjson.encode(id) .. ',"result":' .. (res ~= '' and res or 'null') .. '}')
     end
+    local jk = job_prefix .. id
     if keep == 0 then
       ngone = ngone + 1
       gone[ngone] = jk
     else
-      redis.call('HSET', jk, 'f', now_s, 'r', res, 'w', '')
+      if res == 'null' then  -- a result of None is not stored: it reads back as None
+        redis.call('HSET', jk, 'l', value, 'f', now_s)
+      else
+        redis.call('HSET', jk, 'l', value, 'f', now_s, 'r', res)
+      end
       finished[nfinished + 1] = now_s
       finished[nfinished + 2] = id
       nfinished = nfinished + 2
     end
   end
 end
+each_chunk(done, 'HDEL', prefix .. 'lease')
 each_chunk(done, 'ZREM', prefix .. 'active')
 each_chunk(gone, 'DEL')
 if nfinished > 0 then
@@ -391,18 +453,21 @@ return lost
 # Returns 1 when retried, 0 when moved to failed, -1 when the lease was lost.
 FAIL = (
     PREAMBLE
+    + LEASES
     + """
 local worker, id, att, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local delay, keep = tonumber(ARGV[5]), tonumber(ARGV[6])
 local jk = prefix .. 'j:' .. id
-local h = redis.call('HMGET', jk, 'w', 'a', 'e')
-if h[1] ~= worker or h[2] ~= att or redis.call('ZREM', prefix .. 'active', id) == 0 then return -1 end
-if h[3] then
-  redis.call('HSET', jk, 'e', string.sub(h[3], 1, -2) .. ',' .. entry .. ']')
+local value = held(id, worker, att)
+if not value or redis.call('ZREM', prefix .. 'active', id) == 0 then return -1 end
+redis.call('HDEL', prefix .. 'lease', id)
+local errors = redis.call('HGET', jk, 'e')
+if errors then
+  errors = string.sub(errors, 1, -2) .. ',' .. entry .. ']'
 else
-  redis.call('HSET', jk, 'e', '[' .. entry .. ']')
+  errors = '[' .. entry .. ']'
 end
-redis.call('HDEL', jk, 'w')
+redis.call('HSET', jk, 'e', errors, 'l', value)
 if delay >= 0 then
   redis.call('ZADD', prefix .. 'delayed', now + delay, id)
   ev('retrying', id, {attempt = tonumber(att), delayMs = delay})
@@ -421,13 +486,29 @@ return 0
 # ARGV: worker, lease_ms, id... -> number of leases extended.
 RENEW = (
     PREAMBLE
+    + LEASES
     + """
 local worker, lease = ARGV[1], tonumber(ARGV[2])
-local renewed = 0
-for i = 3, #ARGV do
-  if redis.call('HGET', prefix .. 'j:' .. ARGV[i], 'w') == worker then
-    renewed = renewed + redis.call('ZADD', prefix .. 'active', 'XX', 'CH', now + lease, ARGV[i])
+local ids = {}
+for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+if #ids == 0 then return 0 end
+local of_worker = worker .. '\\0'
+local held_now = hmget_all(prefix .. 'lease', ids)
+local deadline = tostring(now + lease)
+local renew = {}
+for i, id in ipairs(ids) do
+  local value = held_now[i]
+  if value and string.sub(value, 1, #of_worker) == of_worker then
+    renew[#renew + 1] = deadline
+    renew[#renew + 1] = id
   end
+end
+if #renew == 0 then return 0 end
+local renewed = 0
+for i = 1, #renew, 1000 do
+  local part = {}
+  for j = i, math.min(i + 999, #renew) do part[#part + 1] = renew[j] end
+  renewed = renewed + redis.call('ZADD', prefix .. 'active', 'XX', 'CH', unpack(part))
 end
 return renewed
 """
@@ -437,20 +518,29 @@ return renewed
 # their last attempt.  ARGV: keep_failed.  Returns the stalled ids.
 REAP = (
     PREAMBLE
+    + LEASES
     + """
 local keep = tonumber(ARGV[1])
 local stale = redis.call('ZRANGEBYSCORE', prefix .. 'active', '-inf', now, 'LIMIT', 0, 200)
 for _, id in ipairs(stale) do
   local jk = prefix .. 'j:' .. id
   redis.call('ZREM', prefix .. 'active', id)
-  local h = redis.call('HMGET', jk, 'a', 'm', 'e', 'w')
-  local entry = '{"attempt":' .. (h[1] or 0) .. ',"error":"stalled: worker ' .. (h[4] or '?')
-    .. ' lost its lease","traceback":"","at":' .. now .. '}'
+  local value = redis.call('HGET', prefix .. 'lease', id)
+  local worker, att = lease_parts(value)
+  redis.call('HDEL', prefix .. 'lease', id)
+  local h = redis.call('HMGET', jk, 'l', 'm', 'e')
+  att = att or tostring((tonumber(select(2, lease_parts(h[1]))) or 0) + 1)
+  local who = worker and string.sub(cjson.encode(worker), 2, -2) or '?'
+  local entry = '{"attempt":' .. att .. ',"error":"stalled: worker ' .. who .. ' lost its lease","traceback":"","at":'
+    .. now .. '}'
   if h[3] then entry = string.sub(h[3], 1, -2) .. ',' .. entry .. ']' else entry = '[' .. entry .. ']' end
-  redis.call('HSET', jk, 'e', entry)
-  redis.call('HDEL', jk, 'w')
+  if value then
+    redis.call('HSET', jk, 'e', entry, 'l', value)
+  else
+    redis.call('HSET', jk, 'e', entry)
+  end
   ev('stalled', id)
-  if tonumber(h[1] or 0) < tonumber(h[2] or 1) then
+  if tonumber(att) < tonumber(h[2] or 1) then
     to_wait(jk, id)
     wake()
   else
@@ -468,15 +558,17 @@ return stale
 # ARGV: worker, id... -> number put back.
 PUT_BACK = (
     PREAMBLE
+    + LEASES
     + """
 local worker = ARGV[1]
+local of_worker = worker .. '\\0'
 local n = 0
 for i = 2, #ARGV do
   local id = ARGV[i]
   local jk = prefix .. 'j:' .. id
-  if redis.call('HGET', jk, 'w') == worker and redis.call('ZREM', prefix .. 'active', id) == 1 then
-    redis.call('HINCRBY', jk, 'a', -1)
-    redis.call('HDEL', jk, 'w')
+  local value = redis.call('HGET', prefix .. 'lease', id)
+  if value and string.sub(value, 1, #of_worker) == of_worker and redis.call('ZREM', prefix .. 'active', id) == 1 then
+    redis.call('HDEL', prefix .. 'lease', id)
     local pri = tonumber(redis.call('HGET', jk, 'p')) or 0
     redis.call('ZADD', prefix .. 'wait', (10 - pri) * SPAN, id)
     ev('waiting', id)
@@ -493,13 +585,12 @@ return n
 # longer hold already set is kept).  ARGV: worker, id, attempt, hold_ms -> 1, or 0 if the lease was lost.
 REQUEUE = (
     PREAMBLE
+    + LEASES
     + """
 local worker, id, att, hold = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local jk = prefix .. 'j:' .. id
-local h = redis.call('HMGET', jk, 'w', 'a')
-if h[1] ~= worker or h[2] ~= att or redis.call('ZREM', prefix .. 'active', id) == 0 then return 0 end
-redis.call('HINCRBY', jk, 'a', -1)
-redis.call('HDEL', jk, 'w')
+if not held(id, worker, att) or redis.call('ZREM', prefix .. 'active', id) == 0 then return 0 end
+redis.call('HDEL', prefix .. 'lease', id)
 local pri = tonumber(redis.call('HGET', jk, 'p')) or 0
 redis.call('ZADD', prefix .. 'wait', (10 - pri) * SPAN, id)
 if hold > 0 and redis.call('PTTL', prefix .. 'hold') < hold then

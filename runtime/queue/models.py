@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from runtime.queue.keys import running_attempt
+
 
 class JobState(StrEnum):
     WAITING = "waiting"
@@ -47,6 +49,8 @@ class JobInfo:
 
     @classmethod
     def from_hash(cls, queue: str, job_id: str, state: JobState, h: dict[bytes, bytes]) -> JobInfo:
+        """A job from its hash (``runtime.queue.keys``); an active job's ``l`` is its running lease."""
+
         def text(key: bytes) -> str | None:
             value = h.get(key)
             return value.decode() if value is not None else None
@@ -60,6 +64,8 @@ class JobInfo:
             return json.loads(value) if value is not None else None
 
         errors = [AttemptError(**e) for e in (js(b"e") or [])]
+        lease = h.get(b"l")
+        last = running_attempt(lease) if lease is not None else None
         return cls(
             job_id=job_id,
             name=text(b"n") or "",
@@ -67,13 +73,13 @@ class JobInfo:
             state=state,
             priority=num(b"p") or 0,
             data=js(b"d") or {},
-            attempts=num(b"a") or 0,
+            attempts=last[1] if last else 0,
             max_attempts=num(b"m") or 1,
             errors=errors,
             progress=js(b"g"),
             result=js(b"r"),
             enqueued_at=num(b"t") or 0,
-            started_at=num(b"s"),
+            started_at=last[2] if last else None,
             finished_at=num(b"f"),
             rate_key=text(b"k"),
         )

@@ -65,6 +65,8 @@ class Worker:
         self.redis = redis
         self.keys = spec.keys
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        if "\0" in self.worker_id:  # a lease is the worker id, attempt and start joined by NUL (keys.py)
+            raise ValueError(f"worker id {self.worker_id!r} may not hold a NUL character")
         self.shared = shared or {}
         self._tracer = tracing.tracer(tracer_provider)
         self._claim = redis.register_script(lua_worker.CLAIM)

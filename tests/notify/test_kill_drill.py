@@ -15,7 +15,7 @@ from devsupport.auth import aio_channel
 from devsupport.procs import SpawnService
 from devsupport.waiting import wait_until
 from runtime.queue import QueueAdmin
-from runtime.queue.keys import QueueKeys
+from runtime.queue.keys import QueueKeys, running_attempt
 from services.notify.queues import TELEGRAM
 from tests.notify.harness import Providers, notify_settings, remote_notify
 
@@ -28,12 +28,9 @@ pytestmark = pytest.mark.slow
 async def leased_by(redis: Redis, pid: int) -> set[str]:
     """Ids of the Telegram jobs the worker process ``pid`` holds a lease on."""
     keys = QueueKeys(TELEGRAM)
-    active = [job_id.decode() for job_id in await redis.zrange(keys.active, 0, -1)]
-    async with redis.pipeline(transaction=False) as pipe:
-        for job_id in active:
-            pipe.hget(keys.job(job_id), "w")
-        holders = await pipe.execute()
-    return {job_id for job_id, holder in zip(active, holders, strict=True) if holder and f":{pid}:" in holder.decode()}
+    leases: dict[bytes, bytes] = await redis.hgetall(keys.lease)  # type: ignore[misc]
+    holders = {job_id.decode(): running_attempt(lease)[0] for job_id, lease in leases.items() if lease}
+    return {job_id for job_id, holder in holders.items() if f":{pid}:" in holder}
 
 
 @pytest.mark.timeout(240)

@@ -9,7 +9,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import DataError
 
-from runtime.queue import QueueAdmin, QueueClient, QueueSpec, RateLimit, Worker
+from runtime.queue import JobState, QueueAdmin, QueueClient, QueueSpec, RateLimit, Worker
+from runtime.queue.codec import encode_result
 from runtime.queue.execution import claim_reply
 from runtime.retry import RetryPolicy
 
@@ -74,9 +75,41 @@ async def test_a_second_attempt_is_claimed_with_its_attempt_counted(redis: Redis
     (first,) = (await worker.claim(1))[2]
     # The attempt went back as a requeue does: not counted, head of its priority.
     assert await worker._put_back(keys=[spec.keys.prefix], args=[worker.worker_id, job_id]) == 1
-    await redis.execute_command("HSET", spec.keys.job(job_id), "a", "3")  # as after three failed attempts
+    # as after three failed attempts: the last one's lease is kept in 'l'
+    await redis.execute_command("HSET", spec.keys.job(job_id), "l", "w\x003\x001700000000000")
     (again,) = (await worker.claim(1))[2]
     assert (first.attempt, again.job_id, again.attempt) == (1, job_id, 4)
+
+
+async def test_a_running_job_reads_with_its_running_attempt_and_keeps_it_once_completed(redis: Redis) -> None:
+    spec = deliveries()
+    client, admin = QueueClient(spec, redis), QueueAdmin(spec, redis)
+    try:
+        job_id = await client.enqueue("deliver", {"text": "t", "to": [], "meta": {}})
+    finally:
+        await client.close()
+    worker = Worker(spec, redis)
+    (claimed,) = (await worker.claim(1))[2]
+    running = await admin.job(job_id)
+    (listed,), _ = await admin.jobs("active")
+    assert (running.state, running.attempts, listed.attempts) == (JobState.ACTIVE, 1, 1)
+    assert running.started_at is not None
+    assert running.started_at >= running.enqueued_at
+    assert listed.started_at == running.started_at
+    args: list[Any] = [worker.worker_id, spec.retention.completed, 1, job_id, claimed.attempt, encode_result(None)]
+    assert await worker._complete(keys=[spec.keys.prefix], args=args) == []
+    done = await admin.job(job_id)
+    assert (done.state, done.attempts, done.started_at, done.result) == (
+        JobState.COMPLETED,
+        1,
+        running.started_at,
+        None,
+    )
+
+
+def test_a_worker_id_may_not_hold_a_nul() -> None:
+    with pytest.raises(ValueError, match="may not hold a NUL"):
+        Worker(deliveries(), Redis(), worker_id="host:1\x00x")
 
 
 async def test_a_paused_queue_claims_nothing_and_says_paused(redis: Redis) -> None:

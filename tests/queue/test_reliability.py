@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from devsupport.waiting import wait_until
 from runtime.queue import JobState, QueueAdmin, QueueClient
+from runtime.queue.keys import running_attempt
 from tests.queue.harness import StartWorkers
 
 pytestmark = pytest.mark.slow
@@ -18,9 +19,9 @@ pytestmark = pytest.mark.slow
 
 async def holder(redis: Redis, admin: QueueAdmin, job_id: str) -> int:
     """The pid of the worker holding the job's lease (worker ids are host:pid:nonce)."""
-    raw = await redis.execute_command("HGET", admin.keys.job(job_id), "w")
+    raw = await redis.execute_command("HGET", admin.keys.lease, job_id)
     assert raw is not None
-    return int(raw.decode().split(":")[1])
+    return int(running_attempt(raw)[0].split(":")[1])
 
 
 async def test_job_of_a_sigkilled_worker_is_rerun_by_another_within_the_lease(
