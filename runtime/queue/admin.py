@@ -42,6 +42,13 @@ def _with_lease(h: dict[bytes, bytes], lease: bytes | None) -> dict[bytes, bytes
     return {**h, b"l": lease}
 
 
+def _finished(h: dict[bytes, bytes], score: float | None) -> dict[bytes, bytes]:
+    """A job's hash with its finish: a completed job's is its score in ``completed`` (see ``keys``)."""
+    if score is None or not h or b"f" in h:
+        return h
+    return {**h, b"f": b"%d" % score}
+
+
 class QueueAdmin:
     def __init__(self, queue: str | QueueSpec, redis: Redis) -> None:
         self.spec = queue if isinstance(queue, QueueSpec) else None
@@ -83,12 +90,13 @@ class QueueAdmin:
             raise InvalidArgument("page_size", f"must be within 1..{MAX_PAGE_SIZE}")
         key = self.keys.state_set(job_state.value)
         start, stop = (page - 1) * page_size, page * page_size - 1
+        finished: list[float | None] = []
         if job_state is JobState.WAITING:
             ids, total = await self._waiting_ids(start, stop)
         else:
             async with self.redis.pipeline(transaction=False) as pipe:
                 if job_state in _NEWEST_FIRST:
-                    pipe.zrevrange(key, start, stop)
+                    pipe.zrevrange(key, start, stop, withscores=True)
                     pipe.zcard(key)
                 elif job_state is JobState.ACTIVE:
                     pipe.zrangebyscore(key, *ACTIVE_JOBS, start=start, num=page_size)
@@ -96,7 +104,10 @@ class QueueAdmin:
                 else:
                     pipe.zrange(key, start, stop)
                     pipe.zcard(key)
-                ids, total = await pipe.execute()
+                listed, total = await pipe.execute()
+            ids = listed
+            if job_state in _NEWEST_FIRST:  # (id, score) pairs: a completed job's finish is its score
+                ids, finished = [raw for raw, _ in listed], [score for _, score in listed]
         async with self.redis.pipeline(transaction=False) as pipe:
             for raw in ids:
                 pipe.hmget(self.keys.job(raw.decode()), list(SUMMARY_FIELDS))
@@ -105,8 +116,8 @@ class QueueAdmin:
             rows = await pipe.execute()
         leases = rows.pop() if job_state is JobState.ACTIVE and ids else [None] * len(ids)
         hashes = [
-            _with_lease({f: v for f, v in zip(SUMMARY_FIELDS, row, strict=True) if v is not None}, lease)
-            for row, lease in zip(rows, leases, strict=True)
+            _finished(_with_lease({f: v for f, v in zip(SUMMARY_FIELDS, row, strict=True) if v is not None}, lease), at)
+            for row, lease, at in zip(rows, leases, finished or [None] * len(ids), strict=True)
         ]
         found = [
             JobInfo.from_hash(self.name, raw.decode(), job_state, h) for raw, h in zip(ids, hashes, strict=True) if h
@@ -140,7 +151,8 @@ class QueueAdmin:
         state = next((JobState(s) for s, score in zip(_STATES, scores, strict=True) if score is not None), None)
         if state is None:  # in no sorted set: waiting at priority 0 (the wait0 list), or the hash says
             state = JobState.FAILED if b"f" in h and b"r" not in h else JobState.WAITING
-        return JobInfo.from_hash(self.name, job_id, state, _with_lease(h, lease))
+        finished = scores[_STATES.index(JobState.COMPLETED.value)]
+        return JobInfo.from_hash(self.name, job_id, state, _finished(_with_lease(h, lease), finished))
 
     async def workers(self, *, alive_within_s: float = 10.0) -> list[str]:
         since = int((time.time() - alive_within_s) * 1000)

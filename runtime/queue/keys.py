@@ -49,7 +49,8 @@ Job hash fields (short names keep a waiting job small; fields at their default a
 while 0, ``l`` before an attempt ended, ``r`` for a result of None):
 ``n`` name, ``d`` data (JSON), ``p`` priority, ``l`` the last attempt that ended, as its lease was
 (``worker NUL attempt NUL started ms``: the attempts made and when the last started), ``m`` max
-attempts, ``t`` enqueued ms, ``f`` finished ms, ``g`` progress (JSON),
+attempts, ``t`` enqueued ms, ``f`` finished ms (of a failed job; a completed job's is its score in
+``completed``), ``g`` progress (JSON),
 ``r`` result (JSON), ``e`` errors (JSON list), ``o`` options (JSON: trace carrier, backoff,
 timeout), ``k`` rate key, ``q`` saved wait score of a job deferred by its rate key. While a job is
 active its running attempt is in ``lease`` (read with :func:`running_attempt`); whatever ends the

@@ -384,7 +384,7 @@ return table.concat(out, '\\0')
 
 # ARGV: worker, keep_completed, count, then per job: id, attempt, result_json.
 # Returns the ids whose lease this worker no longer held (result dropped).  Per job: one HSET (its
-# last attempt, finish and result; none with retention 0); the leases' HMGET and HDEL, the ZREM
+# last attempt and result; none with retention 0); the leases' HMGET and HDEL, the ZREM
 # from 'active', the 'completed' ZADD and the DELs (retention 0, or the jobs the trim drops) are
 # one call per batch.
 # The lease check needs no look at 'active': every script that takes a job out of 'active'
@@ -427,10 +427,11 @@ for i = 1, n do
       ngone = ngone + 1
       gone[ngone] = jk
     else
-      if res == 'null' then  -- a result of None is not stored: it reads back as None
-        redis.call('HSET', jk, 'l', value, 'f', now_s)
+      -- Its finish is its score in 'completed'; a result of None is not stored (it reads back as None).
+      if res == 'null' then
+        redis.call('HSET', jk, 'l', value)
       else
-        redis.call('HSET', jk, 'l', value, 'f', now_s, 'r', res)
+        redis.call('HSET', jk, 'l', value, 'r', res)
       end
       finished[nfinished + 1] = now_s
       finished[nfinished + 2] = id

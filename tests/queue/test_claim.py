@@ -99,6 +99,10 @@ async def test_a_running_job_reads_with_its_running_attempt_and_keeps_it_once_co
     args: list[Any] = [worker.worker_id, spec.retention.completed, 1, job_id, claimed.attempt, encode_result(None)]
     assert await worker._complete(keys=[spec.keys.prefix], args=args) == []
     done = await admin.job(job_id)
+    (listed,), _ = await admin.jobs("completed")
+    assert done.finished_at is not None
+    assert done.finished_at >= running.started_at
+    assert (listed.finished_at, listed.attempts, listed.started_at) == (done.finished_at, 1, running.started_at)
     assert (done.state, done.attempts, done.started_at, done.result) == (
         JobState.COMPLETED,
         1,
