@@ -65,6 +65,7 @@ from devsupport.ports import free_port
 from devsupport.redis_server import RedisServer
 from devsupport.waiting import wait_until_blocking
 from runtime.event_loop import event_loop_factory
+from services.ami_ingest.ami.transport import READ_CHUNK
 from services.ami_ingest.ami.wire import FrameParser
 from services.ami_ingest.domain.normalize import EventNormalizer
 from services.ami_ingest.domain.state import CallCenterState
@@ -142,13 +143,13 @@ def replay_once(redis_url: str, status_addr: str) -> ReplayRun:
 
 
 def replay_bytes() -> list[bytes]:
-    """What the replay sends, in 64 KiB reads: the capture, then its live events again
-    ``REPLAY_REPEAT - 1`` times (as the replay server encodes them)."""
+    """What the replay sends, in reads of the ingest's size: the capture, then its live events
+    again ``REPLAY_REPEAT - 1`` times (as the replay server encodes them)."""
     data = FIXTURE.read_bytes()
     (segment,) = load_recording(FIXTURE).segments
     live = b"".join(step.data for step in segment.steps if isinstance(step, LiveStep))
-    once = [data[i : i + 65536] for i in range(0, len(data), 65536)]
-    again = [live[i : i + 65536] for i in range(0, len(live), 65536)]
+    once = [data[i : i + READ_CHUNK] for i in range(0, len(data), READ_CHUNK)]
+    again = [live[i : i + READ_CHUNK] for i in range(0, len(live), READ_CHUNK)]
     return once + again * (REPLAY_REPEAT - 1)
 
 

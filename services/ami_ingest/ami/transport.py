@@ -47,7 +47,7 @@ log = get_logger(__name__)
 
 ActionHeaders = Iterable[tuple[str, str]] | Mapping[str, str]
 _OK_RESPONSES = frozenset({"success", "follows", "goodbye"})
-_READ_CHUNK = 1 << 18
+READ_CHUNK = 1 << 18
 """Most bytes one socket read takes, and the stream's buffer limit: under a burst every read is
 one parse, one hop to the ingest loop and, usually, one batch to the status service; 256 KiB
 reads send a third as many batches as 64 KiB ones (a quiet feed reads what came, as before)."""
@@ -160,10 +160,10 @@ class AmiTransport:
         """Connect (over TLS when ``tls`` is given) and wait for the ``Asterisk Call Manager/x.y.z`` banner."""
         async with asyncio.timeout(connect_timeout):
             if tls is None:
-                reader, writer = await asyncio.open_connection(host, port, limit=_READ_CHUNK)
+                reader, writer = await asyncio.open_connection(host, port, limit=READ_CHUNK)
             else:
                 reader, writer = await asyncio.open_connection(
-                    host, port, ssl=tls, server_hostname=tls_server_name or host, limit=_READ_CHUNK
+                    host, port, ssl=tls, server_hostname=tls_server_name or host, limit=READ_CHUNK
                 )
         transport = cls(
             reader,
@@ -256,7 +256,7 @@ class AmiTransport:
         on_read = self._on_read
         try:
             while True:
-                data = await self._reader.read(_READ_CHUNK)
+                data = await self._reader.read(READ_CHUNK)
                 if not data:
                     break
                 frames = self.parser.feed(data)
