@@ -17,17 +17,18 @@ from switchboard.media.v1 import media_pb2_grpc
 
 from runtime.db import create_engine, db_health_check
 from runtime.grpc_server import GrpcService
-from runtime.queue import DiskSpool, QueueClient
+from runtime.queue import DiskSpool, QueueAdmin, QueueClient
 from runtime.redis import create_redis, redis_health_check
 from services.media.cleanup import MediaCleanup
 from services.media.db import MediaDatabase
 from services.media.events import EventPublisher
-from services.media.jobs import CLEANER, PROCESSOR, SYNCER, WATERMARKER
+from services.media.jobs import CLEANER, PROCESSOR, REQUEUER, SYNCER, WATERMARKER
 from services.media.library import MediaLibrary
 from services.media.migrate import upgrade
 from services.media.processing import MediaProcessor
 from services.media.queue_stats import MediaQueues
 from services.media.queues import (
+    PROCESS_JOB,
     PROCESSING_QUEUE,
     PURGE_REQUESTED_JOB,
     SYNC_QUEUE,
@@ -36,6 +37,7 @@ from services.media.queues import (
     sync_queue,
     watermark_queue,
 )
+from services.media.requeue import PendingRequeue
 from services.media.servicer import SCOPES, SERVICE_NAME, MediaServicer
 from services.media.settings import MediaSettings
 from services.media.spool_markers import SpoolMarkers
@@ -196,10 +198,25 @@ async def worker_context(parts: MediaParts, queue: str = PROCESSING_QUEUE) -> di
     processor = MediaProcessor(
         parts.database, parts.store, parts.events, max_pixels=settings.media_max_pixels, sync=sync, remote=remote
     )
-    return {PROCESSOR: processor}
+    return {PROCESSOR: processor, REQUEUER: pending_requeue(parts)}
+
+
+def pending_requeue(parts: MediaParts) -> PendingRequeue:
+    """The pending sweep of a media-processing worker (no spool: a sweep without Redis is retried)."""
+    spec = processing_queue(parts.settings)
+    return PendingRequeue(
+        parts.database,
+        QueueClient(spec, parts.redis),
+        QueueAdmin(spec, parts.redis),
+        job_name=PROCESS_JOB,
+        after_s=parts.settings.media_pending_requeue_after_s,
+    )
 
 
 async def close_worker_context(context: dict[str, object]) -> None:
     for job_owner in (context.get(PROCESSOR), context.get(WATERMARKER)):
         if isinstance(job_owner, MediaProcessor | MediaWatermarker) and job_owner.sync is not None:
             await job_owner.sync.close()
+    requeue = context.get(REQUEUER)
+    if isinstance(requeue, PendingRequeue):
+        await requeue.processing.close()

@@ -14,6 +14,7 @@ from runtime.queue import JobContext
 from services.media.cleanup import MediaCleanup
 from services.media.domain.records import MediaState
 from services.media.processing import MediaProcessor
+from services.media.requeue import PendingRequeue
 from services.media.sync import MediaSync
 from services.media.watermarking import MediaWatermarker, spec_from_job
 
@@ -21,12 +22,19 @@ PROCESSOR = "media_processor"
 SYNCER = "media_sync"
 CLEANER = "media_cleanup"
 WATERMARKER = "media_watermarker"
+REQUEUER = "media_pending_requeue"
 
 
 async def process_media(ctx: JobContext, media_id: str) -> dict[str, Any]:
     processor: MediaProcessor = ctx[PROCESSOR]
     last_attempt = int(ctx["job_try"]) >= int(ctx["max_tries"])
     return await processor.process(media_id, last_attempt=last_attempt)
+
+
+async def requeue_pending_media(ctx: JobContext) -> dict[str, int]:
+    """The scheduled pending sweep (``MEDIA_PENDING_SWEEP_CRON``): lost processing jobs enqueued again."""
+    requeue: PendingRequeue = ctx[REQUEUER]
+    return await requeue.sweep()
 
 
 def _syncer(ctx: JobContext) -> MediaSync:

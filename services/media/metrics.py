@@ -15,6 +15,10 @@ PROCESSING_SECONDS = Histogram(
 SYNC_JOBS = Counter(
     "media_sync_jobs_total", "S3 sync jobs by outcome (completed|failed|skipped) and operation", ["status", "operation"]
 )
+PENDING_REQUEUED = Counter(
+    "media_pending_requeued_total",
+    "Pending media whose lost processing job the pending sweep enqueued again (or ran again when it had finished)",
+)
 WATERMARK_JOBS = Counter(
     "media_watermark_jobs_total", "Watermark jobs by outcome (completed|failed|retried)", ["status"]
 )

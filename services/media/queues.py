@@ -20,6 +20,7 @@ from services.media.jobs import (
     process_media,
     purge_media,
     purge_media_requested,
+    requeue_pending_media,
     sync_media,
     sync_media_from_s3,
     watermark_media,
@@ -33,6 +34,7 @@ SYNC_JOB = sync_media.__name__
 WATERMARK_QUEUE = "media-watermark"
 WATERMARK_JOB = watermark_media.__name__
 CLEANUP_SCHEDULE = "media-cleanup"
+PENDING_SWEEP_SCHEDULE = "media-pending-sweep"
 PURGE_REQUESTED_JOB = purge_media_requested.__name__
 PURGE_REQUESTED_TIMEOUT_S = 3600.0
 """A requested purge may be large: an attempt runs this long (the next one resumes it)."""
@@ -45,9 +47,13 @@ SYNC_JOBS = {
 
 
 def processing_queue(settings: MediaSettings) -> QueueSpec:
+    """``media-processing``; also the pending sweep (:mod:`services.media.requeue`) on ``MEDIA_PENDING_SWEEP_CRON``."""
     return QueueSpec(
         name=PROCESSING_QUEUE,
-        functions=(process_media,),
+        functions=(process_media, requeue_pending_media),
+        schedules=(
+            Schedule(PENDING_SWEEP_SCHEDULE, settings.media_pending_sweep_cron, requeue_pending_media.__name__),
+        ),
         concurrency=settings.media_processing_concurrency,
         attempts=settings.media_processing_attempts,
         backoff=RetryPolicy(

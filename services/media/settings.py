@@ -40,6 +40,11 @@ class MediaSettings(CommonSettings):
     """Soft-deleted media older than this are purged (local store, S3, record) by the daily cleanup."""
     media_cleanup_cron: str = "0 3 * * *"
     """When the cleanup runs (cron, UTC), on the media-sync workers: once a tick however many run."""
+    media_pending_requeue_after_s: int = Field(default=600, ge=1)
+    """A media still ``pending`` this long after its upload whose processing job is not queued
+    (lost with a deleted pod's spool) gets the job again from the pending sweep."""
+    media_pending_sweep_cron: str = "*/5 * * * *"
+    """When the pending sweep runs (cron, UTC), on the media-processing workers: once a tick however many run."""
     media_cleanup_inline_max: int = Field(default=200, ge=0, le=100_000)
     """A Cleanup call that finds more media than this to purge queues the purge as a job on
     media-sync (answering its job id) instead of purging within the call."""
@@ -53,10 +58,10 @@ class MediaSettings(CommonSettings):
 
     model_config = CommonSettings.model_config | {"ignored_types": (cached_property,)}
 
-    @field_validator("media_cleanup_cron")
+    @field_validator("media_cleanup_cron", "media_pending_sweep_cron")
     @classmethod
     def _cron_parses(cls, value: str) -> str:
-        Schedule("media-cleanup", value, "purge_media")  # raises ValueError naming the problem
+        Schedule("media-schedule", value, "job")  # raises ValueError naming the problem
         return value
 
     @field_validator("media_presets")
