@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import update
 from switchboard.media.v1 import media_pb2
@@ -41,6 +42,13 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+@pytest.fixture
+def media_settings(media_settings: MediaSettings) -> MediaSettings:
+    return media_settings.model_copy(
+        update={"media_pending_sweep_cron": MediaSettings.model_fields["media_pending_sweep_cron"].default}
+    )
 
 
 @pytest.fixture
@@ -178,3 +186,9 @@ async def test_a_job_for_a_media_already_ready_changes_nothing(
     job = await finished(admin, again)
     assert (job.state, job.result) == (JobState.COMPLETED, {"mediaId": media_id, "skipped": "ready"})
     assert await media.get(media_id) == ready
+
+
+@pytest.mark.parametrize("name", ["media_pending_sweep_cron", "media_cleanup_cron"])
+def test_a_schedule_setting_that_is_no_cron_expression_is_refused_at_start(name: str) -> None:
+    with pytest.raises(ValidationError, match=f"(?s){name}.*is not a cron expression"):
+        MediaSettings.model_validate({name: "every 5 minutes"})
