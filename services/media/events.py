@@ -43,9 +43,16 @@ async def subscription(redis: Redis) -> AsyncIterator[AsyncIterator[dict[str, An
         await pubsub.aclose()
 
 
+_POLL_S = 1.0
+"""How long one read of the subscription waits. Each read is bounded because the client's socket
+timeout (a few seconds, for ordinary commands) would otherwise end a quiet subscription with a
+timeout error: ``listen()`` waits in one read that counts against it."""
+
+
 async def _decoded(pubsub: PubSub) -> AsyncIterator[dict[str, Any]]:
-    async for message in pubsub.listen():
-        if message.get("type") != "message":
+    while True:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL_S)
+        if message is None or message.get("type") != "message":
             continue
         try:
             yield json.loads(message["data"])
