@@ -1,7 +1,7 @@
 """The registry of declared queues: what each queue is, readable by anyone holding the Redis URL.
 
 Every worker writes its queue's :class:`QueueDeclaration` (JSON) into the HASH
-``sbq:v1:registry`` (field = queue name) with each heartbeat, so the registry survives a Redis
+``sbq:v2:registry`` (field = queue name) with each heartbeat, so the registry survives a Redis
 restart without persistence within a second of a worker being back.  The declaration carries
 what an admin needs without importing the service's code: concurrency, default attempts, rate
 limits, the payload limit, and each job function's keyword parameters, from which

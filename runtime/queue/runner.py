@@ -20,12 +20,15 @@ from redis.exceptions import RedisError
 
 from runtime.config import CommonSettings
 from runtime.health import run_check
+from runtime.logging import get_logger
 from runtime.metrics import set_probes
 from runtime.process import on_stop_signal, run_process
+from runtime.queue.migrate import migrate_queue
 from runtime.queue.spec import QueueSpec
 from runtime.queue.worker import Worker
 from runtime.redis_durability import check_redis_durability
 
+log = get_logger("runtime.queue.runner")
 TICK_SECONDS = 1.0
 STALLED_AFTER_SECONDS = 10.0
 """A loop that has not ticked for this long is stuck (a job blocking it, a deadlock): not live."""
@@ -56,6 +59,20 @@ class WorkerProbes:
             await asyncio.sleep(TICK_SECONDS)
 
 
+async def migrate_from_v1(redis: Redis, queue: str) -> None:
+    """Move the jobs a release on key layout v1 accepted (:mod:`runtime.queue.migrate`) beside the
+    worker's start, which serves them as they arrive; retried until Redis answers."""
+    pause = TICK_SECONDS
+    while True:
+        try:
+            await migrate_queue(redis, queue)
+            return
+        except (RedisError, OSError, RuntimeError) as exc:  # RuntimeError: its lock expired mid-way
+            log.warning("queue migration from v1 not done yet, retrying", queue=queue, error=str(exc), in_s=pause)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 30.0)
+
+
 async def serve(
     spec: QueueSpec,
     redis_url: str,
@@ -82,12 +99,14 @@ async def serve(
     probes = WorkerProbes(redis, worker)
     set_probes(liveness=probes.liveness, readiness=probes.readiness)
     probing = asyncio.create_task(probes.run(), name="worker-probes")
+    migrating = asyncio.create_task(migrate_from_v1(redis, spec.name), name="queue-migrate-v1")
     try:
         with on_stop_signal(lambda _: worker.stop()):
             await worker.run()
     finally:
         probing.cancel()
-        await asyncio.gather(probing, return_exceptions=True)
+        migrating.cancel()
+        await asyncio.gather(probing, migrating, return_exceptions=True)
         if on_shutdown is not None:
             await on_shutdown(shared)
         await redis.aclose()
