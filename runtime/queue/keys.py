@@ -36,6 +36,8 @@ key                                     type   holds
 ``sbq:v2:{q}:workers``                  ZSET   worker id -> last heartbeat ms
 ``sbq:v2:{q}:schedules``                HASH   schedule name -> the last tick taken (ms)
 ``sbq:v2:{q}:events``                   chan   pub/sub channel of job events (JSON)
+``sbq:v2:{q}:migrating``                STR    present (PX) while a process moves the queue's v1
+                                               data here (``runtime.queue.migrate``)
 ======================================  =====  ==============================================
 
 The pin of ``active``: 100 ``~`` (never a job id), score +inf (never stale), added by every claim.
@@ -102,6 +104,10 @@ class QueueKeys:
     @property
     def lease(self) -> str:
         return self.prefix + "lease"
+
+    @property
+    def migrating(self) -> str:
+        return self.prefix + "migrating"
 
     @property
     def completed(self) -> str:

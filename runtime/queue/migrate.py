@@ -87,7 +87,7 @@ async def migrate_queue(redis: Redis, queue: str) -> QueueMigration:
     in_registry = await cast(Awaitable[bool], redis.hexists(V1_REGISTRY_KEY, queue))
     if not in_registry and not await redis.exists(*(src + name for name in _V1_KEYS)):
         return result
-    lock, token = keys.prefix + "migrating", uuid.uuid4().hex
+    lock, token = keys.migrating, uuid.uuid4().hex
     if not await redis.set(lock, token, nx=True, px=LOCK_MS):
         result.locked = True
         log.info("queue migration running elsewhere", queue=queue)
