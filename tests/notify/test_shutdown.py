@@ -7,17 +7,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import grpc
-import grpc.aio
 from redis.asyncio import Redis
 from switchboard.notify.v1 import notify_pb2, notify_pb2_grpc
 
-from devsupport.auth import aio_channel, authenticator_for_tests
-from devsupport.ports import on_any_port
 from devsupport.waiting import wait_until
-from runtime.grpc_server import GrpcServer
 from services.notify.app import NotifyApp
 from tests.notify.harness import Providers, notify_settings, running_notify
+from tests.support.stopping_server import served_with_a_long_grace, stop_ends_the_stream
 
 
 async def test_a_background_task_slow_to_end_does_not_keep_the_redis_clients_open_after_shutdown(
@@ -55,12 +51,8 @@ async def test_a_background_task_slow_to_end_does_not_keep_the_redis_clients_ope
 async def test_a_stopping_server_ends_its_in_app_watch_streams_before_it_drains(
     redis_url: str, tmp_path: Path, providers: Providers
 ) -> None:
-    # With a grace far longer than the read timeout below, a stream only cancelled when the grace
-    # runs out would fail the read; ended as the server begins to stop, it finishes with OK.
     app = await NotifyApp.create(notify_settings(redis_url, tmp_path, providers))
-    server = GrpcServer(on_any_port(app.grpc_service()), authenticator=authenticator_for_tests(), grace_seconds=4.5)
-    channel = aio_channel(f"127.0.0.1:{await server.start()}")
-    try:
+    async with served_with_a_long_grace(app.grpc_service()) as (server, channel):
         stub = notify_pb2_grpc.NotifyServiceStub(channel)
         stream = stub.WatchInApp(notify_pb2.WatchInAppRequest(user_id="op-1"))
 
@@ -68,10 +60,4 @@ async def test_a_stopping_server_ends_its_in_app_watch_streams_before_it_drains(
             return "op-1" in app.core.hub._watchers
 
         await wait_until(watching, within=20, what="the watch to subscribe")
-        stopping = asyncio.ensure_future(server.stop())
-        async with asyncio.timeout(3):
-            assert await stream.read() is grpc.aio.EOF
-        assert await stream.code() == grpc.StatusCode.OK
-        await stopping
-    finally:
-        await channel.close()
+        await stop_ends_the_stream(server, stream)

@@ -9,14 +9,13 @@ import grpc.aio
 import pytest
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
-from devsupport.auth import aio_channel, authenticator_for_tests
-from devsupport.ports import on_any_port
+from devsupport.auth import aio_channel
 from devsupport.status_batches import batch, channel_up, op_up, queue_up
 from runtime.grpc_errors import details_from_rpc_error
-from runtime.grpc_server import GrpcServer
 from services.status.app import create_app
 from services.status.watch import SKIP_AHEAD, WatchHub
 from tests.status.harness import MakeStatus, RunningStatus, settings_for
+from tests.support.stopping_server import served_with_a_long_grace, stop_ends_the_stream
 
 pb = status_pb2
 
@@ -148,19 +147,9 @@ async def test_clear_empties_the_state_and_watchers_see_a_replace_all(status: Ru
 
 
 async def test_a_stopping_server_ends_its_watch_streams_before_it_drains(redis_url: str, sqlite_url: str) -> None:
-    # With a grace far longer than the test's read timeout, a stream that is only cancelled when
-    # the grace runs out would fail the read below; ended at once, it finishes with OK.
     app = await create_app(settings_for(redis_url, sqlite_url))
     await app.start()
-    server = GrpcServer(on_any_port(app.grpc_service()), authenticator=authenticator_for_tests(), grace_seconds=4.5)
-    channel = aio_channel(f"127.0.0.1:{await server.start()}")
-    try:
+    async with served_with_a_long_grace(app.grpc_service()) as (server, channel):
         stream = status_pb2_grpc.StatusServiceStub(channel).WatchSnapshot(pb.WatchSnapshotRequest())
         assert (await next_message(stream)).WhichOneof("event") == "snapshot"
-        stopping = asyncio.ensure_future(server.stop())
-        async with asyncio.timeout(3):
-            assert await stream.read() is grpc.aio.EOF
-        assert await stream.code() == grpc.StatusCode.OK
-        await stopping
-    finally:
-        await channel.close()
+        await stop_ends_the_stream(server, stream)
