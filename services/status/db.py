@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Boolean, Float, Integer, String, delete, func, insert, select, tuple_
+from sqlalchemy import Boolean, Float, Integer, Row, String, delete, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from switchboard.status.v1 import status_pb2
@@ -148,8 +148,10 @@ class StatusDatabase:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 
-    async def load(self) -> StaticConfig:
-        # Core rows, not ORM objects: the fallback read path loads every member each time.
+    async def _rows(self) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
+        """Every queue row by name and every member row by queue and interface, in one connection.
+
+        Core rows, not ORM objects: the fallback read path loads every member each time."""
         queue_table, member_table = QueueRow.__table__, QueueMemberRow.__table__
         async with self.engine.connect() as connection:
             queues = (await connection.execute(select(queue_table).order_by(queue_table.c.name))).all()
@@ -158,18 +160,15 @@ class StatusDatabase:
                     select(member_table).order_by(member_table.c.queue_name, member_table.c.interface)
                 )
             ).all()
+        return queues, members
+
+    async def load(self) -> StaticConfig:
+        queues, members = await self._rows()
         return StaticConfig([queue_message(q) for q in queues], [operator_message(m) for m in members])
 
     async def load_by_source(self) -> dict[str, StaticConfig]:
         """The configuration grouped by the source each row came from ('' = no source recorded)."""
-        queue_table, member_table = QueueRow.__table__, QueueMemberRow.__table__
-        async with self.engine.connect() as connection:
-            queues = (await connection.execute(select(queue_table).order_by(queue_table.c.name))).all()
-            members = (
-                await connection.execute(
-                    select(member_table).order_by(member_table.c.queue_name, member_table.c.interface)
-                )
-            ).all()
+        queues, members = await self._rows()
         grouped: dict[str, StaticConfig] = {}
         for queue in queues:
             grouped.setdefault(queue.source_id, StaticConfig([], [])).queues.append(queue_message(queue))
