@@ -9,9 +9,10 @@ Sampling follows the standard ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_AR
 ``OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01`` records 1 % of
 new traces and follows the caller's decision otherwise. Unsampled calls still get a trace id
 (logs keep ``trace_id``) and still propagate context; they just record and export nothing. It also instruments
-gRPC aio *clients* (every ``grpc.aio.insecure_channel``/``secure_channel`` opened afterwards),
-Redis and httpx. The gRPC *server* side is instrumented by ``runtime.grpc_server`` through
-:func:`server_interceptor`.
+gRPC aio *clients* (every ``grpc.aio.insecure_channel``/``secure_channel`` opened afterwards;
+the channels between Switchboard processes, :func:`runtime.auth.internal_channel`, trace their
+calls with :mod:`runtime.grpc_client_calls` instead), Redis and httpx. The gRPC *server* side
+is instrumented by ``runtime.grpc_server`` through :func:`server_interceptor`.
 
 Context crosses a queue by value: the producer stores :func:`inject_context` in the job, the
 worker wraps the job in ``with use_context(job_carrier): ...`` (or attaches

@@ -4,12 +4,14 @@
 ami_ingest → status, status → ami_ingest): TLS with this process's client certificate when
 ``GRPC_TLS_*`` is set, and the ``authorization: Bearer`` metadata of :func:`internal_token`
 on every call (``AUTH_INTERNAL_TOKEN``, else ``AUTH_BOOTSTRAP_TOKEN``; none under mTLS alone,
-where the certificate is the identity). :func:`bearer_interceptors` adds any token to a
+where the certificate is the identity), added by the interceptor that also traces the call
+(:mod:`runtime.grpc_client_calls`). :func:`bearer_interceptors` adds any token to a
 grpc.aio channel, :func:`bearer_channel` to a blocking one (scripts, benchmarks, tests).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +21,7 @@ import grpc.aio
 from runtime.auth.tls import client_credentials
 from runtime.config import CommonSettings
 from runtime.grpc_client import CHANNEL_OPTIONS, target
+from runtime.grpc_client_calls import client_interceptors
 
 __all__ = ["bearer_channel", "bearer_interceptors", "bearer_metadata", "internal_channel", "internal_token"]
 
@@ -88,14 +91,28 @@ def bearer_interceptors(token: str | None) -> list[grpc.aio.ClientInterceptor]:
 def internal_channel(
     address: str, settings: CommonSettings, *, options: Sequence[tuple[str, Any]] | None = None
 ) -> grpc.aio.Channel:
-    """A grpc.aio channel to another Switchboard service, carrying the internal identity."""
-    interceptors = bearer_interceptors(internal_token(settings))
+    """A grpc.aio channel to another Switchboard service, carrying the internal identity.
+
+    Its calls are traced by :mod:`runtime.grpc_client_calls` (the bearer metadata, the CLIENT
+    span and its ``traceparent`` in one interceptor), so the channel is built with grpc's own
+    constructors: the ones in ``grpc.aio`` may be OpenTelemetry's wrappers, which would add
+    the library's interceptor as well.
+    """
+    token = internal_token(settings)
+    interceptors = client_interceptors(bearer_metadata(token) if token else ())
     credentials = client_credentials(settings)
     # Round robin over every replica the name resolves to (runtime.grpc_client).
     channel_options = [*CHANNEL_OPTIONS, *(options or ())]
     if credentials is None:
-        return grpc.aio.insecure_channel(target(address), options=channel_options, interceptors=interceptors)
-    return grpc.aio.secure_channel(target(address), credentials, options=channel_options, interceptors=interceptors)
+        return _GRPC_CHANNELS.insecure_channel(target(address), options=channel_options, interceptors=interceptors)
+    return _GRPC_CHANNELS.secure_channel(
+        target(address), credentials, options=channel_options, interceptors=interceptors
+    )
+
+
+_GRPC_CHANNELS: Any = importlib.import_module("grpc.aio._channel")
+"""grpc.aio's channel constructors as grpc defines them (``grpc.aio.insecure_channel`` is
+replaced by OpenTelemetry's gRPC instrumentation once a process configures telemetry)."""
 
 
 class _SyncBearer(
