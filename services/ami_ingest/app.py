@@ -106,7 +106,9 @@ class IngestApp:
             tls=self.settings.tls_context(),
             tls_server_name=self.settings.ami_tls_server_name,
         )
-        self.client = AmiClient(config, on_connect=self._on_connect, on_disconnect=self._on_disconnect)
+        self.client = AmiClient(
+            config, on_connect=self._on_connect, on_disconnect=self._on_disconnect, read_gate=self.ingestor.room
+        )
         self.client.start()
         self._pump = asyncio.create_task(self.ingestor.pump(self.client), name="ami-pump")
 

@@ -14,6 +14,10 @@ already contains them (it is taken on the same event-loop step, with no await in
 Until the ingest has a state worth sending (its first resync), ``snapshot()`` returns ``None``
 and nothing is sent, so an ingest restart never blanks the wall screens.
 
+While the ingest is still adding changes (a burst, applied in slices with the event loop's other
+tasks running in between), the sender waits one more loop turn at a time until a turn adds
+nothing or a full batch is pending: a burst leaves in few large batches, not one per slice.
+
 Changes are queued as the ingest's own row changes and encoded only when a batch leaves
 (``encode``), so a row that changed ten times while the stream was busy is encoded and sent
 once.
@@ -88,6 +92,7 @@ class StatusPublisher(Generic[ChangeT]):
         self._max_changes = max_changes
         self._heartbeat_interval = heartbeat_interval
         self._pending: deque[_Pending[ChangeT]] = deque()
+        self._pushes = 0
         self._wakeup = asyncio.Event()
         self._token = 0
         self._token_set = asyncio.Event()
@@ -132,6 +137,7 @@ class StatusPublisher(Generic[ChangeT]):
 
     def _push(self, item: _Pending[ChangeT]) -> None:
         self._pending.append(item)
+        self._pushes += 1
         self._wakeup.set()
 
     # -- the sender ----------------------------------------------------------------------
@@ -213,7 +219,18 @@ class StatusPublisher(Generic[ChangeT]):
                         await self._wakeup.wait()
                 if not self._serves(stream):
                     return
+            await self._while_growing()
+            if not self._serves(stream):
+                return
             yield self._next_batch()
+
+    async def _while_growing(self) -> None:
+        """Return once a loop turn added no changes or a full batch is pending."""
+        while sum(len(item.changes) for item in self._pending) < self._max_changes:
+            pushes = self._pushes
+            await asyncio.sleep(0)
+            if self._pushes == pushes:
+                return
 
     def _serves(self, stream: int) -> bool:
         return not self._stopping and bool(self._token) and stream == self._stream and self._call is not None

@@ -13,7 +13,8 @@ Lifecycle of :class:`AmiClient` (``start()`` / ``async with``):
 
 Every frame the server sends gets a sequence number that never restarts across reconnects.
 The live events of one socket read travel as one list (:meth:`AmiClient.event_batches`): one
-queue hop per read instead of one per event.
+queue hop per read instead of one per event. A ``read_gate`` (the ingest's room in its inbox)
+is awaited before each socket read.
 Live events (:class:`AmiEvent`) carry theirs and the number of the connection they came on;
 :class:`~services.ami_ingest.ami.transport.ActionResult` carries the numbers of a list's
 response, items and completion — so the resync can tell which live events arrived mid-list.
@@ -39,7 +40,7 @@ from runtime.logging import get_logger
 from runtime.retry import RetryPolicy
 from services.ami_ingest.ami.errors import AmiAuthError, AmiConnectionLost, AmiNotConnected, AmiTimeout
 from services.ami_ingest.ami.frame import Frame
-from services.ami_ingest.ami.transport import ActionHeaders, ActionResult, AmiTransport
+from services.ami_ingest.ami.transport import ActionHeaders, ActionResult, AmiTransport, ReadGate
 from services.ami_ingest.ami.wire import FrameParser
 
 log = get_logger(__name__)
@@ -111,8 +112,10 @@ class AmiClient:
         *,
         on_connect: ConnectHook | None = None,
         on_disconnect: ConnectHook | None = None,
+        read_gate: ReadGate | None = None,
     ) -> None:
         self.config = config
+        self._read_gate = read_gate
         self.stats: collections.Counter[str] = collections.Counter()
         self.connection_number = 0
         self.last_error: BaseException | None = None
@@ -267,6 +270,7 @@ class AmiClient:
             on_event=self._deliver,
             on_events=self._deliver_all,
             on_read=self._flush,
+            before_read=self._read_gate,
             next_seq=self._seq.__next__,
             # Headers are split on first use: most live events are only looked at by name.
             parser=FrameParser(lazy_headers=True),

@@ -11,6 +11,10 @@ While no action waits for its answer, a read whose frames are all events is hand
 ``on_events`` (if given) in one call, with their sequence numbers: the same events, in the same
 order, without running Python code per frame.
 
+Before each read the reader awaits ``before_read`` (if given): a consumer that applies events
+more slowly than they arrive can hold the reader back, so a burst waits in the socket (and the
+server's send buffer) rather than in memory.
+
 After the frames of one socket read are sorted, ``on_read`` (if given) is called: a consumer can
 collect live events in ``on_event`` and hand them on as one batch per read. Nothing awaits
 between a list's completion and that call, so an action's answer never completes before the
@@ -28,7 +32,7 @@ import asyncio
 import collections
 import contextlib
 import ssl
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat, starmap
 from operator import attrgetter
@@ -54,6 +58,8 @@ reads send a third as many batches as 64 KiB ones (a quiet feed reads what came,
 _EVENT_NAME = attrgetter("event")
 EventsHandler = Callable[[Sequence[int], Sequence[Frame]], None]
 """Receives live events in bulk: their sequence numbers and frames, in wire order."""
+ReadGate = Callable[[], Awaitable[None]]
+"""Awaited before each socket read; returns when the consumer has room for more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +128,10 @@ class AmiTransport:
         default_timeout: float = 10.0,
         on_read: Callable[[], None] | None = None,
         on_events: EventsHandler | None = None,
+        before_read: ReadGate | None = None,
     ) -> None:
         self._reader = reader
+        self._before_read = before_read
         self._writer = writer
         self._on_event = on_event
         self._on_read = on_read
@@ -154,6 +162,7 @@ class AmiTransport:
         parser: FrameParser | None = None,
         on_read: Callable[[], None] | None = None,
         on_events: EventsHandler | None = None,
+        before_read: ReadGate | None = None,
         tls: ssl.SSLContext | None = None,
         tls_server_name: str | None = None,
     ) -> AmiTransport:
@@ -175,6 +184,7 @@ class AmiTransport:
             default_timeout=default_timeout,
             on_read=on_read,
             on_events=on_events,
+            before_read=before_read,
         )
         try:
             async with asyncio.timeout(connect_timeout):
@@ -254,8 +264,11 @@ class AmiTransport:
         reason = "connection closed by server"
         dispatch = self._dispatch
         on_read = self._on_read
+        before_read = self._before_read
         try:
             while True:
+                if before_read is not None:
+                    await before_read()
                 data = await self._reader.read(READ_CHUNK)
                 if not data:
                     break
