@@ -88,3 +88,25 @@ def test_rows_that_changed_long_ago_are_forgotten() -> None:
         assert orjson.loads(cache.array(_encoded(rows)))[-1]["callsTaken"] == calls
         # Twice the longest reply plus the spare rows, not one entry per change ever seen.
         assert len(cache) <= 2 * len(rows) + 1024
+
+
+def test_a_reply_holding_the_last_replys_rows_converts_none_of_them_again() -> None:
+    converted: list[str] = []
+
+    def counted(op: S.Operator) -> dict[str, Any]:
+        converted.append(op.member_id)
+        return operator_json(op)
+
+    rows = _operators(5)
+    cache = RowJsonCache(S.Operator, counted)
+    for _ in range(3):  # each reply's rows are new bytes objects, equal to the last reply's
+        assert b"".join(cache.chunks(_encoded(rows))) == _converted(rows, operator_json)
+    assert len(converted) == len(rows)
+
+
+def test_a_reply_after_repeated_ones_answers_its_own_rows() -> None:
+    cache = RowJsonCache(S.Operator, operator_json)
+    before = _operators(3)
+    after = [*before[:2], operator("sales", "PJSIP/1002", paused=True)]
+    for rows in (before, before, before, after, [], [], before, after):
+        assert cache.array(_encoded(rows)) == _converted(rows, operator_json)
