@@ -22,12 +22,12 @@ from prometheus_client import Counter
 from switchboard.status.v1 import status_pb2
 
 from gateway.encoded_rows import EncodedRowsStub
-from gateway.status_json import SOURCE_NAMES, at_ms, channel_json, operator_json, queue_json
+from gateway.status_json import SOURCE_NAMES, at_ms, channel_json, duration_ms, operator_json, queue_json
 from gateway.status_mirror import MirrorView, StatusMirror
 from runtime.errors import NotFound
 from runtime.status_model.rules import is_member_row, operator_matches
 
-__all__ = ["STATUS_READS", "RowJsonCache", "StatusReads"]
+__all__ = ["STATUS_READS", "QueueRowJson", "RowJsonCache", "StatusReads"]
 
 STATUS_READS = Counter(
     "switchboard_gateway_status_reads_total", "Status reads by where they were answered from.", ["path"]
@@ -65,9 +65,17 @@ class RowJsonCache(Generic[RowT]):
     the rows' bytes costs a fraction of hashing and looking up each row.
     """
 
-    def __init__(self, row_type: type[RowT], to_json: Callable[[RowT], dict[str, Any]]) -> None:
-        self._parse: Callable[[bytes], RowT] = row_type.FromString
-        self._to_json: Callable[[RowT], dict[str, Any]] = to_json
+    def __init__(
+        self,
+        row_type: type[RowT],
+        to_json: Callable[[RowT], dict[str, Any]],
+        *,
+        convert: Callable[[bytes], bytes] | None = None,
+    ) -> None:
+        """``convert``: a row's JSON from its encoding, when it has a cheaper way than
+        ``orjson.dumps(to_json(row_type.FromString(encoded)))`` to the same bytes."""
+        parse = row_type.FromString
+        self._convert: Callable[[bytes], bytes] = convert or (lambda encoded: orjson.dumps(to_json(parse(encoded))))
         self._json: dict[bytes, bytes] = {}
         self._longest = 0
         self._last_keys: list[bytes] = []
@@ -96,11 +104,11 @@ class RowJsonCache(Generic[RowT]):
         cached = self._json
         found: list[bytes | None] = list(map(cached.get, keys))
         if None in found:
-            parse, to_json = self._parse, self._to_json
+            convert = self._convert
             for index, part in enumerate(found):
                 if part is None:
                     key = keys[index]
-                    found[index] = cached[key] = orjson.dumps(to_json(parse(key)))
+                    found[index] = cached[key] = convert(key)
         parts = cast(list[bytes], found)  # every None was filled in
         self._longest = max(self._longest, len(keys))
         if len(cached) > 2 * self._longest + _SPARE_ROWS:
@@ -110,6 +118,46 @@ class RowJsonCache(Generic[RowT]):
         pieces[0], pieces[-1] = b"[", b"]"
         self._last_keys, self._last_pieces = keys, pieces
         return pieces
+
+
+class QueueRowJson:
+    """A queue row's JSON from its encoding, converted but for its longest wait.
+
+    The status service answers a queue with callers with ``longest_wait`` as of the answer, so
+    that row's bytes differ on every read although nothing else in it changed: by its bytes alone
+    (:class:`RowJsonCache`) it would be converted on every read. Here the row without its two wait
+    fields is the key of its JSON, kept in two halves around the ``longestWaitMs`` value, and each
+    read puts its own wait between them. The same bytes as ``orjson.dumps(queue_json(row))``.
+    """
+
+    def __init__(self) -> None:
+        self._halves: dict[bytes, tuple[bytes, bytes]] = {}
+
+    def __len__(self) -> int:
+        return len(self._halves)
+
+    def __call__(self, encoded: bytes) -> bytes:
+        queue = status_pb2.Queue.FromString(encoded)
+        wait_ms = duration_ms(queue.longest_wait)
+        queue.ClearField("longest_wait")
+        queue.ClearField("longest_wait_ms")
+        key = queue.SerializeToString()
+        halves = self._halves.get(key)
+        if halves is None:
+            if len(self._halves) >= _SPARE_ROWS:  # rows whose callers changed: forget them all
+                self._halves.clear()
+            halves = self._halves[key] = _split_at_wait(queue_json(queue))
+        return b"".join((halves[0], str(wait_ms).encode(), halves[1]))
+
+
+def _split_at_wait(fields: dict[str, Any]) -> tuple[bytes, bytes]:
+    """``fields`` as JSON up to the ``longestWaitMs`` value and after it (both halves hold
+    other members: the name comes before it, ``max`` and ``weight`` after it)."""
+    names = list(fields)
+    at = names.index("longestWaitMs")
+    before = orjson.dumps({name: fields[name] for name in names[:at]})
+    after = orjson.dumps({name: fields[name] for name in names[at + 1 :]})
+    return before[:-1] + b',"longestWaitMs":', b"," + after[1:]
 
 
 def _meta_fields(source: bytes, stale: bool, as_of: float, last_ingest_at: float) -> bytes:
@@ -166,7 +214,7 @@ class StatusReads:
         self._stub = stub
         self.timeout_seconds = timeout_seconds
         self._operators = RowJsonCache(status_pb2.Operator, operator_json)
-        self._queues = RowJsonCache(status_pb2.Queue, queue_json)
+        self._queues = RowJsonCache(status_pb2.Queue, queue_json, convert=QueueRowJson())
         self._channels = RowJsonCache(status_pb2.Channel, channel_json)
 
     def _view(self, *names: str | None) -> MirrorView | None:

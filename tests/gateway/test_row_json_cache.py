@@ -11,7 +11,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from switchboard.status.v1 import status_pb2 as S
 
 from gateway.status_json import channel_json, operator_json, queue_json
-from gateway.status_reads import RowJsonCache
+from gateway.status_reads import QueueRowJson, RowJsonCache
 from tests.gateway.fake_status import operator
 
 
@@ -110,3 +110,50 @@ def test_a_reply_after_repeated_ones_answers_its_own_rows() -> None:
     after = [*before[:2], operator("sales", "PJSIP/1002", paused=True)]
     for rows in (before, before, before, after, [], [], before, after):
         assert cache.array(_encoded(rows)) == _converted(rows, operator_json)
+
+
+def _waiting(name: str, longest_wait: float, callers: int = 2) -> S.Queue:
+    waiting = [
+        S.Caller(channel=f"PJSIP/t-{i}", caller_id_num="5550100", position=i + 1, waiting_since=1_700_000_000 + i)
+        for i in range(callers)
+    ]
+    return S.Queue(
+        name=name, strategy="ringall", waiting=callers, callers=waiting, completed=3, service_level_perf=85.5,
+        longest_wait=longest_wait, longest_wait_ms=round(longest_wait * 1000), max=4, weight=-1,
+    )  # fmt: skip
+
+
+def test_a_queue_row_converted_but_for_its_wait_gives_the_contract_json() -> None:
+    rows = [
+        _waiting("sales", 42.0),
+        _waiting("sales", 42.0004),
+        _waiting("sales", 0.0),
+        _waiting("support", 7.25, callers=0),
+        S.Queue(name="empty"),
+        S.Queue(name="odd", longest_wait=-3.5, longest_wait_ms=9),  # JSON reads the seconds field only
+    ]
+    convert = QueueRowJson()
+    for _ in range(2):
+        for row in rows:
+            assert convert(row.SerializeToString()) == orjson.dumps(queue_json(row))
+    assert RowJsonCache(S.Queue, queue_json, convert=QueueRowJson()).array(_encoded(rows)) == _converted(
+        rows, queue_json
+    )
+
+
+def test_a_queue_row_whose_wait_alone_changes_is_kept_once() -> None:
+    convert = QueueRowJson()
+    for tick in range(50):
+        row = _waiting("sales", 10.0 + tick)
+        assert orjson.loads(convert(row.SerializeToString()))["longestWaitMs"] == 10_000 + 1000 * tick
+    assert len(convert) == 1
+    convert(_waiting("sales", 60.0, callers=3).SerializeToString())  # a caller joined: another row
+    assert len(convert) == 2
+
+
+def test_queue_rows_whose_callers_changed_long_ago_are_forgotten() -> None:
+    convert = QueueRowJson()
+    for caller_count in range(1100):  # a caller more on every read: a new row each time
+        convert(_waiting("sales", 5.0, callers=caller_count % 40).SerializeToString())
+        convert(_waiting(f"q{caller_count}", 5.0, callers=1).SerializeToString())
+        assert len(convert) <= 1024
