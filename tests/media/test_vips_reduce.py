@@ -8,6 +8,7 @@ were before any encoder."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -128,3 +129,48 @@ def test_a_jpeg_decoded_at_half_scale_comes_out_upright_with_its_colours_and_exa
     difference = np.abs(np.asarray(variants["large"], np.int16) - np.asarray(expected, np.int16))
     assert float(difference.mean()) < 4  # upright: turned the wrong way it would be ~40
     assert np.abs(difference.reshape(-1, 3).mean(axis=0)).max() < 4  # no channel shifted
+
+
+@pytest.fixture
+def one_block_images() -> Iterator[None]:
+    """Pillow allocating each image in one block (as the worker process sets it), then as before."""
+    before = Image.core.get_use_block_allocator()
+    Image.core.set_use_block_allocator(1)
+    yield
+    Image.core.set_use_block_allocator(before)
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+def test_the_planes_of_a_one_block_image_are_its_bands_read_in_place(one_block_images: None, mode: str) -> None:
+    image = source("RGBA").convert(mode)
+    planes = vips_reduce.image_planes(image)
+    pixels = np.asarray(image)
+    expected = [pixels] if pixels.ndim == 2 else [pixels[:, :, band] for band in range(pixels.shape[2])]
+    assert len(planes) == len(expected)
+    assert all((plane == band).all() for plane, band in zip(planes, expected, strict=True))
+    assert np.shares_memory(planes[0], vips_reduce.image_planes(image)[0])  # both read the image itself
+
+
+@pytest.fixture
+def images_in_small_blocks() -> Iterator[None]:
+    """Pillow's default allocator (a chain of blocks) with 64 KB blocks, so a small image spans several."""
+    before = Image.core.get_use_block_allocator(), Image.core.get_block_size()
+    Image.core.set_use_block_allocator(0)
+    Image.core.set_block_size(64 * 1024)
+    yield
+    Image.core.set_use_block_allocator(before[0])
+    Image.core.set_block_size(before[1])
+
+
+def test_the_planes_of_an_image_in_several_blocks_are_copies_of_its_bands(images_in_small_blocks: None) -> None:
+    image = source("RGB")
+    planes = vips_reduce.image_planes(image)
+    assert all((plane == np.asarray(image)[:, :, band]).all() for band, plane in enumerate(planes))
+    assert not np.shares_memory(planes[0], vips_reduce.image_planes(image)[0])
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_a_one_block_image_is_reduced_to_sharps_pixels_too(one_block_images: None, mode: str) -> None:
+    reduced = vips_reduce.reduce(source(mode), (250, 167), SHRINK)
+    assert reduced is not None
+    assert (np.asarray(reduced) == golden(mode)).all()
