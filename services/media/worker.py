@@ -19,7 +19,7 @@ from runtime.config import load_settings
 from runtime.process import run_process
 from runtime.queue.runner import serve
 from services.media.app import close_worker_context, open_parts, worker_context
-from services.media.memory import share_one_malloc_arena
+from services.media.memory import tune_media_process
 from services.media.queues import PROCESSING_QUEUE, SPECS, SYNC_QUEUE, WATERMARK_QUEUE
 from services.media.settings import MediaSettings
 
@@ -44,7 +44,7 @@ def main(argv: list[str]) -> None:
     if which not in QUEUES:
         print(f"usage: python -m services.media.worker [{'|'.join(QUEUES)}]", file=sys.stderr)
         raise SystemExit(2)
-    share_one_malloc_arena()  # before any thread allocates: see services.media.memory
+    tune_media_process()  # before any thread allocates: see services.media.memory
     settings = load_settings(MediaSettings)
     run_process(f"media_worker_{which}", settings, lambda: run(settings, QUEUES[which]))
 

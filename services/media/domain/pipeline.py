@@ -24,6 +24,11 @@ One call, :func:`process_image`, does every step on one decode:
    comments or ICC (the pixels are sRGB) — unless the upload asked to keep EXIF and XMP, whose
    orientation tag is then reset (the pixels are already upright).
 
+Jobs on several threads (a worker runs five) share one memory budget (:mod:`.budget`): a job takes
+its decoded source's bytes, estimated from the header, and its render's before it decodes, gives
+the source's back once the source is reduced to the first variant and freed (step 4), and the rest
+when its variants are encoded. Two big sources never decode at once; small ones overlap.
+
 An animated GIF or WebP yields its first frame. Transparency is kept.
 Errors: ``UnsupportedMediaType`` (HTTP 415), ``PayloadTooLarge`` (413, too many pixels),
 :class:`CorruptImage` (a permanent failure: retrying cannot fix the file).
@@ -47,6 +52,7 @@ from PIL import Image, ImageCms
 
 from runtime.errors import PayloadTooLarge, PermanentError
 from services.media.domain import vips_reduce
+from services.media.domain.budget import SOURCE_BUDGET, MemoryBudget, decode_bytes, render_bytes
 from services.media.domain.sniff import ImageKind, sniff
 from services.media.domain.variants import Fit, OutputFormat, VariantGeometry, VariantSpec, plan_variants
 
@@ -127,9 +133,11 @@ def process_image(
     max_pixels: int,
     keep_metadata: bool = False,
     decoder: Decoder = open_original,
+    budget: MemoryBudget = SOURCE_BUDGET,
 ) -> ProcessedImage:
     """Decode ``data`` once (one ``decoder`` call) and render every variant of ``specs`` (see the
-    module docstring)."""
+    module docstring), within ``budget`` (:mod:`.budget`): the source's share from just before its
+    pixels are decoded until it is reduced to the first variant and freed, the render's to the end."""
     sniffed = sniff(data)
     if sniffed.width is not None and sniffed.height is not None:
         check_pixels(sniffed.width, sniffed.height, max_pixels)
@@ -141,10 +149,12 @@ def process_image(
         raise CorruptImage(f"cannot read the {sniffed.kind.name} header: {exc}") from None
     with image:
         check_pixels(image.width, image.height, max_pixels)
-        return _render(image, sniffed.kind, specs, keep_metadata)
+        return _render(image, sniffed.kind, specs, keep_metadata, budget)
 
 
-def _render(image: Image.Image, kind: ImageKind, specs: Sequence[VariantSpec], keep_metadata: bool) -> ProcessedImage:
+def _render(
+    image: Image.Image, kind: ImageKind, specs: Sequence[VariantSpec], keep_metadata: bool, budget: MemoryBudget
+) -> ProcessedImage:
     try:
         exif = image.getexif()
         orientation = int(exif.get(EXIF_ORIENTATION, 1) or 1)
@@ -165,12 +175,29 @@ def _render(image: Image.Image, kind: ImageKind, specs: Sequence[VariantSpec], k
             image.draft(mode, (image.width // factor, image.height // factor))
             scaled = (-(-full[0] // factor), -(-full[1] // factor))  # libjpeg rounds up
             dct = factor if image.size == scaled else 1
-    try:
-        image.load()
-    except _DECODE_ERRORS as exc:
-        raise CorruptImage(f"cannot decode the {kind.name} image: {exc}") from None
-    base, icc = _normalise_mode(_drop_partial_blocks(image, full, dct), icc)
+    decoding = decode_bytes(image, full)
+    rendering = render_bytes(*plans[0].resized, alpha=image.has_transparency_data)
+    with budget.held(decoding + rendering) as holding:  # both at once: two waits could deadlock
+        try:
+            image.load()
+        except _DECODE_ERRORS as exc:
+            raise CorruptImage(f"cannot decode the {kind.name} image: {exc}") from None
+        first = _first_variant(_drop_partial_blocks(image, full, dct), icc, plans[0], swaps, orientation)
+        if first is not image:
+            image.close()  # the source's pixels are needed no more: free them before the encodes
+        holding.give_back(decoding)
+        return _encode_all(first, plans, upright, kind, specs, kept_exif, xmp)
 
+
+def _encode_all(
+    first: Image.Image,
+    plans: Sequence[VariantGeometry],
+    upright: tuple[int, int],
+    kind: ImageKind,
+    specs: Sequence[VariantSpec],
+    kept_exif: bytes | None,
+    xmp: bytes | str | None,
+) -> ProcessedImage:
     # Each variant is encoded on the encoder threads as soon as its pixels exist, while this
     # thread resizes the next one from it (the encoders only read it). A small source gives
     # several variants the same pixels: those are encoded once.
@@ -179,18 +206,7 @@ def _render(image: Image.Image, kind: ImageKind, specs: Sequence[VariantSpec], k
     previous: Image.Image | None = None
     try:
         for plan in plans:
-            if previous is None:
-                stored_size = plan.resized[::-1] if swaps else plan.resized
-                shrink = _uniform_shrink(base.size, plan, swaps)
-                working = _reduce_like_sharp(base, stored_size, shrink) or _resize(
-                    base, stored_size, stripes=_stripes(base), shrink=shrink
-                )
-                if orientation in _TRANSPOSE:
-                    working = working.transpose(_TRANSPOSE[orientation])
-                if icc is not None:
-                    working = _to_srgb(working, icc)
-            else:
-                working = _resize(previous, plan.resized)
+            working = first if previous is None else _resize(previous, plan.resized)
             working.info = {}  # metadata was read above; nothing of it may reach an output
             previous = working
             key = (id(working), plan.crop, plan.spec.format, plan.spec.quality)
@@ -202,6 +218,24 @@ def _render(image: Image.Image, kind: ImageKind, specs: Sequence[VariantSpec], k
     finally:
         futures.wait(encoding.values())  # never leave an encoder working after an error
     return ProcessedImage(kind, upright[0], upright[1], tuple(rendered[s.name] for s in specs))
+
+
+def _first_variant(
+    decoded: Image.Image, icc: bytes | None, plan: VariantGeometry, swaps: bool, orientation: int
+) -> Image.Image:
+    """The largest variant's pixels from the decoded source: mode normalised, resized (sides in
+    stored order), turned upright, in sRGB."""
+    base, icc = _normalise_mode(decoded, icc)
+    stored_size = plan.resized[::-1] if swaps else plan.resized
+    shrink = _uniform_shrink(base.size, plan, swaps)
+    working = _reduce_like_sharp(base, stored_size, shrink) or _resize(
+        base, stored_size, stripes=_stripes(base), shrink=shrink
+    )
+    if orientation in _TRANSPOSE:
+        working = working.transpose(_TRANSPOSE[orientation])
+    if icc is not None:
+        working = _to_srgb(working, icc)
+    return working
 
 
 def _drop_partial_blocks(image: Image.Image, full: tuple[int, int], factor: int) -> Image.Image:
