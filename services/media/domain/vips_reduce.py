@@ -124,10 +124,11 @@ def _shared_pixels(image: Image.Image) -> np.ndarray | None:
     """``image``'s storage as a (rows, columns, bytes a pixel) array over the same memory, through
     Pillow's Arrow export (zero-copy); ``None`` where the rows are not one block. The array keeps
     the image and the export alive as long as it lives."""
-    if image.mode not in _STORED_BANDS:
+    export = getattr(image, "__arrow_c_array__", None)  # Pillow 11.2 and later
+    if export is None or image.mode not in _STORED_BANDS:
         return None
     try:
-        schema, exported = image.__arrow_c_array__()
+        schema, exported = export()
     except ValueError:  # "Image rows are not contiguous in memory": allocated in 16 MB blocks
         return None
     array = _ArrowArray.from_address(_capsule_pointer(exported, b"arrow_array"))
