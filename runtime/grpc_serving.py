@@ -135,6 +135,7 @@ class GrpcServer:
         log.info(
             "server started",
             address=self.service.listen_address,
+            port=self.port,
             services=list(self.service.service_names),
             serving=self.health.serving,
         )

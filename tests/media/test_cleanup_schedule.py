@@ -26,18 +26,11 @@ from services.media.settings import MediaSettings
 from services.media.store import LocalStore
 from tests.media.images import shared
 from tests.media.support import MediaClient, S3Server, with_s3
+from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.timeout(120)
 START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC).timestamp()
 NEXT_TICK = datetime(2030, 1, 2, 3, 0, tzinfo=UTC)  # the default MEDIA_CLEANUP_CRON: 0 3 * * *
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -49,7 +42,7 @@ def media_settings(media_settings: MediaSettings, s3_server: S3Server) -> MediaS
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture

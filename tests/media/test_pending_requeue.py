@@ -29,19 +29,12 @@ from services.media.requeue import PendingRequeue
 from services.media.settings import MediaSettings
 from tests.media.images import shared
 from tests.media.support import MediaClient, running_worker
+from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.timeout(120)
 PHOTO = shared("sk_rocket.jpg")
 START = datetime(2030, 1, 1, 12, 1, tzinfo=UTC).timestamp()
 NEXT_TICK = datetime(2030, 1, 1, 12, 5, tzinfo=UTC)  # the default MEDIA_PENDING_SWEEP_CRON: */5 * * * *
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -110,7 +103,7 @@ async def test_the_scheduled_sweep_gives_a_lost_job_back_and_its_media_becomes_r
         await lose_job(admin, media_id)
     await date_back(parts, old)
 
-    clock = FakeClock()
+    clock = FakeClock(START)
     redis = Redis.from_url(media_settings.redis_url)
     context = await worker_context(parts, PROCESSING_QUEUE)
     worker = Worker(processing_queue(media_settings), redis, shared=context, clock=clock, schedule_poll_s=0.02)

@@ -20,20 +20,13 @@ from devsupport.waiting import wait_until
 from runtime.queue import JobContext, QueueAdmin, QueueSpec, Retention, Schedule, Worker
 from runtime.queue.schedule import from_epoch, tick_ms
 from tests.queue.harness import settled
+from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.timeout(60)
 
 MINUTE = 60.0
 START = 1_800_000_000.0 + 1
 """One second past a minute boundary (1.8e9 is one): the first tick is 59 s ahead."""
-
-
-class FakeClock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def record_run(ctx: JobContext, label: str = "") -> None:
@@ -126,7 +119,7 @@ def test_a_bad_schedule_is_refused_naming_the_problem(name: str, cron: str, prob
 async def test_each_tick_runs_exactly_once_however_many_workers_run(redis: Redis, redis_url: str) -> None:
     spec = every_minute("sched_replicas")
     admin = QueueAdmin(spec, redis)
-    clocks = [FakeClock(), FakeClock(), FakeClock()]
+    clocks = [FakeClock(START), FakeClock(START), FakeClock(START)]
     async with workers(spec, redis_url, clocks) as started:
         for minute in range(1, 6):
             for clock in clocks:
@@ -141,7 +134,7 @@ async def test_each_tick_runs_exactly_once_however_many_workers_run(redis: Redis
 async def test_ticks_missed_together_run_once_as_the_latest(redis: Redis, redis_url: str) -> None:
     spec = every_minute("sched_jump")
     admin = QueueAdmin(spec, redis)
-    clock = FakeClock()
+    clock = FakeClock(START)
     async with workers(spec, redis_url, [clock, clock]) as started:
         clock.now = START + 10 * MINUTE
         await wait_until(lambda: all_checked(started, clock.now, admin), within=20, what="every check")
@@ -151,7 +144,7 @@ async def test_ticks_missed_together_run_once_as_the_latest(redis: Redis, redis_
 async def test_a_worker_whose_clock_lags_finds_the_tick_taken(redis: Redis, redis_url: str) -> None:
     spec = every_minute("sched_skew")
     admin = QueueAdmin(spec, redis)
-    ahead, behind = FakeClock(), FakeClock(START - 20)
+    ahead, behind = FakeClock(START), FakeClock(START - 20)
     async with workers(spec, redis_url, [ahead, behind]) as (first, second):
         ahead.now = START + MINUTE
         await wait_until(lambda: _has(redis, spec.name, job_id(1)), within=20, what="the first tick's job")

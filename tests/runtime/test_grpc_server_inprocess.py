@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -34,6 +33,11 @@ def register(server: grpc.aio.Server) -> None:
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
 
 
+# A grace far longer than the tests' own timeout: a stop that waited it out instead of ending the
+# streams would fail the test by its timeout, with no wall-clock assertion to flake under load.
+LONG_GRACE_S = 600.0
+
+
 async def test_drain_ends_long_streams_instead_of_waiting_out_the_grace() -> None:
     hooks: list[str] = []
 
@@ -50,7 +54,7 @@ async def test_drain_ends_long_streams_instead_of_waiting_out_the_grace() -> Non
             shutdown_hooks=[hook],
         ),
         authenticator=authenticator_for_tests(),
-        grace_seconds=4.0,
+        grace_seconds=LONG_GRACE_S,
     )
     address = f"127.0.0.1:{await server.start()}"
     async with aio_channel(address) as channel:
@@ -61,12 +65,10 @@ async def test_drain_ends_long_streams_instead_of_waiting_out_the_grace() -> Non
         follow: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(f"/{SERVICE}/Follow")
         stream = follow(b"", timeout=10)
         assert await stream.read() == b"first"
-        started = time.monotonic()
         stopping = asyncio.create_task(server.stop())
         assert await stream.read() == b"bye"
         assert await stream.code() is grpc.StatusCode.OK
         await stopping
-        assert time.monotonic() - started < 2.0
     assert hooks == ["closed"]
     assert server.health.serving is True  # the checks passed; the drain alone turned it off
     reply_after = await server.health.servicer.Check(health_pb2.HealthCheckRequest(service=SERVICE), None)
@@ -77,18 +79,16 @@ async def test_drain_ends_health_watch_streams_after_sending_not_serving() -> No
     server = GrpcServer(
         GrpcService(name="feed", address=ANY_LOOPBACK_PORT, register=register, service_names=[SERVICE], scopes=SCOPES),
         authenticator=authenticator_for_tests(),
-        grace_seconds=4.0,
+        grace_seconds=LONG_GRACE_S,
     )
     address = f"127.0.0.1:{await server.start()}"
     async with aio_channel(address) as channel:
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=10)
         assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
-        started = time.monotonic()
         stopping = asyncio.create_task(server.stop())
         assert (await watch.read()).status == health_pb2.HealthCheckResponse.NOT_SERVING
         assert await watch.read() is grpc.aio.EOF
         await stopping
-        assert time.monotonic() - started < 2.0
 
 
 async def test_calls_past_the_concurrency_cap_are_refused_with_resource_exhausted() -> None:
