@@ -46,10 +46,10 @@ def unfinished(
 
 def missing_from_the_bucket(gateway: str, s3_url: str, media_ids: list[str]) -> list[str]:
     """The media whose original or any variant is not in the bucket."""
-    client = s3_client(s3_url, S3_KEY, S3_KEY, "us-east-1")
     keys: set[str] = set()
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-        keys.update(item["Key"] for item in page.get("Contents", []))
+    with contextlib.closing(s3_client(s3_url, S3_KEY, S3_KEY, "us-east-1")) as client:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+            keys.update(item["Key"] for item in page.get("Contents", []))
     missing = []
     for media_id in media_ids:
         media = read(gateway, f"/api/admin/media/{media_id}") or {}

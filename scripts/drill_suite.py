@@ -170,7 +170,8 @@ def dependencies(workdir: Path) -> Iterator[tuple[str, str]]:
     try:
         s3.start()
         try:
-            s3_client(s3.url, S3_KEY, S3_KEY, "us-east-1").create_bucket(Bucket=BUCKET)
+            with contextlib.closing(s3_client(s3.url, S3_KEY, S3_KEY, "us-east-1")) as client:
+                client.create_bucket(Bucket=BUCKET)
             yield redis_server.url, s3.url
         finally:
             s3.close()

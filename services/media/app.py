@@ -49,7 +49,7 @@ from services.media.watermarking import MediaWatermarker
 
 @dataclass
 class MediaParts:
-    """What both processes share: connections, the database, the store, the event publisher."""
+    """What both processes share: connections, the database, the local and S3 stores, the event publisher."""
 
     settings: MediaSettings
     redis: Redis
@@ -57,10 +57,13 @@ class MediaParts:
     database: MediaDatabase
     store: LocalStore
     events: EventPublisher
+    remote: S3Store | None  # with S3_BUCKET set: one client for the whole process
 
     async def close(self) -> None:
         await self.redis.aclose()
         await self.engine.dispose()
+        if self.remote is not None:
+            self.remote.close()
 
 
 async def prepare_database(settings: MediaSettings) -> None:
@@ -73,7 +76,13 @@ def open_parts(settings: MediaSettings, *, client_name: str) -> MediaParts:
     redis = create_redis(settings.redis_url, connect_timeout=0.5, socket_timeout=5.0, client_name=client_name)
     engine = create_engine(settings.async_database_url)
     return MediaParts(
-        settings, redis, engine, MediaDatabase(engine), LocalStore(settings.data_dir / "media"), EventPublisher(redis)
+        settings,
+        redis,
+        engine,
+        MediaDatabase(engine),
+        LocalStore(settings.data_dir / "media"),
+        EventPublisher(redis),
+        s3_store(settings),
     )
 
 
@@ -116,7 +125,7 @@ async def create_app(settings: MediaSettings) -> MediaApp:
     watermarking = QueueClient(watermark_queue(settings), parts.redis, spool=spool)
     await processing.start()
     await watermarking.start()
-    remote = s3_store(settings)
+    remote = parts.remote
     # media-sync also takes the large cleanups asked for by hand, S3 or not.
     sync = QueueClient(sync_queue(settings), parts.redis, spool=spool)
     await sync.start()
@@ -183,13 +192,13 @@ async def worker_context(parts: MediaParts, queue: str = PROCESSING_QUEUE) -> di
     """What the job functions of ``queue`` find in ``ctx``; close it with :func:`close_worker_context`."""
     settings = parts.settings
     if queue == SYNC_QUEUE:
-        remote = s3_store(settings)
+        remote = parts.remote
         context: dict[str, object] = {CLEANER: media_cleanup(parts, remote)}
         if remote is not None:  # without S3 its sync jobs fail at once (PermanentError naming S3_BUCKET)
             context[SYNCER] = MediaSync(parts.database, parts.store, remote, parts.events)
         return context
     sync = None
-    remote = s3_store(settings)
+    remote = parts.remote
     if remote is not None:
         sync = QueueClient(sync_queue(settings), parts.redis)
         await sync.start()

@@ -180,6 +180,10 @@ class S3Store:
     def _key(self, key: str) -> str:
         return self.prefix + _check_key(key)
 
+    def close(self) -> None:
+        """Close the client's pooled HTTP connections (left open, they outlive the process's use of them)."""
+        self.client.close()
+
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
         await self._call(

@@ -23,14 +23,25 @@ from services.media.app import (
     MediaApp,
     create_app,
     prepare_database,
+    s3_store,
 )
 from services.media.queues import processing_queue, sync_queue, watermark_queue
 from services.media.settings import MediaSettings
+from services.media.store import S3Store
 from services.queue_admin.app import QueueAdminApp
 from services.queue_admin.settings import QueueAdminSettings
 from tests.media.support import MediaClient, S3Server, running_worker
 
 YEARLY = "0 0 1 1 *"
+
+
+@pytest.fixture
+def s3_bucket(media_settings: MediaSettings) -> Iterator[S3Store]:
+    """The S3 store these media settings sync to (its connections closed after the test)."""
+    bucket = s3_store(media_settings)
+    assert bucket is not None, "these media settings name no S3 bucket"
+    yield bucket
+    bucket.close()
 
 
 @pytest.fixture

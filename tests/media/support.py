@@ -32,7 +32,8 @@ def with_s3(settings: MediaSettings, server: S3Server) -> MediaSettings:
     """``settings`` syncing to a fresh, empty bucket on ``server``."""
 
     server.reset()
-    s3_client(server.url, "testing", "testing", "us-east-1").create_bucket(Bucket=BUCKET)
+    with contextlib.closing(s3_client(server.url, "testing", "testing", "us-east-1")) as client:
+        client.create_bucket(Bucket=BUCKET)
     return settings.model_copy(
         update={
             "s3_bucket": BUCKET,

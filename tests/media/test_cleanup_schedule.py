@@ -20,10 +20,10 @@ from switchboard.media.v1 import media_pb2
 from devsupport.waiting import wait_until
 from runtime.errors import NotFound
 from runtime.queue import JobInfo, QueueAdmin, Worker
-from services.media.app import close_worker_context, open_parts, s3_store, worker_context
+from services.media.app import close_worker_context, open_parts, worker_context
 from services.media.queues import CLEANUP_SCHEDULE, SYNC_QUEUE, sync_queue
 from services.media.settings import MediaSettings
-from services.media.store import LocalStore
+from services.media.store import LocalStore, S3Store
 from tests.media.images import shared
 from tests.media.support import MediaClient, S3Server, with_s3
 from tests.support.clock import FakeClock
@@ -78,6 +78,7 @@ async def test_the_daily_cleanup_purges_deleted_media_everywhere_and_stale_temp_
     scheduled_sync_worker: Worker,
     media_settings: MediaSettings,
     clock: FakeClock,
+    s3_bucket: S3Store,
 ) -> None:
     photo = shared("sk_rocket.jpg")
     gone = await synced(media, (await media.upload(photo, owner_id="a")).media.media_id)
@@ -110,12 +111,10 @@ async def test_the_daily_cleanup_purges_deleted_media_everywhere_and_stale_temp_
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await media.get(gone.media_id)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
-    bucket = s3_store(media_settings)
-    assert bucket is not None
     for key in objects:
         assert await local.stat(key) is None
-        assert await bucket.stat(key) is None
-    assert await bucket.stat(f"originals/{kept.media_id}") is not None
+        assert await s3_bucket.stat(key) is None
+    assert await s3_bucket.stat(f"originals/{kept.media_id}") is not None
     assert await local.stat(f"originals/{kept.media_id}") is not None
     assert (await media.get(kept.media_id)).state == media_pb2.MEDIA_STATE_READY
     assert not stale.exists()

@@ -19,7 +19,6 @@ from switchboard.media.v1 import media_pb2
 
 from devsupport.waiting import wait_until
 from runtime.queue import JobInfo, QueueAdmin, Worker
-from services.media.app import s3_store
 from services.media.queues import processing_queue, sync_queue
 from services.media.settings import MediaSettings
 from services.media.store import LocalStore, S3Store
@@ -91,10 +90,10 @@ async def rig(
     sync_worker: Worker,
     gateway: httpx.AsyncClient,
     media_settings: MediaSettings,
+    s3_bucket: S3Store,
 ) -> SyncRig:
-    bucket = s3_store(media_settings)
-    assert bucket is not None
-    return SyncRig(media, gateway, media_settings, sync_worker, bucket, LocalStore(media_settings.data_dir / "media"))
+    local = LocalStore(media_settings.data_dir / "media")
+    return SyncRig(media, gateway, media_settings, sync_worker, s3_bucket, local)
 
 
 async def test_an_upload_copies_a_ready_media_to_s3_and_marks_it_synced(rig: SyncRig) -> None:
@@ -274,12 +273,11 @@ async def test_removing_a_watermark_removes_its_outputs_from_s3_too(rig: SyncRig
 
 
 async def test_an_original_found_only_in_s3_is_processed_from_there(
-    media: MediaClient, media_settings: MediaSettings
+    media: MediaClient, media_settings: MediaSettings, s3_bucket: S3Store
 ) -> None:
     pending = (await media.upload(shared("sk_rocket.jpg"), owner_id="moved")).media  # no worker yet
     key = f"originals/{pending.media_id}"
-    bucket, local = s3_store(media_settings), LocalStore(media_settings.data_dir / "media")
-    assert bucket is not None
+    bucket, local = s3_bucket, LocalStore(media_settings.data_dir / "media")
     await bucket.put_bytes(key, await local.get_bytes(key), pending.content_type)
     assert await local.delete(key)
 

@@ -55,8 +55,9 @@ def bucket(s3_server: S3Server) -> Iterator[S3Store]:
     s3_server.reset()
     client = s3_client(s3_server.url, "testing", "testing", "us-east-1")
     client.create_bucket(Bucket="media-test")
-    yield S3Store(client, "media-test", prefix="sb/")
-    client.close()
+    store = S3Store(client, "media-test", prefix="sb/")
+    yield store
+    store.close()
 
 
 async def test_s3_store_round_trip_over_http(bucket: S3Store) -> None:

@@ -9,7 +9,6 @@ from switchboard.media.v1 import media_pb2
 
 from devsupport.waiting import wait_until
 from runtime.queue import QueueAdmin, QueueClient, Worker
-from services.media.app import s3_store
 from services.media.queues import SYNC_JOB, sync_queue
 from services.media.settings import MediaSettings
 from services.media.store import S3Store
@@ -23,7 +22,7 @@ def media_settings(media_settings: MediaSettings, s3_server: S3Server) -> MediaS
 
 
 async def test_a_ready_media_is_synced_to_s3_with_identical_bytes(
-    media: MediaClient, media_worker: Worker, sync_worker: Worker, media_settings: MediaSettings
+    media: MediaClient, media_worker: Worker, sync_worker: Worker, media_settings: MediaSettings, s3_bucket: S3Store
 ) -> None:
     photo = shared("sk_rocket.jpg")
     media_id = (await media.upload(photo, owner_id="s3")).media.media_id
@@ -34,11 +33,9 @@ async def test_a_ready_media_is_synced_to_s3_with_identical_bytes(
         return current if current.synced_to_s3 else None
 
     await wait_until(synced, within=45, what=f"media {media_id} synced to S3")
-    bucket = s3_store(media_settings)
-    assert isinstance(bucket, S3Store)
-    assert await bucket.get_bytes(f"originals/{media_id}") == photo
+    assert await s3_bucket.get_bytes(f"originals/{media_id}") == photo
     for variant in ready.variants:
-        info = await bucket.stat(variant.storage_key)
+        info = await s3_bucket.stat(variant.storage_key)
         assert info is not None
         assert info.size == variant.size_bytes
 
@@ -53,4 +50,4 @@ async def test_a_ready_media_is_synced_to_s3_with_identical_bytes(
 
     outcome = await wait_until(result, within=30, what="the second sync finished")
     assert outcome == {"mediaId": media_id, "operation": "upload", "copied": 0, "unchanged": 4, "sourceDeleted": 0}
-    assert hashlib.sha256(await bucket.get_bytes(f"originals/{media_id}")).hexdigest() == ready.sha256
+    assert hashlib.sha256(await s3_bucket.get_bytes(f"originals/{media_id}")).hexdigest() == ready.sha256
