@@ -121,5 +121,7 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium for one test. Ask for it last, after the servers its pages talk to, so
+    that it closes first (tests/test_layout.py checks this)."""
     async with headless_chromium() as launched:
         yield launched

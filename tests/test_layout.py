@@ -36,3 +36,19 @@ def test_no_test_imports_a_conftest() -> None:
         for path in (REPO_ROOT / "tests").rglob("*.py")
     }
     assert {path: mods for path, mods in offenders.items() if mods} == {}
+
+
+def test_a_browser_test_asks_for_the_browser_after_every_server() -> None:
+    """pytest tears fixtures down in the reverse of the order a test lists them: with the browser
+    last, its pages close before the servers they poll stop. A request accepted as a server's
+    event loop ends is never handed to a transport, and its socket is left open."""
+    offenders = [
+        f"{path.relative_to(REPO_ROOT)}::{node.name}"
+        for path in (REPO_ROOT / "tests").rglob("test_*.py")
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.name.startswith("test_")
+        and "browser" in (names := [arg.arg for arg in node.args.args])
+        and names[-1] != "browser"
+    ]
+    assert offenders == []

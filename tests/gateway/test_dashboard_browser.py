@@ -64,7 +64,7 @@ async def _open(browser: Browser, url: str, width: int, height: int) -> tuple[Pa
 
 @pytest.mark.timeout(90)
 async def test_dashboard_renders_the_snapshot_and_follows_changes_live(
-    browser: Browser, live_gateway: LiveGateway, fake_status: FakeStatusService
+    live_gateway: LiveGateway, fake_status: FakeStatusService, browser: Browser
 ) -> None:
     busier_center(fake_status)
     page, api_requests = await _open(browser, f"{live_gateway.url}/dashboard", 1366, 900)
@@ -117,7 +117,7 @@ async def test_dashboard_renders_the_snapshot_and_follows_changes_live(
 
 
 async def test_dashboard_limited_to_queues(
-    browser: Browser, live_gateway: LiveGateway, fake_status: FakeStatusService
+    live_gateway: LiveGateway, fake_status: FakeStatusService, browser: Browser
 ) -> None:
     page, api_requests = await _open(browser, f"{live_gateway.url}/dashboard?queue=support", 1024, 700)
     await expect(page.locator('article.queue[data-queue="support"]')).to_have_count(1)

@@ -28,7 +28,7 @@ async def live_page(browser: Browser, gateway: str) -> Page:
 
 @pytest.mark.timeout(90)
 async def test_upload_goes_live_to_ready_and_delete_marks_it(
-    browser: Browser, live_media_gateway: str, media_worker: Worker, tmp_path: Path
+    live_media_gateway: str, media_worker: Worker, tmp_path: Path, browser: Browser
 ) -> None:
     photo = tmp_path / "rocket.jpg"
     photo.write_bytes(shared("sk_rocket.jpg"))
@@ -50,7 +50,7 @@ async def test_upload_goes_live_to_ready_and_delete_marks_it(
 
 @pytest.mark.timeout(120)
 async def test_a_ready_media_is_watermarked_from_its_card_and_a_refusal_is_shown(
-    browser: Browser, live_media_gateway: str, media_worker: Worker, watermark_worker: Worker, tmp_path: Path
+    live_media_gateway: str, media_worker: Worker, watermark_worker: Worker, tmp_path: Path, browser: Browser
 ) -> None:
     photo = tmp_path / "rocket.jpg"
     photo.write_bytes(shared("sk_rocket.jpg"))
@@ -70,7 +70,7 @@ async def test_a_ready_media_is_watermarked_from_its_card_and_a_refusal_is_shown
 
 @pytest.mark.timeout(60)
 async def test_a_file_that_is_no_image_shows_the_refusal(
-    browser: Browser, live_media_gateway: str, tmp_path: Path
+    live_media_gateway: str, tmp_path: Path, browser: Browser
 ) -> None:
     fake = tmp_path / "notes.png"
     fake.write_bytes(b"<html>not an image</html>")
@@ -82,7 +82,7 @@ async def test_a_file_that_is_no_image_shows_the_refusal(
 
 @pytest.mark.timeout(90)
 async def test_a_file_dropped_on_the_upload_zone_is_uploaded_and_goes_ready(
-    browser: Browser, live_media_gateway: str, media_worker: Worker
+    live_media_gateway: str, media_worker: Worker, browser: Browser
 ) -> None:
     page = await live_page(browser, live_media_gateway)
     await page.locator("#owner").fill("dropped")
@@ -108,7 +108,7 @@ async def test_a_file_dropped_on_the_upload_zone_is_uploaded_and_goes_ready(
 
 @pytest.mark.timeout(90)
 async def test_keep_metadata_ticked_keeps_the_exif_and_unticked_strips_it(
-    browser: Browser, live_media_gateway: str, media_worker: Worker, tmp_path: Path
+    live_media_gateway: str, media_worker: Worker, tmp_path: Path, browser: Browser
 ) -> None:
     exif = Image.Exif()
     exif[0x010F] = "ACME Cameras"  # Make

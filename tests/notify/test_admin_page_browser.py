@@ -54,7 +54,7 @@ SENDS = [
 
 @pytest.mark.timeout(150)
 async def test_an_operator_sends_a_test_message_on_each_channel_and_sees_it_delivered_and_received(
-    browser: Browser, gateway: LiveGateway
+    gateway: LiveGateway, browser: Browser
 ) -> None:
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     await log_in(page, f"{gateway.url}/admin/notifications")
@@ -82,7 +82,7 @@ async def test_an_operator_sends_a_test_message_on_each_channel_and_sees_it_deli
 
 
 @pytest.mark.timeout(90)
-async def test_a_bad_recipient_is_refused_on_the_page_naming_the_field(browser: Browser, gateway: LiveGateway) -> None:
+async def test_a_bad_recipient_is_refused_on_the_page_naming_the_field(gateway: LiveGateway, browser: Browser) -> None:
     page = await browser.new_page()
     await log_in(page, f"{gateway.url}/admin/notifications")
     await page.select_option("select[name=channel]", "sms")
@@ -109,7 +109,7 @@ PushManager.prototype.subscribe = async function (options) {
 
 @pytest.mark.timeout(120)
 async def test_a_browser_subscribes_on_the_page_and_its_service_worker_shows_the_push(
-    browser: Browser, gateway: LiveGateway, providers: Providers
+    gateway: LiveGateway, providers: Providers, browser: Browser
 ) -> None:
     local = await providers.new_push_subscription()
     context = await browser.new_context()

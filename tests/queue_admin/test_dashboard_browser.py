@@ -51,7 +51,7 @@ async def open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
 
 @pytest.mark.timeout(120)  # 8 s at load 8; its waits are for what surely comes (WAIT_MS each)
 async def test_dashboard_follows_jobs_live_and_drives_retry_and_pause(
-    browser: Browser, gateway: LiveGateway, start_worker: StartWorker, layer: QueueAdmin
+    gateway: LiveGateway, start_worker: StartWorker, layer: QueueAdmin, browser: Browser
 ) -> None:
     await start_worker(attempts=1)
     await enqueue(gateway, data={"duration_ms": 1})
@@ -115,7 +115,7 @@ async def test_dashboard_follows_jobs_live_and_drives_retry_and_pause(
 
 @pytest.mark.timeout(60)
 async def test_a_list_answered_after_a_later_ones_reply_does_not_replace_the_tab_shown(
-    browser: Browser, gateway: LiveGateway
+    gateway: LiveGateway, browser: Browser
 ) -> None:
     """Under load an earlier ListJobs can answer last: the waiting list asked for before the
     delayed tab was opened then replaced the delayed rows, and with no further event it stayed."""
