@@ -25,7 +25,9 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- The same as text, for the hot path's arguments: a Lua number passed to redis.call (or
 -- concatenated) is formatted with a floating-point printf, which was a seventh of a claim's CPU.
-local now_s = t[1] .. string.sub(string.format('%06d', t[2]), 1, 3)
+-- So constant arguments are written as text ('0', not 0), and the milliseconds are cut from the
+-- microseconds padded to 6 digits, without string.format.
+local now_s = t[1] .. string.sub('00000' .. t[2], -6, -4)
 local SPAN = 17592186044416
 -- Events are published only while someone listens (a SUBSCRIBE on the channel, or any
 -- PSUBSCRIBE: the admin hub's pattern): asked once per script, only when it has an event.
@@ -67,15 +69,16 @@ local function each_chunk(items, command, key)
   end
 end
 local function wake()
-  if redis.call('LLEN', prefix .. 'notify') < 8 then redis.call('RPUSH', prefix .. 'notify', 1) end
+  if redis.call('LLEN', prefix .. 'notify') < 8 then redis.call('RPUSH', prefix .. 'notify', '1') end
 end
 local function trim(set, keep)
   if keep < 0 then return end
   local extra = redis.call('ZCARD', set) - keep
   if extra > 0 then
     -- ZRANGE + ZREMRANGEBYRANK rather than ZPOPMIN: its scores come back as printf'd doubles.
-    local old = redis.call('ZRANGE', set, 0, extra - 1)
-    redis.call('ZREMRANGEBYRANK', set, 0, extra - 1)
+    local last = tostring(extra - 1)
+    local old = redis.call('ZRANGE', set, '0', last)
+    redis.call('ZREMRANGEBYRANK', set, '0', last)
     local jobs = {}
     for i = 1, #old do jobs[i] = job_prefix .. old[i] end
     each_chunk(jobs, 'DEL')
@@ -233,7 +236,7 @@ local deadline_s = tostring(now + lease)
 local lease_of = worker .. '\\0'  -- + attempt .. lease_at: a lease's value (see LEASES)
 local lease_at = '\\0' .. now_s
 -- The head of 'delayed' says both whether anything is due and when the next job will be.
-local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+local head = redis.call('ZRANGE', delayed, '0', '0', 'WITHSCORES')
 if head[2] and tonumber(head[2]) <= now then
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
   for _, id in ipairs(due) do
@@ -248,11 +251,11 @@ if head[2] and tonumber(head[2]) <= now then
     ev('waiting', id)
   end
   redis.call('ZREM', delayed, unpack(due))
-  head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+  head = redis.call('ZRANGE', delayed, '0', '0', 'WITHSCORES')
 end
 local function next_due()
   if head[2] then return math.max(tonumber(head[2]) - now, 0) end
-  return -1
+  return '-1'
 end
 -- One EXISTS for both (a pause, or a hold: a provider's "retry after" that stops every claim until
 -- it expires); which one only when either is there.
@@ -273,13 +276,13 @@ local used, rl_logged = 0, 0
 if rl_max > 0 then
   local logged = tonumber(redis.call('GET', rln)) or 0
   used = logged
-  local head = redis.call('LINDEX', rl, 0)
+  local head = redis.call('LINDEX', rl, '0')
   while head do
     local at, count = log_entry(head)
     if at > now - rl_period then break end
     redis.call('LPOP', rl)
     used = used - count
-    head = redis.call('LINDEX', rl, 0)
+    head = redis.call('LINDEX', rl, '0')
   end
   if not head or used < 0 then used = 0 end
   if used >= rl_max then
@@ -291,7 +294,7 @@ if rl_max > 0 then
   rl_logged = logged
 end
 -- Appends by index, not ``#t + 1`` (a search of the table's border at every append).
-local out, nout = {0, 0}, 2
+local out, nout = {'0', '-1'}, 2
 local got, popped = 0, 0
 local leases, nleases = {}, 0
 local held_by, nheld = {prefix .. 'lease', ACTIVE_PIN, ''}, 3
@@ -376,7 +379,7 @@ elseif rl_max > 0 and used ~= rl_logged then
   redis.call('SET', rln, used)
 end
 if got == want and redis.call('EXISTS', wait, wait0) > 0 then wake() end
-if deferred then head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES') end
+if deferred then head = redis.call('ZRANGE', delayed, '0', '0', 'WITHSCORES') end
 out[2] = next_due()
 return table.concat(out, '\\0')
 """
@@ -409,7 +412,8 @@ for i = 1, n do
   local id, att, res = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local value = held_now[i]
   local head = of_worker .. att .. '\\0'
-  if not value or seen[id] or string.sub(value, 1, #head) ~= head then
+  -- find, not sub: no new string to build and intern per job
+  if not value or seen[id] or string.find(value, head, 1, true) ~= 1 then
     nlost = nlost + 1
     lost[nlost] = id
   else
