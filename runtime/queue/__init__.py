@@ -52,7 +52,8 @@ Semantics
   listening a job costs Redis no event work.  On Redis Cluster those counts are per node: subscribe on the queue's node.
 * Redis cost per job is kept to a few calls: a claim pops, leases and logs its whole batch in
   one call each (per job one HMGET and one HSET); completions linger up to 2 ms to gather a
-  batch (``worker.COMPLETE_BATCH``), recorded with one HMGET and one HSET per job.
+  batch (``worker.COMPLETE_BATCH``), recorded with one HMGET and one HSET per job. Single
+  enqueues made in the same turn of the event loop (concurrent callers) share one call.
 * Wake-ups: an idle worker blocks in ``BLPOP notify`` for at most 1 s or until the next delayed job
   is due; every enqueue (delayed ones too), retry, resume, promote and put-back pushes a token, so
   the worker re-times its wait at once instead of oversleeping a short delay or back-off.
