@@ -98,6 +98,7 @@ class QueueClient:
         self._spooling = spool is not None and spool.count(spec.name) > 0
         self._spool_writes = 0  # appends in flight: the spool is not drained while one is pending
         self._gathering: list[tuple[list[str], asyncio.Future[Any]]] | None = None  # see _gathered
+        self._gathering_loop: asyncio.AbstractEventLoop | None = None
         self._senders: set[asyncio.Task[None]] = set()
 
     # ---- public API -------------------------------------------------------------------
@@ -159,8 +160,9 @@ class QueueClient:
         this turn have added theirs; a job enqueued alone is sent on the next turn, by itself.
         Gatherings do not wait for each other: each is sent at once, within its own budget."""
         loop = asyncio.get_running_loop()
-        if self._gathering is None or len(self._gathering) >= GATHER_MAX:
-            self._gathering = []
+        # (a gathering left by a loop that stopped before its send is never sent: not joined)
+        if self._gathering is None or len(self._gathering) >= GATHER_MAX or self._gathering_loop is not loop:
+            self._gathering, self._gathering_loop = [], loop
             sender = loop.create_task(self._send_gathering(self._gathering))
             self._senders.add(sender)  # the loop keeps only a weak reference to a task
             sender.add_done_callback(self._senders.discard)
