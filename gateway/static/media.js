@@ -25,6 +25,9 @@ function formatBytes(n) {
 }
 
 function render(media) {
+  // Replies to overlapping refreshes can arrive out of order: an older state arriving last is not drawn.
+  const shown = cards.get(media.mediaId);
+  if (shown && Number(shown.dataset.updatedAt) > media.updatedAt) return;
   const thumb = media.variants.find((v) => v.name === "thumb") || media.variants[0];
   const picture = thumb && media.state !== "deleted"
     ? el("img", { class: "thumb", src: thumb.url, alt: media.filename, loading: "lazy" })
@@ -37,7 +40,9 @@ function render(media) {
   if (media.state !== "deleted") {
     actions.append(el("button", { type: "button", class: "delete", onclick: () => remove(media.mediaId) }, "Delete"));
   }
-  const card = el("article", { class: "mcard", "data-media": media.mediaId, "data-state": media.state },
+  const card = el("article", {
+    class: "mcard", "data-media": media.mediaId, "data-state": media.state, "data-updated-at": media.updatedAt,
+  },
     picture,
     el("div", { class: "name", title: media.filename }, media.filename || media.mediaId),
     el("div", { class: "state" }, media.state),
