@@ -24,6 +24,7 @@ signals itself and the app serves ``/metrics``).
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -36,7 +37,7 @@ from runtime.event_loop import event_loop_factory
 from runtime.logging import configure_logging, get_logger
 from runtime.metrics import MetricsServer, start_metrics_server
 
-__all__ = ["STOP_SIGNALS", "init_process", "on_stop_signal", "run_main", "run_process"]
+__all__ = ["STOP_SIGNALS", "init_process", "on_stop_signal", "run_main", "run_process", "settle_heap_for_bursts"]
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -106,3 +107,18 @@ def run_process(
     """:func:`init_process`, then :func:`run_main`: the whole life of a non-gRPC process."""
     init_process(name, settings, metrics=metrics)
     run_main(main)
+
+
+def settle_heap_for_bursts() -> None:
+    """Call once start-up is done, in a process that allocates short-lived objects in bursts.
+
+    Everything built so far lives as long as the process: collect once and freeze it, so the
+    collector's passes no longer walk it. Then collect the young generation 70× less often
+    (threshold 50,000 instead of 700): otherwise a burst's objects, alive at once (a queue's
+    claimed jobs, a socket read's parsed AMI events), survive collection after collection into the
+    old generation. Measured: p99 pickup latency in queue workers, ~14 % of the ingest's CPU in a
+    replay.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)

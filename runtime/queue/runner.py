@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
@@ -22,7 +21,7 @@ from runtime.config import CommonSettings
 from runtime.health import run_check
 from runtime.logging import get_logger
 from runtime.metrics import set_probes
-from runtime.process import on_stop_signal, run_process
+from runtime.process import on_stop_signal, run_process, settle_heap_for_bursts
 from runtime.queue.migrate import migrate_queue
 from runtime.queue.spec import QueueSpec
 from runtime.queue.worker import Worker
@@ -91,11 +90,7 @@ async def serve(
     worker = Worker(spec, redis, shared=shared)
     with contextlib.suppress(RedisError, OSError):  # unreachable now: the worker waits for it anyway
         await check_redis_durability(redis)
-    # Job churn allocates many short-lived objects: freeze the startup heap and collect young
-    # generations less often, so GC pauses do not stall pickup (measured: p99 pickup latency).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    settle_heap_for_bursts()  # job churn: GC pauses must not stall pickup
     probes = WorkerProbes(redis, worker)
     set_probes(liveness=probes.liveness, readiness=probes.readiness)
     probing = asyncio.create_task(probes.run(), name="worker-probes")

@@ -6,12 +6,11 @@ changes into the status service at STATUS_ADDR.
 
 from __future__ import annotations
 
-import gc
-
 from switchboard.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
 from runtime.auth import Scope, method_scopes
 from runtime.grpc_server import GrpcService, run_service
+from runtime.process import settle_heap_for_bursts
 from runtime.redis import redis_health_check
 from services.ami_ingest.app import IngestApp
 from services.ami_ingest.servicer import IngestControlServicer
@@ -28,15 +27,7 @@ async def build(settings: AmiIngestSettings) -> GrpcService:
     app = IngestApp(settings)
     app.register_metrics()
     await app.start()
-    # Everything built so far lives as long as the process: keep it out of the collector's
-    # full passes, which otherwise walk it again and again under a busy event stream.
-    gc.collect()
-    gc.freeze()
-    # A burst keeps thousands of parsed events alive at once (a socket read's worth, and the
-    # inbox behind it): with the default young threshold (700) they survive collection after
-    # collection into the old generation, and those passes were ~14 % of the ingest's CPU in
-    # a replay. Collect young objects 70× less often (as queue workers do).
-    gc.set_threshold(50_000, 20, 100)
+    settle_heap_for_bursts()  # a burst keeps thousands of parsed events alive at once
     return grpc_service(app, settings)
 
 
