@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl
 
@@ -31,6 +30,7 @@ from switchboard.common.v1 import common_pb2
 from switchboard.notify.v1 import notify_pb2, notify_pb2_grpc
 
 from gateway import sse_relay
+from gateway.backend_calls import naming_json_field, rpc_timeout
 from gateway.errors import error_body
 from gateway.notify_json import (
     CHANNEL_PB,
@@ -56,7 +56,6 @@ from gateway.settings import GatewaySettings
 from runtime.auth import Scope
 from runtime.auth.http import public, requires
 from runtime.errors import InvalidArgument
-from runtime.grpc_errors import details_from_rpc_error
 
 __all__ = ["router"]
 
@@ -111,27 +110,6 @@ def _stub(request: Request) -> notify_pb2_grpc.NotifyServiceAsyncStub:
     return stub
 
 
-def _timeout(request: Request) -> float:
-    settings: GatewaySettings = request.app.state.settings
-    return settings.rpc_timeout_seconds
-
-
-async def _call(call: Awaitable[T]) -> T:
-    """Await a notify call; an INVALID_ARGUMENT names the JSON field the caller sent."""
-    try:
-        return await call
-    except grpc.aio.AioRpcError as error:
-        if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
-            raise
-        details = details_from_rpc_error(error)
-        field = str(details.get("field", ""))
-        if not field:
-            raise
-        problem = (error.details() or "").removeprefix(f"{field}: ")
-        extra = {k: v for k, v in details.items() if k not in ("field", "fieldViolations")}
-        raise InvalidArgument(JSON_FIELD.get(field, field), problem, details=extra) from None
-
-
 def _notification(body: SendBody, to: str, key: str) -> notify_pb2.Notification:
     return notify_pb2.Notification(
         channel=CHANNEL_PB[body.channel],
@@ -162,8 +140,9 @@ async def send(request: Request, body: SendBody) -> JSONResponse:
         raise InvalidArgument("to", f"give 1 to {MAX_RECIPIENTS} recipients")
     if len(recipients) == 1:
         notification = _notification(body, recipients[0], body.idempotencyKey)
-        reply = await _call(
-            _stub(request).Send(notify_pb2.SendRequest(notification=notification), timeout=_timeout(request))
+        reply = await naming_json_field(
+            _stub(request).Send(notify_pb2.SendRequest(notification=notification), timeout=rpc_timeout(request)),
+            JSON_FIELD,
         )
         ids = [reply.notification_id]
     else:
@@ -172,7 +151,7 @@ async def send(request: Request, body: SendBody) -> JSONResponse:
             notifications=[_notification(body, to, key) for to, key in zip(recipients, keyed, strict=True)],
             all_or_nothing=True,
         )
-        replies = await _call(_stub(request).SendBatch(batch, timeout=_timeout(request)))
+        replies = await naming_json_field(_stub(request).SendBatch(batch, timeout=rpc_timeout(request)), JSON_FIELD)
         ids = [r.notification_id for r in replies.results]
     return JSONResponse({"success": True, "data": {"notificationIds": ids}}, status_code=202)
 
@@ -189,7 +168,7 @@ async def recent(
     ask = notify_pb2.ListNotificationsRequest(
         limit=limit, channel=CHANNEL_PB[channel] if channel else notify_pb2.NOTIFICATION_CHANNEL_UNSPECIFIED
     )
-    reply = await _call(_stub(request).ListNotifications(ask, timeout=_timeout(request)))
+    reply = await naming_json_field(_stub(request).ListNotifications(ask, timeout=rpc_timeout(request)), JSON_FIELD)
     items = [status_json(s) for s in reply.notifications]
     return ok(items, count=len(items))
 
@@ -206,7 +185,7 @@ async def sms_status(request: Request) -> JSONResponse:
     report = notify_pb2.SmsStatusReport(
         url=str(request.url), form=form, signature=request.headers.get("X-Twilio-Signature", "")
     )
-    ack = await _call(_stub(request).ReportSmsStatus(report, timeout=_timeout(request)))
+    ack = await naming_json_field(_stub(request).ReportSmsStatus(report, timeout=rpc_timeout(request)), JSON_FIELD)
     return JSONResponse({"success": True, "data": {"notificationId": ack.notification_id}})
 
 
@@ -218,7 +197,7 @@ async def sms_status(request: Request) -> JSONResponse:
 )
 async def delivery_status(request: Request, notification_id: str) -> JSONResponse:
     ask = notify_pb2.GetDeliveryStatusRequest(notification_id=notification_id)
-    reply = await _call(_stub(request).GetDeliveryStatus(ask, timeout=_timeout(request)))
+    reply = await naming_json_field(_stub(request).GetDeliveryStatus(ask, timeout=rpc_timeout(request)), JSON_FIELD)
     return JSONResponse({"success": True, "data": status_json(reply)})
 
 
@@ -238,7 +217,7 @@ async def inbox(
     ask = notify_pb2.ListInAppRequest(
         user_id=user_id, unread_only=unreadOnly, page=common_pb2.PageRequest(page=page, page_size=pageSize)
     )
-    reply = await _call(_stub(request).ListInApp(ask, timeout=_timeout(request)))
+    reply = await naming_json_field(_stub(request).ListInApp(ask, timeout=rpc_timeout(request)), JSON_FIELD)
     data = {"messages": [message_json(m) for m in reply.messages], "unreadCount": reply.unread_count}
     page_info = {"page": reply.page.page, "pageSize": reply.page.page_size, "total": reply.page.total}
     return ok(data, count=len(reply.messages), page=page_info)
@@ -252,7 +231,7 @@ async def inbox(
 )
 async def mark_read(request: Request, user_id: str, body: MarkReadBody) -> JSONResponse:
     ask = notify_pb2.MarkReadRequest(user_id=user_id, message_ids=body.ids, all=body.all)
-    reply = await _call(_stub(request).MarkRead(ask, timeout=_timeout(request)))
+    reply = await naming_json_field(_stub(request).MarkRead(ask, timeout=rpc_timeout(request)), JSON_FIELD)
     return JSONResponse({"success": True, "data": {"updated": reply.updated}})
 
 
@@ -287,7 +266,9 @@ async def register_push(request: Request, body: PushSubscriptionBody) -> JSONRes
         auth=body.keys.auth,
         user_agent=request.headers.get("user-agent", ""),
     )
-    reply = await _call(_stub(request).RegisterPushSubscription(ask, timeout=_timeout(request)))
+    reply = await naming_json_field(
+        _stub(request).RegisterPushSubscription(ask, timeout=rpc_timeout(request)), JSON_FIELD
+    )
     return JSONResponse({"success": True, "data": {"subscriptionId": reply.subscription_id}}, status_code=201)
 
 
@@ -299,7 +280,9 @@ async def register_push(request: Request, body: PushSubscriptionBody) -> JSONRes
 )
 async def unregister_push(request: Request, subscription_id: str) -> JSONResponse:
     ask = notify_pb2.UnregisterPushSubscriptionRequest(subscription_id=subscription_id)
-    reply = await _call(_stub(request).UnregisterPushSubscription(ask, timeout=_timeout(request)))
+    reply = await naming_json_field(
+        _stub(request).UnregisterPushSubscription(ask, timeout=rpc_timeout(request)), JSON_FIELD
+    )
     if not reply.removed:
         return JSONResponse(error_body(grpc.StatusCode.NOT_FOUND, f"no push subscription {subscription_id!r}"), 404)
     return JSONResponse({"success": True, "data": {"removed": True}})
@@ -312,7 +295,8 @@ async def unregister_push(request: Request, subscription_id: str) -> JSONRespons
     dependencies=[requires(Scope.READ)],
 )
 async def vapid_public_key(request: Request) -> JSONResponse:
-    reply = await _call(
-        _stub(request).GetVapidPublicKey(notify_pb2.GetVapidPublicKeyRequest(), timeout=_timeout(request))
+    reply = await naming_json_field(
+        _stub(request).GetVapidPublicKey(notify_pb2.GetVapidPublicKeyRequest(), timeout=rpc_timeout(request)),
+        JSON_FIELD,
     )
     return JSONResponse({"success": True, "data": {"publicKey": reply.public_key}})

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
 import grpc
@@ -27,6 +26,7 @@ from switchboard.common.v1 import common_pb2
 from switchboard.queue.v1 import queue_pb2, queue_pb2_grpc
 
 from gateway import sse_relay
+from gateway.backend_calls import naming_json_field, rpc_timeout
 from gateway.queues_json import (
     JSON_FIELD,
     event_json,
@@ -55,7 +55,6 @@ from runtime.auth import Scope
 from runtime.auth.http import requires
 from runtime.auth.scopes import Principal
 from runtime.errors import InvalidArgument
-from runtime.grpc_errors import details_from_rpc_error
 
 __all__ = ["router"]
 
@@ -114,38 +113,22 @@ def _admin(request: Request) -> bool:
     return principal is not None and principal.allows(Scope.ADMIN)
 
 
-def _timeout(request: Request) -> float:
-    settings: GatewaySettings = request.app.state.settings
-    return settings.rpc_timeout_seconds
-
-
-async def _call(call: Awaitable[T]) -> T:
-    """Await a backend call; an INVALID_ARGUMENT names the JSON field the caller sent."""
-    try:
-        return await call
-    except grpc.aio.AioRpcError as error:
-        if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
-            raise
-        field = str(details_from_rpc_error(error).get("field", ""))
-        if not field:
-            raise
-        problem = (error.details() or "").removeprefix(f"{field}: ")
-        head, dot, tail = field.partition(".")  # data_json.duration_ms -> data.duration_ms
-        raise InvalidArgument(f"{JSON_FIELD.get(head, head)}{dot}{tail}", problem) from None
-
-
 @router.get(
     "/queues", response_model=list[JobQueue], summary="Every declared queue with its counts, limits and workers"
 )
 async def list_queues(request: Request) -> JSONResponse:
-    reply = await _call(_stub(request).ListQueues(queue_pb2.ListQueuesRequest(), timeout=_timeout(request)))
+    reply = await naming_json_field(
+        _stub(request).ListQueues(queue_pb2.ListQueuesRequest(), timeout=rpc_timeout(request)), JSON_FIELD
+    )
     queues = [queue_json(q) for q in reply.queues]
     return ok(queues, count=len(queues))
 
 
 @router.get("/queue/stats", response_model=QueuesStats, summary="Counts of every queue and their totals")
 async def queue_stats(request: Request) -> JSONResponse:
-    reply = await _call(_stub(request).ListQueues(queue_pb2.ListQueuesRequest(), timeout=_timeout(request)))
+    reply = await naming_json_field(
+        _stub(request).ListQueues(queue_pb2.ListQueuesRequest(), timeout=rpc_timeout(request)), JSON_FIELD
+    )
     return ok(stats_json(list(reply.queues)))
 
 
@@ -155,7 +138,9 @@ async def queue_stats(request: Request) -> JSONResponse:
     summary="Redis reachability and, per queue, workers, backlog age, spooling",
 )
 async def queues_health(request: Request) -> JSONResponse:
-    reply = await _call(_stub(request).GetHealth(queue_pb2.GetHealthRequest(), timeout=_timeout(request)))
+    reply = await naming_json_field(
+        _stub(request).GetHealth(queue_pb2.GetHealthRequest(), timeout=rpc_timeout(request)), JSON_FIELD
+    )
     return ok(health_json(reply))
 
 
@@ -178,12 +163,12 @@ async def events(
     call = _stub(request).WatchEvents(queue_pb2.WatchEventsRequest(queues=queue or []))
     try:
         # Headers arrive once the subscription is live; a refusal is a plain HTTP error, not a broken stream.
-        await _call(call.initial_metadata())
+        await naming_json_field(call.initial_metadata(), JSON_FIELD)
     except BaseException:
         call.cancel()
         raise
     if call.done() and await call.code() != grpc.StatusCode.OK:
-        await _call(call.read())  # raises the backend's error
+        await naming_json_field(call.read(), JSON_FIELD)  # raises the backend's error
     return EventSourceResponse(
         sse_relay.relay(call, _frame),
         ping=int(settings.sse_ping_seconds),
@@ -193,7 +178,9 @@ async def events(
 
 @router.get("/queues/{queue}", response_model=JobQueueDetail, summary="One queue")
 async def get_queue(request: Request, queue: str) -> JSONResponse:
-    reply = await _call(_stub(request).GetQueue(queue_pb2.GetQueueRequest(queue=queue), timeout=_timeout(request)))
+    reply = await naming_json_field(
+        _stub(request).GetQueue(queue_pb2.GetQueueRequest(queue=queue), timeout=rpc_timeout(request)), JSON_FIELD
+    )
     return ok(queue_json(reply, with_schemas=True))
 
 
@@ -214,7 +201,7 @@ async def list_jobs(
         state=state_from_name(state.value),
         page=common_pb2.PageRequest(page=page, page_size=pageSize),
     )
-    reply = await _call(_stub(request).ListJobs(grpc_request, timeout=_timeout(request)))
+    reply = await naming_json_field(_stub(request).ListJobs(grpc_request, timeout=rpc_timeout(request)), JSON_FIELD)
     jobs = [job_summary_json(j, tracebacks=_admin(request)) for j in reply.jobs]
     info = {"page": reply.page.page, "pageSize": reply.page.page_size, "total": reply.page.total}
     return ok(jobs, count=len(jobs), page=info)
@@ -238,7 +225,7 @@ async def enqueue_job(request: Request, queue: str, body: EnqueueBody) -> JSONRe
         job_id=body.jobId or "",
         attempts=body.attempts or 0,
     )
-    reply = await _call(_stub(request).EnqueueJob(grpc_request, timeout=_timeout(request)))
+    reply = await naming_json_field(_stub(request).EnqueueJob(grpc_request, timeout=rpc_timeout(request)), JSON_FIELD)
     # spooled: durable on the queue service's disk while Redis is unreachable; reaches Redis later.
     return ok({"jobId": reply.job_id, "spooled": reply.spooled})
 
@@ -247,7 +234,9 @@ async def enqueue_job(request: Request, queue: str, body: EnqueueBody) -> JSONRe
     "/queues/{queue}/jobs/{job_id}", response_model=Job, summary="One job with its data, errors, progress and result"
 )
 async def get_job(request: Request, queue: str, job_id: str) -> JSONResponse:
-    reply = await _call(_stub(request).GetJob(queue_pb2.JobRef(queue=queue, job_id=job_id), timeout=_timeout(request)))
+    reply = await naming_json_field(
+        _stub(request).GetJob(queue_pb2.JobRef(queue=queue, job_id=job_id), timeout=rpc_timeout(request)), JSON_FIELD
+    )
     return ok(job_json(reply, tracebacks=_admin(request)))
 
 
@@ -259,7 +248,7 @@ async def get_job(request: Request, queue: str, job_id: str) -> JSONResponse:
 )
 async def retry_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     ref = queue_pb2.JobRef(queue=queue, job_id=job_id)
-    reply = await _call(_stub(request).RetryJob(ref, timeout=_timeout(request)))
+    reply = await naming_json_field(_stub(request).RetryJob(ref, timeout=rpc_timeout(request)), JSON_FIELD)
     return ok(job_json(reply.job, tracebacks=_admin(request)))
 
 
@@ -271,7 +260,7 @@ async def retry_job(request: Request, queue: str, job_id: str) -> JSONResponse:
 )
 async def promote_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     ref = queue_pb2.JobRef(queue=queue, job_id=job_id)
-    reply = await _call(_stub(request).PromoteJob(ref, timeout=_timeout(request)))
+    reply = await naming_json_field(_stub(request).PromoteJob(ref, timeout=rpc_timeout(request)), JSON_FIELD)
     return ok(job_json(reply.job, tracebacks=_admin(request)))
 
 
@@ -283,7 +272,7 @@ async def promote_job(request: Request, queue: str, job_id: str) -> JSONResponse
 )
 async def remove_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     ref = queue_pb2.JobRef(queue=queue, job_id=job_id)
-    reply = await _call(_stub(request).RemoveJob(ref, timeout=_timeout(request)))
+    reply = await naming_json_field(_stub(request).RemoveJob(ref, timeout=rpc_timeout(request)), JSON_FIELD)
     return ok({"jobId": job_id, "removed": reply.removed})
 
 
@@ -294,7 +283,9 @@ async def remove_job(request: Request, queue: str, job_id: str) -> JSONResponse:
     dependencies=[requires(Scope.OPERATE)],
 )
 async def pause_queue(request: Request, queue: str) -> JSONResponse:
-    reply = await _call(_stub(request).PauseQueue(queue_pb2.QueueRef(queue=queue), timeout=_timeout(request)))
+    reply = await naming_json_field(
+        _stub(request).PauseQueue(queue_pb2.QueueRef(queue=queue), timeout=rpc_timeout(request)), JSON_FIELD
+    )
     return ok(queue_json(reply))
 
 
@@ -305,7 +296,9 @@ async def pause_queue(request: Request, queue: str) -> JSONResponse:
     dependencies=[requires(Scope.OPERATE)],
 )
 async def resume_queue(request: Request, queue: str) -> JSONResponse:
-    reply = await _call(_stub(request).ResumeQueue(queue_pb2.QueueRef(queue=queue), timeout=_timeout(request)))
+    reply = await naming_json_field(
+        _stub(request).ResumeQueue(queue_pb2.QueueRef(queue=queue), timeout=rpc_timeout(request)), JSON_FIELD
+    )
     return ok(queue_json(reply))
 
 
@@ -316,7 +309,9 @@ async def resume_queue(request: Request, queue: str) -> JSONResponse:
     dependencies=[requires(Scope.OPERATE)],
 )
 async def retry_failed(request: Request, queue: str) -> JSONResponse:
-    reply = await _call(_stub(request).RetryFailed(queue_pb2.QueueRef(queue=queue), timeout=_timeout(request)))
+    reply = await naming_json_field(
+        _stub(request).RetryFailed(queue_pb2.QueueRef(queue=queue), timeout=rpc_timeout(request)), JSON_FIELD
+    )
     return ok({"retried": reply.retried})
 
 
@@ -334,5 +329,5 @@ async def clean_queue(request: Request, queue: str, body: Annotated[CleanBody | 
     grpc_request = queue_pb2.CleanQueueRequest(
         queue=queue, state=state_from_name(clean.state.value), older_than_ms=older, limit=clean.limit
     )
-    reply = await _call(_stub(request).CleanQueue(grpc_request, timeout=_timeout(request)))
+    reply = await naming_json_field(_stub(request).CleanQueue(grpc_request, timeout=rpc_timeout(request)), JSON_FIELD)
     return ok({"removed": reply.removed})

@@ -18,6 +18,7 @@ from prometheus_client import Gauge
 from sse_starlette import EventSourceResponse
 from switchboard.status.v1 import status_pb2
 
+from gateway.backend_calls import rpc_timeout
 from gateway.backends import Backends
 from gateway.http_server import CONNECTION_EXTENSION, Connection
 from gateway.responses import FastJSONResponse, ok
@@ -79,11 +80,6 @@ def _backends(request: Request) -> Backends:
 def _reads(request: Request) -> StatusReads:
     reads: StatusReads = request.app.state.status_reads
     return reads
-
-
-def _timeout(request: Request) -> float:
-    settings: GatewaySettings = request.app.state.settings
-    return settings.rpc_timeout_seconds
 
 
 def _fence(request: Request) -> None:
@@ -152,7 +148,9 @@ async def list_channels(request: Request) -> Response:
     "/sync/status", response_model=SyncStatus, summary="Row counts in the database and in Redis, and ingest freshness"
 )
 async def sync_status(request: Request) -> FastJSONResponse:
-    reply = await _backends(request).status.GetSyncStatus(status_pb2.GetSyncStatusRequest(), timeout=_timeout(request))
+    reply = await _backends(request).status.GetSyncStatus(
+        status_pb2.GetSyncStatusRequest(), timeout=rpc_timeout(request)
+    )
     return ok(sync_status_json(reply))
 
 
@@ -163,7 +161,7 @@ async def sync_status(request: Request) -> FastJSONResponse:
     dependencies=[requires(Scope.ADMIN)],
 )
 async def resync(request: Request) -> FastJSONResponse:
-    reply = await _backends(request).status.Resync(status_pb2.ResyncRequest(), timeout=_timeout(request))
+    reply = await _backends(request).status.Resync(status_pb2.ResyncRequest(), timeout=rpc_timeout(request))
     _fence(request)
     return ok(
         {
@@ -181,7 +179,7 @@ async def resync(request: Request) -> FastJSONResponse:
     dependencies=[requires(Scope.ADMIN)],
 )
 async def clear(request: Request) -> FastJSONResponse:
-    reply = await _backends(request).status.Clear(status_pb2.ClearRequest(), timeout=_timeout(request))
+    reply = await _backends(request).status.Clear(status_pb2.ClearRequest(), timeout=rpc_timeout(request))
     _fence(request)
     return ok({"removedKeys": reply.removed_keys})
 
