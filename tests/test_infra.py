@@ -6,6 +6,7 @@ import signal
 import socket
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import redis
@@ -13,7 +14,7 @@ import redis.asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from devsupport.ports import free_port, free_ports, is_listening
+from devsupport.ports import chosen_port_range, free_port, free_ports, is_listening
 from devsupport.postgres_server import PostgresServer
 from devsupport.procs import ProcessExited, ServiceProcess, descendants, is_alive
 from devsupport.redis_server import RedisNotFound, RedisServer, find_redis_server
@@ -51,6 +52,37 @@ def test_free_port_can_be_bound_on_loopback() -> None:
 def test_free_ports_are_distinct() -> None:
     ports = free_ports(5)
     assert len(set(ports)) == 5
+
+
+def test_free_ports_lie_outside_the_kernels_ephemeral_range() -> None:
+    chosen = chosen_port_range()
+    assert chosen is not None, "this machine's ephemeral range leaves no room: ports are OS-picked"
+    low, high = (int(part) for part in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    assert all(port in chosen and not low <= port <= high for port in free_ports(20))
+
+
+@pytest.mark.parametrize(
+    ("ephemeral", "chosen"),
+    [
+        ("32768\t60999\n", range(22768, 32768)),
+        ("1024 50000", range(50001, 60001)),
+        ("1024 65000", None),
+        ("not a range", None),
+    ],
+)
+def test_chosen_ports_are_the_ten_thousand_below_the_ephemeral_range_else_above(
+    tmp_path: Path, ephemeral: str, chosen: range | None
+) -> None:
+    (tmp_path / "range").write_text(ephemeral)
+    assert chosen_port_range(tmp_path / "range") == chosen
+
+
+def test_a_taken_candidate_port_is_skipped() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        (other,) = free_ports(1, candidates=range(port, port + 1))
+    assert other != port
 
 
 async def test_redis_url_answers_and_starts_empty(redis_url: str) -> None:
