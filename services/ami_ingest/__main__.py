@@ -10,7 +10,7 @@ from switchboard.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
 from runtime.auth import Scope, method_scopes
 from runtime.grpc_server import GrpcService, run_service
-from runtime.process import settle_heap_for_bursts
+from runtime.process import keep_freed_heap, settle_heap_for_bursts
 from runtime.redis import redis_health_check
 from services.ami_ingest.app import IngestApp
 from services.ami_ingest.servicer import IngestControlServicer
@@ -28,6 +28,7 @@ async def build(settings: AmiIngestSettings) -> GrpcService:
     app.register_metrics()
     await app.start()
     settle_heap_for_bursts()  # a burst keeps thousands of parsed events alive at once
+    keep_freed_heap()  # and frees them in waves: keep the heap mapped between bursts
     return grpc_service(app, settings)
 
 
