@@ -21,6 +21,7 @@ import grpc.aio
 from runtime.auth.scopes import Scope
 from runtime.config import parse_address
 from runtime.health import HealthCheck
+from runtime.supervision import TaskSupervisor
 
 __all__ = ["GrpcService", "ShutdownHook", "shutdown_event"]
 
@@ -59,6 +60,9 @@ class GrpcService:
     INFO, and metrics and spans count every call (:mod:`runtime.interceptors`)."""
     scopes: Mapping[str, Scope] = field(default_factory=dict)
     """The scope each method needs, ``/pkg.Service/Method`` → scope (``runtime.auth.method_scopes``)."""
+    tasks: TaskSupervisor | None = None
+    """The service's long-lived background tasks: one that dies turns health, ``liveness`` included,
+    NOT_SERVING (:mod:`runtime.supervision`)."""
     bind_host: str | None = None
     """Listen on this host with the port of ``address`` (``GRPC_BIND_HOST``); None: ``address`` itself."""
 

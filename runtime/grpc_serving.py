@@ -70,7 +70,9 @@ class GrpcServer:
         self.credentials = credentials
         self.grace_seconds = min(max(grace_seconds, 0.0), 4.5)
         self.stopping = shutdown_event()
-        self.health = HealthReporter(service.service_names, service.health_checks, interval=health_interval_seconds)
+        self.health = HealthReporter(
+            service.service_names, service.health_checks, interval=health_interval_seconds, tasks=service.tasks
+        )
         self.auth = AuthInterceptor(authenticator, service.scopes)
         # Wrapped around each method's handler as it is registered (runtime.grpc_layers), not run
         # as grpc.aio interceptors, which cost a coroutine per layer on every call.

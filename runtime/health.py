@@ -7,6 +7,11 @@ every ``interval`` seconds (each bounded by ``timeout``) and sets the status of 
 service and of the overall server (``""``) to SERVING only when all checks pass. With no
 checks a live process is SERVING. On shutdown everything turns NOT_SERVING for good.
 
+The ``liveness`` service is SERVING while the process runs, whatever its dependencies do (a Redis
+outage must not restart pods), unless a supervised background task died
+(:class:`runtime.supervision.TaskSupervisor`, ``tasks=``): then ``liveness``, the overall status
+and every service turn NOT_SERVING at once and for good, so Kubernetes restarts the pod.
+
 Transitions are logged as ``health changed`` with the failing checks and their errors.
 """
 
@@ -22,6 +27,7 @@ from grpc_health.v1._async import HealthServicer
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from runtime.logging import get_logger
+from runtime.supervision import TaskSupervisor
 
 __all__ = ["LIVENESS_SERVICE", "HealthCheck", "HealthReporter", "run_check"]
 
@@ -86,22 +92,28 @@ class HealthReporter:
         *,
         interval: float = 1.0,
         timeout: float = 1.0,
+        tasks: TaskSupervisor | None = None,
     ) -> None:
         self.servicer = _DrainingHealthServicer()
         self.service_names = ["", *service_names]
         self.checks = dict(checks or {})
         self.interval = interval
         self.timeout = min(timeout, interval) if interval > 0 else timeout
+        self.tasks = tasks
         self.failures: dict[str, str] = {}
         self.serving: bool | None = None
+        self.live = True
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._wake = asyncio.Event()
 
     async def evaluate(self) -> bool:
         """Run every check now and publish the result; True when SERVING."""
         names = list(self.checks)
         results = await asyncio.gather(*(run_check(self.checks[n], self.timeout) for n in names))
         failures = {name: reason for name, reason in zip(names, results, strict=True) if reason is not None}
+        dead = self.tasks.failures if self.tasks is not None else {}
+        failures.update({f"task {name}": reason for name, reason in dead.items()})
         serving = not failures
         if self._stopping:
             return False
@@ -109,12 +121,14 @@ class HealthReporter:
             if serving:
                 log.info("health changed", status="SERVING")
             else:
-                log.warning("health changed", status="NOT_SERVING", failing=failures)
+                log.warning("health changed", status="NOT_SERVING", failing=failures, live=not dead)
         self.failures = failures
         self.serving = serving
+        self.live = not dead
         status = SERVING if serving else NOT_SERVING
         for name in self.service_names:
             await self.servicer.set(name, status)
+        await self.servicer.set(LIVENESS_SERVICE, SERVING if self.live else NOT_SERVING)
         return serving
 
     async def start(self) -> None:
@@ -122,12 +136,17 @@ class HealthReporter:
         for name in self.service_names:
             await self.servicer.set(name, NOT_SERVING)
         await self.servicer.set(LIVENESS_SERVICE, SERVING)
+        if self.tasks is not None:
+            self.tasks.on_failure(self._wake.set)  # a death is published now, not at the next tick
         await self.evaluate()
         self._task = asyncio.create_task(self._loop(), name="health-checks")
 
     async def _loop(self) -> None:
         while not self._stopping:
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
+            self._wake.clear()
             try:
                 await self.evaluate()
             except Exception:
