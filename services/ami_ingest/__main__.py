@@ -44,6 +44,7 @@ def grpc_service(app: IngestApp, settings: AmiIngestSettings) -> GrpcService:
         # Leadership and the ingest both live in Redis; Asterisk being away is reported by
         # GetIngestStatus and metrics, not by taking the replica out of service.
         health_checks={"redis": redis_health_check(app.redis)},
+        tasks=app.tasks,  # a dead loop (ingest, publisher, election) turns liveness NOT_SERVING
         shutdown_hooks=[app.stop],
     )
 

@@ -6,6 +6,10 @@ consumer. On election the replica starts from nothing: it connects, resyncs, and
 first complete picture with its new fencing token. On losing the lease it disconnects and
 forgets its state. ``RequestResync`` may land on any replica: it is broadcast over Redis and
 acted on by whichever replica leads.
+
+Its loops (the ingest loop, the status publisher, the election, the resync listener, and while
+leading the AMI pump) are supervised (:mod:`runtime.supervision`): one that dies turns
+``liveness`` NOT_SERVING, so the pod is restarted instead of leading with a dead loop.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from runtime.auth import internal_channel
 from runtime.logging import get_logger
 from runtime.redis import create_redis
 from runtime.retry import RetryPolicy
+from runtime.supervision import TaskSupervisor
 from services.ami_ingest import keys
 from services.ami_ingest.ami.client import AmiClient, AmiClientConfig
 from services.ami_ingest.convert import encode_changes
@@ -59,7 +64,7 @@ class IngestApp:
         self.client: AmiClient | None = None
         self.connected_since = 0.0
         self._pump: asyncio.Task[None] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.tasks = TaskSupervisor()
 
     def register_metrics(self) -> None:
         """Expose input-quality counters (once per process: Prometheus' registry is global)."""
@@ -70,21 +75,19 @@ class IngestApp:
         )
 
     async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self.ingestor.run(), name="ingest-loop"),
-            asyncio.create_task(self.publisher.run(), name="status-publisher"),
-            asyncio.create_task(self.elector.run(self._on_elected, self._on_deposed), name="leader-election"),
-            asyncio.create_task(self._listen_for_resync_requests(), name="resync-requests"),
-        ]
+        self.tasks.spawn(self.ingestor.run(), "ingest-loop")
+        self.tasks.spawn(self.publisher.run(), "status-publisher")
+        self.tasks.spawn(self.elector.run(self._on_elected, self._on_deposed), "leader-election")
+        self.tasks.spawn(self._listen_for_resync_requests(), "resync-requests")
         log.info("ingest started", source=self.source_id, status_addr=self.settings.status_addr)
 
     async def stop(self) -> None:
+        self.tasks.close()  # the loops end on purpose from here on
         await self.elector.stop()
         await self._stop_client()
         await self.publisher.stop()
         self.ingestor.stop()
-        for task in self._tasks:
-            await cancel_quietly(task)
+        await self.tasks.stop()
         await self._status_channel.close()
         await self.redis.aclose()
         await self._pubsub_redis.aclose()
@@ -110,7 +113,7 @@ class IngestApp:
             config, on_connect=self._on_connect, on_disconnect=self._on_disconnect, read_gate=self.ingestor.room
         )
         self.client.start()
-        self._pump = asyncio.create_task(self.ingestor.pump(self.client), name="ami-pump")
+        self._pump = self.tasks.spawn(self.ingestor.pump(self.client), "ami-pump")
 
     async def _on_deposed(self, token: int) -> None:
         LEADER.set(0)
@@ -120,6 +123,7 @@ class IngestApp:
 
     async def _stop_client(self) -> None:
         client, self.client = self.client, None
+        self.tasks.release(self._pump)  # it ends once its client is closed
         if client is not None:
             await client.close()
         await cancel_quietly(self._pump)
