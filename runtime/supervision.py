@@ -55,6 +55,11 @@ class TaskSupervisor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listeners: list[Callable[[], None]] = []
 
+    @property
+    def running(self) -> list[asyncio.Task[Any]]:
+        """The watched tasks that have not ended yet."""
+        return [task for task in self._tasks if not task.done()]
+
     def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
         """Start ``coro`` as a task called ``name`` and watch it."""
         return self.watch(asyncio.create_task(coro, name=name))

@@ -41,8 +41,8 @@ async def snapshot_from(pipeline: Pipeline, wanted: status_pb2.Source.ValueType,
 def core_tasks_alive(pipeline: Pipeline) -> bool:
     """The ingest loop, the publisher, the leader election and the resync listener still run."""
     core = {"ingest-loop", "status-publisher", "leader-election", "resync-requests"}
-    tasks = [task for task in pipeline.ingest._tasks if task.get_name() in core]
-    return len(tasks) == len(core) and not any(task.done() for task in tasks)
+    running = {task.get_name() for task in pipeline.ingest.tasks.running}
+    return core <= running and not pipeline.ingest.tasks.failures
 
 
 @pytest.mark.timeout(60)
@@ -146,9 +146,8 @@ async def test_resync_requests_still_reach_the_leader_after_a_redis_outage(
                 what="the ingest leads again under a larger token and is ready",
             )
 
-            listener = next(t for t in pipeline.ingest._tasks if t.get_name() == "resync-requests")
             assert await resync_heard(pipeline, within=5), (
-                f"nobody hears RequestResync after Redis came back (listener ended: {listener.done()})"
+                f"nobody hears RequestResync after Redis came back (dead tasks: {pipeline.ingest.tasks.failures})"
             )
     finally:
         await sim.close()
