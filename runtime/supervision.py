@@ -84,20 +84,22 @@ class TaskSupervisor:
         """Shutdown has begun: from now on every watched task may end without being reported."""
         self.closing = True
 
-    async def stop(self) -> None:
-        """:meth:`close`, then cancel every task still running and wait until they have ended."""
+    async def stop(self, within: float | None = None) -> list[asyncio.Task[Any]]:
+        """:meth:`close`, cancel every task still running and wait until they have ended, or at
+        most ``within`` seconds; returns those still running then (left running)."""
         self.close()
         tasks, self._tasks = list(self._tasks), set()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if not tasks:
+            return []
+        _, late = await asyncio.wait(tasks, timeout=within)
+        return list(late)
 
     def _ended(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if self.closing:
-            return
-        reason = death_of(task)
-        if reason is None:
+        reason = death_of(task)  # retrieves its exception, so asyncio does not report it again
+        if reason is None or self.closing:
             return
         name = task.get_name()
         self.failures[name] = reason

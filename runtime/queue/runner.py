@@ -2,8 +2,9 @@
 SIGTERM/SIGINT -> graceful stop, probes.
 
 The worker answers Kubernetes probes on its ``/metrics`` port (:func:`runtime.metrics.set_probes`):
-``/healthz`` while its event loop keeps ticking (never Redis: an outage must not restart
-workers), ``/readyz`` while it is not stopping and Redis answered its last ping.
+``/healthz`` while its event loop keeps ticking and none of the worker's supervised tasks died
+(``Worker.tasks``, :mod:`runtime.supervision`; never Redis: an outage must not restart workers),
+``/readyz`` while it is not stopping, live, and Redis answered its last ping.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ class WorkerProbes:
 
     def liveness(self) -> str | None:
         stalled = time.monotonic() - self.last_tick
-        return f"event loop stalled for {stalled:.0f}s" if stalled > STALLED_AFTER_SECONDS else None
+        if stalled > STALLED_AFTER_SECONDS:
+            return f"event loop stalled for {stalled:.0f}s"
+        dead = self.worker.tasks.failures
+        return "; ".join(f"task {name} died: {reason}" for name, reason in dead.items()) if dead else None
 
     def readiness(self) -> str | None:
         if self.worker.stopping:

@@ -27,6 +27,7 @@ from runtime.queue.keys import ACTIVE_JOBS
 from runtime.queue.metrics import JOBS_BY_STATE, JOBS_TOTAL, RUN_SECONDS, WAIT_SECONDS
 from runtime.queue.scheduler import Clock, Scheduler
 from runtime.queue.spec import QueueSpec
+from runtime.supervision import TaskSupervisor
 
 log = get_logger("runtime.queue.worker")
 IDLE_BLOCK_S = 1.0
@@ -84,6 +85,10 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._stopping = asyncio.Event()
         self._shutting_down = False
+        self.tasks = TaskSupervisor()
+        """The completer, the maintenance and the schedules of the current :meth:`run`: one that
+        dies fails the process's liveness (:mod:`runtime.queue.runner`). The fetch loop ending
+        ends the run itself."""
         self._closing = False  # the completer ends after its current flush
         self._blocking = False
         q = spec.name
@@ -124,12 +129,14 @@ class Worker:
         log.info("worker serving", worker=self.worker_id, queue=self.spec.name, concurrency=self.spec.concurrency)
         with contextlib.suppress(RedisError, OSError):
             await self._heartbeat_and_gauges()
-        completer = asyncio.create_task(self._completer(), name="queue-completer")
-        maintenance = asyncio.create_task(self._maintenance(), name="queue-maintenance")
+        self.tasks = tasks = TaskSupervisor()
+        completer = tasks.spawn(self._completer(), "queue-completer")
+        maintenance = tasks.spawn(self._maintenance(), "queue-maintenance")
         fetcher = asyncio.create_task(self._fetch_loop(), name="queue-fetch")
-        scheduling = asyncio.create_task(self.scheduler.run(), name="queue-schedules") if self.scheduler else None
+        scheduling = tasks.spawn(self.scheduler.run(), "queue-schedules") if self.scheduler else None
         stop_wait = asyncio.create_task(self._stopping.wait())
         await asyncio.wait([fetcher, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+        tasks.close()
         self._shutting_down = True
         if scheduling is not None:
             scheduling.cancel()

@@ -19,6 +19,7 @@ from runtime.db import create_engine, db_health_check
 from runtime.grpc_server import GrpcService
 from runtime.queue import DiskSpool, QueueAdmin, QueueClient
 from runtime.redis import create_redis, redis_health_check
+from runtime.supervision import TaskSupervisor
 from services.media.cleanup import MediaCleanup
 from services.media.db import MediaDatabase
 from services.media.events import EventPublisher
@@ -96,8 +97,10 @@ class MediaApp:
     sync: SyncRequests
     queues: MediaQueues
     cleanup: MediaCleanup
+    tasks: TaskSupervisor
 
     async def close(self) -> None:
+        self.tasks.close()
         await self.queues.stop()
         await self.processing.close()
         await self.watermarking.close()
@@ -113,6 +116,7 @@ class MediaApp:
             service_names=[SERVICE_NAME],
             scopes=SCOPES,
             health_checks={"redis": redis_health_check(self.parts.redis), "db": db_health_check(self.parts.engine)},
+            tasks=self.tasks,  # the queue gauges and spool marker loop
             shutdown_hooks=[self.close],
         )
 
@@ -144,11 +148,12 @@ async def create_app(settings: MediaSettings) -> MediaApp:
     producers = {PROCESSING_QUEUE: processing, WATERMARK_QUEUE: watermarking, SYNC_QUEUE: sync}
     interval_s = settings.media_queue_metrics_interval_s
     markers = SpoolMarkers(spool_markers_dir(settings), spool.path, stale_after_s=max(3 * interval_s, 15.0))
-    queues = MediaQueues(parts.redis, producers, interval_s=interval_s, markers=markers)
+    tasks = TaskSupervisor()
+    queues = MediaQueues(parts.redis, producers, interval_s=interval_s, markers=markers, tasks=tasks)
     queues.start()
     sync_requests = SyncRequests(parts.database, sync if remote is not None else None)
     cleanup = media_cleanup(parts, remote, jobs=sync)
-    return MediaApp(parts, processing, watermarking, sync, library, sync_requests, queues, cleanup)
+    return MediaApp(parts, processing, watermarking, sync, library, sync_requests, queues, cleanup, tasks)
 
 
 def spool_path(settings: MediaSettings) -> Path:

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from runtime.background import BackgroundTask
 from runtime.logging import get_logger
 from runtime.queue import QueueAdmin, QueueClient
+from runtime.supervision import TaskSupervisor
 from services.media.metrics import PROCESSING_QUEUE_SIZE, SYNC_QUEUE_SIZE, WATERMARK_QUEUE_SIZE, export_queue_sizes
 from services.media.queues import PROCESSING_QUEUE, SYNC_QUEUE, WATERMARK_QUEUE
 from services.media.spool_markers import SpoolMarkers
@@ -74,6 +75,7 @@ class MediaQueues:
         *,
         interval_s: float,
         markers: SpoolMarkers | None = None,
+        tasks: TaskSupervisor | None = None,
     ) -> None:
         self.redis = redis
         self.producers = producers
@@ -81,7 +83,7 @@ class MediaQueues:
         self.interval_s = interval_s
         self.markers = markers
         """Where this process publishes its spool's counts and reads the other replicas'."""
-        self._refresher = BackgroundTask(self._refresh_forever, "media-queue-gauges")
+        self._refresher = BackgroundTask(self._refresh_forever, "media-queue-gauges", tasks=tasks)
 
     async def stats(self) -> list[QueueStats]:
         """Every media queue's counts (and the gauges set from them); without Redis, what the spools say."""

@@ -18,6 +18,7 @@ from runtime.migrations import upgrade
 from runtime.queue import DiskSpool, QueueAdmin, QueueClient
 from runtime.queue.registry import declare
 from runtime.redis import create_redis, redis_health_check
+from runtime.supervision import TaskSupervisor
 from services.notify.domain.templates import TemplateLibrary
 from services.notify.inbox_hub import InboxHub
 from services.notify.metrics import QUEUE_SIZE, QUEUE_SWITCHES
@@ -46,7 +47,7 @@ class NotifyApp:
     events_redis: Redis
     queues: dict[str, QueueClient]
     admins: list[QueueAdmin]
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    tasks: TaskSupervisor = field(default_factory=TaskSupervisor)
 
     @classmethod
     async def create(cls, settings: NotifySettings) -> NotifyApp:
@@ -74,7 +75,7 @@ class NotifyApp:
             hub=InboxHub(events_redis),
         )
         app = cls(settings, core, redis, events_redis, queues, [QueueAdmin(s, redis) for s in specs.values()])
-        app.tasks.append(asyncio.create_task(app._watch_queues(), name="notify-queue-gauges"))
+        app.tasks.spawn(app._watch_queues(), "notify-queue-gauges")
         return app
 
     async def _watch_queues(self) -> None:
@@ -103,6 +104,7 @@ class NotifyApp:
             service_names=[SERVICE_NAME],
             scopes=SCOPES,
             health_checks={"redis": redis_health_check(self.redis), "db": db_health_check(engine)},
+            tasks=self.tasks,  # the queue gauges loop
             shutdown_hooks=[self.close],
             stopping_hooks=[self.core.hub.end_watches],
             bind_host=self.settings.grpc_bind_host,
@@ -112,13 +114,13 @@ class NotifyApp:
         """Stop the gauges, the inbox hub and the queue clients, then close Redis and the database;
         one that fails to close does not keep the others open, and neither does a task that is
         slow to end or a close cut short by the shutdown hook's timeout."""
-        for task in self.tasks:
-            task.cancel()
         try:
             # Bounded: under load a cancelled gauges task has been seen not to end within the
             # whole shutdown budget, and waiting for it left Redis and the database open. The hub
             # and the queue clients wait for tasks of their own (the reader, the spool flusher).
-            await _within(TASK_STOP_SECONDS, self.tasks)
+            late = await self.tasks.stop(within=TASK_STOP_SECONDS)
+            if late:
+                log.warning("still closing after the wait", steps=[repr(task) for task in late])
             await _within(TASK_STOP_SECONDS, [self.core.hub.close(), *(c.close() for c in self.queues.values())])
         finally:
             for step in (self.events_redis.aclose, self.redis.aclose, self.core.store.engine.dispose):

@@ -13,6 +13,7 @@ from runtime.grpc_server import GrpcService
 from runtime.health import HealthCheck, run_check
 from runtime.logging import get_logger
 from runtime.redis import create_redis, redis_health_check
+from runtime.supervision import TaskSupervisor
 from services.status.core import StatusCore
 from services.status.db import StatusDatabase
 from services.status.follower import Follower
@@ -79,6 +80,7 @@ class StatusApp:
             service_names=[SERVICE_NAME],
             scopes=SCOPES,
             health_checks={"storage": self.storage_check()},
+            tasks=self.service.tasks,  # a dead follower or config writer turns liveness NOT_SERVING
             shutdown_hooks=[self.close],
             stopping_hooks=[self.service.hub.close],
             # Reads are the hot path (wall screens, the gateway): successful fast ones log at DEBUG.
@@ -105,7 +107,8 @@ async def create_app(settings: StatusSettings, *, migrate: bool = True) -> Statu
     )
     database = StatusDatabase(engine)
     hub = WatchHub(settings.status_watch_queue_size)
-    follower = Follower(store, hub, live_ttl_seconds=settings.status_live_ttl_seconds)
+    tasks = TaskSupervisor()
+    follower = Follower(store, hub, live_ttl_seconds=settings.status_live_ttl_seconds, tasks=tasks)
     reader = StatusReader(store, follower, database, stale_after_seconds=settings.status_stale_after_seconds)
     service = StatusCore(
         store,
@@ -116,5 +119,6 @@ async def create_app(settings: StatusSettings, *, migrate: bool = True) -> Statu
         request_resync=functools.partial(request_asterisk_resync, settings, settings.status_resync_timeout_seconds),
         watch_heartbeat_seconds=settings.status_watch_heartbeat_seconds,
         ingest_read_ahead_bytes=settings.status_ingest_read_ahead_bytes,
+        tasks=tasks,
     )
     return StatusApp(settings, redis, engine, service, StatusServicer(service))

@@ -22,6 +22,7 @@ from switchboard.status.v1 import status_pb2
 from runtime.errors import Unavailable
 from runtime.logging import get_logger
 from runtime.status_model.rules import epoch_ms
+from runtime.supervision import TaskSupervisor
 from services.status import ingest_tracing
 from services.status.db import ConfigWriter, StatusDatabase
 from services.status.domain import validation, wire
@@ -52,13 +53,16 @@ class StatusCore:
         request_resync: ResyncRequester,
         watch_heartbeat_seconds: float = 0.5,
         ingest_read_ahead_bytes: int = DEFAULT_READ_AHEAD_BYTES,
+        tasks: TaskSupervisor | None = None,
     ) -> None:
         self.store = store
         self.database = database
         self.follower = follower
         self.hub = hub
         self.reader = reader
-        self.config_writer = ConfigWriter(database)
+        self.tasks = tasks or TaskSupervisor()
+        """The follower's and the config writer's loops (the follower's given to it by its maker)."""
+        self.config_writer = ConfigWriter(database, tasks=self.tasks)
         self.request_resync = request_resync
         self.watch_heartbeat_seconds = watch_heartbeat_seconds
         """A watch that asked for freshness gets it after this long without any other message."""
@@ -87,6 +91,7 @@ class StatusCore:
             log.warning("seeding from the database failed", error=repr(error))
 
     async def stop(self) -> None:
+        self.tasks.close()
         self.hub.close()
         await self.follower.stop()
         await self.config_writer.stop()

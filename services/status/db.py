@@ -24,6 +24,7 @@ from switchboard.status.v1 import status_pb2
 from runtime.background import BackgroundTask
 from runtime.logging import get_logger
 from runtime.retry import RetryPolicy
+from runtime.supervision import TaskSupervisor
 
 log = get_logger("status.db")
 
@@ -217,12 +218,14 @@ class ConfigWriter:
     with backoff until a newer one replaces it.
     """
 
-    def __init__(self, database: StatusDatabase, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, database: StatusDatabase, retry: RetryPolicy | None = None, *, tasks: TaskSupervisor | None = None
+    ) -> None:
         self.database = database
         self.retry = retry or RetryPolicy(attempts=0, base=0.2, cap=10.0)
         self._pending: dict[str, StaticConfig] = {}
         self._wakeup = asyncio.Event()
-        self._task = BackgroundTask(self._run, "status-config-writer")
+        self._task = BackgroundTask(self._run, "status-config-writer", tasks=tasks)
         self.written = 0
         self._idle = asyncio.Event()
         self._idle.set()

@@ -25,6 +25,7 @@ from runtime.background import BackgroundTask
 from runtime.errors import Unavailable
 from runtime.logging import get_logger
 from runtime.retry import RetryPolicy
+from runtime.supervision import TaskSupervisor
 from runtime.telemetry import use_context
 from services.status.domain.state import LiveState, RevisionGap
 from services.status.redis_store import ApplyResult, RedisStore
@@ -50,6 +51,7 @@ class Follower:
         coalesce_seconds: float = 0.005,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        tasks: TaskSupervisor | None = None,
     ) -> None:
         self.store = store
         self.hub = hub
@@ -64,7 +66,7 @@ class Follower:
         self.state: LiveState | None = None
         self.connected = False
         self._last_id = b"0-0"
-        self._task = BackgroundTask(self.run, "status-follower")
+        self._task = BackgroundTask(self.run, "status-follower", tasks=tasks)
         self._ready = asyncio.Event()
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.on_reconnect: Callable[[], Awaitable[object]] | None = None

@@ -36,7 +36,7 @@ async def test_a_background_task_slow_to_end_does_not_keep_the_redis_clients_ope
     try:
         async with running_notify(notify_settings(redis_url, tmp_path, providers), providers, workers=False) as notify:
             assert await notify_clients()
-            notify.app.tasks.append(straggler)
+            notify.app.tasks.watch(straggler)
         # The server has stopped (its shutdown hooks have run or timed out): nothing of notify's is connected.
 
         async def all_closed() -> bool:

@@ -1,12 +1,20 @@
-"""A worker process answers Kubernetes probes on its /metrics port: liveness never follows Redis."""
+"""A worker process answers Kubernetes probes on its /metrics port: liveness never follows Redis,
+but a dead background task of the worker fails it."""
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
+
+import pytest
+from redis.asyncio import Redis
 
 from devsupport.ports import free_port
 from devsupport.procs import SpawnService
 from devsupport.redis_server import RedisServer
+from devsupport.waiting import wait_until
+from runtime.queue import JobContext, QueueSpec, Schedule, Worker
+from runtime.queue.runner import WorkerProbes
 from tests.support.http_probes import probe, wait_for
 
 
@@ -30,3 +38,29 @@ def test_a_redis_outage_makes_the_worker_unready_but_still_live(
     finally:
         redis_server.start()
     assert worker.poll() is None, worker.output()
+
+
+async def tick(ctx: JobContext) -> None:
+    """The scheduled job (never due in this test)."""
+
+
+@pytest.mark.timeout(60)
+async def test_a_dead_schedules_task_fails_liveness_and_readiness(redis: Redis) -> None:
+    spec = QueueSpec("probes_dead_task", [tick], schedules=[Schedule("hourly", "0 * * * *", "tick", {})])
+    worker = Worker(spec, redis, schedule_poll_s=0.01)
+    assert worker.scheduler is not None
+
+    async def broken_check() -> None:
+        raise RuntimeError("schedule state corrupt")
+
+    worker.scheduler.check = broken_check  # type: ignore[method-assign]
+    probes = WorkerProbes(redis, worker)
+    running = asyncio.create_task(worker.run())
+    try:
+        await wait_until(lambda: probes.liveness() is not None, within=10, what="liveness to fail")
+        expected = "task queue-schedules died: RuntimeError: schedule state corrupt"
+        assert probes.liveness() == expected
+        assert probes.readiness() == expected
+    finally:
+        worker.stop()
+        await asyncio.wait_for(running, 20)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import MutableMapping
 from typing import Any
 
 import grpc
@@ -41,7 +42,7 @@ async def statuses(health: health_pb2_grpc.HealthStub) -> dict[str, int]:
     return {name: int(reply.status) for name, reply in zip(names, replies, strict=True)}
 
 
-def deaths(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def deaths(logs: list[MutableMapping[str, Any]]) -> list[MutableMapping[str, Any]]:
     return [line for line in logs if line["event"] == "background task died"]
 
 
