@@ -126,6 +126,8 @@ class FailureDecision:
     """The attempt's error as a JSON object: attempt, error, traceback, at (epoch ms)."""
     retry_delay_ms: int
     """-1: no retry, the job goes to the failed set."""
+    error: str
+    """The error in one line, as the entry holds it (``TimeoutError: job ran longer than …``)."""
 
 
 def decide_failure(job: ClaimedJob, exc: BaseException, policy: RetryPolicy, timeout_s: float) -> FailureDecision:
@@ -136,11 +138,10 @@ def decide_failure(job: ClaimedJob, exc: BaseException, policy: RetryPolicy, tim
     else:
         message = f"{type(exc).__name__}: {exc}"
     tb = "".join(traceback.format_exception(exc))[-MAX_TRACEBACK_CHARS:]
-    entry = codec.dumps(
-        {"attempt": job.attempt, "error": message[:2000], "traceback": tb, "at": int(time.time() * 1000)}
-    )
+    message = message[:2000]
+    entry = codec.dumps({"attempt": job.attempt, "error": message, "traceback": tb, "at": int(time.time() * 1000)})
     if isinstance(exc, PermanentError) or job.attempt >= job.max_attempts:
-        return FailureDecision(entry, -1)
+        return FailureDecision(entry, -1, message)
     if isinstance(exc, Retry) and exc.defer_score is not None:
-        return FailureDecision(entry, max(exc.defer_score, 0))
-    return FailureDecision(entry, int(policy.delay_for(job.attempt) * 1000))
+        return FailureDecision(entry, max(exc.defer_score, 0), message)
+    return FailureDecision(entry, int(policy.delay_for(job.attempt) * 1000), message)

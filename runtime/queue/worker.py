@@ -282,7 +282,9 @@ class Worker:
             job.max_attempts = job.attempt  # retrying cannot make an unknown function appear
         decision = decide_failure(job, exc, job.backoff(self.spec.backoff), timeout_s)
         (self._retried if decision.retry_delay_ms >= 0 else self._failed).inc()
-        log.warning("job attempt failed", queue=self.spec.name, job_id=job.job_id, attempt=job.attempt, error=str(exc))
+        log.warning(
+            "job attempt failed", queue=self.spec.name, job_id=job.job_id, attempt=job.attempt, error=decision.error
+        )
         keep = self.spec.retention.failed
         for delay in (0.1, 0.5, 1.0, 2.0, None):
             try:

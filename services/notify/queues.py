@@ -38,6 +38,18 @@ def rate_key(chat: str) -> str:
     return "chat:" + (f"at.{chat[1:]}" if chat.startswith("@") else chat)
 
 
+BOOKKEEPING_ALLOWANCE_S = 30.0
+"""What a delivery job may spend beyond the provider's own timeout on its database and Redis
+steps (reading the notification, the send gate, recording the attempt) before the queue cuts it
+off. A job cut off is retried but its attempt is never recorded, so this bounds a stuck store,
+not a slow one: a loaded database can take seconds."""
+
+
+def job_timeout_s(settings: NotifySettings) -> float:
+    """The queue's cut-off for one delivery job: the provider's timeout plus the bookkeeping."""
+    return settings.notify_provider_timeout_s + BOOKKEEPING_ALLOWANCE_S
+
+
 def notifications_queue(settings: NotifySettings) -> QueueSpec:
     return QueueSpec(
         name=NOTIFICATIONS,
@@ -45,7 +57,7 @@ def notifications_queue(settings: NotifySettings) -> QueueSpec:
         concurrency=settings.notify_concurrency,
         attempts=settings.notify_attempts,
         backoff=retry_policy(settings, settings.notify_attempts),
-        job_timeout_s=settings.notify_provider_timeout_s * 3,
+        job_timeout_s=job_timeout_s(settings),
         lease_s=settings.notify_lease_s,
     )
 
@@ -75,7 +87,7 @@ def telegram_queue(settings: NotifySettings) -> QueueSpec:
         concurrency=settings.notify_telegram_concurrency,
         attempts=settings.attempts_for(Channel.TELEGRAM),
         backoff=retry_policy(settings, settings.attempts_for(Channel.TELEGRAM)),
-        job_timeout_s=settings.notify_provider_timeout_s * 3,
+        job_timeout_s=job_timeout_s(settings),
         lease_s=settings.notify_lease_s,
         rate_limit=limits.bot,
         key_rate_limit=limits.chat,

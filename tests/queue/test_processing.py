@@ -90,6 +90,9 @@ async def test_hung_job_times_out_counts_as_failed_attempt_and_worker_survives(
     after = await client.enqueue("statistics_aggregation")
     await wait_until(lambda: _state_is(admin, after, JobState.COMPLETED), within=10, what="next job done")
     assert shared_worker.poll() is None
+    # The worker's log names the cut-off, not the empty text of a bare TimeoutError.
+    (failed,) = [line for line in shared_worker.stdout.splitlines() if hung in line and "attempt failed" in line]
+    assert "TimeoutError: job ran longer than its 0.2 s timeout" in failed
 
 
 async def test_paused_queue_starts_nothing_until_resumed(
