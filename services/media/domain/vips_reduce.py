@@ -155,28 +155,48 @@ def _each(planes: Planes, work: Callable[[np.ndarray], np.ndarray], run: Callabl
 
 def _reduce_plane(plane: np.ndarray, factor: float, alpha: np.ndarray | None = None) -> np.ndarray:
     """One band (uint8, rows × columns, perhaps strided) reduced: rows first (vips_reducev), then
-    columns, a block of lines at a time (only a block is ever held in float32). With ``alpha``
-    (its plane) the band is premultiplied on the way in."""
+    columns, a block of lines at a time. With ``alpha`` (its plane) the band is premultiplied on
+    the way in. Every block reuses one set of float32 buffers (the largest block's size): a fresh
+    array a block was a fresh mapping of hundreds of kB, page-faulted in and freed each time."""
     out_rows, blocks = _plan(plane.shape[0], factor, _STRIP)
-    rows = np.empty((out_rows, plane.shape[1]), np.uint8)
+    width = plane.shape[1]
+    rows = np.empty((out_rows, width), np.uint8)
+    span = max(high - low for _, _, low, high, _ in blocks)
+    lines = np.empty((span, width), np.float32)
+    sums = np.empty((_BLOCK, width), np.float32)
+    scale = np.empty((span, width), np.float32) if alpha is not None else None
     for first, last, low, high, weights in blocks:
-        lines = plane[low:high].astype(np.float32)
-        if alpha is not None:
-            lines = np.floor(lines * _PREMULTIPLY_SCALE[alpha[low:high]], out=lines)
-        rows[first:last] = _rounded(weights @ lines)
-    out_columns, blocks = _plan(plane.shape[1], factor, 0)
+        source = lines[: high - low]
+        np.copyto(source, plane[low:high], casting="unsafe")
+        if alpha is not None and scale is not None:
+            factors = scale[: high - low]
+            np.take(_PREMULTIPLY_SCALE, alpha[low:high], out=factors)
+            np.multiply(source, factors, out=source)
+            np.floor(source, out=source)
+        block = sums[: last - first]
+        np.matmul(weights, source, out=block)
+        _round_into(block, rows[first:last])
+    out_columns, blocks = _plan(width, factor, 0)
     columns = np.empty((out_rows, out_columns), np.uint8)
+    span = max(high - low for _, _, low, high, _ in blocks)
+    lines = np.empty((out_rows, span), np.float32)
+    sums = np.empty((out_rows, _BLOCK), np.float32)
     for first, last, low, high, weights in blocks:
-        columns[:, first:last] = _rounded(rows[:, low:high].astype(np.float32) @ weights.T)
+        source = lines[:, : high - low]
+        np.copyto(source, rows[:, low:high], casting="unsafe")
+        block = sums[:, : last - first]
+        np.matmul(source, weights.T, out=block)
+        _round_into(block, columns[:, first:last])
     return columns
 
 
-def _rounded(sums: np.ndarray) -> np.ndarray:
-    """``(sum + 2048) >> 12`` clipped to 0..255 (exact: the sums are integers below 2**24)."""
+def _round_into(sums: np.ndarray, out: np.ndarray) -> None:
+    """``(sum + 2048) >> 12`` clipped to 0..255 into ``out`` (uint8), exact: the sums are integers
+    below 2**24, and the cast's truncation is the floor on the clipped values (none below 0)."""
     sums += _ONE // 2
     sums *= 1 / _ONE
-    np.floor(sums, out=sums)
-    return np.clip(sums, 0, 255, out=sums)
+    np.clip(sums, 0, 255, out=sums)
+    np.copyto(out, sums, casting="unsafe")
 
 
 Block = tuple[int, int, int, int, np.ndarray]
