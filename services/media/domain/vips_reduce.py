@@ -41,7 +41,9 @@ __all__ = ["image_planes", "reduce", "sharp_size"]
 _SUBPIXELS = 64  # VIPS_TRANSFORM_SCALE: mask positions per source pixel
 _ONE = 4096  # VIPS_INTERPOLATE_SCALE: the masks' fixed point
 _STRIP = 10  # vips_reducev's output line cache: row positions restart every 10 rows
-_BLOCK = 32  # output rows (columns) per matrix product: fewer waste less, more run faster
+_BLOCK = 32  # output columns per matrix product: fewer waste less, more run faster
+_ROW_BLOCK = 8  # output rows per matrix product of the vertical pass (see _reduce_plane)
+_CAST_BYTES = 2 * 1024 * 1024  # about how much float32 of source rows the vertical pass converts at once
 _GAP = 2.0  # vips_resize's default reducing gap: at this ratio or more it box-shrinks first
 _MODES = frozenset({"L", "LA", "RGB", "RGBA"})
 
@@ -156,27 +158,33 @@ def _each(planes: Planes, work: Callable[[np.ndarray], np.ndarray], run: Callabl
 def _reduce_plane(plane: np.ndarray, factor: float, alpha: np.ndarray | None = None) -> np.ndarray:
     """One band (uint8, rows × columns, perhaps strided) reduced: rows first (vips_reducev), then
     columns, a block of lines at a time. With ``alpha`` (its plane) the band is premultiplied on
-    the way in. Every block reuses one set of float32 buffers (the largest block's size): a fresh
-    array a block was a fresh mapping of hundreds of kB, page-faulted in and freed each time."""
-    out_rows, blocks = _plan(plane.shape[0], factor, _STRIP)
+    the way in. The vertical pass converts source rows to float32 a group of blocks at a time
+    (about :data:`_CAST_BYTES`), so the rows that neighbouring blocks share are converted once, and
+    multiplies blocks of :data:`_ROW_BLOCK` output rows, whose weights are mostly non-zero (a block
+    of 32 multiplied ~5× more zeros than weights). Every block reuses one set of buffers.
+    Measured over the shared test images: 2 % less CPU an image, the same pixels."""
+    out_rows, blocks = _plan(plane.shape[0], factor, _STRIP, _ROW_BLOCK)
     width = plane.shape[1]
     rows = np.empty((out_rows, width), np.uint8)
-    span = max(high - low for _, _, low, high, _ in blocks)
+    groups = _groups(blocks, max(1, _CAST_BYTES // (4 * width)))
+    span = max(group[-1][3] - group[0][2] for group in groups)
     lines = np.empty((span, width), np.float32)
-    sums = np.empty((_BLOCK, width), np.float32)
+    sums = np.empty((_ROW_BLOCK, width), np.float32)
     scale = np.empty((span, width), np.float32) if alpha is not None else None
-    for first, last, low, high, weights in blocks:
-        source = lines[: high - low]
-        np.copyto(source, plane[low:high], casting="unsafe")
+    for group in groups:
+        start, end = group[0][2], group[-1][3]
+        source = lines[: end - start]
+        np.copyto(source, plane[start:end], casting="unsafe")
         if alpha is not None and scale is not None:
-            factors = scale[: high - low]
-            np.take(_PREMULTIPLY_SCALE, alpha[low:high], out=factors)
+            factors = scale[: end - start]
+            np.take(_PREMULTIPLY_SCALE, alpha[start:end], out=factors)
             np.multiply(source, factors, out=source)
             np.floor(source, out=source)
-        block = sums[: last - first]
-        np.matmul(weights, source, out=block)
-        _round_into(block, rows[first:last])
-    out_columns, blocks = _plan(width, factor, 0)
+        for first, last, low, high, weights in group:
+            block = sums[: last - first]
+            np.matmul(weights, source[low - start : high - start], out=block)
+            _round_into(block, rows[first:last])
+    out_columns, blocks = _plan(width, factor, 0, _BLOCK)
     columns = np.empty((out_rows, out_columns), np.uint8)
     span = max(high - low for _, _, low, high, _ in blocks)
     lines = np.empty((out_rows, span), np.float32)
@@ -188,6 +196,18 @@ def _reduce_plane(plane: np.ndarray, factor: float, alpha: np.ndarray | None = N
         np.matmul(source, weights.T, out=block)
         _round_into(block, columns[:, first:last])
     return columns
+
+
+def _groups(blocks: list[Block], rows: int) -> list[list[Block]]:
+    """Consecutive blocks grouped so that each group's source lines (its first block's ``low`` to
+    its last's ``high``, increasing) are at most ``rows`` where more than one block fits."""
+    groups: list[list[Block]] = []
+    for block in blocks:
+        if groups and block[3] - groups[-1][0][2] <= rows:
+            groups[-1].append(block)
+        else:
+            groups.append([block])
+    return groups
 
 
 def _round_into(sums: np.ndarray, out: np.ndarray) -> None:
@@ -203,10 +223,10 @@ Block = tuple[int, int, int, int, np.ndarray]
 
 
 @functools.lru_cache(maxsize=64)
-def _plan(side: int, factor: float, strip: int) -> tuple[int, list[Block]]:
+def _plan(side: int, factor: float, strip: int, size: int) -> tuple[int, list[Block]]:
     """The output side and, per block of output lines, ``(first, last, low, high, weights)``:
-    output lines ``first..last`` are ``weights`` (float32, integer masks) times source lines
-    ``low..high``. ``strip``: positions restart every ``strip`` lines (0: never)."""
+    output lines ``first..last`` (``size`` a block) are ``weights`` (float32, integer masks) times
+    source lines ``low..high``. ``strip``: positions restart every ``strip`` lines (0: never)."""
     out = int(side / factor + 0.5)
     offset = (1 + (out * factor - side)) / 2.0 - 1
     points, masks = _masks(factor)
@@ -217,8 +237,8 @@ def _plan(side: int, factor: float, strip: int) -> tuple[int, list[Block]]:
     first_line = positions.astype(np.int64) - (math.ceil(points / 2.0) - 1)
     which = (((positions * (_SUBPIXELS * 2)).astype(np.int64) & (_SUBPIXELS * 2 - 1)) + 1) >> 1
     blocks = []
-    for first in range(0, out, _BLOCK):
-        last = min(out, first + _BLOCK)
+    for first in range(0, out, size):
+        last = min(out, first + size)
         lines = np.clip(first_line[first:last, None] + np.arange(points), 0, side - 1)
         low, high = int(lines.min()), int(lines.max()) + 1
         weights = np.zeros((last - first, high - low), np.float32)
