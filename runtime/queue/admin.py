@@ -25,7 +25,7 @@ _STATES = [s.value for s in JobState]
 _NEWEST_FIRST = {JobState.COMPLETED, JobState.FAILED}
 MAX_PAGE_SIZE = 1000
 """The largest page :meth:`QueueAdmin.jobs` returns."""
-SUMMARY_FIELDS = (b"n", b"p", b"l", b"m", b"e", b"g", b"t", b"f", b"k")
+SUMMARY_FIELDS = (b"x", b"l", b"e", b"g", b"f")
 """The job hash fields a listing reads: everything but the data (``d``) and the result (``r``), which
 may be as large as the payload limit each and are for the detail view (:meth:`QueueAdmin.job`)."""
 
@@ -120,7 +120,9 @@ class QueueAdmin:
             for row, lease, at in zip(rows, leases, finished or [None] * len(ids), strict=True)
         ]
         found = [
-            JobInfo.from_hash(self.name, raw.decode(), job_state, h) for raw, h in zip(ids, hashes, strict=True) if h
+            JobInfo.from_hash(self.name, raw.decode(), job_state, h)
+            for raw, h in zip(ids, hashes, strict=True)
+            if b"x" in h
         ]
         return found, int(total)
 
@@ -146,7 +148,7 @@ class QueueAdmin:
             for name in _STATES:
                 pipe.zscore(k.state_set(name), job_id)
             h, lease, *scores = await pipe.execute()
-        if not h:
+        if b"x" not in h:  # none, or a stray progress write after the job was removed
             raise NotFound(f"job {job_id!r} not found in queue {self.name!r}")
         state = next((JobState(s) for s, score in zip(_STATES, scores, strict=True) if score is not None), None)
         if state is None:  # in no sorted set: waiting at priority 0 (the wait0 list), or the hash says

@@ -1,11 +1,12 @@
-"""Lua scripts moving a queue's data from key layout v1 (``sbq:v1``) to v2 (``sbq:v2``).
+"""Lua scripts moving a queue's data from key layout v1 (``sbq:v1``) to v2 (``sbq:v2``), and from
+v2 to v3 (``sbq:v3``, the current one): ``runtime.queue.migrate`` runs the two steps in turn.
 
 Both prefixes of a queue carry its ``{queue}`` hash tag, so one script reaches both (one cluster
 slot). Each script is one atomic step: a job is either wholly in v1 (its hash and its place in
 one of ``wait0``, ``wait``, ``delayed``, ``active``, ``completed``, ``failed``) or wholly in v2,
 never both or neither, and a step run again finds nothing left to do.
 
-Every script takes ``KEYS[1]`` = the queue's v1 prefix, ``KEYS[2]`` = its v2 prefix.
+Every script takes ``KEYS[1]`` = the queue's older prefix, ``KEYS[2]`` = the next one's.
 
 v1 kept a job's attempts in its hash: ``a`` attempts made, ``s`` the last start (ms), ``w`` the
 worker holding the lease (cleared, or set to '', once the attempt ended). v2 keeps the running
@@ -13,15 +14,22 @@ attempt in the queue's ``lease`` HASH (``worker NUL attempt NUL started``) and t
 that ended in the job's ``l`` (same form; absent before any ended); a completed job's finish is
 only its ``completed`` score and a result of None (``r`` = ``null``) is not stored
 (``runtime.queue.keys``). Every other field (``n d p m t e g r o k q m0``) means the same.
+
+v3 differs from v2 in the job's hash only: v2's fixed fields ``p m t k n o`` are one field ``x``
+(``priority NUL max NUL enqueued NUL rate key NUL name NUL options``, defaults written out); every
+other field, and every other key, means the same.
 """
 
-# ARGV: most jobs to move.  Returns {jobs moved, ids left in v1 because v2 holds that id, ids
-# dropped (listed in v1 with no hash, as a claim drops them)}.  Moves from 'active' first (their
-# leases run out), then 'wait', 'delayed', 'completed', 'failed', and 'wait0' from its tail: each
-# batch goes to the head of v2's 'wait0', so v1's older jobs stay ahead of any v2 enqueued meanwhile.
-# A job whose id exists in v2 too (enqueued there before the move) keeps its v1 hash and is listed
-# in v1's 'conflicts' HASH (id -> the set it was in) for an operator: nothing is overwritten.
-MOVE_JOBS = r"""
+# MOVE_JOBS_V1 and MOVE_JOBS_V2, one step each: ARGV: most jobs to move.  Returns {jobs moved, ids
+# left in the older layout because the newer holds that id, ids dropped (listed with no hash, as a
+# claim drops them)}.  Moves from 'active' first (their leases run out), then 'wait', 'delayed',
+# 'completed', 'failed', and 'wait0' from its tail: each batch goes to the head of the newer
+# 'wait0', so older jobs stay ahead of any the newer release enqueued meanwhile.
+# A job whose id exists in the newer layout too (enqueued there before the move) keeps its old hash
+# and is listed in the old 'conflicts' HASH (id -> the set it was in) for an operator: nothing is
+# overwritten. Each step's ``translate(id, state)`` gives a job's new fields and, for a running
+# job, its lease (nil, nil: no hash).
+_MOVE_HEAD = r"""
 local src, dst = KEYS[1], KEYS[2]
 local limit = tonumber(ARGV[1])
 local PIN = string.rep('~', 100)  -- the 'active' / 'lease' pin (runtime/queue/keys.py)
@@ -32,7 +40,9 @@ local seq = redis.call('GET', src .. 'seq')
 if seq and tonumber(seq) > tonumber(redis.call('GET', dst .. 'seq') or '0') then
   redis.call('SET', dst .. 'seq', seq)
 end
--- The job's v2 fields, and its lease if it is running (nil, nil: no hash).
+"""
+
+_TRANSLATE_V1 = r"""
 local function translate(id, state)
   local h = redis.call('HGETALL', src .. 'j:' .. id)
   if #h == 0 then return nil, nil end
@@ -67,7 +77,40 @@ local function translate(id, state)
   end
   return out, lease
 end
--- Moves job ``id`` of v1 set ``state``; true if it now is in v2's hash (the caller places it).
+"""
+
+# v2 -> v3: the fixed fields packed into 'x'; a running job's lease moves from v2's 'lease'. A hash
+# without a name is no job (a progress write that came after its job was removed): dropped.
+_TRANSLATE_V2 = r"""
+local FIXED = {p = 1, m = 2, t = 3, k = 4, n = 5, o = 6}
+local function translate(id, state)
+  local h = redis.call('HGETALL', src .. 'j:' .. id)
+  if #h == 0 then return nil, nil end
+  local fixed, out, n = {'0', '1', '0', '', false, ''}, {}, 0
+  for i = 1, #h, 2 do
+    local slot = FIXED[h[i]]
+    if slot then
+      fixed[slot] = h[i + 1]
+    else
+      out[n + 1] = h[i]
+      out[n + 2] = h[i + 1]
+      n = n + 2
+    end
+  end
+  if not fixed[5] then return {}, nil end
+  out[n + 1] = 'x'
+  out[n + 2] = table.concat(fixed, '\0')
+  local lease = nil
+  if state == 'active' then
+    lease = redis.call('HGET', src .. 'lease', id)
+    redis.call('HDEL', src .. 'lease', id)
+  end
+  return out, lease
+end
+"""
+
+_MOVE_BODY = r"""
+-- Moves job ``id`` of the old set ``state``; true if it now is in v2's hash (the caller places it).
 local function move(id, state)
   local jk = dst .. 'j:' .. id
   if redis.call('EXISTS', jk) == 1 then
@@ -99,7 +142,11 @@ for _, state in ipairs({'active', 'wait', 'delayed', 'completed', 'failed'}) do
         redis.call('ZADD', dst .. state, score, id)
         if state == 'active' then
           redis.call('ZADD', dst .. 'active', 'inf', PIN)
-          redis.call('HSET', dst .. 'lease', PIN, '', id, lease)
+          if lease then
+            redis.call('HSET', dst .. 'lease', PIN, '', id, lease)
+          else  -- none (v2 removes a lease with its job's place in 'active'): the reaper's to take
+            redis.call('HSET', dst .. 'lease', PIN, '')
+          end
         elseif state == 'wait' or state == 'delayed' then
           ready = true
         end
@@ -124,11 +171,14 @@ end
 if ready and redis.call('LLEN', dst .. 'notify') < 8 then redis.call('RPUSH', dst .. 'notify', 1) end
 return {moved, conflicts, dropped}
 """
+MOVE_JOBS_V1 = _MOVE_HEAD + _TRANSLATE_V1 + _MOVE_BODY
+MOVE_JOBS_V2 = _MOVE_HEAD + _TRANSLATE_V2 + _MOVE_BODY
 
 # The queue's own state, once its jobs moved: the sequence (the higher of the two), a pause, a
 # provider's hold (the longer), each schedule's last tick (the later: a tick v1 took is not taken
-# again), the global rate-limit log (kept while v2 has none of its own). v1's worker heartbeats and
-# wake-up tokens are dropped: no v2 worker is behind them. Returns the number of v1 keys removed.
+# again), the global rate-limit log (kept while the newer has none of its own). The old worker
+# heartbeats, wake-up tokens and the 'lease' pin (v2) are dropped: no newer worker is behind them.
+# Returns the number of old keys removed.
 MOVE_STATE = r"""
 local src, dst = KEYS[1], KEYS[2]
 local seq = redis.call('GET', src .. 'seq')
@@ -153,7 +203,7 @@ if redis.call('EXISTS', dst .. 'rl', dst .. 'rln') == 0 and redis.call('EXISTS',
   if redis.call('EXISTS', src .. 'rln') == 1 then redis.call('RENAME', src .. 'rln', dst .. 'rln') end
 end
 return redis.call('DEL', src .. 'seq', src .. 'paused', src .. 'hold', src .. 'schedules', src .. 'rl', src .. 'rln',
-  src .. 'workers', src .. 'notify')
+  src .. 'workers', src .. 'notify', src .. 'lease')
 """
 
 # One per-key rate-limit log (``rk:<key>`` / ``rk<i>:<key>``): renamed (its TTL kept) unless v2

@@ -45,10 +45,17 @@ local function ev(name, id, extra)
     redis.call('PUBLISH', prefix .. 'events', cjson.encode(event))
   end
 end
+-- A job's priority from its packed fixed fields ``x`` (runtime/queue/keys.py: it leads them).
+local function x_priority(x)
+  return tonumber(x and string.match(x, '^(%d+)') or '0') or 0
+end
+local function job_priority(jk)
+  return x_priority(redis.call('HGET', jk, 'x'))
+end
 -- A job becoming ready (due, retried, promoted, reaped) goes behind the jobs of its priority.
 -- ``pri``: the job's priority if the caller has it (read from the hash otherwise).
 local function to_wait(jk, id, pri)
-  pri = pri or tonumber(redis.call('HGET', jk, 'p')) or 0
+  pri = pri or job_priority(jk)
   if pri == 0 then
     redis.call('RPUSH', prefix .. 'wait0', id)
   else
@@ -121,18 +128,17 @@ end
 
 # One job into 'wait0' (priority 0), 'wait' or 'delayed' (delay_ms > 0) unless its id exists;
 # false then. The ids for 'wait0' are collected in ``zero`` for one RPUSH by the caller, which also
-# pushes the wake-up token once (``wake()``) after its last enqueue. Fields at their default
-# (priority 0, attempts 0, no rate key, no options) are not stored.
+# pushes the wake-up token once (``wake()``) after its last enqueue. The job's fixed fields are one
+# field, ``x`` (runtime/queue/keys.py), its data another: two fields of a listpack, not up to seven.
+# ``pri`` comes as the text the producer wrote (``str(int)``): stored as it is.
 ENQUEUE_ONE = """
-local function enqueue_one(id, name, data, pri, delay, max_attempts, rate_key, options, zero)
+local function enqueue_one(id, name, data, pri_s, delay, max_attempts, rate_key, options, zero)
   local jk = prefix .. 'j:' .. id
   if redis.call('EXISTS', jk) == 1 then return false end
-  pri, delay = tonumber(pri), tonumber(delay)
-  local f = {'n', name, 'd', data, 'm', max_attempts, 't', now_s}
-  if pri ~= 0 then f[#f + 1] = 'p'; f[#f + 1] = pri end
-  if rate_key ~= '' then f[#f + 1] = 'k'; f[#f + 1] = rate_key end
-  if options ~= '' then f[#f + 1] = 'o'; f[#f + 1] = options end
-  redis.call('HSET', jk, unpack(f))
+  local pri = tonumber(pri_s)
+  delay = tonumber(delay)
+  redis.call('HSET', jk, 'x', pri_s .. '\\0' .. max_attempts .. '\\0' .. now_s .. '\\0' .. rate_key .. '\\0' .. name
+    .. '\\0' .. options, 'd', data)
   if delay > 0 then
     -- an idle worker blocks up to a second: the wake-up re-times its wait to this job
     redis.call('ZADD', prefix .. 'delayed', now + delay, id)
@@ -204,13 +210,14 @@ return 2
 
 # ARGV: want, lease_ms, worker, rl_max, rl_period_ms, key_max, key_period_ms, then per prefix
 # limit: prefix, max, period_ms.
-# Returns one string, its fields joined by NUL: status, info, then per job id, name, data, attempts,
-# max, enqueued, options (see runtime.queue.execution.claim_reply); status 0 = ok (info = ms until
+# Returns one string, its fields joined by NUL: status, info, then per job its id, attempt, packed
+# fixed fields (priority, max, enqueued, rate key, name, options: runtime/queue/keys.py) and data
+# (see runtime.queue.execution.claim_reply); status 0 = ok (info = ms until
 # the next delayed job, -1 none), 1 = paused, 2 = rate limited or held (info = ms until the window
 # frees or the hold ends). One string, not an array: Redis converts each element of a script's
 # array reply on its own, a seventh of a claim's CPU at 7 fields a job; no field can hold a NUL
 # (ids, rate keys and job names are checked, data and options are JSON, the rest digits).
-# Per job: one HMGET (the job's hash is only read); the pops, the leases (the 'lease' HSET and the
+# Per job: one HMGET of two fields (the job's hash is only read); the pops, the leases (the 'lease' HSET and the
 # 'active' ZADD) and the rate-limit log entry are one call per claim.
 CLAIM = (
     PREAMBLE
@@ -241,12 +248,12 @@ if head[2] and tonumber(head[2]) <= now then
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
   for _, id in ipairs(due) do
     local jk = prefix .. 'j:' .. id
-    local h = redis.call('HMGET', jk, 'q', 'p')
+    local h = redis.call('HMGET', jk, 'q', 'x')
     if h[1] then
       redis.call('HDEL', jk, 'q')
       redis.call('ZADD', wait, h[1], id)
     else
-      to_wait(jk, id, tonumber(h[2]) or 0)
+      to_wait(jk, id, x_priority(h[2]))
     end
     ev('waiting', id)
   end
@@ -317,14 +324,16 @@ while got < want and popped < want * 4 + 8 do
     popped = popped + 1
     local id = top[j]
     local jk = job_prefix .. id
-    local f = redis.call('HMGET', jk, 'n', 'd', 'm', 't', 'o', 'l', 'k')
+    local f = redis.call('HMGET', jk, 'x', 'l', 'd')
     local blocked = f[1] == false  -- an id whose hash is gone: dropped
-    if not blocked and f[7] and #key_limits > 0 then
+    -- the rate key: the fourth of the fixed fields ('' for none); looked at only under key limits
+    local rk = #key_limits > 0 and not blocked and string.match(f[1], '^%d+%z%d+%z%d+%z([^%z]+)%z')
+    if rk then
       -- Every window that applies must have room; a start is logged in all of them or none.
       local frees, windows = 0, {}
       for _, lim in ipairs(key_limits) do
-        if string.sub(f[7], 1, #lim[2]) == lim[2] then
-          local kz = prefix .. lim[1] .. f[7]
+        if string.sub(rk, 1, #lim[2]) == lim[2] then
+          local kz = prefix .. lim[1] .. rk
           redis.call('ZREMRANGEBYSCORE', kz, '-inf', now - lim[4])
           if redis.call('ZCARD', kz) >= lim[3] then
             local oldest = redis.call('ZRANGE', kz, 0, 0, 'WITHSCORES')
@@ -346,7 +355,7 @@ while got < want and popped < want * 4 + 8 do
       end
     end
     if not blocked then
-      local att = f[6] and tostring(tonumber(string.match(f[6], '%z(%d+)%z%d+$')) + 1) or '1'
+      local att = f[2] and tostring(tonumber(string.match(f[2], '%z(%d+)%z%d+$')) + 1) or '1'
       held_by[nheld + 1] = id
       held_by[nheld + 2] = lease_of .. att .. lease_at
       nheld = nheld + 2
@@ -354,13 +363,10 @@ while got < want and popped < want * 4 + 8 do
       leases[nleases + 2] = id
       nleases = nleases + 2
       out[nout + 1] = id
-      out[nout + 2] = f[1]
-      out[nout + 3] = f[2] or ''
-      out[nout + 4] = att
-      out[nout + 5] = f[3] or ''
-      out[nout + 6] = f[4] or ''
-      out[nout + 7] = f[5] or ''
-      nout = nout + 7
+      out[nout + 2] = att
+      out[nout + 3] = f[1]
+      out[nout + 4] = f[3] or ''
+      nout = nout + 4
       got = got + 1
       if listening == nil then ev_listening() end
       if listening then ev('active', id) end
@@ -533,7 +539,7 @@ for _, id in ipairs(stale) do
   local value = redis.call('HGET', prefix .. 'lease', id)
   local worker, att = lease_parts(value)
   redis.call('HDEL', prefix .. 'lease', id)
-  local h = redis.call('HMGET', jk, 'l', 'm', 'e')
+  local h = redis.call('HMGET', jk, 'l', 'x', 'e')
   att = att or tostring((tonumber(select(2, lease_parts(h[1]))) or 0) + 1)
   local who = worker and string.sub(cjson.encode(worker), 2, -2) or '?'
   local entry = '{"attempt":' .. att .. ',"error":"stalled: worker ' .. who .. ' lost its lease","traceback":"","at":'
@@ -545,7 +551,7 @@ for _, id in ipairs(stale) do
     redis.call('HSET', jk, 'e', entry)
   end
   ev('stalled', id)
-  if tonumber(att) < tonumber(h[2] or 1) then
+  if tonumber(att) < tonumber(h[2] and string.match(h[2], '^%d+%z(%d+)') or '1') then
     to_wait(jk, id)
     wake()
   else
@@ -574,8 +580,7 @@ for i = 2, #ARGV do
   local value = redis.call('HGET', prefix .. 'lease', id)
   if value and string.sub(value, 1, #of_worker) == of_worker and redis.call('ZREM', prefix .. 'active', id) == 1 then
     redis.call('HDEL', prefix .. 'lease', id)
-    local pri = tonumber(redis.call('HGET', jk, 'p')) or 0
-    redis.call('ZADD', prefix .. 'wait', (10 - pri) * SPAN, id)
+    redis.call('ZADD', prefix .. 'wait', (10 - job_priority(jk)) * SPAN, id)
     ev('waiting', id)
     n = n + 1
   end
@@ -596,8 +601,7 @@ local worker, id, att, hold = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local jk = prefix .. 'j:' .. id
 if not held(id, worker, att) or redis.call('ZREM', prefix .. 'active', id) == 0 then return 0 end
 redis.call('HDEL', prefix .. 'lease', id)
-local pri = tonumber(redis.call('HGET', jk, 'p')) or 0
-redis.call('ZADD', prefix .. 'wait', (10 - pri) * SPAN, id)
+redis.call('ZADD', prefix .. 'wait', (10 - job_priority(jk)) * SPAN, id)
 if hold > 0 and redis.call('PTTL', prefix .. 'hold') < hold then
   redis.call('SET', prefix .. 'hold', 1, 'PX', hold)
   ev('held', id, {holdMs = hold})

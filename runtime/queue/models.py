@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from runtime.queue.keys import running_attempt
+from runtime.queue.keys import fixed_fields, running_attempt
 
 
 class JobState(StrEnum):
@@ -49,11 +49,8 @@ class JobInfo:
 
     @classmethod
     def from_hash(cls, queue: str, job_id: str, state: JobState, h: dict[bytes, bytes]) -> JobInfo:
-        """A job from its hash (``runtime.queue.keys``); an active job's ``l`` is its running lease."""
-
-        def text(key: bytes) -> str | None:
-            value = h.get(key)
-            return value.decode() if value is not None else None
+        """A job from its hash (``runtime.queue.keys``); an active job's ``l`` is its running lease.
+        ``h`` holds a job: its packed fixed fields ``x`` are there."""
 
         def num(key: bytes) -> int | None:
             value = h.get(key)
@@ -63,25 +60,26 @@ class JobInfo:
             value = h.get(key)
             return json.loads(value) if value is not None else None
 
+        fixed = fixed_fields(h[b"x"])
         errors = [AttemptError(**e) for e in (js(b"e") or [])]
         lease = h.get(b"l")
         last = running_attempt(lease) if lease is not None else None
         return cls(
             job_id=job_id,
-            name=text(b"n") or "",
+            name=fixed.name,
             queue=queue,
             state=state,
-            priority=num(b"p") or 0,
+            priority=fixed.priority,
             data=js(b"d") or {},
             attempts=last[1] if last else 0,
-            max_attempts=num(b"m") or 1,
+            max_attempts=fixed.max_attempts,
             errors=errors,
             progress=js(b"g"),
             result=js(b"r"),
-            enqueued_at=num(b"t") or 0,
+            enqueued_at=fixed.enqueued_at,
             started_at=last[2] if last else None,
             finished_at=num(b"f"),
-            rate_key=text(b"k"),
+            rate_key=fixed.rate_key,
         )
 
 

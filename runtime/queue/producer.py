@@ -21,7 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from runtime.errors import AlreadyExists, InvalidArgument, Unavailable
 from runtime.logging import get_logger
 from runtime.queue import codec, lua_worker, tracing
-from runtime.queue.keys import JOB_ID_PATTERN, PRIORITY_MAX, PRIORITY_MIN
+from runtime.queue.keys import JOB_ID_PATTERN, PRIORITY_MAX, PRIORITY_MIN, fixed_fields
 from runtime.queue.metrics import BACKEND_SWITCHES, SPOOL_DUPLICATES, SPOOLED
 from runtime.queue.spec import QueueSpec
 from runtime.queue.spool import DiskSpool
@@ -387,7 +387,7 @@ class QueueClient:
         """
         async with self.redis.pipeline(transaction=False) as pipe:
             for row in rows:
-                pipe.hmget(self.spec.keys.job(row[0]), ["n", "d"])
+                pipe.hmget(self.spec.keys.job(row[0]), ["x", "d"])
             stored = await pipe.execute()
         for row, current in zip(rows, stored, strict=True):
             if _same_job(row, current):
@@ -445,8 +445,8 @@ def _copy_of(exc: Exception) -> Exception:
 
 
 def _same_job(row: list[str], stored: list[bytes | None]) -> bool:
-    name, data = stored
-    return name is not None and name.decode() == row[1] and data is not None and data.decode() == row[2]
+    fixed, data = stored
+    return fixed is not None and fixed_fields(fixed).name == row[1] and data is not None and data.decode() == row[2]
 
 
 def _delay_seconds(delay_s: float | None, run_at: datetime | None) -> float:

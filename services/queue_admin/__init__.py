@@ -5,7 +5,7 @@ Decision: one admin service reads and controls all queues
 A queue's whole state lives in Redis (:mod:`runtime.queue.keys`: job hashes, state sets, the
 paused flag, the workers' heartbeats, the events channel), and every worker writes its queue's
 declaration — job names with their parameters, concurrency, attempts, rate limits, payload
-limit — into the registry HASH ``sbq:v2:registry`` (:mod:`runtime.queue.registry`) with each
+limit — into the registry HASH ``sbq:v3:registry`` (:mod:`runtime.queue.registry`) with each
 heartbeat.  So nothing about a queue needs the process that runs it: ``python -m
 services.queue_admin`` serves the admin API on ``QUEUE_ADMIN_ADDR`` (default 127.0.0.1:50055)
 for every declared queue, and a new service's queue appears there as soon as its first worker

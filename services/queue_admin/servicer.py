@@ -30,6 +30,7 @@ from runtime.errors import InvalidArgument, PayloadTooLarge, Unavailable
 from runtime.grpc_server import shutdown_event
 from runtime.grpc_types import ServicerContext as Context
 from runtime.queue import QUEUE_NAME_PATTERN, JobInfo, JobRequest, JobState
+from runtime.queue.keys import fixed_fields
 from runtime.redis_durability import check_redis_durability
 from services.queue_admin.convert import event_pb, job_pb, layer_state, proto_invalid_argument, queue_info_pb
 from services.queue_admin.directory import QueueDirectory, QueueHandle
@@ -322,8 +323,8 @@ async def _oldest_waiting_ms(redis: Redis, handle: QueueHandle) -> int:
         return 0
     async with redis.pipeline(transaction=False) as pipe:
         for job_id in heads:
-            pipe.hget(handle.admin.keys.job(job_id), "t")
-        times = [int(t) for t in await pipe.execute() if t is not None]
+            pipe.hget(handle.admin.keys.job(job_id), "x")
+        times = [fixed_fields(x).enqueued_at for x in await pipe.execute() if x is not None]
     return max(int(time.time() * 1000) - min(times), 0) if times else 0
 
 

@@ -142,8 +142,8 @@ async def test_a_held_queue_claims_nothing_and_says_for_how_long(redis: Redis) -
 
 @pytest.mark.parametrize(
     "reply",
-    [b"", b"0", b"0\x00-1\x00id\x00deliver\x00{}\x001\x003", b"0\x00-1\x00" + b"\x00".join([b"x"] * 8)],
+    [b"", b"0", b"0\x00-1\x00id\x001\x000\x003\x00123\x00\x00deliver\x00", b"0\x00-1\x00" + b"\x00".join([b"x"] * 10)],
 )
 def test_a_claim_reply_that_is_not_whole_jobs_is_a_data_error(reply: bytes) -> None:
-    with pytest.raises(DataError, match=r"claim reply of \d+ fields is not status, info and 7 a job"):
+    with pytest.raises(DataError, match=r"claim reply of \d+ fields is not status, info and 9 a job"):
         claim_reply(reply)

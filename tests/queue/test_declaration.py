@@ -238,23 +238,23 @@ def test_a_queues_keys_are_its_own() -> None:
 
 def test_every_key_of_a_queue_shares_one_hash_tag_under_the_versioned_prefix() -> None:
     keys = QueueKeys("media")
-    assert PREFIX == "sbq:v2"
-    assert keys.prefix == "sbq:v2:{media}:"
+    assert PREFIX == "sbq:v3"
+    assert keys.prefix == "sbq:v3:{media}:"
     assert [keys.wait, keys.delayed, keys.active, keys.lease, keys.completed, keys.failed] == [
-        "sbq:v2:{media}:wait",
-        "sbq:v2:{media}:delayed",
-        "sbq:v2:{media}:active",
-        "sbq:v2:{media}:lease",
-        "sbq:v2:{media}:completed",
-        "sbq:v2:{media}:failed",
+        "sbq:v3:{media}:wait",
+        "sbq:v3:{media}:delayed",
+        "sbq:v3:{media}:active",
+        "sbq:v3:{media}:lease",
+        "sbq:v3:{media}:completed",
+        "sbq:v3:{media}:failed",
     ]
     assert [keys.paused, keys.notify, keys.workers, keys.events] == [
-        "sbq:v2:{media}:paused",
-        "sbq:v2:{media}:notify",
-        "sbq:v2:{media}:workers",
-        "sbq:v2:{media}:events",
+        "sbq:v3:{media}:paused",
+        "sbq:v3:{media}:notify",
+        "sbq:v3:{media}:workers",
+        "sbq:v3:{media}:events",
     ]
-    assert keys.job("01J8Z3K4M5") == "sbq:v2:{media}:j:01J8Z3K4M5"
+    assert keys.job("01J8Z3K4M5") == "sbq:v3:{media}:j:01J8Z3K4M5"
 
 
 @pytest.mark.parametrize(
@@ -268,7 +268,7 @@ def test_every_key_of_a_queue_shares_one_hash_tag_under_the_versioned_prefix() -
     ],
 )
 def test_each_job_state_has_its_sorted_set(state: str, suffix: str) -> None:
-    assert QueueKeys("media").state_set(state) == f"sbq:v2:{{media}}:{suffix}"
+    assert QueueKeys("media").state_set(state) == f"sbq:v3:{{media}}:{suffix}"
 
 
 def test_ids_and_names_are_limited_to_characters_safe_in_a_key() -> None:

@@ -1,4 +1,4 @@
-"""Moving a v1 deployment's queue data to key layout v2 (runtime.queue.migrate).
+"""Moving a v1 deployment's queue data to the current key layout, through v2 (runtime.queue.migrate).
 
 The v1 data is written here as v1's scripts wrote it (commit 7f25304, runtime/queue/lua_worker.py):
 a job HASH ``n d p m t`` at enqueue (``p`` absent while 0), ``a s w`` set by a claim, ``w`` removed
@@ -88,7 +88,7 @@ async def _keys(redis: Redis, pattern: str) -> list[str]:
     return sorted([k.decode() async for k in redis.scan_iter(match=pattern)])
 
 
-async def test_every_waiting_and_delayed_v1_job_runs_once_on_v2_after_the_command(
+async def test_every_waiting_and_delayed_v1_job_runs_once_after_the_command(
     redis: Redis, redis_url: str, spec: QueueSpec, admin: QueueAdmin, start_workers: StartWorkers
 ) -> None:
     times = await _v1_deployment(redis, spec)
@@ -123,7 +123,7 @@ async def test_history_reads_in_the_admin_as_v1_wrote_it(redis: Redis, spec: Que
     assert (done.started_at, done.finished_at) == (times["now"] - 250, times["now"] - 200)
     none = await admin.job("done-none")
     assert (none.state, none.result, none.finished_at) == (JobState.COMPLETED, None, times["now"] - 190)
-    assert await _answer(redis.hget("sbq:v2:{workflow}:j:done-none", "r")) is None  # as v2 writes a None result
+    assert await _answer(redis.hget("sbq:v3:{workflow}:j:done-none", "r")) is None  # as v3 writes a None result
     dead = await admin.job("dead")
     assert (dead.state, dead.attempts, dead.finished_at) == (JobState.FAILED, 3, times["now"] - 180)
     assert [e.attempt for e in dead.errors] == [1, 2, 3]
@@ -143,17 +143,18 @@ async def test_queue_state_moves_with_the_jobs(redis: Redis, spec: QueueSpec) ->
     await redis.zadd(V1 + "rk:tenant-1", {"a": times["now"]})
     await redis.pexpire(V1 + "rk:tenant-1", 60_000)
     await migrate_queue(redis, "workflow")
-    v2 = "sbq:v2:{workflow}:"
-    assert int(await redis.get(v2 + "seq")) == 11
-    assert await redis.exists(v2 + "paused") == 1
-    assert 0 < await redis.pttl(v2 + "hold") <= 60_000
-    assert await _answer(redis.lrange(v2 + "rl", 0, -1)) == [f"{times['now']}:3".encode()]
-    assert await redis.get(v2 + "rln") == b"3"
-    assert await redis.zcard(v2 + "rk:tenant-1") == 1
-    assert await redis.pttl(v2 + "rk:tenant-1") > 0
-    assert await _answer(redis.hget(v2 + "schedules", "nightly")) == str(times["now"] - 1000).encode()
-    assert await redis.zcard(v2 + "workers") == 0  # v1's heartbeats are no v2 worker's
+    v3 = "sbq:v3:{workflow}:"
+    assert int(await redis.get(v3 + "seq")) == 11
+    assert await redis.exists(v3 + "paused") == 1
+    assert 0 < await redis.pttl(v3 + "hold") <= 60_000
+    assert await _answer(redis.lrange(v3 + "rl", 0, -1)) == [f"{times['now']}:3".encode()]
+    assert await redis.get(v3 + "rln") == b"3"
+    assert await redis.zcard(v3 + "rk:tenant-1") == 1
+    assert await redis.pttl(v3 + "rk:tenant-1") > 0
+    assert await _answer(redis.hget(v3 + "schedules", "nightly")) == str(times["now"] - 1000).encode()
+    assert await redis.zcard(v3 + "workers") == 0  # v1's heartbeats are no v3 worker's
     assert await _keys(redis, "sbq:v1:*") == []
+    assert await _keys(redis, "sbq:v2:*") == []
 
 
 async def test_running_the_migration_again_changes_nothing(redis: Redis, redis_url: str, spec: QueueSpec) -> None:
@@ -161,7 +162,7 @@ async def test_running_the_migration_again_changes_nothing(redis: Redis, redis_u
     await migrate_queue(redis, "workflow")
     before = {key: await redis.dump(key) for key in await _keys(redis, "*")}
     result = _migrate_command(redis_url)
-    assert (result.returncode, result.stdout.strip()) == (0, "nothing under sbq:v1: nothing to move")
+    assert (result.returncode, result.stdout.strip()) == (0, "nothing under sbq:v1 or sbq:v2: nothing to move")
     again = await migrate_queue(redis, "workflow")
     assert (again.moved, again.locked) == (0, False)
     assert {key: await redis.dump(key) for key in await _keys(redis, "*")} == before
@@ -191,27 +192,26 @@ async def test_a_running_v1_job_keeps_its_lease(redis: Redis, admin: QueueAdmin)
     await migrate_queue(redis, "workflow")
     job = await admin.job("running")
     assert (job.state, job.attempts, job.started_at) == (JobState.ACTIVE, 2, now - 400)
-    assert await redis.zscore("sbq:v2:{workflow}:active", "running") == now + 60_000
+    assert await redis.zscore("sbq:v3:{workflow}:active", "running") == now + 60_000
     assert (
-        await _answer(redis.hget("sbq:v2:{workflow}:lease", "running")) == f"old-host:7:abc\0{2}\0{now - 400}".encode()
+        await _answer(redis.hget("sbq:v3:{workflow}:lease", "running")) == f"old-host:7:abc\0{2}\0{now - 400}".encode()
     )
 
 
-async def test_a_v1_job_whose_id_v2_already_holds_stays_in_v1_and_is_reported(
+async def test_an_old_job_whose_id_the_current_layout_holds_stays_behind_and_is_reported(
     redis: Redis, redis_url: str, spec: QueueSpec, admin: QueueAdmin
 ) -> None:
     now = await _now_ms(redis)
     await _v1_job(redis, "same", enqueued=now)
     await _v1_job(redis, "other", enqueued=now)
     await _answer(redis.rpush(V1 + "wait0", "same", "other"))
-    await _answer(
-        redis.hset("sbq:v2:{workflow}:j:same", mapping={"n": "user_variables_update", "d": "{}", "m": 1, "t": now})
-    )
-    await _answer(redis.rpush("sbq:v2:{workflow}:wait0", "same"))
+    fixed = f"0\x001\x00{now}\x00\x00user_variables_update\x00"
+    await _answer(redis.hset("sbq:v3:{workflow}:j:same", mapping={"x": fixed, "d": "{}"}))
+    await _answer(redis.rpush("sbq:v3:{workflow}:wait0", "same"))
     result = _migrate_command(redis_url)
     assert result.returncode == 1
-    assert "workflow: 1 jobs moved; left in v1, id taken in v2: same" in result.stdout
-    assert await _answer(redis.hget(V1 + "j:same", "n")) == b"statistics_aggregation"
+    assert "workflow: 1 jobs moved; left in an older layout, id taken in the next: same" in result.stdout
+    assert await _answer(redis.hget("sbq:v2:{workflow}:j:same", "n")) == b"statistics_aggregation"
     assert (await admin.job("same")).name == "user_variables_update"
     assert [job.job_id for job in (await admin.jobs("waiting"))[0]] == ["other", "same"]
 
@@ -219,10 +219,10 @@ async def test_a_v1_job_whose_id_v2_already_holds_stays_in_v1_and_is_reported(
 async def test_a_queue_another_process_is_moving_is_left_to_it(redis: Redis) -> None:
     await _v1_job(redis, "queued", enqueued=int(time.time() * 1000))
     await _answer(redis.rpush(V1 + "wait0", "queued"))
-    await redis.set("sbq:v2:{workflow}:migrating", "someone", px=10_000)
+    await redis.set("sbq:v3:{workflow}:migrating", "someone", px=10_000)
     result = await migrate_queue(redis, "workflow")
     assert (result.locked, result.moved) == (True, 0)
     assert await _answer(redis.lrange(V1 + "wait0", 0, -1)) == [b"queued"]
-    await redis.delete("sbq:v2:{workflow}:migrating")
+    await redis.delete("sbq:v3:{workflow}:migrating")
     assert (await migrate_queue(redis, "workflow")).moved == 1
     assert await _answer(redis.hexists(REGISTRY_KEY, "workflow")) == 0  # v1 never declared it: nothing to copy

@@ -115,7 +115,7 @@ async def test_bad_enqueue_is_invalid_argument_naming_the_field_and_enqueues_not
     assert (error.details() or "").startswith(f"{field}: ")
     counts = await layer.counts()
     assert counts.waiting + counts.delayed == 0
-    assert await redis.keys("sbq:v2:{workflow}:j:*") == []
+    assert await redis.keys("sbq:v3:{workflow}:j:*") == []
 
 
 async def test_an_existing_job_id_is_already_exists_and_the_first_job_is_kept(
