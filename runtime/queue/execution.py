@@ -25,7 +25,7 @@ MAX_TRACEBACK_CHARS = 8000
 
 CLAIM_FIELDS = 9
 """Fields of one job in a claim's reply: id, attempt, the job's packed fixed fields as they are stored
-(priority, max attempts, enqueued, rate key, name, options: ``runtime.queue.keys``), data."""
+(rate key, priority, max attempts, enqueued, name, options: ``runtime.queue.keys``), data."""
 
 
 def claim_reply(reply: bytes) -> tuple[int, int, list[ClaimedJob]]:
@@ -50,7 +50,7 @@ class ClaimedJob:
 
     @classmethod
     def from_claim(cls, row: list[Any]) -> ClaimedJob:
-        job_id, attempt, _priority, max_attempts, enqueued_at, _rate_key, name, options, data = row
+        job_id, attempt, _rate_key, _priority, max_attempts, enqueued_at, name, options, data = row
         return cls(
             job_id=job_id.decode(),
             name=name.decode(),

@@ -50,8 +50,9 @@ pin as a field (value empty) for the same reason (``hash-max-listpack-value``).
 
 Job hash fields (short names keep a waiting job small; fields at their default are absent: ``l``
 before an attempt ended, ``r`` for a result of None):
-``x`` the fixed fields, one value: ``priority NUL max attempts NUL enqueued ms NUL rate key NUL name
-NUL options`` (rate key and options empty for none; options JSON: trace carrier, backoff, timeout;
+``x`` the fixed fields, one value: ``rate key NUL priority NUL max attempts NUL enqueued ms NUL name
+NUL options`` (rate key and options empty for none; the key leads so a claim under per-key limits
+tells a job without one by its first byte; options JSON: trace carrier, backoff, timeout;
 none of them can hold a NUL: names and rate keys are checked, JSON escapes it; see
 :func:`fixed_fields`). One field, not six: a waiting job's hash is two fields (``x``, ``d``), and a
 claim reads three with one HMGET and hands ``x`` to the worker as it is. Only a manual retry
@@ -156,18 +157,18 @@ class QueueKeys:
 class FixedFields(NamedTuple):
     """A job's fixed fields, as its hash's ``x`` packs them."""
 
+    rate_key: str | None
     priority: int
     max_attempts: int
     enqueued_at: int
-    rate_key: str | None
     name: str
     options: str
     """JSON, or '' for none."""
 
 
 def fixed_fields(packed: bytes) -> FixedFields:
-    priority, max_attempts, enqueued_at, rate_key, name, options = packed.decode().split("\0")
-    return FixedFields(int(priority), int(max_attempts), int(enqueued_at), rate_key or None, name, options)
+    rate_key, priority, max_attempts, enqueued_at, name, options = packed.decode().split("\0")
+    return FixedFields(rate_key or None, int(priority), int(max_attempts), int(enqueued_at), name, options)
 
 
 def running_attempt(lease: bytes) -> tuple[str, int, int]:

@@ -4,15 +4,15 @@ from runtime.queue.lua_worker import PREAMBLE
 
 # A manual retry keeps the attempt count (job_try goes on from where it stopped, the error
 # history stays continuous) and grants the job a fresh budget of its original max attempts: the
-# max attempts, second of the packed fixed fields ``x`` (runtime/queue/keys.py), is rewritten.
+# max attempts, third of the packed fixed fields ``x`` (runtime/queue/keys.py), is rewritten.
 GRANT = """
 local function grant(jk)
   local h = redis.call('HMGET', jk, 'l', 'x', 'm0')
-  local pri, max, rest = string.match(h[2], '^(%d+)%z(%d+)%z(.*)$')
+  local head, max, rest = string.match(h[2], '^([^%z]*%z%d+)%z(%d+)%z(.*)$')  -- key, priority | max | rest
   local budget = tonumber(h[3] or max)
   if not h[3] then redis.call('HSET', jk, 'm0', max) end
   local made = h[1] and tonumber(string.match(h[1], '%z(%d+)%z%d+$')) or 0  -- 'l': the last attempt
-  redis.call('HSET', jk, 'x', pri .. '\\0' .. tostring(made + budget) .. '\\0' .. rest)
+  redis.call('HSET', jk, 'x', head .. '\\0' .. tostring(made + budget) .. '\\0' .. rest)
 end
 """
 
@@ -103,8 +103,8 @@ local function clean(ids, take_out)
   for _, id in ipairs(ids) do
     if #removed >= limit then return end
     local jk = prefix .. 'j:' .. id
-    local h = redis.call('HMGET', jk, 'f', 'x')  -- enqueued: the third of the fixed fields
-    local t0 = tonumber(h[1] or (h[2] and string.match(h[2], '^%d+%z%d+%z(%d+)')) or 0)
+    local h = redis.call('HMGET', jk, 'f', 'x')  -- enqueued: the fourth of the fixed fields
+    local t0 = tonumber(h[1] or (h[2] and string.match(h[2], '^[^%z]*%z%d+%z%d+%z(%d+)')) or 0)
     if t0 <= cutoff then
       take_out(id)
       redis.call('DEL', jk)

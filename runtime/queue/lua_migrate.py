@@ -16,7 +16,7 @@ only its ``completed`` score and a result of None (``r`` = ``null``) is not stor
 (``runtime.queue.keys``). Every other field (``n d p m t e g r o k q m0``) means the same.
 
 v3 differs from v2 in the job's hash only: v2's fixed fields ``p m t k n o`` are one field ``x``
-(``priority NUL max NUL enqueued NUL rate key NUL name NUL options``, defaults written out); every
+(``rate key NUL priority NUL max NUL enqueued NUL name NUL options``, defaults written out); every
 other field, and every other key, means the same.
 """
 
@@ -82,11 +82,11 @@ end
 # v2 -> v3: the fixed fields packed into 'x'; a running job's lease moves from v2's 'lease'. A hash
 # without a name is no job (a progress write that came after its job was removed): dropped.
 _TRANSLATE_V2 = r"""
-local FIXED = {p = 1, m = 2, t = 3, k = 4, n = 5, o = 6}
+local FIXED = {k = 1, p = 2, m = 3, t = 4, n = 5, o = 6}
 local function translate(id, state)
   local h = redis.call('HGETALL', src .. 'j:' .. id)
   if #h == 0 then return nil, nil end
-  local fixed, out, n = {'0', '1', '0', '', false, ''}, {}, 0
+  local fixed, out, n = {'', '0', '1', '0', false, ''}, {}, 0
   for i = 1, #h, 2 do
     local slot = FIXED[h[i]]
     if slot then

@@ -45,9 +45,10 @@ local function ev(name, id, extra)
     redis.call('PUBLISH', prefix .. 'events', cjson.encode(event))
   end
 end
--- A job's priority from its packed fixed fields ``x`` (runtime/queue/keys.py: it leads them).
+-- A job's priority from its packed fixed fields ``x`` (runtime/queue/keys.py): the digits after
+-- the first NUL (the rate key before it holds none).
 local function x_priority(x)
-  return tonumber(x and string.match(x, '^(%d+)') or '0') or 0
+  return tonumber(x and string.match(x, '%z(%d+)') or '0') or 0
 end
 local function job_priority(jk)
   return x_priority(redis.call('HGET', jk, 'x'))
@@ -137,7 +138,7 @@ local function enqueue_one(id, name, data, pri_s, delay, max_attempts, rate_key,
   if redis.call('EXISTS', jk) == 1 then return false end
   local pri = tonumber(pri_s)
   delay = tonumber(delay)
-  redis.call('HSET', jk, 'x', pri_s .. '\\0' .. max_attempts .. '\\0' .. now_s .. '\\0' .. rate_key .. '\\0' .. name
+  redis.call('HSET', jk, 'x', rate_key .. '\\0' .. pri_s .. '\\0' .. max_attempts .. '\\0' .. now_s .. '\\0' .. name
     .. '\\0' .. options, 'd', data)
   if delay > 0 then
     -- an idle worker blocks up to a second: the wake-up re-times its wait to this job
@@ -211,7 +212,7 @@ return 2
 # ARGV: want, lease_ms, worker, rl_max, rl_period_ms, key_max, key_period_ms, then per prefix
 # limit: prefix, max, period_ms.
 # Returns one string, its fields joined by NUL: status, info, then per job its id, attempt, packed
-# fixed fields (priority, max, enqueued, rate key, name, options: runtime/queue/keys.py) and data
+# fixed fields (rate key, priority, max, enqueued, name, options: runtime/queue/keys.py) and data
 # (see runtime.queue.execution.claim_reply); status 0 = ok (info = ms until
 # the next delayed job, -1 none), 1 = paused, 2 = rate limited or held (info = ms until the window
 # frees or the hold ends). One string, not an array: Redis converts each element of a script's
@@ -326,8 +327,8 @@ while got < want and popped < want * 4 + 8 do
     local jk = job_prefix .. id
     local f = redis.call('HMGET', jk, 'x', 'l', 'd')
     local blocked = f[1] == false  -- an id whose hash is gone: dropped
-    -- the rate key: the fourth of the fixed fields ('' for none); looked at only under key limits
-    local rk = #key_limits > 0 and not blocked and string.match(f[1], '^%d+%z%d+%z%d+%z([^%z]+)%z')
+    -- the rate key leads the fixed fields: a job without one (the usual) is told by its first byte
+    local rk = #key_limits > 0 and not blocked and string.byte(f[1]) ~= 0 and string.match(f[1], '^[^%z]+')
     if rk then
       -- Every window that applies must have room; a start is logged in all of them or none.
       local frees, windows = 0, {}
@@ -551,7 +552,7 @@ for _, id in ipairs(stale) do
     redis.call('HSET', jk, 'e', entry)
   end
   ev('stalled', id)
-  if tonumber(att) < tonumber(h[2] and string.match(h[2], '^%d+%z(%d+)') or '1') then
+  if tonumber(att) < tonumber(h[2] and string.match(h[2], '^[^%z]*%z%d+%z(%d+)') or '1') then
     to_wait(jk, id)
     wake()
   else

@@ -205,7 +205,7 @@ async def test_an_old_job_whose_id_the_current_layout_holds_stays_behind_and_is_
     await _v1_job(redis, "same", enqueued=now)
     await _v1_job(redis, "other", enqueued=now)
     await _answer(redis.rpush(V1 + "wait0", "same", "other"))
-    fixed = f"0\x001\x00{now}\x00\x00user_variables_update\x00"
+    fixed = f"\x000\x001\x00{now}\x00user_variables_update\x00"
     await _answer(redis.hset("sbq:v3:{workflow}:j:same", mapping={"x": fixed, "d": "{}"}))
     await _answer(redis.rpush("sbq:v3:{workflow}:wait0", "same"))
     result = _migrate_command(redis_url)

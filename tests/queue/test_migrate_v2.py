@@ -108,7 +108,7 @@ async def test_every_v2_job_reads_in_v3_as_v2_held_it(redis: Redis, spec: QueueS
     keyed = await admin.job("keyed")
     assert (keyed.state, keyed.rate_key, keyed.max_attempts) == (JobState.DELAYED, "tenant-1", 3)
     assert await _answer(redis.hget(V3 + "j:keyed", "q")) == str(10 * SPAN + 9).encode()
-    packed = f'0\x003\x00{now - 95}\x00\x00{NAME}\x00{{"to": 2.5}}'  # priority, max, enqueued, key, name, options
+    packed = f'\x000\x003\x00{now - 95}\x00{NAME}\x00{{"to": 2.5}}'  # key, priority, max, enqueued, name, options
     assert await _answer(redis.hget(V3 + "j:back", "x")) == packed.encode()
     assert back.priority == 0
     running = await admin.job("running")
