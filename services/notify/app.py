@@ -83,6 +83,11 @@ class NotifyApp:
         health = {name: "ok" for name in self.queues}
         while True:
             for admin in self.admins:
+                # A cancel can be lost inside a Redis call (read as a connection error, suppressed
+                # below): the loop went on with the next admin after close() had disconnected the
+                # pool, and its fresh connection was collected open (a ResourceWarning in a later test).
+                if self.tasks.closing:
+                    return
                 with contextlib.suppress(Exception):
                     counts = await admin.counts()
                     QUEUE_SIZE.labels(admin.name).set(counts.waiting + counts.delayed)

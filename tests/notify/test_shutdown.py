@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from switchboard.notify.v1 import notify_pb2, notify_pb2_grpc
 
 from devsupport.waiting import wait_until
@@ -46,6 +47,34 @@ async def test_a_background_task_slow_to_end_does_not_keep_the_redis_clients_ope
     finally:
         release.set()
         await asyncio.gather(straggler, return_exceptions=True)
+
+
+async def test_the_queue_gauges_stop_using_redis_once_close_begins_even_if_their_cancel_is_lost(
+    redis_url: str, tmp_path: Path, providers: Providers
+) -> None:
+    counting = asyncio.Event()
+    calls: list[str] = []
+
+    async def counts_losing_the_cancel() -> None:
+        # Stands in for a Redis call that turns the cancel into a connection error, which the
+        # gauges loop suppresses: seen under load, its next call reconnected after close.
+        calls.append("counts")
+        counting.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise RedisConnectionError("connection closed while reading") from None
+
+    async with running_notify(notify_settings(redis_url, tmp_path, providers), providers, workers=False) as notify:
+        gauges = next(t for t in notify.app.tasks.running if t.get_name() == "notify-queue-gauges")
+        for admin in notify.app.admins:
+            admin.counts = counts_losing_the_cancel  # type: ignore[method-assign, assignment]
+        await asyncio.wait_for(counting.wait(), 10)
+    try:
+        assert gauges.done()
+        assert calls == ["counts"]  # no Redis call after the cancel
+    finally:
+        gauges.cancel()
 
 
 async def test_a_stopping_server_ends_its_in_app_watch_streams_before_it_drains(
