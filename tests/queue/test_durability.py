@@ -33,10 +33,13 @@ pytestmark = pytest.mark.slow
 
 release = asyncio.Event()
 """Set by the test: the first attempt of ``fails_after_release`` then fails."""
+first_attempt_runs = asyncio.Event()
+"""Set by the first attempt of ``fails_after_release`` once it runs (its worker holds the lease)."""
 
 
 async def fails_after_release(ctx: JobContext) -> str:
     if int(ctx["job_try"]) == 1:
+        first_attempt_runs.set()
         await release.wait()
         raise TransientError("the first attempt fails while Redis is down")
     return "second attempt"
@@ -63,6 +66,7 @@ async def test_a_job_whose_failure_redis_could_not_record_runs_again_after_a_res
     aof_redis: RedisServer,
 ) -> None:
     release.clear()
+    first_attempt_runs.clear()
     spec = QueueSpec(
         name="aof",
         functions=[fails_after_release],
@@ -75,7 +79,11 @@ async def test_a_job_whose_failure_redis_could_not_record_runs_again_after_a_res
     running = asyncio.create_task(worker.run())
     try:
         job_id = await client.enqueue("fails_after_release")
-        await wait_until(lambda: _state(admin, job_id, JobState.ACTIVE), within=20, what="job active")
+        # The attempt running, not just the job "active" in Redis: the claim's reply may still wait
+        # for the worker's loop, and "not held" before the worker took the job would let the test
+        # restart Redis before the attempt fails, so its failure would be recorded.
+        await wait_until(first_attempt_runs.is_set, within=20, what="the first attempt runs")
+        assert (await admin.job(job_id)).state == JobState.ACTIVE
         aof_redis.kill()
         release.set()  # the attempt fails now; recording it outlasts the worker's retries
         await wait_until(lambda: _given_up(worker, job_id), within=30, what="the worker gives the lease up")
