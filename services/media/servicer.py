@@ -19,6 +19,7 @@ from switchboard.media.v1 import media_pb2, media_pb2_grpc
 
 from runtime.auth import Scope, method_scopes
 from runtime.errors import InvalidArgument
+from runtime.grpc_drain import draining_on_refusal
 from runtime.grpc_server import shutdown_event
 from runtime.grpc_types import ServicerContext as Context
 from services.media.cleanup import PURGEABLE, MediaCleanup
@@ -86,20 +87,22 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     async def Upload(
         self, request_iterator: AsyncIterator[media_pb2.UploadRequest], context: Context
     ) -> media_pb2.UploadResponse:
-        first = await anext(request_iterator, None)
-        if first is None or first.WhichOneof("part") != "metadata":
-            raise InvalidArgument("metadata", "the first message of an upload must carry its metadata")
-        meta = first.metadata
-        request = UploadRequest(
-            filename=meta.filename,
-            owner_id=meta.owner_id,
-            entity_type=meta.entity_type,
-            variants=[variant_spec(v) for v in meta.variants],
-            keep_metadata=meta.keep_exif,
-            labels=dict(meta.labels),
-            declared_size=meta.size_bytes,
-        )
-        result = await self.library.upload(request, _chunks(request_iterator))
+        # A refusal (no image, over the limit) waits for the client's half-close (runtime.grpc_drain).
+        async with draining_on_refusal(request_iterator, context, max_bytes=self.library.max_upload_bytes):
+            first = await anext(request_iterator, None)
+            if first is None or first.WhichOneof("part") != "metadata":
+                raise InvalidArgument("metadata", "the first message of an upload must carry its metadata")
+            meta = first.metadata
+            request = UploadRequest(
+                filename=meta.filename,
+                owner_id=meta.owner_id,
+                entity_type=meta.entity_type,
+                variants=[variant_spec(v) for v in meta.variants],
+                keep_metadata=meta.keep_exif,
+                labels=dict(meta.labels),
+                declared_size=meta.size_bytes,
+            )
+            result = await self.library.upload(request, _chunks(request_iterator))
         return media_pb2.UploadResponse(media=self._media(result.record), job_id=result.record.job_id)
 
     async def Watermark(self, request: media_pb2.WatermarkRequest, context: Context) -> media_pb2.WatermarkResponse:
