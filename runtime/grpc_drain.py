@@ -5,8 +5,9 @@ the server's status when one of its writes, or its half-close, reaches the core 
 arrived (grpc/grpc#36066, open in grpcio 1.85). A handler that refuses in the middle of a stream
 (an upload that is no image, or over its limit) would reach such a client as an internal error,
 at random. So the refusal waits until the client has half-closed: what it still sends is read and
-discarded, bounded by the call's deadline, ``max_seconds`` and ``max_bytes`` (a hostile client
-cannot hold the handler; past a bound the refusal is sent anyway and the race is the client's).
+discarded, bounded by ``max_seconds``, ``max_bytes`` and the call's deadline less
+``DEADLINE_MARGIN`` (a client that stalls still gets the refusal, not DEADLINE_EXCEEDED; a hostile
+client cannot hold the handler; past a bound the refusal is sent anyway and the race is the client's).
 
 Server-streaming-only and long-lived bidirectional calls, where the client never half-closes,
 have nothing to drain.
@@ -21,10 +22,12 @@ from typing import Protocol
 
 from runtime.grpc_types import ServicerContext
 
-__all__ = ["DRAIN_SECONDS", "drain_requests", "draining_on_refusal"]
+__all__ = ["DEADLINE_MARGIN", "DRAIN_SECONDS", "drain_requests", "draining_on_refusal"]
 
-DRAIN_SECONDS = 30.0
-"""The longest a refusal waits for the client's half-close when the call has no earlier deadline."""
+DRAIN_SECONDS = 10.0
+"""The longest a refusal waits for the client's half-close."""
+DEADLINE_MARGIN = 1.0
+"""A refusal is sent at the latest this long before the call's deadline."""
 
 
 class _Sized(Protocol):
@@ -35,9 +38,9 @@ async def drain_requests(
     requests: AsyncIterator[_Sized], context: ServicerContext, *, max_bytes: int, max_seconds: float = DRAIN_SECONDS
 ) -> int:
     """Read and discard ``requests`` until the client half-closes, ``max_bytes`` are read past,
-    the call's deadline or ``max_seconds`` pass, or the stream fails; the bytes read."""
+    ``max_seconds`` or the call's deadline less :data:`DEADLINE_MARGIN` pass, or the stream fails; the bytes read."""
     remaining = context.time_remaining()
-    seconds = max_seconds if remaining is None else max(0.0, min(max_seconds, remaining))
+    seconds = max_seconds if remaining is None else max(0.0, min(max_seconds, remaining - DEADLINE_MARGIN))
     read = 0
     with contextlib.suppress(Exception):  # a timeout, a cancelled or broken stream: stop draining
         async with asyncio.timeout(seconds):

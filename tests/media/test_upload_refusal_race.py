@@ -8,7 +8,9 @@ of that status (grpc/grpc#36066), so the server reads the rest of a refused stre
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import AsyncIterator
 
 import grpc
 import grpc.aio
@@ -52,3 +54,17 @@ async def test_an_upload_over_the_byte_limit_over_grpc_is_resource_exhausted_eve
             await media.stub.Upload(stream(messages), timeout=30)
         outcomes.append((error.value.code(), details_from_rpc_error(error.value).get("reason")))
     assert outcomes == [(grpc.StatusCode.RESOURCE_EXHAUSTED, "PayloadTooLarge")] * REPEATS
+
+
+async def test_a_client_that_stalls_after_a_refused_chunk_still_gets_the_refusal_before_its_deadline(
+    media: MediaClient,
+) -> None:
+    async def stalling() -> AsyncIterator[media_pb2.UploadRequest]:
+        for message in upload_messages(NOT_AN_IMAGE[:65536], filename="x.pdf"):
+            yield message
+        await asyncio.Event().wait()  # never half-closes
+
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await media.stub.Upload(stalling(), timeout=5)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(error.value)["reason"] == "UnsupportedMediaType"
