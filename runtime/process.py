@@ -42,6 +42,7 @@ __all__ = [
     "STOP_SIGNALS",
     "init_process",
     "keep_freed_heap",
+    "mallopt",
     "on_stop_signal",
     "run_main",
     "run_process",
@@ -153,8 +154,16 @@ def keep_freed_heap() -> bool:
     or more are still mapped on their own. False (nothing changed) where the C library has no
     ``mallopt`` or refuses the values (musl, other allocators).
     """
+    return mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) and mallopt(_M_TRIM_THRESHOLD, KEPT_HEAP_BYTES)
+
+
+def mallopt(param: int, value: int) -> bool:
+    """glibc's ``mallopt(param, value)`` (``param`` as in ``<malloc.h>``); False where the C
+    library has no ``mallopt`` or refuses the value (nothing changed)."""
     try:
-        mallopt = ctypes.CDLL(None).mallopt
+        function = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, KEPT_HEAP_BYTES))
+    function.argtypes = [ctypes.c_int, ctypes.c_int]
+    function.restype = ctypes.c_int
+    return bool(function(param, value))

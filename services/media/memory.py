@@ -17,6 +17,7 @@ from typing import Any
 
 from PIL import Image
 
+from runtime.process import mallopt
 from services.media.domain.budget import SOURCE_BUDGET
 
 __all__ = ["allocate_images_in_one_block", "return_free_heap", "share_one_malloc_arena", "tune_media_process"]
@@ -26,12 +27,7 @@ _M_ARENA_MAX = -8  # glibc's <malloc.h>
 
 def share_one_malloc_arena() -> bool:
     """Make every thread allocate from one arena; ``False`` where malloc is not glibc's (nothing changed)."""
-    mallopt = _libc_function("mallopt")
-    if mallopt is None:
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_ARENA_MAX, 1))
+    return mallopt(_M_ARENA_MAX, 1)
 
 
 def _libc_function(name: str) -> Any:
