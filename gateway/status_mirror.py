@@ -158,7 +158,7 @@ class StatusMirror:
 
     async def _watch_forever(self) -> None:
         failures = 0
-        while True:
+        while not self._task.stopping:
             self._received_snapshot = False
             try:
                 await self._watch_once()
@@ -176,7 +176,7 @@ class StatusMirror:
                 log.warning("status watch lost; reads go to the status service until it is back", reason=reason)
             elif failures == 1:  # never had a watch yet: the status service is still starting
                 log.info("waiting for the status service's watch; reads go to it meanwhile", reason=reason)
-            await asyncio.sleep(self.retry.delay_for(failures))
+            await self._task.pause(self.retry.delay_for(failures))
 
     async def _watch_once(self) -> None:
         # A background stream, not part of any request. Its client span begins a trace that the

@@ -16,21 +16,76 @@ same way, :mod:`runtime.queue.runner`).
 Ending on purpose is not a death: a task its owner cancelled (``task.cancel()``), a task
 :meth:`~TaskSupervisor.release`\\ d before its owner stops it, and any task ending after
 :meth:`~TaskSupervisor.close` (shutdown has begun).
+
+Stopping is by a flag as well as by cancel (:func:`stop_tasks`): a cancel can be lost. On Python
+3.11, ``asyncio.wait_for`` cancelled when its inner future has already finished returns that
+result instead of raising (``asyncio/tasks.py`` ``wait_for``: ``except CancelledError: if
+fut.done(): return fut.result()``; fixed in 3.12), and redis-py 5.3.1 writes every command of a
+client with a ``socket_timeout`` through it (``redis/asyncio/connection.py`` line 489,
+``Connection.send_packed_command``: ``await asyncio.wait_for(self._send_packed_command(command),
+self.socket_timeout)``). A Redis call cancelled while its command is being written then returns
+normally (about 40 % of random cancel moments in a script; none with ``socket_timeout=None``),
+and the loop goes on with its next call, possibly on a pool its owner has disconnected meanwhile
+(a fresh connection collected open: a ResourceWarning). So a loop checks the flag
+(:attr:`TaskSupervisor.closing`, ``BackgroundTask.stopping``) and sleeps with ``pause()``, which
+ends at once when stopping begins; a task still running after a grace is cancelled again, and
+one still running at the end of the bound is logged (``background task ignored its stop``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import contextlib
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from runtime.logging import get_logger
 
-__all__ = ["TaskSupervisor", "death_of"]
+__all__ = ["STOP_GRACE_SECONDS", "TaskSupervisor", "death_of", "pause_until", "stop_tasks"]
 
 log = get_logger("runtime.supervision")
 
 T = TypeVar("T")
+
+STOP_GRACE_SECONDS = 1.0
+"""A stopped task still running this long after its cancel is cancelled again (its cancel may have
+been lost, see the module docstring). Cleanup a task does on cancel should take less, or be shielded."""
+
+
+async def pause_until(stopping: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less: until ``stopping`` is set (at once when it is already)."""
+    if stopping.is_set():
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stopping.wait()
+
+
+async def stop_tasks(
+    tasks: Iterable[asyncio.Task[Any]], within: float | None, *, grace: float = STOP_GRACE_SECONDS
+) -> list[asyncio.Task[Any]]:
+    """Cancel ``tasks`` and wait until they have ended, or at most ``within`` seconds (``None``: no
+    bound); one still running after each ``grace`` is cancelled again. Returns those still
+    running at the end (left running), each logged once at WARNING."""
+    pending = {task for task in tasks if not task.done()}
+    loop = asyncio.get_running_loop()
+    deadline = None if within is None else loop.time() + within
+    while pending:
+        for task in pending:
+            task.cancel()
+        wait = grace if deadline is None else min(grace, deadline - loop.time())
+        if wait <= 0:
+            break
+        _, pending = await asyncio.wait(pending, timeout=wait)
+    for task in pending:
+        log.warning("background task ignored its stop", task=task.get_name(), within_s=within)
+        task.add_done_callback(_retrieve)  # whatever it ends with later is not reported as unretrieved
+    return list(pending)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def death_of(task: asyncio.Task[Any]) -> str | None:
@@ -52,6 +107,8 @@ class TaskSupervisor:
         self.failures: dict[str, str] = {}
         """Name of each task that died → why (never cleared: a dead loop stays dead)."""
         self.closing = False
+        """Shutdown has begun: a loop checks it between its steps (a cancel may be lost)."""
+        self._closed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listeners: list[Callable[[], None]] = []
 
@@ -80,21 +137,22 @@ class TaskSupervisor:
         """Call ``listener`` after each death (read :attr:`failures` for what died)."""
         self._listeners.append(listener)
 
+    async def pause(self, seconds: float) -> None:
+        """A loop's sleep between steps: ``seconds``, or until shutdown begins."""
+        await pause_until(self._closed, seconds)
+
     def close(self) -> None:
-        """Shutdown has begun: from now on every watched task may end without being reported."""
+        """Shutdown has begun: from now on every watched task may end without being reported,
+        and :meth:`pause` returns at once."""
         self.closing = True
+        self._closed.set()
 
     async def stop(self, within: float | None = None) -> list[asyncio.Task[Any]]:
-        """:meth:`close`, cancel every task still running and wait until they have ended, or at
-        most ``within`` seconds; returns those still running then (left running)."""
+        """:meth:`close`, then :func:`stop_tasks` every task still running (bounded by ``within``
+        seconds); returns those still running then (left running, logged)."""
         self.close()
         tasks, self._tasks = list(self._tasks), set()
-        for task in tasks:
-            task.cancel()
-        if not tasks:
-            return []
-        _, late = await asyncio.wait(tasks, timeout=within)
-        return list(late)
+        return await stop_tasks(tasks, within)
 
     def _ended(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -132,13 +132,15 @@ class MediaQueues:
             await asyncio.to_thread(self._publish)
 
     async def _refresh_forever(self) -> None:
-        while True:
+        # Checks the flag, not only its cancel: a cancel lost inside a Redis call (runtime.supervision)
+        # let it go on counting on the pool the service closes next.
+        while not self._refresher.stopping:
             try:
                 await asyncio.to_thread(self._publish)
             except OSError as exc:
                 log.warning("media spool marker not written", error=str(exc))
             await self.stats()
-            await asyncio.sleep(self.interval_s)
+            await self._refresher.pause(self.interval_s)
 
 
 def _type(queue: str, spooled: Mapping[str, int], spooling: set[str]) -> str:

@@ -81,11 +81,10 @@ class NotifyApp:
     async def _watch_queues(self) -> None:
         """``notification_queue_size`` and ``notification_queue_switches_total``, once a second."""
         health = {name: "ok" for name in self.queues}
-        while True:
+        # Checks the supervisor's flag before each Redis call: a cancel can be lost inside one
+        # (runtime.supervision), and the next call reconnected the pool close() had just disconnected.
+        while not self.tasks.closing:
             for admin in self.admins:
-                # A cancel can be lost inside a Redis call (read as a connection error, suppressed
-                # below): the loop went on with the next admin after close() had disconnected the
-                # pool, and its fresh connection was collected open (a ResourceWarning in a later test).
                 if self.tasks.closing:
                     return
                 with contextlib.suppress(Exception):
@@ -96,7 +95,7 @@ class NotifyApp:
                 if now != health[name]:
                     QUEUE_SWITCHES.labels(*(("redis", "spool") if now == "degraded" else ("spool", "redis"))).inc()
                     health[name] = now
-            await asyncio.sleep(1.0)
+            await self.tasks.pause(1.0)
 
     def grpc_service(self) -> GrpcService:
         engine = self.core.store.engine

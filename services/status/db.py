@@ -253,7 +253,7 @@ class ConfigWriter:
 
     async def _run(self) -> None:
         failures = 0
-        while True:
+        while not self._task.stopping:  # a cancel can be lost (runtime.background)
             await self._wakeup.wait()
             self._wakeup.clear()
             if not self._pending:
@@ -267,7 +267,7 @@ class ConfigWriter:
                 log.warning("config write failed", source=source_id, error=repr(error), failures=failures)
                 self._pending.setdefault(source_id, config)
                 self._wakeup.set()
-                await asyncio.sleep(self.retry.delay_for(failures))
+                await self._task.pause(self.retry.delay_for(failures))
                 continue
             failures = 0
             self.written += 1

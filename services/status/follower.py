@@ -133,7 +133,9 @@ class Follower:
 
     async def run(self) -> None:
         failures = 0
-        while True:
+        # The flag as well as the cancel: a cancel lost inside a Redis call (runtime.supervision)
+        # would let the loop follow on into a store its replica is closing.
+        while not self._task.stopping:
             try:
                 if failures and self.on_reconnect is not None:
                     await self.on_reconnect()
@@ -145,14 +147,14 @@ class Follower:
                 if self.connected or failures == 1:
                     log.warning("redis stream lost", error=str(error))
                 self.connected = False
-                await asyncio.sleep(self.retry.delay_for(failures))
+                await self._task.pause(self.retry.delay_for(failures))
             except RevisionGap as gap:
                 log.info("revision gap, reloading", have=gap.have, got=gap.got)
             except Exception as error:  # never let the follower die: it is the replica's state
                 failures += 1
                 log.exception("follower failed", error=repr(error))
                 self.connected = False
-                await asyncio.sleep(self.retry.delay_for(failures))
+                await self._task.pause(self.retry.delay_for(failures))
 
     async def _reload(self) -> None:
         state = await self.store.load()
@@ -189,7 +191,7 @@ class Follower:
         self.hub.publish(changes, raw)
 
     async def _follow(self) -> None:
-        while True:
+        while not self._task.stopping:
             # The blocking XREAD is this replica's background loop, not part of any request:
             # tracing it would add an orphan span per wake-up (and per idle second).
             with suppress_instrumentation():
@@ -212,4 +214,4 @@ class Follower:
                 if not news:
                     self.hub.freshness_moved()  # an ingest heartbeat moved last_ingest_at
                     if self.coalesce_seconds > 0:
-                        await asyncio.sleep(self.coalesce_seconds)
+                        await self._task.pause(self.coalesce_seconds)
