@@ -46,6 +46,7 @@ from runtime.auth import Authenticator
 from runtime.auth.http import CSRF_HEADER, HttpAuth
 from runtime.auth.sessions import SessionCodec
 from runtime.logging import get_logger
+from runtime.supervision import TaskSupervisor
 
 __all__ = ["create_app"]
 
@@ -69,6 +70,8 @@ def create_app(
 
     reads = StatusReads(None, lambda: backends.status_rows, timeout_seconds=settings.rpc_timeout_seconds)
     fanout = StatusFanout(lambda: backends.status)
+    tasks = TaskSupervisor()
+    """The gateway's long-lived tasks (the status mirror's watch); one that dies fails ``/healthz``."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -83,6 +86,7 @@ def create_app(
                 lambda: backends.status,
                 stale_after_seconds=settings.status_stale_after_seconds,
                 freshness_max_age_seconds=settings.gateway_mirror_freshness_max_age_seconds,
+                tasks=tasks,
             )
             mirror.start()
         app.state.status_mirror = reads.mirror = mirror
@@ -90,6 +94,7 @@ def create_app(
         try:
             yield
         finally:
+            tasks.close()  # stopping now: a task ending is no death
             app.state.status_mirror = reads.mirror = None
             if mirror is not None:
                 await mirror.stop()
@@ -110,6 +115,7 @@ def create_app(
     install_openapi(app)
     app.state.settings = settings
     app.state.backends = backends
+    app.state.tasks = tasks
     app.state.auth = http_auth
     app.state.status_mirror = None
     app.state.status_reads = reads

@@ -1,5 +1,8 @@
 """Operational endpoints: liveness, readiness, every backend's grpc.health.v1, Prometheus.
 
+``/healthz`` is liveness: 200 while the process answers, 503 for good once one of its supervised
+background tasks (the status mirror's watch, :mod:`runtime.supervision`) died.
+
 ``/readyz`` is this gateway's own readiness (started, its channels open, not draining): a
 backend that is down answers its own routes with 503 but does not take every gateway pod out of
 its Service. ``/readyz/backends`` is the suite-wide view (200 only when every backend reports
@@ -21,14 +24,26 @@ from gateway.responses import FastJSONResponse
 from gateway.schemas_ops import ERROR_CONTENT, BackendsReady, Live, Ready
 from gateway.settings import GatewaySettings
 from runtime.auth.http import public
+from runtime.supervision import TaskSupervisor
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["operations"], dependencies=[public()])
 
 
-@router.get("/healthz", summary="Liveness: the process answers", response_model=Live)
-async def healthz() -> FastJSONResponse:
+@router.get(
+    "/healthz",
+    summary="Liveness: the process answers and none of its background tasks died",
+    response_model=Live,
+    responses={503: {"description": "A background task died: restart the pod", "content": ERROR_CONTENT}},
+)
+async def healthz(request: Request) -> FastJSONResponse:
+    tasks: TaskSupervisor = request.app.state.tasks
+    if tasks.failures:
+        died = sorted(tasks.failures)
+        return error_response(
+            grpc.StatusCode.UNAVAILABLE, f"not live: background task died: {', '.join(died)}", {"died": died}
+        )
     return FastJSONResponse({"success": True, "data": {"status": "ok"}})
 
 

@@ -25,6 +25,10 @@ otherwise it returns ``None`` and the read makes one gRPC call (:mod:`gateway.st
   ``lastIngestAt`` follows the freshness events (right after a change set; at most a heartbeat
   after an idle ingest heartbeat). ``timestamp``, ``waiting`` and ``longestWait`` are computed
   at read time from the gateway's clock, as the status service does from its own.
+- **Supervised.** The watch loop retries every error, but a ``CancelledError`` nobody asked for
+  (grpc.aio raises one from ``read()`` once the call's channel is closed under it) ends it; with
+  ``tasks`` that is a death: logged at ERROR, and the gateway's ``/healthz`` fails from then on
+  (a mirror that never comes back, while every read pays a gRPC call, is restarted by Kubernetes).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from runtime.grpc_client import read_message
 from runtime.logging import get_logger
 from runtime.retry import RetryPolicy
 from runtime.status_model import RevisionGap, is_stale
+from runtime.supervision import TaskSupervisor
 
 __all__ = ["MirrorView", "StatusMirror"]
 
@@ -88,6 +93,7 @@ class StatusMirror:
         *,
         stale_after_seconds: float,
         freshness_max_age_seconds: float = 2.0,
+        tasks: TaskSupervisor | None = None,
     ) -> None:
         self._stub = stub
         self.stale_after_seconds = stale_after_seconds
@@ -96,7 +102,7 @@ class StatusMirror:
         self._freshness: _Freshness | None = None
         self._heard = asyncio.Condition()
         """Notified on every message of the watch."""
-        self._task = BackgroundTask(self._watch_forever, "status-mirror-watch")
+        self._task = BackgroundTask(self._watch_forever, "status-mirror-watch", tasks=tasks)
         self._received_snapshot = False
         self._ever_live = False
         self._fenced_until = 0.0

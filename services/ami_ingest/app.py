@@ -110,7 +110,11 @@ class IngestApp:
             tls_server_name=self.settings.ami_tls_server_name,
         )
         self.client = AmiClient(
-            config, on_connect=self._on_connect, on_disconnect=self._on_disconnect, read_gate=self.ingestor.room
+            config,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+            read_gate=self.ingestor.room,
+            tasks=self.tasks,  # its reconnect loop, as "ami-client"
         )
         self.client.start()
         self._pump = self.tasks.spawn(self.ingestor.pump(self.client), "ami-pump")

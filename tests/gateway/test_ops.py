@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import structlog.testing
 
 from devsupport.ports import free_port
+from devsupport.waiting import wait_until
 from gateway.app import create_app
 from gateway.settings import BACKEND_NAMES
 from tests.gateway.harness import Backends, client_for
@@ -15,6 +17,25 @@ async def test_healthz_answers_while_backends_are_down(client: httpx.AsyncClient
     response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["success"] is True
+
+
+async def test_healthz_is_503_for_good_once_the_status_mirrors_watch_died(backends: Backends) -> None:
+    app = create_app(backends.settings(gateway_status_mirror=True))
+    async for client in client_for(app):
+        await wait_until(lambda: app.state.status_mirror.state is not None, within=20, what="the mirror live")
+        assert (await client.get("/healthz")).status_code == 200
+        with structlog.testing.capture_logs() as logs:
+            # grpc.aio ends the watch's read with a CancelledError nobody asked for once its channel
+            # is closed under it: the loop retries errors, not that, so its task dies.
+            await app.state.backends.channel("status").close()
+            await wait_until(lambda: app.state.tasks.failures, within=20, what="the watch's death")
+        response = await client.get("/healthz")
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "UNAVAILABLE"
+        assert response.json()["error"]["details"] == {"died": ["status-mirror-watch"]}
+        assert [(line["log_level"], line["task"]) for line in logs if line["event"] == "background task died"] == [
+            ("error", "status-mirror-watch")
+        ]
 
 
 async def test_readyz_stays_200_while_a_backend_is_down(client: httpx.AsyncClient, backends: Backends) -> None:

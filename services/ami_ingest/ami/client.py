@@ -11,6 +11,12 @@ Lifecycle of :class:`AmiClient` (``start()`` / ``async with``):
 5. on any failure wait ``retry.delay_for(n)`` (capped exponential backoff with jitter, ``n``
    counting failures since the last good login) and start over, until :meth:`close`.
 
+The reconnect loop retries every ``Exception``, but a ``CancelledError`` nobody asked for (from
+the ``on_connect`` hook: the ingest's resync makes gRPC calls, which raise one once their channel
+is closed) or an error closing a transport ends it, and a leader would keep its lease with no
+AMI session. With ``tasks`` (a :class:`runtime.supervision.TaskSupervisor`) that is a death,
+logged at ERROR and turning the service's liveness NOT_SERVING; :meth:`close` is not.
+
 Every frame the server sends gets a sequence number that never restarts across reconnects.
 The live events of one socket read travel as one list (:meth:`AmiClient.event_batches`): one
 queue hop per read instead of one per event. A ``read_gate`` (the ingest's room in its inbox)
@@ -38,6 +44,7 @@ from pydantic import SecretStr
 
 from runtime.logging import get_logger
 from runtime.retry import RetryPolicy
+from runtime.supervision import TaskSupervisor
 from services.ami_ingest.ami.errors import AmiAuthError, AmiConnectionLost, AmiNotConnected, AmiTimeout
 from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.transport import ActionHeaders, ActionResult, AmiTransport, ReadGate
@@ -113,8 +120,10 @@ class AmiClient:
         on_connect: ConnectHook | None = None,
         on_disconnect: ConnectHook | None = None,
         read_gate: ReadGate | None = None,
+        tasks: TaskSupervisor | None = None,
     ) -> None:
         self.config = config
+        self._tasks = tasks
         self._read_gate = read_gate
         self.stats: collections.Counter[str] = collections.Counter()
         self.connection_number = 0
@@ -135,6 +144,8 @@ class AmiClient:
     def start(self) -> None:
         if self._supervisor is None:
             self._supervisor = asyncio.create_task(self._run(), name="ami-client")
+            if self._tasks is not None:
+                self._tasks.watch(self._supervisor)
 
     async def __aenter__(self) -> AmiClient:
         self.start()
@@ -146,6 +157,8 @@ class AmiClient:
     async def close(self) -> None:
         """Stop reconnecting, log off politely if connected, end :meth:`events`."""
         self._closing = True
+        if self._tasks is not None:
+            self._tasks.release(self._supervisor)  # it ends on purpose from here on
         transport = self._transport
         if transport is not None and self._ready.is_set():
             with contextlib.suppress(Exception):
