@@ -23,8 +23,9 @@ Changes are queued as the ingest's own row changes and encoded only when a batch
 once.
 
 When the stream is idle for ``heartbeat_interval`` an empty batch is sent: it refreshes the
-live keys' TTL and tells readers the ingest is alive. A FAILED_PRECONDITION answer means the
-status service saw a newer fencing token: this replica is no longer the leader and stops.
+live keys' TTL and tells readers the ingest is alive. An ack with ``fenced`` set (or, from a
+status service without it, a FAILED_PRECONDITION answer) means the status service saw a newer
+fencing token: this replica is no longer the leader and stops, writing nothing more on the stream.
 """
 
 from __future__ import annotations
@@ -155,6 +156,11 @@ class StatusPublisher(Generic[ChangeT]):
             try:
                 self._call = self._stub.Ingest(self._requests(self._stream))
                 async for ack in self._call:
+                    if ack.fenced:
+                        # The refusal in-band, before the FAILED_PRECONDITION that grpc.aio may
+                        # read as INTERNAL if a write of ours races it (grpc/grpc#36066): stop now.
+                        self._step_down()
+                        break
                     self.acked_sequence, self.acked_revision = ack.sequence, ack.revision
                     failures = 0
             except asyncio.CancelledError:
@@ -167,9 +173,7 @@ class StatusPublisher(Generic[ChangeT]):
                 if exc.code() == grpc.StatusCode.CANCELLED and self._call_cancelled:
                     continue
                 if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
-                    log.warning("ingest refused: fenced by a newer leader", source=self._source_id)
-                    self.set_fencing_token(0)
-                    self.fenced = True
+                    self._step_down()  # a status service without the in-band refusal
                     continue
                 failures += 1
                 delay = self._retry.delay_for(failures)
@@ -191,6 +195,12 @@ class StatusPublisher(Generic[ChangeT]):
         self._token_set.set()
         self._wakeup.set()
         self._cancel_call()
+
+    def _step_down(self) -> None:
+        """Status refused this token: another ingest leads the source. No more writes on it."""
+        log.warning("ingest refused: fenced by a newer leader", source=self._source_id)
+        self.set_fencing_token(0)  # cancels the call: nothing more is written on it
+        self.fenced = True
 
     def _cancel_call(self) -> None:
         if self._call is not None:

@@ -4,7 +4,10 @@ While a group is being applied, the batches that arrive are read ahead; the next
 whatever has arrived by then (at most :data:`MAX_GROUP`), applied together: each batch still
 atomic, all in one Redis round trip, so a burst never queues behind per-batch round trips.
 Sequences must increase within a stream. A bad or fenced-off batch ends the stream (with its
-error) after the acks of every batch before it.
+error) after the acks of every batch before it. A fenced-off one is also refused in-band first, by
+an ack with ``fenced`` set: grpc.aio's client may read the FAILED_PRECONDITION that follows as
+INTERNAL when one of its writes reaches the core after the status (grpc/grpc#36066), and the
+publisher would then retry once more before stepping down.
 
 The read-ahead is bounded twice: at most :data:`MAX_READ_AHEAD` batches and at most
 ``max_read_ahead_bytes`` of them (``STATUS_INGEST_READ_AHEAD_BYTES``, serialized size) — a batch may
@@ -150,6 +153,7 @@ async def acknowledge(
                 except PartiallyApplied as partial:
                     for ack in _acks(group.batches, partial.applied):
                         yield ack
+                    yield status_pb2.IngestAck(sequence=group.batches[len(partial.applied)].sequence, fenced=True)
                     raise partial.error from None
                 for ack in _acks(group.batches, results):
                     yield ack

@@ -28,11 +28,19 @@ class RecordingStatus(status_pb2_grpc.StatusServiceServicer):
     def __init__(self) -> None:
         self.batches: asyncio.Queue[status_pb2.IngestBatch] = asyncio.Queue()
         self.min_token = 0
+        self.streams = 0
+        self.refusal_read_as_internal = False
+        """Refuse in-band, then end as grpc.aio's client reads it when a write races the status
+        (grpc/grpc#36066): INTERNAL instead of FAILED_PRECONDITION."""
 
     async def Ingest(
         self, request_iterator: AsyncIterator[status_pb2.IngestBatch], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[status_pb2.IngestAck]:
+        self.streams += 1
         async for batch in request_iterator:
+            if batch.fencing_token < self.min_token and self.refusal_read_as_internal:
+                yield status_pb2.IngestAck(sequence=batch.sequence, fenced=True)
+                await context.abort(grpc.StatusCode.INTERNAL, "Received RST_STREAM with error code 2")
             if batch.fencing_token < self.min_token:
                 await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "stale fencing token")
             await self.batches.put(batch)
@@ -263,6 +271,22 @@ async def test_a_fenced_publisher_stops_sending(harness: tuple[Harness, StatusPu
     # Negative check: a live publisher would send within its 0.2 s heartbeat interval.
     await asyncio.sleep(0.3)
     assert h.status.batches.empty()
+
+
+async def test_a_publisher_refused_in_band_steps_down_at_once_whatever_status_the_stream_ends_with(
+    harness: tuple[Harness, StatusPublisher],
+) -> None:
+    h, publisher = harness
+    h.state = []
+    h.status.min_token = 5
+    h.status.refusal_read_as_internal = True
+    with structlog.testing.capture_logs() as logs:
+        publisher.set_fencing_token(3)
+        await wait_until(lambda: publisher.fenced, within=5, what="the refused publisher marks itself fenced")
+    assert h.status.streams == 1  # no retry
+    assert [line["event"] for line in logs if line["log_level"] == "warning"] == [
+        "ingest refused: fenced by a newer leader"
+    ]
 
 
 async def test_a_new_term_begun_before_the_old_stream_ended_keeps_publishing(

@@ -126,6 +126,21 @@ async def test_a_former_leaders_token_is_refused_once_another_replica_took_the_l
     assert [o.member_id for o in reply.operators] == ["PJSIP/1", "PJSIP/2"]
 
 
+async def test_a_fenced_off_batch_is_refused_in_band_before_the_stream_ends(status: RunningStatus) -> None:
+    # grpc.aio's client may read the FAILED_PRECONDITION as INTERNAL when one of its writes races
+    # it (grpc/grpc#36066): the ack marked fenced says it first, in the stream itself.
+    redis = status.app.redis
+    old = await take_lease(redis, "pbx1", holder_id="replica-a", lease_ms=60_000)
+    await status.ingest(batch(op_up("sales", "PJSIP/1"), token=old))
+    await redis.delete(ingest_keys.leader_key("pbx1"))
+    await take_lease(redis, "pbx1", holder_id="replica-b")
+    call = status.stub.Ingest(iter([batch(op_up("sales", "PJSIP/666"), token=old, sequence=7)]), timeout=10)
+    assert await call.read() == status_pb2.IngestAck(sequence=7, fenced=True)
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await call.read()
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
 async def test_without_a_lease_no_token_is_accepted(status: RunningStatus) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await status.ingest(batch(op_up("sales", "PJSIP/666"), token=1_796_211_194_707_800, source="pbx-nobody"))
