@@ -93,6 +93,9 @@ class StatusPublisher(Generic[ChangeT]):
         self._max_changes = max_changes
         self._heartbeat_interval = heartbeat_interval
         self._pending: deque[_Pending[ChangeT]] = deque()
+        self._pending_changes = 0
+        """Changes in ``_pending``, kept as items come and go: the sender looks at it every loop
+        turn of a burst, while hundreds of items may be queued."""
         self._pushes = 0
         self._wakeup = asyncio.Event()
         self._token = 0
@@ -133,11 +136,12 @@ class StatusPublisher(Generic[ChangeT]):
 
     def publish_replace_all(self, changes: Sequence[ChangeT], *, emitted_at: float | None = None) -> None:
         """Queue the complete truth (after a resync); everything queued before it is moot."""
-        self._pending.clear()
+        self._drop_pending()
         self._push(_Pending(list(changes), True, emitted_at or time.time()))
 
     def _push(self, item: _Pending[ChangeT]) -> None:
         self._pending.append(item)
+        self._pending_changes += len(item.changes)
         self._pushes += 1
         self._wakeup.set()
 
@@ -207,8 +211,12 @@ class StatusPublisher(Generic[ChangeT]):
             self._call_cancelled = True
             self._call.cancel()
 
-    def _restart_from_snapshot(self) -> None:
+    def _drop_pending(self) -> None:
         self._pending.clear()
+        self._pending_changes = 0
+
+    def _restart_from_snapshot(self) -> None:
+        self._drop_pending()
         state = self._snapshot()
         if state is not None:
             self._push(_Pending(list(state), True, time.time()))
@@ -236,7 +244,7 @@ class StatusPublisher(Generic[ChangeT]):
 
     async def _while_growing(self) -> None:
         """Return once a loop turn added no changes or a full batch is pending."""
-        while sum(len(item.changes) for item in self._pending) < self._max_changes:
+        while self._pending_changes < self._max_changes:
             pushes = self._pushes
             await asyncio.sleep(0)
             if self._pushes == pushes:
@@ -256,6 +264,7 @@ class StatusPublisher(Generic[ChangeT]):
             if raw and (head.replace_all or len(raw) + len(head.changes) > self._max_changes):
                 break
             self._pending.popleft()
+            self._pending_changes -= len(head.changes)
             raw.extend(head.changes)
             batch.replace_all = batch.replace_all or head.replace_all
             batch.emitted_at = head.emitted_at
