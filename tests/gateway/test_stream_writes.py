@@ -82,7 +82,7 @@ async def test_a_connection_written_by_the_feed_gets_exactly_the_frames_a_client
 
 
 async def _raw_stream(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A GET of the stream on a socket with a small receive buffer, read up to its snapshot."""
+    """A GET of the stream on a socket with a small receive buffer, read up to its head, then not read."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
     sock.setblocking(False)
@@ -93,6 +93,9 @@ async def _raw_stream(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWr
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head
     assert b"transfer-encoding: chunked" in head.lower(), head
+    # The client stops reading: without this its event loop (the test's own) would keep reading
+    # into the StreamReader's buffer, and under load could keep up so the stream never fell behind.
+    cast(asyncio.Transport, writer.transport).pause_reading()
     return reader, writer
 
 
@@ -126,6 +129,7 @@ async def test_a_connection_that_stops_reading_is_ended_after_what_it_was_sent_a
             await _read_until(chunks, healthy, last)
         assert _ids(_frames(bytes(healthy))) == list(range(1, last + 1))
 
+        cast(asyncio.Transport, writer.transport).resume_reading()
         async with asyncio.timeout(30):  # the slow client reads at last
             frames = _frames(await _body(reader))
     finally:
