@@ -19,8 +19,9 @@ So this module repeats libvips' steps exactly:
 - an image with alpha is premultiplied first and unpremultiplied after, in 32-bit floats and
   truncated back to 8 bits between (sharp's ``premultiply().cast()``, ``unpremultiply().cast()``).
 
-The sums are done as float32 matrix products over bands of rows: every product and partial sum
-is an integer below 2**24, so float32 holds it exactly whatever the order of summation.
+The sums are done as float32 matrix products over blocks of lines, with the masks scaled by
+1/4096 (exact: a power of two): every product and partial sum is an integer below 2**24 times
+2**-12, so float32 holds it exactly whatever the order of summation.
 A reduction of 4× or more, which libvips starts with a box shrink, is not reproduced:
 :func:`reduce` answers ``None`` and the caller resamples its own way.
 """
@@ -41,9 +42,8 @@ __all__ = ["image_planes", "reduce", "sharp_size"]
 _SUBPIXELS = 64  # VIPS_TRANSFORM_SCALE: mask positions per source pixel
 _ONE = 4096  # VIPS_INTERPOLATE_SCALE: the masks' fixed point
 _STRIP = 10  # vips_reducev's output line cache: row positions restart every 10 rows
-_BLOCK = 32  # output columns per matrix product: fewer waste less, more run faster
-_ROW_BLOCK = 8  # output rows per matrix product of the vertical pass (see _reduce_plane)
-_CAST_BYTES = 2 * 1024 * 1024  # about how much float32 of source rows the vertical pass converts at once
+_BLOCK = 8  # output lines per matrix product: its weights are mostly non-zero (see _reduce_plane)
+_CAST_BYTES = 2 * 1024 * 1024  # about how much float32 of source lines a pass converts at once
 _GAP = 2.0  # vips_resize's default reducing gap: at this ratio or more it box-shrinks first
 _MODES = frozenset({"L", "LA", "RGB", "RGBA"})
 
@@ -157,45 +157,51 @@ def _each(planes: Planes, work: Callable[[np.ndarray], np.ndarray], run: Callabl
 
 def _reduce_plane(plane: np.ndarray, factor: float, alpha: np.ndarray | None = None) -> np.ndarray:
     """One band (uint8, rows × columns, perhaps strided) reduced: rows first (vips_reducev), then
-    columns, a block of lines at a time. With ``alpha`` (its plane) the band is premultiplied on
-    the way in. The vertical pass converts source rows to float32 a group of blocks at a time
-    (about :data:`_CAST_BYTES`), so the rows that neighbouring blocks share are converted once, and
-    multiplies blocks of :data:`_ROW_BLOCK` output rows, whose weights are mostly non-zero (a block
-    of 32 multiplied ~5× more zeros than weights). Every block reuses one set of buffers.
-    Measured over the shared test images: 2 % less CPU an image, the same pixels."""
-    out_rows, blocks = _plan(plane.shape[0], factor, _STRIP, _ROW_BLOCK)
-    width = plane.shape[1]
-    rows = np.empty((out_rows, width), np.uint8)
+    columns (vips_reduceh); with ``alpha`` (its plane) premultiplied on the way in. The answer
+    may be a transposed view.
+
+    Both passes are :func:`_reduce_lines`, along the first axis: the horizontal pass reads the
+    vertical one's rows transposed (its lines are their columns) and answers columns × rows.
+    So each multiplies blocks of :data:`_BLOCK` output lines, whose weights are mostly non-zero.
+    (Reducing columns in place, ``lines @ weights.T``, needed blocks of 32 output columns to
+    run fast, whose weights were ~5× more zeros than weights.)"""
+    out_rows, vertical = _plan(plane.shape[0], factor, _STRIP, _BLOCK)
+    out_columns, horizontal = _plan(plane.shape[1], factor, 0, _BLOCK)
+    rows = np.empty((out_rows, plane.shape[1]), np.uint8)
+    _reduce_lines(plane, vertical, rows, alpha)
+    columns = np.empty((out_columns, out_rows), np.uint8)
+    _reduce_lines(rows.T, horizontal, columns)
+    return columns.T
+
+
+def _reduce_lines(source: np.ndarray, blocks: list[Block], out: np.ndarray, alpha: np.ndarray | None = None) -> None:
+    """One pass: ``out``'s lines (along the first axis) are ``blocks``' weights times ``source``'s
+    lines (uint8, perhaps a strided view; with ``alpha``, premultiplied by it first), rounded.
+
+    The source lines are converted to float32 a group of blocks at a time (about
+    :data:`_CAST_BYTES`), so the lines neighbouring blocks share are converted once; the blocks
+    of a group are multiplied into one buffer, rounded into ``out`` once per group. Every group
+    reuses the same buffers."""
+    width = source.shape[1]
     groups = _groups(blocks, max(1, _CAST_BYTES // (4 * width)))
     span = max(group[-1][3] - group[0][2] for group in groups)
     lines = np.empty((span, width), np.float32)
-    sums = np.empty((_ROW_BLOCK, width), np.float32)
+    sums = np.empty((max(group[-1][1] - group[0][0] for group in groups), width), np.float32)
     scale = np.empty((span, width), np.float32) if alpha is not None else None
     for group in groups:
         start, end = group[0][2], group[-1][3]
-        source = lines[: end - start]
-        np.copyto(source, plane[start:end], casting="unsafe")
+        converted = lines[: end - start]
+        np.copyto(converted, source[start:end], casting="unsafe")
         if alpha is not None and scale is not None:
             factors = scale[: end - start]
-            np.take(_PREMULTIPLY_SCALE, alpha[start:end], out=factors)
-            np.multiply(source, factors, out=source)
-            np.floor(source, out=source)
+            np.copyto(factors, alpha[start:end], casting="unsafe")
+            np.divide(factors, _ALPHA_MAX, out=factors)  # float32(alpha / 255): see _ALPHA_MAX
+            np.multiply(converted, factors, out=converted)
+            np.floor(converted, out=converted)
+        base = group[0][0]
         for first, last, low, high, weights in group:
-            block = sums[: last - first]
-            np.matmul(weights, source[low - start : high - start], out=block)
-            _round_into(block, rows[first:last])
-    out_columns, blocks = _plan(width, factor, 0, _BLOCK)
-    columns = np.empty((out_rows, out_columns), np.uint8)
-    span = max(high - low for _, _, low, high, _ in blocks)
-    lines = np.empty((out_rows, span), np.float32)
-    sums = np.empty((out_rows, _BLOCK), np.float32)
-    for first, last, low, high, weights in blocks:
-        source = lines[:, : high - low]
-        np.copyto(source, rows[:, low:high], casting="unsafe")
-        block = sums[:, : last - first]
-        np.matmul(source, weights.T, out=block)
-        _round_into(block, columns[:, first:last])
-    return columns
+            np.matmul(weights, converted[low - start : high - start], out=sums[first - base : last - base])
+        _round_into(sums[: group[-1][1] - base], out[base : group[-1][1]])
 
 
 def _groups(blocks: list[Block], rows: int) -> list[list[Block]]:
@@ -211,10 +217,10 @@ def _groups(blocks: list[Block], rows: int) -> list[list[Block]]:
 
 
 def _round_into(sums: np.ndarray, out: np.ndarray) -> None:
-    """``(sum + 2048) >> 12`` clipped to 0..255 into ``out`` (uint8), exact: the sums are integers
-    below 2**24, and the cast's truncation is the floor on the clipped values (none below 0)."""
-    sums += _ONE // 2
-    sums *= 1 / _ONE
+    """``(sum + 2048) >> 12`` clipped to 0..255 into ``out`` (uint8), exact. The weights are the
+    masks scaled by 1/4096 (see :func:`_plan`), so ``sums`` hold ``sum / 4096`` exactly: adding
+    0.5 is exact too, and the cast's truncation is the floor on the clipped values (none below 0)."""
+    sums += 0.5
     np.clip(sums, 0, 255, out=sums)
     np.copyto(out, sums, casting="unsafe")
 
@@ -225,7 +231,7 @@ Block = tuple[int, int, int, int, np.ndarray]
 @functools.lru_cache(maxsize=64)
 def _plan(side: int, factor: float, strip: int, size: int) -> tuple[int, list[Block]]:
     """The output side and, per block of output lines, ``(first, last, low, high, weights)``:
-    output lines ``first..last`` (``size`` a block) are ``weights`` (float32, integer masks) times
+    output lines ``first..last`` (``size`` a block) are ``weights`` (float32, integer masks / 4096) times
     source lines ``low..high``. ``strip``: positions restart every ``strip`` lines (0: never)."""
     out = int(side / factor + 0.5)
     offset = (1 + (out * factor - side)) / 2.0 - 1
@@ -244,6 +250,7 @@ def _plan(side: int, factor: float, strip: int, size: int) -> tuple[int, list[Bl
         weights = np.zeros((last - first, high - low), np.float32)
         targets = (np.repeat(np.arange(last - first), points), (lines - low).ravel())
         np.add.at(weights, targets, masks[which[first:last]].ravel())
+        weights *= 1 / _ONE  # exact (a power of two): the sums come out already shifted
         blocks.append((first, last, low, high, weights))
     return out, blocks
 
@@ -279,8 +286,9 @@ def _sinc(x: float) -> float:
 
 # libvips premultiplies an 8-bit colour by float32(alpha / 255) in float32 and casts the product
 # back to 8 bits by truncation; it unpremultiplies by float32(255 / alpha) (0 where alpha is 0),
-# clipped to 255 and truncated again. The factors, per alpha value:
-_PREMULTIPLY_SCALE = (np.arange(256) / 255.0).astype(np.float32)
+# clipped to 255 and truncated again. float32 division gives float32(alpha / 255) for every alpha
+# (correctly rounded; tested), and costs less than looking the factor up per pixel.
+_ALPHA_MAX = np.float32(255)
 with np.errstate(divide="ignore"):
     _UNPREMULTIPLY_SCALE = np.where(np.arange(256) == 0, 0.0, 255.0 / np.arange(256)).astype(np.float32)
 
