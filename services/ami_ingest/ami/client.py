@@ -42,9 +42,10 @@ from typing import Literal, NamedTuple, Protocol
 
 from pydantic import SecretStr
 
+from runtime.background import STOP_WITHIN_SECONDS
 from runtime.logging import get_logger
 from runtime.retry import RetryPolicy
-from runtime.supervision import TaskSupervisor
+from runtime.supervision import TaskSupervisor, stop_tasks
 from services.ami_ingest.ami.errors import AmiAuthError, AmiConnectionLost, AmiNotConnected, AmiTimeout
 from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.transport import ActionHeaders, ActionResult, AmiTransport, ReadGate
@@ -164,9 +165,7 @@ class AmiClient:
             with contextlib.suppress(Exception):
                 await transport.send_action("Logoff", response_timeout=1.0)
         if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+            await stop_tasks([self._supervisor], STOP_WITHIN_SECONDS)  # bounded: a lost cancel is retried
             self._supervisor = None
         transport, self._transport = self._transport, None
         if transport is not None:
