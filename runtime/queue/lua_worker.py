@@ -218,7 +218,7 @@ return 2
 # frees or the hold ends). One string, not an array: Redis converts each element of a script's
 # array reply on its own, a seventh of a claim's CPU at 7 fields a job; no field can hold a NUL
 # (ids, rate keys and job names are checked, data and options are JSON, the rest digits).
-# Per job: one HMGET of two fields (the job's hash is only read); the pops, the leases (the 'lease' HSET and the
+# Per job: one HMGET of three fields (the job's hash is only read); the pops, the leases (the 'lease' HSET and the
 # 'active' ZADD) and the rate-limit log entry are one call per claim.
 CLAIM = (
     PREAMBLE
@@ -235,6 +235,7 @@ for i = 8, #ARGV, 3 do
   key_limits[#key_limits + 1] = {'rk' .. ((i - 5) / 3) .. ':', ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])}
 end
 local wait, wait0, delayed, active = prefix .. 'wait', prefix .. 'wait0', prefix .. 'delayed', prefix .. 'active'
+local byte = string.byte  -- once, not two table lookups a job
 -- 'active' holds a pin (see runtime/queue/keys.py): a member longer than zset-max-listpack-value,
 -- score +inf, so Redis keeps it a skiplist; compact, every ZADD and ZREM scanned the whole set.
 -- 'lease' carries the same pin, as a field (hash-max-listpack-value is 64 too): a listpack hash
@@ -243,6 +244,7 @@ local ACTIVE_PIN = string.rep('~', 100)
 local deadline_s = tostring(now + lease)
 local lease_of = worker .. '\\0'  -- + attempt .. lease_at: a lease's value (see LEASES)
 local lease_at = '\\0' .. now_s
+local first_lease = lease_of .. '1' .. lease_at  -- most claims are first attempts: built once
 -- The head of 'delayed' says both whether anything is due and when the next job will be.
 local head = redis.call('ZRANGE', delayed, '0', '0', 'WITHSCORES')
 if head[2] and tonumber(head[2]) <= now then
@@ -328,7 +330,7 @@ while got < want and popped < want * 4 + 8 do
     local f = redis.call('HMGET', jk, 'x', 'l', 'd')
     local blocked = f[1] == false  -- an id whose hash is gone: dropped
     -- the rate key leads the fixed fields: a job without one (the usual) is told by its first byte
-    local rk = #key_limits > 0 and not blocked and string.byte(f[1]) ~= 0 and string.match(f[1], '^[^%z]+')
+    local rk = #key_limits > 0 and not blocked and byte(f[1]) ~= 0 and string.match(f[1], '^[^%z]+')
     if rk then
       -- Every window that applies must have room; a start is logged in all of them or none.
       local frees, windows = 0, {}
@@ -356,9 +358,13 @@ while got < want and popped < want * 4 + 8 do
       end
     end
     if not blocked then
-      local att = f[2] and tostring(tonumber(string.match(f[2], '%z(%d+)%z%d+$')) + 1) or '1'
+      local att, leased = '1', first_lease
+      if f[2] then
+        att = tostring(tonumber(string.match(f[2], '%z(%d+)%z%d+$')) + 1)
+        leased = lease_of .. att .. lease_at
+      end
       held_by[nheld + 1] = id
-      held_by[nheld + 2] = lease_of .. att .. lease_at
+      held_by[nheld + 2] = leased
       nheld = nheld + 2
       leases[nleases + 1] = deadline_s
       leases[nleases + 2] = id
@@ -385,7 +391,11 @@ if got > 0 then
 elseif rl_max > 0 and used ~= rl_logged then
   redis.call('SET', rln, used)
 end
-if got == want and redis.call('EXISTS', wait, wait0) > 0 then wake() end
+-- More may wait: wake another worker. The token count first: under a backlog every worker is
+-- busy, the tokens are all there, and the EXISTS is not needed.
+if got == want and redis.call('LLEN', prefix .. 'notify') < 8 and redis.call('EXISTS', wait, wait0) > 0 then
+  redis.call('RPUSH', prefix .. 'notify', '1')
+end
 if deferred then head = redis.call('ZRANGE', delayed, '0', '0', 'WITHSCORES') end
 out[2] = next_due()
 return table.concat(out, '\\0')
@@ -411,6 +421,8 @@ local ids = {}
 for i = 1, n do ids[i] = ARGV[1 + i * 3] end
 local held_now = hmget_all(prefix .. 'lease', ids)
 local of_worker = worker .. '\\0'
+-- The start of a lease of this worker, per attempt (text): built once per attempt number, not per job.
+local heads = {}
 -- Appends by index, not ``#t + 1`` (a search of the table's border at every append).
 local lost, done, finished, gone, seen = {}, {}, {}, {}, {}
 local nlost, ndone, nfinished, ngone = 0, 0, 0, 0
@@ -418,7 +430,11 @@ for i = 1, n do
   local b = 1 + i * 3
   local id, att, res = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local value = held_now[i]
-  local head = of_worker .. att .. '\\0'
+  local head = heads[att]
+  if not head then
+    head = of_worker .. att .. '\\0'
+    heads[att] = head
+  end
   -- find, not sub: no new string to build and intern per job
   if not value or seen[id] or string.find(value, head, 1, true) ~= 1 then
     nlost = nlost + 1
