@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services.ami_ingest.ami.client import AmiEvent
+from services.ami_ingest.ami.batch import AmiEvent, EventBatch
 from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.transport import ActionHeaders, ActionResult
 from services.ami_ingest.domain.model import OperatorUpserted, StateChange
@@ -46,7 +46,7 @@ class ScriptedConnection:
     """An AMI connection whose answers and live events carry the sequence numbers a test chooses."""
 
     def __init__(self) -> None:
-        self.events_queue: asyncio.Queue[list[AmiEvent] | None] = asyncio.Queue()
+        self.events_queue: asyncio.Queue[EventBatch | None] = asyncio.Queue()
         self.queued = 0
         self.results: dict[str, ActionResult] = {}
         self.during: dict[str, list[tuple[int, list[tuple[str, str]]]]] = {}
@@ -58,7 +58,7 @@ class ScriptedConnection:
 
     def live_read(self, events: Sequence[tuple[int, list[tuple[str, str]]]]) -> None:
         """Live events that arrived in one socket read (one batch)."""
-        batch = [AmiEvent(seq, 1, Frame(tuple(headers))) for seq, headers in events]
+        batch = EventBatch.of([AmiEvent(seq, 1, Frame(tuple(headers))) for seq, headers in events])
         self.queued += len(batch)
         self.events_queue.put_nowait(batch)
 
@@ -92,7 +92,7 @@ class ScriptedConnection:
             for event in batch:
                 yield event
 
-    async def event_batches(self) -> AsyncIterator[list[AmiEvent]]:
+    async def event_batches(self) -> AsyncIterator[EventBatch]:
         while (batch := await self.events_queue.get()) is not None:
             self.queued -= len(batch)
             yield batch

@@ -18,10 +18,10 @@ AMI session. With ``tasks`` (a :class:`runtime.supervision.TaskSupervisor`) that
 logged at ERROR and turning the service's liveness NOT_SERVING; :meth:`close` is not.
 
 Every frame the server sends gets a sequence number that never restarts across reconnects.
-The live events of one socket read travel as one list (:meth:`AmiClient.event_batches`): one
-queue hop per read instead of one per event. A ``read_gate`` (the ingest's room in its inbox)
-is awaited before each socket read.
-Live events (:class:`AmiEvent`) carry theirs and the number of the connection they came on;
+The live events of one socket read travel as one :class:`EventBatch` (:meth:`AmiClient.event_batches`):
+one queue hop per read instead of one per event, and no object built per event. A ``read_gate``
+(the ingest's room in its inbox) is awaited before each socket read.
+Live events (:class:`AmiEvent`, or a batch's ``seqs``) carry theirs and the number of the connection they came on;
 :class:`~services.ami_ingest.ami.transport.ActionResult` carries the numbers of a list's
 response, items and completion — so the resync can tell which live events arrived mid-list.
 """
@@ -35,10 +35,9 @@ import hashlib
 import itertools
 import secrets
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from itertools import repeat
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, Protocol
 
 from pydantic import SecretStr
 
@@ -46,6 +45,7 @@ from runtime.background import STOP_WITHIN_SECONDS
 from runtime.logging import get_logger
 from runtime.retry import RetryPolicy
 from runtime.supervision import TaskSupervisor, stop_tasks
+from services.ami_ingest.ami.batch import AmiEvent, EventBatch
 from services.ami_ingest.ami.errors import AmiAuthError, AmiConnectionLost, AmiNotConnected, AmiTimeout
 from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.transport import ActionHeaders, ActionResult, AmiTransport, ReadGate
@@ -53,19 +53,7 @@ from services.ami_ingest.ami.wire import FrameParser
 
 log = get_logger(__name__)
 
-__all__ = ["ActionResult", "AmiClient", "AmiClientConfig", "AmiConnection", "AmiEvent"]
-
-
-class AmiEvent(NamedTuple):
-    """A live event (not an answer to us), in wire order (a tuple: cheap to build per event)."""
-
-    seq: int
-    connection: int
-    frame: Frame
-
-    @property
-    def name(self) -> str | None:
-        return self.frame.event
+__all__ = ["ActionResult", "AmiClient", "AmiClientConfig", "AmiConnection", "AmiEvent", "EventBatch"]
 
 
 class AmiConnection(Protocol):
@@ -77,8 +65,8 @@ class AmiConnection(Protocol):
 
     def events(self) -> AsyncIterator[AmiEvent]: ...
 
-    def event_batches(self) -> AsyncIterator[list[AmiEvent]]:
-        """The same events as :meth:`events`, as the non-empty lists they arrived in."""
+    def event_batches(self) -> AsyncIterator[EventBatch]:
+        """The same events as :meth:`events`, as the non-empty batches they arrived in."""
         ...
 
     @property
@@ -88,7 +76,6 @@ class AmiConnection(Protocol):
 
 
 ConnectHook = Callable[["AmiClient"], Awaitable[None]]
-_new_tuple = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +119,11 @@ class AmiClient:
         self._on_connect = on_connect
         self._on_disconnect = on_disconnect
         self._seq = itertools.count(1)
-        self._events: asyncio.Queue[list[AmiEvent] | None] = asyncio.Queue()
+        self._events: asyncio.Queue[EventBatch | None] = asyncio.Queue()
         self._queued = 0
-        self._batch: list[AmiEvent] = []
+        self._seqs: list[int] = []
+        self._frames: list[Frame] = []
+        """Live events of the current read sorted out one frame at a time (an action pending)."""
         self._transport: AmiTransport | None = None
         self._ready = asyncio.Event()
         self._closing = False
@@ -209,8 +198,8 @@ class AmiClient:
             for event in batch:
                 yield event
 
-    async def event_batches(self) -> AsyncIterator[list[AmiEvent]]:
-        """Live events in wire order, one list per socket read; ends after :meth:`close`."""
+    async def event_batches(self) -> AsyncIterator[EventBatch]:
+        """Live events in wire order, one batch per socket read; ends after :meth:`close`."""
         while True:
             batch = await self._events.get()
             if batch is None:
@@ -220,19 +209,24 @@ class AmiClient:
 
     # -- internals -------------------------------------------------------------------------
     def _deliver(self, seq: int, frame: Frame) -> None:
-        # tuple.__new__ directly: the NamedTuple's generated __new__ is a Python call per event.
-        self._batch.append(_new_tuple(AmiEvent, (seq, self.connection_number, frame)))
+        self._seqs.append(seq)
+        self._frames.append(frame)
 
-    def _deliver_all(self, seqs: Sequence[int], frames: Sequence[Frame]) -> None:
-        self._batch.extend(map(_new_tuple, repeat(AmiEvent), zip(seqs, repeat(self.connection_number), frames)))
+    def _deliver_all(self, seqs: range, frames: list[Frame]) -> None:
+        """A read of nothing but live events: its frames become a batch as they are."""
+        self._flush()  # none today (a read goes one way or the other), but wire order holds regardless
+        self._put(EventBatch(self.connection_number, seqs, frames))
 
     def _flush(self) -> None:
-        """End of a socket read: hand its live events on as one list."""
-        batch = self._batch
-        if batch:
-            self._batch = []
-            self._queued += len(batch)
-            self._events.put_nowait(batch)
+        """End of a socket read: hand its live events sorted out one by one on as one batch."""
+        if self._frames:
+            batch = EventBatch(self.connection_number, self._seqs, self._frames)
+            self._seqs, self._frames = [], []
+            self._put(batch)
+
+    def _put(self, batch: EventBatch) -> None:
+        self._queued += len(batch.frames)
+        self._events.put_nowait(batch)
 
     async def _run(self) -> None:
         failures = 0

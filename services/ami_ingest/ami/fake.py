@@ -11,7 +11,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Mapping, Sequence
 
-from services.ami_ingest.ami.client import AmiEvent
+from services.ami_ingest.ami.batch import AmiEvent, EventBatch
 from services.ami_ingest.ami.frame import Frame
 from services.ami_ingest.ami.transport import ActionHeaders, ActionResult
 
@@ -60,6 +60,6 @@ class FakeAmiConnection:
         while (event := await self._events.get()) is not None:
             yield event
 
-    async def event_batches(self) -> AsyncIterator[list[AmiEvent]]:
+    async def event_batches(self) -> AsyncIterator[EventBatch]:
         async for event in self.events():
-            yield [event]
+            yield EventBatch.of([event])

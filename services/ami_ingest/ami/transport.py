@@ -32,7 +32,8 @@ import asyncio
 import collections
 import contextlib
 import ssl
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import repeat, starmap
 from operator import attrgetter
@@ -56,8 +57,16 @@ READ_CHUNK = 1 << 18
 one parse, one hop to the ingest loop and, usually, one batch to the status service; 256 KiB
 reads send a third as many batches as 64 KiB ones (a quiet feed reads what came, as before)."""
 _EVENT_NAME = attrgetter("event")
-EventsHandler = Callable[[Sequence[int], Sequence[Frame]], None]
-"""Receives live events in bulk: their sequence numbers and frames, in wire order."""
+
+
+def _last(numbers: Iterable[int], default: int) -> int:
+    tail = deque(numbers, maxlen=1)
+    return tail[0] if tail else default
+
+
+EventsHandler = Callable[[range, list[Frame]], None]
+"""Receives live events in bulk: their (consecutive) sequence numbers and frames, in wire order;
+the frames' list is the handler's to keep."""
 ReadGate = Callable[[], Awaitable[None]]
 """Awaited before each socket read; returns when the consumer has room for more."""
 
@@ -265,6 +274,7 @@ class AmiTransport:
         dispatch = self._dispatch
         on_read = self._on_read
         before_read = self._before_read
+        on_events = self._on_events
         try:
             while True:
                 if before_read is not None:
@@ -273,8 +283,8 @@ class AmiTransport:
                 if not data:
                     break
                 frames = self.parser.feed(data)
-                if self._on_events is not None and not self._pending and None not in map(_EVENT_NAME, frames):
-                    self._on_events(list(starmap(self._next_seq, repeat((), len(frames)))), frames)
+                if on_events is not None and frames and not self._pending and None not in map(_EVENT_NAME, frames):
+                    on_events(self._number(len(frames)), frames)
                 else:
                     for frame in frames:
                         dispatch(frame)
@@ -289,6 +299,13 @@ class AmiTransport:
                 on_read()
             self.parser.finish()
             self._mark_closed(self.close_reason or reason)
+
+    def _number(self, count: int) -> range:
+        """The next ``count`` sequence numbers, consecutive: nothing else takes one meanwhile."""
+        first = self._next_seq()
+        # Each number is still drawn from the shared counter (C calls, no list); only the last is kept.
+        last = _last(starmap(self._next_seq, repeat((), count - 1)), first)
+        return range(first, last + 1)
 
     def _mark_closed(self, reason: str) -> None:
         if self.closed.is_set():
