@@ -39,6 +39,7 @@ from itertools import repeat, starmap
 from operator import attrgetter
 
 from runtime.logging import get_logger
+from services.ami_ingest.ami.chunks import ChunkReader, open_chunked
 from services.ami_ingest.ami.errors import (
     AmiActionError,
     AmiConnectionLost,
@@ -53,7 +54,8 @@ log = get_logger(__name__)
 ActionHeaders = Iterable[tuple[str, str]] | Mapping[str, str]
 _OK_RESPONSES = frozenset({"success", "follows", "goodbye"})
 READ_CHUNK = 1 << 18
-"""Most bytes one socket read takes, and the stream's buffer limit: under a burst every read is
+"""Most bytes one socket read takes (unless one chunk the event loop received is larger), and the
+reader's buffer limit (see :mod:`~services.ami_ingest.ami.chunks`): under a burst every read is
 one parse, one hop to the ingest loop and, usually, one batch to the status service; 256 KiB
 reads send a third as many batches as 64 KiB ones (a quiet feed reads what came, as before)."""
 _EVENT_NAME = attrgetter("event")
@@ -127,7 +129,7 @@ class AmiTransport:
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
+        reader: ChunkReader,
         writer: asyncio.StreamWriter,
         *,
         on_event: Callable[[int, Frame], None],
@@ -177,12 +179,9 @@ class AmiTransport:
     ) -> AmiTransport:
         """Connect (over TLS when ``tls`` is given) and wait for the ``Asterisk Call Manager/x.y.z`` banner."""
         async with asyncio.timeout(connect_timeout):
-            if tls is None:
-                reader, writer = await asyncio.open_connection(host, port, limit=READ_CHUNK)
-            else:
-                reader, writer = await asyncio.open_connection(
-                    host, port, ssl=tls, server_hostname=tls_server_name or host, limit=READ_CHUNK
-                )
+            reader, writer = await open_chunked(
+                host, port, limit=READ_CHUNK, tls=tls, server_hostname=tls_server_name or host
+            )
         transport = cls(
             reader,
             writer,
@@ -279,7 +278,7 @@ class AmiTransport:
             while True:
                 if before_read is not None:
                     await before_read()
-                data = await self._reader.read(READ_CHUNK)
+                data = await self._reader.read()
                 if not data:
                     break
                 frames = self.parser.feed(data)
