@@ -23,7 +23,7 @@ from switchboard.queue.v1 import queue_pb2_grpc
 from switchboard.status.v1 import status_pb2_grpc
 
 from gateway.encoded_rows import EncodedRowsStub
-from runtime.auth import internal_channel
+from runtime.auth import internal_channel, internal_unary_channel
 from runtime.config import CommonSettings
 
 __all__ = ["Backends"]
@@ -46,6 +46,7 @@ class Backends:
         self.addresses = dict(addresses)
         self.settings = settings
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._status_reads_channel: grpc.aio.Channel | None = None
         self._status: status_pb2_grpc.StatusServiceAsyncStub | None = None
         self._status_rows: EncodedRowsStub | None = None
         self._queue_admin: queue_pb2_grpc.QueueAdminAsyncStub | None = None
@@ -56,7 +57,11 @@ class Backends:
         for name, address in self.addresses.items():
             self._channels[name] = internal_channel(address, self.settings)
         self._status = status_pb2_grpc.StatusServiceStub(self.channel("status"))
-        self._status_rows = EncodedRowsStub(self.channel("status"))
+        # The reads (every gRPC-answered status read, the snapshot polled by wall screens) on a
+        # channel of their own without interceptors: one grpc.aio call each, metadata and span
+        # made by the caller (runtime.grpc_client_calls.UnaryCaller); the connection is shared.
+        self._status_reads_channel, caller = internal_unary_channel(self.addresses["status"], self.settings)
+        self._status_rows = EncodedRowsStub(self._status_reads_channel, caller)
         if "queue_admin" in self._channels:
             self._queue_admin = queue_pb2_grpc.QueueAdminStub(self.channel("queue_admin"))
         if "media" in self._channels:
@@ -65,13 +70,16 @@ class Backends:
             self._notify = notify_pb2_grpc.NotifyServiceStub(self.channel("notify"))
 
     async def close(self) -> None:
-        channels, self._channels = self._channels, {}
+        channels, self._channels = list(self._channels.values()), {}
+        if self._status_reads_channel is not None:
+            channels.append(self._status_reads_channel)
+            self._status_reads_channel = None
         self._status = None
         self._status_rows = None
         self._queue_admin = None
         self._media = None
         self._notify = None
-        await asyncio.gather(*(channel.close(grace=None) for channel in channels.values()))
+        await asyncio.gather(*(channel.close(grace=None) for channel in channels))
 
     @property
     def is_open(self) -> bool:

@@ -22,6 +22,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 from switchboard.status.v1 import status_pb2
 
+from runtime.grpc_client_calls import UnaryCaller
+
 __all__ = ["EncodedRowsStub", "OperatorRows", "QueueWithOperators", "SnapshotRows", "encoded_rows_class"]
 
 _ROW_TYPES = frozenset(
@@ -110,18 +112,21 @@ def _serialize(request: Message) -> bytes:
 
 
 class EncodedRowsStub:
-    """The status service's read RPCs on ``channel`` (its interceptors included, as for the
-    generated stub), each answering its reply with the rows encoded."""
+    """The status service's read RPCs on ``channel``, each answering its reply with the rows
+    encoded. ``channel`` has no interceptors: ``caller`` sends each call's metadata and makes its
+    span (:class:`runtime.grpc_client_calls.UnaryCaller`), as an internal channel's interceptors would."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(self, channel: grpc.aio.Channel, caller: UnaryCaller) -> None:
         service = status_pb2.DESCRIPTOR.services_by_name["StatusService"]
+        self._caller = caller
 
-        def call(name: str) -> grpc.aio.UnaryUnaryMultiCallable[Message, Any]:
+        def call(name: str, *, parsed: bool = True) -> tuple[str, grpc.aio.UnaryUnaryMultiCallable[Message, Any]]:
             reply = _CLASSES[service.methods_by_name[name].output_type.name]
-            return channel.unary_unary(
-                f"/{service.full_name}/{name}",
+            method = f"/{service.full_name}/{name}"
+            return method, channel.unary_unary(
+                method,
                 request_serializer=_serialize,
-                response_deserializer=reply.FromString,
+                response_deserializer=reply.FromString if parsed else None,
                 # As the generated stub does: the method is registered with the channel once.
                 _registered_method=True,  # type: ignore[call-arg]  # not in types-grpcio
             )
@@ -131,28 +136,30 @@ class EncodedRowsStub:
         self._list_queues = call("ListQueues")
         self._get_queue = call("GetQueue")
         self._list_channels = call("ListChannels")
-        self._get_snapshot = call("GetSnapshot")
+        self._get_snapshot = call("GetSnapshot", parsed=False)
 
-    # Each returns the call itself (awaitable, as the generated stub's), typed as its reply.
+    # Each returns the call's reply, typed as the reply with its rows encoded.
     def list_operators(
         self, request: status_pb2.ListOperatorsRequest, deadline_seconds: float
     ) -> Awaitable[OperatorRows]:
-        return cast(Awaitable[OperatorRows], self._list_operators(request, timeout=deadline_seconds))
+        return cast(Awaitable[OperatorRows], self._caller(*self._list_operators, request, deadline_seconds))
 
     def get_operator(self, request: status_pb2.GetOperatorRequest, deadline_seconds: float) -> Awaitable[OperatorRows]:
-        return cast(Awaitable[OperatorRows], self._get_operator(request, timeout=deadline_seconds))
+        return cast(Awaitable[OperatorRows], self._caller(*self._get_operator, request, deadline_seconds))
 
     def list_queues(self, deadline_seconds: float) -> Awaitable[QueueRows]:
-        return cast(Awaitable[QueueRows], self._list_queues(status_pb2.ListQueuesRequest(), timeout=deadline_seconds))
+        request = status_pb2.ListQueuesRequest()
+        return cast(Awaitable[QueueRows], self._caller(*self._list_queues, request, deadline_seconds))
 
     def get_queue(self, name: str, deadline_seconds: float) -> Awaitable[QueueWithOperators]:
         request = status_pb2.GetQueueRequest(name=name)
-        return cast(Awaitable[QueueWithOperators], self._get_queue(request, timeout=deadline_seconds))
+        return cast(Awaitable[QueueWithOperators], self._caller(*self._get_queue, request, deadline_seconds))
 
     def list_channels(self, deadline_seconds: float) -> Awaitable[ChannelRows]:
         request = status_pb2.ListChannelsRequest()
-        return cast(Awaitable[ChannelRows], self._list_channels(request, timeout=deadline_seconds))
+        return cast(Awaitable[ChannelRows], self._caller(*self._list_channels, request, deadline_seconds))
 
-    def get_snapshot(self, deadline_seconds: float) -> Awaitable[SnapshotRows]:
+    def snapshot_bytes(self, deadline_seconds: float) -> Awaitable[bytes]:
+        """GetSnapshot's reply as the status service sent it (:mod:`gateway.snapshot_replies` reads it)."""
         request = status_pb2.GetSnapshotRequest()
-        return cast(Awaitable[SnapshotRows], self._get_snapshot(request, timeout=deadline_seconds))
+        return cast(Awaitable[bytes], self._caller(*self._get_snapshot, request, deadline_seconds))

@@ -22,6 +22,7 @@ from prometheus_client import Counter
 from switchboard.status.v1 import status_pb2
 
 from gateway.encoded_rows import EncodedRowsStub
+from gateway.snapshot_replies import SnapshotReplies
 from gateway.status_json import SOURCE_NAMES, at_ms, channel_json, duration_ms, operator_json, queue_json
 from gateway.status_mirror import MirrorView, StatusMirror
 from runtime.errors import NotFound
@@ -75,14 +76,24 @@ class RowJsonCache(Generic[RowT]):
         """``convert``: a row's JSON from its encoding, when it has a cheaper way than
         ``orjson.dumps(to_json(row_type.FromString(encoded)))`` to the same bytes."""
         parse = row_type.FromString
-        self._convert: Callable[[bytes], bytes] = convert or (lambda encoded: orjson.dumps(to_json(parse(encoded))))
+        # ``is None``, not ``or``: a converter may be falsy (QueueRowJson is, while its own cache is empty).
+        self._convert: Callable[[bytes], bytes] = (
+            convert if convert is not None else (lambda encoded: orjson.dumps(to_json(parse(encoded))))
+        )
         self._json: dict[bytes, bytes] = {}
         self._longest = 0
         self._last_keys: list[bytes] = []
         self._last_pieces: list[bytes] = [b"[]"]
+        self.repeated = False
+        """Whether the last :meth:`chunks` call's rows were, in order, the ones of the call before."""
 
     def __len__(self) -> int:
         return len(self._json)
+
+    @property
+    def last_rows(self) -> list[bytes]:
+        """The encoded rows of the last :meth:`chunks` call (read it, never change it)."""
+        return self._last_keys
 
     def array(self, encoded: Sequence[bytes]) -> bytes:
         """The JSON array of the rows encoded in ``encoded``, in order."""
@@ -94,7 +105,8 @@ class RowJsonCache(Generic[RowT]):
         fault each, more than the copying. The list may be the one returned last time: read it,
         never change it."""
         keys = list(encoded)  # a reply's repeated field makes a new bytes object per access
-        if keys == self._last_keys:
+        self.repeated = keys == self._last_keys
+        if self.repeated:
             if len(self._last_pieces) > 1:  # the second read of the same rows: join them once
                 self._last_pieces = [b"".join(self._last_pieces)]
             return self._last_pieces
@@ -216,6 +228,7 @@ class StatusReads:
         self._operators = RowJsonCache(status_pb2.Operator, operator_json)
         self._queues = RowJsonCache(status_pb2.Queue, queue_json, convert=QueueRowJson())
         self._channels = RowJsonCache(status_pb2.Channel, channel_json)
+        self._snapshots = SnapshotReplies(self._operators, self._channels)
 
     def _view(self, *names: str | None) -> MirrorView | None:
         """The mirror's answer, or None: then the read is one gRPC call (and counted as such)."""
@@ -319,11 +332,11 @@ class StatusReads:
                 revision=state.revision,
                 last_ingest_at=view.last_ingest_at,
             )
-        reply = await self._stub().get_snapshot(self.timeout_seconds)
+        reply, operators, channels = self._snapshots.read(await self._stub().snapshot_bytes(self.timeout_seconds))
         return _snapshot_body(
-            self._operators.chunks(reply.operators),
+            operators,
             self._queues.chunks(reply.queues),
-            self._channels.chunks(reply.channels),
+            channels,
             timestamp=reply.timestamp,
             source=SOURCE_NAMES.get(reply.source, "unknown").encode(),
             stale=reply.stale,

@@ -27,7 +27,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.propagators.textmap import Setter
 from opentelemetry.trace import Status, StatusCode
 
-__all__ = ["client_interceptors"]
+__all__ = ["UnaryCaller", "client_interceptors"]
 
 _OK = grpc.StatusCode.OK
 _SCHEMA_URL = "https://opentelemetry.io/schemas/1.11.0"
@@ -64,19 +64,26 @@ class _Calls:
             }
         return attributes
 
-    def begin(self, details: grpc.aio.ClientCallDetails) -> tuple[trace.Span | None, grpc.aio.ClientCallDetails]:
-        """The call's span (None when instrumentation is suppressed) and the details to send."""
-        existing = tuple(details.metadata or ())
+    def start(
+        self, method: str, existing: tuple[tuple[str, Any], ...]
+    ) -> tuple[trace.Span | None, list[tuple[str, str]]]:
+        """The span of a call to ``method`` (None when instrumentation is suppressed) and the
+        metadata to add to the call's ``existing`` metadata."""
         added: list[tuple[str, str]] = []
         if self.metadata and not any(key == "authorization" for key, _ in existing):
             added.extend(self.metadata)  # an explicit credential on the call wins
         span = None
         if is_instrumentation_enabled():
-            method = details.method
-            # grpc.aio hands the method as bytes (https://github.com/grpc/grpc/issues/31092).
-            name = method.decode() if isinstance(method, bytes) else method
-            span = self.tracer.start_span(name, kind=trace.SpanKind.CLIENT, attributes=self.attributes(name))
+            span = self.tracer.start_span(method, kind=trace.SpanKind.CLIENT, attributes=self.attributes(method))
             propagate.inject(added, context=trace.set_span_in_context(span), setter=_SETTER)
+        return span, added
+
+    def begin(self, details: grpc.aio.ClientCallDetails) -> tuple[trace.Span | None, grpc.aio.ClientCallDetails]:
+        """The call's span (None when instrumentation is suppressed) and the details to send."""
+        existing = tuple(details.metadata or ())
+        method = details.method
+        # grpc.aio hands the method as bytes (https://github.com/grpc/grpc/issues/31092).
+        span, added = self.start(method.decode() if isinstance(method, bytes) else method, existing)
         if not added:
             return span, details
         metadata = grpc.aio.Metadata(*existing, *added)
@@ -165,17 +172,60 @@ class _StreamStream(grpc.aio.StreamStreamClientInterceptor):
         return await self.calls.stream(continuation, client_call_details, request_iterator)
 
 
-def client_interceptors(
-    metadata: tuple[tuple[str, str], ...] = (), *, tracer_provider: trace.TracerProvider | None = None
-) -> list[grpc.aio.ClientInterceptor]:
-    """The interceptors of a channel: ``metadata`` (the bearer token's) on every call, and its span.
-
-    The tracer is ``tracer_provider``'s, by default the global provider's as the channel is
-    built (as with the library's interceptors).
-    """
+def _calls(metadata: tuple[tuple[str, str], ...], tracer_provider: trace.TracerProvider | None) -> _Calls:
+    """The tracer is ``tracer_provider``'s, by default the global provider's as the channel is
+    built (as with the library's interceptors)."""
     from opentelemetry.instrumentation.grpc import __name__ as instrumentation_name
     from opentelemetry.instrumentation.grpc import __version__ as instrumentation_version
 
     tracer = trace.get_tracer(instrumentation_name, instrumentation_version, tracer_provider, schema_url=_SCHEMA_URL)
-    calls = _Calls(tracer, metadata)
+    return _Calls(tracer, metadata)
+
+
+def client_interceptors(
+    metadata: tuple[tuple[str, str], ...] = (), *, tracer_provider: trace.TracerProvider | None = None
+) -> list[grpc.aio.ClientInterceptor]:
+    """The interceptors of a channel: ``metadata`` (the bearer token's) on every call, and its span."""
+    calls = _calls(metadata, tracer_provider)
     return [_UnaryUnary(calls), _UnaryStream(calls), _StreamUnary(calls), _StreamStream(calls)]
+
+
+class UnaryCaller:
+    """Unary-unary calls on a channel opened *without* :func:`client_interceptors`, sending the
+    metadata and making the span those interceptors would (the same span, status and attributes;
+    any error but a gRPC status recorded as the interceptor records one its continuation raises).
+
+    grpc.aio runs a channel's interceptors in an asyncio task of their own around the call's task,
+    with a call object wrapped around the call and the call details and metadata copied. Here the
+    metadata goes straight into the one call, awaited in the caller's task: callgrind, the
+    gateway's GetSnapshot at 1,000 operators, about 120k fewer instructions of the ~1.4M a call
+    costs its client (spans included).
+    """
+
+    def __init__(
+        self, metadata: tuple[tuple[str, str], ...] = (), *, tracer_provider: trace.TracerProvider | None = None
+    ) -> None:
+        self._calls = _calls(metadata, tracer_provider)
+
+    async def __call__(
+        self,
+        method: str,
+        multicallable: grpc.aio.UnaryUnaryMultiCallable[Any, Any],
+        request: Any,
+        deadline_seconds: float,
+    ) -> Any:
+        """``multicallable(request)``'s reply; ``method`` is its full name (``/package.Service/Method``)."""
+        span, metadata = self._calls.start(method, ())
+        if span is None:
+            return await multicallable(request, timeout=deadline_seconds, metadata=tuple(metadata) or None)
+        try:
+            return await multicallable(request, timeout=deadline_seconds, metadata=tuple(metadata))
+        except grpc.aio.AioRpcError as error:  # the interceptor sees the call end with this status
+            span.set_attribute("rpc.grpc.status_code", error.code().value[0])
+            span.set_status(Status(StatusCode.ERROR, error.details()))
+            raise
+        except Exception as error:
+            _record_error(span, error)
+            raise
+        finally:
+            span.end()

@@ -13,7 +13,13 @@
 """
 
 from runtime.auth.authenticator import Authenticator
-from runtime.auth.grpc_client import bearer_channel, bearer_interceptors, bearer_metadata, internal_channel
+from runtime.auth.grpc_client import (
+    bearer_channel,
+    bearer_interceptors,
+    bearer_metadata,
+    internal_channel,
+    internal_unary_channel,
+)
 from runtime.auth.scopes import PUBLIC, Principal, Scope, method_scopes
 
 __all__ = [
@@ -25,5 +31,6 @@ __all__ = [
     "bearer_interceptors",
     "bearer_metadata",
     "internal_channel",
+    "internal_unary_channel",
     "method_scopes",
 ]

@@ -157,3 +157,12 @@ def test_queue_rows_whose_callers_changed_long_ago_are_forgotten() -> None:
         convert(_waiting("sales", 5.0, callers=caller_count % 40).SerializeToString())
         convert(_waiting(f"q{caller_count}", 5.0, callers=1).SerializeToString())
         assert len(convert) <= 1024
+
+
+def test_a_row_cache_converts_queue_rows_with_its_queue_converter_from_the_first_read() -> None:
+    convert = QueueRowJson()  # empty, hence falsy (len 0): it must still be the cache's converter
+    cache = RowJsonCache(S.Queue, queue_json, convert=convert)
+    for tick in range(3):
+        rows = [_waiting("sales", 10.0 + tick)]
+        assert cache.array(_encoded(rows)) == _converted(rows, queue_json)
+    assert len(convert) == 1  # each read's row went through it: its wait alone changed

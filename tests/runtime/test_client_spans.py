@@ -26,7 +26,7 @@ from pydantic import SecretStr
 
 from runtime.auth import bearer_interceptors, bearer_metadata
 from runtime.auth.grpc_client import _GRPC_CHANNELS
-from runtime.grpc_client_calls import client_interceptors
+from runtime.grpc_client_calls import UnaryCaller, client_interceptors
 
 SERVICE = "test.client_spans.v1.Probe"
 TOKEN = "s3cret-token"
@@ -242,3 +242,46 @@ async def test_an_internal_channel_runs_only_the_one_interceptor_even_when_grpc_
         if not already:
             instrumentor.uninstrument()
     assert kinds == ["runtime.grpc_client_calls"]
+
+
+async def _run_direct(
+    address: str, method: str, *, token: str | None = TOKEN, suppressed: bool = False
+) -> tuple[Any, list[ReadableSpan], dict[str, str]]:
+    """:func:`_run` of a unary-unary call made by a :class:`UnaryCaller` on a channel without interceptors."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    received.clear()
+    caller = UnaryCaller(bearer_metadata(token) if token else (), tracer_provider=provider)
+    path = f"/{SERVICE}/{method}"
+    async with _GRPC_CHANNELS.insecure_channel(address) as channel:
+        with provider.get_tracer("test").start_as_current_span("caller"):
+            try:
+                if suppressed:
+                    with suppress_instrumentation():
+                        result = await caller(path, channel.unary_unary(path), b"hi", 5)
+                else:
+                    result = await caller(path, channel.unary_unary(path), b"hi", 5)
+            except grpc.aio.AioRpcError as error:
+                result = error.code()
+    [seen] = received
+    return result, list(exporter.get_finished_spans()), seen
+
+
+@pytest.mark.parametrize("method", ["Echo", "Invalid"])
+async def test_a_unary_caller_makes_the_interceptors_span_and_sends_their_metadata(address: str, method: str) -> None:
+    result, spans, seen = await _run_direct(address, method)
+    expected_result, expected_spans, expected_seen = await _run(_library, address, ("unary_unary", method))
+    assert result == expected_result
+    assert _comparable(spans, seen) == _comparable(expected_spans, expected_seen)
+    assert seen["authorization"] == f"Bearer {TOKEN}"
+    assert seen["traceparent"].startswith(_traceparent_of(spans[0]))
+
+
+async def test_a_unary_caller_under_suppressed_instrumentation_sends_the_token_alone(address: str) -> None:
+    _, spans, seen = await _run_direct(address, "Echo", suppressed=True)
+    assert [span.name for span in spans] == ["caller"]
+    assert seen == {"authorization": f"Bearer {TOKEN}"}
+    _, _, seen = await _run_direct(address, "Echo", token=None)
+    assert "authorization" not in seen
+    assert "traceparent" in seen
