@@ -45,10 +45,11 @@ def integer_pass(lines: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.clip((sums + 2048) >> 12, 0, 255).astype(np.uint8)
 
 
-def plain_reduce(pixels: np.ndarray, factor: float) -> np.ndarray:
-    """``pixels`` (rows × columns × bands, alpha last when there are 2 or 4) reduced the plain way."""
-    _, vertical = dense_weights(pixels.shape[0], factor, 10)
-    _, horizontal = dense_weights(pixels.shape[1], factor, 0)
+def plain_reduce(pixels: np.ndarray, factors: tuple[float, float]) -> np.ndarray:
+    """``pixels`` (rows × columns × bands, alpha last when there are 2 or 4) reduced the plain way
+    by ``factors`` (columns, rows)."""
+    _, vertical = dense_weights(pixels.shape[0], factors[1], 10)
+    _, horizontal = dense_weights(pixels.shape[1], factors[0], 0)
     bands = [pixels[:, :, band] for band in range(pixels.shape[2])]
     alpha = bands[-1] if len(bands) in (2, 4) else None
     if alpha is not None:
@@ -97,7 +98,31 @@ def test_the_blocked_passes_give_the_pixels_of_one_integer_product_per_pass(
     assert reduced is not None
     assert reduced.size == size
     got = np.asarray(reduced).reshape(size[1], size[0], len(mode))
-    assert np.array_equal(got, plain_reduce(pixels, factor))
+    assert np.array_equal(got, plain_reduce(pixels, (factor, factor)))
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+@pytest.mark.parametrize(
+    ("shape", "size"), [((450, 800), (267, 150)), ((1000, 1600), (800, 500)), ((301, 517), (200, 98))]
+)
+def test_a_resize_reduces_each_axis_by_its_own_factor_with_the_same_arithmetic(
+    mode: str, shape: tuple[int, int], size: tuple[int, int]
+) -> None:
+    pixels = noise(shape, len(mode))
+    image = Image.fromarray(pixels[:, :, 0] if mode == "L" else pixels, mode)
+    resized = vips_reduce.resize(image, size)
+    assert resized is not None
+    assert resized.size == size
+    got = np.asarray(resized).reshape(size[1], size[0], len(mode))
+    assert np.array_equal(got, plain_reduce(pixels, (shape[1] / size[0], shape[0] / size[1])))
+
+
+@pytest.mark.parametrize("size", [(400, 150), (100, 75), (300, 400)])
+def test_a_resize_that_does_not_reduce_an_axis_or_reduces_it_four_times_is_left_to_the_caller(
+    size: tuple[int, int],
+) -> None:
+    image = Image.fromarray(noise((300, 400), 3), "RGB")
+    assert vips_reduce.resize(image, size) is None
 
 
 def test_float32_division_gives_libvips_premultiply_factor_for_every_alpha() -> None:

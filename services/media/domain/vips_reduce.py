@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["image_planes", "reduce", "sharp_size"]
+__all__ = ["image_planes", "reduce", "resize", "sharp_size"]
 
 _SUBPIXELS = 64  # VIPS_TRANSFORM_SCALE: mask positions per source pixel
 _ONE = 4096  # VIPS_INTERPOLATE_SCALE: the masks' fixed point
@@ -67,21 +67,38 @@ def reduce(
     the factor (≥ 2 × the gap: libvips box-shrinks first) or the resulting size (not ``size``)
     is outside what this reproduces. ``run``: an executor's ``submit``, to reduce bands at once."""
     factor = _residual(shrink)
-    if image.mode not in _MODES or factor <= 1.0:
-        return None
     width, height = image.size
     if (sharp_size(width, shrink), sharp_size(height, shrink)) != size:
         return None
     if any(math.floor(side / out / _GAP) > 1 for side, out in zip(image.size, size, strict=True)):
         return None
+    return _reduce_image(image, (factor, factor), run)
+
+
+def resize(image: Image.Image, size: tuple[int, int], run: Callable[..., object] | None = None) -> Image.Image | None:
+    """``image`` reduced to exactly ``size``, each axis by its own factor (its side over the new
+    one), with the same arithmetic as :func:`reduce`: for a variant made from a larger one, a
+    Lanczos-3 reduction at less CPU than Pillow's (the passes are float32 matrix products).
+    ``None`` when its mode or a factor (each must be over 1 and under 2 × the gap) is outside
+    what :func:`reduce` does."""
+    factors = (image.width / size[0], image.height / size[1])
+    return _reduce_image(image, factors, run)
+
+
+def _reduce_image(
+    image: Image.Image, factors: tuple[float, float], run: Callable[..., object] | None
+) -> Image.Image | None:
+    """``image`` reduced by ``factors`` (columns, rows), or ``None`` outside what this reproduces."""
+    if image.mode not in _MODES or min(factors) <= 1.0 or max(factors) >= 2 * _GAP:
+        return None
     planes = image_planes(image)
     if len(planes) in (2, 4):  # premultiplied while reduced, as sharp does
-        alpha = _reduce_plane(planes[-1], factor)
+        alpha = _reduce_plane(planes[-1], factors)
         scale = _UNPREMULTIPLY_SCALE[alpha]
-        colour = _each(planes[:-1], lambda plane: _reduce_plane(plane, factor, planes[-1]), run)
+        colour = _each(planes[:-1], lambda plane: _reduce_plane(plane, factors, planes[-1]), run)
         reduced = [_unpremultiplied(plane, scale) for plane in colour] + [alpha]
     else:
-        reduced = _each(planes, lambda plane: _reduce_plane(plane, factor), run)
+        reduced = _each(planes, lambda plane: _reduce_plane(plane, factors), run)
     return Image.fromarray(reduced[0] if len(reduced) == 1 else np.stack(reduced, axis=-1), image.mode)
 
 
@@ -155,18 +172,18 @@ def _each(planes: Planes, work: Callable[[np.ndarray], np.ndarray], run: Callabl
     return done
 
 
-def _reduce_plane(plane: np.ndarray, factor: float, alpha: np.ndarray | None = None) -> np.ndarray:
-    """One band (uint8, rows × columns, perhaps strided) reduced: rows first (vips_reducev), then
-    columns (vips_reduceh); with ``alpha`` (its plane) premultiplied on the way in. The answer
-    may be a transposed view.
+def _reduce_plane(plane: np.ndarray, factors: tuple[float, float], alpha: np.ndarray | None = None) -> np.ndarray:
+    """One band (uint8, rows × columns, perhaps strided) reduced by ``factors`` (columns, rows):
+    rows first (vips_reducev), then columns (vips_reduceh); with ``alpha`` (its plane)
+    premultiplied on the way in. The answer may be a transposed view.
 
     Both passes are :func:`_reduce_lines`, along the first axis: the horizontal pass reads the
     vertical one's rows transposed (its lines are their columns) and answers columns × rows.
     So each multiplies blocks of :data:`_BLOCK` output lines, whose weights are mostly non-zero.
     (Reducing columns in place, ``lines @ weights.T``, needed blocks of 32 output columns to
     run fast, whose weights were ~5× more zeros than weights.)"""
-    out_rows, vertical = _plan(plane.shape[0], factor, _STRIP, _BLOCK)
-    out_columns, horizontal = _plan(plane.shape[1], factor, 0, _BLOCK)
+    out_rows, vertical = _plan(plane.shape[0], factors[1], _STRIP, _BLOCK)
+    out_columns, horizontal = _plan(plane.shape[1], factors[0], 0, _BLOCK)
     rows = np.empty((out_rows, plane.shape[1]), np.uint8)
     _reduce_lines(plane, vertical, rows, alpha)
     columns = np.empty((out_columns, out_rows), np.uint8)
