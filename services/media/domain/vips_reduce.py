@@ -99,7 +99,22 @@ def _reduce_image(
         reduced = [_unpremultiplied(plane, scale) for plane in colour] + [alpha]
     else:
         reduced = _each(planes, lambda plane: _reduce_plane(plane, factors), run)
-    return Image.fromarray(reduced[0] if len(reduced) == 1 else np.stack(reduced, axis=-1), image.mode)
+    return _image_of(reduced, image.mode)
+
+
+def _image_of(planes: Planes, mode: str) -> Image.Image:
+    """A new ``mode`` image of ``planes`` (uint8, rows × columns, perhaps transposed views), each
+    written once into the image's own memory. ``Image.fromarray(np.stack(planes, axis=-1))``
+    costs four times as much (a 1600×1000 RGB image: 21 against 5 ms): a strided gather into a
+    new array, then Pillow's copy of it."""
+    height, width = planes[0].shape
+    image = Image.new(mode, (width, height), (0,) * len(mode))  # RGB's padding byte filled as Pillow fills it
+    view = _shared_pixels(image)
+    if view is None:  # rows not in one block (not for a variant's size: Pillow's blocks are 16 MB)
+        return Image.fromarray(planes[0] if len(planes) == 1 else np.stack(planes, axis=-1), mode)
+    for plane, stored in zip(planes, _STORED_SLICES[mode], strict=True):
+        view[:, :, stored] = plane[:, :, None]
+    return image
 
 
 def image_planes(image: Image.Image) -> Planes:
@@ -116,6 +131,13 @@ def image_planes(image: Image.Image) -> Planes:
 
 # Pillow keeps L in one byte a pixel, LA, RGB and RGBA in four (LA as L, -, -, A; RGB padded).
 _STORED_BANDS = {"L": (0,), "LA": (0, 3), "RGB": (0, 1, 2), "RGBA": (0, 1, 2, 3)}
+# Where a band is written: LA's L goes to the first three bytes, as Pillow stores it.
+_STORED_SLICES = {
+    "L": (slice(0, 1),),
+    "LA": (slice(0, 3), slice(3, 4)),
+    "RGB": (slice(0, 1), slice(1, 2), slice(2, 3)),
+    "RGBA": (slice(0, 1), slice(1, 2), slice(2, 3), slice(3, 4)),
+}
 
 
 class _ArrowArray(ctypes.Structure):
