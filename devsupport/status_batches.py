@@ -87,3 +87,15 @@ def center(operators: int, queues: int, channels: int) -> list[status_pb2.StateC
     for c in range(channels):
         changes.append(channel_up(f"{now:.0f}.{c}", caller_id_num=f"+49301234{c:04d}", context="from-trunk"))
     return changes
+
+
+def center_rows(
+    operators: int, queues: int, channels: int
+) -> tuple[list[status_pb2.Operator], list[status_pb2.Queue], list[status_pb2.Channel]]:
+    """The rows of :func:`center` by kind: its operators, queues and channels."""
+    changes = center(operators, queues, channels)
+    return (
+        [c.operator_upserted for c in changes if c.HasField("operator_upserted")],
+        [c.queue_upserted for c in changes if c.HasField("queue_upserted")],
+        [c.channel_upserted for c in changes if c.HasField("channel_upserted")],
+    )

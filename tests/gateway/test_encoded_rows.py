@@ -12,7 +12,7 @@ import pytest
 from google.protobuf.message import Message
 from switchboard.status.v1 import status_pb2 as S
 
-from devsupport.status_batches import center
+from devsupport.status_batches import center_rows
 from gateway.backends import Backends as GatewayBackends
 from gateway.encoded_rows import encoded_rows_class
 from gateway.settings import GatewaySettings
@@ -26,12 +26,7 @@ META = S.ReadMeta(source=S.SOURCE_DATABASE, stale=True, timestamp=1_700_000_000.
 
 
 def _rows() -> tuple[list[S.Operator], list[S.Queue], list[S.Channel]]:
-    changes = center(12, 3, 4)
-    return (
-        [c.operator_upserted for c in changes if c.HasField("operator_upserted")],
-        [c.queue_upserted for c in changes if c.HasField("queue_upserted")],
-        [c.channel_upserted for c in changes if c.HasField("channel_upserted")],
-    )
+    return center_rows(12, 3, 4)
 
 
 def _replies() -> list[Message]:

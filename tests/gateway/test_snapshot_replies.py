@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from switchboard.status.v1 import status_pb2 as S
 
-from devsupport.status_batches import center
+from devsupport.status_batches import center_rows
 from gateway.snapshot_replies import SnapshotReplies
 from gateway.status_json import channel_json, operator_json
 from gateway.status_reads import RowJsonCache
@@ -20,12 +20,7 @@ NOW = 1_700_000_100.0
 
 
 def _rows() -> tuple[list[S.Operator], list[S.Queue], list[S.Channel]]:
-    changes = center(30, 4, 6)
-    return (
-        [c.operator_upserted for c in changes if c.HasField("operator_upserted")],
-        [c.queue_upserted for c in changes if c.HasField("queue_upserted")],
-        [c.channel_upserted for c in changes if c.HasField("channel_upserted")],
-    )
+    return center_rows(30, 4, 6)
 
 
 def _written(operators: list[S.Operator], queues: list[S.Queue], channels: list[S.Channel], now: float) -> bytes:

@@ -227,17 +227,18 @@ def _no_view(mirror: StatusMirror) -> Callable[[], bool]:
     return lambda: mirror.view() is None
 
 
+@pytest.mark.parametrize("stale_after", [ROOMY_STALE_AFTER])
 async def test_a_quiet_ingest_turns_stale_through_the_status_service(
-    real_status: RealStatus, others: dict[str, str]
+    real_status: RealStatus, others: dict[str, str], stale_after: float
 ) -> None:
-    app = create_app(_settings(real_status, others, mirror=True))
+    app = create_app(_settings(real_status, others, mirror=True, stale_after=stale_after))
     async for client in client_for(app):
         revision = await real_status.ingest(S.StateChange(queue_upserted=S.Queue(name="sales")))
         assert await app.state.status_mirror.wait_fresh(revision, 5)
         fresh = (await client.get(f"{API}/snapshot")).json()["meta"]
         assert fresh["stale"] is False
         mirror: StatusMirror = app.state.status_mirror
-        await wait_until(_no_view(mirror), within=STALE_AFTER + 10, what="the mirror sees the ingest quiet")
+        await wait_until(_no_view(mirror), within=stale_after + 10, what="the mirror sees the ingest quiet")
         before = _reads("grpc")
         stale_body = (await client.get(f"{API}/snapshot")).json()
         stale = {**stale_body["data"], **stale_body["meta"]}
