@@ -85,7 +85,7 @@ def test_a_holding_over_the_limit_waits_for_everything_then_holds_the_whole_budg
 
 
 def test_callers_are_let_in_in_the_order_they_asked_so_a_big_one_is_not_overtaken() -> None:
-    budget = MemoryBudget(100)
+    budget = MemoryBudget(100)  # no overtakes
     entered: list[str] = []
     running = inside(Caller(budget, 50, entered, "running"))
     big = Caller(budget, 80, entered, "big")
@@ -101,6 +101,27 @@ def test_callers_are_let_in_in_the_order_they_asked_so_a_big_one_is_not_overtake
     assert entered == ["running", "big", "small"]
     big.leave.set()
     small.leave.set()
+
+
+def test_callers_that_fit_go_ahead_of_one_that_does_not_as_many_times_as_allowed_and_no_more() -> None:
+    budget = MemoryBudget(100, overtakes=2)
+    entered: list[str] = []
+    running = inside(Caller(budget, 50, entered, "running"))
+    big = Caller(budget, 80, entered, "big")
+    big.start()
+    wait_until_blocking(queued(budget, 1), within=10, what="a caller queued")
+    ahead = [inside(Caller(budget, 10, entered, f"small {n}")) for n in (1, 2)]  # they fit: in at once
+    third = Caller(budget, 10, entered, "small 3")  # it fits too, but the big one was overtaken twice
+    third.start()
+    wait_until_blocking(queued(budget, 2), within=10, what="a caller queued")
+    assert entered == ["running", "small 1", "small 2"]
+    for caller in (running, *ahead):
+        caller.leave.set()
+    assert big.inside.wait(10)
+    assert third.inside.wait(10)
+    assert entered == ["running", "small 1", "small 2", "big", "small 3"]
+    big.leave.set()
+    third.leave.set()
 
 
 def test_part_of_a_holding_given_back_early_lets_the_next_caller_in() -> None:

@@ -8,16 +8,18 @@ while everything after the first resize is small. So each job takes its source's
 (:func:`decode_bytes`, known from the header before any pixel is decoded) from one
 :class:`MemoryBudget` before it decodes, and gives them back as soon as the source is reduced to
 its largest variant and freed. Small images decode side by side; two big ones take turns; one
-bigger than the whole budget decodes alone. Jobs are let in in the order they asked, so a big one
-is not overtaken forever by a stream of small ones.
+bigger than the whole budget decodes alone. Jobs are let in in the order they asked, but for a few
+later ones that fit going ahead of one that must wait for bytes to be given back (the worker's
+budget: 4 each): while a big source waits for the budget to empty, small jobs keep the cores busy,
+and it is still not overtaken forever by a stream of them.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from PIL import Image
 
@@ -28,11 +30,20 @@ class MemoryBudget:
     """A number of bytes that holders take and give back, first come first served."""
 
     def __init__(
-        self, limit: int, *, large: int | None = None, before_large: Callable[[], object] | None = None
+        self,
+        limit: int,
+        *,
+        large: int | None = None,
+        before_large: Callable[[], object] | None = None,
+        overtakes: int = 0,
     ) -> None:
         if limit <= 0:
             raise ValueError("a memory budget needs a positive limit")
         self.limit = limit
+        self.overtakes = overtakes
+        """How many later callers that fit may go in ahead of a caller that does not (each of them
+        after every caller ahead of it that fits): a big source then waits for a few small jobs
+        more, but the cores are not left idle while it waits for everything to be given back."""
         self.large = limit // 2 if large is None else large
         self.before_large = before_large
         """Called (on the holder's thread) once a holding of ``large`` bytes or more is let in, before
@@ -40,7 +51,7 @@ class MemoryBudget:
         (:func:`services.media.memory.return_free_heap`), so a big source is not allocated on top of
         what earlier jobs freed but the allocator kept."""
         self._used = 0
-        self._queue: deque[object] = deque()
+        self._queue: list[_Turn] = []
         self._changed = threading.Condition()
 
     @property
@@ -55,14 +66,18 @@ class MemoryBudget:
     @contextmanager
     def held(self, amount: int) -> Iterator[Holding]:
         """Wait until ``amount`` bytes fit (everything, if ``amount`` is over the limit) and every
-        earlier caller is in, hold them for the block (part may be given back early through the
+        earlier caller is in (or, up to :attr:`overtakes` times each, waits for bytes that do not fit
+        yet), hold them for the block (part may be given back early through the
         :class:`Holding`), then give back the rest."""
         amount = max(0, min(amount, self.limit))
-        turn = object()
+        turn = _Turn(amount)
         with self._changed:
             self._queue.append(turn)
-            self._changed.wait_for(lambda: self._queue[0] is turn and self._used + amount <= self.limit)
-            self._queue.popleft()
+            self._changed.wait_for(lambda: self._may_enter(turn))
+            position = self._queue.index(turn)
+            for ahead in self._queue[:position]:
+                ahead.overtaken += 1
+            del self._queue[position]
             self._used += amount
             self._changed.notify_all()  # the next in line may fit beside this one
         holding = Holding(self, amount)
@@ -73,10 +88,28 @@ class MemoryBudget:
         finally:
             holding.give_back(holding.amount)
 
+    def _may_enter(self, turn: _Turn) -> bool:
+        if self._used + turn.amount > self.limit:
+            return False
+        for ahead in self._queue:
+            if ahead is turn:
+                return True
+            if ahead.overtaken >= self.overtakes or self._used + ahead.amount <= self.limit:
+                return False  # it may not be overtaken again, or it fits now: its turn first
+        return False
+
     def _give_back(self, amount: int) -> None:
         with self._changed:
             self._used -= amount
             self._changed.notify_all()
+
+
+@dataclass(slots=True)
+class _Turn:
+    """A caller waiting in line: what it asked for, and how many later callers went in ahead of it."""
+
+    amount: int
+    overtaken: int = 0
 
 
 class Holding:
@@ -114,8 +147,9 @@ def render_bytes(width: int, height: int, alpha: bool) -> int:
     return width * height * (40 if alpha else 16)
 
 
-SOURCE_BUDGET = MemoryBudget(128 * 1024 * 1024, large=64 * 1024 * 1024)
-"""The process's budget for decoded sources and renders, shared by every
+SOURCE_BUDGET = MemoryBudget(128 * 1024 * 1024, large=64 * 1024 * 1024, overtakes=4)
+"""The process's budget for decoded sources and renders (4 overtakes: as many as the other jobs of
+a worker running 5 at once), shared by every
 :func:`~.pipeline.process_image` call that is not given its own: at 128 MB, three 4-megapixel photos
 or one 16-megapixel one decode at a time; past the decode a job holds its render's share
 (:func:`render_bytes`) to its end, so at most two 1600-pixel images with alpha encode at once."""
