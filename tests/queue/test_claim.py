@@ -111,6 +111,27 @@ async def test_a_running_job_reads_with_its_running_attempt_and_keeps_it_once_co
     )
 
 
+async def test_completions_beyond_the_retention_drop_the_oldest_finished_jobs_and_their_hashes(redis: Redis) -> None:
+    spec = deliveries()
+    client, admin = QueueClient(spec, redis), QueueAdmin(spec, redis)
+    try:
+        # ids in enqueue order as text too: two finishing in the same ms are ordered by id
+        ids = [await client.enqueue("deliver", {"text": "t", "to": [], "meta": {}}, job_id=f"d{i}") for i in range(5)]
+    finally:
+        await client.close()
+    worker = Worker(spec, redis)
+    claimed = (await worker.claim(5))[2]
+    keep = 3
+    for batch in (claimed[:2], claimed[2:]):  # the first two finish first: the oldest
+        args: list[Any] = [worker.worker_id, keep, len(batch)]
+        for job in batch:
+            args.extend((job.job_id, job.attempt, encode_result(None)))
+        assert await worker._complete(keys=[spec.keys.prefix], args=args) == []
+    listed, _ = await admin.jobs("completed")
+    assert sorted(job.job_id for job in listed) == sorted(ids[2:])
+    assert [await redis.exists(spec.keys.job(job_id)) for job_id in ids] == [0, 0, 1, 1, 1]
+
+
 def test_a_worker_id_may_not_hold_a_nul() -> None:
     with pytest.raises(ValueError, match="may not hold a NUL"):
         Worker(deliveries(), Redis(), worker_id="host:1\x00x")
