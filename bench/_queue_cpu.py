@@ -21,7 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from runtime.queue import JobRequest, QueueClient
-from runtime.queue.codec import encode_result
+from runtime.queue.execution import NO_RESULT, complete_args
 from runtime.queue.spec import QueueSpec
 from runtime.queue.worker import CLAIM_BATCH, COMPLETE_BATCH, Worker
 
@@ -107,9 +107,7 @@ async def script_costs(redis: Redis, spec: QueueSpec, jobs: int) -> list[ScriptC
         return reply
 
     async def complete(batch: list[tuple[str, int]]) -> None:
-        args: list[Any] = [worker.worker_id, spec.retention.completed, len(batch)]
-        for job_id, attempt in batch:
-            args.extend((job_id, attempt, encode_result(None)))
+        args = complete_args(worker.worker_id, spec.retention.completed, [(i, a, NO_RESULT) for i, a in batch])
         lost = await timed("complete", worker._complete(keys=[prefix], args=args))
         if lost:
             raise RuntimeError(f"{len(lost)} completions refused: the measurement is broken")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +24,29 @@ log = get_logger("runtime.queue.execution")
 MAX_TRACEBACK_CHARS = 8000
 
 
+NO_RESULT = codec.encode_result(None)
+"""A job's result of None as the complete script reads it."""
+
 CLAIM_FIELDS = 9
 """Fields of one job in a claim's reply: id, attempt, the job's packed fixed fields as they are stored
 (rate key, priority, max attempts, enqueued, name, options: ``runtime.queue.keys``), data."""
+
+
+def complete_args(worker_id: str, keep: int, done: Sequence[tuple[str, int, str]]) -> list[str | int]:
+    """The complete script's arguments (``lua_worker.COMPLETE``) for ``done`` (id, attempt, result
+    JSON): the ids of first attempts whose result is None, then id and attempt of the other jobs
+    whose result is None, then id, attempt and result of the rest."""
+    first: list[str | int] = []
+    plain: list[str | int] = []
+    valued: list[str | int] = []
+    for job_id, attempt, result in done:
+        if result != NO_RESULT:
+            valued += (job_id, attempt, result)
+        elif attempt == 1:
+            first.append(job_id)
+        else:
+            plain += (job_id, attempt)
+    return [worker_id, keep, len(first), len(plain) // 2, len(valued) // 3, *first, *plain, *valued]
 
 
 def claim_reply(reply: bytes) -> tuple[int, int, list[ClaimedJob]]:

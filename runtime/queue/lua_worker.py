@@ -407,11 +407,14 @@ return table.concat(out, '\\0')
 """
 )
 
-# ARGV: worker, keep_completed, count, then per job: id, attempt, result_json.
-# Returns the ids whose lease this worker no longer held (result dropped).  Per job: one HSET (its
-# last attempt and result; none with retention 0); the leases' HMGET and HDEL, the ZREM
-# from 'active', the 'completed' ZADD and the DELs (retention 0, or the jobs the trim drops) are
-# one call per batch.
+# ARGV: worker, keep_completed, first, plain, valued, then the ids of ``first`` jobs (a first
+# attempt whose result is None: most jobs), then ``plain`` pairs id, attempt (result None), then
+# ``valued`` triples id, attempt, result_json. No argument that says what most jobs' would: Redis
+# reads every argument into a Lua string before the script runs (~0.5k instructions each).
+# Built by runtime.queue.execution.complete_args. Returns the ids whose lease this worker no longer
+# held (result dropped).  Per job: one HSET (its last attempt and result; none with retention 0);
+# the leases' HMGET and HDEL, the ZREM from 'active', the 'completed' ZADD and the DELs (retention
+# 0, or the jobs the trim drops) are one call per batch.
 # The lease check needs no look at 'active': every script that takes a job out of 'active'
 # (complete, fail, reap, put back) removes its lease in the same step, and a lease names its
 # worker and attempt, so a lease of this worker with the same attempt means the job is still
@@ -421,9 +424,16 @@ COMPLETE = (
     + LEASES
     + """
 local worker, keep = ARGV[1], ARGV[2] + 0
-local n = ARGV[3] + 0
+local first, plain = ARGV[3] + 0, ARGV[4] + 0
+local n = first + plain + ARGV[5]
+local paired = first + plain
+-- Where job i's arguments start: 5 + i for the first attempts, then pairs_at + 2 * i, then
+-- triples_at + 3 * i (the pairs start at ARGV[6 + first], the triples after them).
+local pairs_at, triples_at = 4 - first, 3 - 2 * first - plain
 local ids = {}
-for i = 1, n do ids[i] = ARGV[1 + i * 3] end
+for i = 1, first do ids[i] = ARGV[5 + i] end
+for i = first + 1, paired do ids[i] = ARGV[pairs_at + 2 * i] end
+for i = paired + 1, n do ids[i] = ARGV[triples_at + 3 * i] end
 local held_now = hmget_all(prefix .. 'lease', ids)
 local of_worker = worker .. '\\0'
 -- The start of a lease of this worker, per attempt (text): built once per attempt number, not per job.
@@ -432,8 +442,13 @@ local heads = {}
 local lost, done, finished, gone, seen = {}, {}, {}, {}, {}
 local nlost, ndone, nfinished, ngone = 0, 0, 0, 0
 for i = 1, n do
-  local b = 1 + i * 3
-  local id, att, res = ARGV[b], ARGV[b + 1], ARGV[b + 2]
+  local id, att, res = ids[i], '1', 'null'
+  if i > paired then
+    local b = triples_at + 3 * i
+    att, res = ARGV[b + 1], ARGV[b + 2]
+  elseif i > first then
+    att = ARGV[pairs_at + 2 * i + 1]
+  end
   local value = held_now[i]
   local head = heads[att]
   if not head then

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from runtime.logging import get_logger
 from runtime.queue import codec, lua_admin, lua_worker, registry, tracing
-from runtime.queue.execution import ClaimedJob, JobContext, Requeue, claim_reply, decide_failure
+from runtime.queue.execution import ClaimedJob, JobContext, Requeue, claim_reply, complete_args, decide_failure
 from runtime.queue.keys import ACTIVE_JOBS
 from runtime.queue.metrics import JOBS_BY_STATE, JOBS_TOTAL, RUN_SECONDS, WAIT_SECONDS
 from runtime.queue.scheduler import Clock, Scheduler
@@ -330,9 +330,7 @@ class Worker:
         batch, self._done = self._done, []
         if not batch:
             return
-        args: list[Any] = [self.worker_id, self.spec.retention.completed, len(batch)]
-        for job_id, attempt, result in batch:
-            args.extend((job_id, attempt, result))
+        args = complete_args(self.worker_id, self.spec.retention.completed, batch)
         try:
             lost = await self._complete(keys=[self.keys.prefix], args=args)
         except BaseException:

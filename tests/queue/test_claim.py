@@ -11,7 +11,7 @@ from redis.exceptions import DataError
 
 from runtime.queue import JobState, QueueAdmin, QueueClient, QueueSpec, RateLimit, Worker
 from runtime.queue.codec import encode_result
-from runtime.queue.execution import claim_reply
+from runtime.queue.execution import claim_reply, complete_args
 from runtime.retry import RetryPolicy
 
 
@@ -96,7 +96,7 @@ async def test_a_running_job_reads_with_its_running_attempt_and_keeps_it_once_co
     assert running.started_at is not None
     assert running.started_at >= running.enqueued_at
     assert listed.started_at == running.started_at
-    args: list[Any] = [worker.worker_id, spec.retention.completed, 1, job_id, claimed.attempt, encode_result(None)]
+    args = complete_args(worker.worker_id, spec.retention.completed, [(job_id, claimed.attempt, encode_result(None))])
     assert await worker._complete(keys=[spec.keys.prefix], args=args) == []
     done = await admin.job(job_id)
     (listed,), _ = await admin.jobs("completed")
@@ -123,13 +123,40 @@ async def test_completions_beyond_the_retention_drop_the_oldest_finished_jobs_an
     claimed = (await worker.claim(5))[2]
     keep = 3
     for batch in (claimed[:2], claimed[2:]):  # the first two finish first: the oldest
-        args: list[Any] = [worker.worker_id, keep, len(batch)]
-        for job in batch:
-            args.extend((job.job_id, job.attempt, encode_result(None)))
+        args = complete_args(worker.worker_id, keep, [(job.job_id, job.attempt, encode_result(None)) for job in batch])
         assert await worker._complete(keys=[spec.keys.prefix], args=args) == []
     listed, _ = await admin.jobs("completed")
     assert sorted(job.job_id for job in listed) == sorted(ids[2:])
     assert [await redis.exists(spec.keys.job(job_id)) for job_id in ids] == [0, 0, 1, 1, 1]
+
+
+async def test_a_completion_batch_mixing_none_and_other_results_stores_each_jobs_own(redis: Redis) -> None:
+    spec = deliveries()
+    client, admin = QueueClient(spec, redis), QueueAdmin(spec, redis)
+    try:
+        ids = [await client.enqueue("deliver", {"text": "t", "to": [], "meta": {}}) for _ in range(5)]
+    finally:
+        await client.close()
+    worker = Worker(spec, redis)
+    claimed = (await worker.claim(5))[2]
+    retried = claimed.pop()
+    entry = '{"attempt":1,"error":"e","traceback":"","at":0}'
+    fail: list[str | int] = [worker.worker_id, retried.job_id, retried.attempt, entry, 0, 10]
+    assert await worker._fail(keys=[spec.keys.prefix], args=fail) == 1
+    (again,) = (await worker.claim(1))[2]
+    claimed.append(again)
+    results: list[Any] = [{"sent": 1}, None, [AWKWARD, 2.5], None, None]
+    done = [(job.job_id, job.attempt, encode_result(result)) for job, result in zip(claimed, results, strict=True)]
+    args = complete_args(worker.worker_id, spec.retention.completed, done)
+    # first attempts returning None send their id alone, other Nones id and attempt, the rest all three
+    assert (again.attempt, args[2:5]) == (2, [2, 1, 2])
+    assert await worker._complete(keys=[spec.keys.prefix], args=args) == []
+    stored = {job_id: await admin.job(job_id) for job_id in ids}
+    assert {job.job_id: stored[job.job_id].result for job in claimed} == {
+        job.job_id: result for job, result in zip(claimed, results, strict=True)
+    }
+    assert {job.state for job in stored.values()} == {JobState.COMPLETED}
+    assert stored[again.job_id].attempts == 2
 
 
 def test_a_worker_id_may_not_hold_a_nul() -> None:
