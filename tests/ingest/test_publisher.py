@@ -29,6 +29,9 @@ class RecordingStatus(status_pb2_grpc.StatusServiceServicer):
         self.batches: asyncio.Queue[status_pb2.IngestBatch] = asyncio.Queue()
         self.min_token = 0
         self.streams = 0
+        self.acking = asyncio.Event()
+        """Cleared: batches are still received (and recorded) but not acknowledged."""
+        self.acking.set()
         self.refusal_read_as_internal = False
         """Refuse in-band, then end as grpc.aio's client reads it when a write races the status
         (grpc/grpc#36066): INTERNAL instead of FAILED_PRECONDITION."""
@@ -44,6 +47,7 @@ class RecordingStatus(status_pb2_grpc.StatusServiceServicer):
             if batch.fencing_token < self.min_token:
                 await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "stale fencing token")
             await self.batches.put(batch)
+            await self.acking.wait()
             yield status_pb2.IngestAck(sequence=batch.sequence, revision=batch.sequence)
 
 
@@ -141,6 +145,38 @@ async def test_queued_changes_are_coalesced_into_one_batch(harness: tuple[Harnes
     batch = await h.next_batch()
     assert batch.replace_all
     assert [c.channel_upserted.unique_id for c in batch.changes] == ["x", "y", "z"]
+
+
+async def test_changes_wait_while_the_window_of_unacknowledged_batches_is_full_then_leave_together() -> None:
+    h = Harness()
+    await h.start_server()
+    channel = aio_channel(f"127.0.0.1:{h.port}")
+    publisher = StatusPublisher(
+        status_pb2_grpc.StatusServiceStub(channel),
+        source_id="pbx1",
+        snapshot=h.snapshot,
+        max_in_flight=1,
+        heartbeat_interval=30,
+    )
+    task = asyncio.create_task(publisher.run())
+    try:
+        h.state = []
+        h.status.acking.clear()  # the status service falls behind: the first batch fills the window
+        publisher.set_fencing_token(1)
+        assert (await h.next_batch()).replace_all
+        publisher.publish([channel_change("a")])
+        # Negative check: with room in the window "a" would leave at once (the first batch did),
+        # alone in its batch, before "b" is queued.
+        await asyncio.sleep(0.3)
+        publisher.publish([channel_change("b")])
+        assert h.status.batches.empty()
+        h.status.acking.set()
+        assert [c.channel_upserted.unique_id for c in (await h.next_batch()).changes] == ["a", "b"]
+    finally:
+        await publisher.stop()
+        await asyncio.wait_for(task, 5)
+        await channel.close()
+        await h.stop_server()
 
 
 async def test_a_new_leader_starts_from_its_full_state(harness: tuple[Harness, StatusPublisher]) -> None:
