@@ -17,7 +17,10 @@ themselves, the part of the live figure no change to the services can take away.
   other process can take it between choosing and binding); stops on SIGTERM.
 - ``push --target ADDR --rate R --count N``: takes ``N`` stamps (``time.time()``), ``R`` a second,
   and pushes them on one ``Push`` stream: one message as soon as it is taken, or the stamps taken
-  while the last write was in flight together in one message (as the ingest's publisher does).
+  while the last write was in flight, or while :data:`MAX_IN_FLIGHT` messages awaited their
+  answer, together in one message (as the ingest's publisher does). Without that window the
+  relay paid its per-message gRPC work once per stamp at any load, and at 2,000/s the "floor"
+  queued behind itself (p99 tens of ms) while the live path, which has the window, did not.
 
 A message is at least :data:`MESSAGE_BYTES` long (a one-operator change set is about that) and
 starts with its stamps (8-byte doubles, then zeros); :func:`watch_latencies` (the benchmark's
@@ -45,6 +48,7 @@ import redis.asyncio
 from bench._live_status_procs import module_process
 from devsupport.procs import ServiceProcess
 from runtime.event_loop import event_loop_factory
+from services.ami_ingest.publisher import MAX_IN_FLIGHT
 
 SERVICE = "floor.Relay"
 PUSH = f"/{SERVICE}/Push"
@@ -141,13 +145,33 @@ async def relay(port: int, redis_url: str | None, emit: float) -> None:
     await server.stop(0)
 
 
+class _Window:
+    """Messages pushed and not answered yet; the pusher waits while :data:`MAX_IN_FLIGHT` are."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.answered = asyncio.Event()
+
+    async def room(self) -> None:
+        while self.in_flight >= MAX_IN_FLIGHT:
+            self.answered.clear()
+            await self.answered.wait()
+
+    async def drain(self, call: Any) -> None:
+        async for _ in call:
+            self.in_flight -= 1
+            self.answered.set()
+
+
 async def push(target: str, rate: float, count: int) -> None:
-    """``count`` stamps, ``rate`` a second; the stamps taken while a write was in flight go in the
-    next message together, as the ingest's publisher joins the changes queued meanwhile."""
+    """``count`` stamps, ``rate`` a second; the stamps taken while a write was in flight, or while
+    the window was full, go in the next message together, as the ingest's publisher joins the
+    changes queued meanwhile."""
     async with grpc.aio.insecure_channel(target) as channel:
         call = channel.stream_stream(PUSH, request_serializer=_as_is, response_deserializer=_as_is)()
         loop = asyncio.get_running_loop()
-        acks = asyncio.create_task(_drain(call))
+        window = _Window()
+        acks = asyncio.create_task(window.drain(call))
         stamps: list[bytes] = []
         taken = asyncio.Event()
 
@@ -162,18 +186,15 @@ async def push(target: str, rate: float, count: int) -> None:
         while not (producing.done() and not stamps):
             await taken.wait()
             taken.clear()
+            await window.room()
             if stamps:
                 message = b"".join(stamps).ljust(MESSAGE_BYTES, b"\0")
                 stamps.clear()
+                window.in_flight += 1
                 await call.write(message)
         await producing
         await call.done_writing()
         await acks
-
-
-async def _drain(call: Any) -> None:
-    async for _ in call:
-        pass
 
 
 async def watch_latencies(target: str, ready: asyncio.Event, into: list[float]) -> None:

@@ -30,7 +30,8 @@ Setup: a throwaway redis-server, the status service and ami_ingest as their own 
    Information beside it, measured right after each run at the same rate: the floor of that path
    with grpcio (``bench/_grpc_stream_floor.py``: bare grpc.aio, raw bytes, nothing of ours): one
    stream hop, and the path's shape (a push stream into a relay that waits for one Redis PING per
-   message, then a watch stream out, three processes), also in median round trips of the run.
+   message, then a watch stream out, three processes; the pusher keeps at most as many messages
+   unanswered as the ingest's publisher keeps batches), also in median round trips of the run.
 """
 
 from __future__ import annotations
