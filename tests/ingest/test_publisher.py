@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -75,13 +76,13 @@ class Harness:
         return await asyncio.wait_for(self.status.batches.get(), 5)
 
 
-@pytest.fixture
-async def harness() -> AsyncIterator[tuple[Harness, StatusPublisher]]:
+async def serving_publisher(**options: Any) -> AsyncIterator[tuple[Harness, StatusPublisher]]:
+    """A started Harness and a running publisher of source pbx1 into it (``options`` its own)."""
     h = Harness()
     await h.start_server()
     channel = aio_channel(f"127.0.0.1:{h.port}")
     publisher = StatusPublisher(
-        status_pb2_grpc.StatusServiceStub(channel), source_id="pbx1", snapshot=h.snapshot, heartbeat_interval=0.2
+        status_pb2_grpc.StatusServiceStub(channel), source_id="pbx1", snapshot=h.snapshot, **options
     )
     task = asyncio.create_task(publisher.run())
     yield h, publisher
@@ -89,6 +90,20 @@ async def harness() -> AsyncIterator[tuple[Harness, StatusPublisher]]:
     await asyncio.wait_for(task, 5)
     await channel.close()
     await h.stop_server()
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[tuple[Harness, StatusPublisher]]:
+    async for running in serving_publisher(heartbeat_interval=0.2):
+        yield running
+
+
+@pytest.fixture
+async def window_of_one() -> AsyncIterator[tuple[Harness, StatusPublisher]]:
+    """At most one batch unacknowledged; no heartbeat in a test's time; quick retries."""
+    retry = RetryPolicy(attempts=0, base=0.02, cap=0.05, jitter=0.0)
+    async for running in serving_publisher(max_in_flight=1, heartbeat_interval=30, retry=retry):
+        yield running
 
 
 async def test_nothing_is_sent_before_the_ingest_leads(harness: tuple[Harness, StatusPublisher]) -> None:
@@ -147,36 +162,38 @@ async def test_queued_changes_are_coalesced_into_one_batch(harness: tuple[Harnes
     assert [c.channel_upserted.unique_id for c in batch.changes] == ["x", "y", "z"]
 
 
-async def test_changes_wait_while_the_window_of_unacknowledged_batches_is_full_then_leave_together() -> None:
-    h = Harness()
+async def test_changes_wait_while_the_window_of_unacknowledged_batches_is_full_then_leave_together(
+    window_of_one: tuple[Harness, StatusPublisher],
+) -> None:
+    h, publisher = window_of_one
+    h.state = []
+    h.status.acking.clear()  # the status service falls behind: the first batch fills the window
+    publisher.set_fencing_token(1)
+    assert (await h.next_batch()).replace_all
+    publisher.publish([channel_change("a")])
+    # Negative check: with room in the window "a" would leave at once (the first batch did),
+    # alone in its batch, before "b" is queued.
+    await asyncio.sleep(0.3)
+    publisher.publish([channel_change("b")])
+    assert h.status.batches.empty()
+    h.status.acking.set()
+    assert [c.channel_upserted.unique_id for c in (await h.next_batch()).changes] == ["a", "b"]
+
+
+async def test_batches_left_unacknowledged_by_a_broken_stream_do_not_hold_back_the_next_one(
+    window_of_one: tuple[Harness, StatusPublisher],
+) -> None:
+    h, publisher = window_of_one
+    h.state = [channel_change("a")]
+    h.status.acking.clear()  # the window fills and the stream breaks before any ack
+    publisher.set_fencing_token(1)
+    assert (await h.next_batch()).replace_all
+    await h.stop_server()
+    h.state = [channel_change("a"), channel_change("b")]
     await h.start_server()
-    channel = aio_channel(f"127.0.0.1:{h.port}")
-    publisher = StatusPublisher(
-        status_pb2_grpc.StatusServiceStub(channel),
-        source_id="pbx1",
-        snapshot=h.snapshot,
-        max_in_flight=1,
-        heartbeat_interval=30,
-    )
-    task = asyncio.create_task(publisher.run())
-    try:
-        h.state = []
-        h.status.acking.clear()  # the status service falls behind: the first batch fills the window
-        publisher.set_fencing_token(1)
-        assert (await h.next_batch()).replace_all
-        publisher.publish([channel_change("a")])
-        # Negative check: with room in the window "a" would leave at once (the first batch did),
-        # alone in its batch, before "b" is queued.
-        await asyncio.sleep(0.3)
-        publisher.publish([channel_change("b")])
-        assert h.status.batches.empty()
-        h.status.acking.set()
-        assert [c.channel_upserted.unique_id for c in (await h.next_batch()).changes] == ["a", "b"]
-    finally:
-        await publisher.stop()
-        await asyncio.wait_for(task, 5)
-        await channel.close()
-        await h.stop_server()
+    resumed = await h.next_batch()
+    assert resumed.replace_all
+    assert [c.channel_upserted.unique_id for c in resumed.changes] == ["a", "b"]
 
 
 async def test_a_new_leader_starts_from_its_full_state(harness: tuple[Harness, StatusPublisher]) -> None:
