@@ -126,23 +126,11 @@ def _acks(batches: Sequence[status_pb2.IngestBatch], results: Sequence[ApplyResu
     ]
 
 
-async def acknowledge(
-    batches: AsyncIterator[status_pb2.IngestBatch],
-    apply_group: ApplyGroup,
-    *,
-    max_read_ahead_bytes: int = DEFAULT_READ_AHEAD_BYTES,
-) -> AsyncIterator[status_pb2.IngestAck]:
-    """Apply one stream's batches as they arrive; yield each one's ack, in order."""
-    arrived = _ReadAhead(max_read_ahead_bytes)
-
-    async def read_ahead() -> None:
-        try:
-            async for batch in batches:
-                await arrived.put(batch)
-        finally:
-            await arrived.put(None)
-
-    reader = asyncio.create_task(read_ahead())
+async def _apply_groups(
+    arrived: _ReadAhead, apply_group: ApplyGroup, acks: asyncio.Queue[status_pb2.IngestAck | Exception | None]
+) -> None:
+    """Apply group after group; put each batch's ack in ``acks``, then the error that ends the
+    stream (or ``None`` when the client closed its side)."""
     check = _SequenceCheck()
     try:
         while True:
@@ -152,14 +140,54 @@ async def acknowledge(
                     results = await apply_group(group.batches)
                 except PartiallyApplied as partial:
                     for ack in _acks(group.batches, partial.applied):
-                        yield ack
-                    yield status_pb2.IngestAck(sequence=group.batches[len(partial.applied)].sequence, fenced=True)
-                    raise partial.error from None
+                        await acks.put(ack)
+                    fenced = group.batches[len(partial.applied)].sequence
+                    await acks.put(status_pb2.IngestAck(sequence=fenced, fenced=True))
+                    await acks.put(partial.error)
+                    return
                 for ack in _acks(group.batches, results):
-                    yield ack
+                    await acks.put(ack)
             if group.problem is not None:
-                raise group.problem
-            if group.last:
+                await acks.put(group.problem)
                 return
+            if group.last:
+                await acks.put(None)
+                return
+    except Exception as error:  # Redis unreachable, a bug: the stream ends with it
+        await acks.put(error)
+
+
+async def acknowledge(
+    batches: AsyncIterator[status_pb2.IngestBatch],
+    apply_group: ApplyGroup,
+    *,
+    max_read_ahead_bytes: int = DEFAULT_READ_AHEAD_BYTES,
+) -> AsyncIterator[status_pb2.IngestAck]:
+    """Apply one stream's batches as they arrive; yield each one's ack, in order.
+
+    The groups are applied in a task of their own: grpc.aio finishes writing each ack before the
+    generator is resumed (a completion from its poller thread, a few hundred µs on a busy
+    machine), and the next group, read ahead meanwhile, need not wait for that. The acks not
+    written yet are bounded like the read-ahead, so a client that stops reading its acks still
+    stops the stream being read.
+    """
+    arrived = _ReadAhead(max_read_ahead_bytes)
+    acks: asyncio.Queue[status_pb2.IngestAck | Exception | None] = asyncio.Queue(MAX_READ_AHEAD)
+
+    async def read_ahead() -> None:
+        try:
+            async for batch in batches:
+                await arrived.put(batch)
+        finally:
+            await arrived.put(None)
+
+    reader = asyncio.create_task(read_ahead())
+    applier = asyncio.create_task(_apply_groups(arrived, apply_group, acks))
+    try:
+        while (item := await acks.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            yield item
     finally:
+        applier.cancel()
         reader.cancel()

@@ -1,6 +1,7 @@
 """The Ingest stream's read-ahead is bounded in bytes: while a group is being applied, batches stop
 being read once the buffered ones reach the bound (gRPC flow control then holds the client back),
-and reading resumes as they are applied."""
+and reading resumes as they are applied. Groups are applied while earlier acks are still being
+written."""
 
 from __future__ import annotations
 
@@ -76,3 +77,28 @@ async def test_a_batch_larger_than_the_bound_is_still_taken_alone() -> None:
 
     acks = [ack.sequence async for ack in acknowledge(source(), apply_group, max_read_ahead_bytes=1000)]
     assert acks == [1, 2, 3]
+
+
+async def test_the_next_group_is_applied_while_the_acks_before_it_are_still_being_written() -> None:
+    arrived: asyncio.Queue[status_pb2.IngestBatch | None] = asyncio.Queue()
+    applied: list[int] = []
+
+    async def source() -> AsyncIterator[status_pb2.IngestBatch]:
+        while (batch := await arrived.get()) is not None:
+            yield batch
+
+    async def apply_group(batches: Sequence[status_pb2.IngestBatch]) -> list[ApplyResult]:
+        applied.extend(batch.sequence for batch in batches)
+        return [ApplyResult(revision=batch.sequence, changes_applied=1) for batch in batches]
+
+    acks = cast(AsyncGenerator[status_pb2.IngestAck, None], acknowledge(source(), apply_group))
+    try:
+        arrived.put_nowait(_batch(1, 1))
+        first = await anext(acks)  # not resumed since: grpc.aio writing this ack
+        arrived.put_nowait(_batch(2, 1))
+        await wait_until(lambda: applied == [1, 2], within=5, what="the second batch applied")
+        arrived.put_nowait(None)
+        rest = [ack.sequence async for ack in acks]
+    finally:
+        await acks.aclose()
+    assert (first.sequence, rest) == (1, [2])
