@@ -174,3 +174,12 @@ def test_a_one_block_image_is_reduced_to_sharps_pixels_too(one_block_images: Non
     reduced = vips_reduce.reduce(source(mode), (250, 167), SHRINK)
     assert reduced is not None
     assert (np.asarray(reduced) == golden(mode)).all()
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_an_image_in_several_blocks_is_reduced_band_by_band_to_sharps_pixels_too(
+    images_in_small_blocks: None, mode: str
+) -> None:
+    reduced = vips_reduce.reduce(source(mode), (250, 167), SHRINK)
+    assert reduced is not None
+    assert (np.asarray(reduced) == golden(mode)).all()

@@ -13,9 +13,9 @@ One call, :func:`process_image`, does every step on one decode:
 3. Normalise the mode: palette and 1-bit images become RGB(A) or L, 16-bit greyscale is scaled
    (not clipped) to 8 bits, CMYK goes through its ICC profile (or a plain conversion) to RGB.
 4. Resize once to the largest variant with libvips' own arithmetic (:mod:`.vips_reduce`: sharp's
-   pixels exactly, premultiplied when there is alpha, one band per thread), or where that does not
-   apply with Pillow's Lanczos (in premultiplied alpha, so transparent edges do not bleed
-   colour; in bands of rows on several threads for a big source), then apply the EXIF
+   pixels exactly, premultiplied when there is alpha, each pass in parts on several threads),
+   or where that does not apply with Pillow's Lanczos (in premultiplied alpha, so transparent
+   edges do not bleed colour; in bands of rows on several threads for a big source), then apply the EXIF
    orientation and convert an embedded ICC profile to sRGB on that smaller image; every further
    variant is resized from the next larger one (:func:`.vips_reduce.resize`: the same Lanczos-3
    arithmetic, each axis by its own factor, at less CPU than Pillow's resampling).
