@@ -147,9 +147,14 @@ def render_bytes(width: int, height: int, alpha: bool) -> int:
     return width * height * (40 if alpha else 16)
 
 
-SOURCE_BUDGET = MemoryBudget(128 * 1024 * 1024, large=64 * 1024 * 1024, overtakes=4)
+SOURCE_BUDGET = MemoryBudget(128 * 1024 * 1024, large=112 * 1024 * 1024, overtakes=4)
 """The process's budget for decoded sources and renders (4 overtakes: as many as the other jobs of
 a worker running 5 at once), shared by every
 :func:`~.pipeline.process_image` call that is not given its own: at 128 MB, three 4-megapixel photos
 or one 16-megapixel one decode at a time; past the decode a job holds its render's share
-(:func:`render_bytes`) to its end, so at most two 1600-pixel images with alpha encode at once."""
+(:func:`render_bytes`) to its end, so at most two 1600-pixel images with alpha encode at once.
+
+``large`` (where the worker returns the heap's free memory first) is 112 MB, the biggest sources
+only: at 64 MB the heap was trimmed before 10 of the 26 shared test photos, and the jobs after
+each trim faulted much of what it gave back in again (bench._media_worker: 9,800 page faults and
+27 ms of system time an image, 7,900 and 22 ms at 112 MB; peak RSS 252-263 MB, 253-273 now)."""
