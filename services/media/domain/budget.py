@@ -157,4 +157,4 @@ or one 16-megapixel one decode at a time; past the decode a job holds its render
 ``large`` (where the worker returns the heap's free memory first) is 112 MB, the biggest sources
 only: at 64 MB the heap was trimmed before 10 of the 26 shared test photos, and the jobs after
 each trim faulted much of what it gave back in again (bench._media_worker: 9,800 page faults and
-27 ms of system time an image, 7,900 and 22 ms at 112 MB; peak RSS 252-263 MB, 253-273 now)."""
+27 ms of system time an image at 64 MB, 7,900 and 22 ms at 112 MB; peak RSS 252-263 MB at 64 MB, 253-273 MB at 112)."""
