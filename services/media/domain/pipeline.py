@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageCms
 
 from runtime.errors import PayloadTooLarge, PermanentError
-from services.media.domain import vips_reduce
+from services.media.domain import vips_reduce, webp_encoder
 from services.media.domain.budget import SOURCE_BUDGET, MemoryBudget, decode_bytes, render_bytes
 from services.media.domain.sniff import ImageKind, sniff
 from services.media.domain.variants import Fit, OutputFormat, VariantGeometry, VariantSpec, plan_variants
@@ -486,7 +486,10 @@ def encode_variant(
     if xmp:
         params["xmp"] = xmp if isinstance(xmp, bytes) else xmp.encode()
     if spec.format is OutputFormat.WEBP:
-        params["method"] = 4
+        params["method"] = webp_encoder.SIMPLE_API_METHOD
+        data = None if exif or xmp else webp_encoder.encode_lossy(out, spec.quality)
+        if data is not None:
+            return RenderedVariant(spec.name, spec.format.content_type, out.width, out.height, data)
     elif spec.format is OutputFormat.JPEG:
         if out.mode in ("RGBA", "LA"):
             out = _flatten(out)
