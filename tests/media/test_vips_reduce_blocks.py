@@ -128,3 +128,19 @@ def test_a_resize_that_does_not_reduce_an_axis_or_reduces_it_four_times_is_left_
 def test_float32_division_gives_libvips_premultiply_factor_for_every_alpha() -> None:
     alpha = np.arange(256)
     assert np.array_equal(alpha.astype(np.float32) / vips_reduce._ALPHA_MAX, (alpha / 255.0).astype(np.float32))
+
+
+@pytest.mark.parametrize("mode", ["LA", "RGBA"])
+@pytest.mark.parametrize("opaque_rows", [300, 600])
+def test_opaque_lines_give_the_pixels_of_premultiplying_them(cast_groups: None, mode: str, opaque_rows: int) -> None:
+    # Lines with no pixel less than opaque are not premultiplied or unpremultiplied (times 1):
+    # opaque at the top (whole groups of lines in both passes) or everywhere, noise elsewhere.
+    pixels = noise((600, 900), len(mode))
+    pixels[:opaque_rows, :, -1] = 255
+    image = Image.fromarray(pixels, mode)
+    factor = 1.9
+    size = (vips_reduce.sharp_size(900, factor), vips_reduce.sharp_size(600, factor))
+    reduced = vips_reduce.reduce(image, size, factor)
+    assert reduced is not None
+    got = np.asarray(reduced).reshape(size[1], size[0], len(mode))
+    assert np.array_equal(got, plain_reduce(pixels, (factor, factor)))

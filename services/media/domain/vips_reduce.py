@@ -310,7 +310,8 @@ def _reduce_lines(source: np.ndarray, blocks: list[Block], out: np.ndarray, alph
         else:  # whole pixels gathered first (a transposed copy), then their bytes converted
             np.copyto(words[: end - start], source[start:end])
             np.copyto(converted, words[: end - start].view(np.uint8), casting="unsafe")
-        if alpha is not None and scale is not None:
+        # An opaque line's colours are multiplied by float32(255 / 255) = 1: left as they are.
+        if alpha is not None and scale is not None and alpha[start:end].min() < _OPAQUE:
             factors = scale[: end - start]
             if alpha.shape[1] == width:
                 np.copyto(factors, alpha[start:end], casting="unsafe")
@@ -425,6 +426,7 @@ def _sinc(x: float) -> float:
 # clipped to 255 and truncated again. float32 division gives float32(alpha / 255) for every alpha
 # (correctly rounded; tested), and costs less than looking the factor up per pixel.
 _ALPHA_MAX = np.float32(255)
+_OPAQUE = 255
 with np.errstate(divide="ignore"):
     _UNPREMULTIPLY_SCALE = np.where(np.arange(256) == 0, 0.0, 255.0 / np.arange(256)).astype(np.float32)
 
@@ -441,10 +443,13 @@ its alpha by 1 (unchanged)."""
 def _unpremultiply(pixels: np.ndarray) -> None:
     """``pixels`` (lines × pixels × 4 bytes, alpha last) unpremultiplied in place: each colour
     byte times ``float32(255 / alpha)``, clipped to 255, truncated. A pixel's bytes are done
-    together, a few lines at a time (band by band, each strided band cost 5× as much)."""
+    together, a few lines at a time (band by band, each strided band cost 5× as much); lines
+    with no pixel less than opaque are skipped."""
     step = max(1, _CAST_BYTES // (16 * pixels.shape[1]))
     for start in range(0, pixels.shape[0], step):
         chunk = pixels[start : start + step]
+        if chunk[..., 3].min() == _OPAQUE:
+            continue  # times float32(255 / 255) = 1: unchanged
         scale = np.take(_PIXEL_UNPREMULTIPLY, chunk[..., 3], axis=0)
         scaled = chunk.astype(np.float32)
         np.multiply(scaled, scale, out=scaled)
