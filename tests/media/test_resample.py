@@ -1,4 +1,4 @@
-"""The pipeline's Lanczos resampling: in bands on several threads it gives one call's pixels
+"""Pillow's Lanczos resampling as the pipeline uses it: in bands on several threads it gives one call's pixels
 (a rare one off by 1); the vertical pass runs first, and one shrink factor for both axes samples
 a grid centred on the image, its edges extended where the grid reaches outside (as libvips does)."""
 
@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import functools
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from services.media.domain import pipeline
-from services.media.domain.pipeline import _extend_edges, _resize
+from services.media.domain import pillow_resample
+from services.media.domain.pillow_resample import _extend_edges, resize
 from tests.media.images import shared
 
 
@@ -29,8 +30,9 @@ def test_bands_resampled_apart_join_into_one_calls_pixels(
     name: str, mode: str, size: tuple[int, int], stripes: int
 ) -> None:
     source = photo(name, mode)
-    whole = np.asarray(_resize(source, size), dtype=np.int16)
-    banded = np.asarray(_resize(source, size, stripes=stripes), dtype=np.int16)
+    whole = np.asarray(resize(source, size), dtype=np.int16)
+    with ThreadPoolExecutor(max_workers=stripes - 1) as pool:
+        banded = np.asarray(resize(source, size, stripes=stripes, run=pool.submit), dtype=np.int16)
     assert banded.shape == whole.shape
     assert int(np.abs(banded - whole).max()) <= 1
     assert float((banded != whole).mean()) < 0.001
@@ -41,7 +43,7 @@ def test_the_vertical_pass_runs_first() -> None:
     size = (800, 541)
     tall = source.resize((source.width, size[1]), Image.Resampling.LANCZOS)
     expected = np.asarray(tall.resize(size, Image.Resampling.LANCZOS))
-    assert (np.asarray(_resize(source, size)) == expected).all()
+    assert (np.asarray(resize(source, size)) == expected).all()
     assert not (np.asarray(source.resize(size, Image.Resampling.LANCZOS)) == expected).all()
 
 
@@ -57,7 +59,7 @@ def test_one_shrink_factor_samples_a_grid_centred_on_the_image(source_height: in
     source = mirrored_rows(2572, source_height)
     shrink = 2572 / 1600
     size = (1600, round(source_height / shrink))
-    out = np.asarray(_resize(source, size, shrink=shrink), dtype=np.int16)
+    out = np.asarray(resize(source, size, shrink=shrink), dtype=np.int16)
     assert out.shape == (size[1], 1600, 3)
     assert int(np.abs(out - out[::-1]).max()) <= 1  # symmetric: the grid is centred
 
@@ -74,15 +76,15 @@ def test_edges_are_extended_with_copies_of_the_edge_pixels() -> None:
 
 
 def test_a_huge_source_is_not_copied_to_extend_its_edges(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline, "_EXTEND_MAX_PIXELS", 1000)
+    monkeypatch.setattr(pillow_resample, "_EXTEND_MAX_PIXELS", 1000)
     copies: list[tuple[int, int]] = []
 
     def extend(image: Image.Image, px: int, py: int) -> Image.Image:
         copies.append((px, py))
         return image
 
-    monkeypatch.setattr(pipeline, "_extend_edges", extend)
+    monkeypatch.setattr(pillow_resample, "_extend_edges", extend)
     source = mirrored_rows(2572, 1741)  # the grid reaches outside: it would be extended
-    out = _resize(source, (1600, round(1741 / (2572 / 1600))), shrink=2572 / 1600)
+    out = resize(source, (1600, round(1741 / (2572 / 1600))), shrink=2572 / 1600)
     assert out.size == (1600, 1083)
     assert copies == []

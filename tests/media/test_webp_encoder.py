@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from services.media.domain import webp_encoder
-from services.media.domain.pipeline import encode_variant
+from services.media.domain.encoding import encode_variant
 from services.media.domain.variants import OutputFormat, VariantSpec
 
 

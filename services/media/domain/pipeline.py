@@ -10,16 +10,17 @@ One call, :func:`process_image`, does every step on one decode:
    (``draft``: 1/2, 1/4, 1/8) that still leaves a real Lanczos reduction to the largest variant
    (:func:`dct_scale`): most of a big photo's pixels are never produced. Partial blocks at the
    right and bottom edges are dropped, as libvips' loader drops them.
-3. Normalise the mode: palette and 1-bit images become RGB(A) or L, 16-bit greyscale is scaled
-   (not clipped) to 8 bits, CMYK goes through its ICC profile (or a plain conversion) to RGB.
+3. Normalise the mode (:mod:`.colour`): palette and 1-bit images become RGB(A) or L, 16-bit
+   greyscale is scaled (not clipped) to 8 bits, CMYK goes through its ICC profile (or a plain
+   conversion) to RGB.
 4. Resize once to the largest variant with libvips' own arithmetic (:mod:`.vips_reduce`: sharp's
    pixels exactly, premultiplied when there is alpha, each pass in parts on several threads),
-   or where that does not apply with Pillow's Lanczos (in premultiplied alpha, so transparent
+   or where that does not apply with Pillow's Lanczos (:mod:`.pillow_resample`: in premultiplied alpha, so transparent
    edges do not bleed colour; in bands of rows on several threads for a big source), then apply the EXIF
    orientation and convert an embedded ICC profile to sRGB on that smaller image; every further
    variant is resized from the next larger one (:func:`.vips_reduce.resize`: the same Lanczos-3
    arithmetic, each axis by its own factor, at less CPU than Pillow's resampling).
-5. Encode each variant (WebP q85 by default) on a small pool of encoder threads, as soon as
+5. Encode each variant (:mod:`.encoding`; WebP q85 by default) on a small pool of encoder threads, as soon as
    its pixels exist (the encoders run beside the next resize and each other),
    with no metadata at all — no EXIF, GPS, XMP, IPTC,
    comments or ICC (the pixels are sRGB) — unless the upload asked to keep EXIF and XMP, whose
@@ -40,8 +41,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
-import itertools
-import math
 import os
 import struct
 from collections.abc import Callable, Sequence
@@ -49,11 +48,13 @@ from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from PIL import Image, ImageCms
+from PIL import Image
 
 from runtime.errors import PayloadTooLarge, PermanentError
-from services.media.domain import vips_reduce, webp_encoder
+from services.media.domain import pillow_resample, vips_reduce
 from services.media.domain.budget import SOURCE_BUDGET, MemoryBudget, decode_bytes, render_bytes
+from services.media.domain.colour import normalise_mode, to_srgb
+from services.media.domain.encoding import RenderedVariant, encode_variant
 from services.media.domain.sniff import ImageKind, sniff
 from services.media.domain.variants import Fit, OutputFormat, VariantGeometry, VariantSpec, plan_variants
 
@@ -61,10 +62,8 @@ __all__ = [
     "CorruptImage",
     "Decoder",
     "ProcessedImage",
-    "RenderedVariant",
     "check_pixels",
     "dct_scale",
-    "encode_variant",
     "open_original",
     "process_image",
 ]
@@ -86,15 +85,6 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct
 
 class CorruptImage(PermanentError):
     """The bytes looked like an image but could not be decoded (truncated, corrupt)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedVariant:
-    name: str
-    content_type: str
-    width: int
-    height: int
-    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +217,7 @@ def _from_larger(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     (an axis not reduced, or reduced 4× or more)."""
     if image.size == size:
         return image
-    return vips_reduce.resize(image, size) or _resize(image, size)
+    return vips_reduce.resize(image, size) or pillow_resample.resize(image, size)
 
 
 def _first_variant(
@@ -235,16 +225,16 @@ def _first_variant(
 ) -> Image.Image:
     """The largest variant's pixels from the decoded source: mode normalised, resized (sides in
     stored order), turned upright, in sRGB."""
-    base, icc = _normalise_mode(decoded, icc)
+    base, icc = normalise_mode(decoded, icc)
     stored_size = plan.resized[::-1] if swaps else plan.resized
     shrink = _uniform_shrink(base.size, plan, swaps)
-    working = _reduce_like_sharp(base, stored_size, shrink) or _resize(
-        base, stored_size, stripes=_stripes(base), shrink=shrink
+    working = _reduce_like_sharp(base, stored_size, shrink) or pillow_resample.resize(
+        base, stored_size, stripes=_stripes(base), shrink=shrink, run=_encoders().submit
     )
     if orientation in _TRANSPOSE:
         working = working.transpose(_TRANSPOSE[orientation])
     if icc is not None:
-        working = _to_srgb(working, icc)
+        working = to_srgb(working, icc)
     return working
 
 
@@ -310,199 +300,6 @@ def dct_scale(shrink: float) -> int:
     return factor
 
 
-def _normalise_mode(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
-    """An L, LA, RGB or RGBA image, and the ICC profile still to apply (``None``: already sRGB)."""
-    mode = image.mode
-    if mode == "CMYK":
-        if icc is not None:
-            converted = _cms_convert(image, icc, "RGB")
-            if converted is not None:
-                return converted, None
-        return image.convert("RGB"), None
-    if mode in ("RGB", "RGBA", "L", "LA"):
-        return image, icc
-    if mode in ("P", "PA"):
-        has_alpha = mode == "PA" or "transparency" in image.info
-        return image.convert("RGBA" if has_alpha else "RGB"), icc
-    if mode.startswith("I;16") or mode == "I":
-        # 16-bit greyscale: scale 0-65535 to 0-255 (a plain convert("L") would clip).
-        wide = image if mode == "I" else image.convert("I")
-        return wide.point(lambda v: v / 257).convert("L"), icc
-    if mode == "1":
-        return image.convert("L"), icc
-    if mode == "La":
-        return image.convert("LA"), icc
-    if mode == "RGBa":
-        return image.convert("RGBA"), icc
-    return image.convert("RGBA" if image.has_transparency_data else "RGB"), icc
-
-
-def _resize(image: Image.Image, size: tuple[int, int], *, stripes: int = 1, shrink: float | None = None) -> Image.Image:
-    """``image`` resampled to ``size`` (Lanczos-3), in premultiplied alpha when it has alpha;
-    with ``stripes`` > 1 cut into that many bands of rows, resampled at once.
-
-    ``shrink``: one factor for both axes, the sampling grid centred on the image, as libvips
-    samples (sharp gives it one factor; the output sides are that factor rounded, and the grid
-    is moved by half of what the rounding left over, at the edges extended). Without it each
-    axis is shrunk by its own exact factor, edge to edge."""
-    if image.size == size and shrink is None:
-        return image
-    box = None
-    if shrink is not None:
-        image, box = _centred_box(image, size, shrink)
-    if image.mode in ("RGBA", "LA"):
-        # Resampling straight alpha would pull the colour of invisible pixels into visible edges.
-        premultiplied = image.convert("RGBa" if image.mode == "RGBA" else "La")
-        return _resample(premultiplied, size, stripes, box).convert(image.mode)
-    return _resample(image, size, stripes, box)
-
-
-Box = tuple[float, float, float, float]
-
-
-def _centred_box(image: Image.Image, size: tuple[int, int], shrink: float) -> tuple[Image.Image, Box]:
-    """The source region (x0, y0, x1, y1) that ``size`` pixels of ``shrink`` source pixels
-    each cover, centred; ``image`` first extended by copies of its edges where it reaches outside."""
-    spans = (size[0] * shrink, size[1] * shrink)
-    offsets = [(side - span) / 2 for side, span in zip(image.size, spans, strict=True)]
-    pads = [math.ceil(-offset) if offset < 0 else 0 for offset in offsets]
-    if any(pads) and image.width * image.height > _EXTEND_MAX_PIXELS:
-        # A copy of a huge source costs more memory than matching sharp's edge pixels is worth:
-        # the grid is clamped inside the image (its outermost row or column slightly off).
-        x0, y0 = (max(0.0, o) for o in offsets)
-        return image, (x0, y0, min(image.width, x0 + spans[0]), min(image.height, y0 + spans[1]))
-    if any(pads):
-        image = _extend_edges(image, pads[0], pads[1])
-    x0, y0 = offsets[0] + pads[0], offsets[1] + pads[1]
-    return image, (x0, y0, x0 + spans[0], y0 + spans[1])
-
-
-_EXTEND_MAX_PIXELS = 16_000_000
-"""A source over this is not copied to extend its edges (see :func:`_centred_box`)."""
-
-
-def _extend_edges(image: Image.Image, px: int, py: int) -> Image.Image:
-    """``image`` with ``px`` columns and ``py`` rows more on each side, copies of its edge pixels."""
-    width, height = image.size
-    out = Image.new(image.mode, (width + 2 * px, height + 2 * py))
-    out.paste(image, (px, py))
-    nearest = Image.Resampling.NEAREST
-    if py:
-        out.paste(image.crop((0, 0, width, 1)).resize((width, py), nearest), (px, 0))
-        out.paste(image.crop((0, height - 1, width, height)).resize((width, py), nearest), (px, py + height))
-    if px:
-        full = out.height
-        out.paste(out.crop((px, 0, px + 1, full)).resize((px, full), nearest), (0, 0))
-        out.paste(out.crop((px + width - 1, 0, px + width, full)).resize((px, full), nearest), (px + width, 0))
-    return out
-
-
-def _resample(image: Image.Image, size: tuple[int, int], stripes: int, box: Box | None) -> Image.Image:
-    """Bands after the first go to the encoder threads while this thread does the first; a band
-    no thread has started by then is done here instead of waited for. Each band reads every
-    source row its output rows need (Pillow's box resampling takes the kernel's support from
-    outside the box), so the bands join seamlessly: the pixels are one call's, but for a rare
-    one off by 1 where the band's box rounds its scale differently in the last bit."""
-    box = box or (0.0, 0.0, float(image.width), float(image.height))
-    height = size[1]
-    stripes = max(1, min(stripes, height // _MIN_STRIPE_ROWS))
-    if stripes == 1:
-        return _resample_rows(image, size, box, 0, height)
-    bounds = [height * i // stripes for i in range(stripes + 1)]
-    bands = list(itertools.pairwise(bounds))
-    later = [_encoders().submit(_resample_rows, image, size, box, top, bottom) for top, bottom in bands[1:]]
-    out = Image.new(image.mode, size)
-    out.paste(_resample_rows(image, size, box, *bands[0]), (0, 0))
-    for band, (top, bottom) in zip(later, bands[1:], strict=True):
-        out.paste(_resample_rows(image, size, box, top, bottom) if band.cancel() else band.result(), (0, top))
-    return out
-
-
-def _resample_rows(image: Image.Image, size: tuple[int, int], box: Box, top: int, bottom: int) -> Image.Image:
-    """Output rows ``top``..``bottom`` of ``box`` of ``image`` resampled to ``size``: the vertical
-    pass first, then the horizontal one, each rounded to 8 bits (the order libvips uses; Pillow's
-    one call does horizontal first, which rounds differently: fewer pixels equal to sharp's)."""
-    width, height = size
-    x0, y0, x1, y1 = box
-    step = (y1 - y0) / height
-    rows = image
-    if (y0, y1) != (0, image.height) or image.height != height or top or bottom != height:
-        band = (0.0, y0 + top * step, float(image.width), y0 + bottom * step)
-        rows = image.resize((image.width, bottom - top), Image.Resampling.LANCZOS, box=band)
-    if (x0, x1) != (0, image.width) or rows.width != width:
-        rows = rows.resize((width, bottom - top), Image.Resampling.LANCZOS, box=(x0, 0.0, x1, float(bottom - top)))
-    return rows
-
-
-_MIN_STRIPE_ROWS = 128
-"""Bands are at least this many output rows: smaller ones cost more in threads than they save."""
-
-
-@functools.lru_cache(maxsize=64)
-def _srgb_transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform | None:
-    """The transform from ``icc`` to sRGB, or ``None`` when the profile is sRGB already or unusable."""
-    try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        if in_mode != "CMYK" and "srgb" in (ImageCms.getProfileDescription(source) or "").lower():
-            return None
-        return ImageCms.buildTransform(source, _SRGB, in_mode, out_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL)
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-        return None
-
-
-_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-
-
-def _cms_convert(image: Image.Image, icc: bytes, out_mode: str) -> Image.Image | None:
-    transform = _srgb_transform(icc, image.mode, out_mode)
-    if transform is None:
-        return None
-    try:
-        converted = ImageCms.applyTransform(image, transform)
-    except (ImageCms.PyCMSError, OSError, ValueError):
-        return None
-    return converted
-
-
-def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
-    """``image`` converted from its embedded profile to sRGB (unchanged if it cannot be)."""
-    if image.mode in ("RGB", "RGBA"):
-        return _cms_convert(image, icc, image.mode) or image
-    if image.mode == "L":
-        return _cms_convert(image, icc, "RGB") or image
-    return image  # LA: littleCMS has no grey+alpha transform; grey with alpha is rare enough
-
-
-def encode_variant(
-    image: Image.Image, spec: VariantSpec, exif: bytes | None, xmp: bytes | str | None
-) -> RenderedVariant:
-    # Whatever Pillow carried along (comments, profiles, EXIF) stays behind: only what is passed goes
-    # out. The image is this pipeline's own intermediate, and its metadata was read before.
-    out = image
-    out.info = {}
-    params: dict[str, object] = {"quality": spec.quality}
-    if exif:
-        params["exif"] = exif
-    if xmp:
-        params["xmp"] = xmp if isinstance(xmp, bytes) else xmp.encode()
-    if spec.format is OutputFormat.WEBP:
-        params["method"] = webp_encoder.SIMPLE_API_METHOD
-        data = None if exif or xmp else webp_encoder.encode_lossy(out, spec.quality)
-        if data is not None:
-            return RenderedVariant(spec.name, spec.format.content_type, out.width, out.height, data)
-    elif spec.format is OutputFormat.JPEG:
-        if out.mode in ("RGBA", "LA"):
-            out = _flatten(out)
-        params.pop("xmp", None)
-    else:
-        params.pop("quality")
-        params["compress_level"] = 6
-    buffer = io.BytesIO()
-    out.save(buffer, spec.format.name, **params)
-    width, height = out.size
-    return RenderedVariant(spec.name, spec.format.content_type, width, height, buffer.getvalue())
-
-
 def _kept_exif(exif: Image.Exif) -> bytes | None:
     """The EXIF to keep, its orientation reset (the pixels are upright); ``None`` if unreadable."""
     if not exif:
@@ -512,11 +309,3 @@ def _kept_exif(exif: Image.Exif) -> bytes | None:
         return exif.tobytes()
     except _DECODE_ERRORS:
         return None
-
-
-def _flatten(image: Image.Image) -> Image.Image:
-    """An opaque image: ``image`` over white (JPEG has no alpha)."""
-    rgba = image.convert("RGBA")
-    background = Image.new("RGB", rgba.size, (255, 255, 255))
-    background.paste(rgba, mask=rgba.getchannel("A"))
-    return background

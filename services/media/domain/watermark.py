@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw, ImageFont
 
 from runtime.errors import InvalidArgument
-from services.media.domain.pipeline import CorruptImage, RenderedVariant, encode_variant
+from services.media.domain.encoding import RenderedVariant, encode_variant
+from services.media.domain.pipeline import CorruptImage
 from services.media.domain.variants import VariantSpec
 
 __all__ = [
