@@ -43,7 +43,7 @@ def _libc_function(name: str) -> Any:
 
 def allocate_images_in_one_block() -> bool:
     """Make Pillow allocate each new image as one block of memory rather than a chain of 16 MB
-    blocks, so that :func:`services.media.domain.vips_reduce.image_planes` can read a decoded
+    blocks, so that :func:`services.media.domain.pixel_memory.image_planes` can read a decoded
     source in place (Pillow's Arrow export needs one block) instead of copying it out. ``False``
     where this Pillow has no such switch (the copy stays)."""
     switch = getattr(Image.core, "set_use_block_allocator", None)

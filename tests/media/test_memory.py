@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from services.media.domain import vips_reduce
+from services.media.domain import pixel_memory
 from services.media.domain.budget import SOURCE_BUDGET
 from services.media.memory import return_free_heap, tune_media_process
 
@@ -25,7 +25,7 @@ def tuned() -> Iterator[None]:
 
 def test_a_tuned_process_reads_a_source_over_16_mb_in_place(tuned: None) -> None:
     image = Image.new("RGB", (2400, 1800), (10, 20, 30))  # 17 MB: several blocks untuned
-    first, again = vips_reduce.image_planes(image)[0], vips_reduce.image_planes(image)[0]
+    first, again = pixel_memory.image_planes(image)[0], pixel_memory.image_planes(image)[0]
     assert np.shares_memory(first, again)
     assert (first == 10).all()
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from services.media.domain import vips_reduce
+from services.media.domain import pixel_memory, vips_reduce
 from services.media.domain.pipeline import process_image
 from services.media.domain.variants import DEFAULT_PRESET, DEFAULT_PRESETS
 from tests.media.images import shared
@@ -143,12 +143,12 @@ def one_block_images() -> Iterator[None]:
 @pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
 def test_the_planes_of_a_one_block_image_are_its_bands_read_in_place(one_block_images: None, mode: str) -> None:
     image = source("RGBA").convert(mode)
-    planes = vips_reduce.image_planes(image)
+    planes = pixel_memory.image_planes(image)
     pixels = np.asarray(image)
     expected = [pixels] if pixels.ndim == 2 else [pixels[:, :, band] for band in range(pixels.shape[2])]
     assert len(planes) == len(expected)
     assert all((plane == band).all() for plane, band in zip(planes, expected, strict=True))
-    assert np.shares_memory(planes[0], vips_reduce.image_planes(image)[0])  # both read the image itself
+    assert np.shares_memory(planes[0], pixel_memory.image_planes(image)[0])  # both read the image itself
 
 
 @pytest.fixture
@@ -164,9 +164,9 @@ def images_in_small_blocks() -> Iterator[None]:
 
 def test_the_planes_of_an_image_in_several_blocks_are_copies_of_its_bands(images_in_small_blocks: None) -> None:
     image = source("RGB")
-    planes = vips_reduce.image_planes(image)
+    planes = pixel_memory.image_planes(image)
     assert all((plane == np.asarray(image)[:, :, band]).all() for band, plane in enumerate(planes))
-    assert not np.shares_memory(planes[0], vips_reduce.image_planes(image)[0])
+    assert not np.shares_memory(planes[0], pixel_memory.image_planes(image)[0])
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA"])

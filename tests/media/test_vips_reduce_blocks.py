@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from services.media.domain import vips_reduce
+from services.media.domain import vips_plan, vips_reduce
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,7 +32,7 @@ SIZES_AND_FACTORS = [
 def dense_weights(side: int, factor: float, strip: int) -> tuple[int, np.ndarray]:
     """The output side and every output line's integer mask over all ``side`` source lines
     (float64: exact for these integers), from the plan's positions and masks."""
-    out, blocks = vips_reduce._plan(side, factor, strip, vips_reduce._BLOCK)
+    out, blocks = vips_plan.plan(side, factor, strip, vips_reduce._BLOCK)
     dense = np.zeros((out, side))
     for first, last, low, high, weights in blocks:
         dense[first:last, low:high] = np.rint(weights.astype(np.float64) * 4096)

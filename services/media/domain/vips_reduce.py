@@ -6,15 +6,10 @@ on a quarter of the pixels, and a WebP encoder turns those into visibly differen
 ~0.97 between them); with the same pixels Pillow's libwebp writes sharp's file byte for byte.
 So this module repeats libvips' steps exactly:
 
-- the output side is ``round(side / shrink)``; the sampling grid is centred (``(1 + extra) / 2 - 1``
-  offset) and the edges are extended by copies of the outermost pixels;
-- each output row (column) has a position ``Y``: its integer part picks the first source row, its
-  fraction, in 64ths, one of 65 precomputed masks of ``2 * rint(3 * shrink) + 1`` points
-  (``vips_reduce_make_mask``: Lanczos-3 normalised to sum 1, then truncated to 12-bit
-  fixed point);
-- ``Y`` is accumulated by repeated addition, as libvips does: along a row from its start, and
-  down the image from the top of every 10-row strip (the line cache behind ``vips_reducev``), so
-  the rare positions that fall on a 1/128 boundary round as libvips' do;
+- the output side, the centred sampling grid (its edges extended by copies of the outermost
+  pixels), each output line's first source line and 12-bit fixed-point Lanczos-3 mask are
+  libvips' (:mod:`.vips_plan`); positions restart down the image at the top of every 10-row
+  strip (the line cache behind ``vips_reducev``), along a row never;
 - each pass sums the integer products, adds 2048 and shifts right by 12, then clips to 0..255;
 - an image with alpha is premultiplied first and unpremultiplied after, in 32-bit floats and
   truncated back to 8 bits between (sharp's ``premultiply().cast()``, ``unpremultiply().cast()``).
@@ -38,17 +33,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["image_planes", "reduce", "resize", "sharp_size"]
+from services.media.domain.pixel_memory import STORED_BANDS, image_of, image_planes, shared_pixels
+from services.media.domain.vips_plan import Block, plan
 
-_SUBPIXELS = 64  # VIPS_TRANSFORM_SCALE: mask positions per source pixel
-_ONE = 4096  # VIPS_INTERPOLATE_SCALE: the masks' fixed point
+__all__ = ["reduce", "resize", "sharp_size"]
+
 _STRIP = 10  # vips_reducev's output line cache: row positions restart every 10 rows
-_BLOCK = 6  # output lines per matrix product (see _plan)
+_BLOCK = 6
+"""Output lines per matrix product (see :func:`.vips_plan.plan`): a reduction took 3-10 % less CPU
+at 6 than at 8 (12 and 16: 10-25 % more; 4: as 6) on the shared test photos."""
 _CAST_BYTES = 2 * 1024 * 1024  # about how much float32 of source lines a pass converts at once
 _GAP = 2.0  # vips_resize's default reducing gap: at this ratio or more it box-shrinks first
 _MODES = frozenset({"L", "LA", "RGB", "RGBA"})
-
-Planes = list[np.ndarray]
 
 
 def sharp_size(side: int, shrink: float) -> int:
@@ -99,9 +95,9 @@ def _reduce_image(
     RGB's padding byte too, 19 against 16). Each pass is cut into :data:`_PARTS` (one a thread)."""
     if image.mode not in _MODES or min(factors) <= 1.0 or max(factors) >= 2 * _GAP:
         return None
-    out_rows, vertical = _plan(image.height, factors[1], _STRIP, _BLOCK)
-    out_columns, horizontal = _plan(image.width, factors[0], 0, _BLOCK)
-    stored = _shared_pixels(image) if image.mode != "L" else None
+    out_rows, vertical = plan(image.height, factors[1], _STRIP, _BLOCK)
+    out_columns, horizontal = plan(image.width, factors[0], 0, _BLOCK)
+    stored = shared_pixels(image) if image.mode != "L" else None
     if stored is None:
         return _reduce_bands(image, (vertical, horizontal), (out_columns, out_rows), run)
     width = image.width
@@ -127,7 +123,7 @@ def _reduce_image(
     pixels = columns.reshape(out_columns, out_rows, 4)
     if alpha is not None:
         _unpremultiply(pixels)
-    return _image_of(pixels, image.mode)
+    return image_of(pixels, image.mode)
 
 
 def _reduce_bands(
@@ -150,7 +146,7 @@ def _reduce_bands(
         _reduce_lines(rows.T, passes[1], pixels[:, :, slot])
 
     colours = len(planes) - 1 if alpha is not None else len(planes)
-    slots = _STORED_BANDS[image.mode]
+    slots = STORED_BANDS[image.mode]
     _each(
         [
             functools.partial(band, plane, slot, alpha if index < colours else None)
@@ -160,7 +156,7 @@ def _reduce_bands(
     )
     if alpha is not None:
         _unpremultiply(pixels)
-    return _image_of(pixels, image.mode)
+    return image_of(pixels, image.mode)
 
 
 _PARTS = 3
@@ -172,93 +168,6 @@ def _parts(count: int) -> list[tuple[int, int]]:
     """``0..count`` cut into up to :data:`_PARTS` consecutive ranges, none empty."""
     bounds = sorted({count * i // _PARTS for i in range(_PARTS + 1)})
     return list(itertools.pairwise(bounds))
-
-
-def _image_of(pixels: np.ndarray, mode: str) -> Image.Image:
-    """A new ``mode`` image of ``pixels`` (uint8, columns × rows × Pillow's bytes a pixel: the
-    bands where Pillow stores them), written once into the image's own memory, a tile of columns
-    at a time, so that the tile's lines stay in the cache while every row takes its part of them."""
-    width, height = pixels.shape[:2]
-    if mode == "RGB":
-        pixels[:, :, 3] = 255  # the padding byte, as Pillow's decoders and fills leave it
-    elif mode == "LA":
-        pixels[:, :, 1:3] = pixels[:, :, :1]  # Pillow keeps L in the first three bytes
-    image = Image.new(mode, (width, height), None)  # every byte is written below: no fill
-    view = _shared_pixels(image)
-    if view is None:  # rows not in one block (not for a variant's size: Pillow's blocks are 16 MB)
-        bands = pixels.transpose(1, 0, 2)[:, :, _STORED_BANDS[mode]]
-        return Image.fromarray(np.ascontiguousarray(bands[:, :, 0] if mode == "L" else bands), mode)
-    source, target = (pixels[:, :, 0], view[:, :, 0]) if mode == "L" else (_words(pixels), _words(view))
-    for start in range(0, width, _TILE):
-        target[:, start : start + _TILE] = source[start : start + _TILE].T
-    return image
-
-
-_TILE = 64
-"""Columns written at a time by :func:`_image_of` (a 1600-row variant's: 400 KB)."""
-
-
-def _words(pixels: np.ndarray) -> np.ndarray:
-    """``pixels`` (…, 4 bytes) as one uint32 a pixel: the transposed copy moves whole pixels."""
-    return pixels.view(np.uint32)[..., 0]
-
-
-def image_planes(image: Image.Image) -> Planes:
-    """The bands of an L, LA, RGB or RGBA ``image`` as uint8 arrays (rows × columns), views of the
-    image's own memory where it is one block (:func:`services.media.memory.allocate_images_in_one_block`),
-    else copies. ``np.asarray(image)`` would copy the pixels out (``tobytes``), briefly twice over:
-    for a 16-megapixel photo 100 MB and 70 ms of CPU, more than the image itself."""
-    view = _shared_pixels(image)
-    if view is not None:
-        return [view[:, :, band] for band in _STORED_BANDS[image.mode]]
-    pixels = np.asarray(image)
-    return [pixels] if pixels.ndim == 2 else [pixels[:, :, band] for band in range(pixels.shape[2])]
-
-
-# Pillow keeps L in one byte a pixel, LA, RGB and RGBA in four (LA as L, -, -, A; RGB padded).
-_STORED_BANDS = {"L": (0,), "LA": (0, 3), "RGB": (0, 1, 2), "RGBA": (0, 1, 2, 3)}
-
-
-class _ArrowArray(ctypes.Structure):
-    """The Arrow C data interface's ``struct ArrowArray`` (a stable ABI), as Pillow exports an image."""
-
-
-_ArrowArray._fields_ = [
-    ("length", ctypes.c_int64),
-    ("null_count", ctypes.c_int64),
-    ("offset", ctypes.c_int64),
-    ("n_buffers", ctypes.c_int64),
-    ("n_children", ctypes.c_int64),
-    ("buffers", ctypes.POINTER(ctypes.c_void_p)),
-    ("children", ctypes.POINTER(ctypes.POINTER(_ArrowArray))),
-    ("dictionary", ctypes.POINTER(_ArrowArray)),
-    ("release", ctypes.c_void_p),
-    ("private_data", ctypes.c_void_p),
-]
-_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-_capsule_pointer.restype = ctypes.c_void_p
-_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-
-
-def _shared_pixels(image: Image.Image) -> np.ndarray | None:
-    """``image``'s storage as a (rows, columns, bytes a pixel) array over the same memory, through
-    Pillow's Arrow export (zero-copy); ``None`` where the rows are not one block. The array keeps
-    the image and the export alive as long as it lives."""
-    export = getattr(image, "__arrow_c_array__", None)  # Pillow 11.2 and later
-    if export is None or image.mode not in _STORED_BANDS:
-        return None
-    try:
-        schema, exported = export()
-    except ValueError:  # "Image rows are not contiguous in memory": allocated in 16 MB blocks
-        return None
-    array = _ArrowArray.from_address(_capsule_pointer(exported, b"arrow_array"))
-    pixel_bytes = 1 if image.mode == "L" else 4
-    leaf = array if pixel_bytes == 1 else array.children[0].contents  # a fixed-size list of 4 bytes
-    if leaf.buffers[1] is None or array.length != image.width * image.height:
-        return None
-    memory = (ctypes.c_uint8 * (array.length * pixel_bytes)).from_address(leaf.buffers[1] + leaf.offset)
-    memory._owners = (schema, exported, image)
-    return np.frombuffer(memory, np.uint8).reshape(image.height, image.width, pixel_bytes)
 
 
 def _each(jobs: list[Callable[[], object]], run: Callable[..., object] | None) -> None:
@@ -342,83 +251,11 @@ def _groups(blocks: list[Block], rows: int) -> list[list[Block]]:
 
 def _round_into(sums: np.ndarray, out: np.ndarray) -> None:
     """``(sum + 2048) >> 12`` clipped to 0..255 into ``out`` (uint8), exact. The weights are the
-    masks scaled by 1/4096 (see :func:`_plan`), so ``sums`` hold ``sum / 4096`` exactly: adding
+    masks scaled by 1/4096 (see :func:`.vips_plan.plan`), so ``sums`` hold ``sum / 4096`` exactly: adding
     0.5 is exact too, and the cast's truncation is the floor on the clipped values (none below 0).
     The clip writes ``out`` itself (one pass over the sums fewer than clipping them in place)."""
     sums += 0.5
     np.clip(sums, 0, 255, out=out, casting="unsafe")
-
-
-Block = tuple[int, int, int, int, np.ndarray]
-
-
-@functools.lru_cache(maxsize=64)
-def _plan(side: int, factor: float, strip: int, size: int) -> tuple[int, list[Block]]:
-    """The output side and, per block of output lines, ``(first, last, low, high, weights)``:
-    output lines ``first..last`` (``size`` a block) are ``weights`` (float32, integer masks / 4096) times
-    source lines ``low..high``. ``strip``: positions restart every ``strip`` lines (0: never).
-
-    A block's weights are zero outside each line's mask, so the smaller the block the fewer zeros
-    are multiplied, but each block is one more matrix product: at :data:`_BLOCK` 6 a reduction
-    took 3-10 % less CPU than at 8 (12 and 16: 10-25 % more; 4: as 6) on the shared test photos."""
-    out = int(side / factor + 0.5)
-    offset = (1 + (out * factor - side)) / 2.0 - 1
-    points, masks = _masks(factor)
-    # Each strip's positions: its first one, then the factor added again and again (libvips'
-    # order of additions, so the same roundings): one row of a cumulative sum each.
-    length = strip or out
-    strips = -(-out // length)
-    steps = np.full((strips, length), factor)
-    starts = np.arange(strips) * length
-    steps[:, 0] = (starts + 0.5) * factor - 0.5 - offset
-    positions = np.cumsum(steps, axis=1).ravel()[:out]
-    first_line = positions.astype(np.int64) - (math.ceil(points / 2.0) - 1)
-    which = (((positions * (_SUBPIXELS * 2)).astype(np.int64) & (_SUBPIXELS * 2 - 1)) + 1) >> 1
-    # Every block's weights at once, in one array of blocks (a Python loop of small numpy calls
-    # per block took 2-4 ms a plan, and an image takes six plans).
-    lines = np.clip(first_line[:, None] + np.arange(points), 0, side - 1)
-    firsts = np.arange(0, out, size)
-    lows = np.minimum.reduceat(lines.min(axis=1), firsts)
-    highs = np.maximum.reduceat(lines.max(axis=1), firsts) + 1
-    block = np.arange(out) // size
-    weights = np.zeros((len(firsts), size, int((highs - lows).max())), np.float32)
-    targets = (block[:, None], (np.arange(out) % size)[:, None], lines - lows[block][:, None])
-    np.add.at(weights, targets, masks[which])
-    weights *= 1 / _ONE  # exact (a power of two): the sums come out already shifted
-    blocks = []
-    for index, (first, low, high) in enumerate(zip(firsts.tolist(), lows.tolist(), highs.tolist(), strict=True)):
-        last = min(out, first + size)
-        blocks.append((first, last, low, high, weights[index, : last - first, : high - low]))
-    return out, blocks
-
-
-@functools.lru_cache(maxsize=32)
-def _masks(factor: float) -> tuple[int, np.ndarray]:
-    """The point count and the 65 masks for ``factor`` (``vips_reduce_make_mask``, then
-    ``(short) (mask * 4096)``), computed with libm's ``sin`` in double as libvips does."""
-    points = 2 * round(3 * factor) + 1  # rint: round half to even, as Python's round
-    masks = np.zeros((_SUBPIXELS + 1, points), np.float32)
-    for position in range(_SUBPIXELS + 1):
-        half = position / _SUBPIXELS + points / 2.0 - 1
-        values = [_lanczos3((i - half) / factor) for i in range(points)]
-        total = 0.0
-        for value in values:
-            total += value
-        masks[position] = [int(value / total * _ONE) for value in values]
-    return points, masks
-
-
-def _lanczos3(x: float) -> float:
-    if not -3 <= x <= 3:
-        return 0.0
-    return _sinc(x) * _sinc(x / 3)
-
-
-def _sinc(x: float) -> float:
-    if x == 0.0:
-        return 1.0
-    x = x * math.pi
-    return math.sin(x) / x
 
 
 # libvips premultiplies an 8-bit colour by float32(alpha / 255) in float32 and casts the product
