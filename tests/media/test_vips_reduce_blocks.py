@@ -144,3 +144,29 @@ def test_opaque_lines_give_the_pixels_of_premultiplying_them(cast_groups: None, 
     assert reduced is not None
     got = np.asarray(reduced).reshape(size[1], size[0], len(mode))
     assert np.array_equal(got, plain_reduce(pixels, (factor, factor)))
+
+
+@pytest.mark.parametrize("mode", ["LA", "RGB", "RGBA"])
+def test_a_new_image_not_in_one_block_is_written_from_a_buffer_of_columns_with_the_same_pixels(
+    monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    # The reduced image's memory is written in place where it is one block (always in the worker);
+    # where it is not, the columns are reduced into a buffer and copied into it after.
+    pixels = noise((600, 900), len(mode))
+    image = Image.fromarray(pixels, mode)
+    factor = 1.9
+    size = (vips_reduce.sharp_size(900, factor), vips_reduce.sharp_size(600, factor))
+    read_in_place = vips_reduce.shared_pixels
+    views: list[bool] = []
+
+    def source_only(of: Image.Image) -> np.ndarray | None:
+        view = read_in_place(of) if of is image else None
+        views.append(view is not None)
+        return view
+
+    monkeypatch.setattr(vips_reduce, "shared_pixels", source_only)
+    reduced = vips_reduce.reduce(image, size, factor)
+    assert views[0]  # the source was read in place: only the new image's memory was not one block
+    assert reduced is not None
+    got = np.asarray(reduced).reshape(size[1], size[0], len(mode))
+    assert np.array_equal(got, plain_reduce(pixels, (factor, factor)))

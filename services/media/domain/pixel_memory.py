@@ -16,7 +16,7 @@ import ctypes
 import numpy as np
 from PIL import Image
 
-__all__ = ["STORED_BANDS", "Planes", "image_of", "image_planes", "shared_pixels"]
+__all__ = ["STORED_BANDS", "Planes", "fill_unused_bytes", "image_of", "image_planes", "shared_pixels"]
 
 Planes = list[np.ndarray]
 
@@ -26,10 +26,7 @@ def image_of(pixels: np.ndarray, mode: str) -> Image.Image:
     bands where Pillow stores them), written once into the image's own memory, a tile of columns
     at a time, so that the tile's lines stay in the cache while every row takes its part of them."""
     width, height = pixels.shape[:2]
-    if mode == "RGB":
-        pixels[:, :, 3] = 255  # the padding byte, as Pillow's decoders and fills leave it
-    elif mode == "LA":
-        pixels[:, :, 1:3] = pixels[:, :, :1]  # Pillow keeps L in the first three bytes
+    fill_unused_bytes(pixels, mode)
     image = Image.new(mode, (width, height), None)  # every byte is written below: no fill
     view = shared_pixels(image)
     if view is None:  # rows not in one block (not for a variant's size: Pillow's blocks are 16 MB)
@@ -39,6 +36,15 @@ def image_of(pixels: np.ndarray, mode: str) -> Image.Image:
     for start in range(0, width, _TILE):
         target[:, start : start + _TILE] = source[start : start + _TILE].T
     return image
+
+
+def fill_unused_bytes(pixels: np.ndarray, mode: str) -> None:
+    """The bytes of ``pixels`` (…, 4 bytes a pixel) a ``mode`` image does not use, set as Pillow
+    sets them: RGB's padding byte 255, as its decoders and fills leave it; LA's L in the first three."""
+    if mode == "RGB":
+        pixels[..., 3] = 255
+    elif mode == "LA":
+        pixels[..., 1:3] = pixels[..., :1]
 
 
 _TILE = 64

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from services.media.domain.pixel_memory import STORED_BANDS, image_of, image_planes, shared_pixels
+from services.media.domain.pixel_memory import STORED_BANDS, fill_unused_bytes, image_of, image_planes, shared_pixels
 from services.media.domain.vips_plan import Block, plan
 
 __all__ = ["reduce", "resize", "sharp_size"]
@@ -117,13 +117,24 @@ def _reduce_image(
         ],
         run,
     )
-    columns = _lines(out_columns, out_rows * 4)
     words = rows.view(np.uint32).T  # its lines: the columns of whole pixels
-    _each([functools.partial(_reduce_lines, words, horizontal[a:b], columns) for a, b in _parts(len(horizontal))], run)
-    pixels = columns.reshape(out_columns, out_rows, 4)
+    reduced = Image.new(image.mode, (out_columns, out_rows), None)  # every byte is written below: no fill
+    target = shared_pixels(reduced)
+    if target is None:  # rows not in one block (not for a variant's size: Pillow's blocks are 16 MB)
+        columns = _lines(out_columns, out_rows * 4)
+        _each([functools.partial(_reduce_lines, words, part, columns) for part in _parts_of(horizontal)], run)
+        pixels = columns.reshape(out_columns, out_rows, 4)
+        if alpha is not None:
+            _unpremultiply(pixels)
+        return image_of(pixels, image.mode)
+    # Each group of output columns goes straight into the new image, transposed while it is in the
+    # cache: no image-sized buffer of columns to allocate, fill and transpose after.
+    into = target.view(np.uint32)[..., 0]
+    _each([functools.partial(_reduce_lines, words, part, None, transposed=into) for part in _parts_of(horizontal)], run)
     if alpha is not None:
-        _unpremultiply(pixels)
-    return image_of(pixels, image.mode)
+        _unpremultiply(target)
+    fill_unused_bytes(target, image.mode)
+    return reduced
 
 
 def _reduce_bands(
@@ -164,6 +175,11 @@ _PARTS = 3
 and ``run``'s."""
 
 
+def _parts_of(blocks: list[Block]) -> list[list[Block]]:
+    """``blocks`` cut into up to :data:`_PARTS` consecutive parts."""
+    return [blocks[a:b] for a, b in _parts(len(blocks))]
+
+
 def _parts(count: int) -> list[tuple[int, int]]:
     """``0..count`` cut into up to :data:`_PARTS` consecutive ranges, none empty."""
     bounds = sorted({count * i // _PARTS for i in range(_PARTS + 1)})
@@ -196,19 +212,28 @@ def _lines(count: int, length: int) -> np.ndarray:
     return np.empty((count, stride), np.uint8)[:, :length]
 
 
-def _reduce_lines(source: np.ndarray, blocks: list[Block], out: np.ndarray, alpha: np.ndarray | None = None) -> None:
+def _reduce_lines(
+    source: np.ndarray,
+    blocks: list[Block],
+    out: np.ndarray | None,
+    alpha: np.ndarray | None = None,
+    transposed: np.ndarray | None = None,
+) -> None:
     """One pass: ``out``'s lines (along the first axis) are ``blocks``' weights times ``source``'s
     lines (uint8, perhaps a strided view; with ``alpha``, premultiplied by it first), rounded.
+    With ``transposed`` (uint32 pixels, lines × pixels) instead of ``out``, each line of whole
+    pixels is written there as a column, a group of lines at a time.
 
     The source lines are converted to float32 a group of blocks at a time (about
     :data:`_CAST_BYTES`), so the lines neighbouring blocks share are converted once; the blocks
     of a group are multiplied into one buffer, rounded into ``out`` once per group. Every group
     reuses the same buffers."""
-    width = out.shape[1]
+    width = source.shape[1] * source.itemsize  # a line's bytes, in and out
     groups = _groups(blocks, max(1, _CAST_BYTES // (4 * width)))
     span = max(group[-1][3] - group[0][2] for group in groups)
     lines = np.empty((span, width), np.float32)
     sums = np.empty((max(group[-1][1] - group[0][0] for group in groups), width), np.float32)
+    rounded = np.empty((len(sums), width), np.uint8) if out is None else out  # one group's, if transposed
     scale = np.empty((span, width), np.float32) if alpha is not None else None
     words = np.empty((span, source.shape[1]), np.uint32) if source.dtype == np.uint32 else None
     for group in groups:
@@ -231,10 +256,14 @@ def _reduce_lines(source: np.ndarray, blocks: list[Block], out: np.ndarray, alph
                 )
             np.multiply(converted, factors, out=converted)
             np.floor(converted, out=converted)
-        base = group[0][0]
+        base, top = group[0][0], group[-1][1]
         for first, last, low, high, weights in group:
             np.matmul(weights, converted[low - start : high - start], out=sums[first - base : last - base])
-        _round_into(sums[: group[-1][1] - base], out[base : group[-1][1]])
+        if transposed is None:
+            _round_into(sums[: top - base], rounded[base:top])
+        else:
+            _round_into(sums[: top - base], rounded[: top - base])
+            transposed[:, base:top] = rounded[: top - base].view(np.uint32).T
 
 
 def _groups(blocks: list[Block], rows: int) -> list[list[Block]]:
