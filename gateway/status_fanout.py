@@ -29,13 +29,17 @@ in one write), so a slow moment costs fewer writes, not more.
   per client per round) cost the loop a task step and some eight awaits per client per round:
   about 0.1 ms, so 50 ms for a round to 500 clients, while the feed could read nothing.
 - **Pace.** Frames read while a round of writes was under way go out together in the next round,
-  which starts once the loop has had :data:`WRITE_SHARE` of its time back: a round that took T is
-  followed by at least T·(1/share − 1) for the feed's reads and everything else. A round to one
-  client takes microseconds, so its frames go out as they are read; a round to 500 takes a few
-  milliseconds, and its frames wait at most about three times that. (A fixed flush interval of
-  20 ms used to pace every feed: it was most of one client's latency, 12 of its 14 ms median.)
-  Clients that are not on a connection of ours (another server, tests) are woken per round and
-  write from their own tasks; the round is timed up to the end of their writes.
+  which starts once the loop has had :data:`WRITE_SHARE` of its time back: a round that took T of
+  the loop's CPU time is followed by at least T·(1/share − 1) for the feed's reads and everything
+  else. A round to one client takes microseconds, so its frames go out as they are read; a round
+  to 500 takes a few milliseconds, and its frames wait at most about three times that. (A fixed
+  flush interval of 20 ms used to pace every feed: it was most of one client's latency, 12 of its
+  14 ms median.) T is the thread's CPU time, not the wall clock's: on a busy machine the process
+  is often descheduled amid a round (at 500 clients in the bench a round's CPU time was 1.6 ms at
+  the median, 2.9 ms at p99, its wall time 2.5 and 7.0 ms), and the wait after it, twice the
+  wall time, was the largest part of the slowest frames' latency (15 of 27 ms). Clients that are
+  not on a connection of ours (another server, tests) are woken per round and write from their
+  own tasks; the round is timed up to the end of their writes.
 - **Slow clients.** A client whose connection holds more than
   :data:`~gateway.fanout_client.MAX_BUFFERED_BYTES` not yet sent (beyond the kernel's buffers),
   or, written from its own task, has more than :data:`~gateway.fanout_client.MAX_PENDING_FRAMES`
@@ -115,7 +119,7 @@ class _Feed:
         """Frames read since the last round of writes."""
         self._round: asyncio.Handle | None = None
         self._writing_since: float | None = None
-        """perf_counter() at the start of the round under way (its clients' tasks still to write)."""
+        """thread_time() at the start of the round under way (its clients' tasks still to write)."""
         self._next_round_at = 0.0
         """loop.time() before which no round starts (see Pace)."""
         self._ended = False
@@ -189,7 +193,7 @@ class _Feed:
         unsent, self._unsent = self._unsent, []
         if not unsent:
             return
-        self._writing_since = time.perf_counter()
+        self._writing_since = time.thread_time()
         self._send(unsent)
         # Clients written from their own tasks were just woken; a callback scheduled now runs
         # after their steps (the loop runs its ready callbacks in order), when they have written.
@@ -197,7 +201,7 @@ class _Feed:
 
     def _written(self) -> None:
         assert self._writing_since is not None
-        spent = time.perf_counter() - self._writing_since
+        spent = time.thread_time() - self._writing_since
         self._writing_since = None
         self._next_round_at = asyncio.get_running_loop().time() + spent * (1 / WRITE_SHARE - 1)
         if self._unsent:
