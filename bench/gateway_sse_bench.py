@@ -20,7 +20,8 @@ The first :data:`WARMUP_S` seconds are warm-up.
 
 Targets: every probe client is shown at least :data:`DELIVERED_TARGET` % of the events after the
 warm-up (an event never shown has no latency, so a stream that stops would otherwise look fast), and
-the p99 at 500 clients is at most :data:`P99_RATIO_TARGET` times the p99 at 1 client of the same run.
+the p99 at 500 clients is at most :data:`P99_RATIO_TARGET` times the p99 at 1 client of the same run
+(the median of :data:`ONE_CLIENT_WINDOWS` windows' p99 at 1 client).
 Information: the absolute times, the gateway's RSS and CPU, the load average, and as a reference
 the same events on a WatchSnapshot this process holds straight on the status service. Also, in
 this process alone (``bench/_sse_pace.py``): how long the fan-out's shared watch takes to read
@@ -35,6 +36,7 @@ import contextlib
 import json
 import os
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -63,6 +65,11 @@ PROBE_EVERY = 25
 WARMUP_S = 2.0
 MEASURE_S = 10.0
 P99_RATIO_TARGET = 5.0
+ONE_CLIENT_WINDOWS = 3
+"""Windows measured at 1 client; the ratio's denominator is their median p99. One window's p99 at
+1 client rests on its 50 slowest of 5,000 events, so one stall anywhere on the path (status,
+ingest, Redis: the reference watch shows it too) could make it 31 ms instead of ~3 and the ratio
+look met."""
 DELIVERED_TARGET = 99.0
 """% of the events (after the warm-up) every probe client must be shown for its latency to count."""
 CONNECT_BATCH = 50
@@ -245,7 +252,7 @@ def paced_fanout_rows(load: float) -> list[dict[str, Any]]:
 def run() -> list[dict[str, Any]]:
     load = os.getloadavg()[0]
     rows: list[dict[str, Any]] = paced_fanout_rows(load)
-    p99s: dict[int, float] = {}
+    p99s: dict[int, list[float]] = {}
     delivered_ok: dict[int, bool] = {}
     with tempfile.TemporaryDirectory(prefix="sb-sse-bench-") as tmp, RedisServer() as redis:
         workdir = Path(tmp)
@@ -263,9 +270,9 @@ def run() -> list[dict[str, Any]]:
             with ServiceProcess.module("gateway", env=env) as gateway:
                 gateway.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
                 idle_rss = rss_mib(gateway.pid)
-                for count in CLIENTS:
+                for count in (n for n in CLIENTS for _ in range(ONE_CLIENT_WINDOWS if n == 1 else 1)):
                     holder: dict[str, float] = {}
-                    feed = _feed(redis.url, status_addr, workdir, str(count), holder)
+                    feed = _feed(redis.url, status_addr, workdir, f"{count}-{len(p99s.get(count, []))}", holder)
                     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
                         probe_clients, peak, cores, direct = runner.run(
                             _watch(port, count, feed, gateway.pid, status_addr)
@@ -282,9 +289,10 @@ def run() -> list[dict[str, Any]]:
                     latencies = latencies or [(WARMUP_S + MEASURE_S) * 1000]
                     reference = reference or [(WARMUP_S + MEASURE_S) * 1000]
                     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-                    p99s[count] = p99
-                    delivered_ok[count] = delivered >= DELIVERED_TARGET
-                    at = f"{count} client(s), {RATE} events/s, load {load:.1f}"
+                    p99s.setdefault(count, []).append(p99)
+                    delivered_ok[count] = delivered_ok.get(count, True) and delivered >= DELIVERED_TARGET
+                    window = f", window {len(p99s[count])}" if count == 1 and ONE_CLIENT_WINDOWS > 1 else ""
+                    at = f"{count} client(s){window}, {RATE} events/s, load {load:.1f}"
                     rows += [
                         {"name": f"gateway SSE: events shown on every probe client after the warm-up ({at})",
                          "value": round(delivered, 2), "unit": f"% ({shown} of {expected})",
@@ -299,12 +307,14 @@ def run() -> list[dict[str, Any]]:
                               percentile(reference, 0.99), f"ms (p50 {percentile(reference, 0.5):.1f} ms)"),
                     ]  # fmt: skip
                 gateway.stop()
-    ratio = p99s[CLIENTS[-1]] / p99s[CLIENTS[0]]
+    most, fewest = statistics.median(p99s[CLIENTS[-1]]), statistics.median(p99s[CLIENTS[0]])
+    ratio = most / fewest
+    windows = len(p99s[CLIENTS[0]])
     rows.append(
         {
-            "name": f"gateway SSE: event → frame p99 at {CLIENTS[-1]} clients / at 1 client (same run)",
+            "name": f"gateway SSE: event → frame p99 at {CLIENTS[-1]} clients / at {CLIENTS[0]} client(s) (same run)",
             "value": round(ratio, 2),
-            "unit": f"x ({p99s[CLIENTS[-1]]:.1f} vs {p99s[CLIENTS[0]]:.1f} ms)",
+            "unit": f"x ({most:.1f} vs {fewest:.1f} ms{f', median of {windows} windows' if windows > 1 else ''})",
             "target": f"<= {P99_RATIO_TARGET:g}",
             "met": ratio <= P99_RATIO_TARGET and all(delivered_ok.values()),
         }
