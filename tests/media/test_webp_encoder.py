@@ -66,3 +66,19 @@ def test_a_variant_keeping_metadata_is_saved_by_pillow_with_it() -> None:
         assert decoded.getexif().get(0x010F) == "maker"
     plain = encode_variant(photo_like("RGB"), spec, None, None)
     assert plain.data == pillow_webp(photo_like("RGB"), spec.quality)
+
+
+def test_a_plain_webp_variant_goes_through_the_simple_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    encode = webp_encoder.encode_lossy
+
+    def spy(image: Image.Image, quality: int) -> bytes | None:
+        calls.append(image.mode)
+        return encode(image, quality)
+
+    monkeypatch.setattr(webp_encoder, "encode_lossy", spy)
+    spec = VariantSpec("large", 400, 400, format=OutputFormat.WEBP)
+    encode_variant(photo_like("RGBA"), spec, None, None)
+    assert calls == ["RGBA"]
+    encode_variant(photo_like("RGB"), spec, None, b"<x:xmpmeta/>")
+    assert calls == ["RGBA"]  # metadata to keep: Pillow's encoder, which writes it
