@@ -335,11 +335,12 @@ def configure_process_telemetry(name: str, settings: CommonSettings) -> TracerPr
     (gRPC service, queue worker, gateway) sets OpenTelemetry up, through runtime.process."""
     global _flush_seconds
     _flush_seconds = settings.trace_flush_seconds
+    processors = trace_export.span_processors(settings)
     return configure_telemetry(
         settings.otel_service_name or name,
         resource_attributes=resource_attributes(settings),
-        processors=trace_export.span_processors(settings),
-        sampler=trace_export.sampler(settings),
+        processors=processors,
+        sampler=trace_export.sampler(settings, exporting=bool(processors)),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from pydantic import ValidationError
 
+from devsupport.procs import child_env
 from devsupport.waiting import wait_until_blocking
 from runtime.config import CommonSettings
 from runtime.telemetry import inject_context, use_context
@@ -154,3 +157,54 @@ def test_the_traces_endpoint_and_protocol_win_over_the_generic_ones() -> None:
             lambda: [s.name for s in receiver.snapshot()] == ["specific"], within=10, what="the span at the receiver"
         )
         assert receiver.requests == {"http": 1}
+
+
+SAMPLED_CALLER = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+
+
+def test_a_process_that_exports_nowhere_begins_no_trace_yet_keeps_trace_ids() -> None:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(sampler=sampler(settings(), exporting=False))
+    provider.add_span_processor(SimpleSpanProcessor(memory))  # only to see what would be recorded
+    with provider.get_tracer("tests").start_as_current_span("GET /api", kind=trace.SpanKind.SERVER) as span:
+        carrier = inject_context()
+    assert names(memory) == []
+    assert span.get_span_context().is_valid  # log lines still carry its trace_id
+    assert int(carrier["traceparent"].rsplit("-", 1)[1], 16) & 1 == 0
+
+
+def test_a_process_that_exports_nowhere_still_follows_a_sampled_caller() -> None:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(sampler=sampler(settings(), exporting=False))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with (
+        use_context(SAMPLED_CALLER),
+        provider.get_tracer("tests").start_as_current_span("/Status/Ingest", kind=trace.SpanKind.SERVER),
+    ):
+        carrier = inject_context()
+    assert names(memory) == ["/Status/Ingest"]
+    assert carrier["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-")
+    assert carrier["traceparent"].endswith("-01")  # the processes after it still record
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("variables", "begins_traces"),
+    [({}, False), ({"OTEL_TRACES_EXPORTER": "console"}, True), ({"OTEL_TRACES_EXPORTER": "none"}, False)],
+)
+def test_a_process_begins_traces_only_when_it_exports_them(variables: dict[str, str], begins_traces: bool) -> None:
+    script = (
+        "from opentelemetry import trace\n"
+        "from runtime.config import CommonSettings\n"
+        "from runtime.telemetry import configure_process_telemetry\n"
+        "provider = configure_process_telemetry('probe', CommonSettings())\n"
+        "span = provider.get_tracer('probe').start_span('root', kind=trace.SpanKind.SERVER)\n"
+        "print('RECORDING' if span.is_recording() else 'DROPPED')\n"
+    )
+    env = child_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "", **variables})
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_SAMPLER"):
+        if not env.get(name):
+            env.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == ("RECORDING" if begins_traces else "DROPPED")
