@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench._procfs import status_kib
 from services.media.domain.pipeline import ProcessedImage, process_image
 from services.media.domain.variants import DEFAULT_PRESET, DEFAULT_PRESETS
 from services.media.memory import tune_media_process
@@ -27,12 +28,8 @@ thread, sharing the pipeline's encoder threads and its budget for decoded source
 
 
 def peak_rss_mb() -> float:
-    """This process's peak RSS. ``VmHWM``, not ``ru_maxrss``: Linux carries ``ru_maxrss`` across
-    ``execve``, so a child of a big parent would report the parent's peak as its own."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak RSS (:func:`bench._procfs.status_kib`'s ``VmHWM``), in MB."""
+    return status_kib("self", "VmHWM") / 1024
 
 
 def cpu_seconds() -> float:

@@ -15,9 +15,9 @@ import os
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
+from bench._procfs import status_kib
 from devsupport.auth import BOOTSTRAP_TOKEN
 from devsupport.ports import free_port
 from devsupport.procs import ServiceProcess
@@ -30,10 +30,7 @@ PATH = "/api/queues/workflow/jobs"
 
 
 def _rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+    return status_kib(pid, "VmRSS") * 1024
 
 
 class PeakRss:

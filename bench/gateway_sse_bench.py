@@ -48,6 +48,7 @@ from typing import Any
 from switchboard.status.v1 import status_pb2, status_pb2_grpc
 
 from bench._live_status_procs import ingest_process, module_process, status_process, wait_live
+from bench._procfs import status_kib
 from bench._queue_cpu import process_cpu_s
 from bench._sse_clients import SseClient, close, request, wait_snapshots
 from bench._sse_pace import run_paced_fanout
@@ -120,10 +121,7 @@ class BulkClients:
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+    return status_kib(pid, "VmRSS") / 1024
 
 
 async def _connect(port: int, count: int, bulk: BulkClients) -> list[SseClient]:

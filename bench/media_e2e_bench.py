@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from bench._procfs import status_kib
 from devsupport.auth import AUTH_HEADERS
 from devsupport.ports import free_port
 from devsupport.procs import ServiceProcess
@@ -64,10 +65,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def peak_rss_mb(pid: int) -> float:
     """A process's peak resident set (``VmHWM``), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for process {pid}")
+    return status_kib(pid, "VmHWM") / 1024
 
 
 @dataclass
