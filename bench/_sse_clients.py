@@ -6,8 +6,8 @@ bulk (non-probe) clients, driven by one command a line on stdin, each answered b
 - ``snapshots``: wait (at most :data:`SNAPSHOT_WAIT_S`) until every connection has its response's
   snapshot; ``ok``, or ``error`` and why.
 - ``drain``: from now on read the connections in bulk, every :data:`DRAIN_EVERY_S`; ``ok``.
-- ``close``: close them all; ``closed``, the bytes read from them and how many of them the gateway
-  cut off (an ``error`` event, or the connection closed before this command), then the process exits.
+- ``close``: close them all; ``closed`` and how many of them the gateway cut off (an ``error``
+  event, or the connection closed before this command), then the process exits.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ class SseClient(asyncio.Protocol):
         self.request = request
         self.stamp = stamp
         self.arrivals: dict[str, float] = {}
-        self.received = 0
         self.cut_off = False
         """The gateway ended the stream (an ``error`` event, or the connection closed)."""
         self.snapshot = asyncio.get_running_loop().create_future()
@@ -53,17 +52,12 @@ class SseClient(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closing = False
 
-    @property
-    def probe(self) -> bool:
-        return self.stamp is not None
-
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass of it
         self.transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
         now = time.time()
-        self.received += len(data)
         if not self.snapshot.done():
             self._head += data
             if not self._head.startswith(b"HTTP/1.1 200"):
@@ -188,7 +182,7 @@ async def _serve_bulk(port: int) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await draining
     await close(clients)
-    answer(f"closed {sum(c.received for c in clients)} {sum(c.cut_off for c in clients)}")
+    answer(f"closed {sum(c.cut_off for c in clients)}")
 
 
 if __name__ == "__main__":
