@@ -159,6 +159,13 @@ def test_the_traces_endpoint_and_protocol_win_over_the_generic_ones() -> None:
         assert receiver.requests == {"http": 1}
 
 
+OTEL_CHOICES = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_SDK_DISABLED",
+)
 SAMPLED_CALLER = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 
 
@@ -201,10 +208,10 @@ def test_a_process_begins_traces_only_when_it_exports_them(variables: dict[str, 
         "span = provider.get_tracer('probe').start_span('root', kind=trace.SpanKind.SERVER)\n"
         "print('RECORDING' if span.is_recording() else 'DROPPED')\n"
     )
-    env = child_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "", **variables})
-    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_SAMPLER"):
-        if not env.get(name):
-            env.pop(name, None)
+    env = child_env()
+    for name in OTEL_CHOICES:  # only ``variables`` decide, whatever this process was started with
+        env.pop(name, None)
+    env.update(variables)
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=50)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == ("RECORDING" if begins_traces else "DROPPED")
